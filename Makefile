@@ -1,0 +1,112 @@
+# fpmd — plain GNU Makefile.  `make` builds build/fpmd and build/fpmctl.
+# `make test` installs what the tests need (scripts/deps.sh) and runs every test.
+# `make test SAN=1` (or `make asan`) builds with -fsanitize=address,undefined into build-san/.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+SAN     ?=
+PYTHON  ?= /usr/bin/python3
+
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS =
+endif
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -D_GNU_SOURCE -Iinclude -Isrc $(SANFLAGS) \
+           -DFPMD_DEFAULT_PREFIX='"$(PREFIX)"'
+LDFLAGS += $(SANFLAGS)
+
+# Pure modules (no I/O): linked into both binaries and the unit tests.
+PURE_SRC   := $(wildcard src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c)
+# The daemon's process layer.
+FPMD_SRC   := $(wildcard src/log/*.c src/ev/*.c src/net/*.c src/shm/*.c src/master/*.c \
+                         src/worker/*.c src/handlers/*.c)
+FPMCTL_SRC := $(wildcard src/ctl/*.c)
+
+PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)
+FPMD_OBJ   := $(FPMD_SRC:%.c=$(BUILD)/%.o)
+FPMCTL_OBJ := $(FPMCTL_SRC:%.c=$(BUILD)/%.o)
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean test unit integration asan run fuzz fuzz-run install deps deps-test lint
+all: $(BUILD)/fpmd $(BUILD)/fpmctl
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libfpmd-pure.a: $(PURE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/fpmd: $(FPMD_OBJ) $(BUILD)/libfpmd-pure.a
+	$(CC) $(LDFLAGS) -o $@ $^ -ldl
+
+$(BUILD)/fpmctl: $(FPMCTL_OBJ) $(BUILD)/libfpmd-pure.a
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfpmd-pure.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libfpmd-pure.a $(LDFLAGS) -lcmocka
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+integration: all
+	FPMD_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/integration
+
+test: deps-test
+	$(MAKE) unit
+	$(MAKE) integration
+
+asan:
+	$(MAKE) test SAN=1
+
+run: deps-test all
+	@scripts/run-demo.sh $(BUILD)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	    --suppress=missingIncludeSystem -Iinclude -Isrc src
+
+# libFuzzer harnesses, built with clang (Debian: clang, libclang-rt-14-dev).
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_TIME ?= 60
+build-fuzz/%: tests/fuzz/%.c $(PURE_SRC)
+	@mkdir -p build-fuzz
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< $(PURE_SRC)
+fuzz: deps-test $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	    echo "== $$n for $(FUZZ_TIME)s"; \
+	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+	        || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fpmd
+	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
+	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
+	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/ 2>/dev/null || true
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man1
+	-install -m 0644 docs/man/fpmd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	-install -m 0644 docs/man/fpmd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	-install -m 0644 docs/man/fpmctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

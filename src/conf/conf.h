@@ -1,0 +1,230 @@
+/*
+ * Configuration: php-fpm.conf's INI dialect read into plain structs.
+ *
+ * Pure code apart from reading the files named by include globs (through a
+ * small reader callback, so the tests can feed text): no logging, no exit.
+ * Every problem found becomes one entry in a conf_diag list with file, line
+ * and a message; loading goes on after an error so that `fpmd -t` reports
+ * them all.
+ *
+ * Ownership: struct fpmd_conf owns everything below it (pools, strings,
+ * key/value lists); conf_free() releases it all.
+ */
+#ifndef FPMD_CONF_H
+#define FPMD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONF_UNSET (-1)
+
+/* A list of key = value pairs (env[], php_value[], module.param[], ...), in file order. */
+struct conf_kv {
+	char *key;
+	char *value;
+	char *file;      /* where it was set, for later diagnostics */
+	int   line;
+};
+
+struct conf_kv_list {
+	struct conf_kv *items;
+	size_t n, cap;
+};
+
+struct conf_str_list {
+	char **items;
+	size_t n, cap;
+};
+
+enum conf_pm { PM_STATIC = 0, PM_DYNAMIC, PM_ONDEMAND };
+enum conf_app { APP_NONE = 0, APP_CGI, APP_MODULE, APP_EXEC, APP_PHP };
+enum conf_log_level { LOG_LVL_DEBUG = 0, LOG_LVL_NOTICE, LOG_LVL_WARNING, LOG_LVL_ERROR,
+		      LOG_LVL_ALERT };
+
+/* Where the stderr of a cgi script goes. */
+enum conf_cgi_stderr { CGI_STDERR_LOG = 0, CGI_STDERR_CLIENT, CGI_STDERR_BOTH };
+
+struct pool_conf {
+	char *name;
+	char *file;                 /* where the section first opened */
+	int   line;
+
+	char *prefix;
+	char *user, *group;
+	char *listen;               /* as written: path, port, ip:port, [ipv6]:port */
+	int   listen_backlog;       /* -1 = kernel's somaxconn */
+	char *listen_owner, *listen_group;
+	int   listen_mode;          /* octal value, default 0660 */
+	char *listen_acl_users, *listen_acl_groups;
+	char *listen_allowed_clients;  /* comma separated, NULL = any */
+	int   process_priority;     /* CONF_UNSET = leave */
+	int   process_dumpable;
+
+	enum conf_pm pm;
+	int   pm_max_children;
+	int   pm_start_servers;
+	int   pm_min_spare_servers;
+	int   pm_max_spare_servers;
+	int   pm_max_spawn_rate;    /* default 32 */
+	int   pm_process_idle_timeout; /* seconds, default 10 */
+	int   pm_max_requests;
+	int   pm_max_requests_jitter;
+	char *pm_status_path;
+	char *pm_status_listen;
+	char *ping_path;
+	char *ping_response;        /* default "pong" */
+
+	char *access_log;
+	char *access_format;        /* default "%R - %u %t \"%m %r\" %s" */
+	struct conf_str_list access_suppress_path;
+	char *slowlog;
+	int   request_slowlog_timeout;   /* seconds (ms precision is not offered, as php-fpm) */
+	int   request_slowlog_trace_depth;
+	int   request_terminate_timeout;
+	int   request_terminate_timeout_track_finished;
+	long long rlimit_files;     /* CONF_UNSET = leave; -2 = unlimited */
+	long long rlimit_core;
+	char *chroot;
+	char *chdir;
+	int   catch_workers_output;
+	int   decorate_workers_output;  /* default yes */
+	int   clear_env;                /* default yes */
+	struct conf_str_list security_limit_extensions;
+	struct conf_kv_list env;
+	struct conf_kv_list php_value, php_flag, php_admin_value, php_admin_flag;
+
+	/* fpmd's own */
+	enum conf_app app_type;
+	struct conf_str_list cgi_root;
+	struct conf_str_list cgi_allow;
+	struct conf_kv_list cgi_interpreter;   /* key = ".py" (or "" for the default), value = path */
+	enum conf_cgi_stderr cgi_stderr;
+	char *module_path;
+	struct conf_kv_list module_param;
+	char *exec_command;
+	size_t request_max_params_size; /* default 128 KiB */
+	long long request_max_body_size; /* 0 = unlimited */
+};
+
+struct fpmd_conf {
+	char *file;                 /* the main config file, absolute */
+	char *prefix;               /* -p, or the directory fpmd was installed into */
+
+	char *pid;
+	char *error_log;            /* path, "syslog", or NULL = stderr-only */
+	char *syslog_facility;
+	char *syslog_ident;
+	enum conf_log_level log_level;
+	int   log_limit;            /* 0 = unlimited; default 1024 */
+	int   log_buffering;
+	int   emergency_restart_threshold;
+	int   emergency_restart_interval;  /* seconds */
+	int   process_control_timeout;     /* seconds; fpmd's default is 10 */
+	int   process_max;
+	int   process_priority;     /* CONF_UNSET = leave */
+	int   daemonize;
+	long long rlimit_files;
+	long long rlimit_core;
+	char *events_mechanism;
+	int   systemd_interval;
+	char *log_format;           /* "plain" (php-fpm's) or "json" */
+
+	struct pool_conf **pools;
+	size_t npools;
+};
+
+/* One diagnostic.  severity: 0 = warning, 1 = error. */
+struct conf_diag {
+	int   severity;
+	char *file;                 /* NULL when not tied to a place */
+	int   line;
+	char *msg;                  /* "[FILE:LINE] " is NOT included; conf_diag_format adds it */
+};
+
+struct conf_diags {
+	struct conf_diag *items;
+	size_t n, cap;
+	size_t errors;
+};
+
+/* Options from the command line that change how the files are read. */
+struct conf_options {
+	const char *prefix;         /* -p */
+	const char *pid;            /* -g, overrides `pid` */
+	int daemonize;              /* -D = 1, -F = 0, CONF_UNSET = from the file */
+	int allow_root;             /* -R */
+	int running_as_root;        /* geteuid() == 0, passed in so the parser stays pure */
+	char *const *environ;       /* for ${VAR} and env[X] = $X; NULL = none */
+	struct conf_kv_list php_defines; /* -d key=value, kept for php pools */
+};
+
+/*
+ * Reads a file's whole text.  Returns a malloc'ed NUL-terminated buffer and
+ * its length, or NULL with errno set.  The default reads from disk.
+ */
+typedef char *(*conf_read_fn)(const char *path, size_t *len, void *ctx);
+
+/*
+ * Expands an include pattern into a sorted list of paths (glob(3) order).
+ * Returns 0 and fills out (caller frees with conf_str_list_free), or -1.
+ */
+typedef int (*conf_glob_fn)(const char *pattern, struct conf_str_list *out, void *ctx);
+
+struct conf_io {
+	conf_read_fn read;
+	conf_glob_fn glob;
+	void *ctx;
+};
+
+/* Default I/O: open/read and glob(3). */
+extern const struct conf_io conf_io_default;
+
+/*
+ * Loads path (and its includes) into a new configuration, applies defaults,
+ * then validates every pool and the global section.  Returns the config
+ * (even when diagnostics contain errors: the caller looks at diags->errors)
+ * or NULL only when memory runs out.
+ */
+struct fpmd_conf *conf_load(const char *path, const struct conf_options *opt,
+			    const struct conf_io *io, struct conf_diags *diags);
+
+/* Same from text in memory; name is used as the file name in diagnostics. */
+struct fpmd_conf *conf_load_string(const char *name, const char *text,
+				   const struct conf_options *opt,
+				   const struct conf_io *io, struct conf_diags *diags);
+
+void conf_free(struct fpmd_conf *c);
+
+/*
+ * Writes the effective configuration, defaults included, in the same INI
+ * syntax (it reads back to the same configuration).  Returns a malloc'ed
+ * string.
+ */
+char *conf_dump(const struct fpmd_conf *c);
+
+/*
+ * 1 when a and b hold the same settings (every directive's value, pool names
+ * and order, the prefix); where each was read from is not compared.
+ */
+int conf_equal(const struct fpmd_conf *a, const struct fpmd_conf *b);
+
+/* Formats "[FILE:LINE] msg" (or just msg) into a malloc'ed string. */
+char *conf_diag_format(const struct conf_diag *d);
+void conf_diags_free(struct conf_diags *d);
+
+void conf_kv_list_free(struct conf_kv_list *l);
+void conf_str_list_free(struct conf_str_list *l);
+const char *conf_kv_get(const struct conf_kv_list *l, const char *key);
+
+const char *conf_pm_name(enum conf_pm pm);
+const char *conf_app_name(enum conf_app app);
+const char *conf_log_level_name(enum conf_log_level l);
+
+/* Parsers for values, shared with the tests: 0 ok, -1 invalid. */
+int conf_parse_bool(const char *s, int *out);
+int conf_parse_time(const char *s, int *seconds);      /* 10, 10s, 5m, 2h, 1d */
+int conf_parse_size(const char *s, long long *bytes);  /* 512, 4K, 10M, 1G */
+int conf_parse_rlimit(const char *s, long long *out);  /* number or "unlimited" (-2) */
+
+#endif

@@ -1,0 +1,786 @@
+/*
+ * app.type = cgi: a CGI/1.1 gateway (RFC 3875) in each worker.
+ *
+ * One request: resolve the script (SCRIPT_FILENAME, or DOCUMENT_ROOT +
+ * SCRIPT_NAME, with PATH_INFO split off when the web server did not), check
+ * it (inside a cgi.root or named by cgi.allow[], regular file, no
+ * setuid/setgid, allowed extension, executable or interpreted), spawn it
+ * with vfork in its own process group, then move bytes in one poll loop:
+ * request body → script stdin as it arrives, script stdout → client as it is
+ * produced (headers checked first), script stderr → log and/or client.
+ * Client abort and request_terminate_timeout kill the script's whole group.
+ */
+#include "handlers/handler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgi/cgi.h"
+#include "log/log.h"
+#include "master/pool.h"
+#include "worker/conn.h"
+#include "worker/request.h"
+#include "worker/worker.h"
+
+extern char **environ;
+
+#define CGI_READ_CHUNK (64u * 1024u)
+#define CGI_KILL_GRACE_MS 1000
+
+/* Per-worker state, built once in worker_init. */
+struct cgi_state {
+	char **roots;
+	size_t nroots;
+	char **allow;
+	size_t nallow;
+	struct cgi_headers *hdr;
+	char *obuf;
+	char *errbuf;
+	size_t errlen;
+};
+
+static char **resolve_list(const struct conf_str_list *l, size_t *n, const char *what,
+			   const char *pool)
+{
+	char **out = calloc(l->n ? l->n : 1, sizeof(*out));
+	*n = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		char *real = realpath(l->items[i], NULL);
+		if (!real) {
+			log_sys(LL_WARNING, "[pool %s] %s '%s' cannot be resolved; ignored", pool, what,
+				l->items[i]);
+			continue;
+		}
+		out[(*n)++] = real;
+	}
+	return out;
+}
+
+static int cgi_worker_init(struct worker *w)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	struct cgi_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -1;
+	st->roots = resolve_list(&pc->cgi_root, &st->nroots, "cgi.root", pc->name);
+	st->allow = resolve_list(&pc->cgi_allow, &st->nallow, "cgi.allow[]", pc->name);
+	st->hdr = malloc(sizeof(*st->hdr));
+	st->obuf = malloc(CGI_READ_CHUNK);
+	st->errbuf = malloc(CGI_READ_CHUNK);
+	if (!st->roots || !st->allow || !st->hdr || !st->obuf || !st->errbuf)
+		return -1;
+	if (st->nroots == 0 && st->nallow == 0) {
+		log_error("[pool %s] no usable cgi.root or cgi.allow[]: refusing to run any script",
+			  pc->name);
+		return -1;
+	}
+	w->handler_data = st;
+	return 0;
+}
+
+static void cgi_worker_exit(struct worker *w)
+{
+	struct cgi_state *st = w->handler_data;
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->nroots; i++)
+		free(st->roots[i]);
+	for (size_t i = 0; i < st->nallow; i++)
+		free(st->allow[i]);
+	free(st->roots);
+	free(st->allow);
+	free(st->hdr);
+	free(st->obuf);
+	free(st->errbuf);
+	free(st);
+	w->handler_data = NULL;
+}
+
+/* --- finding and checking the script --------------------------------- */
+
+struct script {
+	char path[PATH_MAX];         /* as requested, path info removed */
+	char real[PATH_MAX];         /* realpath */
+	char path_info[PATH_MAX];
+	int has_path_info;
+	const char *interpreter;
+	int fd;
+	int allowed_by_list;
+};
+
+static int under_root(const char *real, const char *root)
+{
+	size_t n = strlen(root);
+	if (n == 1 && root[0] == '/')
+		return 1;
+	return strncmp(real, root, n) == 0 && real[n] == '/';
+}
+
+/*
+ * The web server may send SCRIPT_FILENAME with path info still attached
+ * (/srv/cgi/app.cgi/extra).  Cut at each '/' from the right until a regular
+ * file is found; everything after it is PATH_INFO.  Only lengths that were
+ * measured are used: no arithmetic can underflow (CVE-2019-11043).
+ */
+static int split_path_info(struct script *s)
+{
+	struct stat st;
+	size_t len = strlen(s->path);
+	while (len > 1) {
+		char *slash = memrchr(s->path, '/', len);
+		if (!slash || slash == s->path)
+			return -1;
+		len = (size_t)(slash - s->path);
+		s->path[len] = '\0';
+		if (stat(s->path, &st) == 0) {
+			if (!S_ISREG(st.st_mode))
+				return -1;
+			/* The cut part, with its leading slash, from the original string. */
+			s->path[len] = '/';
+			snprintf(s->path_info, sizeof(s->path_info), "%s", s->path + len);
+			s->path[len] = '\0';
+			s->has_path_info = 1;
+			return 0;
+		}
+		s->path[len] = '/';
+		s->path[len] = '\0';
+	}
+	return -1;
+}
+
+static const char *pick_interpreter(const struct pool_conf *pc, const char *path)
+{
+	const char *dflt = NULL;
+	size_t plen = strlen(path);
+	for (size_t i = 0; i < pc->cgi_interpreter.n; i++) {
+		const char *ext = pc->cgi_interpreter.items[i].key;
+		size_t elen = strlen(ext);
+		if (elen == 0) {
+			dflt = pc->cgi_interpreter.items[i].value;
+			continue;
+		}
+		if (plen > elen && strcmp(path + plen - elen, ext) == 0)
+			return pc->cgi_interpreter.items[i].value;
+	}
+	return dflt;
+}
+
+/* Returns 0, or the HTTP status that refuses the request (reason logged). */
+static int resolve_script(struct worker *w, struct request *r, struct script *s)
+{
+	struct cgi_state *st = w->handler_data;
+	const struct pool_conf *pc = w->pool->conf;
+	const char *pool = pc->name;
+	const char *sf = req_param(r, "SCRIPT_FILENAME");
+	struct stat sb;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	if (sf && *sf) {
+		if (strlen(sf) >= sizeof(s->path))
+			goto too_long;
+		snprintf(s->path, sizeof(s->path), "%s", sf);
+	} else {
+		const char *root = req_param(r, "DOCUMENT_ROOT");
+		const char *name = req_param(r, "SCRIPT_NAME");
+		if (!root || !name || !*name) {
+			log_warning("[pool %s] request without SCRIPT_FILENAME (or DOCUMENT_ROOT and "
+				    "SCRIPT_NAME): nothing to run", pool);
+			return 404;
+		}
+		if (strlen(root) + strlen(name) + 2 > sizeof(s->path))
+			goto too_long;
+		size_t rl = strlen(root), nl = strlen(name);
+		int sep = !(name[0] == '/' || (rl && root[rl - 1] == '/'));
+		memcpy(s->path, root, rl);
+		if (sep)
+			s->path[rl++] = '/';
+		memcpy(s->path + rl, name, nl + 1);
+	}
+	if (memchr(s->path, '\n', strlen(s->path)) || memchr(s->path, '\r', strlen(s->path))) {
+		log_warning("[pool %s] script path with a line break refused", pool);
+		return 403;
+	}
+
+	if (stat(s->path, &sb) < 0) {
+		if ((errno != ENOENT && errno != ENOTDIR) || req_param(r, "PATH_INFO") ||
+		    split_path_info(s) < 0) {
+			log_notice("[pool %s] script '%s' not found", pool, s->path);
+			return 404;
+		}
+	}
+	if (!realpath(s->path, s->real)) {
+		log_notice("[pool %s] script '%s' not found", pool, s->path);
+		return 404;
+	}
+
+	int inside = 0;
+	for (size_t i = 0; i < st->nallow && !inside; i++)
+		if (strcmp(s->real, st->allow[i]) == 0)
+			inside = s->allowed_by_list = 1;
+	for (size_t i = 0; i < st->nroots && !inside; i++)
+		inside = under_root(s->real, st->roots[i]);
+	if (!inside) {
+		log_warning("[pool %s] script '%s' (resolved to '%s') is outside every cgi.root and "
+			    "not in cgi.allow[]: refused", pool, s->path, s->real);
+		return 403;
+	}
+
+	s->fd = open(s->real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (s->fd < 0 || fstat(s->fd, &sb) < 0) {
+		log_sys(LL_WARNING, "[pool %s] cannot open script '%s'", pool, s->real);
+		return errno == ENOENT ? 404 : 403;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		log_notice("[pool %s] '%s' is not a regular file", pool, s->real);
+		return S_ISDIR(sb.st_mode) ? 403 : 404;
+	}
+	if (sb.st_mode & (S_ISUID | S_ISGID)) {
+		log_warning("[pool %s] script '%s' is setuid or setgid: refused", pool, s->real);
+		return 403;
+	}
+	if (!s->allowed_by_list &&
+	    !cgi_extension_allowed(s->real, (const char *const *)pc->security_limit_extensions.items,
+				   pc->security_limit_extensions.n)) {
+		log_warning("[pool %s] access to the script '%s' has been denied (see "
+			    "security.limit_extensions)", pool, s->real);
+		return 403;
+	}
+	s->interpreter = pick_interpreter(pc, s->real);
+	if (!s->interpreter && access(s->real, X_OK) < 0) {
+		log_warning("[pool %s] script '%s' is not executable and no cgi.interpreter matches",
+			    pool, s->real);
+		return 403;
+	}
+	return 0;
+
+too_long:
+	log_warning("[pool %s] script path longer than %d bytes refused", pool, PATH_MAX - 1);
+	return 404;
+}
+
+/* --- environment ------------------------------------------------------- */
+
+static int env_push(char ***env, size_t *n, size_t *cap, const char *name, const char *value)
+{
+	if (*n + 2 > *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		char **ne = realloc(*env, nc * sizeof(*ne));
+		if (!ne)
+			return -1;
+		*env = ne;
+		*cap = nc;
+	}
+	char *kv;
+	if (asprintf(&kv, "%s=%s", name, value) < 0)
+		return -1;
+	(*env)[(*n)++] = kv;
+	(*env)[*n] = NULL;
+	return 0;
+}
+
+static int env_has(char **env, size_t n, const char *name)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+			return 1;
+	return 0;
+}
+
+static void env_free(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+/*
+ * The script sees: the request's meta-variables (minus httpoxy and loader
+ * switches), then the worker's environment (the pool's env[], clear_env
+ * applied), then what CGI requires and the web server did not send.
+ */
+static char **build_env(struct request *r, const struct script *s)
+{
+	char **env = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < req_param_count(r); i++) {
+		const struct fcgi_param *p = req_param_at(r, i);
+		if (!cgi_env_allowed(p->name) || strcmp(p->name, "SCRIPT_FILENAME") == 0 ||
+		    (s->has_path_info && strcmp(p->name, "PATH_INFO") == 0))
+			continue;
+		if (env_push(&env, &n, &cap, p->name, p->value) < 0)
+			goto fail;
+	}
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq)
+			continue;
+		char name[256];
+		size_t len = (size_t)(eq - *e);
+		if (len >= sizeof(name))
+			continue;
+		memcpy(name, *e, len);
+		name[len] = '\0';
+		if (!env_has(env, n, name) && env_push(&env, &n, &cap, name, eq + 1) < 0)
+			goto fail;
+	}
+	if (env_push(&env, &n, &cap, "SCRIPT_FILENAME", s->real) < 0)
+		goto fail;
+	if (s->has_path_info && env_push(&env, &n, &cap, "PATH_INFO", s->path_info) < 0)
+		goto fail;
+	if (!env_has(env, n, "GATEWAY_INTERFACE") &&
+	    env_push(&env, &n, &cap, "GATEWAY_INTERFACE", "CGI/1.1") < 0)
+		goto fail;
+	if (!env_has(env, n, "PATH") &&
+	    env_push(&env, &n, &cap, "PATH", "/usr/local/bin:/usr/bin:/bin") < 0)
+		goto fail;
+	return env;
+fail:
+	env_free(env);
+	return NULL;
+}
+
+/* --- spawning ---------------------------------------------------------- */
+
+struct script_proc {
+	pid_t pid;
+	int in, out, err;            /* our ends; -1 when closed */
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/*
+ * vfork: the worker is paused until the child has exec'd, so the child may
+ * only touch its own stack and report a failed exec through exec_errno.
+ * A binary is executed by descriptor (execveat), so the file checked is the
+ * file run; a #! script is run by its checked real path, as its
+ * interpreter needs a name for it.
+ */
+static int spawn_script(const struct script *s, char **env, struct script_proc *sp)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	char dir[PATH_MAX];
+	char shebang[2] = { 0, 0 };
+	volatile int exec_errno = 0;
+
+	snprintf(dir, sizeof(dir), "%s", s->real);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	int by_fd = !s->interpreter && pread(s->fd, shebang, 2, 0) == 2 &&
+		    !(shebang[0] == '#' && shebang[1] == '!');
+	if (!s->interpreter && !by_fd && (shebang[0] != '#' || shebang[1] != '!'))
+		by_fd = 1;   /* short or empty file: let the kernel judge it */
+
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		goto fail;
+
+	char *argv_interp[] = { (char *)s->interpreter, (char *)s->real, NULL };
+	char *argv_plain[] = { (char *)s->real, NULL };
+	int script_fd = s->fd;
+
+	pid_t pid = vfork();
+	if (pid < 0)
+		goto fail;
+	if (pid == 0) {
+		sigset_t none;
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGPIPE, &dfl, NULL);
+		sigaction(SIGQUIT, &dfl, NULL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 ||
+		    dup2(script_fd, 3) < 0) {
+			exec_errno = errno;
+			_exit(127);
+		}
+		close_range(4, ~0U, 0);
+		if (chdir(dir) < 0) {
+			exec_errno = errno;
+			_exit(127);
+		}
+		if (s->interpreter)
+			execve(s->interpreter, argv_interp, env);
+		else if (by_fd)
+			execveat(3, "", argv_plain, env, AT_EMPTY_PATH);
+		else
+			execve(s->real, argv_plain, env);
+		exec_errno = errno ? errno : ENOEXEC;
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	if (exec_errno) {
+		int e = exec_errno;
+		close(in[1]);
+		close(out[0]);
+		close(err[0]);
+		waitpid(pid, NULL, 0);
+		errno = e;
+		return -1;
+	}
+	sp->pid = pid;
+	sp->in = in[1];
+	sp->out = out[0];
+	sp->err = err[0];
+	fcntl(sp->in, F_SETFL, O_NONBLOCK);
+	fcntl(sp->out, F_SETFL, O_NONBLOCK);
+	fcntl(sp->err, F_SETFL, O_NONBLOCK);
+	return 0;
+fail:;
+	int e = errno;
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0) close(in[i]);
+		if (out[i] >= 0) close(out[i]);
+		if (err[i] >= 0) close(err[i]);
+	}
+	errno = e;
+	return -1;
+}
+
+/* Stops the script's whole process group: TERM, a grace period, then KILL. */
+static int stop_script(struct script_proc *sp)
+{
+	int status = 0;
+	kill(-sp->pid, SIGTERM);
+	for (int waited = 0; waited < CGI_KILL_GRACE_MS; waited += 10) {
+		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid) {
+			kill(-sp->pid, SIGKILL);   /* grandchildren too */
+			sp->pid = 0;
+			return status;
+		}
+		usleep(10 * 1000);
+	}
+	kill(-sp->pid, SIGKILL);
+	waitpid(sp->pid, &status, 0);
+	sp->pid = 0;
+	return status;
+}
+
+/* --- the request ------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Script stderr: whole lines to the log (with pool, pid and script), and/or raw to the client. */
+static void relay_stderr(struct worker *w, struct request *r, const struct script *s,
+			 const char *data, size_t len, int final)
+{
+	struct cgi_state *st = w->handler_data;
+	enum conf_cgi_stderr mode = w->pool->conf->cgi_stderr;
+	if (mode != CGI_STDERR_LOG && len)
+		resp_stderr(r, data, len);
+	if (mode == CGI_STDERR_CLIENT)
+		return;
+	while (len) {
+		size_t room = CGI_READ_CHUNK - st->errlen;
+		size_t n = len < room ? len : room;
+		memcpy(st->errbuf + st->errlen, data, n);
+		st->errlen += n;
+		data += n;
+		len -= n;
+		size_t start = 0;
+		for (size_t i = 0; i < st->errlen; i++)
+			if (st->errbuf[i] == '\n') {
+				log_warning("[pool %s] child %d script '%s' said into stderr: \"%.*s\"",
+					    w->pool->conf->name, (int)getpid(), s->real,
+					    (int)(i - start), st->errbuf + start);
+				start = i + 1;
+			}
+		if (start == 0 && st->errlen == CGI_READ_CHUNK)
+			start = st->errlen;          /* an endless line goes out in pieces */
+		memmove(st->errbuf, st->errbuf + start, st->errlen - start);
+		st->errlen -= start;
+	}
+	if (final && st->errlen) {
+		log_warning("[pool %s] child %d script '%s' said into stderr: \"%.*s\"",
+			    w->pool->conf->name, (int)getpid(), s->real, (int)st->errlen, st->errbuf);
+		st->errlen = 0;
+	}
+}
+
+struct run {
+	int status_sent;             /* response headers went to the client */
+	uint64_t out_bytes;          /* stdout bytes read from the script */
+	uint64_t in_bytes;           /* body bytes passed to the script */
+	int timed_out;
+	int aborted;
+	int bad_headers;
+	int too_large;
+};
+
+/* Handles bytes from the script's stdout. -1 when the response cannot go on. */
+static int relay_stdout(struct worker *w, struct request *r, const struct script *s,
+			const char *data, size_t len, struct run *run)
+{
+	struct cgi_state *st = w->handler_data;
+	if (!run->status_sent) {
+		size_t used;
+		int hr = cgi_headers_feed(st->hdr, data, len, &used);
+		if (hr < 0) {
+			log_error("[pool %s] script '%s': %s", w->pool->conf->name, s->real,
+				  st->hdr->error);
+			run->bad_headers = 1;
+			return -1;
+		}
+		if (hr == 0)
+			return 0;
+		char block[CGI_HEADERS_MAX + 64];
+		size_t blen = cgi_headers_output(st->hdr, block, sizeof(block));
+		r->status = st->hdr->status;
+		r->headers_sent = 1;
+		run->status_sent = 1;
+		if (resp_write(r, block, blen) < 0)
+			return -1;
+		data += used;
+		len -= used;
+	}
+	if (len && resp_write(r, data, len) < 0)
+		return -1;
+	/* Streaming: what the script wrote reaches the client now. */
+	return resp_flush(r);
+}
+
+static int run_script(struct worker *w, struct request *r, const struct script *s,
+		      struct script_proc *sp, struct run *run)
+{
+	struct cgi_state *st = w->handler_data;
+	const struct pool_conf *pc = w->pool->conf;
+	long long max_body = pc->request_max_body_size;
+	uint64_t deadline = pc->request_terminate_timeout > 0
+		? now_ms() + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
+
+	cgi_headers_init(st->hdr);
+	st->errlen = 0;
+	for (;;) {
+		if (sp->out < 0 && sp->err < 0)
+			break;
+		/* Move what the client already sent, without blocking. */
+		int body = sp->in >= 0 ? req_body_next(r, 0) : 0;
+		if (body < 0) {
+			run->aborted = 1;
+			return -1;
+		}
+		if (body == 2 && sp->in >= 0)
+			close_fd(&sp->in);
+
+		struct pollfd pfd[4];
+		int nfd = 0, i_conn = -1, i_in = -1, i_out = -1, i_err = -1;
+		if (sp->in >= 0 && body == 0) {
+			i_conn = nfd;
+			pfd[nfd++] = (struct pollfd){ .fd = r->conn->fd, .events = POLLIN };
+		} else if (!r->stdin_done || sp->in < 0) {
+			/* Only to notice a client that hangs up while the script runs. */
+			i_conn = nfd;
+			pfd[nfd++] = (struct pollfd){ .fd = r->conn->fd, .events = POLLRDHUP };
+		}
+		if (sp->in >= 0 && body == 1) {
+			i_in = nfd;
+			pfd[nfd++] = (struct pollfd){ .fd = sp->in, .events = POLLOUT };
+		}
+		if (sp->out >= 0) {
+			i_out = nfd;
+			pfd[nfd++] = (struct pollfd){ .fd = sp->out, .events = POLLIN };
+		}
+		if (sp->err >= 0) {
+			i_err = nfd;
+			pfd[nfd++] = (struct pollfd){ .fd = sp->err, .events = POLLIN };
+		}
+		int timeout = -1;
+		if (deadline) {
+			uint64_t now = now_ms();
+			if (now >= deadline) {
+				run->timed_out = 1;
+				return -1;
+			}
+			timeout = (int)(deadline - now);
+		}
+		int n = poll(pfd, (nfds_t)nfd, timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			continue;          /* the deadline check above ends it */
+
+		if (i_conn >= 0 && pfd[i_conn].revents) {
+			if (pfd[i_conn].events == POLLIN) {
+				if (req_body_next(r, 1) < 0) {
+					run->aborted = 1;
+					return -1;
+				}
+			} else if (pfd[i_conn].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+				run->aborted = 1;
+				return -1;
+			}
+		}
+		if (i_in >= 0 && (pfd[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			ssize_t wr = write(sp->in, r->pending, r->pending_len);
+			if (wr > 0) {
+				r->pending += wr;
+				r->pending_len -= (size_t)wr;
+				run->in_bytes += (uint64_t)wr;
+				if (max_body > 0 && run->in_bytes > (uint64_t)max_body) {
+					run->too_large = 1;
+					return -1;
+				}
+			} else if (wr < 0 && errno != EAGAIN && errno != EINTR) {
+				/* The script stopped reading: the rest of the body is dropped. */
+				close_fd(&sp->in);
+			}
+		}
+		if (i_out >= 0 && pfd[i_out].revents) {
+			ssize_t rd = read(sp->out, st->obuf, CGI_READ_CHUNK);
+			if (rd > 0) {
+				run->out_bytes += (uint64_t)rd;
+				if (relay_stdout(w, r, s, st->obuf, (size_t)rd, run) < 0) {
+					if (!run->bad_headers)
+						run->aborted = 1;
+					return -1;
+				}
+			} else if (rd == 0 || (errno != EAGAIN && errno != EINTR)) {
+				close_fd(&sp->out);
+			}
+		}
+		if (i_err >= 0 && pfd[i_err].revents) {
+			ssize_t rd = read(sp->err, st->obuf, CGI_READ_CHUNK);
+			if (rd > 0)
+				relay_stderr(w, r, s, st->obuf, (size_t)rd, 0);
+			else if (rd == 0 || (errno != EAGAIN && errno != EINTR))
+				close_fd(&sp->err);
+		}
+	}
+	relay_stderr(w, r, s, NULL, 0, 1);
+	return 0;
+}
+
+static int refuse(struct request *r, int status)
+{
+	char body[128];
+	snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
+	return resp_simple(r, status, body) < 0 ? -1 : 0;
+}
+
+static int cgi_handle(struct worker *w, struct request *r)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	struct script s;
+	struct script_proc sp = { .pid = 0, .in = -1, .out = -1, .err = -1 };
+	struct run run;
+	int rc = 0, status = 0;
+	memset(&run, 0, sizeof(run));
+
+	int refused = resolve_script(w, r, &s);
+	if (refused) {
+		rc = refuse(r, refused);
+		goto out;
+	}
+	const char *clen = req_param(r, "CONTENT_LENGTH");
+	if (pc->request_max_body_size > 0 && clen &&
+	    strtoull(clen, NULL, 10) > (unsigned long long)pc->request_max_body_size) {
+		log_warning("[pool %s] request body of %s bytes is over request.max_body_size (%lld)",
+			    pc->name, clen, pc->request_max_body_size);
+		rc = refuse(r, 413);
+		goto out;
+	}
+	char **env = build_env(r, &s);
+	if (!env) {
+		rc = refuse(r, 500);
+		goto out;
+	}
+	int spawned = spawn_script(&s, env, &sp);
+	env_free(env);
+	if (spawned < 0) {
+		log_sys(LL_ERROR, "[pool %s] cannot execute script '%s'", pc->name, s.real);
+		rc = refuse(r, errno == EACCES || errno == ENOEXEC ? 403 : 500);
+		goto out;
+	}
+
+	int ran = run_script(w, r, &s, &sp, &run);
+	close_fd(&sp.in);
+	close_fd(&sp.out);
+	close_fd(&sp.err);
+	if (ran < 0) {
+		status = stop_script(&sp);
+		if (run.timed_out) {
+			log_warning("[pool %s] child %d, script '%s' execution timed out (%d sec), "
+				    "terminating", pc->name, (int)getpid(), s.real,
+				    pc->request_terminate_timeout);
+			if (!run.status_sent)
+				rc = refuse(r, 504);
+		} else if (run.too_large) {
+			log_warning("[pool %s] request body over request.max_body_size (%lld)", pc->name,
+				    pc->request_max_body_size);
+			if (!run.status_sent)
+				rc = refuse(r, 413);
+		} else if (run.bad_headers) {
+			rc = refuse(r, 502);
+		} else {
+			log_notice("[pool %s] client went away; script '%s' stopped", pc->name, s.real);
+			r->aborted = 1;
+			rc = -1;
+		}
+		goto out;
+	}
+	waitpid(sp.pid, &status, 0);
+	sp.pid = 0;
+	if (!run.status_sent) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+			log_error("[pool %s] script '%s' exited with status %d before any response",
+				  pc->name, s.real, WEXITSTATUS(status));
+			rc = refuse(r, 500);
+		} else if (WIFSIGNALED(status)) {
+			log_error("[pool %s] script '%s' was killed by signal %d before any response",
+				  pc->name, s.real, WTERMSIG(status));
+			rc = refuse(r, 500);
+		} else {
+			log_error("[pool %s] script '%s' produced %s", pc->name, s.real,
+				  run.out_bytes ? "no end of its header section (expected an empty line)"
+						: "no output (a CGI response needs at least one header)");
+			rc = refuse(r, 502);
+		}
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		log_notice("[pool %s] script '%s' exited with status %d", pc->name, s.real,
+			   WEXITSTATUS(status));
+	}
+out:
+	if (sp.pid > 0)
+		stop_script(&sp);
+	if (s.fd >= 0)
+		close(s.fd);
+	return rc;
+}
+
+const struct handler handler_cgi = {
+	.name = "cgi",
+	.worker_init = cgi_worker_init,
+	.handle = cgi_handle,
+	.worker_exit = cgi_worker_exit,
+};

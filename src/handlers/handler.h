@@ -1,0 +1,35 @@
+/*
+ * The handler interface every kind of pool implements.  ping and status are
+ * handlers too and are matched first, whatever the pool's app.type.
+ *
+ *   prefork_start  optional; once per pool, before its workers fork (a php
+ *                  pool starts PHP here so opcache memory is shared)
+ *   worker_init    in the worker, after privileges are dropped; 0 / -1
+ *   handle         one request; returns the FastCGI appStatus (0 = ok), or
+ *                  -1 when the connection can no longer be used
+ *   worker_exit    optional; before the worker exits normally
+ */
+#ifndef FPMD_HANDLER_H
+#define FPMD_HANDLER_H
+
+#include "conf/conf.h"
+
+struct pool;
+struct worker;
+struct request;
+
+struct handler {
+	const char *name;
+	int  (*prefork_start)(struct pool *pool);
+	int  (*worker_init)(struct worker *w);
+	int  (*handle)(struct worker *w, struct request *r);
+	void (*worker_exit)(struct worker *w);
+};
+
+/* The handler for an app.type, or NULL when fpmd was built without it. */
+const struct handler *handler_for_app(enum conf_app app);
+
+extern const struct handler handler_ping;
+extern const struct handler handler_status;
+
+#endif

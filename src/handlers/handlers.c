@@ -1,0 +1,20 @@
+/*
+ * Which handler serves which app.type.  A type whose handler is not part of
+ * this build is refused when the configuration is checked, never at request
+ * time.
+ */
+#include "handlers/handler.h"
+
+#include <stddef.h>
+
+extern const struct handler handler_cgi;
+
+const struct handler *handler_for_app(enum conf_app app)
+{
+	switch (app) {
+	case APP_CGI:
+		return &handler_cgi;
+	default:
+		return NULL;
+	}
+}

@@ -1,0 +1,105 @@
+/*
+ * pm.status_path: builds a snapshot of the pool from the scoreboard (every
+ * slot copied out and sanitized by sb_slot_read) and renders it with the
+ * pure status module.
+ */
+#include "handlers/handler.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "master/pool.h"
+#include "status/status.h"
+#include "worker/request.h"
+#include "worker/worker.h"
+
+#define NO_CACHE_HEADERS "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n" \
+	"Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
+
+static int status_handle(struct worker *w, struct request *r)
+{
+	const struct scoreboard *sb = &w->pool->sb;
+	struct sb_header hdr;
+	sb_header_read(sb, &hdr);
+
+	struct sb_slot *slots = calloc(sb->nslots ? sb->nslots : 1, sizeof(*slots));
+	struct status_proc *procs = calloc(sb->nslots ? sb->nslots : 1, sizeof(*procs));
+	if (!slots || !procs) {
+		free(slots);
+		free(procs);
+		return resp_simple(r, 500, "Internal error. Please review log file for errors.") < 0 ? -1 : 0;
+	}
+
+	struct status_pool sp = {
+		.pool = w->pool->conf->name,
+		.pm = conf_pm_name(w->pool->conf->pm),
+		.start_time = (time_t)(hdr.start_us / 1000000u),
+		.now = time(NULL),
+		.listen_queue_len = hdr.listen_queue_len,
+		.listen_queue = hdr.listen_queue,
+		.max_listen_queue = hdr.max_listen_queue,
+		.max_children_reached = hdr.max_children_reached,
+		.slow_requests = hdr.slow_requests,
+		.accepted_conn = hdr.requests_dead,
+	};
+	size_t n = 0;
+	uint64_t mono_now = sb_mono_us();
+	for (unsigned i = 0; i < sb->nslots; i++) {
+		struct sb_slot *s = &slots[n];
+		sb_slot_read(sb, i, s);
+		if (s->pid == 0)
+			continue;
+		struct status_proc *pr = &procs[n];
+		int busy = s->stage != SB_IDLE && s->stage != SB_FINISHING;
+		sp.accepted_conn += s->requests + (busy ? 1 : 0);
+		if (busy)
+			sp.active++;
+		else
+			sp.idle++;
+		if (s->memory > sp.memory_peak)
+			sp.memory_peak = s->memory;
+		pr->pid = (int)s->pid;
+		pr->state = sb_stage_name((enum sb_stage)s->stage);
+		pr->start_time = (time_t)(s->start_us / 1000000u);
+		pr->requests = s->requests + (busy ? 1 : 0);
+		pr->request_duration_us = busy && mono_now > s->accepted_mono_us
+			? mono_now - s->accepted_mono_us : s->duration_us;
+		pr->method = s->method;
+		pr->uri = s->uri;
+		pr->query = s->query;
+		pr->content_length = s->content_length;
+		pr->user = s->user;
+		pr->script = s->script;
+		if (!busy) {
+			pr->last_cpu = s->duration_us ? (double)s->cpu_us * 100.0 / (double)s->duration_us : 0;
+			pr->last_memory = s->memory;
+		}
+		n++;
+	}
+	sp.total = n;
+	sp.max_active = hdr.max_active > sp.active ? hdr.max_active : sp.active;
+
+	int full;
+	enum status_format f = status_format_from_query(req_param(r, "QUERY_STRING"), &full);
+	size_t len = 0;
+	char *body = status_render(&sp, procs, n, f, full, &len);
+	int rc = 0;
+	if (!body) {
+		rc = resp_simple(r, 500, "Internal error. Please review log file for errors.");
+	} else {
+		rc = resp_headers(r, 200, status_content_type(f), NO_CACHE_HEADERS);
+		const char *method = req_param(r, "REQUEST_METHOD");
+		if (rc == 0 && !(method && strcmp(method, "HEAD") == 0))
+			rc = resp_write(r, body, len);
+	}
+	free(body);
+	free(slots);
+	free(procs);
+	return rc < 0 ? -1 : 0;
+}
+
+const struct handler handler_status = {
+	.name = "status",
+	.handle = status_handle,
+};

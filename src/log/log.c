@@ -1,0 +1,274 @@
+/*
+ * Error log writer.  See log.h for the design: the master writes, workers
+ * send lines up a pipe.
+ */
+#include "log/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+	int fd;                 /* log file, -1 = none */
+	int use_syslog;
+	int to_stderr;
+	int json;
+	enum log_level level;
+	int limit;
+	char path[4096];
+	int pipe_fd;            /* worker: messages go here */
+	char pool[128];
+} lg = { .fd = -1, .to_stderr = 1, .level = LL_NOTICE, .limit = 1024, .pipe_fd = -1 };
+
+static const char *const level_names[] = {
+	[LL_DEBUG] = "DEBUG", [LL_NOTICE] = "NOTICE", [LL_WARNING] = "WARNING",
+	[LL_ERROR] = "ERROR", [LL_ALERT] = "ALERT",
+};
+
+const char *log_level_name(enum log_level l)
+{
+	if ((unsigned)l > LL_ALERT)
+		return "UNKNOWN";
+	return level_names[l];
+}
+
+static int facility_from_name(const char *name)
+{
+	static const struct { const char *n; int v; } tab[] = {
+		{ "auth", LOG_AUTH }, { "authpriv", LOG_AUTHPRIV }, { "cron", LOG_CRON },
+		{ "daemon", LOG_DAEMON }, { "ftp", LOG_FTP }, { "kern", LOG_KERN },
+		{ "lpr", LOG_LPR }, { "mail", LOG_MAIL }, { "news", LOG_NEWS },
+		{ "syslog", LOG_SYSLOG }, { "user", LOG_USER }, { "uucp", LOG_UUCP },
+		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
+		{ "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+	if (name)
+		for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+			if (strcasecmp(name, tab[i].n) == 0)
+				return tab[i].v;
+	return LOG_DAEMON;
+}
+
+static int open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+int log_open(const struct log_settings *s)
+{
+	lg.level = s->level;
+	lg.limit = s->limit;
+	lg.json = s->json;
+	lg.to_stderr = s->force_stderr || !s->path;
+	lg.use_syslog = 0;
+	lg.path[0] = '\0';
+	if (s->path && strcmp(s->path, "syslog") == 0) {
+		openlog(s->syslog_ident ? s->syslog_ident : "fpmd", LOG_PID | LOG_NDELAY,
+			facility_from_name(s->syslog_facility));
+		lg.use_syslog = 1;
+		return 0;
+	}
+	if (s->path) {
+		int fd = open_file(s->path);
+		if (fd < 0)
+			return -1;
+		if (lg.fd >= 0)
+			close(lg.fd);
+		lg.fd = fd;
+		snprintf(lg.path, sizeof(lg.path), "%s", s->path);
+	}
+	return 0;
+}
+
+/*
+ * USR1: logrotate has moved the file away; open the path again and swap the
+ * descriptor only once the new one is open, so no line is lost.
+ */
+int log_reopen(void)
+{
+	if (lg.use_syslog || lg.path[0] == '\0')
+		return 0;
+	int fd = open_file(lg.path);
+	if (fd < 0)
+		return -1;
+	if (lg.fd >= 0)
+		close(lg.fd);
+	lg.fd = fd;
+	return 0;
+}
+
+void log_close(void)
+{
+	if (lg.fd >= 0)
+		close(lg.fd);
+	lg.fd = -1;
+	if (lg.use_syslog)
+		closelog();
+	lg.use_syslog = 0;
+}
+
+void log_set_level(enum log_level l) { lg.level = l; }
+enum log_level log_get_level(void) { return lg.level; }
+int log_fd(void) { return lg.fd; }
+
+void log_set_pipe(int fd, const char *pool)
+{
+	lg.pipe_fd = fd;
+	snprintf(lg.pool, sizeof(lg.pool), "%s", pool ? pool : "");
+	/* The worker no longer owns the file: the master does. */
+	if (lg.fd >= 0)
+		close(lg.fd);
+	lg.fd = -1;
+	lg.use_syslog = 0;
+}
+
+void log_timestamp(char *buf, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(buf, cap, "%d-%b-%Y %H:%M:%S", &tm);
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return;     /* a full disk must not stop the server */
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Copies msg into out, escaping what would break a one-line record. */
+static size_t escape_into(char *out, size_t cap, const char *msg, size_t len, int json)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 7 < cap; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (json && (c == '"' || c == '\\')) {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			if (c == '\t' && !json) {
+				out[o++] = '\t';
+				continue;
+			}
+			o += (size_t)snprintf(out + o, cap - o, json ? "\\u%04x" : "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	return o;
+}
+
+static void emit(enum log_level l, const char *msg, size_t len)
+{
+	static const int prio[] = { LOG_DEBUG, LOG_NOTICE, LOG_WARNING, LOG_ERR, LOG_ALERT };
+	char stackbuf[8192];
+	char *line = stackbuf;
+	size_t cap = sizeof(stackbuf);
+	size_t need = len * 6 + 128;
+
+	if (lg.pipe_fd >= 0) {
+		/* Worker: "<level digit><message>\n"; the master frames it. */
+		if (need > cap && (line = malloc(need)) != NULL)
+			cap = need;
+		else if (need > cap)
+			line = stackbuf;
+		line[0] = (char)('0' + l);
+		size_t o = 1 + escape_into(line + 1, cap - 2, msg, len, 0);
+		line[o++] = '\n';
+		write_all(lg.pipe_fd, line, o);
+		if (line != stackbuf)
+			free(line);
+		return;
+	}
+	if (lg.use_syslog) {
+		syslog(prio[l], "%s: %.*s", log_level_name(l), (int)len, msg);
+		if (!lg.to_stderr)
+			return;
+	}
+	if (need > cap) {
+		char *big = malloc(need);
+		if (big) {
+			line = big;
+			cap = need;
+		}
+	}
+	char ts[64];
+	log_timestamp(ts, sizeof(ts));
+	size_t o;
+	if (lg.json) {
+		o = (size_t)snprintf(line, cap, "{\"time\":\"%s\",\"level\":\"%s\",\"message\":\"", ts,
+				     log_level_name(l));
+		o += escape_into(line + o, cap - o - 4, msg, len, 1);
+		line[o++] = '"';
+		line[o++] = '}';
+	} else {
+		o = (size_t)snprintf(line, cap, "[%s] %s: ", ts, log_level_name(l));
+		o += escape_into(line + o, cap - o - 2, msg, len, 0);
+	}
+	line[o++] = '\n';
+	if (lg.fd >= 0)
+		write_all(lg.fd, line, o);
+	if (lg.to_stderr && lg.fd != STDERR_FILENO)
+		write_all(STDERR_FILENO, line, o);
+	if (line != stackbuf)
+		free(line);
+}
+
+void log_vmsg(enum log_level l, int err, const char *fmt, va_list ap)
+{
+	char buf[8192];
+	if (l < lg.level)
+		return;
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n < 0)
+		return;
+	size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+	if (err)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, ": %s (%d)", strerror(err), err);
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	if (lg.limit > 0 && len > (size_t)lg.limit)
+		len = (size_t)lg.limit;
+	emit(l, buf, len);
+}
+
+void log_msg(enum log_level l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(l, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_sys(enum log_level l, const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(l, err, fmt, ap);
+	va_end(ap);
+	errno = err;
+}
+
+void log_raw(enum log_level l, const char *msg, size_t len)
+{
+	if (l < lg.level)
+		return;
+	emit(l, msg, len);
+}

@@ -1,0 +1,57 @@
+/*
+ * Error log: php-fpm's line format so operators' parsers keep working:
+ *   [23-Nov-2026 09:14:02] NOTICE: fpm is running, pid 1234
+ *
+ * The master is the only process that writes the error log.  Workers send
+ * their messages up a pipe (log_set_pipe) and the master re-frames them, so a
+ * compromised worker cannot forge a master line or break the file's framing.
+ *
+ * Owns: the log file descriptor (opened, reopened on USR1, closed at exit).
+ */
+#ifndef FPMD_LOG_H
+#define FPMD_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum log_level { LL_DEBUG = 0, LL_NOTICE, LL_WARNING, LL_ERROR, LL_ALERT };
+
+struct log_settings {
+	const char *path;       /* file, "syslog", or NULL for stderr */
+	const char *syslog_ident;
+	const char *syslog_facility;
+	enum log_level level;
+	int limit;              /* max bytes of a message; 0 = unlimited */
+	int force_stderr;       /* -O: also (or only) to stderr */
+	int json;               /* log_format = json */
+};
+
+int  log_open(const struct log_settings *s);   /* 0 / -1 with errno */
+int  log_reopen(void);                         /* USR1 */
+void log_close(void);
+void log_set_level(enum log_level l);
+enum log_level log_get_level(void);
+/* In a worker: messages go to this pipe as "<digit>message\n" for the master. */
+void log_set_pipe(int fd, const char *pool);
+int  log_fd(void);                             /* the file fd, -1 if none */
+
+void log_msg(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, appending ": strerror(errno)". */
+void log_sys(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum log_level l, int err, const char *fmt, va_list ap);
+
+/* Writes an already-built message (from a worker pipe) at level l; escapes controls. */
+void log_raw(enum log_level l, const char *msg, size_t len);
+
+/* Formats the php-fpm time stamp "23-Nov-2026 09:14:02" into buf (>= 32 bytes). */
+void log_timestamp(char *buf, size_t cap);
+
+const char *log_level_name(enum log_level l);
+
+#define log_debug(...)   log_msg(LL_DEBUG, __VA_ARGS__)
+#define log_notice(...)  log_msg(LL_NOTICE, __VA_ARGS__)
+#define log_warning(...) log_msg(LL_WARNING, __VA_ARGS__)
+#define log_error(...)   log_msg(LL_ERROR, __VA_ARGS__)
+#define log_alert(...)   log_msg(LL_ALERT, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * The master's process table: spawn a pool's children, reap them, relay
+ * their output into the error log, and respawn what died.
+ */
+#include "master/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "log/log.h"
+#include "worker/worker.h"
+
+#define PIPE_LINE_MAX (64u * 1024u)
+
+unsigned children_total(const struct master *m)
+{
+	return m->total_children;
+}
+
+static int find_free_slot(const struct pool *p)
+{
+	for (unsigned i = 0; i < p->sb.nslots; i++)
+		if (!p->slot_used[i])
+			return (int)i;
+	return -1;
+}
+
+/* Moves the four descriptors a worker needs to 0..3 and closes every other. */
+static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w)
+{
+	int want[4] = { p->listen_fd, out_w, err_w, log_w };
+	int tmp[4];
+	for (int i = 0; i < 4; i++) {
+		tmp[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 16);
+		if (tmp[i] < 0)
+			_exit(70);
+	}
+	for (int i = 0; i < 4; i++)
+		if (dup2(tmp[i], i) < 0)
+			_exit(70);
+	close_range(4, ~0U, 0);
+	/* Other pools' scoreboards are none of this worker's business. */
+	for (struct pool *o = m->pools; o; o = o->next)
+		if (o != p)
+			sb_destroy(&o->sb);
+}
+
+/* --- output relay ------------------------------------------------------ */
+
+static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, size_t len)
+{
+	const struct pool_conf *pc = c->pool->conf;
+	if (pp == &c->log) {
+		/* A worker's own log line: first byte is its level. */
+		if (len == 0)
+			return;
+		int lvl = line[0] - '0';
+		if (lvl < LL_DEBUG || lvl > LL_ALERT)
+			lvl = LL_WARNING;
+		log_raw((enum log_level)lvl, line + 1, len - 1);
+		return;
+	}
+	const char *which = pp == &c->out ? "stdout" : "stderr";
+	if (!pc->decorate_workers_output) {
+		log_raw(LL_WARNING, line, len);
+		return;
+	}
+	char *msg = malloc(len + 128 + strlen(pc->name));
+	if (!msg)
+		return;
+	int n = sprintf(msg, "[pool %s] child %d said into %s: \"", pc->name, (int)c->pid, which);
+	memcpy(msg + n, line, len);
+	msg[(size_t)n + len] = '"';
+	log_raw(LL_WARNING, msg, (size_t)n + len + 1);
+	free(msg);
+}
+
+/* Splits the buffer into lines; a line longer than the limit goes out in pieces, whole. */
+static void pipe_lines(struct child *c, struct child_pipe *pp, int final)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < pp->len; i++) {
+		if (pp->buf[i] == '\n') {
+			pipe_emit(c, pp, pp->buf + start, i - start);
+			start = i + 1;
+		}
+	}
+	if (start < pp->len && (final || pp->len - start >= PIPE_LINE_MAX)) {
+		pipe_emit(c, pp, pp->buf + start, pp->len - start);
+		start = pp->len;
+	}
+	memmove(pp->buf, pp->buf + start, pp->len - start);
+	pp->len -= start;
+}
+
+/* Reads what is there.  Returns 0 while open, -1 at EOF or error. */
+static int pipe_read(struct child *c, struct child_pipe *pp)
+{
+	for (;;) {
+		if (pp->cap - pp->len < 4096) {
+			size_t cap = pp->cap ? pp->cap * 2 : 8192;
+			if (cap > PIPE_LINE_MAX * 2)
+				cap = PIPE_LINE_MAX * 2;
+			if (cap > pp->cap) {
+				char *nb = realloc(pp->buf, cap);
+				if (!nb)
+					return -1;
+				pp->buf = nb;
+				pp->cap = cap;
+			}
+		}
+		ssize_t n = read(pp->fd, pp->buf + pp->len, pp->cap - pp->len);
+		if (n > 0) {
+			pp->len += (size_t)n;
+			pipe_lines(c, pp, 0);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		pipe_lines(c, pp, 1);
+		return -1;
+	}
+}
+
+static void pipe_close(struct master *m, struct child_pipe *pp)
+{
+	if (pp->watch)
+		ev_fd_del(m->loop, pp->watch);
+	pp->watch = NULL;
+	if (pp->fd >= 0)
+		close(pp->fd);
+	pp->fd = -1;
+	free(pp->buf);
+	pp->buf = NULL;
+	pp->len = pp->cap = 0;
+}
+
+
+static void on_pipe(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct child *c = data;
+	struct child_pipe *pp = fd == c->out.fd ? &c->out : fd == c->err.fd ? &c->err : &c->log;
+	(void)events;
+	(void)loop;
+	if (pipe_read(c, pp) < 0) {
+		/* EOF: the worker closed it or exited; the reaper frees the child. */
+		if (pp->watch)
+			ev_fd_del(loop, pp->watch);
+		pp->watch = NULL;
+		close(pp->fd);
+		pp->fd = -1;
+	}
+}
+
+void children_close_pipes(struct master *m, struct child *c)
+{
+	struct child_pipe *pipes[3] = { &c->out, &c->err, &c->log };
+	for (int i = 0; i < 3; i++) {
+		if (pipes[i]->fd >= 0)
+			pipe_read(c, pipes[i]);    /* nothing a dead worker wrote is lost */
+		pipe_close(m, pipes[i]);
+	}
+}
+
+static int watch_pipe(struct master *m, struct child *c, struct child_pipe *pp, int fd)
+{
+	pp->fd = fd;
+	if (fd < 0)
+		return 0;
+	pp->watch = ev_fd_add(m->loop, fd, EPOLLIN, on_pipe, c);
+	return pp->watch ? 0 : -1;
+}
+
+/* --- spawn ----------------------------------------------------------- */
+
+static int spawn_one(struct master *m, struct pool *p)
+{
+	int slot = find_free_slot(p);
+	if (slot < 0)
+		return -1;
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
+	int devnull = -1;
+	if (pipe2(logp, O_CLOEXEC) < 0)
+		goto fail;
+	if (p->conf->catch_workers_output) {
+		if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+			goto fail;
+	} else {
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull < 0)
+			goto fail;
+	}
+
+	struct sb_slot *s = &p->sb.slots[slot];
+	memset(s, 0, sizeof(*s));
+	s->start_us = sb_now_us();
+	s->stage = SB_IDLE;
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_sys(LL_ERROR, "[pool %s] fork() failed", p->conf->name);
+		goto fail;
+	}
+	if (pid == 0) {
+		s->pid = (uint32_t)getpid();
+		child_fd_layout(m, p, devnull >= 0 ? devnull : outp[1], devnull >= 0 ? devnull : errp[1],
+				logp[1]);
+		worker_main(p, m->conf, (unsigned)slot, m->pid);
+	}
+
+	s->pid = (uint32_t)pid;
+	close(logp[1]);
+	if (outp[1] >= 0)
+		close(outp[1]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+	if (devnull >= 0)
+		close(devnull);
+	fcntl(logp[0], F_SETFL, O_NONBLOCK);
+	if (outp[0] >= 0)
+		fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	if (errp[0] >= 0)
+		fcntl(errp[0], F_SETFL, O_NONBLOCK);
+
+	struct child *c = calloc(1, sizeof(*c));
+	if (!c) {
+		/* Keep the bookkeeping consistent: the process exists and will be reaped. */
+		kill(pid, SIGKILL);
+		close(logp[0]);
+		if (outp[0] >= 0)
+			close(outp[0]);
+		if (errp[0] >= 0)
+			close(errp[0]);
+		return -1;
+	}
+	c->pid = pid;
+	c->pool = p;
+	c->slot = (unsigned)slot;
+	c->start_mono_us = sb_mono_us();
+	c->out.fd = c->err.fd = c->log.fd = -1;
+	watch_pipe(m, c, &c->log, logp[0]);
+	watch_pipe(m, c, &c->out, outp[0]);
+	watch_pipe(m, c, &c->err, errp[0]);
+	c->next = p->children;
+	p->children = c;
+	p->slot_used[slot] = 1;
+	p->running++;
+	m->total_children++;
+	log_notice("[pool %s] child %d started", p->conf->name, (int)pid);
+	return 0;
+
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] >= 0) close(outp[i]);
+		if (errp[i] >= 0) close(errp[i]);
+		if (logp[i] >= 0) close(logp[i]);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return -1;
+}
+
+int children_spawn(struct master *m, struct pool *p, unsigned count)
+{
+	unsigned done = 0;
+	for (; done < count; done++) {
+		if (m->conf->process_max > 0 && m->total_children >= (unsigned)m->conf->process_max) {
+			if (!m->process_max_warned)
+				log_warning("The maximum number of processes has been reached. Please review "
+					    "your configuration and consider raising 'process.max'");
+			m->process_max_warned = 1;
+			break;
+		}
+		if (spawn_one(m, p) < 0)
+			break;
+	}
+	return (int)done;
+}
+
+void children_signal_all(struct master *m, int signo)
+{
+	for (struct pool *p = m->pools; p; p = p->next)
+		for (struct child *c = p->children; c; c = c->next) {
+			if (signo == SIGQUIT)
+				c->quitting = 1;
+			kill(c->pid, signo);
+		}
+}
+
+/* --- reap ------------------------------------------------------------ */
+
+static struct child *unlink_child(struct master *m, pid_t pid)
+{
+	for (struct pool *p = m->pools; p; p = p->next)
+		for (struct child **pc = &p->children; *pc; pc = &(*pc)->next)
+			if ((*pc)->pid == pid) {
+				struct child *c = *pc;
+				*pc = c->next;
+				return c;
+			}
+	return NULL;
+}
+
+static void log_exit(struct child *c, int status, double secs)
+{
+	const char *pool = c->pool->conf->name;
+	if (WIFEXITED(status)) {
+		int code = WEXITSTATUS(status);
+		log_msg(code == 0 ? LL_NOTICE : LL_WARNING,
+			"[pool %s] child %d exited with code %d after %.6f seconds from start", pool,
+			(int)c->pid, code, secs);
+	} else if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		const char *name = sigabbrev_np(sig);
+		int expected = (c->quitting || c->idle_kill) && (sig == SIGQUIT || sig == SIGTERM ||
+								 sig == SIGKILL);
+		log_msg(expected ? LL_NOTICE : LL_WARNING,
+			"[pool %s] child %d exited on signal %d (SIG%s%s) after %.6f seconds from start",
+			pool, (int)c->pid, sig, name ? name : "?", WCOREDUMP(status) ? " - core dumped" : "",
+			secs);
+	}
+}
+
+static void emergency_check(struct master *m, int status)
+{
+	const struct fpmd_conf *g = m->conf;
+	if (g->emergency_restart_threshold <= 0 || g->emergency_restart_interval <= 0)
+		return;
+	if (!WIFSIGNALED(status) || (WTERMSIG(status) != SIGSEGV && WTERMSIG(status) != SIGBUS))
+		return;
+	unsigned thr = (unsigned)g->emergency_restart_threshold;
+	uint64_t now = sb_mono_us(), window = (uint64_t)g->emergency_restart_interval * 1000000u;
+	if (!m->crash_times) {
+		m->crash_times = calloc(thr, sizeof(*m->crash_times));
+		if (!m->crash_times)
+			return;
+	}
+	m->crash_times[m->crash_n++ % thr] = now;
+	if (m->crash_n < thr)
+		return;
+	uint64_t oldest = m->crash_times[m->crash_n % thr];
+	if (now - oldest > window)
+		return;
+	log_warning("failed processes threshold (%d in %d sec) is reached, initiating reload",
+		    g->emergency_restart_threshold, g->emergency_restart_interval);
+	m->crash_n = 0;
+	/* A fresh generation of every pool: each child finishes its request, then is respawned. */
+	children_signal_all(m, SIGQUIT);
+}
+
+static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct pool *p = data;
+	struct master *m = p->master;
+	(void)loop;
+	(void)t;
+	if (m->state != MASTER_RUNNING)
+		return;
+	unsigned want = (unsigned)p->respawn_pending;
+	p->respawn_pending = 0;
+	children_spawn(m, p, want);
+}
+
+static void respawn(struct master *m, struct pool *p, double lived, int clean)
+{
+	if (lived < 1.0 && !clean) {
+		/* Died young: back off so a crashing app cannot make a fork storm. */
+		p->fast_failures++;
+		unsigned delay = 100u << (p->fast_failures > 7 ? 7 : p->fast_failures - 1);
+		if (delay > 10000)
+			delay = 10000;
+		p->respawn_pending++;
+		if (!p->respawn_timer)
+			p->respawn_timer = ev_timer_new(m->loop, on_respawn_timer, p);
+		if (p->respawn_timer && !ev_timer_armed(p->respawn_timer))
+			ev_timer_arm(p->respawn_timer, delay, 0);
+		if (p->fast_failures == 3)
+			log_warning("[pool %s] children keep dying right after start; respawning with a "
+				    "delay of up to 10 s", p->conf->name);
+		return;
+	}
+	p->fast_failures = 0;
+	children_spawn(m, p, 1);
+}
+
+void children_reap(struct master *m)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct child *c = unlink_child(m, pid);
+		if (!c) {
+			log_debug("unknown child (%d) exited", (int)pid);
+			continue;
+		}
+		struct pool *p = c->pool;
+		double secs = (double)(sb_mono_us() - c->start_mono_us) / 1e6;
+		children_close_pipes(m, c);
+		log_exit(c, status, secs);
+
+		/* The slot's numbers are the worker's: clamp before use. */
+		struct sb_slot s;
+		sb_slot_read(&p->sb, c->slot, &s);
+		p->requests_dead += s.requests > (1ull << 40) ? 0 : s.requests;
+		p->sb.hdr->requests_dead = p->requests_dead;
+		memset(&p->sb.slots[c->slot], 0, sizeof(p->sb.slots[c->slot]));
+		p->slot_used[c->slot] = 0;
+		p->running--;
+		m->total_children--;
+
+		int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		int idle_kill = c->idle_kill;
+		free(c);
+		if (m->state == MASTER_RUNNING) {
+			emergency_check(m, status);
+			if (!idle_kill)
+				respawn(m, p, secs, clean);
+		}
+	}
+	if (m->state != MASTER_RUNNING && m->total_children == 0)
+		ev_stop(m->loop);
+}

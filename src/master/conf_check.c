@@ -1,0 +1,93 @@
+/*
+ * What `fpmd -t` checks beyond the text, as php-fpm does at start: users
+ * and groups exist, listen addresses parse, log directories are writable,
+ * and the pool's app.type is part of this build.  Not pure (it asks the
+ * system), which is why it lives here and not in src/conf/.
+ */
+#include "master/conf_check.h"
+
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handlers/handler.h"
+#include "net/listen.h"
+
+static void diag_push(struct conf_diags *d, int severity, const char *file, int line,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void diag_push(struct conf_diags *d, int severity, const char *file, int line,
+		      const char *fmt, ...)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 8;
+		struct conf_diag *ni = realloc(d->items, cap * sizeof(*ni));
+		if (!ni)
+			return;
+		d->items = ni;
+		d->cap = cap;
+	}
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	struct conf_diag *x = &d->items[d->n++];
+	x->severity = severity;
+	x->file = file ? strdup(file) : NULL;
+	x->line = line;
+	x->msg = strdup(buf);
+	if (severity)
+		d->errors++;
+}
+
+static void check_dir_writable(struct conf_diags *d, const char *what, const char *path)
+{
+	if (!path || !*path || strcmp(path, "syslog") == 0)
+		return;
+	char *copy = strdup(path);
+	if (!copy)
+		return;
+	const char *dir = dirname(copy);
+	if (access(dir, W_OK) < 0)
+		diag_push(d, 1, NULL, 0, "%s: the directory '%s' of '%s' does not exist or is not "
+			  "writable", what, dir, path);
+	free(copy);
+}
+
+int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
+{
+	size_t before = d->errors;
+	check_dir_writable(d, "error_log", c->error_log);
+	check_dir_writable(d, "pid", c->pid);
+	for (size_t i = 0; i < c->npools; i++) {
+		const struct pool_conf *p = c->pools[i];
+		struct listen_addr a;
+		char err[256];
+		if (p->user && *p->user && !getpwnam(p->user))
+			diag_push(d, 1, p->file, p->line, "pool %s: cannot get uid for user '%s'",
+				  p->name, p->user);
+		if (p->group && *p->group && !getgrnam(p->group))
+			diag_push(d, 1, p->file, p->line, "pool %s: cannot get gid for group '%s'",
+				  p->name, p->group);
+		if (p->listen_owner && *p->listen_owner && !getpwnam(p->listen_owner))
+			diag_push(d, 1, p->file, p->line, "pool %s: listen.owner: user '%s' does not exist",
+				  p->name, p->listen_owner);
+		if (p->listen_group && *p->listen_group && !getgrnam(p->listen_group))
+			diag_push(d, 1, p->file, p->line, "pool %s: listen.group: group '%s' does not exist",
+				  p->name, p->listen_group);
+		if (p->listen && listen_parse(p->listen, &a, err, sizeof(err)) < 0)
+			diag_push(d, 1, p->file, p->line, "pool %s: listen = '%s': %s", p->name,
+				  p->listen, err);
+		if (p->app_type != APP_NONE && !handler_for_app(p->app_type))
+			diag_push(d, 1, p->file, p->line, "pool %s: app.type = %s is not available in "
+				  "this build", p->name, conf_app_name(p->app_type));
+		check_dir_writable(d, "access.log", p->access_log);
+		check_dir_writable(d, "slowlog", p->slowlog);
+	}
+	return d->errors > before ? -1 : 0;
+}

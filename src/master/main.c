@@ -1,0 +1,264 @@
+/*
+ * fpmd's command line, php-fpm's flags: read and check the configuration,
+ * then hand over to the master.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "log/log.h"
+#include "master/conf_check.h"
+#include "master/master.h"
+#include "master/proctitle.h"
+
+#ifndef FPMD_VERSION
+#define FPMD_VERSION "0.1.0"
+#endif
+#ifndef FPMD_DEFAULT_PREFIX
+#define FPMD_DEFAULT_PREFIX "/usr/local"
+#endif
+
+#define EX_USAGE_ 64
+#define EX_SOFTWARE_ 70
+#define EX_CONFIG_ 78
+
+extern char **environ;
+
+static void usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"Usage: %s [-h] [-v] [-t] [-T] [-p PREFIX] [-g PID] [-y FILE] [-D | -F [-O]] [-R]\n"
+		"       %*s [-c PATH|DIR] [-n] [-d KEY=VALUE]... [-i] [-m]\n"
+		"\n"
+		"fpmd is a FastCGI process manager: php-fpm's model and configuration, for PHP and\n"
+		"for any application (cgi, module, exec and php pools).\n"
+		"\n"
+		"  -y, --fpm-config FILE   configuration file (default %s)\n"
+		"  -p, --prefix DIR        prefix for relative paths in the configuration\n"
+		"  -g, --pid FILE          pid file (overrides 'pid')\n"
+		"  -t, --test              check the configuration and exit (78 on errors)\n"
+		"  -T, --dump              print the effective configuration, defaults included, in\n"
+		"                          the same INI syntax, and exit\n"
+		"  -D, --daemonize         run in the background (overrides 'daemonize')\n"
+		"  -F, --nodaemonize       stay in the foreground (overrides 'daemonize')\n"
+		"  -O, --force-stderr      log to stderr, even with an error_log file or daemonized\n"
+		"  -R, --allow-to-run-as-root  allow pools to run as root\n"
+		"  -c PATH|DIR, -n, -d KEY=VALUE, -i, -m\n"
+		"                          php.ini location, no php.ini, ini define, PHP info and\n"
+		"                          modules: for php pools (kept for php-fpm compatibility)\n"
+		"  -v, --version           print the version and exit\n"
+		"  -h, --help              this help\n"
+		"\n"
+		"Signals: TERM/INT stop now, QUIT stops gracefully (requests finish, then\n"
+		"SIGTERM/SIGKILL after process_control_timeout), USR1 reopens the logs.\n"
+		"Exit status: 0 ok, 64 usage error, 70 internal error, 78 configuration error.\n",
+		prog, (int)strlen(prog), "", FPMD_DEFAULT_PREFIX "/etc/fpmd/fpmd.conf");
+}
+
+/* fds 0-2 must be open, or the first socket opened would become stdout. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int n = open("/dev/null", O_RDWR);
+			if (n >= 0 && n != fd) {
+				dup2(n, fd);
+				close(n);
+			}
+		}
+	}
+}
+
+static char *default_config(void)
+{
+	const char *prefix = FPMD_DEFAULT_PREFIX;
+	char buf[PATH_MAX];
+	if (strcmp(prefix, "/usr") == 0)
+		prefix = "";
+	snprintf(buf, sizeof(buf), "%s/etc/fpmd/fpmd.conf", prefix);
+	return strdup(buf);
+}
+
+static char *absolute(const char *path)
+{
+	if (path[0] == '/')
+		return strdup(path);
+	char cwd[PATH_MAX], buf[PATH_MAX * 2];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	snprintf(buf, sizeof(buf), "%s/%s", cwd, path);
+	return strdup(buf);
+}
+
+static void print_diags(const struct conf_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char *line = conf_diag_format(&d->items[i]);
+		log_msg(d->items[i].severity ? LL_ERROR : LL_WARNING, "%s", line ? line : "?");
+		free(line);
+	}
+}
+
+/* Pools that would run as root need -R, as php-fpm requires. */
+static void check_root_pools(const struct fpmd_conf *c, int allow_root, struct conf_diags *d)
+{
+	if (geteuid() != 0 || allow_root)
+		return;
+	for (size_t i = 0; i < c->npools; i++) {
+		const struct pool_conf *p = c->pools[i];
+		struct passwd *pw = p->user ? getpwnam(p->user) : NULL;
+		if (pw && pw->pw_uid == 0) {
+			char *msg = NULL;
+			if (asprintf(&msg, "pool %s: please specify user and group other than root "
+				     "(or start fpmd with -R to allow it)", p->name) < 0)
+				return;
+			struct conf_diag *ni = realloc(d->items, (d->n + 1) * sizeof(*ni));
+			if (!ni) {
+				free(msg);
+				return;
+			}
+			d->items = ni;
+			d->cap = d->n + 1;
+			d->items[d->n++] = (struct conf_diag){ 1, p->file ? strdup(p->file) : NULL,
+							      p->line, msg };
+			d->errors++;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "fpm-config", required_argument, NULL, 'y' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "pid", required_argument, NULL, 'g' },
+		{ "test", no_argument, NULL, 't' },
+		{ "dump", no_argument, NULL, 'T' },
+		{ "daemonize", no_argument, NULL, 'D' },
+		{ "nodaemonize", no_argument, NULL, 'F' },
+		{ "force-stderr", no_argument, NULL, 'O' },
+		{ "allow-to-run-as-root", no_argument, NULL, 'R' },
+		{ "php-ini", required_argument, NULL, 'c' },
+		{ "no-php-ini", no_argument, NULL, 'n' },
+		{ "define", required_argument, NULL, 'd' },
+		{ "info", no_argument, NULL, 'i' },
+		{ "modules", no_argument, NULL, 'm' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *prefix = NULL, *pid = NULL;
+	int test = 0, dump = 0, daemonize = CONF_UNSET, force_stderr = 0, allow_root = 0;
+	int php_only = 0;
+	struct conf_options copt;
+	memset(&copt, 0, sizeof(copt));
+
+	ensure_std_fds();
+	int opt;
+	while ((opt = getopt_long(argc, argv, "y:p:g:tTDFORc:nd:imvh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'y': config = optarg; break;
+		case 'p': prefix = optarg; break;
+		case 'g': pid = optarg; break;
+		case 't': test++; break;
+		case 'T': dump = 1; break;
+		case 'D': daemonize = 1; break;
+		case 'F': daemonize = 0; break;
+		case 'O': force_stderr = 1; break;
+		case 'R': allow_root = 1; break;
+		case 'c': case 'n': break;      /* php.ini choice: used by php pools */
+		case 'd': {
+			const char *eq = strchr(optarg, '=');
+			struct conf_kv_list *l = &copt.php_defines;
+			struct conf_kv *ni = realloc(l->items, (l->n + 1) * sizeof(*ni));
+			if (!ni)
+				return EX_SOFTWARE_;
+			l->items = ni;
+			l->items[l->n].key = eq ? strndup(optarg, (size_t)(eq - optarg)) : strdup(optarg);
+			l->items[l->n].value = strdup(eq ? eq + 1 : "1");
+			l->items[l->n].file = NULL;
+			l->items[l->n].line = 0;
+			l->n++;
+			l->cap = l->n;
+			break;
+		}
+		case 'i': case 'm': php_only = opt; break;
+		case 'v':
+			printf("fpmd %s (fpm-fcgi)\n", FPMD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout, argv[0]);
+			return 0;
+		default:
+			usage(stderr, argv[0]);
+			return EX_USAGE_;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
+		usage(stderr, argv[0]);
+		return EX_USAGE_;
+	}
+	if (php_only) {
+		fprintf(stderr, "fpmd: -%c shows PHP's %s; this build has no php pool support\n",
+			php_only, php_only == 'i' ? "information" : "modules");
+		conf_kv_list_free(&copt.php_defines);
+		return 1;
+	}
+
+	char *config_path = config ? absolute(config) : default_config();
+	copt.prefix = prefix;
+	copt.pid = pid;
+	copt.daemonize = daemonize;
+	copt.allow_root = allow_root;
+	copt.running_as_root = geteuid() == 0;
+	copt.environ = environ;
+
+	struct log_settings ls = { .level = LL_NOTICE, .limit = 0, .force_stderr = 1 };
+	log_open(&ls);
+
+	struct conf_diags diags;
+	memset(&diags, 0, sizeof(diags));
+	struct fpmd_conf *conf = conf_load(config_path, &copt, &conf_io_default, &diags);
+	if (!conf) {
+		log_error("out of memory reading '%s'", config_path);
+		return EX_SOFTWARE_;
+	}
+	if (diags.errors == 0) {
+		conf_check_system(conf, &diags);
+		check_root_pools(conf, allow_root, &diags);
+	}
+	print_diags(&diags);
+	int rc = 0;
+	if (diags.errors) {
+		log_error("failed to load configuration file '%s'", config_path);
+		log_error("FPM initialization failed");
+		rc = EX_CONFIG_;
+	} else if (dump) {
+		char *text = conf_dump(conf);
+		if (text) {
+			fputs(text, stdout);
+			free(text);
+		}
+	} else if (test) {
+		log_notice("configuration file %s test is successful", config_path);
+	} else {
+		proctitle_init(argc, argv);
+		struct master_options mo = { .config = config_path, .force_stderr = force_stderr,
+					     .allow_root = allow_root, .argc = argc, .argv = argv };
+		rc = master_run(conf, &mo);
+	}
+	conf_diags_free(&diags);
+	conf_free(conf);
+	conf_kv_list_free(&copt.php_defines);
+	free(config_path);
+	return rc;
+}

@@ -1,0 +1,362 @@
+/*
+ * The master: open every pool, fork the workers, then wait in one epoll
+ * loop for signals, child output and timers.  Signals arrive through
+ * signalfd and are handled here, in order, never inside a signal handler.
+ */
+#include "master/master.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "handlers/handler.h"
+#include "log/log.h"
+#include "master/proctitle.h"
+
+static void resolve_user(struct pool *p)
+{
+	const struct pool_conf *pc = p->conf;
+	p->uid = (uid_t)-1;
+	p->gid = (gid_t)-1;
+	if (geteuid() != 0)
+		return;            /* not root: workers run as whoever started fpmd */
+	if (pc->user && *pc->user) {
+		struct passwd *pw = getpwnam(pc->user);
+		if (pw) {
+			p->uid = pw->pw_uid;
+			p->gid = pw->pw_gid;
+			snprintf(p->user_name, sizeof(p->user_name), "%s", pw->pw_name);
+		}
+	}
+	if (pc->group && *pc->group) {
+		struct group *gr = getgrnam(pc->group);
+		if (gr)
+			p->gid = gr->gr_gid;
+	}
+}
+
+static int listen_perms_for(const struct pool_conf *pc, const struct pool *p,
+			    struct listen_perms *perms)
+{
+	perms->owner = (uid_t)-1;
+	perms->group = (gid_t)-1;
+	perms->mode = pc->listen_mode;
+	if (geteuid() != 0)
+		return 0;
+	/* php-fpm: the socket belongs to the pool's user unless listen.owner says otherwise. */
+	const char *owner = pc->listen_owner && *pc->listen_owner ? pc->listen_owner : NULL;
+	const char *group = pc->listen_group && *pc->listen_group ? pc->listen_group : NULL;
+	if (owner) {
+		struct passwd *pw = getpwnam(owner);
+		if (!pw) {
+			log_error("[pool %s] cannot get uid for user '%s'", pc->name, owner);
+			return -1;
+		}
+		perms->owner = pw->pw_uid;
+		perms->group = pw->pw_gid;
+	} else if (p->uid != (uid_t)-1) {
+		perms->owner = p->uid;
+		perms->group = p->gid;
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			log_error("[pool %s] cannot get gid for group '%s'", pc->name, group);
+			return -1;
+		}
+		perms->group = gr->gr_gid;
+	}
+	return 0;
+}
+
+static struct pool *pool_open(struct master *m, struct pool_conf *pc)
+{
+	char err[512];
+	struct pool *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->conf = pc;
+	p->master = m;
+	p->listen_fd = -1;
+	p->handler = handler_for_app(pc->app_type);
+	if (!p->handler) {
+		log_error("[pool %s] app.type = %s is not available in this build", pc->name,
+			  conf_app_name(pc->app_type));
+		goto fail;
+	}
+	resolve_user(p);
+	if (listen_parse(pc->listen, &p->addr, err, sizeof(err)) < 0) {
+		log_error("[pool %s] listen = '%s': %s", pc->name, pc->listen, err);
+		goto fail;
+	}
+	struct listen_perms perms;
+	if (listen_perms_for(pc, p, &perms) < 0)
+		goto fail;
+	p->listen_fd = listen_open(&p->addr, pc->listen_backlog, &perms, err, sizeof(err));
+	if (p->listen_fd < 0) {
+		log_error("[pool %s] %s", pc->name, err);
+		goto fail;
+	}
+	if (allowed_clients_parse(pc->listen_allowed_clients, &p->allowed, err, sizeof(err)) < 0) {
+		log_error("[pool %s] %s", pc->name, err);
+		goto fail;
+	}
+	unsigned nslots = (unsigned)(pc->pm_max_children > 0 ? pc->pm_max_children : 1);
+	if (sb_create(&p->sb, nslots, pc->name) < 0) {
+		log_sys(LL_ERROR, "[pool %s] mmap(scoreboard of %u slots) failed", pc->name, nslots);
+		goto fail;
+	}
+	p->sb.hdr->pm = (uint32_t)pc->pm;
+	p->sb.hdr->max_children = nslots;
+	p->sb.hdr->master_pid = (uint32_t)getpid();
+	p->sb.hdr->listen_queue_len = (uint64_t)(pc->listen_backlog < 0 ? listen_somaxconn()
+							       : pc->listen_backlog);
+	p->slot_used = calloc(nslots, 1);
+	if (!p->slot_used)
+		goto fail;
+	if (p->handler->prefork_start && p->handler->prefork_start(p) < 0) {
+		log_error("[pool %s] %s handler failed to start", pc->name, p->handler->name);
+		goto fail;
+	}
+	return p;
+fail:
+	if (p->listen_fd >= 0) {
+		close(p->listen_fd);
+		if (p->addr.family == AF_UNIX)
+			unlink(p->addr.path);
+	}
+	allowed_clients_free(&p->allowed);
+	sb_destroy(&p->sb);
+	free(p->slot_used);
+	free(p);
+	return NULL;
+}
+
+static void pool_close(struct master *m, struct pool *p)
+{
+	while (p->children) {
+		struct child *c = p->children;
+		p->children = c->next;
+		children_close_pipes(m, c);
+		free(c);
+	}
+	if (p->respawn_timer)
+		ev_timer_free(m->loop, p->respawn_timer);
+	if (p->listen_fd >= 0) {
+		close(p->listen_fd);
+		if (p->addr.family == AF_UNIX)
+			unlink(p->addr.path);
+	}
+	allowed_clients_free(&p->allowed);
+	sb_destroy(&p->sb);
+	free(p->slot_used);
+	free(p);
+}
+
+static unsigned initial_children(const struct pool_conf *pc)
+{
+	switch (pc->pm) {
+	case PM_STATIC:
+		return (unsigned)pc->pm_max_children;
+	case PM_DYNAMIC:
+		return (unsigned)pc->pm_start_servers;
+	default:
+		return 0;
+	}
+}
+
+/* --- stopping ------------------------------------------------------- */
+
+static void on_stop_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct master *m = data;
+	(void)loop;
+	(void)t;
+	if (m->total_children == 0)
+		return;
+	/* Escalate one step a second: QUIT → TERM → KILL. */
+	if (m->stop_step == 0) {
+		log_notice("%u children still running after the graceful stop timeout; sending SIGTERM",
+			   m->total_children);
+		children_signal_all(m, SIGTERM);
+		m->stop_step = 1;
+		ev_timer_arm(m->stop_timer, 1000, 0);
+	} else {
+		log_warning("%u children did not stop; sending SIGKILL", m->total_children);
+		children_signal_all(m, SIGKILL);
+		m->stop_step = 2;
+	}
+}
+
+static void master_stop(struct master *m, enum master_state how)
+{
+	if (m->state == MASTER_TERMINATING || m->state == how)
+		return;
+	m->state = how;
+	if (!m->stop_timer)
+		m->stop_timer = ev_timer_new(m->loop, on_stop_timer, m);
+	if (how == MASTER_TERMINATING) {
+		log_notice("Terminating ...");
+		children_signal_all(m, SIGTERM);
+		m->stop_step = 1;
+		if (m->stop_timer)
+			ev_timer_arm(m->stop_timer, 1000, 0);
+	} else {
+		log_notice("Finishing ...");
+		children_signal_all(m, SIGQUIT);
+		m->stop_step = 0;
+		/* php-fpm's 0 escalates at once; fpmd's default of 10 s lets requests finish. */
+		unsigned ms = (unsigned)m->conf->process_control_timeout * 1000u;
+		if (m->stop_timer)
+			ev_timer_arm(m->stop_timer, ms ? ms : 1, 0);
+	}
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (p->respawn_timer)
+			ev_timer_disarm(p->respawn_timer);
+	if (m->total_children == 0)
+		ev_stop(m->loop);
+}
+
+static void on_signal(struct ev_loop *loop, int signo, void *data)
+{
+	struct master *m = data;
+	(void)loop;
+	switch (signo) {
+	case SIGCHLD:
+		children_reap(m);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		master_stop(m, MASTER_TERMINATING);
+		break;
+	case SIGQUIT:
+		master_stop(m, MASTER_FINISHING);
+		break;
+	case SIGUSR1:
+		if (log_reopen() < 0)
+			log_sys(LL_ERROR, "failed to reopen the error log");
+		else
+			log_notice("error log file re-opened");
+		break;
+	case SIGUSR2:
+	case SIGHUP:
+		log_warning("reload (SIG%s) is not available in this version yet; nothing changed",
+			    sigabbrev_np(signo));
+		break;
+	default:
+		break;
+	}
+}
+
+/* --- run ------------------------------------------------------------- */
+
+static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
+{
+	struct log_settings ls = {
+		.path = c->error_log,
+		.syslog_ident = c->syslog_ident,
+		.syslog_facility = c->syslog_facility,
+		.level = (enum log_level)c->log_level,
+		.limit = c->log_limit,
+		.force_stderr = opt->force_stderr,
+		.json = c->log_format && strcmp(c->log_format, "json") == 0,
+	};
+	if (opt->force_stderr)
+		ls.path = NULL;       /* -O: everything to stderr, as php-fpm does */
+	if (log_open(&ls) < 0) {
+		fprintf(stderr, "fpmd: failed to open error_log (%s): %s\n", c->error_log, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int master_run(struct fpmd_conf *conf, const struct master_options *opt)
+{
+	struct master m = { .conf = conf, .opt = *opt, .daemon_pipe = -1, .exit_code = 0 };
+	struct pool **tail = &m.pools;
+	sigset_t set;
+
+	if (open_log(conf, opt) < 0)
+		return 78;
+	if (conf->daemonize && daemonize_start(&m.daemon_pipe) < 0) {
+		log_sys(LL_ALERT, "failed to daemonize");
+		return 70;
+	}
+	m.pid = getpid();
+	proctitle_set("fpmd: master process (%s)", conf->file ? conf->file : "-");
+
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	sigaction(SIGPIPE, &ign, NULL);
+
+	m.loop = ev_loop_new();
+	if (!m.loop) {
+		log_sys(LL_ALERT, "epoll_create1() failed");
+		goto fail;
+	}
+	sigemptyset(&set);
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	if (ev_signals(m.loop, &set, on_signal, &m) < 0) {
+		log_sys(LL_ALERT, "signalfd() failed");
+		goto fail;
+	}
+
+	for (size_t i = 0; i < conf->npools; i++) {
+		struct pool *p = pool_open(&m, conf->pools[i]);
+		if (!p)
+			goto fail;
+		*tail = p;
+		tail = &p->next;
+	}
+	if (conf->pid && pidfile_write(conf->pid) < 0) {
+		log_sys(LL_ERROR, "failed to write the pid file '%s'", conf->pid);
+		goto fail;
+	}
+	m.pid_file_written = conf->pid != NULL;
+
+	log_notice("fpm is running, pid %d", (int)m.pid);
+	for (struct pool *p = m.pools; p; p = p->next)
+		children_spawn(&m, p, initial_children(p->conf));
+	log_notice("ready to handle connections");
+	daemonize_notify(&m.daemon_pipe, 1);
+
+	if (ev_run(m.loop) < 0)
+		log_sys(LL_ALERT, "epoll_wait() failed");
+	goto out;
+
+fail:
+	m.exit_code = 78;
+	log_error("FPM initialization failed");
+	daemonize_notify(&m.daemon_pipe, 0);
+	if (m.total_children) {
+		children_signal_all(&m, SIGKILL);
+		while (m.total_children && m.loop) {
+			usleep(10000);
+			children_reap(&m);
+		}
+	}
+out:
+	while (m.pools) {
+		struct pool *p = m.pools;
+		m.pools = p->next;
+		pool_close(&m, p);
+	}
+	if (m.stop_timer)
+		ev_timer_free(m.loop, m.stop_timer);
+	ev_loop_free(m.loop);
+	if (m.pid_file_written)
+		pidfile_remove(conf->pid);
+	free(m.crash_times);
+	if (m.exit_code == 0)
+		log_notice("exiting, bye-bye!");
+	log_close();
+	return m.exit_code;
+}

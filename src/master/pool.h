@@ -1,0 +1,66 @@
+/*
+ * A pool at run time: its configuration, listening socket, scoreboard,
+ * handler and the master's table of its children.
+ *
+ * Ownership: the master owns every pool (master.c creates and frees them).
+ * A pool owns its listening fd, its scoreboard mapping, its allowed-clients
+ * list and its children list.  The conf pointer is borrowed from the
+ * fpmd_conf the master owns.
+ */
+#ifndef FPMD_MASTER_POOL_H
+#define FPMD_MASTER_POOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf/conf.h"
+#include "net/listen.h"
+#include "shm/scoreboard.h"
+
+struct handler;
+struct ev_watch;
+struct child;
+struct master;
+
+struct pool {
+	struct pool_conf *conf;
+	const struct handler *handler;
+	struct listen_addr addr;
+	int listen_fd;
+	int listen_inherited;
+	struct scoreboard sb;
+	struct allowed_clients allowed;
+	uid_t uid;                   /* -1 when not switching user */
+	gid_t gid;
+	char user_name[64];
+
+	/* master side */
+	struct master *master;       /* back pointer, for timer callbacks */
+	struct child *children;      /* linked list */
+	unsigned running;            /* children alive */
+	unsigned char *slot_used;    /* the master's private record of slot use */
+	unsigned fast_failures;      /* consecutive children that died young */
+	struct ev_watch *respawn_timer;
+	int respawn_pending;
+	uint64_t requests_dead;      /* the master's own count, mirrored to the header */
+	struct pool *next;
+};
+
+/* A child process of a pool, as the master knows it. */
+struct child {
+	pid_t pid;
+	struct pool *pool;
+	unsigned slot;
+	uint64_t start_mono_us;
+	int quitting;                /* sent SIGQUIT by the master */
+	int idle_kill;               /* retired by the pm: not respawned */
+	struct child_pipe {
+		int fd;
+		struct ev_watch *watch;
+		char *buf;
+		size_t len, cap;
+	} out, err, log;
+	struct child *next;
+};
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * Rewrites argv for ps(1).  The environment strings sit right after argv in
+ * memory; they are moved to the heap first so the title can use that room.
+ * Call after option parsing (getopt keeps pointers into argv).
+ */
+#include "master/proctitle.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+extern char **environ;
+
+static char *title_area;
+static size_t title_len;
+
+void proctitle_init(int argc, char **argv)
+{
+	if (argc <= 0 || !argv || !argv[0])
+		return;
+	char *start = argv[0];
+	char *end = start + strlen(start) + 1;
+	for (int i = 1; i < argc; i++)
+		if (argv[i] == end)
+			end = argv[i] + strlen(argv[i]) + 1;
+	size_t n = 0;
+	while (environ && environ[n])
+		n++;
+	char **copy = calloc(n + 1, sizeof(*copy));
+	if (!copy)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (environ[i] == end)
+			end = environ[i] + strlen(environ[i]) + 1;
+		copy[i] = strdup(environ[i]);
+		if (!copy[i])
+			return;
+	}
+	environ = copy;
+	for (int i = 0; i < argc; i++) {
+		char *dup = strdup(argv[i]);
+		if (!dup)
+			return;
+		argv[i] = dup;
+	}
+	title_area = start;
+	title_len = (size_t)(end - start);
+}
+
+void proctitle_set(const char *fmt, ...)
+{
+	char title[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(title, sizeof(title), fmt, ap);
+	va_end(ap);
+	prctl(PR_SET_NAME, title, 0, 0, 0);
+	if (!title_area || title_len < 2)
+		return;
+	size_t n = strlen(title);
+	if (n >= title_len)
+		n = title_len - 1;
+	memcpy(title_area, title, n);
+	memset(title_area + n, '\0', title_len - n);
+}

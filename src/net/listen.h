@@ -1,0 +1,63 @@
+/*
+ * Listening sockets: parse php-fpm's `listen` forms, open them, and check
+ * listen.allowed_clients.
+ *
+ *   /run/fpmd/www.sock    unix socket (relative paths are relative to the cwd,
+ *                         already resolved against the prefix by the caller)
+ *   9000                  every address, IPv6 with IPv4-mapped (0.0.0.0 fallback)
+ *   127.0.0.1:9000        IPv4
+ *   [::1]:9000            IPv6
+ *   *:9000 / [::]:9000    every address
+ */
+#ifndef FPMD_NET_LISTEN_H
+#define FPMD_NET_LISTEN_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+struct listen_addr {
+	int family;                      /* AF_UNIX, AF_INET, AF_INET6 */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int any;                         /* bare port: dual-stack wildcard */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char text[160];                  /* as php-fpm prints it: path or ip:port */
+};
+
+/* Returns 0, or -1 with a reason in err. */
+int listen_parse(const char *spec, struct listen_addr *out, char *err, size_t errlen);
+
+struct listen_perms {
+	uid_t owner;                     /* (uid_t)-1 = leave */
+	gid_t group;
+	int mode;                        /* -1 = leave */
+};
+
+/*
+ * Opens, binds and listens (SO_REUSEADDR, close-on-exec, non-blocking).
+ * A unix path that exists is removed only when no live server answers on it.
+ * Returns the fd, or -1 with errno set and a reason in err.
+ */
+int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *perms,
+		char *err, size_t errlen);
+
+/* The kernel's somaxconn, for listen.backlog = -1. */
+int listen_somaxconn(void);
+
+/* listen.allowed_clients: a parsed list of addresses. */
+struct allowed_clients {
+	size_t n;
+	struct sockaddr_storage *addrs;
+};
+
+int  allowed_clients_parse(const char *list, struct allowed_clients *out, char *err, size_t errlen);
+/* 1 if sa is allowed (an empty list allows all), 0 otherwise. */
+int  allowed_clients_match(const struct allowed_clients *ac, const struct sockaddr *sa);
+void allowed_clients_free(struct allowed_clients *ac);
+
+/* Formats a peer address as text ("127.0.0.1", "::1", "unix"). */
+void sockaddr_text(const struct sockaddr *sa, char *buf, size_t cap);
+
+#endif

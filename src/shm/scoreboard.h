@@ -1,0 +1,115 @@
+/*
+ * Scoreboard: one shared mapping per pool, created by the master before any
+ * fork and inherited by that pool's workers only.
+ *
+ *   page 0   struct sb_header   written by the master only
+ *   page 1.. struct sb_slot[n]  slot i written by the worker that owns it only
+ *
+ * Numbers and fixed char arrays only: no pointers, no offsets, no sizes that
+ * anybody trusts.  Readers copy a slot out (sb_slot_read), NUL-terminate the
+ * strings themselves and clamp every number: a worker may be compromised and
+ * the master runs as root (CVE-2021-21703 was a pointer followed here).
+ *
+ * Writers never lock.  A slot carries a sequence number that is odd while
+ * its worker is writing, so a reader can retry instead of reading a torn
+ * request (and gives up after a few tries rather than wait on a worker).
+ */
+#ifndef FPMD_SHM_SCOREBOARD_H
+#define FPMD_SHM_SCOREBOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SB_METHOD_LEN  16
+#define SB_URI_LEN     512
+#define SB_QUERY_LEN   512
+#define SB_SCRIPT_LEN  512
+#define SB_USER_LEN    64
+#define SB_POOL_LEN    64
+
+/* Request stages, in php-fpm's order (its status page names them). */
+enum sb_stage {
+	SB_IDLE = 0,
+	SB_READING_HEADERS,
+	SB_GETTING_INFO,
+	SB_RUNNING,
+	SB_ENDING,
+	SB_FINISHING,
+	SB_STAGE_MAX
+};
+
+const char *sb_stage_name(enum sb_stage s);
+
+struct sb_slot {
+	volatile uint32_t seq;           /* odd while the worker writes */
+	uint32_t stage;
+	uint32_t pid;                    /* set by the master before fork */
+	uint32_t reserved;
+	uint64_t start_us;               /* process start, wall clock µs (master) */
+	uint64_t requests;               /* requests served by this process */
+	uint64_t accepted_us;            /* current/last request start, wall clock µs */
+	uint64_t accepted_mono_us;       /* same, monotonic (for timeouts) */
+	uint64_t duration_us;            /* last request duration (set when it ends) */
+	uint64_t idle_since_mono_us;     /* when it became idle, monotonic */
+	uint64_t content_length;
+	uint64_t cpu_us;                 /* last request CPU (user + system) */
+	uint64_t memory;                 /* peak RSS bytes, at last request end */
+	char method[SB_METHOD_LEN];
+	char uri[SB_URI_LEN];
+	char query[SB_QUERY_LEN];
+	char script[SB_SCRIPT_LEN];
+	char user[SB_USER_LEN];
+} __attribute__((aligned(64)));
+
+struct sb_header {
+	char     pool[SB_POOL_LEN];
+	uint32_t pm;                     /* enum conf_pm */
+	uint32_t nslots;
+	uint64_t start_us;               /* pool start, wall clock µs */
+	uint64_t requests_dead;          /* requests served by children that have exited */
+	uint64_t max_children_reached;
+	uint64_t slow_requests;
+	uint64_t max_active;
+	uint64_t max_listen_queue;
+	uint64_t listen_queue;
+	uint64_t listen_queue_len;       /* backlog */
+	uint32_t max_children;
+	uint32_t master_pid;
+};
+
+struct scoreboard {
+	struct sb_header *hdr;
+	struct sb_slot *slots;
+	unsigned nslots;
+	size_t map_len;
+};
+
+int  sb_create(struct scoreboard *sb, unsigned nslots, const char *pool);
+void sb_destroy(struct scoreboard *sb);
+
+/* A private, sanitized copy of a slot.  Returns 0, or -1 if it stayed torn. */
+int sb_slot_read(const struct scoreboard *sb, unsigned i, struct sb_slot *out);
+/* Copy of the header (the master's own numbers; safe). */
+void sb_header_read(const struct scoreboard *sb, struct sb_header *out);
+
+/* Worker side: begin/end a write to its own slot. */
+static inline void sb_write_begin(struct sb_slot *s)
+{
+	s->seq++;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void sb_write_end(struct sb_slot *s)
+{
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	s->seq++;
+}
+
+/* Copies a string into a fixed field, truncating, always NUL-terminated. */
+void sb_strcpy(char *dst, size_t cap, const char *src);
+
+uint64_t sb_now_us(void);        /* CLOCK_REALTIME */
+uint64_t sb_mono_us(void);       /* CLOCK_MONOTONIC */
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * Status page rendering: a snapshot of a pool in, bytes out.  Pure: the
+ * worker builds the snapshot from the scoreboard; this file only formats.
+ * Field names, order and formats follow php-fpm 8.2's status page so
+ * existing scrapers and dashboards keep working.
+ *
+ * Ownership: the caller owns the snapshot; status_render returns a malloc'ed
+ * buffer the caller frees.
+ */
+#ifndef FPMD_STATUS_H
+#define FPMD_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STATUS_OPENMETRICS };
+
+struct status_pool {
+	const char *pool;
+	const char *pm;
+	time_t start_time;
+	time_t now;
+	uint64_t accepted_conn;
+	uint64_t listen_queue;
+	uint64_t max_listen_queue;
+	uint64_t listen_queue_len;
+	uint64_t idle;
+	uint64_t active;
+	uint64_t total;
+	uint64_t max_active;
+	uint64_t max_children_reached;
+	uint64_t slow_requests;
+	uint64_t memory_peak;
+};
+
+struct status_proc {
+	int pid;
+	const char *state;
+	time_t start_time;
+	uint64_t requests;
+	uint64_t request_duration_us;
+	const char *method;
+	const char *uri;           /* path */
+	const char *query;         /* appended as ?query when not empty */
+	uint64_t content_length;
+	const char *user;          /* "-" when empty */
+	const char *script;
+	double last_cpu;           /* percent */
+	uint64_t last_memory;
+};
+
+/* Picks the format from a QUERY_STRING by php-fpm's precedence (html > xml > json > openmetrics). */
+enum status_format status_format_from_query(const char *query, int *full);
+const char *status_content_type(enum status_format f);
+
+char *status_render(const struct status_pool *p, const struct status_proc *procs, size_t nprocs,
+		    enum status_format f, int full, size_t *len);
+
+#endif

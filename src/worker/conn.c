@@ -1,0 +1,180 @@
+/*
+ * Blocking connection I/O for workers.  SIGQUIT is blocked while a request
+ * runs and unblocked only inside ppoll(), so a graceful stop can never cut a
+ * request short and can never be missed between two system calls.
+ */
+#include "worker/conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "worker/worker.h"
+
+int conn_init(struct conn *c, const struct fcgi_limits *limits)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->in = malloc(CONN_IN_CAP);
+	c->out = malloc(CONN_OUT_CAP);
+	if (!c->in || !c->out) {
+		conn_free(c);
+		errno = ENOMEM;
+		return -1;
+	}
+	fcgi_parser_init(&c->parser, limits);
+	return 0;
+}
+
+void conn_free(struct conn *c)
+{
+	conn_close(c);
+	free(c->in);
+	free(c->out);
+	c->in = c->out = NULL;
+	fcgi_parser_free(&c->parser);
+}
+
+void conn_attach(struct conn *c, int fd)
+{
+	c->fd = fd;
+	c->in_pos = c->in_len = 0;
+	c->out_len = 0;
+	c->dead = 0;
+	fcgi_parser_reset(&c->parser);
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	sigset_t open_mask;
+	struct timespec ts, *tsp = NULL;
+	sigprocmask(SIG_SETMASK, NULL, &open_mask);
+	sigdelset(&open_mask, SIGQUIT);
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+		tsp = &ts;
+	}
+	for (;;) {
+		if (worker_quit)
+			return 0;
+		int r = ppoll(&pfd, 1, tsp, &open_mask);
+		if (r > 0)
+			return 1;
+		if (r == 0)
+			return 0;
+		if (errno != EINTR)
+			return 0;
+		if (worker_quit)
+			return 0;
+	}
+}
+
+enum conn_read_result conn_read(struct conn *c, int interruptible)
+{
+	c->in_pos = c->in_len = 0;
+	for (;;) {
+		if (interruptible && !wait_readable(c->fd, -1))
+			return worker_quit ? CONN_READ_QUIT : CONN_READ_ERR;
+		ssize_t n = read(c->fd, c->in, CONN_IN_CAP);
+		if (n > 0) {
+			c->in_len = (size_t)n;
+			return CONN_READ_OK;
+		}
+		if (n == 0)
+			return CONN_READ_EOF;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			continue;
+		return CONN_READ_ERR;
+	}
+}
+
+static int write_full_iov(struct conn *c, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		ssize_t n = writev(c->fd, iov, iovcnt);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			c->dead = 1;
+			return -1;
+		}
+		size_t left = (size_t)n;
+		while (iovcnt > 0 && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+int conn_flush(struct conn *c)
+{
+	if (c->out_len == 0)
+		return c->dead ? -1 : 0;
+	if (c->dead) {
+		c->out_len = 0;
+		return -1;
+	}
+	struct iovec iov = { .iov_base = c->out, .iov_len = c->out_len };
+	c->out_len = 0;
+	return write_full_iov(c, &iov, 1);
+}
+
+int conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (c->dead)
+		return -1;
+	if (c->out_len + n > CONN_OUT_CAP && conn_flush(c) < 0)
+		return -1;
+	if (n > CONN_OUT_CAP) {
+		struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
+		return write_full_iov(c, &iov, 1);
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+	return 0;
+}
+
+int conn_write_record(struct conn *c, const uint8_t hdr[FCGI_HEADER_LEN], const void *data,
+		      size_t len, uint8_t padding)
+{
+	if (c->dead)
+		return -1;
+	size_t need = FCGI_HEADER_LEN + len + padding;
+	if (need <= CONN_OUT_CAP - c->out_len) {
+		memcpy(c->out + c->out_len, hdr, FCGI_HEADER_LEN);
+		memcpy(c->out + c->out_len + FCGI_HEADER_LEN, data, len);
+		memset(c->out + c->out_len + FCGI_HEADER_LEN + len, 0, padding);
+		c->out_len += need;
+		return 0;
+	}
+	if (conn_flush(c) < 0)
+		return -1;
+	struct iovec iov[3] = {
+		{ .iov_base = (void *)hdr, .iov_len = FCGI_HEADER_LEN },
+		{ .iov_base = (void *)data, .iov_len = len },
+		{ .iov_base = (void *)fcgi_zero_pad, .iov_len = padding },
+	};
+	return write_full_iov(c, iov, 3);
+}

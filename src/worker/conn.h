@@ -1,0 +1,51 @@
+/*
+ * A worker's client connection: blocking socket I/O with reusable buffers.
+ *
+ * Ownership: the worker allocates one conn (and its two buffers) at start
+ * and reuses it for every connection; conn_close() closes the socket only.
+ */
+#ifndef FPMD_CONN_H
+#define FPMD_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fcgi/fcgi.h"
+
+#define CONN_IN_CAP  (64u * 1024u)
+#define CONN_OUT_CAP (64u * 1024u)
+
+struct conn {
+	int fd;
+	uint8_t *in;
+	size_t in_pos, in_len;
+	uint8_t *out;
+	size_t out_len;
+	struct fcgi_parser parser;
+	int dead;                    /* the peer is gone: stop writing */
+};
+
+int  conn_init(struct conn *c, const struct fcgi_limits *limits);
+void conn_free(struct conn *c);
+void conn_attach(struct conn *c, int fd);
+void conn_close(struct conn *c);
+
+enum conn_read_result { CONN_READ_OK = 1, CONN_READ_EOF = 0, CONN_READ_ERR = -1,
+			CONN_READ_QUIT = -2 };
+/*
+ * Reads more bytes into the (empty) input buffer.  With interruptible set,
+ * a SIGQUIT while waiting returns CONN_READ_QUIT (used between requests).
+ */
+enum conn_read_result conn_read(struct conn *c, int interruptible);
+
+/* Appends to the output buffer, flushing as needed.  0 / -1 (peer gone). */
+int conn_write(struct conn *c, const void *p, size_t n);
+/* Writes header, data and padding without copying data (large pieces). */
+int conn_write_record(struct conn *c, const uint8_t hdr[FCGI_HEADER_LEN], const void *data,
+		      size_t len, uint8_t padding);
+int conn_flush(struct conn *c);
+
+/* Waits for the listening socket or a signal.  1 readable, 0 interrupted. */
+int wait_readable(int fd, int timeout_ms);
+
+#endif

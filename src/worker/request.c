@@ -1,0 +1,218 @@
+/*
+ * The request API handlers use: params, the streamed body, the streamed
+ * response.  STDOUT records carry at most 65535 bytes; large writes go out
+ * without a copy (conn_write_record).
+ */
+#include "worker/request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/conn.h"
+
+const char *req_param(const struct request *r, const char *name)
+{
+	return fcgi_param_value(r->fp, name);
+}
+
+size_t req_param_count(const struct request *r)
+{
+	return r->fp->nparams;
+}
+
+const struct fcgi_param *req_param_at(const struct request *r, size_t i)
+{
+	return i < r->fp->nparams ? &r->fp->params[i] : NULL;
+}
+
+/* Blocking body read, built on req_body_next. */
+ssize_t req_body_read(struct request *r, void *buf, size_t cap)
+{
+	for (;;) {
+		int st = req_body_next(r, 1);
+		if (st == 2)
+			return 0;
+		if (st < 0)
+			return -1;
+		if (st == 1) {
+			size_t n = r->pending_len < cap ? r->pending_len : cap;
+			memcpy(buf, r->pending, n);
+			r->pending += n;
+			r->pending_len -= n;
+			return (ssize_t)n;
+		}
+	}
+}
+
+/*
+ * Management records may arrive in the middle of a body (spec §4.1) and
+ * are answered at once.
+ */
+int req_body_next(struct request *r, int may_read)
+{
+	struct conn *c = r->conn;
+	for (;;) {
+		if (r->pending_len)
+			return 1;
+		if (r->stdin_done)
+			return 2;
+		if (r->aborted)
+			return -1;
+		if (c->in_pos == c->in_len) {
+			if (!may_read)
+				return 0;
+			may_read = 0;
+			enum conn_read_result rr = conn_read(c, 0);
+			if (rr != CONN_READ_OK) {
+				r->aborted = 1;
+				c->dead = 1;
+				return -1;
+			}
+		}
+		struct fcgi_event ev;
+		ssize_t used = fcgi_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &ev);
+		if (used < 0) {
+			r->aborted = 1;
+			c->dead = 1;
+			return -1;
+		}
+		c->in_pos += (size_t)used;
+		switch (ev.kind) {
+		case FCGI_EV_STDIN:
+			r->pending = ev.data;
+			r->pending_len = ev.len;
+			break;
+		case FCGI_EV_STDIN_END:
+			r->stdin_done = 1;
+			break;
+		case FCGI_EV_ABORT:
+			r->aborted = 1;
+			return -1;
+		case FCGI_EV_REPLY:
+			if (conn_write(c, ev.data, ev.len) < 0 || conn_flush(c) < 0) {
+				r->aborted = 1;
+				return -1;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int req_body_drain(struct request *r)
+{
+	char sink[4096];
+	ssize_t n;
+	while ((n = req_body_read(r, sink, sizeof(sink))) > 0)
+		;
+	return n < 0 ? -1 : 0;
+}
+
+static int write_stream(struct request *r, uint8_t type, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		uint8_t hdr[FCGI_HEADER_LEN], pad;
+		size_t n = fcgi_stream_header(hdr, type, r->id, len, &pad);
+		if (conn_write_record(r->conn, hdr, p, n, pad) < 0) {
+			r->aborted = 1;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int resp_write(struct request *r, const void *data, size_t len)
+{
+	r->bytes_out += len;
+	return write_stream(r, FCGI_STDOUT, data, len);
+}
+
+int resp_puts(struct request *r, const char *s)
+{
+	return resp_write(r, s, strlen(s));
+}
+
+int resp_printf(struct request *r, const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof(buf))
+		return resp_write(r, buf, (size_t)n);
+	char *big = malloc((size_t)n + 1);
+	if (!big)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	int rc = resp_write(r, big, (size_t)n);
+	free(big);
+	return rc;
+}
+
+int resp_flush(struct request *r)
+{
+	return conn_flush(r->conn);
+}
+
+int resp_stderr(struct request *r, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	r->stderr_used = 1;
+	return write_stream(r, FCGI_STDERR, data, len);
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default:  return "Unknown";
+	}
+}
+
+int resp_headers(struct request *r, int status, const char *content_type, const char *extra)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof(buf), "Status: %d %s\r\n", status, http_reason(status));
+	if (content_type)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Content-type: %s\r\n", content_type);
+	r->status = status;
+	r->headers_sent = 1;
+	if (resp_write(r, buf, (size_t)n) < 0)
+		return -1;
+	if (extra && resp_puts(r, extra) < 0)
+		return -1;
+	return resp_write(r, "\r\n", 2);
+}
+
+int resp_simple(struct request *r, int status, const char *body)
+{
+	if (resp_headers(r, status, "text/plain;charset=UTF-8", NULL) < 0)
+		return -1;
+	return resp_puts(r, body);
+}

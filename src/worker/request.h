@@ -1,0 +1,76 @@
+/*
+ * One FastCGI request as a handler sees it: params in, body streamed in,
+ * response streamed out.  Handlers use only these functions, so the
+ * connection and protocol stay in one place (conn.c, worker.c).
+ *
+ * Ownership: the worker owns the request and its connection; a handler
+ * borrows them for the duration of handle().
+ */
+#ifndef FPMD_REQUEST_H
+#define FPMD_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fcgi/fcgi.h"
+
+struct conn;
+struct worker;
+
+struct request {
+	struct conn *conn;
+	struct worker *worker;
+	const struct fcgi_parser *fp;
+	uint16_t id;
+	int status;                  /* HTTP status sent (for logs), 0 = not yet known */
+	int headers_sent;
+	int aborted;                 /* client went away or sent ABORT_REQUEST */
+	uint64_t bytes_out;
+	/* body streaming state */
+	const uint8_t *pending;
+	size_t pending_len;
+	int stdin_done;
+	int stderr_used;
+};
+
+const char *req_param(const struct request *r, const char *name);
+size_t req_param_count(const struct request *r);
+const struct fcgi_param *req_param_at(const struct request *r, size_t i);
+
+/*
+ * Reads up to cap bytes of the request body.  Returns bytes read, 0 at the
+ * end of the body, -1 when the client went away or aborted (r->aborted).
+ */
+ssize_t req_body_read(struct request *r, void *buf, size_t cap);
+/*
+ * Non-blocking step of the body stream, for handlers that multiplex the
+ * client with other descriptors: makes the next piece available in
+ * r->pending/pending_len from bytes already received, reading the socket
+ * once only when may_read is set (the caller saw it readable).
+ * Returns 1 when a piece is pending, 0 when more input is needed, 2 when
+ * the body is complete, -1 when the client aborted or went away.
+ */
+int req_body_next(struct request *r, int may_read);
+
+/* Discards whatever remains of the body (needed before the next keep-alive request). */
+int req_body_drain(struct request *r);
+
+/* Writes response bytes (CGI headers then body) as FCGI_STDOUT. 0 / -1. */
+int resp_write(struct request *r, const void *data, size_t len);
+int resp_puts(struct request *r, const char *s);
+int resp_printf(struct request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int resp_flush(struct request *r);
+/* FCGI_STDERR: the web server logs it. */
+int resp_stderr(struct request *r, const void *data, size_t len);
+/*
+ * Writes "Status: N REASON", "Content-Type: ...", extra header lines (each
+ * ending in \r\n, may be NULL) and the blank line.
+ */
+int resp_headers(struct request *r, int status, const char *content_type, const char *extra);
+/* A complete short answer: headers + body text. */
+int resp_simple(struct request *r, int status, const char *body);
+
+const char *http_reason(int status);
+
+#endif

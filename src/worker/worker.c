@@ -1,0 +1,300 @@
+/*
+ * A worker: accept a connection, read one request, hand it to a handler,
+ * finish it, repeat.  Follow one request from top to bottom here:
+ *
+ *   accept4 → allowed_clients → READING_HEADERS → parser fed until PARAMS end
+ *   → GETTING_INFO (scoreboard filled) → route (ping, status, pool handler)
+ *   → RUNNING → handler streams the response → ENDING → END_REQUEST
+ *   → IDLE → keep-alive or close → max_requests → next accept.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "handlers/handler.h"
+#include "log/log.h"
+#include "worker/conn.h"
+#include "worker/request.h"
+
+volatile sig_atomic_t worker_quit;
+
+static void on_sigquit(int signo)
+{
+	(void)signo;
+	worker_quit = 1;
+}
+
+static void slot_stage(struct worker *w, enum sb_stage stage)
+{
+	sb_write_begin(w->slot);
+	w->slot->stage = stage;
+	if (stage == SB_IDLE)
+		w->slot->idle_since_mono_us = sb_mono_us();
+	sb_write_end(w->slot);
+}
+
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+	       (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+}
+
+static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
+{
+	const char *method = fcgi_param_value(p, "REQUEST_METHOD");
+	const char *uri = fcgi_param_value(p, "REQUEST_URI");
+	const char *query = fcgi_param_value(p, "QUERY_STRING");
+	const char *script = fcgi_param_value(p, "SCRIPT_FILENAME");
+	const char *user = fcgi_param_value(p, "REMOTE_USER");
+	const char *clen = fcgi_param_value(p, "CONTENT_LENGTH");
+	char path[SB_URI_LEN];
+
+	/* php-fpm shows the URI without its query; the query has its own field. */
+	sb_strcpy(path, sizeof(path), uri ? uri : fcgi_param_value(p, "SCRIPT_NAME"));
+	char *q = strchr(path, '?');
+	if (q)
+		*q = '\0';
+
+	sb_write_begin(w->slot);
+	w->slot->stage = SB_GETTING_INFO;
+	sb_strcpy(w->slot->method, sizeof(w->slot->method), method);
+	sb_strcpy(w->slot->uri, sizeof(w->slot->uri), path);
+	sb_strcpy(w->slot->query, sizeof(w->slot->query), query);
+	sb_strcpy(w->slot->script, sizeof(w->slot->script), script);
+	sb_strcpy(w->slot->user, sizeof(w->slot->user), user);
+	w->slot->content_length = clen ? strtoull(clen, NULL, 10) : 0;
+	sb_write_end(w->slot);
+}
+
+static void slot_request_end(struct worker *w, uint64_t cpu_before)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	sb_write_begin(w->slot);
+	w->slot->stage = SB_IDLE;
+	w->slot->duration_us = sb_mono_us() - w->slot->accepted_mono_us;
+	w->slot->cpu_us = cpu_us() - cpu_before;
+	w->slot->memory = (uint64_t)ru.ru_maxrss * 1024u;
+	w->slot->requests++;
+	w->slot->idle_since_mono_us = sb_mono_us();
+	sb_write_end(w->slot);
+}
+
+/*
+ * Reads until BEGIN_REQUEST and every PARAMS record have arrived.
+ * Returns 1 when a request is ready, 0 when the connection ended cleanly
+ * (or a quit came between requests), -1 on a protocol error.
+ */
+static int read_request_head(struct worker *w, struct conn *c, int first)
+{
+	int marked = 0;
+	for (;;) {
+		if (c->in_pos == c->in_len) {
+			/* Between requests a graceful stop may interrupt the wait. */
+			enum conn_read_result rr = conn_read(c, !marked);
+			if (rr == CONN_READ_EOF || rr == CONN_READ_QUIT)
+				return 0;
+			if (rr == CONN_READ_ERR)
+				return -1;
+		}
+		if (!marked) {
+			/* The request starts with its first byte, as php-fpm counts it. */
+			sb_write_begin(w->slot);
+			w->slot->stage = SB_READING_HEADERS;
+			w->slot->accepted_us = sb_now_us();
+			w->slot->accepted_mono_us = sb_mono_us();
+			sb_write_end(w->slot);
+			marked = 1;
+		}
+		struct fcgi_event ev;
+		ssize_t n = fcgi_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &ev);
+		if (n < 0) {
+			log_warning("[pool %s] child %d: FastCGI protocol error from client: %s; "
+				    "closing the connection", w->pool->conf->name, (int)getpid(),
+				    fcgi_strerror(c->parser.error));
+			return -1;
+		}
+		c->in_pos += (size_t)n;
+		switch (ev.kind) {
+		case FCGI_EV_PARAMS_DONE:
+			return 1;
+		case FCGI_EV_REPLY:
+			if (conn_write(c, ev.data, ev.len) < 0 || conn_flush(c) < 0)
+				return -1;
+			break;
+		case FCGI_EV_ABORT:
+			/* Aborted before it began: nothing to run; answer and go on. */
+			break;
+		default:
+			break;
+		}
+		(void)first;
+	}
+}
+
+static const struct handler *route(const struct worker *w, const struct request *r)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	const char *script = req_param(r, "SCRIPT_NAME");
+	if (script) {
+		if (pc->ping_path && strcmp(script, pc->ping_path) == 0)
+			return &handler_ping;
+		if (pc->pm_status_path && strcmp(script, pc->pm_status_path) == 0)
+			return &handler_status;
+	}
+	return w->pool->handler;
+}
+
+/* Ends the request on the wire: stream terminators, END_REQUEST, flush. */
+static int finish_request(struct request *r, uint32_t app_status)
+{
+	uint8_t rec[FCGI_HEADER_LEN + FCGI_END_REQUEST_LEN], pad;
+	struct conn *c = r->conn;
+
+	fcgi_stream_header(rec, FCGI_STDOUT, r->id, 0, &pad);
+	if (conn_write(c, rec, FCGI_HEADER_LEN) < 0)
+		return -1;
+	if (r->stderr_used) {
+		fcgi_stream_header(rec, FCGI_STDERR, r->id, 0, &pad);
+		if (conn_write(c, rec, FCGI_HEADER_LEN) < 0)
+			return -1;
+	}
+	fcgi_end_request_encode(rec, r->id, app_status, FCGI_REQUEST_COMPLETE);
+	if (conn_write(c, rec, FCGI_END_REQUEST_LEN) < 0)
+		return -1;
+	return conn_flush(c);
+}
+
+static void serve_connection(struct worker *w, struct conn *c)
+{
+	for (int first = 1;; first = 0) {
+		int ready = read_request_head(w, c, first);
+		if (ready <= 0)
+			break;
+
+		uint64_t cpu_before = cpu_us();
+		struct request req = {
+			.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
+		};
+		slot_request_start(w, &c->parser);
+
+		const struct handler *h = route(w, &req);
+		slot_stage(w, SB_RUNNING);
+		int app_status = h->handle(w, &req);
+		slot_stage(w, SB_ENDING);
+
+		int keep = (c->parser.flags & FCGI_KEEP_CONN) && app_status >= 0 && !req.aborted;
+		if (keep && req_body_drain(&req) < 0)
+			keep = 0;
+		if (finish_request(&req, app_status < 0 ? 1u : (uint32_t)app_status) < 0)
+			keep = 0;
+		slot_request_end(w, cpu_before);
+		w->requests++;
+
+		if (!keep || worker_quit || (w->max_requests && w->requests >= w->max_requests))
+			break;
+		fcgi_parser_reset(&c->parser);
+	}
+	conn_close(c);
+}
+
+static int accept_one(struct worker *w, struct sockaddr_storage *peer)
+{
+	socklen_t len = sizeof(*peer);
+	int fd = accept4(WORKER_FD_LISTEN, (struct sockaddr *)peer, &len, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE) {
+			/* Out of descriptors: back off instead of spinning on the ready socket. */
+			log_sys(LL_ERROR, "[pool %s] accept4() failed", w->pool->conf->name);
+			usleep(100 * 1000);
+		}
+		return -1;
+	}
+	if (!allowed_clients_match(&w->pool->allowed, (struct sockaddr *)peer)) {
+		char ip[64];
+		sockaddr_text((struct sockaddr *)peer, ip, sizeof(ip));
+		log_error("Connection disallowed: IP address '%s' has been dropped.", ip);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static unsigned pick_max_requests(const struct pool_conf *pc)
+{
+	if (pc->pm_max_requests <= 0)
+		return 0;
+	unsigned max = (unsigned)pc->pm_max_requests;
+	/* Jitter spreads restarts so workers started together do not all recycle at once. */
+	if (pc->pm_max_requests_jitter > 0) {
+		unsigned seed = (unsigned)getpid() ^ (unsigned)sb_mono_us();
+		max += (unsigned)rand_r(&seed) % ((unsigned)pc->pm_max_requests_jitter + 1);
+	}
+	return max;
+}
+
+void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
+		 pid_t master_pid)
+{
+	struct worker w = {
+		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
+		.slot_index = slot, .master_pid = master_pid,
+	};
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigquit;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGQUIT, &sa, NULL);
+
+	if (worker_setup(&w) < 0)
+		_exit(70);
+	w.max_requests = pick_max_requests(pool->conf);
+	if (pool->handler->worker_init && pool->handler->worker_init(&w) < 0) {
+		log_error("[pool %s] child %d: %s handler failed to initialise", pool->conf->name,
+			  (int)getpid(), pool->handler->name);
+		_exit(70);
+	}
+
+	struct fcgi_limits limits;
+	fcgi_limits_default(&limits);
+	if (pool->conf->request_max_params_size)
+		limits.max_params_size = pool->conf->request_max_params_size;
+	limits.max_conns = (unsigned)pool->conf->pm_max_children;
+	limits.max_reqs = (unsigned)pool->conf->pm_max_children;
+	struct conn c;
+	if (conn_init(&c, &limits) < 0)
+		_exit(70);
+
+	slot_stage(&w, SB_IDLE);
+	while (!worker_quit) {
+		if (!wait_readable(WORKER_FD_LISTEN, -1))
+			continue;
+		/* A worker whose master died serves no new connection (PDEATHSIG may race). */
+		if (getppid() != master_pid)
+			break;
+		struct sockaddr_storage peer;
+		int fd = accept_one(&w, &peer);
+		if (fd < 0)
+			continue;
+		conn_attach(&c, fd);
+		serve_connection(&w, &c);
+		slot_stage(&w, SB_IDLE);
+		if (w.max_requests && w.requests >= w.max_requests)
+			break;
+	}
+
+	slot_stage(&w, SB_FINISHING);
+	if (pool->handler->worker_exit)
+		pool->handler->worker_exit(&w);
+	conn_free(&c);
+	_exit(0);
+}

@@ -1,0 +1,43 @@
+/*
+ * A worker process: one pool, one scoreboard slot, one connection at a time.
+ *
+ * Ownership: struct worker lives on the worker's stack for its whole life;
+ * it owns its connection and the handler's per-worker state (handler_data).
+ * The pool and its scoreboard are inherited from the master by fork.
+ */
+#ifndef FPMD_WORKER_H
+#define FPMD_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "master/pool.h"
+
+struct fpmd_conf;
+
+/* The fds a worker finds after fork (see worker_exec_layout in master). */
+#define WORKER_FD_LISTEN 0
+#define WORKER_FD_LOG    3
+
+struct worker {
+	struct pool *pool;
+	const struct fpmd_conf *global;
+	struct sb_slot *slot;
+	unsigned slot_index;
+	pid_t master_pid;
+	uint64_t requests;
+	unsigned max_requests;       /* 0 = unlimited (jitter applied) */
+	void *handler_data;
+};
+
+/* Runs a worker until it decides to exit; never returns. */
+void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
+		 pid_t master_pid) __attribute__((noreturn));
+
+/* Set by the SIGQUIT handler: finish the request in flight, then exit. */
+extern volatile sig_atomic_t worker_quit;
+
+/* Privileges, limits, environment: everything between fork and the first accept. */
+int worker_setup(struct worker *w);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * Everything a worker does between fork and its first accept, in the order
+ * that keeps it safe: tie its life to the master's, limits and priority while
+ * still privileged, chroot/chdir, environment, then drop to the pool's user
+ * for good.  No request is ever read with more privilege than the pool has.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "master/proctitle.h"
+
+static int set_rlimit(int resource, long long value, const char *name)
+{
+	if (value == CONF_UNSET)
+		return 0;
+	struct rlimit rl;
+	rl.rlim_cur = rl.rlim_max = value == -2 ? RLIM_INFINITY : (rlim_t)value;
+	if (setrlimit(resource, &rl) < 0) {
+		log_sys(LL_WARNING, "[pool %s] failed to set %s", "-", name);
+		return -1;
+	}
+	return 0;
+}
+
+static void reset_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	static const int dfl[] = { SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP, SIGCHLD, SIGALRM };
+	for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+		sigaction(dfl[i], &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	/* SIGQUIT stays blocked except while waiting (see conn.c). */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+static int apply_env(const struct pool_conf *pc)
+{
+	if (pc->clear_env)
+		clearenv();
+	for (size_t i = 0; i < pc->env.n; i++)
+		if (setenv(pc->env.items[i].key, pc->env.items[i].value, 1) < 0)
+			return -1;
+	return 0;
+}
+
+static int drop_privileges(struct worker *w)
+{
+	struct pool *p = w->pool;
+	if (p->uid == (uid_t)-1 && p->gid == (gid_t)-1)
+		return 0;
+	if (geteuid() == 0) {
+		if (p->uid != (uid_t)-1 && p->user_name[0]) {
+			if (initgroups(p->user_name, p->gid) < 0) {
+				log_sys(LL_ERROR, "[pool %s] failed to initgroups(%s, %d)", p->conf->name,
+					p->user_name, (int)p->gid);
+				return -1;
+			}
+		} else if (setgroups(0, NULL) < 0) {
+			log_sys(LL_ERROR, "[pool %s] failed to setgroups()", p->conf->name);
+			return -1;
+		}
+	}
+	if (p->gid != (gid_t)-1 && setgid(p->gid) < 0) {
+		log_sys(LL_ERROR, "[pool %s] failed to setgid(%d)", p->conf->name, (int)p->gid);
+		return -1;
+	}
+	if (p->uid != (uid_t)-1 && setuid(p->uid) < 0) {
+		log_sys(LL_ERROR, "[pool %s] failed to setuid(%d)", p->conf->name, (int)p->uid);
+		return -1;
+	}
+	return 0;
+}
+
+int worker_setup(struct worker *w)
+{
+	const struct pool_conf *pc = w->pool->conf;
+
+	reset_signals();
+	/* If the master dies, finish the request in flight and leave. */
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
+	if (getppid() != w->master_pid)
+		_exit(0);
+	log_set_pipe(WORKER_FD_LOG, pc->name);
+	proctitle_set("fpmd: pool %s", pc->name);
+
+	set_rlimit(RLIMIT_NOFILE, pc->rlimit_files != CONF_UNSET ? pc->rlimit_files
+				  : w->global->rlimit_files, "rlimit_files");
+	set_rlimit(RLIMIT_CORE, pc->rlimit_core != CONF_UNSET ? pc->rlimit_core
+				: w->global->rlimit_core, "rlimit_core");
+	if (pc->process_priority != CONF_UNSET &&
+	    setpriority(PRIO_PROCESS, 0, pc->process_priority) < 0)
+		log_sys(LL_WARNING, "[pool %s] failed to set priority to %d", pc->name,
+			pc->process_priority);
+
+	if (pc->chroot && *pc->chroot) {
+		if (chroot(pc->chroot) < 0) {
+			log_sys(LL_ERROR, "[pool %s] failed to chroot(%s)", pc->name, pc->chroot);
+			return -1;
+		}
+		if (chdir("/") < 0)
+			return -1;
+	}
+	if (pc->chdir && *pc->chdir && chdir(pc->chdir) < 0) {
+		log_sys(LL_ERROR, "[pool %s] failed to chdir(%s)", pc->name, pc->chdir);
+		return -1;
+	}
+	if (apply_env(pc) < 0)
+		return -1;
+	if (drop_privileges(w) < 0)
+		return -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		log_sys(LL_WARNING, "[pool %s] prctl(PR_SET_NO_NEW_PRIVS) failed", pc->name);
+	if (pc->process_dumpable)
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	return 0;
+}
