@@ -94,10 +94,6 @@ int worker_setup(struct worker *w)
 	const struct pool_conf *pc = w->pool->conf;
 
 	reset_signals();
-	/* If the master dies, finish the request in flight and leave. */
-	prctl(PR_SET_PDEATHSIG, SIGQUIT);
-	if (getppid() != w->master_pid)
-		_exit(0);
 	log_set_pipe(WORKER_FD_LOG, pc->name);
 	proctitle_set("fpmd: pool %s", pc->name);
 
@@ -124,8 +120,21 @@ int worker_setup(struct worker *w)
 	}
 	if (apply_env(pc) < 0)
 		return -1;
+	/* The output pipes become the pool user's, like any file it opens itself. */
+	if (pc->catch_workers_output && geteuid() == 0) {
+		if (fchown(STDOUT_FILENO, w->pool->uid, w->pool->gid) < 0 ||
+		    fchown(STDERR_FILENO, w->pool->uid, w->pool->gid) < 0)
+			log_sys(LL_WARNING, "[pool %s] fchown() of the output pipes failed", pc->name);
+	}
 	if (drop_privileges(w) < 0)
 		return -1;
+	/*
+	 * If the master dies, finish the request in flight and leave.  Set after
+	 * setuid, which clears it, then check the master did not die before.
+	 */
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
+	if (getppid() != w->master_pid)
+		_exit(0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		log_sys(LL_WARNING, "[pool %s] prctl(PR_SET_NO_NEW_PRIVS) failed", pc->name);
 	if (pc->process_dumpable)
