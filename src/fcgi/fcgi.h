@@ -115,7 +115,10 @@ struct fcgi_limits {
 
 void fcgi_limits_default(struct fcgi_limits *l);
 
-/* One parameter: NUL-terminated copies held in the parser's arena. */
+/*
+ * One parameter: NUL-terminated copies held in the parser's arena.  A name
+ * sent twice keeps its first position and its last value.
+ */
 struct fcgi_param {
 	const char *name;
 	const char *value;
@@ -272,6 +275,9 @@ void fcgi_begin_request_encode(uint8_t out[FCGI_BEGIN_REQUEST_LEN], uint16_t req
 /*
  * Incremental reader of the records a server sends back.  Yields pieces of
  * STDOUT/STDERR content (pointing into the fed buffer) and the END_REQUEST.
+ * Empty STDOUT/STDERR records (stream ends) yield nothing; a record of any
+ * other type is reported once, at its header, then skipped.  It does not
+ * stop after END_REQUEST: the caller does.
  */
 enum fcgi_resp_kind {
 	FCGI_RESP_NONE = 0,
