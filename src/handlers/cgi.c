@@ -137,7 +137,9 @@ static int under_root(const char *real, const char *root)
 static int split_path_info(struct script *s)
 {
 	struct stat st;
+	char full[PATH_MAX];
 	size_t len = strlen(s->path);
+	memcpy(full, s->path, len + 1);
 	while (len > 1) {
 		char *slash = memrchr(s->path, '/', len);
 		if (!slash || slash == s->path)
@@ -147,15 +149,11 @@ static int split_path_info(struct script *s)
 		if (stat(s->path, &st) == 0) {
 			if (!S_ISREG(st.st_mode))
 				return -1;
-			/* The cut part, with its leading slash, from the original string. */
-			s->path[len] = '/';
-			snprintf(s->path_info, sizeof(s->path_info), "%s", s->path + len);
-			s->path[len] = '\0';
+			/* Everything cut, with its leading slash, from the original string. */
+			snprintf(s->path_info, sizeof(s->path_info), "%s", full + len);
 			s->has_path_info = 1;
 			return 0;
 		}
-		s->path[len] = '/';
-		s->path[len] = '\0';
 	}
 	return -1;
 }
@@ -407,6 +405,7 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 		dfl.sa_handler = SIG_DFL;
 		sigaction(SIGPIPE, &dfl, NULL);
 		sigaction(SIGQUIT, &dfl, NULL);
+		sigaction(SIGINT, &dfl, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setpgid(0, 0);

@@ -43,6 +43,8 @@ static void reset_signals(void)
 		sigaction(dfl[i], &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	/* Ctrl-C reaches the whole foreground group: stopping is the master's call. */
+	sigaction(SIGINT, &sa, NULL);
 
 	/* SIGQUIT stays blocked except while waiting (see conn.c). */
 	sigset_t set;

@@ -1,0 +1,252 @@
+"""app.type = cgi: RFC 3875 behaviour, streaming, limits and the security rules."""
+import hashlib
+import os
+import pwd
+import socket
+import time
+
+import pytest
+
+from conftest import (Response, alive, basic_conf, build_request, cgi_params, connect, fcgi_request,
+                      pool_conf, read_records, wait_for, write_script, FCGI_STDOUT)
+
+
+@pytest.fixture
+def cgi(fpmd, workdir):
+    """Starts a cgi pool over workdir/www; returns a request function."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    os.chmod(www, 0o755)
+
+    def start(extra="", children=2, global_extra=""):
+        pool = pool_conf(workdir, children=children,
+                         extra=f"cgi.interpreter[.py] = /usr/bin/python3\n{extra}").replace(
+            f"cgi.root = {workdir}", f"cgi.root = {www}")
+        fpmd.start(basic_conf(workdir, pool, global_extra=global_extra))
+
+    def req(uri, **kw):
+        kw.setdefault("root", www)
+        return fcgi_request(f"{workdir}/www.sock", uri, **kw)
+
+    req.start = start
+    req.www = www
+    req.sock = f"{workdir}/www.sock"
+    return req
+
+
+ECHO_ENV = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+env | sort
+echo "cwd=$(pwd)"
+echo "uid=$(id -u)"
+"""
+
+
+def env_of(resp):
+    out = {}
+    for line in resp.body.decode().splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+def test_runs_script_with_cgi_environment(cgi):
+    write_script(f"{cgi.www}/env.sh", ECHO_ENV)
+    cgi.start(extra="env[POOL_VAR] = from-pool\n")
+    r = cgi("/env.sh?x=1&y=2", extra={"HTTP_USER_AGENT": "pytest", "HTTP_PROXY": "http://evil:1",
+                                      "LD_PRELOAD": "/tmp/evil.so", "BASH_ENV": "/tmp/x"})
+    assert r.status == 200 and r.app_status == 0
+    env = env_of(r)
+    assert env["QUERY_STRING"] == "x=1&y=2"
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["GATEWAY_INTERFACE"] == "CGI/1.1"
+    assert env["SCRIPT_FILENAME"] == f"{cgi.www}/env.sh"
+    assert env["HTTP_USER_AGENT"] == "pytest"
+    assert env["POOL_VAR"] == "from-pool"
+    assert "HTTP_PROXY" not in env, "httpoxy"
+    assert "LD_PRELOAD" not in env and "BASH_ENV" not in env
+    assert env["cwd"] == cgi.www
+    assert env["uid"] == str(pwd.getpwnam("nobody").pw_uid)
+
+
+def test_status_location_and_header_parsing(cgi):
+    write_script(f"{cgi.www}/teapot.sh", "#!/bin/sh\necho 'Status: 418 I am a teapot'\necho 'Content-Type: text/plain'\necho\necho short and stout\n")
+    write_script(f"{cgi.www}/redir.sh", "#!/bin/sh\nprintf 'Location: /elsewhere\\r\\n\\r\\n'\n")
+    write_script(f"{cgi.www}/crlf.sh", "#!/bin/sh\nprintf 'Content-Type: text/html\\r\\nX-A: b\\r\\n\\r\\n<p>x</p>'\n")
+    write_script(f"{cgi.www}/nohdr.sh", "#!/bin/sh\necho just a body, no header\n")
+    write_script(f"{cgi.www}/bad.sh", "#!/bin/sh\necho 'this is no header'\necho\necho body\n")
+    write_script(f"{cgi.www}/silent.sh", "#!/bin/sh\nexit 0\n")
+    write_script(f"{cgi.www}/fail.sh", "#!/bin/sh\necho oops >&2\nexit 3\n")
+    cgi.start()
+    r = cgi("/teapot.sh")
+    assert r.status == 418 and r.body == b"short and stout\n"
+    r = cgi("/redir.sh")
+    assert r.status == 302 and r.headers["location"] == "/elsewhere"
+    r = cgi("/crlf.sh")
+    assert r.headers["content-type"] == "text/html" and r.headers["x-a"] == "b" and r.body == b"<p>x</p>"
+    assert cgi("/nohdr.sh").status == 502
+    assert cgi("/bad.sh").status == 502
+    assert cgi("/silent.sh").status == 502
+    assert cgi("/fail.sh").status == 500
+    log = open(os.path.join(os.path.dirname(cgi.www), "fpmd.log")).read()
+    assert "exited with status 3 before any response" in log
+    assert "malformed header line" in log
+
+
+def test_post_body_streamed_both_ways_and_binary_output(cgi):
+    write_script(f"{cgi.www}/sha.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nsha256sum | cut -d' ' -f1\n")
+    write_script(f"{cgi.www}/cat.sh", "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\r\\n\\r\\n'\ncat\n")
+    write_script(f"{cgi.www}/big.sh", "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\r\\n\\r\\n'\nhead -c 10000000 /dev/urandom | tee /tmp/fpmd-big-$$ >/dev/null; cat /tmp/fpmd-big-$$; rm -f /tmp/fpmd-big-$$\n")
+    cgi.start()
+    body = os.urandom(5 * 1024 * 1024)
+    r = cgi("/sha.sh", method="POST", body=body, timeout=60)
+    assert r.body.decode().strip() == hashlib.sha256(body).hexdigest()
+    binary = bytes(range(256)) * 1000
+    assert cgi("/cat.sh", method="POST", body=binary).body == binary
+    r = cgi("/big.sh", timeout=60)
+    assert len(r.body) == 10000000
+
+
+def test_output_is_streamed_as_produced(cgi):
+    write_script(f"{cgi.www}/tick.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho first\nsleep 1.5\necho second\n")
+    cgi.start()
+    params = cgi_params("/tick.sh", cgi.www)
+    with connect(cgi.sock) as s:
+        t0 = time.monotonic()
+        s.sendall(build_request(params))
+        got = b""
+        while b"first" not in got:
+            got += s.recv(65536)
+        first_at = time.monotonic() - t0
+        resp = read_records(s, Response(), timeout=10)
+    assert first_at < 1.0, f"first line took {first_at:.2f}s: output was buffered"
+    assert b"second" in resp.stdout
+
+
+def test_stderr_to_log_or_client(cgi, fpmd):
+    write_script(f"{cgi.www}/noisy.sh", "#!/bin/sh\necho 'warning: disk is lava' >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    cgi.start(extra="cgi.stderr = both\n")
+    r = cgi("/noisy.sh")
+    assert r.body == b"ok"
+    assert b"warning: disk is lava" in r.stderr
+    fpmd.wait_log(r"\[pool www\] child \d+ script '.*/noisy.sh' said into stderr: \"warning: disk is lava\"")
+
+
+def test_keep_alive_two_requests_on_one_connection(cgi):
+    write_script(f"{cgi.www}/hello.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhello'\n")
+    cgi.start()
+    with connect(cgi.sock) as s:
+        for _ in range(2):
+            s.sendall(build_request(cgi_params("/hello.sh", cgi.www), keep=True))
+            r = read_records(s, Response())
+            assert r.body == b"hello" and r.app_status == 0
+
+
+def test_terminate_timeout_kills_the_whole_group(cgi, fpmd):
+    write_script(f"{cgi.www}/hang.sh", "#!/bin/sh\nsleep 60 &\necho $! > /tmp/fpmd-test-grandchild\nwait\n")
+    cgi.start(extra="request_terminate_timeout = 1\n")
+    t0 = time.monotonic()
+    r = cgi("/hang.sh", timeout=15)
+    assert r.status == 504
+    assert time.monotonic() - t0 < 5
+    grandchild = int(open("/tmp/fpmd-test-grandchild").read())
+    os.unlink("/tmp/fpmd-test-grandchild")
+    assert wait_for(lambda: not alive(grandchild), 3), "the script's child survived"
+    fpmd.wait_log(r"execution timed out \(1 sec\), terminating")
+
+
+def test_client_abort_stops_the_script(cgi, fpmd):
+    write_script(f"{cgi.www}/wait.sh", "#!/bin/sh\necho $$ > /tmp/fpmd-test-abort\nsleep 60\n")
+    cgi.start()
+    s = connect(cgi.sock)
+    s.sendall(build_request(cgi_params("/wait.sh", cgi.www)))
+    assert wait_for(lambda: os.path.exists("/tmp/fpmd-test-abort") and open("/tmp/fpmd-test-abort").read().strip(), 5)
+    pid = int(open("/tmp/fpmd-test-abort").read())
+    os.unlink("/tmp/fpmd-test-abort")
+    s.close()
+    assert wait_for(lambda: not alive(pid), 5)
+    fpmd.wait_log("client went away")
+
+
+def test_max_body_size(cgi):
+    write_script(f"{cgi.www}/cat.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat\n")
+    cgi.start(extra="request.max_body_size = 1K\n")
+    assert cgi("/cat.sh", method="POST", body=b"x" * 2048).status == 413
+    assert cgi("/cat.sh", method="POST", body=b"x" * 512).body == b"x" * 512
+
+
+def test_path_info_split(cgi):
+    write_script(f"{cgi.www}/env.sh", ECHO_ENV)
+    cgi.start()
+    r = cgi("/env.sh", extra={"SCRIPT_FILENAME": f"{cgi.www}/env.sh/extra/path", "SCRIPT_NAME": "/env.sh"})
+    env = env_of(r)
+    assert r.status == 200
+    assert env["PATH_INFO"] == "/extra/path"
+    assert env["SCRIPT_FILENAME"] == f"{cgi.www}/env.sh"
+
+
+def test_interpreter_runs_non_executable_files(cgi):
+    write_script(f"{cgi.www}/hi.py", "print('Content-Type: text/plain')\nprint()\nprint('from python')\n", mode=0o644)
+    cgi.start()
+    assert cgi("/hi.py").body == b"from python\n"
+
+
+class TestSecurity:
+    def test_outside_root_refused(self, cgi, workdir):
+        write_script(f"{workdir}/secret.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nSECRET'\n")
+        os.symlink(f"{workdir}/secret.sh", f"{cgi.www}/link.sh")
+        cgi.start()
+        assert cgi("/../secret.sh").status == 403
+        assert cgi("/x", extra={"SCRIPT_FILENAME": f"{workdir}/secret.sh"}).status == 403
+        assert cgi("/link.sh").status == 403, "symlink out of the root"
+        assert cgi("/x", extra={"SCRIPT_FILENAME": "/bin/sh"}).status == 403
+
+    def test_file_kinds_and_permissions(self, cgi):
+        os.makedirs(f"{cgi.www}/dir.sh")
+        write_script(f"{cgi.www}/noexec.sh", "#!/bin/sh\necho\n", mode=0o644)
+        write_script(f"{cgi.www}/suid.sh", "#!/bin/sh\necho\n", mode=0o4755)
+        write_script(f"{cgi.www}/page.txt", "#!/bin/sh\necho\n")
+        cgi.start()
+        assert cgi("/missing.sh").status == 404
+        assert cgi("/dir.sh").status == 403
+        assert cgi("/noexec.sh").status == 403
+        assert cgi("/suid.sh").status == 403
+        assert cgi("/page.txt").status == 403, "security.limit_extensions"
+
+    def test_allow_list_names_single_programs(self, cgi, workdir):
+        other = os.path.join(workdir, "lib")
+        os.makedirs(other)
+        os.chmod(other, 0o755)
+        write_script(f"{other}/tool.cgi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nallowed'\n")
+        write_script(f"{other}/other.cgi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nnot allowed'\n")
+        cgi.start(extra=f"cgi.allow[] = {other}/tool.cgi\n")
+        assert cgi("/x", extra={"SCRIPT_FILENAME": f"{other}/tool.cgi"}).body == b"allowed"
+        assert cgi("/x", extra={"SCRIPT_FILENAME": f"{other}/other.cgi"}).status == 403
+
+    @pytest.mark.parametrize("script_filename,path_info", [
+        ("{www}/env.sh\n.sh", None),                 # %0a in the path (CVE-2019-11043 style)
+        ("{www}/env.sh", ""),                        # empty PATH_INFO
+        ("{www}/" + "a/" * 3000 + "env.sh", None),   # very long path
+        ("{www}/env.sh/" + "b" * 5000, None),        # very long path info
+        ("", None),                                  # empty SCRIPT_FILENAME
+        ("{www}/../../../../../../etc/passwd", None),
+    ])
+    def test_hostile_paths_do_not_escape(self, cgi, fpmd, script_filename, path_info):
+        write_script(f"{cgi.www}/env.sh", ECHO_ENV)
+        cgi.start(children=1)
+        extra = {"SCRIPT_FILENAME": script_filename.format(www=cgi.www)}
+        if path_info is not None:
+            extra["PATH_INFO"] = path_info
+        r = cgi("/env.sh", extra=extra)
+        assert r.status in (200, 403, 404)
+        if r.status == 200:
+            assert env_of(r)["SCRIPT_FILENAME"] == f"{cgi.www}/env.sh"
+        # The worker survived and still answers.
+        assert cgi("/ping").body == b"pong"
+        assert "exited on signal" not in fpmd.log()
+
+    def test_no_root_and_no_allow_refuses_to_start(self, fpmd, workdir):
+        conf = basic_conf(workdir, pool_conf(workdir).replace(f"cgi.root = {workdir}\n", ""))
+        fpmd.start(conf, wait_ready=False)
+        assert fpmd.wait(10) == 78
