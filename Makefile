@@ -6,6 +6,8 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 SAN     ?=
 PYTHON  ?= /usr/bin/python3
+# Where the pid file and the default error log go without -p (php-fpm: localstatedir).
+STATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
 
 ifeq ($(SAN),1)
 BUILD   ?= build-san
@@ -18,7 +20,7 @@ endif
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -D_GNU_SOURCE -Iinclude -Isrc $(SANFLAGS) \
-           -DFPMD_DEFAULT_PREFIX='"$(PREFIX)"'
+           -DFPMD_DEFAULT_PREFIX='"$(PREFIX)"' -DFPMD_DEFAULT_STATEDIR='"$(STATEDIR)"'
 LDFLAGS += $(SANFLAGS)
 
 # Pure modules (no I/O): linked into both binaries and the unit tests.
@@ -97,7 +99,8 @@ fuzz: deps-test $(FUZZ_BIN)
 	        || exit 1; done
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fpmd
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fpmd \
+	    $(DESTDIR)$(STATEDIR)/log $(DESTDIR)$(STATEDIR)/run $(DESTDIR)$(PREFIX)/etc/fpmd
 	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
 	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
 	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/ 2>/dev/null || true

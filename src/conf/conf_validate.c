@@ -1,0 +1,293 @@
+/*
+ * After every file is read: the command line's overrides, defaults that
+ * depend on other values (pm.start_servers, security.limit_extensions),
+ * relative paths resolved against the prefix, and the rules that tie
+ * several directives together.  Pool-level messages name the pool and carry
+ * the line of its section header.
+ */
+#ifndef FPMD_DEFAULT_STATEDIR
+#define FPMD_DEFAULT_STATEDIR "/var"
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf_internal.h"
+
+#define POOL_ERR(x, p, ...) conf_diag_add((x), 1, (p)->file, (p)->line, __VA_ARGS__)
+
+static int is_set(const unsigned char *set, const char *name, unsigned section_flag)
+{
+	const struct conf_directive *d = conf_directive_find(name, section_flag);
+
+	return d && (set[conf_directive_index(d)] & CS_SET);
+}
+
+/* Makes *path absolute against dir when it is relative. */
+static void resolve(struct conf_ctx *x, char **path, const char *dir)
+{
+	char *full;
+
+	if (!*path || (*path)[0] == '/' || !dir)
+		return;
+	full = conf_path_join(dir, *path);
+	if (!full) {
+		x->oom = 1;
+		return;
+	}
+	free(*path);
+	*path = full;
+}
+
+static void replace_str(struct conf_ctx *x, char **slot, const char *value)
+{
+	char *s = strdup(value);
+
+	if (!s) {
+		x->oom = 1;
+		return;
+	}
+	free(*slot);
+	*slot = s;
+}
+
+static void validate_global(struct conf_ctx *x)
+{
+	struct fpmd_conf *c = x->c;
+
+	if (x->opt->pid)
+		replace_str(x, &c->pid, x->opt->pid);
+	if (x->opt->daemonize != CONF_UNSET)
+		c->daemonize = x->opt->daemonize ? 1 : 0;
+	/*
+	 * As php-fpm: without -p, the pid file and the error log live under the
+	 * local state directory (/var for a /usr install), not the install prefix.
+	 */
+	const char *state = x->opt->prefix ? c->prefix : FPMD_DEFAULT_STATEDIR;
+	resolve(x, &c->pid, state);
+	if (c->error_log && strcmp(c->error_log, "syslog") != 0)
+		resolve(x, &c->error_log, state);
+}
+
+/* The pm rules, php-fpm's, for pool p. */
+static void validate_pm(struct conf_ctx *x, struct pool_conf *p, const unsigned char *set)
+{
+	int min, max;
+
+	if (!is_set(set, "pm", CF_POOL)) {
+		POOL_ERR(x, p, "pool %s: pm is not set; choose one of static, dynamic, ondemand",
+			 p->name);
+		return;
+	}
+	if (p->pm_max_children < 1) {
+		POOL_ERR(x, p, "pool %s: pm.max_children is not set; it must be a positive integer",
+			 p->name);
+		return;
+	}
+	if (p->pm != PM_DYNAMIC)
+		return;
+
+	min = p->pm_min_spare_servers;
+	max = p->pm_max_spare_servers;
+	if (min < 1)
+		POOL_ERR(x, p, "pool %s: pm.min_spare_servers (%d) must be a positive integer "
+			 "with pm = dynamic", p->name, min);
+	if (max < 1)
+		POOL_ERR(x, p, "pool %s: pm.max_spare_servers (%d) must be a positive integer "
+			 "with pm = dynamic", p->name, max);
+	if (min < 1 || max < 1)
+		return;
+	if (min > max) {
+		POOL_ERR(x, p, "pool %s: pm.min_spare_servers (%d) must not be greater than "
+			 "pm.max_spare_servers (%d)", p->name, min, max);
+		return;
+	}
+	if (max > p->pm_max_children) {
+		POOL_ERR(x, p, "pool %s: pm.max_spare_servers (%d) must not be greater than "
+			 "pm.max_children (%d)", p->name, max, p->pm_max_children);
+		return;
+	}
+	/* 0 means unset, as in php-fpm. */
+	if (p->pm_start_servers == 0)
+		p->pm_start_servers = min + (max - min) / 2;
+	if (p->pm_start_servers < min)
+		POOL_ERR(x, p, "pool %s: pm.start_servers (%d) must not be less than "
+			 "pm.min_spare_servers (%d)", p->name, p->pm_start_servers, min);
+	else if (p->pm_start_servers > max)
+		POOL_ERR(x, p, "pool %s: pm.start_servers (%d) must not be greater than "
+			 "pm.max_spare_servers (%d)", p->name, p->pm_start_servers, max);
+}
+
+static void validate_user(struct conf_ctx *x, struct pool_conf *p)
+{
+	if (x->opt->running_as_root && !x->opt->allow_root) {
+		if (!p->user)
+			POOL_ERR(x, p, "pool %s: user is not set; fpmd is running as root, so the "
+				 "workers need a user to run as (or pass -R to let them run as root)",
+				 p->name);
+		else if (strcmp(p->user, "root") == 0 || strcmp(p->user, "0") == 0)
+			POOL_ERR(x, p, "pool %s: user '%s' needs -R (running workers as root)",
+				 p->name, p->user);
+	} else if (!x->opt->running_as_root && (p->user || p->group)) {
+		conf_diag_add(x, 0, p->file, p->line,
+			      "pool %s: user and group are ignored when fpmd is not running as root",
+			      p->name);
+	}
+}
+
+static void warn_php_list(struct conf_ctx *x, const struct pool_conf *p,
+			  const struct conf_kv_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		conf_diag_add(x, 0, l->items[i].file, l->items[i].line,
+			      "pool %s: %s[%s] is ignored for app.type = %s", p->name, name,
+			      l->items[i].key, conf_app_name(p->app_type));
+}
+
+static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned char *set)
+{
+	static const char *const php_exts = ".php .phar";
+	static const char *const cgi_exts = ".cgi .sh .pl .py";
+	const char *exts = NULL;
+
+	switch (p->app_type) {
+	case APP_NONE:
+		POOL_ERR(x, p, "pool %s: app.type is not set; choose one of cgi, module, exec, php",
+			 p->name);
+		return;
+	case APP_CGI:
+		if (p->cgi_root.n == 0 && p->cgi_allow.n == 0)
+			POOL_ERR(x, p, "pool %s: app.type = cgi needs at least one cgi.root or "
+				 "cgi.allow[]", p->name);
+		exts = cgi_exts;
+		break;
+	case APP_MODULE:
+		if (!p->module_path)
+			POOL_ERR(x, p, "pool %s: app.type = module needs module.path", p->name);
+		break;
+	case APP_EXEC:
+		if (!p->exec_command)
+			POOL_ERR(x, p, "pool %s: app.type = exec needs exec.command", p->name);
+		break;
+	case APP_PHP:
+		exts = php_exts;
+		break;
+	}
+	if (p->app_type == APP_CGI || p->app_type == APP_MODULE) {
+		warn_php_list(x, p, &p->php_value, "php_value");
+		warn_php_list(x, p, &p->php_flag, "php_flag");
+		warn_php_list(x, p, &p->php_admin_value, "php_admin_value");
+		warn_php_list(x, p, &p->php_admin_flag, "php_admin_flag");
+	}
+	/* An explicit empty value means no restriction; unset takes the type's list. */
+	if (exts && !is_set(set, "security.limit_extensions", CF_POOL)) {
+		const char *s = exts;
+
+		while (*s) {
+			size_t n = strcspn(s, " ");
+			char *w = conf_strndup(s, n);
+
+			if (!w || conf_str_list_add(&p->security_limit_extensions, w) < 0)
+				x->oom = 1;
+			free(w);
+			s += n;
+			s += strspn(s, " ");
+		}
+	}
+}
+
+/* Paths: the pool prefix, then the paths under it, then $prefix in chroot/chdir. */
+static void resolve_pool_paths(struct conf_ctx *x, struct pool_conf *p, const unsigned char *set)
+{
+	const char *pfx;
+
+	resolve(x, &p->prefix, x->c->prefix);
+	pfx = p->prefix ? p->prefix : x->c->prefix;
+	for (size_t i = 0; i < conf_ndirectives; i++) {
+		const struct conf_directive *d = &conf_directives[i];
+		char **slot;
+
+		if (!(d->flags & CF_POOL) || d->type != CT_STR)
+			continue;
+		slot = conf_field(p, d);
+		if ((d->flags & CF_PATH) && slot != &p->prefix)
+			resolve(x, slot, pfx);
+		if ((d->flags & CF_DOLLAR_PFX) && (set[i] & CS_DOLLAR) && *slot) {
+			char *full = malloc(strlen(pfx) + strlen(*slot + 7) + 1);
+
+			if (!full) {
+				x->oom = 1;
+				return;
+			}
+			strcpy(full, pfx);
+			strcat(full, *slot + 7);
+			free(*slot);
+			*slot = full;
+			if ((d->flags & CF_ABS) && full[0] != '/')
+				POOL_ERR(x, p, "pool %s: %s '%s' must be an absolute path", p->name,
+					 d->name, full);
+		}
+	}
+}
+
+static void validate_pool(struct conf_ctx *x, struct pool_conf *p, const unsigned char *set)
+{
+	validate_app(x, p, set);
+	validate_pm(x, p, set);
+	if (!p->listen)
+		POOL_ERR(x, p, "pool %s: listen is not set", p->name);
+	validate_user(x, p);
+	if (p->request_slowlog_timeout > 0 && !p->slowlog)
+		POOL_ERR(x, p, "pool %s: slowlog must be set when request_slowlog_timeout (%ds) is "
+			 "greater than 0", p->name, p->request_slowlog_timeout);
+	resolve_pool_paths(x, p, set);
+}
+
+/* An address may be bound once: listen and pm.status_listen across all pools. */
+static void validate_addresses(struct conf_ctx *x)
+{
+	struct fpmd_conf *c = x->c;
+
+	for (size_t i = 0; i < c->npools; i++) {
+		const char *mine[2] = { c->pools[i]->listen, c->pools[i]->pm_status_listen };
+		static const char *const what[2] = { "listen", "pm.status_listen" };
+
+		for (size_t k = 0; k < 2; k++) {
+			int dup = 0;
+
+			if (!mine[k])
+				continue;
+			if (k == 1 && mine[0] && strcmp(mine[0], mine[1]) == 0) {
+				POOL_ERR(x, c->pools[i], "pool %s: pm.status_listen '%s' is the same "
+					 "address as listen", c->pools[i]->name, mine[1]);
+				continue;
+			}
+			for (size_t j = 0; j < i && !dup; j++) {
+				const char *theirs[2] = { c->pools[j]->listen,
+							  c->pools[j]->pm_status_listen };
+
+				for (size_t m = 0; m < 2 && !dup; m++) {
+					if (!theirs[m] || strcmp(theirs[m], mine[k]) != 0)
+						continue;
+					POOL_ERR(x, c->pools[i], "pool %s: %s '%s' is already used by "
+						 "pool %s (%s)", c->pools[i]->name, what[k], mine[k],
+						 c->pools[j]->name, what[m]);
+					dup = 1;
+				}
+			}
+		}
+	}
+}
+
+void conf_validate(struct conf_ctx *x)
+{
+	struct fpmd_conf *c = x->c;
+
+	validate_global(x);
+	if (c->npools == 0)
+		conf_diag_add(x, 1, c->file, 0,
+			      "no pool defined; add at least one [POOLNAME] section");
+	for (size_t i = 0; i < c->npools && !x->oom; i++)
+		validate_pool(x, c->pools[i], x->ps[i].set);
+	validate_addresses(x);
+}
