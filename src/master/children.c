@@ -17,6 +17,7 @@
 
 #include "ev/ev.h"
 #include "log/log.h"
+#include "master/pm.h"
 #include "worker/worker.h"
 
 #define PIPE_LINE_MAX (64u * 1024u)
@@ -34,20 +35,20 @@ static int find_free_slot(const struct pool *p)
 	return -1;
 }
 
-/* Moves the four descriptors a worker needs to 0..3 and closes every other. */
+/* Moves the five descriptors a worker needs to 0..4 and closes every other. */
 static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w)
 {
-	int want[4] = { p->listen_fd, out_w, err_w, log_w };
-	int tmp[4];
-	for (int i = 0; i < 4; i++) {
+	int want[5] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd };
+	int tmp[5];
+	for (int i = 0; i < 5; i++) {
 		tmp[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 16);
 		if (tmp[i] < 0)
 			_exit(70);
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (dup2(tmp[i], i) < 0)
 			_exit(70);
-	close_range(4, ~0U, 0);
+	close_range(5, ~0U, 0);
 	/* Other pools' scoreboards are none of this worker's business. */
 	for (struct pool *o = m->pools; o; o = o->next)
 		if (o != p)
@@ -424,8 +425,11 @@ void children_reap(struct master *m)
 		free(c);
 		if (m->state == MASTER_RUNNING) {
 			emergency_check(m, status);
-			if (!idle_kill)
+			/* ondemand pools grow when connections come, not when children die. */
+			if (!idle_kill && p->conf->pm != PM_ONDEMAND)
 				respawn(m, p, secs, clean);
+			if (p->pm_timer)
+				pm_tick(m, p, 0);
 		}
 	}
 	if (m->state != MASTER_RUNNING && m->total_children == 0)

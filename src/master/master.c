@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "ev/ev.h"
 #include "handlers/handler.h"
 #include "log/log.h"
+#include "master/pm.h"
 #include "master/proctitle.h"
 
 static void resolve_user(struct pool *p)
@@ -85,6 +87,13 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->conf = pc;
 	p->master = m;
 	p->listen_fd = -1;
+	p->slowlog_fd = -1;
+	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->wake_fd < 0) {
+		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
+		free(p);
+		return NULL;
+	}
 	p->handler = handler_for_app(pc->app_type);
 	if (!p->handler) {
 		log_error("[pool %s] app.type = %s is not available in this build", pc->name,
@@ -135,12 +144,14 @@ fail:
 	allowed_clients_free(&p->allowed);
 	sb_destroy(&p->sb);
 	free(p->slot_used);
+	close(p->wake_fd);
 	free(p);
 	return NULL;
 }
 
 static void pool_close(struct master *m, struct pool *p)
 {
+	pm_pool_stop(m, p);
 	while (p->children) {
 		struct child *c = p->children;
 		p->children = c->next;
@@ -157,6 +168,7 @@ static void pool_close(struct master *m, struct pool *p)
 	allowed_clients_free(&p->allowed);
 	sb_destroy(&p->sb);
 	free(p->slot_used);
+	close(p->wake_fd);
 	free(p);
 }
 
@@ -217,9 +229,13 @@ static void master_stop(struct master *m, enum master_state how)
 		if (m->stop_timer)
 			ev_timer_arm(m->stop_timer, ms ? ms : 1, 0);
 	}
-	for (struct pool *p = m->pools; p; p = p->next)
+	for (struct pool *p = m->pools; p; p = p->next) {
 		if (p->respawn_timer)
 			ev_timer_disarm(p->respawn_timer);
+		if (p->pm_timer)
+			ev_timer_disarm(p->pm_timer);
+		p->pm_period_ms = 0;
+	}
 	if (m->total_children == 0)
 		ev_stop(m->loop);
 }
@@ -244,6 +260,9 @@ static void on_signal(struct ev_loop *loop, int signo, void *data)
 			log_sys(LL_ERROR, "failed to reopen the error log");
 		else
 			log_notice("error log file re-opened");
+		for (struct pool *p = m->pools; p; p = p->next)
+			if (pm_slowlog_reopen(p) < 0)
+				log_sys(LL_ERROR, "[pool %s] failed to reopen the slowlog", p->conf->name);
 		break;
 	case SIGUSR2:
 	case SIGHUP:
@@ -323,8 +342,13 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	m.pid_file_written = conf->pid != NULL;
 
 	log_notice("fpm is running, pid %d", (int)m.pid);
-	for (struct pool *p = m.pools; p; p = p->next)
+	for (struct pool *p = m.pools; p; p = p->next) {
 		children_spawn(&m, p, initial_children(p->conf));
+		if (pm_pool_start(&m, p) < 0) {
+			log_sys(LL_ALERT, "[pool %s] cannot start its process manager", p->conf->name);
+			goto fail;
+		}
+	}
 	log_notice("ready to handle connections");
 	daemonize_notify(&m.daemon_pipe, 1);
 

@@ -43,6 +43,21 @@ struct pool {
 	struct ev_watch *respawn_timer;
 	int respawn_pending;
 	uint64_t requests_dead;      /* the master's own count, mirrored to the header */
+
+	/* process manager (pm.c) */
+	struct ev_watch *listen_watch;   /* edge-triggered: a connection is waiting */
+	int wake_fd;                     /* eventfd workers poke while the master sleeps */
+	struct ev_watch *wake_watch;
+	struct ev_watch *pm_timer;       /* armed only while there is something to do */
+	unsigned pm_period_ms;           /* current period, 0 = disarmed */
+	uint64_t last_tick_us;
+	unsigned spawn_rate;             /* dynamic: doubles while short of idle workers */
+	int max_children_warned;         /* one warning per episode */
+	uint64_t max_children_reached;
+	uint64_t max_active;
+	uint64_t max_listen_queue;
+	uint64_t slow_requests;
+	int slowlog_fd;
 	struct pool *next;
 };
 
@@ -54,6 +69,8 @@ struct child {
 	uint64_t start_mono_us;
 	int quitting;                /* sent SIGQUIT by the master */
 	int idle_kill;               /* retired by the pm: not respawned */
+	uint64_t term_sent_us;       /* request_terminate_timeout: SIGTERM sent at (monotonic) */
+	uint64_t slow_logged_for;    /* accepted_us of the request already slowlogged */
 	struct child_pipe {
 		int fd;
 		struct ev_watch *watch;

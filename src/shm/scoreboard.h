@@ -76,6 +76,12 @@ struct sb_header {
 	uint64_t listen_queue_len;       /* backlog */
 	uint32_t max_children;
 	uint32_t master_pid;
+	/*
+	 * Set by the master when it stops ticking: the next worker that starts a
+	 * request pokes the pool's eventfd (WORKER_FD_WAKE) so the master looks
+	 * again.  Workers only read it.
+	 */
+	volatile uint32_t master_sleeping;
 };
 
 struct scoreboard {

@@ -114,6 +114,15 @@ static int read_request_head(struct worker *w, struct conn *c, int first)
 			w->slot->accepted_mono_us = sb_mono_us();
 			sb_write_end(w->slot);
 			marked = 1;
+			/* Busy is stored first, the flag read second: the master does the
+			 * reverse, so one of the two always sees the other. */
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (w->pool->sb.hdr->master_sleeping) {
+				uint64_t one = 1;
+				if (write(WORKER_FD_WAKE, &one, sizeof(one)) < 0) {
+					/* Counter full or no eventfd: the master is awake anyway. */
+				}
+			}
 		}
 		struct fcgi_event ev;
 		ssize_t n = fcgi_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &ev);

@@ -18,6 +18,7 @@ struct fpmd_conf;
 /* The fds a worker finds after fork (see worker_exec_layout in master). */
 #define WORKER_FD_LISTEN 0
 #define WORKER_FD_LOG    3
+#define WORKER_FD_WAKE   4   /* the pool's eventfd: "a request started" while the master sleeps */
 
 struct worker {
 	struct pool *pool;

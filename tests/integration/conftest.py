@@ -217,8 +217,11 @@ class Fpmd:
             self.write_conf(conf)
         self.logf = open(self.log_path, "ab")
         cmd = [FPMD, "-y", self.conf_path, *args, *extra_args]
+        env = dict(os.environ)
+        # Let crash signals through the sanitizer runtime: tests count them.
+        env["ASAN_OPTIONS"] = "handle_segv=0:handle_sigbus=0:detect_leaks=0"
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     cwd=self.dir, start_new_session=True)
+                                     cwd=self.dir, start_new_session=True, env=env)
         self.pid = self.proc.pid
         if wait_ready:
             ok = wait_for(lambda: "ready to handle connections" in self.log() or self.proc.poll() is not None,

@@ -232,11 +232,15 @@ def test_root_without_user_is_refused(fpmd, workdir):
 def test_workers_drop_privileges(fpmd, workdir):
     fpmd.start(basic_conf(workdir))
     nobody = pwd.getpwnam("nobody")
-    for w in fpmd.workers():
+
+    def creds(w):
         with open(f"/proc/{w}/status") as f:
             st = dict(line.split(":", 1) for line in f if ":" in line)
-        assert st["Uid"].split()[:4] == [str(nobody.pw_uid)] * 4
-        assert st["NoNewPrivs"].strip() == "1"
+        return st["Uid"].split()[:4], st["NoNewPrivs"].strip()
+
+    # Setup runs right after fork (slower under sanitizers): wait until it is done.
+    for w in fpmd.workers():
+        assert wait_for(lambda: creds(w) == ([str(nobody.pw_uid)] * 4, "1"), 5), creds(w)
 
 
 def test_many_requests_no_error_no_fd_growth(fpmd, workdir):

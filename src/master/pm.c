@@ -1,0 +1,443 @@
+/*
+ * Process managers (pm = static, dynamic, ondemand) and request timeouts.
+ *
+ * One maintenance tick per pool reads the scoreboard (every slot copied and
+ * clamped; kill targets come only from the master's own child list), the
+ * listening socket's queue, and acts: spawn, retire the worker idle longest,
+ * time out busy ones.  The tick timer runs only while the pool has something
+ * to watch (busy workers, a queue, a pool outside its band, ondemand workers
+ * to retire); otherwise the master sleeps until a connection arrives on the
+ * listening socket (an edge-triggered watch), so an idle server costs no
+ * wake-ups.
+ */
+#include "master/pm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "log/log.h"
+#include "net/queue.h"
+
+#define PM_TERM_GRACE_US   (1000u * 1000u)
+#define PM_BUSY_PERIOD_MS  1000u
+#define PM_QUEUE_PERIOD_MS 100u
+/* cgi workers enforce request_terminate_timeout on their script themselves;
+ * the master steps in only if the worker itself does not. */
+#define PM_CGI_EXTRA_US    (3u * 1000u * 1000u)
+
+struct pool_view {
+	unsigned idle, active, running;
+	struct child *longest_idle;
+	uint64_t longest_idle_since;
+	unsigned pending, backlog;
+};
+
+static int is_busy(uint32_t stage)
+{
+	return stage != SB_IDLE && stage != SB_FINISHING;
+}
+
+static unsigned timeout_period_ms(const struct pool_conf *pc)
+{
+	int t = 0;
+	if (pc->request_terminate_timeout > 0)
+		t = pc->request_terminate_timeout;
+	if (pc->request_slowlog_timeout > 0 && (t == 0 || pc->request_slowlog_timeout < t))
+		t = pc->request_slowlog_timeout;
+	if (t == 0)
+		return 0;
+	unsigned ms = (unsigned)t * 1000u / 3u;
+	if (ms < 130)
+		ms = 130;
+	return ms < PM_BUSY_PERIOD_MS ? ms : PM_BUSY_PERIOD_MS;
+}
+
+/* --- slowlog ------------------------------------------------------------ */
+
+static void read_proc_line(pid_t pid, const char *what, char *out, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	out[0] = '\0';
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, cap - 1);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	out[n] = '\0';
+	char *nl = strchr(out, '\n');
+	if (nl)
+		*nl = '\0';
+}
+
+/*
+ * A slowlog entry in php-fpm's shape (date, pool, pid, script), then what the
+ * kernel says the worker and the processes it started are waiting in.
+ */
+static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot *s, double secs)
+{
+	char ts[64], wchan[128], syscall[256], children[512];
+	log_warning("[pool %s] child %d, script '%s' (request: \"%s %s%s%s\") executing too slow "
+		    "(%.6f sec), logging", p->conf->name, (int)c->pid, s->script, s->method, s->uri,
+		    s->query[0] ? "?" : "", s->query, secs);
+	p->slow_requests++;
+	p->sb.hdr->slow_requests = p->slow_requests;
+	if (p->slowlog_fd < 0)
+		return;
+	log_timestamp(ts, sizeof(ts));
+	char buf[4096];
+	int n = snprintf(buf, sizeof(buf), "\n[%s]  [pool %s] pid %d\nscript_filename = %s\n", ts,
+			 p->conf->name, (int)c->pid, s->script);
+	/* The worker, then the processes below it (a cgi script and its children), breadth first. */
+	pid_t targets[16] = { c->pid };
+	int nt = 1;
+	for (int i = 0; i < nt && nt < 16; i++) {
+		char kids[512];
+		snprintf(children, sizeof(children), "task/%d/children", (int)targets[i]);
+		read_proc_line(targets[i], children, kids, sizeof(kids));
+		char *save = NULL;
+		for (char *tok = strtok_r(kids, " ", &save); tok && nt < 16; tok = strtok_r(NULL, " ", &save))
+			targets[nt++] = (pid_t)atoi(tok);
+	}
+	int depth = p->conf->request_slowlog_trace_depth > 0 ? p->conf->request_slowlog_trace_depth : 20;
+	for (int i = 0; i < nt && i < depth && n < (int)sizeof(buf) - 256; i++) {
+		char comm[64];
+		read_proc_line(targets[i], "comm", comm, sizeof(comm));
+		read_proc_line(targets[i], "wchan", wchan, sizeof(wchan));
+		read_proc_line(targets[i], "syscall", syscall, sizeof(syscall));
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "[%d] %s waiting in %s (syscall %s)\n",
+			      (int)targets[i], comm, wchan[0] ? wchan : "-", syscall[0] ? syscall : "-");
+	}
+	if (write(p->slowlog_fd, buf, (size_t)n) < 0)
+		log_sys(LL_WARNING, "[pool %s] failed to write the slowlog", p->conf->name);
+}
+
+/* --- per-child checks -------------------------------------------------- */
+
+static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot *s, uint64_t now)
+{
+	const struct pool_conf *pc = p->conf;
+	if (c->term_sent_us) {
+		if (now - c->term_sent_us > PM_TERM_GRACE_US) {
+			log_warning("[pool %s] child %d did not stop after SIGTERM; sending SIGKILL",
+				    pc->name, (int)c->pid);
+			kill(c->pid, SIGKILL);
+			c->term_sent_us = now;     /* do not repeat every tick */
+		}
+		return;
+	}
+	if (!is_busy(s->stage) || (s->stage == SB_ENDING && !pc->request_terminate_timeout_track_finished))
+		return;
+	uint64_t started = s->accepted_mono_us > now ? now : s->accepted_mono_us;
+	uint64_t busy_us = now - started;
+	double secs = (double)busy_us / 1e6;
+
+	if (pc->request_slowlog_timeout > 0 && c->slow_logged_for != s->accepted_us &&
+	    busy_us >= (uint64_t)pc->request_slowlog_timeout * 1000000u) {
+		c->slow_logged_for = s->accepted_us;
+		slowlog_write(p, c, s, secs);
+	}
+	if (pc->request_terminate_timeout > 0) {
+		uint64_t limit = (uint64_t)pc->request_terminate_timeout * 1000000u;
+		if (pc->app_type == APP_CGI)
+			limit += PM_CGI_EXTRA_US;
+		if (busy_us >= limit) {
+			log_warning("[pool %s] child %d, script '%s' (request: \"%s %s%s%s\") execution "
+				    "timed out (%.6f sec), terminating", pc->name, (int)c->pid, s->script,
+				    s->method, s->uri, s->query[0] ? "?" : "", s->query, secs);
+			kill(c->pid, SIGTERM);
+			c->term_sent_us = now;
+		}
+	}
+}
+
+static void look(struct pool *p, struct pool_view *v, uint64_t now)
+{
+	memset(v, 0, sizeof(*v));
+	for (struct child *c = p->children; c; c = c->next) {
+		struct sb_slot s;
+		sb_slot_read(&p->sb, c->slot, &s);
+		v->running++;
+		if (c->idle_kill)
+			continue;          /* leaving: counts as neither */
+		if (is_busy(s.stage)) {
+			v->active++;
+		} else {
+			v->idle++;
+			uint64_t since = s.idle_since_mono_us > now ? now : s.idle_since_mono_us;
+			if (!v->longest_idle || since < v->longest_idle_since) {
+				v->longest_idle = c;
+				v->longest_idle_since = since;
+			}
+		}
+		check_timeouts(p, c, &s, now);
+	}
+	if (listen_queue_len(p->listen_fd, p->addr.family, &v->pending, &v->backlog) < 0)
+		v->pending = 0;
+	p->sb.hdr->listen_queue = v->pending;
+	if (v->pending > p->max_listen_queue)
+		p->max_listen_queue = v->pending;
+	p->sb.hdr->max_listen_queue = p->max_listen_queue;
+	if (v->active > p->max_active)
+		p->max_active = v->active;
+	p->sb.hdr->max_active = p->max_active;
+}
+
+static void retire(struct pool *p, struct child *c, const char *why)
+{
+	log_debug("[pool %s] retiring child %d (%s)", p->conf->name, (int)c->pid, why);
+	c->idle_kill = 1;
+	c->quitting = 1;
+	kill(c->pid, SIGQUIT);
+}
+
+static void reached_max(struct pool *p)
+{
+	if (p->max_children_warned)
+		return;
+	p->max_children_warned = 1;
+	p->max_children_reached++;
+	p->sb.hdr->max_children_reached = p->max_children_reached;
+	log_warning("[pool %s] server reached pm.max_children setting (%d), consider raising it",
+		    p->conf->name, p->conf->pm_max_children);
+}
+
+static void manage_dynamic(struct master *m, struct pool *p, const struct pool_view *v)
+{
+	const struct pool_conf *pc = p->conf;
+	unsigned max = (unsigned)pc->pm_max_children;
+	unsigned min_spare = (unsigned)pc->pm_min_spare_servers;
+	unsigned max_spare = (unsigned)pc->pm_max_spare_servers;
+	unsigned live = v->idle + v->active;
+
+	if (v->idle > max_spare && v->longest_idle) {
+		/* The one idle longest goes (php-fpm picks the oldest by start time). */
+		retire(p, v->longest_idle, "above pm.max_spare_servers");
+		p->spawn_rate = 1;
+		return;
+	}
+	if (v->idle >= min_spare) {
+		p->spawn_rate = 1;
+		p->max_children_warned = 0;
+		return;
+	}
+	if (live >= max) {
+		reached_max(p);
+		return;
+	}
+	unsigned want = min_spare - v->idle;
+	if (want > p->spawn_rate)
+		want = p->spawn_rate;
+	if (want > max - live)
+		want = max - live;
+	if (p->spawn_rate >= 8)
+		log_warning("[pool %s] seems busy (you may need to increase pm.start_servers, or "
+			    "pm.min/max_spare_servers), spawning %u children, there are %u idle, and %u "
+			    "total children", pc->name, want, v->idle, live);
+	children_spawn(m, p, want);
+	unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
+	p->spawn_rate = p->spawn_rate * 2 > cap ? cap : p->spawn_rate * 2;
+}
+
+/*
+ * ondemand: as many new workers as connections are waiting that idle ones
+ * cannot take (php-fpm forks one per wake-up: bug #69724), within
+ * pm.max_children and pm.max_spawn_rate; the worker idle longest is retired
+ * once it has been idle for pm.process_idle_timeout.
+ */
+static void manage_ondemand(struct master *m, struct pool *p, const struct pool_view *v, uint64_t now,
+			    int woke)
+{
+	const struct pool_conf *pc = p->conf;
+	unsigned max = (unsigned)pc->pm_max_children;
+	unsigned live = v->idle + v->active;
+	unsigned waiting = v->pending > v->idle ? v->pending - v->idle : 0;
+	/* A wake-up with no idle worker means a connection came, even if the queue
+	 * could not be read. */
+	if (woke && waiting == 0 && v->idle == 0)
+		waiting = 1;
+	if (waiting) {
+		if (live >= max) {
+			reached_max(p);
+		} else {
+			unsigned n = waiting;
+			unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
+			if (n > cap)
+				n = cap;
+			if (n > max - live)
+				n = max - live;
+			children_spawn(m, p, n);
+		}
+	} else if (v->pending == 0) {
+		p->max_children_warned = 0;
+	}
+	uint64_t idle_us = (uint64_t)(pc->pm_process_idle_timeout > 0 ? pc->pm_process_idle_timeout : 10)
+			   * 1000000u;
+	if (v->longest_idle && v->pending == 0 && now - v->longest_idle_since >= idle_us)
+		retire(p, v->longest_idle, "pm.process_idle_timeout");
+}
+
+static void schedule(struct pool *p, unsigned period_ms)
+{
+	/* Asleep, the master relies on workers to poke the eventfd. */
+	p->sb.hdr->master_sleeping = period_ms == 0;
+	if (period_ms == p->pm_period_ms)
+		return;
+	p->pm_period_ms = period_ms;
+	if (period_ms == 0)
+		ev_timer_disarm(p->pm_timer);
+	else
+		ev_timer_arm(p->pm_timer, period_ms, period_ms);
+}
+
+void pm_tick(struct master *m, struct pool *p, int woke)
+{
+	if (m->state != MASTER_RUNNING)
+		return;
+	uint64_t now = sb_mono_us();
+	/* Under a flood of arrivals the timer is already running: let it do the work. */
+	if (woke && p->pm_period_ms && now - p->last_tick_us < 20000u)
+		return;
+	struct pool_view v;
+	look(p, &v, now);
+	switch (p->conf->pm) {
+	case PM_DYNAMIC:
+		manage_dynamic(m, p, &v);
+		break;
+	case PM_ONDEMAND:
+		manage_ondemand(m, p, &v, now, woke);
+		break;
+	default:
+		break;
+	}
+	p->last_tick_us = now;
+
+	/* Keep ticking only while something needs watching. */
+	const struct pool_conf *pc = p->conf;
+	unsigned period = 0;
+	unsigned tp = timeout_period_ms(pc);
+	int leaving = 0;
+	for (struct child *c = p->children; c; c = c->next)
+		leaving |= c->term_sent_us != 0;
+	/* Right after an arrival the worker may not have marked itself busy yet. */
+	if ((v.active || woke) && tp)
+		period = tp;
+	if (leaving)
+		period = tp ? tp : PM_BUSY_PERIOD_MS;
+	if (pc->pm == PM_DYNAMIC &&
+	    (v.active || woke || v.idle < (unsigned)pc->pm_min_spare_servers ||
+	     v.idle > (unsigned)pc->pm_max_spare_servers))
+		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
+	if (pc->pm == PM_ONDEMAND && v.running)
+		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
+	if (v.pending && pc->pm != PM_STATIC)
+		period = PM_QUEUE_PERIOD_MS;
+	if (period == 0) {
+		/* Going to sleep: say so first, then look once more, so a request that
+		 * started in between is either seen here or pokes the eventfd. */
+		schedule(p, 0);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		struct pool_view again;
+		look(p, &again, sb_mono_us());
+		if (again.active && (tp || pc->pm == PM_DYNAMIC))
+			schedule(p, tp ? tp : PM_BUSY_PERIOD_MS);
+		return;
+	}
+	schedule(p, period);
+}
+
+static void on_pm_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct pool *p = data;
+	(void)loop;
+	(void)t;
+	pm_tick(p->master, p, 0);
+}
+
+/* A worker started a request while the master slept. */
+static void on_wake(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct pool *p = data;
+	uint64_t count;
+	(void)loop;
+	(void)events;
+	while (read(fd, &count, sizeof(count)) > 0)
+		;
+	pm_tick(p->master, p, 1);
+}
+
+/* A connection arrived: look now (ondemand spawns on this), then as scheduled. */
+static void on_listen(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct pool *p = data;
+	(void)loop;
+	(void)fd;
+	(void)events;
+	pm_tick(p->master, p, 1);
+}
+
+static int pool_needs_watch(const struct pool_conf *pc)
+{
+	return pc->pm != PM_STATIC || timeout_period_ms(pc) != 0;
+}
+
+int pm_pool_start(struct master *m, struct pool *p)
+{
+	p->spawn_rate = 1;
+	p->slowlog_fd = -1;
+	if (p->conf->slowlog && p->conf->request_slowlog_timeout > 0) {
+		p->slowlog_fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (p->slowlog_fd < 0)
+			log_sys(LL_WARNING, "[pool %s] cannot open slowlog '%s'", p->conf->name,
+				p->conf->slowlog);
+	}
+	if (!pool_needs_watch(p->conf))
+		return 0;
+	p->pm_timer = ev_timer_new(m->loop, on_pm_timer, p);
+	if (!p->pm_timer)
+		return -1;
+	p->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
+	p->wake_watch = ev_fd_add(m->loop, p->wake_fd, EPOLLIN, on_wake, p);
+	if (!p->listen_watch || !p->wake_watch)
+		return -1;
+	pm_tick(m, p, 0);
+	return 0;
+}
+
+void pm_pool_stop(struct master *m, struct pool *p)
+{
+	if (p->listen_watch)
+		ev_fd_del(m->loop, p->listen_watch);
+	p->listen_watch = NULL;
+	if (p->wake_watch)
+		ev_fd_del(m->loop, p->wake_watch);
+	p->wake_watch = NULL;
+	if (p->pm_timer)
+		ev_timer_free(m->loop, p->pm_timer);
+	p->pm_timer = NULL;
+	if (p->slowlog_fd >= 0)
+		close(p->slowlog_fd);
+	p->slowlog_fd = -1;
+}
+
+int pm_slowlog_reopen(struct pool *p)
+{
+	if (p->slowlog_fd < 0 || !p->conf->slowlog)
+		return 0;
+	int fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	close(p->slowlog_fd);
+	p->slowlog_fd = fd;
+	return 0;
+}
