@@ -24,9 +24,9 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing
 LDFLAGS += $(SANFLAGS)
 
 # Pure modules (no I/O): linked into both binaries and the unit tests.
-PURE_SRC   := $(wildcard src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c)
+PURE_SRC   := $(wildcard src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c) src/log/access_format.c
 # The daemon's process layer.
-FPMD_SRC   := $(wildcard src/log/*.c src/ev/*.c src/net/*.c src/shm/*.c src/master/*.c \
+FPMD_SRC   := $(filter-out src/log/access_format.c,$(wildcard src/log/*.c)) $(wildcard src/ev/*.c src/net/*.c src/shm/*.c src/master/*.c \
                          src/worker/*.c src/handlers/*.c)
 FPMCTL_SRC := $(wildcard src/ctl/*.c)
 

@@ -553,6 +553,7 @@ static int relay_stdout(struct worker *w, struct request *r, const struct script
 			return 0;
 		char block[CGI_HEADERS_MAX + 64];
 		size_t blen = cgi_headers_output(st->hdr, block, sizeof(block));
+		req_note_headers(r, block, blen);
 		r->status = st->hdr->status;
 		r->headers_sent = 1;
 		run->status_sent = 1;

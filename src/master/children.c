@@ -35,20 +35,21 @@ static int find_free_slot(const struct pool *p)
 	return -1;
 }
 
-/* Moves the five descriptors a worker needs to 0..4 and closes every other. */
+/* Moves the descriptors a worker needs to 0..5 (worker.h) and closes every other. */
 static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w)
 {
-	int want[5] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd };
-	int tmp[5];
-	for (int i = 0; i < 5; i++) {
+	int want[6] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd };
+	int n = p->access_fd >= 0 ? 6 : 5;
+	int tmp[6];
+	for (int i = 0; i < n; i++) {
 		tmp[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 16);
 		if (tmp[i] < 0)
 			_exit(70);
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < n; i++)
 		if (dup2(tmp[i], i) < 0)
 			_exit(70);
-	close_range(5, ~0U, 0);
+	close_range((unsigned)n, ~0U, 0);
 	/* Other pools' scoreboards are none of this worker's business. */
 	for (struct pool *o = m->pools; o; o = o->next)
 		if (o != p)

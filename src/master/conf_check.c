@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handlers/handler.h"
+#include "log/access_format.h"
 #include "net/listen.h"
 
 static void diag_push(struct conf_diags *d, int severity, const char *file, int line,
@@ -87,6 +88,8 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 			diag_push(d, 1, p->file, p->line, "pool %s: app.type = %s is not available in "
 				  "this build", p->name, conf_app_name(p->app_type));
 		check_dir_writable(d, "access.log", p->access_log);
+		if (p->access_format && access_format_check(p->access_format, err, sizeof(err)) < 0)
+			diag_push(d, 1, p->file, p->line, "pool %s: %s", p->name, err);
 		check_dir_writable(d, "slowlog", p->slowlog);
 	}
 	return d->errors > before ? -1 : 0;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -88,6 +89,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->master = m;
 	p->listen_fd = -1;
 	p->slowlog_fd = -1;
+	p->access_fd = -1;
 	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->wake_fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
@@ -117,6 +119,13 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		log_error("[pool %s] %s", pc->name, err);
 		goto fail;
 	}
+	if (pc->access_log && *pc->access_log) {
+		p->access_fd = open(pc->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (p->access_fd < 0) {
+			log_sys(LL_ERROR, "[pool %s] failed to open access.log '%s'", pc->name, pc->access_log);
+			goto fail;
+		}
+	}
 	unsigned nslots = (unsigned)(pc->pm_max_children > 0 ? pc->pm_max_children : 1);
 	if (sb_create(&p->sb, nslots, pc->name) < 0) {
 		log_sys(LL_ERROR, "[pool %s] mmap(scoreboard of %u slots) failed", pc->name, nslots);
@@ -145,6 +154,8 @@ fail:
 	sb_destroy(&p->sb);
 	free(p->slot_used);
 	close(p->wake_fd);
+	if (p->access_fd >= 0)
+		close(p->access_fd);
 	free(p);
 	return NULL;
 }
@@ -169,6 +180,8 @@ static void pool_close(struct master *m, struct pool *p)
 	sb_destroy(&p->sb);
 	free(p->slot_used);
 	close(p->wake_fd);
+	if (p->access_fd >= 0)
+		close(p->access_fd);
 	free(p);
 }
 
@@ -240,6 +253,30 @@ static void master_stop(struct master *m, enum master_state how)
 		ev_stop(m->loop);
 }
 
+/*
+ * USR1 for an access log: the master opens the path again, then the pool's
+ * workers are replaced gracefully (each finishes its request) so the new
+ * ones write to the new file.
+ */
+static void reopen_access_log(struct master *m, struct pool *p)
+{
+	(void)m;
+	if (p->access_fd < 0)
+		return;
+	int fd = open(p->conf->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_sys(LL_ERROR, "[pool %s] failed to reopen access.log '%s'", p->conf->name,
+			p->conf->access_log);
+		return;
+	}
+	close(p->access_fd);
+	p->access_fd = fd;
+	for (struct child *c = p->children; c; c = c->next) {
+		c->quitting = 1;
+		kill(c->pid, SIGQUIT);
+	}
+}
+
 static void on_signal(struct ev_loop *loop, int signo, void *data)
 {
 	struct master *m = data;
@@ -260,9 +297,11 @@ static void on_signal(struct ev_loop *loop, int signo, void *data)
 			log_sys(LL_ERROR, "failed to reopen the error log");
 		else
 			log_notice("error log file re-opened");
-		for (struct pool *p = m->pools; p; p = p->next)
+		for (struct pool *p = m->pools; p; p = p->next) {
 			if (pm_slowlog_reopen(p) < 0)
 				log_sys(LL_ERROR, "[pool %s] failed to reopen the slowlog", p->conf->name);
+			reopen_access_log(m, p);
+		}
 		break;
 	case SIGUSR2:
 	case SIGHUP:

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "worker/conn.h"
+#include "worker/worker.h"
 
 const char *req_param(const struct request *r, const char *name)
 {
@@ -195,6 +196,15 @@ const char *http_reason(int status)
 	}
 }
 
+void req_note_headers(struct request *r, const char *block, size_t len)
+{
+	struct worker *w = r->worker;
+	if (len > sizeof(w->resp_head))
+		len = sizeof(w->resp_head);
+	memcpy(w->resp_head, block, len);
+	w->resp_head_len = len;
+}
+
 int resp_headers(struct request *r, int status, const char *content_type, const char *extra)
 {
 	char buf[1024];
@@ -203,6 +213,7 @@ int resp_headers(struct request *r, int status, const char *content_type, const 
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Content-type: %s\r\n", content_type);
 	r->status = status;
 	r->headers_sent = 1;
+	req_note_headers(r, buf, (size_t)n);
 	if (resp_write(r, buf, (size_t)n) < 0)
 		return -1;
 	if (extra && resp_puts(r, extra) < 0)

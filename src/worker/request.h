@@ -68,6 +68,9 @@ int resp_stderr(struct request *r, const void *data, size_t len);
  * ending in \r\n, may be NULL) and the blank line.
  */
 int resp_headers(struct request *r, int status, const char *content_type, const char *extra);
+/* Remembers the response header block sent (access.format's %o). */
+void req_note_headers(struct request *r, const char *block, size_t len);
+
 /* A complete short answer: headers + body text. */
 int resp_simple(struct request *r, int status, const char *body);
 

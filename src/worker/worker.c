@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "handlers/handler.h"
+#include "log/access_format.h"
 #include "log/log.h"
 #include "worker/conn.h"
 #include "worker/request.h"
@@ -150,6 +153,90 @@ static int read_request_head(struct worker *w, struct conn *c, int first)
 	}
 }
 
+/* --- access log -------------------------------------------------------- */
+
+static const char *entry_param(void *ctx, const char *name)
+{
+	return req_param(ctx, name);
+}
+
+static const char *entry_header(void *ctx, const char *name, size_t *len)
+{
+	const struct request *r = ctx;
+	const struct worker *w = r->worker;
+	size_t nlen = strlen(name);
+	const char *p = w->resp_head, *end = w->resp_head + w->resp_head_len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		if ((size_t)(eol - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+			const char *v = p + nlen + 1;
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			const char *ve = eol;
+			if (ve > v && ve[-1] == '\r')
+				ve--;
+			*len = (size_t)(ve - v);
+			return v;
+		}
+		p = eol + 1;
+	}
+	return NULL;
+}
+
+/* access.suppress_path[]: successful GET/HEAD without body or query, on these paths only. */
+static int suppressed(const struct pool_conf *pc, const struct request *r, const char *uri)
+{
+	if (pc->access_suppress_path.n == 0 || r->status < 200 || r->status > 299)
+		return 0;
+	const char *m = req_param(r, "REQUEST_METHOD");
+	const char *q = req_param(r, "QUERY_STRING");
+	const char *cl = req_param(r, "CONTENT_LENGTH");
+	if (!m || (strcmp(m, "GET") && strcmp(m, "HEAD")) || (q && *q) || (cl && *cl && strcmp(cl, "0")))
+		return 0;
+	for (size_t i = 0; i < pc->access_suppress_path.n; i++)
+		if (strcmp(uri, pc->access_suppress_path.items[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void write_access_log(struct worker *w, struct request *r, const struct rusage *before)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	struct rusage after;
+	getrusage(RUSAGE_SELF, &after);
+	char uri[SB_URI_LEN];
+	sb_strcpy(uri, sizeof(uri), w->slot->uri);
+	if (!r->status)
+		r->status = 200;
+	if (suppressed(pc, r, uri))
+		return;
+	struct access_entry e = {
+		.pool = pc->name, .pid = (int)getpid(), .master_pid = (int)w->master_pid,
+		.remote_addr = req_param(r, "REMOTE_ADDR"), .remote_user = req_param(r, "REMOTE_USER"),
+		.method = req_param(r, "REQUEST_METHOD"), .uri = uri,
+		.query = req_param(r, "QUERY_STRING"), .script = req_param(r, "SCRIPT_FILENAME"),
+		.status = r->status, .content_length = w->slot->content_length,
+		.duration_us = w->slot->duration_us, .memory = (uint64_t)after.ru_maxrss * 1024u,
+		.param = entry_param, .header = entry_header, .ctx = r,
+	};
+	e.start.tv_sec = (time_t)(w->slot->accepted_us / 1000000u);
+	e.start.tv_nsec = (long)(w->slot->accepted_us % 1000000u) * 1000L;
+	clock_gettime(CLOCK_REALTIME, &e.now);
+#define TV_US(tv) ((uint64_t)(tv).tv_sec * 1000000u + (uint64_t)(tv).tv_usec)
+	e.cpu_user_us = TV_US(after.ru_utime) - TV_US(before->ru_utime);
+	e.cpu_system_us = TV_US(after.ru_stime) - TV_US(before->ru_stime);
+	size_t len;
+	char *line = access_format(pc->access_format, &e, &len);
+	if (!line)
+		return;
+	/* One write(): lines of concurrent workers never interleave (O_APPEND). */
+	if (write(WORKER_FD_ACCESS, line, len) < 0)
+		log_sys(LL_WARNING, "[pool %s] access log write failed", pc->name);
+	free(line);
+}
+
 static const struct handler *route(const struct worker *w, const struct request *r)
 {
 	const struct pool_conf *pc = w->pool->conf;
@@ -191,6 +278,9 @@ static void serve_connection(struct worker *w, struct conn *c)
 			break;
 
 		uint64_t cpu_before = cpu_us();
+		struct rusage ru_before;
+		getrusage(RUSAGE_SELF, &ru_before);
+		w->resp_head_len = 0;
 		struct request req = {
 			.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
 		};
@@ -208,6 +298,8 @@ static void serve_connection(struct worker *w, struct conn *c)
 			keep = 0;
 		slot_request_end(w, cpu_before);
 		w->requests++;
+		if (w->access_log)
+			write_access_log(w, &req, &ru_before);
 
 		if (!keep || worker_quit || (w->max_requests && w->requests >= w->max_requests))
 			break;
@@ -267,6 +359,7 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 	if (worker_setup(&w) < 0)
 		_exit(70);
 	w.max_requests = pick_max_requests(pool->conf);
+	w.access_log = pool->access_fd >= 0;
 	if (pool->handler->worker_init && pool->handler->worker_init(&w) < 0) {
 		log_error("[pool %s] child %d: %s handler failed to initialise", pool->conf->name,
 			  (int)getpid(), pool->handler->name);

@@ -19,6 +19,8 @@ struct fpmd_conf;
 #define WORKER_FD_LISTEN 0
 #define WORKER_FD_LOG    3
 #define WORKER_FD_WAKE   4   /* the pool's eventfd: "a request started" while the master sleeps */
+#define WORKER_FD_ACCESS 5   /* access.log, when the pool has one */
+#define WORKER_RESP_HEAD_MAX 8192
 
 struct worker {
 	struct pool *pool;
@@ -28,6 +30,10 @@ struct worker {
 	pid_t master_pid;
 	uint64_t requests;
 	unsigned max_requests;       /* 0 = unlimited (jitter applied) */
+	int access_log;              /* WORKER_FD_ACCESS is open */
+	/* The last response's header block, for %o in access.format. */
+	char resp_head[WORKER_RESP_HEAD_MAX];
+	size_t resp_head_len;
 	void *handler_data;
 };
 
