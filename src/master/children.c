@@ -58,9 +58,14 @@ static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err
 
 /* --- output relay ------------------------------------------------------ */
 
+const char *child_pool_name(const struct child *c)
+{
+	return c->pool ? c->pool->conf->name : c->pool_name;
+}
+
 static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, size_t len)
 {
-	const struct pool_conf *pc = c->pool->conf;
+	const char *pool = child_pool_name(c);
 	if (pp == &c->log) {
 		/* A worker's own log line: first byte is its level. */
 		if (len == 0)
@@ -72,14 +77,14 @@ static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, 
 		return;
 	}
 	const char *which = pp == &c->out ? "stdout" : "stderr";
-	if (!pc->decorate_workers_output) {
+	if (!c->decorate) {
 		log_raw(LL_WARNING, line, len);
 		return;
 	}
-	char *msg = malloc(len + 128 + strlen(pc->name));
+	char *msg = malloc(len + 128 + strlen(pool));
 	if (!msg)
 		return;
-	int n = sprintf(msg, "[pool %s] child %d said into %s: \"", pc->name, (int)c->pid, which);
+	int n = sprintf(msg, "[pool %s] child %d said into %s: \"", pool, (int)c->pid, which);
 	memcpy(msg + n, line, len);
 	msg[(size_t)n + len] = '"';
 	log_raw(LL_WARNING, msg, (size_t)n + len + 1);
@@ -184,6 +189,22 @@ static int watch_pipe(struct master *m, struct child *c, struct child_pipe *pp, 
 	return pp->watch ? 0 : -1;
 }
 
+void children_watch_pipes(struct master *m, struct child *c, int log_fd, int out_fd, int err_fd)
+{
+	c->out.fd = c->err.fd = c->log.fd = -1;
+	watch_pipe(m, c, &c->log, log_fd);
+	watch_pipe(m, c, &c->out, out_fd);
+	watch_pipe(m, c, &c->err, err_fd);
+}
+
+int children_read_pipe_fds(struct child *c, int fds[3])
+{
+	fds[0] = c->log.fd;
+	fds[1] = c->out.fd;
+	fds[2] = c->err.fd;
+	return 0;
+}
+
 /* --- spawn ----------------------------------------------------------- */
 
 static int spawn_one(struct master *m, struct pool *p)
@@ -248,12 +269,11 @@ static int spawn_one(struct master *m, struct pool *p)
 	}
 	c->pid = pid;
 	c->pool = p;
+	snprintf(c->pool_name, sizeof(c->pool_name), "%s", p->conf->name);
+	c->decorate = p->conf->decorate_workers_output;
 	c->slot = (unsigned)slot;
 	c->start_mono_us = sb_mono_us();
-	c->out.fd = c->err.fd = c->log.fd = -1;
-	watch_pipe(m, c, &c->log, logp[0]);
-	watch_pipe(m, c, &c->out, outp[0]);
-	watch_pipe(m, c, &c->err, errp[0]);
+	children_watch_pipes(m, c, logp[0], outp[0], errp[0]);
 	c->next = p->children;
 	p->children = c;
 	p->slot_used[slot] = 1;
@@ -292,6 +312,7 @@ int children_spawn(struct master *m, struct pool *p, unsigned count)
 
 void children_signal_all(struct master *m, int signo)
 {
+	reload_stop_old(m, signo);
 	for (struct pool *p = m->pools; p; p = p->next)
 		for (struct child *c = p->children; c; c = c->next) {
 			if (signo == SIGQUIT)
@@ -316,7 +337,7 @@ static struct child *unlink_child(struct master *m, pid_t pid)
 
 static void log_exit(struct child *c, int status, double secs)
 {
-	const char *pool = c->pool->conf->name;
+	const char *pool = child_pool_name(c);
 	if (WIFEXITED(status)) {
 		int code = WEXITSTATUS(status);
 		log_msg(code == 0 ? LL_NOTICE : LL_WARNING,
@@ -403,7 +424,8 @@ void children_reap(struct master *m)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *c = unlink_child(m, pid);
 		if (!c) {
-			log_debug("unknown child (%d) exited", (int)pid);
+			if (!reload_reap(m, pid, status))
+				log_debug("unknown child (%d) exited", (int)pid);
 			continue;
 		}
 		struct pool *p = c->pool;
@@ -433,6 +455,12 @@ void children_reap(struct master *m)
 				pm_tick(m, p, 0);
 		}
 	}
-	if (m->state != MASTER_RUNNING && m->total_children == 0)
+	if (m->state != MASTER_RUNNING && m->total_children == 0 && m->old_children == 0)
 		ev_stop(m->loop);
+}
+
+/* Logs a child's end; shared with the previous generation's children. */
+void children_log_exit(struct child *c, int status)
+{
+	log_exit(c, status, (double)(sb_mono_us() - c->start_mono_us) / 1e6);
 }

@@ -94,3 +94,31 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 	}
 	return d->errors > before ? -1 : 0;
 }
+
+/* Pools that would run as root need -R, as php-fpm requires. */
+void conf_check_root_pools(const struct fpmd_conf *c, int allow_root, struct conf_diags *d)
+{
+	if (geteuid() != 0 || allow_root)
+		return;
+	for (size_t i = 0; i < c->npools; i++) {
+		const struct pool_conf *p = c->pools[i];
+		struct passwd *pw = p->user ? getpwnam(p->user) : NULL;
+		if (pw && pw->pw_uid == 0) {
+			char *msg = NULL;
+			if (asprintf(&msg, "pool %s: please specify user and group other than root "
+				     "(or start fpmd with -R to allow it)", p->name) < 0)
+				return;
+			struct conf_diag *ni = realloc(d->items, (d->n + 1) * sizeof(*ni));
+			if (!ni) {
+				free(msg);
+				return;
+			}
+			d->items = ni;
+			d->cap = d->n + 1;
+			d->items[d->n++] = (struct conf_diag){ 1, p->file ? strdup(p->file) : NULL,
+							      p->line, msg };
+			d->errors++;
+		}
+	}
+}
+

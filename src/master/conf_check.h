@@ -5,5 +5,7 @@
 
 /* Adds an error for each system-level problem; returns -1 if any was found. */
 int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d);
+/* Pools that would run as root need -R (allow_root), as php-fpm requires. */
+void conf_check_root_pools(const struct fpmd_conf *c, int allow_root, struct conf_diags *d);
 
 #endif

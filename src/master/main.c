@@ -107,33 +107,6 @@ static void print_diags(const struct conf_diags *d)
 	}
 }
 
-/* Pools that would run as root need -R, as php-fpm requires. */
-static void check_root_pools(const struct fpmd_conf *c, int allow_root, struct conf_diags *d)
-{
-	if (geteuid() != 0 || allow_root)
-		return;
-	for (size_t i = 0; i < c->npools; i++) {
-		const struct pool_conf *p = c->pools[i];
-		struct passwd *pw = p->user ? getpwnam(p->user) : NULL;
-		if (pw && pw->pw_uid == 0) {
-			char *msg = NULL;
-			if (asprintf(&msg, "pool %s: please specify user and group other than root "
-				     "(or start fpmd with -R to allow it)", p->name) < 0)
-				return;
-			struct conf_diag *ni = realloc(d->items, (d->n + 1) * sizeof(*ni));
-			if (!ni) {
-				free(msg);
-				return;
-			}
-			d->items = ni;
-			d->cap = d->n + 1;
-			d->items[d->n++] = (struct conf_diag){ 1, p->file ? strdup(p->file) : NULL,
-							      p->line, msg };
-			d->errors++;
-		}
-	}
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -234,7 +207,7 @@ int main(int argc, char **argv)
 	}
 	if (diags.errors == 0) {
 		conf_check_system(conf, &diags);
-		check_root_pools(conf, allow_root, &diags);
+		conf_check_root_pools(conf, allow_root, &diags);
 	}
 	print_diags(&diags);
 	int rc = 0;
@@ -253,7 +226,8 @@ int main(int argc, char **argv)
 	} else {
 		proctitle_init(argc, argv);
 		struct master_options mo = { .config = config_path, .force_stderr = force_stderr,
-					     .allow_root = allow_root, .argc = argc, .argv = argv };
+					     .allow_root = allow_root, .argc = argc, .argv = argv,
+					     .copt = &copt };
 		rc = master_run(conf, &mo);
 	}
 	conf_diags_free(&diags);

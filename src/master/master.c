@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ev/ev.h"
@@ -110,7 +111,19 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	struct listen_perms perms;
 	if (listen_perms_for(pc, p, &perms) < 0)
 		goto fail;
-	p->listen_fd = listen_open(&p->addr, pc->listen_backlog, &perms, err, sizeof(err));
+	p->listen_fd = reload_take_socket(m, p->addr.text);
+	if (p->listen_fd >= 0) {
+		p->listen_inherited = 1;
+		/* A changed mode, owner or backlog applies to an inherited socket too. */
+		if (p->addr.family == AF_UNIX &&
+		    ((perms.owner != (uid_t)-1 && chown(p->addr.path, perms.owner, perms.group) < 0) ||
+		     chmod(p->addr.path, (mode_t)(perms.mode >= 0 ? perms.mode : 0660)) < 0))
+			log_sys(LL_WARNING, "[pool %s] cannot apply listen.owner/mode to '%s'", pc->name,
+				p->addr.path);
+		listen(p->listen_fd, pc->listen_backlog < 0 ? listen_somaxconn() : pc->listen_backlog);
+	} else {
+		p->listen_fd = listen_open(&p->addr, pc->listen_backlog, &perms, err, sizeof(err));
+	}
 	if (p->listen_fd < 0) {
 		log_error("[pool %s] %s", pc->name, err);
 		goto fail;
@@ -204,7 +217,7 @@ static void on_stop_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 	struct master *m = data;
 	(void)loop;
 	(void)t;
-	if (m->total_children == 0)
+	if (m->total_children == 0 && m->old_children == 0)
 		return;
 	/* Escalate one step a second: QUIT → TERM → KILL. */
 	if (m->stop_step == 0) {
@@ -249,7 +262,7 @@ static void master_stop(struct master *m, enum master_state how)
 			ev_timer_disarm(p->pm_timer);
 		p->pm_period_ms = 0;
 	}
-	if (m->total_children == 0)
+	if (m->total_children == 0 && m->old_children == 0)
 		ev_stop(m->loop);
 }
 
@@ -305,8 +318,7 @@ static void on_signal(struct ev_loop *loop, int signo, void *data)
 		break;
 	case SIGUSR2:
 	case SIGHUP:
-		log_warning("reload (SIG%s) is not available in this version yet; nothing changed",
-			    sigabbrev_np(signo));
+		reload_request(m);
 		break;
 	default:
 		break;
@@ -337,13 +349,20 @@ static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
 
 int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 {
-	struct master m = { .conf = conf, .opt = *opt, .daemon_pipe = -1, .exit_code = 0 };
+	struct master m = { .conf = conf, .opt = *opt, .daemon_pipe = -1, .exit_code = 0,
+			    .ctl_client = -1 };
 	struct pool **tail = &m.pools;
 	sigset_t set;
 
 	if (open_log(conf, opt) < 0)
 		return 78;
-	if (conf->daemonize && daemonize_start(&m.daemon_pipe) < 0) {
+	if (opt->copt)
+		m.copt = *opt->copt;
+	ssize_t xl = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
+	m.exe[xl > 0 ? xl : 0] = '\0';
+	if (getenv("FPMD_RELOADED"))
+		m.reloaded = 1;
+	if (conf->daemonize && !m.reloaded && daemonize_start(&m.daemon_pipe) < 0) {
 		log_sys(LL_ALERT, "failed to daemonize");
 		return 70;
 	}
@@ -366,6 +385,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		log_sys(LL_ALERT, "signalfd() failed");
 		goto fail;
 	}
+	reload_init(&m);
 
 	for (size_t i = 0; i < conf->npools; i++) {
 		struct pool *p = pool_open(&m, conf->pools[i]);
@@ -388,6 +408,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 			goto fail;
 		}
 	}
+	reload_after_start(&m);
 	log_notice("ready to handle connections");
 	daemonize_notify(&m.daemon_pipe, 1);
 
@@ -412,6 +433,17 @@ out:
 		m.pools = p->next;
 		pool_close(&m, p);
 	}
+	while (m.old) {
+		struct child *c = m.old;
+		m.old = c->next;
+		children_close_pipes(&m, c);
+		free(c);
+	}
+	if (m.reload_timer)
+		ev_timer_free(m.loop, m.reload_timer);
+	if (m.old_stop_timer)
+		ev_timer_free(m.loop, m.old_stop_timer);
+	free(m.inherited);
 	if (m.stop_timer)
 		ev_timer_free(m.loop, m.stop_timer);
 	ev_loop_free(m.loop);

@@ -28,6 +28,7 @@ struct master_options {
 	int allow_root;              /* -R */
 	int argc;
 	char **argv;
+	const struct conf_options *copt;   /* to read the configuration again on reload */
 };
 
 struct master {
@@ -48,6 +49,25 @@ struct master {
 	uint64_t *crash_times;
 	unsigned crash_n;
 
+	/* reload (reload.c) */
+	char exe[4096];              /* the binary to re-exec: a new one on disk is picked up */
+	struct conf_options copt;    /* how the configuration was read, to read it again */
+	struct child *old;           /* previous generation's children, draining */
+	unsigned old_children;
+	struct inherited_socket {
+		int fd;
+		char text[160];
+		int used;
+	} *inherited;
+	size_t ninherited;
+	int reloaded;                /* this master was re-exec'd by a reload */
+	struct ev_watch *reload_timer;
+	uint64_t reload_started_us;
+	int reload_failed;
+	struct ev_watch *old_stop_timer;
+	int old_stop_step;
+	int ctl_client;              /* fpmctl connection waiting for a reload's outcome, -1 */
+
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
 	int pid_file_written;
 	int exit_code;
@@ -62,6 +82,20 @@ void children_reap(struct master *m);
 void children_signal_all(struct master *m, int signo);
 void children_close_pipes(struct master *m, struct child *c);
 unsigned children_total(const struct master *m);
+
+/* The pool a child's name belongs to, or NULL. */
+int  children_read_pipe_fds(struct child *c, int fds[3]);
+void children_watch_pipes(struct master *m, struct child *c, int log_fd, int out_fd, int err_fd);
+const char *child_pool_name(const struct child *c);
+void children_log_exit(struct child *c, int status);
+
+/* reload.c */
+void reload_init(struct master *m);                   /* adopt what a reload passed on */
+int  reload_take_socket(struct master *m, const char *text);
+void reload_after_start(struct master *m);            /* close unused sockets, watch canaries */
+void reload_request(struct master *m);                /* USR2 / HUP */
+int  reload_reap(struct master *m, pid_t pid, int status);  /* 1 if pid was a previous child */
+void reload_stop_old(struct master *m, int signo);
 
 /* daemon.c */
 int  daemonize_start(int *notify_fd);        /* returns only in the daemon */

@@ -65,7 +65,9 @@ struct pool {
 /* A child process of a pool, as the master knows it. */
 struct child {
 	pid_t pid;
-	struct pool *pool;
+	struct pool *pool;           /* NULL for a previous generation's child (reload) */
+	char pool_name[64];          /* kept for logs, whatever the generation */
+	int decorate;                /* decorate_workers_output */
 	unsigned slot;
 	uint64_t start_mono_us;
 	int quitting;                /* sent SIGQUIT by the master */

@@ -45,7 +45,7 @@ struct sb_slot {
 	volatile uint32_t seq;           /* odd while the worker writes */
 	uint32_t stage;
 	uint32_t pid;                    /* set by the master before fork */
-	uint32_t reserved;
+	uint32_t ready;                  /* set by the worker once its handler started */
 	uint64_t start_us;               /* process start, wall clock µs (master) */
 	uint64_t requests;               /* requests served by this process */
 	uint64_t accepted_us;            /* current/last request start, wall clock µs */

@@ -102,8 +102,11 @@ static int read_request_head(struct worker *w, struct conn *c, int first)
 	int marked = 0;
 	for (;;) {
 		if (c->in_pos == c->in_len) {
-			/* Between requests a graceful stop may interrupt the wait. */
-			enum conn_read_result rr = conn_read(c, !marked);
+			/*
+			 * Between keep-alive requests a graceful stop may interrupt the
+			 * wait; a connection just accepted is owed its answer.
+			 */
+			enum conn_read_result rr = conn_read(c, !marked && !first);
 			if (rr == CONN_READ_EOF || rr == CONN_READ_QUIT)
 				return 0;
 			if (rr == CONN_READ_ERR)
@@ -149,7 +152,6 @@ static int read_request_head(struct worker *w, struct conn *c, int first)
 		default:
 			break;
 		}
-		(void)first;
 	}
 }
 
@@ -377,6 +379,10 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 		_exit(70);
 
 	slot_stage(&w, SB_IDLE);
+	/* The master waits for this before a reload retires the previous generation. */
+	sb_write_begin(w.slot);
+	w.slot->ready = 1;
+	sb_write_end(w.slot);
 	while (!worker_quit) {
 		if (!wait_readable(WORKER_FD_LISTEN, -1))
 			continue;

@@ -1,0 +1,475 @@
+/*
+ * Reload (SIGUSR2, SIGHUP): never drops a request, never takes the service
+ * down.
+ *
+ *   1. The new configuration is read and checked in the running master.
+ *      Any error: every message is logged, nothing changes.
+ *   2. Valid: the master re-execs its binary (a new binary on disk is picked
+ *      up; the pid stays, so pid files and systemd need nothing).  The
+ *      listening sockets and the pipes of the running workers stay open
+ *      across exec and are listed in the environment (FPMD_SOCKETS,
+ *      FPMD_OLD_CHILDREN).  The old workers keep accepting meanwhile: no
+ *      connection waiting in a backlog is ever lost.
+ *   3. The new master adopts the sockets (opens new ones, closes removed
+ *      ones), starts the new generation, and for each pool waits until one
+ *      new worker reports ready (its handler started) before telling that
+ *      pool's old workers to finish their request and exit.  A pool whose
+ *      new workers do not come up keeps its old workers, and the reload is
+ *      reported as failed.
+ */
+#include "master/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "log/log.h"
+#include "master/conf_check.h"
+
+#define RELOAD_CANARY_TIMEOUT_US (15u * 1000u * 1000u)
+#define ENV_SOCKETS  "FPMD_SOCKETS"
+#define ENV_CHILDREN "FPMD_OLD_CHILDREN"
+#define ENV_RELOAD   "FPMD_RELOADED"
+
+static void set_cloexec(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFD);
+	if (fl >= 0)
+		fcntl(fd, F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC));
+}
+
+/* An fd number from the environment must be an open descriptor we did not make. */
+static int valid_fd(long v)
+{
+	return v > 2 && v < 65536 && fcntl((int)v, F_GETFD) >= 0;
+}
+
+static void adopt_sockets(struct master *m, char *list)
+{
+	size_t cap = 1;
+	for (const char *p = list; *p; p++)
+		cap += *p == ';';
+	m->inherited = calloc(cap, sizeof(*m->inherited));
+	if (!m->inherited)
+		return;
+	char *save = NULL;
+	for (char *tok = strtok_r(list, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		long fd = strtol(tok, NULL, 10);
+		if (!valid_fd(fd))
+			continue;
+		struct inherited_socket *is = &m->inherited[m->ninherited++];
+		is->fd = (int)fd;
+		snprintf(is->text, sizeof(is->text), "%s", eq + 1);
+		set_cloexec(is->fd, 1);
+	}
+}
+
+static void adopt_children(struct master *m, char *list)
+{
+	char *save = NULL;
+	for (char *tok = strtok_r(list, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		long pid, fds[3], decorate;
+		char name[64];
+		if (sscanf(tok, "%ld:%ld:%ld:%ld:%ld:%63s", &pid, &fds[0], &fds[1], &fds[2], &decorate,
+			   name) != 6 || pid <= 1)
+			continue;
+		struct child *c = calloc(1, sizeof(*c));
+		if (!c)
+			return;
+		c->pid = (pid_t)pid;
+		c->pool = NULL;
+		c->decorate = decorate != 0;
+		snprintf(c->pool_name, sizeof(c->pool_name), "%s", name);
+		c->start_mono_us = sb_mono_us();
+		for (int i = 0; i < 3; i++) {
+			if (fds[i] >= 0 && !valid_fd(fds[i]))
+				fds[i] = -1;
+			if (fds[i] >= 0)
+				set_cloexec((int)fds[i], 1);
+		}
+		children_watch_pipes(m, c, (int)fds[0], (int)fds[1], (int)fds[2]);
+		c->next = m->old;
+		m->old = c;
+		m->old_children++;
+	}
+}
+
+void reload_init(struct master *m)
+{
+	m->ctl_client = -1;
+	const char *flag = getenv(ENV_RELOAD);
+	m->reloaded = flag && *flag;
+	char *socks = getenv(ENV_SOCKETS) ? strdup(getenv(ENV_SOCKETS)) : NULL;
+	char *kids = getenv(ENV_CHILDREN) ? strdup(getenv(ENV_CHILDREN)) : NULL;
+	unsetenv(ENV_SOCKETS);
+	unsetenv(ENV_CHILDREN);
+	unsetenv(ENV_RELOAD);
+	if (socks)
+		adopt_sockets(m, socks);
+	if (kids && m->loop)
+		adopt_children(m, kids);
+	free(socks);
+	free(kids);
+}
+
+int reload_take_socket(struct master *m, const char *text)
+{
+	for (size_t i = 0; i < m->ninherited; i++) {
+		struct inherited_socket *is = &m->inherited[i];
+		if (!is->used && strcmp(is->text, text) == 0) {
+			is->used = 1;
+			fcntl(is->fd, F_SETFL, fcntl(is->fd, F_GETFL) | O_NONBLOCK);
+			log_notice("using inherited socket fd=%d, \"%s\"", is->fd, is->text);
+			return is->fd;
+		}
+	}
+	return -1;
+}
+
+/* --- the previous generation ------------------------------------------ */
+
+static void on_old_stop_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct master *m = data;
+	(void)loop;
+	(void)t;
+	if (!m->old_children)
+		return;
+	int sig = m->old_stop_step == 0 ? SIGTERM : SIGKILL;
+	log_warning("%u workers of the previous generation still running after the graceful "
+		    "timeout; sending SIG%s", m->old_children, sig == SIGTERM ? "TERM" : "KILL");
+	for (struct child *c = m->old; c; c = c->next)
+		if (c->quitting)
+			kill(c->pid, sig);
+	if (m->old_stop_step++ == 0)
+		ev_timer_arm(m->old_stop_timer, 1000, 0);
+}
+
+static void quit_old(struct master *m, struct child *c)
+{
+	if (c->quitting)
+		return;
+	c->quitting = 1;
+	kill(c->pid, SIGQUIT);
+	if (!m->old_stop_timer)
+		m->old_stop_timer = ev_timer_new(m->loop, on_old_stop_timer, m);
+	if (m->old_stop_timer && !ev_timer_armed(m->old_stop_timer)) {
+		unsigned ms = (unsigned)m->conf->process_control_timeout * 1000u;
+		m->old_stop_step = 0;
+		ev_timer_arm(m->old_stop_timer, ms ? ms : 1, 0);
+	}
+}
+
+void reload_stop_old(struct master *m, int signo)
+{
+	for (struct child *c = m->old; c; c = c->next) {
+		if (signo == SIGQUIT)
+			c->quitting = 1;
+		kill(c->pid, signo);
+	}
+}
+
+int reload_reap(struct master *m, pid_t pid, int status)
+{
+	for (struct child **pc = &m->old; *pc; pc = &(*pc)->next) {
+		if ((*pc)->pid != pid)
+			continue;
+		struct child *c = *pc;
+		*pc = c->next;
+		children_close_pipes(m, c);
+		children_log_exit(c, status);
+		free(c);
+		m->old_children--;
+		if (m->old_children == 0) {
+			if (m->old_stop_timer)
+				ev_timer_disarm(m->old_stop_timer);
+			if (m->state == MASTER_RUNNING && !m->reload_failed)
+				log_notice("reload complete: the previous generation has exited");
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static struct pool *pool_named(struct master *m, const char *name)
+{
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (strcmp(p->conf->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static int pool_ready(const struct pool *p)
+{
+	for (struct child *c = p->children; c; c = c->next) {
+		struct sb_slot s;
+		sb_slot_read(&p->sb, c->slot, &s);
+		if (s.ready)
+			return 1;
+	}
+	/* ondemand pools start no worker: ready as soon as their socket is open. */
+	return p->conf->pm == PM_ONDEMAND && p->running == 0;
+}
+
+/*
+ * Each tick: the old workers of a pool whose new generation is ready (or that
+ * no longer exists) are told to finish and exit.  Runs until every old
+ * worker was told, or the canary deadline passes.
+ */
+static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct master *m = data;
+	(void)loop;
+	int waiting = 0, timed_out = sb_mono_us() - m->reload_started_us > RELOAD_CANARY_TIMEOUT_US;
+	for (struct child *c = m->old; c; c = c->next) {
+		if (c->quitting)
+			continue;
+		struct pool *p = pool_named(m, c->pool_name);
+		if (!p || pool_ready(p)) {
+			quit_old(m, c);
+		} else if (timed_out) {
+			if (!m->reload_failed)
+				log_error("reload failed for pool %s: its new workers did not start within %u s; "
+					  "its previous workers keep serving", c->pool_name,
+					  RELOAD_CANARY_TIMEOUT_US / 1000000u);
+			m->reload_failed = 1;
+		} else {
+			waiting = 1;
+		}
+	}
+	if (!waiting)
+		ev_timer_disarm(t);
+}
+
+void reload_after_start(struct master *m)
+{
+	/* Sockets of pools that are gone: close them, and remove their unix paths. */
+	for (size_t i = 0; i < m->ninherited; i++) {
+		struct inherited_socket *is = &m->inherited[i];
+		if (is->used)
+			continue;
+		log_notice("closing inherited socket fd=%d, \"%s\": no pool listens there any more",
+			   is->fd, is->text);
+		close(is->fd);
+		if (is->text[0] == '/')
+			unlink(is->text);
+	}
+	free(m->inherited);
+	m->inherited = NULL;
+	m->ninherited = 0;
+	if (!m->old)
+		return;
+	m->reload_started_us = sb_mono_us();
+	m->reload_timer = ev_timer_new(m->loop, on_reload_timer, m);
+	if (m->reload_timer)
+		ev_timer_arm(m->reload_timer, 20, 50);
+}
+
+/* --- the request -------------------------------------------------------- */
+
+/*
+ * The binary that will run must accept the configuration too (it may be a
+ * new one): `fpmd -t` with the same options, output relayed to the log.
+ * Bounded: a checker that takes longer than 10 s is killed and the reload
+ * refused.
+ */
+static int check_with_binary(struct master *m)
+{
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(out[0]);
+		close(out[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(out[1], 1);
+		dup2(out[1], 2);
+		char *argv[64];
+		int n = 0;
+		argv[n++] = m->exe;
+		argv[n++] = (char *)"-t";
+		for (int i = 1; i < m->opt.argc && n < 62; i++)
+			argv[n++] = m->opt.argv[i];
+		argv[n] = NULL;
+		execv(m->exe, argv);
+		_exit(127);
+	}
+	close(out[1]);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	char buf[8192];
+	size_t len = 0;
+	int status = 0, done = 0;
+	for (int waited = 0; waited < 10000 && !done; waited += 5) {
+		ssize_t r;
+		while ((r = read(out[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+			len += (size_t)r;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			done = 1;
+		else
+			usleep(5000);
+	}
+	if (!done) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		log_error("reload refused: '%s -t' did not finish within 10 s", m->exe);
+		close(out[0]);
+		return -1;
+	}
+	ssize_t r;
+	while ((r = read(out[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(out[0]);
+	buf[len] = '\0';
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	char *save = NULL;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* Drop the checker's own time stamp: ours is added. */
+		char *msg = line[0] == '[' && strchr(line, ']') ? strchr(line, ']') + 2 : line;
+		if (msg > line + strlen(line))
+			msg = line;
+		log_error("%s -t: %s", m->exe, msg);
+	}
+	log_error("reload refused: the binary '%s' rejects the configuration; still serving with "
+		  "the running one", m->exe);
+	return -1;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -1;
+	if (*len + (size_t)n + 1 > *cap) {
+		size_t nc = *cap ? *cap * 2 : 1024;
+		while (nc < *len + (size_t)n + 1)
+			nc *= 2;
+		char *nb = realloc(*buf, nc);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, tmp, (size_t)n + 1);
+	*len += (size_t)n;
+	return 0;
+}
+
+static void pass_child(struct child *c, char **buf, size_t *len, size_t *cap)
+{
+	int fds[3];
+	children_read_pipe_fds(c, fds);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			set_cloexec(fds[i], 0);
+	append(buf, len, cap, "%d:%d:%d:%d:%d:%s;", (int)c->pid, fds[0], fds[1], fds[2], c->decorate,
+	       child_pool_name(c));
+}
+
+static void restore_cloexec(struct master *m)
+{
+	for (struct pool *p = m->pools; p; p = p->next) {
+		set_cloexec(p->listen_fd, 1);
+		for (struct child *c = p->children; c; c = c->next) {
+			int fds[3];
+			children_read_pipe_fds(c, fds);
+			for (int i = 0; i < 3; i++)
+				if (fds[i] >= 0)
+					set_cloexec(fds[i], 1);
+		}
+	}
+	for (struct child *c = m->old; c; c = c->next) {
+		int fds[3];
+		children_read_pipe_fds(c, fds);
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				set_cloexec(fds[i], 1);
+	}
+}
+
+void reload_request(struct master *m)
+{
+	if (m->state != MASTER_RUNNING)
+		return;
+	log_notice("Reloading in progress ...");
+
+	struct conf_diags d;
+	memset(&d, 0, sizeof(d));
+	struct fpmd_conf *next = conf_load(m->opt.config, &m->copt, &conf_io_default, &d);
+	if (next && d.errors == 0) {
+		conf_check_system(next, &d);
+		conf_check_root_pools(next, m->opt.allow_root, &d);
+	}
+	for (size_t i = 0; i < d.n; i++) {
+		char *line = conf_diag_format(&d.items[i]);
+		log_msg(d.items[i].severity ? LL_ERROR : LL_WARNING, "%s", line ? line : "?");
+		free(line);
+	}
+	int bad = !next || d.errors;
+	conf_diags_free(&d);
+	conf_free(next);
+	if (bad) {
+		log_error("reload refused: the configuration '%s' has errors; still serving with the "
+			  "running configuration", m->opt.config);
+		return;
+	}
+	if (check_with_binary(m) < 0)
+		return;
+
+	char *socks = NULL, *kids = NULL;
+	size_t sl = 0, sc = 0, kl = 0, kc = 0;
+	append(&socks, &sl, &sc, "%s", "");
+	append(&kids, &kl, &kc, "%s", "");
+	for (struct pool *p = m->pools; p; p = p->next) {
+		set_cloexec(p->listen_fd, 0);
+		append(&socks, &sl, &sc, "%d=%s;", p->listen_fd, p->addr.text);
+		for (struct child *c = p->children; c; c = c->next)
+			pass_child(c, &kids, &kl, &kc);
+	}
+	for (struct child *c = m->old; c; c = c->next)
+		pass_child(c, &kids, &kl, &kc);
+
+	char args[1024] = "";
+	size_t al = 0;
+	for (int i = 0; i < m->opt.argc && al + 8 < sizeof(args); i++)
+		al += (size_t)snprintf(args + al, sizeof(args) - al, "%s\"%s\"", i ? ", " : "",
+				       m->opt.argv[i]);
+	log_notice("reloading: execvp(\"%s\", {%s})", m->exe, args);
+
+	if (socks && kids) {
+		setenv(ENV_SOCKETS, socks, 1);
+		setenv(ENV_CHILDREN, kids, 1);
+		setenv(ENV_RELOAD, "1", 1);
+		execv(m->exe, m->opt.argv);
+	}
+	log_sys(LL_ERROR, "execv(%s) failed; still serving with the running configuration", m->exe);
+	unsetenv(ENV_SOCKETS);
+	unsetenv(ENV_CHILDREN);
+	unsetenv(ENV_RELOAD);
+	restore_cloexec(m);
+	free(socks);
+	free(kids);
+}
