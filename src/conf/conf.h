@@ -129,6 +129,7 @@ struct fpmd_conf {
 	char *events_mechanism;
 	int   systemd_interval;
 	char *log_format;           /* "plain" (php-fpm's) or "json" */
+	char *control_socket;       /* fpmctl's unix socket (mode 0600); NULL = none */
 
 	struct pool_conf **pools;
 	size_t npools;

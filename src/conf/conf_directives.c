@@ -102,6 +102,8 @@ const struct conf_directive conf_directives[] = {
 	  .offset = G(log_buffering), .def = "yes" },
 	{ .name = "log_format", .type = CT_CHOICE, .flags = CF_GLOBAL, .offset = G(log_format),
 	  .def = "plain", .choices = log_formats },
+	{ .name = "control_socket", .type = CT_STR, .flags = CF_GLOBAL | CF_PATH,
+	  .offset = G(control_socket) },
 	{ .name = "emergency_restart_threshold", .type = CT_INT, .flags = CF_GLOBAL,
 	  .offset = G(emergency_restart_threshold), .def = "0", .min = 0, .max = INT_MAX },
 	{ .name = "emergency_restart_interval", .type = CT_TIME, .flags = CF_GLOBAL,

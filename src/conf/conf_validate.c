@@ -65,6 +65,7 @@ static void validate_global(struct conf_ctx *x)
 	 */
 	const char *state = x->opt->prefix ? c->prefix : FPMD_DEFAULT_STATEDIR;
 	resolve(x, &c->pid, state);
+	resolve(x, &c->control_socket, state);
 	if (c->error_log && strcmp(c->error_log, "syslog") != 0)
 		resolve(x, &c->error_log, state);
 }

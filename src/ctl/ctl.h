@@ -102,6 +102,10 @@ int ctl_cgi_feed(struct ctl_cgi *c, const uint8_t *d, size_t n);
 int ctl_cgi_finish(struct ctl_cgi *c);
 
 int ctl_request_main(int argc, char **argv);
+/* reload, reopen, quit, stop, pools: to the master (ctl_control.c). */
+int ctl_master_main(int argc, char **argv);
+/* ping, status: request shortcuts on ping.path and pm.status_path. */
+int ctl_shortcut_main(int argc, char **argv);
 void ctl_request_usage(void);
 
 #endif

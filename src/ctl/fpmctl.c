@@ -17,6 +17,13 @@ struct command {
 
 static const struct command commands[] = {
 	{ "request", ctl_request_main, "send one FastCGI request and print the response" },
+	{ "ping", ctl_shortcut_main, "request a pool's ping.path (exit 0 when it answers)" },
+	{ "status", ctl_shortcut_main, "print a pool's status page (--json, --full, ...)" },
+	{ "reload", ctl_master_main, "reload fpmd and wait until the new generation serves" },
+	{ "reopen", ctl_master_main, "reopen fpmd's log files" },
+	{ "quit", ctl_master_main, "stop fpmd gracefully and wait until it has exited" },
+	{ "stop", ctl_master_main, "stop fpmd now" },
+	{ "pools", ctl_master_main, "each pool's processes and counters, from the master" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -31,7 +38,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'fpmctl COMMAND --help' describes a command.\n"
 		   "\nExit status: 0 success, 1 other error, 2 usage error, 3 cannot connect,\n"
-		   "4 timeout, 5 protocol error, 6 HTTP status >= 400 with --fail.\n");
+		   "4 timeout, 5 protocol error, 6 HTTP status >= 400 with --fail;\n"
+		   "master commands: 1 when fpmd answered with an error.\n");
 }
 
 int main(int argc, char **argv)

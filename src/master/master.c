@@ -21,6 +21,7 @@
 #include "ev/ev.h"
 #include "handlers/handler.h"
 #include "log/log.h"
+#include "master/control.h"
 #include "master/pm.h"
 #include "master/proctitle.h"
 
@@ -350,7 +351,7 @@ static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
 int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 {
 	struct master m = { .conf = conf, .opt = *opt, .daemon_pipe = -1, .exit_code = 0,
-			    .ctl_client = -1 };
+			    .ctl_client = -1, .ctl_fd = -1 };
 	struct pool **tail = &m.pools;
 	sigset_t set;
 
@@ -394,6 +395,8 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		*tail = p;
 		tail = &p->next;
 	}
+	if (control_open(&m) < 0)
+		goto fail;
 	if (conf->pid && pidfile_write(conf->pid) < 0) {
 		log_sys(LL_ERROR, "failed to write the pid file '%s'", conf->pid);
 		goto fail;
@@ -419,6 +422,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 fail:
 	m.exit_code = 78;
 	log_error("FPM initialization failed");
+	control_say(&m, "ERROR fpmd failed to start; see the error log");
 	daemonize_notify(&m.daemon_pipe, 0);
 	if (m.total_children) {
 		children_signal_all(&m, SIGKILL);
@@ -444,6 +448,7 @@ out:
 	if (m.old_stop_timer)
 		ev_timer_free(m.loop, m.old_stop_timer);
 	free(m.inherited);
+	control_close(&m);
 	if (m.stop_timer)
 		ev_timer_free(m.loop, m.stop_timer);
 	ev_loop_free(m.loop);

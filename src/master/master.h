@@ -66,7 +66,9 @@ struct master {
 	int reload_failed;
 	struct ev_watch *old_stop_timer;
 	int old_stop_step;
-	int ctl_client;              /* fpmctl connection waiting for a reload's outcome, -1 */
+	int ctl_client;              /* fpmctl connection waiting for an answer, -1 */
+	int ctl_fd;                  /* control_socket, -1 when none */
+	struct ev_watch *ctl_watch;
 
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
 	int pid_file_written;

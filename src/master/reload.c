@@ -32,6 +32,7 @@
 #include "ev/ev.h"
 #include "log/log.h"
 #include "master/conf_check.h"
+#include "master/control.h"
 
 #define RELOAD_CANARY_TIMEOUT_US (15u * 1000u * 1000u)
 #define ENV_SOCKETS  "FPMD_SOCKETS"
@@ -239,17 +240,26 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 		if (!p || pool_ready(p)) {
 			quit_old(m, c);
 		} else if (timed_out) {
-			if (!m->reload_failed)
+			if (!m->reload_failed) {
 				log_error("reload failed for pool %s: its new workers did not start within %u s; "
 					  "its previous workers keep serving", c->pool_name,
 					  RELOAD_CANARY_TIMEOUT_US / 1000000u);
+				control_say(m, "ERROR reload failed for pool %s: its new workers did not "
+					    "start; its previous workers keep serving", c->pool_name);
+				control_done(m, 0);
+			}
 			m->reload_failed = 1;
 		} else {
 			waiting = 1;
 		}
 	}
-	if (!waiting)
+	if (!waiting) {
 		ev_timer_disarm(t);
+		if (!m->reload_failed) {
+			control_say(m, "OK reloaded: the new generation is serving, pid %d", (int)m->pid);
+			control_done(m, 0);
+		}
+	}
 }
 
 void reload_after_start(struct master *m)
@@ -268,8 +278,13 @@ void reload_after_start(struct master *m)
 	free(m->inherited);
 	m->inherited = NULL;
 	m->ninherited = 0;
-	if (!m->old)
+	if (!m->old) {
+		if (m->reloaded) {
+			control_say(m, "OK reloaded, pid %d", (int)m->pid);
+			control_done(m, 0);
+		}
 		return;
+	}
 	m->reload_started_us = sb_mono_us();
 	m->reload_timer = ev_timer_new(m->loop, on_reload_timer, m);
 	if (m->reload_timer)
@@ -346,9 +361,11 @@ static int check_with_binary(struct master *m)
 		if (msg > line + strlen(line))
 			msg = line;
 		log_error("%s -t: %s", m->exe, msg);
+		control_say(m, "%s", msg);
 	}
 	log_error("reload refused: the binary '%s' rejects the configuration; still serving with "
 		  "the running one", m->exe);
+	control_say(m, "ERROR reload refused: the binary '%s' rejects the configuration", m->exe);
 	return -1;
 }
 
@@ -426,6 +443,7 @@ void reload_request(struct master *m)
 	for (size_t i = 0; i < d.n; i++) {
 		char *line = conf_diag_format(&d.items[i]);
 		log_msg(d.items[i].severity ? LL_ERROR : LL_WARNING, "%s", line ? line : "?");
+		control_say(m, "%s: %s", d.items[i].severity ? "error" : "warning", line ? line : "?");
 		free(line);
 	}
 	int bad = !next || d.errors;
@@ -434,6 +452,8 @@ void reload_request(struct master *m)
 	if (bad) {
 		log_error("reload refused: the configuration '%s' has errors; still serving with the "
 			  "running configuration", m->opt.config);
+		control_say(m, "ERROR reload refused: the configuration has errors; still serving "
+			    "with the running one");
 		return;
 	}
 	if (check_with_binary(m) < 0)
@@ -463,9 +483,12 @@ void reload_request(struct master *m)
 		setenv(ENV_SOCKETS, socks, 1);
 		setenv(ENV_CHILDREN, kids, 1);
 		setenv(ENV_RELOAD, "1", 1);
+		control_pass_on_exec(m);
 		execv(m->exe, m->opt.argv);
 	}
 	log_sys(LL_ERROR, "execv(%s) failed; still serving with the running configuration", m->exe);
+	control_say(m, "ERROR reload failed: cannot execute '%s'", m->exe);
+	unsetenv("FPMD_CTL_CLIENT");
 	unsetenv(ENV_SOCKETS);
 	unsetenv(ENV_CHILDREN);
 	unsetenv(ENV_RELOAD);

@@ -335,6 +335,8 @@ static const struct dcase dcases[] = {
 	  "log_buffering: 'maybe' is not a valid boolean (use yes or no)", NULL },
 	{ 'g', "log_format = json", NULL, "log_format = json\n" },
 	{ 'g', "log_format = xml", "log_format: 'xml' is not one of plain, json", NULL },
+	{ 'g', "control_socket = run/fpmd.ctl", NULL, "control_socket = /opt/fpmd/run/fpmd.ctl\n" },
+	{ 'g', "control_socket = /run/fpmd.ctl", NULL, "control_socket = /run/fpmd.ctl\n" },
 	{ 'g', "emergency_restart_threshold = 10", NULL, "emergency_restart_threshold = 10\n" },
 	{ 'g', "emergency_restart_threshold = -1",
 	  "emergency_restart_threshold: '-1' must be a non-negative integer", NULL },

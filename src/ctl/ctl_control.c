@@ -1,0 +1,217 @@
+/*
+ * fpmctl reload | reopen | quit | stop | pools: commands to the master.
+ *
+ * With -c CONTROL_SOCKET (fpmd's control_socket) the command goes over the
+ * socket and fpmctl waits for the outcome: a reload exits 0 only once the
+ * new generation serves, and prints the errors when it was refused; quit
+ * and stop return once the master has exited.  With -g PIDFILE the matching
+ * signal is sent and nothing more is known (php-fpm's and nginx's way).
+ *
+ * fpmctl ping / status: shortcuts for `fpmctl request` on ping.path and
+ * pm.status_path.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+
+static const struct {
+	const char *name;
+	int signo;
+	const char *what;
+} master_commands[] = {
+	{ "reload", SIGUSR2, "reload the configuration (and binary) without dropping a request" },
+	{ "reopen", SIGUSR1, "reopen the log files" },
+	{ "quit", SIGQUIT, "stop gracefully: requests in flight finish" },
+	{ "stop", SIGTERM, "stop now" },
+	{ "pools", 0, "show each pool's processes and counters" },
+};
+
+static void master_usage(FILE *f, const char *cmd)
+{
+	fprintf(f, "usage: fpmctl %s (-c CONTROL_SOCKET | -g PIDFILE) [--timeout SECONDS]\n\n", cmd);
+	for (size_t i = 0; i < sizeof(master_commands) / sizeof(master_commands[0]); i++)
+		if (strcmp(cmd, master_commands[i].name) == 0)
+			fprintf(f, "%s.\n", master_commands[i].what);
+	fprintf(f, "\n  -c PATH      fpmd's control_socket: wait for the outcome and print it\n"
+		   "  -g PIDFILE   send the signal to the pid in PIDFILE (no outcome known)\n"
+		   "  --timeout S  give up after S seconds (default 60)\n"
+		   "\nExit status: 0 done, 1 fpmd answered with an error, 2 usage, 3 cannot connect,\n"
+		   "4 timeout, 5 the answer was cut short.\n");
+}
+
+static int by_signal(const char *pidfile, int signo, const char *cmd)
+{
+	FILE *f = fopen(pidfile, "re");
+	long pid = 0;
+	if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		fprintf(stderr, "fpmctl: cannot read a pid from '%s'%s%s\n", pidfile, f ? "" : ": ",
+			f ? "" : strerror(errno));
+		if (f)
+			fclose(f);
+		return CTL_ECONNECT;
+	}
+	fclose(f);
+	if (signo == 0) {
+		fprintf(stderr, "fpmctl: '%s' needs the control socket (-c)\n", cmd);
+		return CTL_EUSAGE;
+	}
+	if (kill((pid_t)pid, signo) < 0) {
+		fprintf(stderr, "fpmctl: cannot signal pid %ld: %s\n", pid, strerror(errno));
+		return CTL_ECONNECT;
+	}
+	printf("sent SIG%s to fpmd (pid %ld); use -c CONTROL_SOCKET to wait for the outcome\n",
+	       sigabbrev_np(signo), pid);
+	return CTL_OK;
+}
+
+/* Sends the command, prints every line of the answer; the last decides. */
+static int by_socket(const char *path, const char *cmd, int timeout_s)
+{
+	struct ctl_addr a;
+	char err[256];
+	int64_t deadline = ctl_now_ms() + (int64_t)timeout_s * 1000;
+	char spec[300];
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	if (ctl_addr_parse(spec, &a) < 0) {
+		fprintf(stderr, "fpmctl: bad control socket path '%s'\n", path);
+		return CTL_EUSAGE;
+	}
+	int fd = ctl_connect(&a, deadline, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "fpmctl: %s\n", err);
+		return errno == ETIMEDOUT ? CTL_ETIMEOUT : CTL_ECONNECT;
+	}
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%s\n", cmd);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+		fprintf(stderr, "fpmctl: cannot send to %s: %s\n", path, strerror(errno));
+		close(fd);
+		return CTL_ECONNECT;
+	}
+	char buf[8192];
+	size_t len = 0;
+	int verdict = -1;
+	for (;;) {
+		int64_t left = deadline - ctl_now_ms();
+		if (left <= 0) {
+			fprintf(stderr, "fpmctl: no answer from fpmd within %d s\n", timeout_s);
+			close(fd);
+			return CTL_ETIMEOUT;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0)
+			break;             /* the master closed: the answer is complete */
+		len += (size_t)r;
+		buf[len] = '\0';
+		char *nl;
+		while ((nl = strchr(buf, '\n')) != NULL) {
+			*nl = '\0';
+			int is_ok = strncmp(buf, "OK", 2) == 0, is_err = strncmp(buf, "ERROR", 5) == 0;
+			FILE *out = is_err || strncmp(buf, "error:", 6) == 0 ? stderr : stdout;
+			fprintf(out, "%s\n", buf);
+			if (is_ok)
+				verdict = 0;
+			else if (is_err)
+				verdict = 1;
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+		if (len == sizeof(buf) - 1)
+			len = 0;           /* an endless line: drop it */
+	}
+	close(fd);
+	if (verdict < 0) {
+		fprintf(stderr, "fpmctl: fpmd closed the connection without an answer\n");
+		return CTL_EPROTO;
+	}
+	return verdict == 0 ? CTL_OK : CTL_EFAIL;
+}
+
+int ctl_master_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = argv[0], *sock = NULL, *pidfile = NULL;
+	int timeout = 60, signo = -1, opt;
+	for (size_t i = 0; i < sizeof(master_commands) / sizeof(master_commands[0]); i++)
+		if (strcmp(cmd, master_commands[i].name) == 0)
+			signo = master_commands[i].signo;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:g:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': sock = optarg; break;
+		case 'g': pidfile = optarg; break;
+		case 't': timeout = atoi(optarg); break;
+		case 'h': master_usage(stdout, cmd); return CTL_OK;
+		default: master_usage(stderr, cmd); return CTL_EUSAGE;
+		}
+	}
+	if (signo < 0 || (!sock == !pidfile) || timeout <= 0 || optind != argc) {
+		master_usage(stderr, cmd);
+		return CTL_EUSAGE;
+	}
+	return sock ? by_socket(sock, cmd, timeout) : by_signal(pidfile, signo, cmd);
+}
+
+/* ping / status: build a `request` command line and run it. */
+int ctl_shortcut_main(int argc, char **argv)
+{
+	int is_ping = strcmp(argv[0], "ping") == 0;
+	const char *sock = NULL, *path = is_ping ? "/ping" : "/status";
+	char query[64] = "";
+	int timeout_set = 0;
+	char *timeout = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+			sock = argv[++i];
+		else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			timeout = argv[++i], timeout_set = 1;
+		else if (!is_ping && (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--xml") == 0 ||
+				      strcmp(argv[i], "--html") == 0 || strcmp(argv[i], "--openmetrics") == 0 ||
+				      strcmp(argv[i], "--full") == 0))
+			snprintf(query + strlen(query), sizeof(query) - strlen(query), "%s%s",
+				 query[0] ? "&" : "", argv[i] + 2);
+		else {
+			fprintf(stderr, "usage: fpmctl %s [-s unix:PATH|tcp:HOST:PORT] [--path PATH] "
+				"[--timeout S]%s\n", argv[0],
+				is_ping ? "" : " [--json|--xml|--html|--openmetrics] [--full]");
+			return strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ? CTL_OK : CTL_EUSAGE;
+		}
+	}
+	char uri[512];
+	snprintf(uri, sizeof(uri), "%s%s%s", path, query[0] ? "?" : "", query);
+	char *args[10];
+	int n = 0;
+	args[n++] = (char *)"request";
+	if (sock) {
+		args[n++] = (char *)"-s";
+		args[n++] = (char *)sock;
+	}
+	if (timeout_set) {
+		args[n++] = (char *)"--timeout";
+		args[n++] = timeout;
+	}
+	args[n++] = (char *)"--fail";
+	args[n++] = uri;
+	args[n] = NULL;
+	optind = 1;
+	return ctl_request_main(n, args);
+}

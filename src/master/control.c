@@ -1,0 +1,271 @@
+/*
+ * The master's control socket (control_socket = PATH, mode 0600): fpmctl's
+ * way to ask for something and hear how it went, which signals cannot do.
+ *
+ * One command per connection, one line ("reload\n"); the answer is lines of
+ * text ending with a line that starts with "OK" or "ERROR".  A reload keeps
+ * the connection open across the re-exec (FPMD_CTL_CLIENT) so that the new
+ * master tells the caller whether the new generation is serving.  quit and
+ * stop answer "OK", then the connection closes when the master has exited.
+ *
+ * Commands: ping, pools (status is its other name), reopen, reload, quit, stop.
+ */
+#include "master/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "log/log.h"
+
+#define CTL_LINE_MAX 256
+#define ENV_CTL_CLIENT "FPMD_CTL_CLIENT"
+
+struct ctl_conn {
+	int fd;
+	struct ev_watch *watch;
+	char buf[CTL_LINE_MAX];
+	size_t len;
+	struct master *m;
+};
+
+void control_say(struct master *m, const char *fmt, ...)
+{
+	if (m->ctl_client < 0)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	/* A client that does not read loses its answer, never the master's time. */
+	if (send(m->ctl_client, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		close(m->ctl_client);
+		m->ctl_client = -1;
+	}
+}
+
+void control_done(struct master *m, int keep_open)
+{
+	if (m->ctl_client >= 0 && !keep_open) {
+		close(m->ctl_client);
+		m->ctl_client = -1;
+	}
+}
+
+static void conn_free(struct ctl_conn *c)
+{
+	if (c->watch)
+		ev_fd_del(c->m->loop, c->watch);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+static void status_lines(struct master *m)
+{
+	for (struct pool *p = m->pools; p; p = p->next) {
+		unsigned active = 0, idle = 0;
+		uint64_t requests = p->requests_dead;
+		for (struct child *c = p->children; c; c = c->next) {
+			struct sb_slot s;
+			sb_slot_read(&p->sb, c->slot, &s);
+			requests += s.requests > (1ull << 40) ? 0 : s.requests;
+			if (s.stage != SB_IDLE && s.stage != SB_FINISHING)
+				active++;
+			else
+				idle++;
+		}
+		control_say(m, "pool %s: pm %s, listen %s, processes %u (active %u, idle %u), "
+			    "requests %llu, max children reached %llu, slow requests %llu",
+			    p->conf->name, conf_pm_name(p->conf->pm), p->addr.text, p->running, active,
+			    idle, (unsigned long long)requests,
+			    (unsigned long long)p->max_children_reached,
+			    (unsigned long long)p->slow_requests);
+	}
+	if (m->old_children)
+		control_say(m, "previous generation: %u processes finishing", m->old_children);
+}
+
+/* Runs one command; the connection becomes m->ctl_client while it does. */
+static void run_command(struct ctl_conn *c, const char *cmd)
+{
+	struct master *m = c->m;
+	if (m->ctl_client >= 0) {
+		const char busy[] = "ERROR busy: another command is in progress\n";
+		if (send(c->fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			/* The client is gone already. */
+		}
+		return;
+	}
+	m->ctl_client = c->fd;
+	c->fd = -1;                    /* now owned by the master's reply channel */
+	log_notice("control: '%s' requested", cmd);
+	if (strcmp(cmd, "ping") == 0) {
+		control_say(m, "OK pong, pid %d", (int)m->pid);
+		control_done(m, 0);
+	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "pools") == 0) {
+		status_lines(m);
+		control_say(m, "OK");
+		control_done(m, 0);
+	} else if (strcmp(cmd, "reopen") == 0) {
+		kill(m->pid, SIGUSR1);
+		control_say(m, "OK reopening logs");
+		control_done(m, 0);
+	} else if (strcmp(cmd, "reload") == 0) {
+		/* On success the process is replaced and the new master answers. */
+		reload_request(m);
+		control_done(m, 0);
+	} else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "stop") == 0) {
+		control_say(m, "OK %s", cmd[0] == 'q' ? "finishing" : "terminating");
+		kill(m->pid, cmd[0] == 'q' ? SIGQUIT : SIGTERM);
+		/* Kept open: it closes when the master exits. */
+	} else {
+		control_say(m, "ERROR unknown command '%.64s' (ping, pools, reopen, reload, quit, stop)",
+			    cmd);
+		control_done(m, 0);
+	}
+}
+
+static void on_client(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct ctl_conn *c = data;
+	(void)loop;
+	(void)events;
+	ssize_t n = recv(fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_free(c);
+		return;
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	char *nl = strchr(c->buf, '\n');
+	if (!nl) {
+		if (c->len >= sizeof(c->buf) - 1)
+			conn_free(c);      /* no command is that long */
+		return;
+	}
+	*nl = '\0';
+	if (nl > c->buf && nl[-1] == '\r')
+		nl[-1] = '\0';
+	ev_fd_del(c->m->loop, c->watch);
+	c->watch = NULL;
+	run_command(c, c->buf);
+	conn_free(c);
+}
+
+static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct master *m = data;
+	(void)events;
+	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0)
+		return;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	/* The socket's mode already limits who connects; check the peer anyway. */
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid != 0 &&
+	    cred.uid != geteuid()) {
+		log_warning("control: connection from uid %d refused", (int)cred.uid);
+		close(cfd);
+		return;
+	}
+	struct ctl_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		return;
+	}
+	c->fd = cfd;
+	c->m = m;
+	c->watch = ev_fd_add(loop, cfd, EPOLLIN, on_client, c);
+	if (!c->watch)
+		conn_free(c);
+}
+
+int control_open(struct master *m)
+{
+	const char *env = getenv(ENV_CTL_CLIENT);
+	if (env) {
+		/* A reload's caller, waiting for the outcome from this new master. */
+		long fd = strtol(env, NULL, 10);
+		if (fd > 2 && fcntl((int)fd, F_GETFD) >= 0) {
+			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+			m->ctl_client = (int)fd;
+		}
+		unsetenv(ENV_CTL_CLIENT);
+	}
+	m->ctl_fd = -1;
+	const char *path = m->conf->control_socket;
+	if (!path || !*path)
+		return 0;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("control_socket '%s' is too long", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	/* A stale socket from a crash is replaced; a live master's is not. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		log_error("control_socket '%s' is in use by another running fpmd", path);
+		close(fd);
+		return -1;
+	}
+	unlink(path);
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 16) < 0) {
+		log_sys(LL_ERROR, "cannot listen on control_socket '%s'", path);
+		close(fd);
+		return -1;
+	}
+	m->ctl_fd = fd;
+	m->ctl_watch = ev_fd_add(m->loop, fd, EPOLLIN, on_accept, m);
+	return m->ctl_watch ? 0 : -1;
+}
+
+void control_close(struct master *m)
+{
+	if (m->ctl_watch)
+		ev_fd_del(m->loop, m->ctl_watch);
+	m->ctl_watch = NULL;
+	if (m->ctl_fd >= 0) {
+		close(m->ctl_fd);
+		unlink(m->conf->control_socket);
+	}
+	m->ctl_fd = -1;
+	if (m->ctl_client >= 0)
+		close(m->ctl_client);
+	m->ctl_client = -1;
+}
+
+int control_pass_on_exec(struct master *m)
+{
+	if (m->ctl_client < 0)
+		return 0;
+	int fl = fcntl(m->ctl_client, F_GETFD);
+	fcntl(m->ctl_client, F_SETFD, fl & ~FD_CLOEXEC);
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%d", m->ctl_client);
+	return setenv(ENV_CTL_CLIENT, buf, 1);
+}

@@ -1,0 +1,19 @@
+/*
+ * The master's control socket (control.c): commands from fpmctl, answered
+ * with their outcome.
+ */
+#ifndef FPMD_CONTROL_H
+#define FPMD_CONTROL_H
+
+#include "master/master.h"
+
+int  control_open(struct master *m);
+void control_close(struct master *m);
+/* One line to the waiting fpmctl, if any (the log gets its own line separately). */
+void control_say(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The command is answered: close the connection (unless keep_open). */
+void control_done(struct master *m, int keep_open);
+/* Before a reload's exec: the waiting caller is handed to the new master. */
+int  control_pass_on_exec(struct master *m);
+
+#endif

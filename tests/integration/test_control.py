@@ -1,0 +1,88 @@
+"""fpmctl's master commands over control_socket, and the ping/status shortcuts."""
+import os
+import signal
+import stat
+import subprocess
+import threading
+import time
+
+from conftest import FPMCTL, basic_conf, fcgi_request, pool_conf, wait_for, write_script
+
+
+def ctl(*args, timeout=30):
+    return subprocess.run([FPMCTL, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def start(fpmd, workdir, pools=None):
+    write_script(f"{workdir}/fast.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nfast'\n")
+    fpmd.start(basic_conf(workdir, pools, global_extra=f"control_socket = {workdir}/fpmd.ctl"))
+    return f"{workdir}/fpmd.ctl"
+
+
+def test_control_socket_is_root_only(fpmd, workdir):
+    sock = start(fpmd, workdir)
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+
+
+def test_pools_and_reopen(fpmd, workdir):
+    sock = start(fpmd, workdir)
+    r = ctl("pools", "-c", sock)
+    assert r.returncode == 0, r.stderr
+    assert "pool www: pm static" in r.stdout and "processes 2" in r.stdout
+    assert ctl("reopen", "-c", sock).returncode == 0
+    fpmd.wait_log("error log file re-opened")
+
+
+def test_reload_waits_for_the_new_generation(fpmd, workdir):
+    sock = start(fpmd, workdir)
+    old = fpmd.workers()
+    r = ctl("reload", "-c", sock)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "OK reloaded" in r.stdout
+    # When fpmctl returns, the new workers serve.
+    assert not set(old) & set(fpmd.workers()) or wait_for(lambda: not set(old) & set(fpmd.workers()), 5)
+    assert fcgi_request(f"{workdir}/www.sock", "/fast.sh", root=workdir).body == b"fast"
+
+
+def test_reload_refused_prints_the_errors(fpmd, workdir):
+    sock = start(fpmd, workdir)
+    before = fpmd.workers()
+    with open(fpmd.conf_path, "a") as f:
+        f.write("pm.max_children = zero\n")
+    r = ctl("reload", "-c", sock)
+    assert r.returncode == 1
+    assert f"[{fpmd.conf_path}:" in r.stderr and "pm.max_children" in r.stderr
+    assert "reload refused" in r.stderr
+    assert fpmd.workers() == before
+
+
+def test_quit_returns_when_the_master_is_gone(fpmd, workdir):
+    sock = start(fpmd, workdir)
+    r = ctl("quit", "-c", sock)
+    assert r.returncode == 0 and "OK finishing" in r.stdout
+    assert fpmd.wait(5) == 0
+
+
+def test_signal_mode_with_a_pid_file(fpmd, workdir):
+    start(fpmd, workdir)
+    r = ctl("reopen", "-g", f"{workdir}/fpmd.pid")
+    assert r.returncode == 0 and "SIGUSR1" in r.stdout
+    fpmd.wait_log("error log file re-opened")
+    r = ctl("stop", "-g", f"{workdir}/fpmd.pid")
+    assert r.returncode == 0
+    assert fpmd.wait(5) == 0
+
+
+def test_usage_and_connection_errors(workdir):
+    assert ctl("reload").returncode == 2
+    r = ctl("reload", "-c", f"{workdir}/nothing.ctl")
+    assert r.returncode == 3 and r.stderr.count("\n") == 1
+
+
+def test_ping_and_status_shortcuts(fpmd, workdir):
+    start(fpmd, workdir)
+    r = ctl("ping", "-s", f"unix:{workdir}/www.sock")
+    assert r.returncode == 0 and r.stdout == "pong"
+    r = ctl("status", "-s", f"unix:{workdir}/www.sock", "--json", "--full")
+    assert r.returncode == 0 and '"pool":"www"' in r.stdout and '"processes":[' in r.stdout
+    assert ctl("ping", "-s", f"unix:{workdir}/none.sock").returncode == 3
