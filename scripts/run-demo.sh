@@ -25,6 +25,8 @@ Try, from another terminal:
   $ctl request -s unix:$sock --root $root /cgi-bin/hello.sh
   $ctl request -s unix:$sock --root $root -d 'name=fpmd' /cgi-bin/env.py
   $ctl request -s unix:$sock --root $root /cgi-bin/stream.sh
+  $ctl pools -c $prefix/run/fpmd.ctl          # the master's view
+  $ctl reload -c $prefix/run/fpmd.ctl         # reload, waits for the outcome
 Through nginx: scripts/demo-nginx.sh $build  (nginx on 127.0.0.1:8080 in front of this pool)
 Ctrl-C stops fpmd gracefully.
 MSG

@@ -58,7 +58,10 @@ static void usage(FILE *out, const char *prog)
 		"  -h, --help              this help\n"
 		"\n"
 		"Signals: TERM/INT stop now, QUIT stops gracefully (requests finish, then\n"
-		"SIGTERM/SIGKILL after process_control_timeout), USR1 reopens the logs.\n"
+		"SIGTERM/SIGKILL after process_control_timeout), USR1 reopens the logs,\n"
+		"USR2/HUP reload the configuration and the binary without dropping a request\n"
+		"(refused, with every error logged, when the new configuration is invalid).\n"
+		"`fpmctl reload -c CONTROL_SOCKET` waits for a reload's outcome.\n"
 		"Exit status: 0 ok, 64 usage error, 70 internal error, 78 configuration error.\n",
 		prog, (int)strlen(prog), "", FPMD_DEFAULT_PREFIX "/etc/fpmd/fpmd.conf");
 }
