@@ -213,6 +213,10 @@ static void resolve_pool_paths(struct conf_ctx *x, struct pool_conf *p, const un
 		slot = conf_field(p, d);
 		if ((d->flags & CF_PATH) && slot != &p->prefix)
 			resolve(x, slot, pfx);
+		/* listen too, when it names a unix socket (php-fpm's pool prefix rule). */
+		if (slot == &p->listen && *slot && !strchr(*slot, ':') &&
+		    strspn(*slot, "0123456789") != strlen(*slot))
+			resolve(x, slot, pfx);
 		if ((d->flags & CF_DOLLAR_PFX) && (set[i] & CS_DOLLAR) && *slot) {
 			char *full = malloc(strlen(pfx) + strlen(*slot + 7) + 1);
 

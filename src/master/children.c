@@ -335,7 +335,7 @@ static struct child *unlink_child(struct master *m, pid_t pid)
 	return NULL;
 }
 
-static void log_exit(struct child *c, int status, double secs)
+static void log_exit(struct master *m, struct child *c, int status, double secs)
 {
 	const char *pool = child_pool_name(c);
 	if (WIFEXITED(status)) {
@@ -346,8 +346,8 @@ static void log_exit(struct child *c, int status, double secs)
 	} else if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		const char *name = sigabbrev_np(sig);
-		int expected = (c->quitting || c->idle_kill) && (sig == SIGQUIT || sig == SIGTERM ||
-								 sig == SIGKILL);
+		int expected = (c->quitting || c->idle_kill || m->state != MASTER_RUNNING) &&
+			       (sig == SIGQUIT || sig == SIGTERM || sig == SIGKILL);
 		log_msg(expected ? LL_NOTICE : LL_WARNING,
 			"[pool %s] child %d exited on signal %d (SIG%s%s) after %.6f seconds from start",
 			pool, (int)c->pid, sig, name ? name : "?", WCOREDUMP(status) ? " - core dumped" : "",
@@ -431,7 +431,7 @@ void children_reap(struct master *m)
 		struct pool *p = c->pool;
 		double secs = (double)(sb_mono_us() - c->start_mono_us) / 1e6;
 		children_close_pipes(m, c);
-		log_exit(c, status, secs);
+		log_exit(m, c, status, secs);
 
 		/* The slot's numbers are the worker's: clamp before use. */
 		struct sb_slot s;
@@ -460,7 +460,7 @@ void children_reap(struct master *m)
 }
 
 /* Logs a child's end; shared with the previous generation's children. */
-void children_log_exit(struct child *c, int status)
+void children_log_exit(struct master *m, struct child *c, int status)
 {
-	log_exit(c, status, (double)(sb_mono_us() - c->start_mono_us) / 1e6);
+	log_exit(m, c, status, (double)(sb_mono_us() - c->start_mono_us) / 1e6);
 }

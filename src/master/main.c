@@ -138,6 +138,12 @@ int main(int argc, char **argv)
 	memset(&copt, 0, sizeof(copt));
 
 	ensure_std_fds();
+	/*
+	 * First: it moves argv and the environment to the heap, so every option
+	 * value and ${VAR} below points at the copies, not at the area the
+	 * process title overwrites.
+	 */
+	proctitle_init(argc, argv);
 	int opt;
 	while ((opt = getopt_long(argc, argv, "y:p:g:tTDFORc:nd:imvh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -227,7 +233,6 @@ int main(int argc, char **argv)
 	} else if (test) {
 		log_notice("configuration file %s test is successful", config_path);
 	} else {
-		proctitle_init(argc, argv);
 		struct master_options mo = { .config = config_path, .force_stderr = force_stderr,
 					     .allow_root = allow_root, .argc = argc, .argv = argv,
 					     .copt = &copt };

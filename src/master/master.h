@@ -89,7 +89,7 @@ unsigned children_total(const struct master *m);
 int  children_read_pipe_fds(struct child *c, int fds[3]);
 void children_watch_pipes(struct master *m, struct child *c, int log_fd, int out_fd, int err_fd);
 const char *child_pool_name(const struct child *c);
-void children_log_exit(struct child *c, int status);
+void children_log_exit(struct master *m, struct child *c, int status);
 
 /* reload.c */
 void reload_init(struct master *m);                   /* adopt what a reload passed on */

@@ -1,7 +1,7 @@
 /*
  * Rewrites argv for ps(1).  The environment strings sit right after argv in
  * memory; they are moved to the heap first so the title can use that room.
- * Call after option parsing (getopt keeps pointers into argv).
+ * Call before option parsing, so that getopt hands out pointers to the copies.
  */
 #include "master/proctitle.h"
 

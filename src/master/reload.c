@@ -35,6 +35,8 @@
 #include "master/control.h"
 
 #define RELOAD_CANARY_TIMEOUT_US (15u * 1000u * 1000u)
+extern char **environ;
+
 #define ENV_SOCKETS  "FPMD_SOCKETS"
 #define ENV_CHILDREN "FPMD_OLD_CHILDREN"
 #define ENV_RELOAD   "FPMD_RELOADED"
@@ -189,7 +191,7 @@ int reload_reap(struct master *m, pid_t pid, int status)
 		struct child *c = *pc;
 		*pc = c->next;
 		children_close_pipes(m, c);
-		children_log_exit(c, status);
+		children_log_exit(m, c, status);
 		free(c);
 		m->old_children--;
 		if (m->old_children == 0) {
@@ -435,6 +437,8 @@ void reload_request(struct master *m)
 
 	struct conf_diags d;
 	memset(&d, 0, sizeof(d));
+	/* The environment moved since start (proctitle): read it where it is now. */
+	m->copt.environ = environ;
 	struct fpmd_conf *next = conf_load(m->opt.config, &m->copt, &conf_io_default, &d);
 	if (next && d.errors == 0) {
 		conf_check_system(next, &d);

@@ -212,11 +212,12 @@ class Fpmd:
         with open(self.conf_path, "w") as f:
             f.write(text)
 
-    def start(self, conf=None, args=("-F", "-O"), wait_ready=True, extra_args=(), timeout=10):
+    def start(self, conf=None, args=("-F", "-O"), wait_ready=True, extra_args=(), timeout=10,
+              first_args=()):
         if conf is not None:
             self.write_conf(conf)
         self.logf = open(self.log_path, "ab")
-        cmd = [FPMD, "-y", self.conf_path, *args, *extra_args]
+        cmd = [FPMD, *first_args, "-y", self.conf_path, *args, *extra_args]
         env = dict(os.environ)
         # Let crash signals through the sanitizer runtime: tests count them.
         env["ASAN_OPTIONS"] = "handle_segv=0:handle_sigbus=0:detect_leaks=0"

@@ -86,3 +86,21 @@ def test_ping_and_status_shortcuts(fpmd, workdir):
     r = ctl("status", "-s", f"unix:{workdir}/www.sock", "--json", "--full")
     assert r.returncode == 0 and '"pool":"www"' in r.stdout and '"processes":[' in r.stdout
     assert ctl("ping", "-s", f"unix:{workdir}/none.sock").returncode == 3
+
+
+def test_reload_keeps_prefix_and_environment_expansion(fpmd, workdir):
+    """-p values and ${VAR} must read the same after the process title rewrote argv."""
+    write_script(f"{workdir}/fast.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nfast'\n")
+    os.makedirs(f"{workdir}/run", exist_ok=True)
+    conf = ("[global]\npid = run/fpmd.pid\nerror_log = run/error.log\ncontrol_socket = run/fpmd.ctl\n"
+            "[www]\nuser = ${FPMD_TEST_USER}\nlisten = run/www.sock\npm = static\npm.max_children = 1\n"
+            f"app.type = cgi\ncgi.root = {workdir}\n")
+    os.environ["FPMD_TEST_USER"] = "nobody"
+    try:
+        # -p first: its value sits where the process title is written.
+        fpmd.start(conf, first_args=("-p", workdir))
+    finally:
+        del os.environ["FPMD_TEST_USER"]
+    r = ctl("reload", "-c", f"{workdir}/run/fpmd.ctl")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert fcgi_request(f"{workdir}/run/www.sock", "/fast.sh", root=workdir).body == b"fast"

@@ -391,6 +391,7 @@ static const struct dcase dcases[] = {
 	{ 'p', "listen = 127.0.0.1:9000", NULL, "listen = 127.0.0.1:9000\n" },
 	{ 'p', "listen = [::1]:9000", NULL, "listen = [::1]:9000\n" },
 	{ 'p', "listen = 65535", NULL, "listen = 65535\n" },
+	{ 'p', "listen = run/www.sock", NULL, "listen = /opt/fpmd/run/www.sock\n" },
 	{ 'p', "listen = 65536", "listen: '65536' has an invalid port (use 1 to 65535)", NULL },
 	{ 'p', "listen = 0", "listen: '0' has an invalid port (use 1 to 65535)", NULL },
 	{ 'p', "listen = 127.0.0.1:http",
