@@ -15,6 +15,11 @@ extern char **environ;
 
 static char *title_area;
 static size_t title_len;
+/* The moved environment lives as long as the process: kept reachable here
+ * (a global, so the store is not optimised away). */
+char **proctitle_environ;
+/* unsetenv() drops entries from the array: the strings stay listed here. */
+char **proctitle_env_strings;
 
 void proctitle_init(int argc, char **argv)
 {
@@ -29,16 +34,17 @@ void proctitle_init(int argc, char **argv)
 	while (environ && environ[n])
 		n++;
 	char **copy = calloc(n + 1, sizeof(*copy));
-	if (!copy)
+	proctitle_env_strings = calloc(n + 1, sizeof(*proctitle_env_strings));
+	if (!copy || !proctitle_env_strings)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (environ[i] == end)
 			end = environ[i] + strlen(environ[i]) + 1;
-		copy[i] = strdup(environ[i]);
+		copy[i] = proctitle_env_strings[i] = strdup(environ[i]);
 		if (!copy[i])
 			return;
 	}
-	environ = copy;
+	environ = proctitle_environ = copy;
 	for (int i = 0; i < argc; i++) {
 		char *dup = strdup(argv[i]);
 		if (!dup)

@@ -7,6 +7,8 @@
 #define FPMD_PROCTITLE_H
 
 void proctitle_init(int argc, char **argv);
+extern char **proctitle_environ;
+extern char **proctitle_env_strings;
 void proctitle_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
