@@ -23,6 +23,7 @@
 #include "log/log.h"
 #include "master/control.h"
 #include "master/pm.h"
+#include "master/sdnotify.h"
 #include "master/proctitle.h"
 
 static void resolve_user(struct pool *p)
@@ -239,6 +240,7 @@ static void master_stop(struct master *m, enum master_state how)
 	if (m->state == MASTER_TERMINATING || m->state == how)
 		return;
 	m->state = how;
+	sdnotify("STOPPING=1");
 	if (!m->stop_timer)
 		m->stop_timer = ev_timer_new(m->loop, on_stop_timer, m);
 	if (how == MASTER_TERMINATING) {
@@ -326,6 +328,54 @@ static void on_signal(struct ev_loop *loop, int signo, void *data)
 	}
 }
 
+/*
+ * Under systemd: php-fpm's STATUS= line every systemd_interval, and
+ * WATCHDOG=1 at half the watchdog period when one is set.
+ */
+static void on_sd_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct master *m = data;
+	unsigned active = 0, idle = 0;
+	uint64_t requests = 0, slow = 0;
+	(void)loop;
+	(void)t;
+	for (struct pool *p = m->pools; p; p = p->next) {
+		requests += p->requests_dead;
+		slow += p->slow_requests;
+		for (struct child *c = p->children; c; c = c->next) {
+			struct sb_slot s;
+			sb_slot_read(&p->sb, c->slot, &s);
+			requests += s.requests > (1ull << 40) ? 0 : s.requests;
+			if (s.stage != SB_IDLE && s.stage != SB_FINISHING)
+				active++;
+			else
+				idle++;
+		}
+	}
+	uint64_t now = sb_mono_us();
+	double rate = m->sd_last_us && now > m->sd_last_us && requests >= m->sd_last_requests
+		? (double)(requests - m->sd_last_requests) * 1e6 / (double)(now - m->sd_last_us) : 0;
+	m->sd_last_us = now;
+	m->sd_last_requests = requests;
+	sdnotify("STATUS=Processes active: %u, idle: %u, Requests: %llu, slow: %llu, Traffic: "
+		 "%.1freq/sec%s", active, idle, (unsigned long long)requests, (unsigned long long)slow,
+		 rate, m->sd_watchdog_us ? "\nWATCHDOG=1" : "");
+}
+
+static void sd_start(struct master *m)
+{
+	if (!sdnotify_enabled())
+		return;
+	unsigned ms = (unsigned)(m->conf->systemd_interval > 0 ? m->conf->systemd_interval : 10) * 1000u;
+	if (m->sd_watchdog_us && m->sd_watchdog_us / 2000u < ms)
+		ms = (unsigned)(m->sd_watchdog_us / 2000u);
+	if (ms == 0)
+		ms = 1000;
+	m->sd_timer = ev_timer_new(m->loop, on_sd_timer, m);
+	if (m->sd_timer)
+		ev_timer_arm(m->sd_timer, ms, ms);
+}
+
 /* --- run ------------------------------------------------------------- */
 
 static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
@@ -363,6 +413,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	m.exe[xl > 0 ? xl : 0] = '\0';
 	if (getenv("FPMD_RELOADED"))
 		m.reloaded = 1;
+	m.sd_watchdog_us = sdnotify_init();
 	if (conf->daemonize && !m.reloaded && daemonize_start(&m.daemon_pipe) < 0) {
 		log_sys(LL_ALERT, "failed to daemonize");
 		return 70;
@@ -414,6 +465,10 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	reload_after_start(&m);
 	log_notice("ready to handle connections");
 	daemonize_notify(&m.daemon_pipe, 1);
+	/* After a reload, READY=1 waits for the new generation (reload.c). */
+	if (!m.reloaded)
+		sdnotify("READY=1\nMAINPID=%d\nSTATUS=Ready to handle connections", (int)m.pid);
+	sd_start(&m);
 
 	if (ev_run(m.loop) < 0)
 		log_sys(LL_ALERT, "epoll_wait() failed");
@@ -451,6 +506,8 @@ out:
 	control_close(&m);
 	if (m.stop_timer)
 		ev_timer_free(m.loop, m.stop_timer);
+	if (m.sd_timer)
+		ev_timer_free(m.loop, m.sd_timer);
 	ev_loop_free(m.loop);
 	if (m.pid_file_written)
 		pidfile_remove(conf->pid);

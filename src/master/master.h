@@ -68,6 +68,9 @@ struct master {
 	int old_stop_step;
 	int ctl_client;              /* fpmctl connection waiting for an answer, -1 */
 	int ctl_fd;                  /* control_socket, -1 when none */
+	struct ev_watch *sd_timer;   /* systemd STATUS= / WATCHDOG=1, only under systemd */
+	uint64_t sd_watchdog_us;
+	uint64_t sd_last_requests, sd_last_us;
 	struct ev_watch *ctl_watch;
 
 	int daemon_pipe;             /* write end to the launching process, -1 when none */

@@ -27,12 +27,14 @@
 #include <string.h>
 #include <stdarg.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ev/ev.h"
 #include "log/log.h"
 #include "master/conf_check.h"
 #include "master/control.h"
+#include "master/sdnotify.h"
 
 #define RELOAD_CANARY_TIMEOUT_US (15u * 1000u * 1000u)
 extern char **environ;
@@ -249,6 +251,8 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 				control_say(m, "ERROR reload failed for pool %s: its new workers did not "
 					    "start; its previous workers keep serving", c->pool_name);
 				control_done(m, 0);
+				sdnotify("READY=1\nSTATUS=Reload failed for pool %s; previous workers serve",
+					 c->pool_name);
 			}
 			m->reload_failed = 1;
 		} else {
@@ -260,6 +264,7 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 		if (!m->reload_failed) {
 			control_say(m, "OK reloaded: the new generation is serving, pid %d", (int)m->pid);
 			control_done(m, 0);
+			sdnotify("READY=1\nSTATUS=Reloaded: the new generation is serving");
 		}
 	}
 }
@@ -284,6 +289,7 @@ void reload_after_start(struct master *m)
 		if (m->reloaded) {
 			control_say(m, "OK reloaded, pid %d", (int)m->pid);
 			control_done(m, 0);
+			sdnotify("READY=1\nSTATUS=Reloaded");
 		}
 		return;
 	}
@@ -488,6 +494,10 @@ void reload_request(struct master *m)
 		setenv(ENV_CHILDREN, kids, 1);
 		setenv(ENV_RELOAD, "1", 1);
 		control_pass_on_exec(m);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading",
+			 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
 		execv(m->exe, m->opt.argv);
 	}
 	log_sys(LL_ERROR, "execv(%s) failed; still serving with the running configuration", m->exe);
