@@ -32,4 +32,14 @@ const struct handler *handler_for_app(enum conf_app app);
 extern const struct handler handler_ping;
 extern const struct handler handler_status;
 
+#include <stddef.h>
+#include "status/status.h"
+
+#define STATUS_NO_CACHE_HEADERS "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n" \
+	"Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
+
+/* The status page of a pool, from its scoreboard (status.c). */
+char *status_page(const struct pool *pool, int listen_fd, const char *query,
+		  enum status_format *fmt, size_t *len);
+
 #endif

@@ -10,13 +10,11 @@
 #include "worker/request.h"
 #include "worker/worker.h"
 
-#define NO_CACHE_HEADERS "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n" \
-	"Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
 
 static int ping_handle(struct worker *w, struct request *r)
 {
 	const char *resp = w->pool->conf->ping_response ? w->pool->conf->ping_response : "pong";
-	if (resp_headers(r, 200, "text/plain", NO_CACHE_HEADERS) < 0)
+	if (resp_headers(r, 200, "text/plain", STATUS_NO_CACHE_HEADERS) < 0)
 		return -1;
 	const char *method = req_param(r, "REQUEST_METHOD");
 	if (method && strcmp(method, "HEAD") == 0)

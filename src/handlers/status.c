@@ -10,16 +10,22 @@
 #include <time.h>
 
 #include "master/pool.h"
+#include "net/queue.h"
 #include "status/status.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
-#define NO_CACHE_HEADERS "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n" \
-	"Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
 
-static int status_handle(struct worker *w, struct request *r)
+/*
+ * Renders a pool's status from its scoreboard.  Shared by the status handler
+ * (in a worker) and pm.status_listen (in the master): every slot is copied
+ * out and sanitized by sb_slot_read, nothing in shared memory is trusted.
+ * Returns a malloc'ed body, or NULL when memory runs out.
+ */
+char *status_page(const struct pool *pool, int listen_fd, const char *query,
+		  enum status_format *fmt, size_t *len)
 {
-	const struct scoreboard *sb = &w->pool->sb;
+	const struct scoreboard *sb = &pool->sb;
 	struct sb_header hdr;
 	sb_header_read(sb, &hdr);
 
@@ -28,12 +34,11 @@ static int status_handle(struct worker *w, struct request *r)
 	if (!slots || !procs) {
 		free(slots);
 		free(procs);
-		return resp_simple(r, 500, "Internal error. Please review log file for errors.") < 0 ? -1 : 0;
+		return NULL;
 	}
-
 	struct status_pool sp = {
-		.pool = w->pool->conf->name,
-		.pm = conf_pm_name(w->pool->conf->pm),
+		.pool = pool->conf->name,
+		.pm = conf_pm_name(pool->conf->pm),
 		.start_time = (time_t)(hdr.start_us / 1000000u),
 		.now = time(NULL),
 		.listen_queue_len = hdr.listen_queue_len,
@@ -43,6 +48,13 @@ static int status_handle(struct worker *w, struct request *r)
 		.slow_requests = hdr.slow_requests,
 		.accepted_conn = hdr.requests_dead,
 	};
+	/* The live queue, for unix sockets too (php-fpm reports 0 there). */
+	unsigned pending = 0, backlog = 0;
+	if (listen_queue_len(listen_fd, pool->addr.family, &pending, &backlog) == 0) {
+		sp.listen_queue = pending;
+		if (pending > sp.max_listen_queue)
+			sp.max_listen_queue = pending;
+	}
 	size_t n = 0;
 	uint64_t mono_now = sb_mono_us();
 	for (unsigned i = 0; i < sb->nslots; i++) {
@@ -81,21 +93,28 @@ static int status_handle(struct worker *w, struct request *r)
 	sp.max_active = hdr.max_active > sp.active ? hdr.max_active : sp.active;
 
 	int full;
-	enum status_format f = status_format_from_query(req_param(r, "QUERY_STRING"), &full);
+	*fmt = status_format_from_query(query, &full);
+	char *body = status_render(&sp, procs, n, *fmt, full, len);
+	free(slots);
+	free(procs);
+	return body;
+}
+
+static int status_handle(struct worker *w, struct request *r)
+{
+	enum status_format f;
 	size_t len = 0;
-	char *body = status_render(&sp, procs, n, f, full, &len);
-	int rc = 0;
+	char *body = status_page(w->pool, WORKER_FD_LISTEN, req_param(r, "QUERY_STRING"), &f, &len);
+	int rc;
 	if (!body) {
 		rc = resp_simple(r, 500, "Internal error. Please review log file for errors.");
 	} else {
-		rc = resp_headers(r, 200, status_content_type(f), NO_CACHE_HEADERS);
+		rc = resp_headers(r, 200, status_content_type(f), STATUS_NO_CACHE_HEADERS);
 		const char *method = req_param(r, "REQUEST_METHOD");
 		if (rc == 0 && !(method && strcmp(method, "HEAD") == 0))
 			rc = resp_write(r, body, len);
 	}
 	free(body);
-	free(slots);
-	free(procs);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -24,6 +24,7 @@
 #include "master/control.h"
 #include "master/pm.h"
 #include "master/sdnotify.h"
+#include "master/status_listen.h"
 #include "master/proctitle.h"
 
 static void resolve_user(struct pool *p)
@@ -93,6 +94,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->listen_fd = -1;
 	p->slowlog_fd = -1;
 	p->access_fd = -1;
+	p->status_fd = -1;
 	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->wake_fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
@@ -130,6 +132,8 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		log_error("[pool %s] %s", pc->name, err);
 		goto fail;
 	}
+	if (status_listen_open(m, p, &perms) < 0)
+		goto fail;
 	if (allowed_clients_parse(pc->listen_allowed_clients, &p->allowed, err, sizeof(err)) < 0) {
 		log_error("[pool %s] %s", pc->name, err);
 		goto fail;
@@ -171,6 +175,7 @@ fail:
 	close(p->wake_fd);
 	if (p->access_fd >= 0)
 		close(p->access_fd);
+	status_listen_close(m, p);
 	free(p);
 	return NULL;
 }
@@ -178,6 +183,7 @@ fail:
 static void pool_close(struct master *m, struct pool *p)
 {
 	pm_pool_stop(m, p);
+	status_listen_close(m, p);
 	while (p->children) {
 		struct child *c = p->children;
 		p->children = c->next;
@@ -457,7 +463,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	log_notice("fpm is running, pid %d", (int)m.pid);
 	for (struct pool *p = m.pools; p; p = p->next) {
 		children_spawn(&m, p, initial_children(p->conf));
-		if (pm_pool_start(&m, p) < 0) {
+		if (pm_pool_start(&m, p) < 0 || status_listen_start(&m, p) < 0) {
 			log_sys(LL_ALERT, "[pool %s] cannot start its process manager", p->conf->name);
 			goto fail;
 		}

@@ -48,6 +48,9 @@ struct pool {
 	struct ev_watch *listen_watch;   /* edge-triggered: a connection is waiting */
 	int wake_fd;                     /* eventfd workers poke while the master sleeps */
 	int access_fd;                   /* access.log, opened by the master; -1 = none */
+	int status_fd;                   /* pm.status_listen, answered by the master; -1 = none */
+	struct listen_addr status_addr;
+	struct ev_watch *status_watch;
 	struct ev_watch *wake_watch;
 	struct ev_watch *pm_timer;       /* armed only while there is something to do */
 	unsigned pm_period_ms;           /* current period, 0 = disarmed */

@@ -418,6 +418,8 @@ static void restore_cloexec(struct master *m)
 {
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 1);
+		if (p->status_fd >= 0)
+			set_cloexec(p->status_fd, 1);
 		for (struct child *c = p->children; c; c = c->next) {
 			int fds[3];
 			children_read_pipe_fds(c, fds);
@@ -476,6 +478,10 @@ void reload_request(struct master *m)
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 0);
 		append(&socks, &sl, &sc, "%d=%s;", p->listen_fd, p->addr.text);
+		if (p->status_fd >= 0) {
+			set_cloexec(p->status_fd, 0);
+			append(&socks, &sl, &sc, "%d=%s;", p->status_fd, p->status_addr.text);
+		}
 		for (struct child *c = p->children; c; c = c->next)
 			pass_child(c, &kids, &kl, &kc);
 	}

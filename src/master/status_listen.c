@@ -1,0 +1,290 @@
+/*
+ * pm.status_listen: the pool's ping and status pages answered by the master
+ * itself on their own socket, so a scrape gets an answer while every worker
+ * is busy (php-fpm runs a hidden extra pool for this, which saturates too).
+ *
+ * The master never blocks here: connections are non-blocking, the request
+ * goes through the same fuzzed incremental parser the workers use, the
+ * answer is built from the scoreboard (copied and clamped) and written as
+ * the socket accepts it.  At most STATUS_CONN_MAX connections at once, each
+ * closed if it has not finished within STATUS_CONN_TIMEOUT_MS.
+ */
+#include "master/status_listen.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "fcgi/fcgi.h"
+#include "handlers/handler.h"
+#include "log/log.h"
+
+#define STATUS_CONN_MAX 32
+#define STATUS_CONN_TIMEOUT_MS 5000u
+#define STATUS_MAX_PARAMS (16u * 1024u)
+
+struct status_conn {
+	int fd;
+	struct pool *pool;
+	struct ev_watch *watch;
+	struct fcgi_parser parser;
+	uint8_t *out;
+	size_t out_len, out_pos;
+	uint64_t started_us;
+	struct status_conn *next;
+};
+
+static struct status_conn *conns;
+static unsigned nconns;
+static struct ev_watch *sweep_timer;
+
+static void conn_close(struct master *m, struct status_conn *c)
+{
+	for (struct status_conn **pc = &conns; *pc; pc = &(*pc)->next)
+		if (*pc == c) {
+			*pc = c->next;
+			break;
+		}
+	if (c->watch)
+		ev_fd_del(m->loop, c->watch);
+	close(c->fd);
+	fcgi_parser_free(&c->parser);
+	free(c->out);
+	free(c);
+	nconns--;
+	if (nconns == 0 && sweep_timer)
+		ev_timer_disarm(sweep_timer);
+}
+
+/* Appends stream records for data (or the END_REQUEST when end is set). */
+static int out_add(struct status_conn *c, uint8_t type, const void *data, size_t len)
+{
+	size_t need = fcgi_stream_size(len);
+	uint8_t *nb = realloc(c->out, c->out_len + need);
+	if (!nb)
+		return -1;
+	c->out = nb;
+	c->out_len += fcgi_stream_encode(c->out + c->out_len, need, type, c->parser.request_id, data,
+					  len);
+	return 0;
+}
+
+/* Builds the whole answer to the request the parser holds. */
+static int build_answer(struct status_conn *c)
+{
+	const struct pool_conf *pc = c->pool->conf;
+	const char *script = fcgi_param_value(&c->parser, "SCRIPT_NAME");
+	const char *method = fcgi_param_value(&c->parser, "REQUEST_METHOD");
+	int head = method && strcmp(method, "HEAD") == 0;
+	char hdr[512];
+	int rc = 0;
+
+	if (script && pc->pm_status_path && strcmp(script, pc->pm_status_path) == 0) {
+		enum status_format f;
+		size_t len = 0;
+		char *body = status_page(c->pool, c->pool->listen_fd,
+					 fcgi_param_value(&c->parser, "QUERY_STRING"), &f, &len);
+		if (!body)
+			return -1;
+		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\nContent-type: %s\r\n%s\r\n",
+				 status_content_type(f), STATUS_NO_CACHE_HEADERS);
+		rc = out_add(c, FCGI_STDOUT, hdr, (size_t)n);
+		if (rc == 0 && !head && len)
+			rc = out_add(c, FCGI_STDOUT, body, len);
+		free(body);
+	} else if (script && pc->ping_path && strcmp(script, pc->ping_path) == 0) {
+		const char *pong = pc->ping_response ? pc->ping_response : "pong";
+		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\nContent-type: text/plain\r\n%s\r\n%s",
+				 STATUS_NO_CACHE_HEADERS, head ? "" : pong);
+		rc = out_add(c, FCGI_STDOUT, hdr, (size_t)n);
+	} else {
+		static const char nf[] = "Status: 404 Not Found\r\nContent-type: text/plain\r\n\r\n"
+					 "File not found.\n";
+		rc = out_add(c, FCGI_STDOUT, nf, sizeof(nf) - 1);
+	}
+	if (rc < 0 || out_add(c, FCGI_STDOUT, NULL, 0) < 0)
+		return -1;
+	uint8_t end[FCGI_END_REQUEST_LEN];
+	fcgi_end_request_encode(end, c->parser.request_id, 0, FCGI_REQUEST_COMPLETE);
+	uint8_t *nb = realloc(c->out, c->out_len + sizeof(end));
+	if (!nb)
+		return -1;
+	c->out = nb;
+	memcpy(c->out + c->out_len, end, sizeof(end));
+	c->out_len += sizeof(end);
+	return 0;
+}
+
+static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct status_conn *c = data;
+	struct master *m = c->pool->master;
+	(void)loop;
+
+	if (c->out) {
+		/* Writing the answer. */
+		while (c->out_pos < c->out_len) {
+			ssize_t n = send(fd, c->out + c->out_pos, c->out_len - c->out_pos,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			if (n <= 0)
+				break;
+			c->out_pos += (size_t)n;
+		}
+		conn_close(m, c);
+		return;
+	}
+	if (!(events & EPOLLIN)) {
+		conn_close(m, c);
+		return;
+	}
+	uint8_t buf[4096];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(m, c);
+		return;
+	}
+	size_t pos = 0;
+	while (pos < (size_t)n) {
+		struct fcgi_event ev;
+		ssize_t used = fcgi_parser_feed(&c->parser, buf + pos, (size_t)n - pos, &ev);
+		if (used < 0) {
+			log_warning("[pool %s] status_listen: FastCGI protocol error: %s",
+				    c->pool->conf->name, fcgi_strerror(c->parser.error));
+			conn_close(m, c);
+			return;
+		}
+		pos += (size_t)used;
+		if (ev.kind == FCGI_EV_REPLY) {
+			/* GET_VALUES and refusals: short, answered in place. */
+			if (send(fd, ev.data, ev.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+				conn_close(m, c);
+				return;
+			}
+		} else if (ev.kind == FCGI_EV_PARAMS_DONE) {
+			/* The body, if any, is not needed: answer now, then close. */
+			if (build_answer(c) < 0) {
+				conn_close(m, c);
+				return;
+			}
+			ev_fd_mod(m->loop, c->watch, EPOLLOUT);
+			return;
+		}
+	}
+}
+
+static void on_sweep(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct master *m = data;
+	uint64_t now = sb_mono_us();
+	(void)loop;
+	(void)t;
+	for (struct status_conn *c = conns, *next; c; c = next) {
+		next = c->next;
+		if (now - c->started_us > STATUS_CONN_TIMEOUT_MS * 1000u)
+			conn_close(m, c);
+	}
+}
+
+static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct pool *p = data;
+	struct master *m = p->master;
+	(void)events;
+	for (int i = 0; i < 16; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (cfd < 0)
+			return;
+		if (nconns >= STATUS_CONN_MAX) {
+			close(cfd);     /* bounded: a flood of scrapers cannot exhaust the master */
+			continue;
+		}
+		struct status_conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(cfd);
+			continue;
+		}
+		struct fcgi_limits lim;
+		fcgi_limits_default(&lim);
+		lim.max_params_size = STATUS_MAX_PARAMS;
+		lim.max_conns = STATUS_CONN_MAX;
+		lim.max_reqs = STATUS_CONN_MAX;
+		fcgi_parser_init(&c->parser, &lim);
+		c->fd = cfd;
+		c->pool = p;
+		c->started_us = sb_mono_us();
+		c->watch = ev_fd_add(loop, cfd, EPOLLIN | EPOLLRDHUP, on_conn, c);
+		c->next = conns;
+		conns = c;
+		nconns++;
+		if (!c->watch) {
+			conn_close(m, c);
+			continue;
+		}
+		if (!sweep_timer)
+			sweep_timer = ev_timer_new(loop, on_sweep, m);
+		if (sweep_timer && !ev_timer_armed(sweep_timer))
+			ev_timer_arm(sweep_timer, 1000, 1000);
+	}
+}
+
+int status_listen_open(struct master *m, struct pool *p, const struct listen_perms *perms)
+{
+	char err[512];
+	const char *spec = p->conf->pm_status_listen;
+	p->status_fd = -1;
+	if (!spec || !*spec)
+		return 0;
+	struct listen_addr a;
+	if (listen_parse(spec, &a, err, sizeof(err)) < 0) {
+		log_error("[pool %s] pm.status_listen = '%s': %s", p->conf->name, spec, err);
+		return -1;
+	}
+	p->status_fd = reload_take_socket(m, a.text);
+	if (p->status_fd < 0)
+		p->status_fd = listen_open(&a, 64, perms, err, sizeof(err));
+	if (p->status_fd < 0) {
+		log_error("[pool %s] pm.status_listen: %s", p->conf->name, err);
+		return -1;
+	}
+	p->status_addr = a;
+	return 0;
+}
+
+int status_listen_start(struct master *m, struct pool *p)
+{
+	if (p->status_fd < 0)
+		return 0;
+	p->status_watch = ev_fd_add(m->loop, p->status_fd, EPOLLIN, on_accept, p);
+	return p->status_watch ? 0 : -1;
+}
+
+void status_listen_close(struct master *m, struct pool *p)
+{
+	for (struct status_conn *c = conns, *next; c; c = next) {
+		next = c->next;
+		if (c->pool == p)
+			conn_close(m, c);
+	}
+	if (p->status_watch)
+		ev_fd_del(m->loop, p->status_watch);
+	p->status_watch = NULL;
+	if (p->status_fd >= 0) {
+		close(p->status_fd);
+		if (p->status_addr.family == AF_UNIX)
+			unlink(p->status_addr.path);
+	}
+	p->status_fd = -1;
+	if (!conns && sweep_timer) {
+		ev_timer_free(m->loop, sweep_timer);
+		sweep_timer = NULL;
+	}
+}

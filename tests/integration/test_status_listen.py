@@ -1,0 +1,47 @@
+"""pm.status_listen: status and ping answered by the master while every worker is busy."""
+import json
+import socket
+import threading
+import time
+
+from conftest import basic_conf, connect, fcgi_request, pool_conf, wait_for, write_script
+
+
+def test_status_answers_while_every_worker_is_busy(fpmd, workdir):
+    write_script(f"{workdir}/slow.sh", "#!/bin/sh\nsleep 3\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    st = f"{workdir}/status.sock"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2,
+                                             extra=f"pm.status_listen = {st}\n")))
+    threads = [threading.Thread(target=fcgi_request, args=(f"{workdir}/www.sock", "/slow.sh"),
+                                kwargs={"root": workdir, "timeout": 20}) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    r = fcgi_request(st, "/status?json&full", timeout=5)
+    took = time.monotonic() - t0
+    print(f"status_listen answered in {took * 1000:.1f} ms with every worker busy")
+    s = json.loads(r.body)
+    assert r.headers["content-type"] == "application/json"
+    assert s["active processes"] == 2 and s["idle processes"] == 0
+    assert s["listen queue"] == 2, s           # the other two wait in the backlog
+    assert all(p["state"] == "Running" for p in s["processes"])
+    assert fcgi_request(st, "/ping").body == b"pong"
+    assert fcgi_request(st, "/anything").status == 404
+    for t in threads:
+        t.join(20)
+
+
+def test_status_listen_survives_garbage_and_idle_clients(fpmd, workdir):
+    st = f"{workdir}/status.sock"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"pm.status_listen = {st}\n")))
+    idle = [connect(st) for _ in range(5)]          # connect and say nothing
+    with connect(st) as s:
+        s.sendall(b"\x09" * 64)                     # not FastCGI
+        s.settimeout(5)
+        assert s.recv(100) == b""                   # closed, nothing else happens
+    assert fcgi_request(st, "/status").status == 200
+    fpmd.wait_log("status_listen: FastCGI protocol error")
+    for s in idle:
+        s.close()
+    assert fpmd.proc.poll() is None
