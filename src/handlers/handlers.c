@@ -8,12 +8,15 @@
 #include <stddef.h>
 
 extern const struct handler handler_cgi;
+extern const struct handler handler_module;
 
 const struct handler *handler_for_app(enum conf_app app)
 {
 	switch (app) {
 	case APP_CGI:
 		return &handler_cgi;
+	case APP_MODULE:
+		return &handler_module;
 	default:
 		return NULL;
 	}

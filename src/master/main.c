@@ -54,6 +54,7 @@ static void usage(FILE *out, const char *prog)
 		"  -c PATH|DIR, -n, -d KEY=VALUE, -i, -m\n"
 		"                          php.ini location, no php.ini, ini define, PHP info and\n"
 		"                          modules: for php pools (kept for php-fpm compatibility)\n"
+		"  --module-cflags         compiler flags to build an app.type = module .so\n"
 		"  -v, --version           print the version and exit\n"
 		"  -h, --help              this help\n"
 		"\n"
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
 		{ "modules", no_argument, NULL, 'm' },
 		{ "version", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "module-cflags", no_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *prefix = NULL, *pid = NULL;
@@ -173,6 +175,10 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'i': case 'm': php_only = opt; break;
+		case 'M':
+			/* What a module needs to compile: fpmd/module.h's directory. */
+			printf("-I%s/include\n", FPMD_DEFAULT_PREFIX);
+			return 0;
 		case 'v':
 			printf("fpmd %s (fpm-fcgi)\n", FPMD_VERSION);
 			return 0;

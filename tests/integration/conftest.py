@@ -12,6 +12,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -153,9 +154,25 @@ def cgi_params(uri, root="/", method="GET", body=b"", extra=None):
 def fcgi_request(address, uri, root="/", method="GET", body=b"", extra=None, timeout=10):
     """One request on a new connection; returns a Response."""
     params = cgi_params(uri, root, method, body, extra)
+    data = build_request(params, body)
     with connect(address, timeout) as s:
-        s.sendall(build_request(params, body))
-        return read_records(s, Response(), timeout=timeout)
+        if len(data) <= 65536:
+            s.sendall(data)
+            return read_records(s, Response(), timeout=timeout)
+        # Large bodies: send while reading, as a web server does, so an app that
+        # streams its answer while reading cannot deadlock against the test.
+        sender = threading.Thread(target=lambda: _send_quietly(s, data), daemon=True)
+        sender.start()
+        resp = read_records(s, Response(), timeout=timeout)
+        sender.join(timeout)
+        return resp
+
+
+def _send_quietly(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass    # the server answered early and closed: the reader reports it
 
 
 # --- process helpers ---

@@ -1,0 +1,106 @@
+"""app.type = module: the public module ABI, the example modules, crashes and init failures."""
+import hashlib
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import basic_conf, fcgi_request, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory):
+    out = tmp_path_factory.mktemp("modules")
+    os.chmod(out, 0o755)
+    for name in ("hello", "echo"):
+        subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+                        f"-I{TOP}/include", "-o", f"{out}/{name}.so",
+                        f"{TOP}/examples/modules/{name}.c"], check=True)
+    # pytest's base temp dir is root-only: let the pool user reach the .so files.
+    p = str(out)
+    while p != "/":
+        os.chmod(p, os.stat(p).st_mode | 0o011)
+        p = os.path.dirname(p)
+    return str(out)
+
+
+def module_pool(workdir, so, extra="", children=2):
+    return (f"[app]\nuser = nobody\nlisten = {workdir}/app.sock\npm = static\n"
+            f"pm.max_children = {children}\napp.type = module\nmodule.path = {so}\n"
+            f"ping.path = /ping\n{extra}")
+
+
+def test_hello_module(fpmd, workdir, modules):
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/hello.so")))
+    r = fcgi_request(f"{workdir}/app.sock", "/anything")
+    assert r.status == 200 and r.headers["content-type"] == "text/plain"
+    assert r.body == b"Hello from an fpmd module\n"
+    assert fcgi_request(f"{workdir}/app.sock", "/ping").body == b"pong"
+
+
+def test_echo_params_body_and_settings(fpmd, workdir, modules):
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/echo.so",
+                                               "module.param[greeting] = hi there\n", children=1)))
+    body = os.urandom(1024 * 1024)
+    r = fcgi_request(f"{workdir}/app.sock", "/e?x=1", method="POST", body=body,
+                     extra={"HTTP_X_TEST": "yes"}, timeout=30)
+    head, _, echoed = r.body.partition(b"\n\n")
+    assert head.startswith(b"hi there #1\n")
+    assert b"\nHTTP_X_TEST=yes" in head and b"\nQUERY_STRING=x=1" in head
+    assert hashlib.sha256(echoed).digest() == hashlib.sha256(body).digest()
+    assert r.headers["x-echo-served"] == "x=1"
+    # State survives between requests of one worker.
+    assert fcgi_request(f"{workdir}/app.sock", "/e").body.startswith(b"hi there #2\n")
+
+
+def test_module_failure_is_a_500(fpmd, workdir, modules):
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/echo.so")))
+    assert fcgi_request(f"{workdir}/app.sock", "/e?fail").status == 500
+    fpmd.wait_log(r"module echo failed on GET /e\?fail")
+
+
+def test_a_crash_kills_one_worker_which_is_respawned(fpmd, workdir, modules):
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/echo.so")))
+    with pytest.raises(ConnectionError):
+        fcgi_request(f"{workdir}/app.sock", "/e?crash")   # nginx answers 502 here
+    fpmd.wait_log(r"\[pool app\] child \d+ exited on signal 11 \(SIGSEGV")
+    assert wait_for(lambda: len(fpmd.workers()) == 2, 5)
+    assert fcgi_request(f"{workdir}/app.sock", "/e").status == 200
+
+
+def test_init_failure_backs_off_instead_of_a_fork_storm(fpmd, workdir, modules):
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/echo.so",
+                                               "module.param[fail_init] = yes\n")))
+    time.sleep(3)
+    log = fpmd.log()
+    assert "fail_init is set: refusing to start" in log
+    assert "module echo (" in log and "failed to initialise" in log
+    starts = len(re.findall(r"child \d+ started", log))
+    print(f"module failing at init: {starts} forks in 3 s")
+    assert starts < 40, "respawn must back off"
+    assert "children keep dying right after start" in log
+
+
+def test_bad_module_path_and_abi(fpmd, workdir, modules, tmp_path):
+    fpmd.start(basic_conf(workdir, module_pool(workdir, "/nonexistent/app.so", children=1)))
+    fpmd.wait_log(r"cannot load module.path '/nonexistent/app.so'")
+    fpmd.stop()
+    bad = os.path.join(workdir, "bad.c")
+    with open(bad, "w") as f:
+        f.write("int fpmd_module_nope;\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", f"{workdir}/bad.so", bad], check=True)
+    other = fpmd.make()
+    other.log_path = os.path.join(workdir, "second.log")
+    other.start(basic_conf(workdir, module_pool(workdir, f"{workdir}/bad.so", children=1)))
+    other.wait_log(r"does not export 'fpmd_module'")
+
+
+def test_module_cflags():
+    from conftest import FPMD
+    out = subprocess.run([FPMD, "--module-cflags"], capture_output=True, text=True).stdout
+    assert out.startswith("-I") and out.strip().endswith("/include")
