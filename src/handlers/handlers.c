@@ -9,6 +9,7 @@
 
 extern const struct handler handler_cgi;
 extern const struct handler handler_module;
+extern const struct handler handler_exec;
 
 const struct handler *handler_for_app(enum conf_app app)
 {
@@ -17,6 +18,8 @@ const struct handler *handler_for_app(enum conf_app app)
 		return &handler_cgi;
 	case APP_MODULE:
 		return &handler_module;
+	case APP_EXEC:
+		return &handler_exec;
 	default:
 		return NULL;
 	}
