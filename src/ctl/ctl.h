@@ -106,6 +106,8 @@ int ctl_request_main(int argc, char **argv);
 int ctl_master_main(int argc, char **argv);
 /* ping, status: request shortcuts on ping.path and pm.status_path. */
 int ctl_shortcut_main(int argc, char **argv);
+/* top: a live view of a pool (ctl_top.c). */
+int ctl_top_main(int argc, char **argv);
 void ctl_request_usage(void);
 
 #endif
