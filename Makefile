@@ -71,6 +71,7 @@ integration: all
 	FPMD_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/integration
 
 test: deps-test
+	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) integration
 
