@@ -20,7 +20,11 @@
 #include "master/master.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +114,55 @@ static void adopt_children(struct master *m, char *list)
 	}
 }
 
+/*
+ * systemd socket activation: LISTEN_FDS sockets from fd 3 on, for this pid.
+ * Each is named the way listen_parse names a `listen` value, so a pool whose
+ * `listen` matches adopts it like a socket inherited across a reload.
+ */
+static void adopt_activated(struct master *m)
+{
+	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	if (!pid || !nfds || atol(pid) != (long)getpid())
+		return;
+	long n = atol(nfds);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n <= 0 || n > 1024)
+		return;
+	struct inherited_socket *more = realloc(m->inherited,
+						 (m->ninherited + (size_t)n) * sizeof(*more));
+	if (!more)
+		return;
+	m->inherited = more;
+	for (int fd = 3; fd < 3 + n; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char host[INET6_ADDRSTRLEN] = "";
+		struct inherited_socket *is = &m->inherited[m->ninherited];
+		memset(is, 0, sizeof(*is));
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if (ss.ss_family == AF_UNIX) {
+			snprintf(is->text, sizeof(is->text), "%s", ((struct sockaddr_un *)&ss)->sun_path);
+		} else if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+			snprintf(is->text, sizeof(is->text), "%s:%u", host, ntohs(s4->sin_port));
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+			snprintf(is->text, sizeof(is->text), "[%s]:%u", host, ntohs(s6->sin6_port));
+		} else {
+			continue;
+		}
+		is->fd = fd;
+		set_cloexec(fd, 1);
+		m->ninherited++;
+		log_notice("socket activation: fd=%d, \"%s\"", fd, is->text);
+	}
+}
+
 void reload_init(struct master *m)
 {
 	m->ctl_client = -1;
@@ -122,6 +175,7 @@ void reload_init(struct master *m)
 	unsetenv(ENV_RELOAD);
 	if (socks)
 		adopt_sockets(m, socks);
+	adopt_activated(m);
 	if (kids && m->loop)
 		adopt_children(m, kids);
 	free(socks);

@@ -53,3 +53,34 @@ def test_ready_status_reload_stopping(fpmd, workdir):
     fpmd.signal(signal.SIGTERM)
     fpmd.wait(10)
     assert listener.wait("STOPPING=1")
+
+
+def test_socket_activation(fpmd, workdir):
+    """A socket systemd (here systemd-socket-activate) opened is adopted, not re-created."""
+    import shutil
+    import pytest
+    activate = shutil.which("systemd-socket-activate")
+    if not activate:
+        pytest.skip("systemd-socket-activate is not installed")
+    sock = f"{workdir}/www.sock"
+    fpmd.write_conf(basic_conf(workdir))
+    import conftest
+    saved = conftest.FPMD
+    # The activator binds the socket, then execs fpmd with LISTEN_FDS=1.
+    wrapper = f"{workdir}/activate.sh"
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {activate} -l {sock} {saved} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    conftest.FPMD = wrapper
+    try:
+        fpmd.start(wait_ready=False)
+        # The activator waits for the first connection before it execs fpmd.
+        time.sleep(0.5)
+        inode = os.stat(sock).st_ino
+        r = fcgi_request(sock, "/ping", timeout=10)
+    finally:
+        conftest.FPMD = saved
+    assert r.body == b"pong"
+    fpmd.wait_log(r"socket activation: fd=3")
+    fpmd.wait_log(r'using inherited socket fd=3, "' + sock)
+    assert os.stat(sock).st_ino == inode
