@@ -97,7 +97,9 @@ fuzz: deps-test $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
 	    echo "== $$n for $(FUZZ_TIME)s"; \
 	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
-	        || exit 1; done
+	        > build-fuzz/$$n.log 2>&1; rc=$$?; \
+	    grep -E '^(Done|stat::number_of_executed_units)' build-fuzz/$$n.log; \
+	    if [ $$rc -ne 0 ]; then tail -40 build-fuzz/$$n.log; exit 1; fi; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fpmd \

@@ -2,7 +2,7 @@
 # Puts Debian's nginx on 127.0.0.1:8080 in front of the `make run` demo pool.
 # Runs in the foreground with its own config in a scratch directory.
 set -eu
-prefix=${FPMD_DEMO_PREFIX:-/tmp/fpmd-demo}
+prefix=/tmp/fpmd-demo
 port=${FPMD_DEMO_HTTP_PORT:-8080}
 conf="$prefix/nginx.conf"
 mkdir -p "$prefix/nginx"
@@ -22,13 +22,13 @@ http {
     server {
         listen 127.0.0.1:$port;
         root $prefix/www;
-        location = /ping   { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$prefix/run/cgi.sock; }
-        location = /status { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$prefix/run/cgi.sock; }
+        location = /ping   { include /etc/nginx/fastcgi_params; fastcgi_pass unix:/tmp/fpmd-demo-cgi.sock; }
+        location = /status { include /etc/nginx/fastcgi_params; fastcgi_pass unix:/tmp/fpmd-demo-cgi.sock; }
         location /cgi-bin/ {
             fastcgi_buffering off;
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_pass unix:$prefix/run/cgi.sock;
+            fastcgi_pass unix:/tmp/fpmd-demo-cgi.sock;
         }
     }
 }
