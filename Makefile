@@ -17,9 +17,14 @@ BUILD   ?= build
 SANFLAGS =
 endif
 
+# libunwind-ptrace (Debian libunwind-dev) for slowlog stack traces.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+UNWIND_CFLAGS = $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+UNWIND_LIBS   = -lunwind-ptrace -lunwind-generic -lunwind
+
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-           -D_GNU_SOURCE -Iinclude -Isrc $(SANFLAGS) \
+           -D_GNU_SOURCE -Iinclude -Isrc $(UNWIND_CFLAGS) $(SANFLAGS) \
            -DFPMD_DEFAULT_PREFIX='"$(PREFIX)"' -DFPMD_DEFAULT_STATEDIR='"$(STATEDIR)"'
 LDFLAGS += $(SANFLAGS)
 
@@ -40,7 +45,8 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all clean test unit integration asan run fuzz fuzz-run install deps deps-test lint
 all: $(BUILD)/fpmd $(BUILD)/fpmctl
 
-$(BUILD)/%.o: %.c
+# Build dependencies come first (scripts/deps.sh: a no-op when installed).
+$(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -49,7 +55,7 @@ $(BUILD)/libfpmd-pure.a: $(PURE_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/fpmd: $(FPMD_OBJ) $(BUILD)/libfpmd-pure.a
-	$(CC) $(LDFLAGS) -o $@ $^ -ldl
+	$(CC) $(LDFLAGS) -o $@ $^ -ldl $(UNWIND_LIBS)
 
 $(BUILD)/fpmctl: $(FPMCTL_OBJ) $(BUILD)/libfpmd-pure.a
 	$(CC) $(LDFLAGS) -o $@ $^

@@ -6,7 +6,7 @@
 # Idempotent: a second run installs nothing.  Not root: prints the apt-get line to run.
 set -eu
 
-build_pkgs="gcc make pkg-config libcmocka-dev"
+build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev"
 test_pkgs="python3 python3-pytest nginx-light libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck"
 bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk gnuplot-nox"
 

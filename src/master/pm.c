@@ -24,6 +24,7 @@
 
 #include "ev/ev.h"
 #include "log/log.h"
+#include "master/stacktrace.h"
 #include "net/queue.h"
 
 #define PM_TERM_GRACE_US   (1000u * 1000u)
@@ -95,7 +96,7 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	if (p->slowlog_fd < 0)
 		return;
 	log_timestamp(ts, sizeof(ts));
-	char buf[4096];
+	char buf[8192];
 	int n = snprintf(buf, sizeof(buf), "\n[%s]  [pool %s] pid %d\nscript_filename = %s\n", ts,
 			 p->conf->name, (int)c->pid, s->script);
 	/* The worker, then the processes below it (a cgi script and its children), breadth first. */
@@ -118,6 +119,15 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "[%d] %s waiting in %s (syscall %s)\n",
 			      (int)targets[i], comm, wchan[0] ? wchan : "-", syscall[0] ? syscall : "-");
 	}
+	/* The stack of the process that is doing the work: the deepest one started. */
+	pid_t deepest = targets[nt - 1];
+	buf[n] = '\0';
+	int frames = stacktrace_of(deepest, depth, buf + n, sizeof(buf) - (size_t)n);
+	if (frames > 0)
+		n += (int)strlen(buf + n);
+	else
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "(no stack trace of %d: %s)\n",
+			      (int)deepest, strerror(errno));
 	if (write(p->slowlog_fd, buf, (size_t)n) < 0)
 		log_sys(LL_WARNING, "[pool %s] failed to write the slowlog", p->conf->name);
 }

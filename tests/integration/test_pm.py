@@ -182,3 +182,25 @@ def test_listen_queue_on_a_unix_socket(fpmd, workdir):
     assert st["max listen queue"] >= 2, st
     assert st["max children reached"] >= 1
     assert not errors
+
+
+def test_slowlog_has_the_native_stack_of_the_slow_program(fpmd, workdir):
+    """A C CGI program asleep in a known function: its name is in the slowlog."""
+    import subprocess
+    src = f"{workdir}/slowprog.c"
+    with open(src, "w") as f:
+        f.write("#include <stdio.h>\n#include <unistd.h>\n"
+                "__attribute__((noinline)) void deep_sleep_in_known_function(void) { sleep(2); }\n"
+                "__attribute__((noinline)) void called_by_main(void) { deep_sleep_in_known_function(); }\n"
+                "int main(void) { called_by_main();\n"
+                " printf(\"Content-Type: text/plain\\r\\n\\r\\nok\"); return 0; }\n")
+    subprocess.run(["cc", "-g", "-O0", "-o", f"{workdir}/slow.cgi", src], check=True)
+    extra = f"request_slowlog_timeout = 1\nslowlog = {workdir}/slow.log\nrequest_slowlog_trace_depth = 10\n"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1, extra=extra)))
+    assert fcgi_request(f"{workdir}/www.sock", "/slow.cgi", root=workdir).body == b"ok"
+    assert wait_for(lambda: "called_by_main" in open(f"{workdir}/slow.log").read(), 5)
+    log = open(f"{workdir}/slow.log").read()
+    frames = [l for l in log.splitlines() if l.startswith("[0x")]
+    names = [l.split()[1].split("+")[0] for l in frames]
+    assert names.index("deep_sleep_in_known_function") < names.index("called_by_main") < names.index("main")
+    assert len(frames) <= 10
