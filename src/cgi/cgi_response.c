@@ -2,7 +2,8 @@
  * CGI response headers (RFC 3875 §6.2-6.3): a header section ends at the
  * first empty line (LF or CRLF), each line is "name: value" with a token
  * name.  Output without a header section is an error (502), as is a section
- * larger than CGI_HEADERS_MAX.
+ * larger than CGI_HEADERS_MAX once its line ends are CRLF (so the block
+ * cgi_headers_output writes is at most CGI_HEADERS_MAX + 19 bytes).
  */
 #include "cgi/cgi.h"
 
@@ -68,11 +69,18 @@ int cgi_headers_feed(struct cgi_headers *h, const char *data, size_t len, size_t
 	if (h->done)
 		return 1;
 	for (size_t i = 0; i < len; i++) {
-		if (h->len >= sizeof(h->buf) - 1) {
+		char ch = data[i];
+		/*
+		 * A bare LF is kept as CRLF, the form it is sent on in, so that
+		 * the limit also bounds what cgi_headers_output writes.
+		 */
+		int add_cr = ch == '\n' && (h->len == 0 || h->buf[h->len - 1] != '\r');
+		if (h->len + (size_t)add_cr >= sizeof(h->buf) - 1) {
 			h->error = "header section from script is larger than 64 KiB";
 			return -1;
 		}
-		char ch = data[i];
+		if (add_cr)
+			h->buf[h->len++] = '\r';
 		h->buf[h->len++] = ch;
 		if (ch != '\n')
 			continue;

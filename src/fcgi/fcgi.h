@@ -221,6 +221,8 @@ void fcgi_parser_init(struct fcgi_parser *p, const struct fcgi_limits *limits);
  * rest of them is skipped.  For a new connection use free + init instead.
  */
 void fcgi_parser_reset(struct fcgi_parser *p);
+/* A new connection: forget everything but the allocated buffers. */
+void fcgi_parser_restart(struct fcgi_parser *p);
 void fcgi_parser_free(struct fcgi_parser *p);
 
 /*

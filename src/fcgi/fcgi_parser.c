@@ -76,6 +76,19 @@ void fcgi_parser_reset(struct fcgi_parser *p)
 		p->state = P_SKIP;
 }
 
+void fcgi_parser_restart(struct fcgi_parser *p)
+{
+	fcgi_parser_reset(p);
+	/* A new connection: nothing of the previous one's framing or error remains. */
+	p->state = P_HEADER;
+	p->hdr_have = 0;
+	p->content_left = p->padding_left = 0;
+	p->rec_have = 0;
+	p->mgmt_have = 0;
+	p->reply_len = 0;
+	p->error = FCGI_OK;
+}
+
 void fcgi_parser_free(struct fcgi_parser *p)
 {
 	free(p->nvbuf);

@@ -36,6 +36,13 @@ extern char **environ;
 
 #define CGI_READ_CHUNK (64u * 1024u)
 #define CGI_KILL_GRACE_MS 1000
+/*
+ * Output a script writes before it has been given the whole request body is
+ * held back, up to this much: nginx stops sending the body once it has the
+ * response header, so answering early would leave a script that reads its
+ * body afterwards waiting forever.
+ */
+#define CGI_HOLD_MAX (8u * 1024u * 1024u)
 
 /* Per-worker state, built once in worker_init. */
 struct cgi_state {
@@ -47,6 +54,8 @@ struct cgi_state {
 	char *obuf;
 	char *errbuf;
 	size_t errlen;
+	char *hold;                  /* script output held until the body is delivered */
+	size_t hold_len, hold_cap;
 };
 
 static char **resolve_list(const struct conf_str_list *l, size_t *n, const char *what,
@@ -104,6 +113,7 @@ static void cgi_worker_exit(struct worker *w)
 	free(st->hdr);
 	free(st->obuf);
 	free(st->errbuf);
+	free(st->hold);
 	free(st);
 	w->handler_data = NULL;
 }
@@ -526,6 +536,7 @@ static void relay_stderr(struct worker *w, struct request *r, const struct scrip
 }
 
 struct run {
+	int holding_done;            /* hold-back is over: output streams directly */
 	int status_sent;             /* response headers went to the client */
 	uint64_t out_bytes;          /* stdout bytes read from the script */
 	uint64_t in_bytes;           /* body bytes passed to the script */
@@ -568,6 +579,39 @@ static int relay_stdout(struct worker *w, struct request *r, const struct script
 	return resp_flush(r);
 }
 
+/* Keeps early output; 0, or -1 when it must go out now (too much to hold). */
+static int hold_output(struct cgi_state *st, const char *data, size_t len)
+{
+	if (st->hold_len + len > CGI_HOLD_MAX)
+		return -1;
+	if (st->hold_len + len > st->hold_cap) {
+		size_t cap = st->hold_cap ? st->hold_cap : 65536;
+		while (cap < st->hold_len + len)
+			cap *= 2;
+		char *nh = realloc(st->hold, cap);
+		if (!nh)
+			return -1;
+		st->hold = nh;
+		st->hold_cap = cap;
+	}
+	memcpy(st->hold + st->hold_len, data, len);
+	st->hold_len += len;
+	return 0;
+}
+
+/* Ends the hold-back: what was held goes out first. */
+static int release_output(struct worker *w, struct request *r, const struct script *s,
+			  struct run *run)
+{
+	struct cgi_state *st = w->handler_data;
+	run->holding_done = 1;
+	if (!st->hold_len)
+		return 0;
+	size_t len = st->hold_len;
+	st->hold_len = 0;
+	return relay_stdout(w, r, s, st->hold, len, run);
+}
+
 static int run_script(struct worker *w, struct request *r, const struct script *s,
 		      struct script_proc *sp, struct run *run)
 {
@@ -579,7 +623,14 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 
 	cgi_headers_init(st->hdr);
 	st->errlen = 0;
+	st->hold_len = 0;
 	for (;;) {
+		/* The body is delivered (or the script stopped reading it): stream now. */
+		if (sp->in < 0 && !run->holding_done && release_output(w, r, s, run) < 0) {
+			if (!run->bad_headers)
+				run->aborted = 1;
+			return -1;
+		}
 		if (sp->out < 0 && sp->err < 0)
 			break;
 		/* Move what the client already sent, without blocking. */
@@ -660,7 +711,14 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 			ssize_t rd = read(sp->out, st->obuf, CGI_READ_CHUNK);
 			if (rd > 0) {
 				run->out_bytes += (uint64_t)rd;
-				if (relay_stdout(w, r, s, st->obuf, (size_t)rd, run) < 0) {
+				int held = !run->holding_done &&
+					   hold_output(st, st->obuf, (size_t)rd) == 0;
+				if (!held && !run->holding_done && release_output(w, r, s, run) < 0) {
+					if (!run->bad_headers)
+						run->aborted = 1;
+					return -1;
+				}
+				if (!held && relay_stdout(w, r, s, st->obuf, (size_t)rd, run) < 0) {
 					if (!run->bad_headers)
 						run->aborted = 1;
 					return -1;
@@ -676,6 +734,11 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 			else if (rd == 0 || (errno != EAGAIN && errno != EINTR))
 				close_fd(&sp->err);
 		}
+	}
+	if (!run->holding_done && release_output(w, r, s, run) < 0) {
+		if (!run->bad_headers)
+			run->aborted = 1;
+		return -1;
 	}
 	relay_stderr(w, r, s, NULL, 0, 1);
 	return 0;
@@ -743,7 +806,9 @@ static int cgi_handle(struct worker *w, struct request *r)
 		} else if (run.bad_headers) {
 			rc = refuse(r, 502);
 		} else {
-			log_notice("[pool %s] client went away; script '%s' stopped", pc->name, s.real);
+			/* After the headers (a HEAD behind nginx) a hang-up is the normal end. */
+			log_msg(run.status_sent ? LL_DEBUG : LL_NOTICE,
+				"[pool %s] client went away; script '%s' stopped", pc->name, s.real);
 			r->aborted = 1;
 			rc = -1;
 		}

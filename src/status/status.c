@@ -85,7 +85,11 @@ static void put_json_str(struct buf *b, const char *s)
 	bputs(b, "\"");
 }
 
-/* For HTML and XML text and attribute content. */
+/*
+ * For HTML and XML text and attribute content.  XML 1.0 (§2.2, §4.1) allows
+ * no C0 control but tab, LF and CR, not even as a character reference, so
+ * the others become U+FFFD rather than make the page ill-formed.
+ */
 static void put_markup(struct buf *b, const char *s)
 {
 	for (; s && *s; s++) {
@@ -95,9 +99,11 @@ static void put_markup(struct buf *b, const char *s)
 		case '&': bputs(b, "&amp;"); break;
 		case '"': bputs(b, "&quot;"); break;
 		case '\'': bputs(b, "&#039;"); break;
+		case '\n': bputs(b, "&#10;"); break;
+		case '\r': bputs(b, "&#13;"); break;
 		default:
 			if ((unsigned char)*s < 0x20 && *s != '\t')
-				bprintf(b, "&#%d;", *s);
+				bputs(b, "&#xFFFD;");
 			else
 				bput(b, s, 1);
 		}

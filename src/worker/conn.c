@@ -46,7 +46,8 @@ void conn_attach(struct conn *c, int fd)
 	c->in_pos = c->in_len = 0;
 	c->out_len = 0;
 	c->dead = 0;
-	fcgi_parser_reset(&c->parser);
+	/* Not reset(): a connection cut mid-record must leave nothing behind. */
+	fcgi_parser_restart(&c->parser);
 }
 
 void conn_close(struct conn *c)

@@ -5,7 +5,9 @@
  */
 #include "worker/request.h"
 
+#include <poll.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,36 @@ int req_body_next(struct request *r, int may_read)
 		default:
 			break;
 		}
+	}
+}
+
+int req_body_drain_bounded(struct request *r, uint64_t max_bytes, int timeout_ms)
+{
+	struct timespec t0, now;
+	uint64_t drained = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int st = req_body_next(r, 0);
+		if (st == 2)
+			return 0;
+		if (st < 0)
+			return -1;
+		if (st == 1) {
+			drained += r->pending_len;
+			r->pending_len = 0;
+			if (drained > max_bytes)
+				return -1;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long spent = (now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L;
+		if (spent >= timeout_ms)
+			return -1;
+		struct pollfd pfd = { .fd = r->conn->fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)(timeout_ms - spent)) <= 0)
+			return -1;
+		if (req_body_next(r, 1) < 0)
+			return -1;
 	}
 }
 

@@ -55,6 +55,12 @@ int req_body_next(struct request *r, int may_read);
 
 /* Discards whatever remains of the body (needed before the next keep-alive request). */
 int req_body_drain(struct request *r);
+/*
+ * The same, bounded: at most max_bytes and timeout_ms.  A web server that is
+ * still sending a body we refused must be read from, or it sees a broken
+ * pipe instead of our answer.  0 when the body ended, -1 otherwise.
+ */
+int req_body_drain_bounded(struct request *r, uint64_t max_bytes, int timeout_ms);
 
 /* Writes response bytes (CGI headers then body) as FCGI_STDOUT. 0 / -1. */
 int resp_write(struct request *r, const void *data, size_t len);

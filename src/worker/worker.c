@@ -294,9 +294,15 @@ static void serve_connection(struct worker *w, struct conn *c)
 		slot_stage(w, SB_ENDING);
 
 		int keep = (c->parser.flags & FCGI_KEEP_CONN) && app_status >= 0 && !req.aborted;
-		if (keep && req_body_drain(&req) < 0)
-			keep = 0;
 		if (finish_request(&req, app_status < 0 ? 1u : (uint32_t)app_status) < 0)
+			keep = 0;
+		/*
+		 * A body nobody read (a refusal, a script that ignored it) is read and
+		 * dropped after END_REQUEST, within bounds: the client has its answer,
+		 * and a web server still sending the body gets no broken pipe.
+		 */
+		if (!req.aborted && !c->dead &&
+		    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
 			keep = 0;
 		slot_request_end(w, cpu_before);
 		w->requests++;

@@ -21,6 +21,9 @@ struct fpmd_conf;
 #define WORKER_FD_WAKE   4   /* the pool's eventfd: "a request started" while the master sleeps */
 #define WORKER_FD_ACCESS 5   /* access.log, when the pool has one */
 #define WORKER_RESP_HEAD_MAX 8192
+/* An unread request body is drained up to this much before answering ends. */
+#define WORKER_DRAIN_MAX (64ull * 1024u * 1024u)
+#define WORKER_DRAIN_MS  10000
 
 struct worker {
 	struct pool *pool;

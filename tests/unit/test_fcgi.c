@@ -1372,10 +1372,53 @@ static void test_resp_reader_errors(void **state)
 	sb_free(&s);
 }
 
+
+/*
+ * A connection that ends in the middle of a record (or after an error) must
+ * leave nothing to the next connection the same parser serves.
+ */
+static void test_restart_after_cut_and_error(void **state)
+{
+	(void)state;
+	struct sb pairs = { 0 }, first = { 0 }, second = { 0 }, bad = { 0 };
+	sb_pairs_basic(&pairs);
+	head(&first, 1, &pairs);
+	stdin_str(&first, 1, "0123456789abcdef");
+	head(&second, 1, &pairs);
+	stdin_str(&second, 1, "ok");
+	rec(&second, FCGI_STDIN, 1, NULL, 0);
+	rec_raw(&bad, 7, FCGI_STDIN, 1, NULL, 0, 0);
+
+	struct fcgi_parser p;
+	struct evlog l;
+	fcgi_parser_init(&p, NULL);
+	/* Cut inside the STDIN record's content. */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(run_chunks(&p, first.b, first.len - 5, SIZE_MAX, 0, &l), 0);
+	fcgi_parser_restart(&p);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(run_chunks(&p, second.b, second.len, SIZE_MAX, 0, &l), 0);
+	assert_string_equal(l.s, "PI:ok;E");
+	/* After a protocol error too. */
+	fcgi_parser_restart(&p);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(run_chunks(&p, bad.b, bad.len, SIZE_MAX, 0, &l), -1);
+	fcgi_parser_restart(&p);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(run_chunks(&p, second.b, second.len, 1, 0, &l), 0);
+	assert_string_equal(l.s, "PI:ok;E");
+	fcgi_parser_free(&p);
+	sb_free(&pairs);
+	sb_free(&first);
+	sb_free(&second);
+	sb_free(&bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header_roundtrip),
+		cmocka_unit_test(test_restart_after_cut_and_error),
 		cmocka_unit_test(test_begin_end_encode),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_stream_encode),
