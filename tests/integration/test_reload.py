@@ -184,12 +184,11 @@ def test_a_binary_that_rejects_the_config_is_not_run(fpmd, workdir):
     finally:
         conftest.FPMD = saved
     before = fpmd.workers()
-    data = open(binary, "rb").read()
-    # Rewriting the whole literal also rewrites the "0" default that shares its
-    # tail: this binary refuses every config without a slowlog.
+    # The upgrade on disk is a "binary" that rejects every configuration.
     tmp = binary + ".new"
-    with open(tmp, "wb") as f:
-        f.write(data.replace(b"0.1.0\0", b"9.9.9\0"))
+    with open(tmp, "w") as f:
+        f.write("#!/bin/sh\necho '[23-Nov-2026 00:00:00] ERROR: slowlog must be set (new binary)' >&2\n"
+                "exit 78\n")
     os.chmod(tmp, 0o755)
     os.rename(tmp, binary)
     fpmd.signal(signal.SIGUSR2)
