@@ -564,6 +564,12 @@ static int relay_stdout(struct worker *w, struct request *r, const struct script
 			return 0;
 		char block[CGI_HEADERS_MAX + 64];
 		size_t blen = cgi_headers_output(st->hdr, block, sizeof(block));
+		if (blen == 0) {
+			log_error("[pool %s] script '%s': header section too large to relay",
+				  w->pool->conf->name, s->real);
+			run->bad_headers = 1;
+			return -1;
+		}
 		req_note_headers(r, block, blen);
 		r->status = st->hdr->status;
 		r->headers_sent = 1;
