@@ -22,6 +22,21 @@
 
 #define PIPE_LINE_MAX (64u * 1024u)
 
+void pool_count(const struct pool *p, struct pool_counts *out)
+{
+	out->active = out->idle = 0;
+	out->requests = p->requests_dead;
+	for (struct child *c = p->children; c; c = c->next) {
+		struct sb_slot s;
+		sb_slot_read(&p->sb, c->slot, &s);
+		out->requests += s.requests > (1ull << 40) ? 0 : s.requests;
+		if (s.stage != SB_IDLE && s.stage != SB_FINISHING)
+			out->active++;
+		else
+			out->idle++;
+	}
+}
+
 unsigned children_total(const struct master *m)
 {
 	return m->total_children;

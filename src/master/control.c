@@ -80,21 +80,12 @@ static void conn_free(struct ctl_conn *c)
 static void status_lines(struct master *m)
 {
 	for (struct pool *p = m->pools; p; p = p->next) {
-		unsigned active = 0, idle = 0;
-		uint64_t requests = p->requests_dead;
-		for (struct child *c = p->children; c; c = c->next) {
-			struct sb_slot s;
-			sb_slot_read(&p->sb, c->slot, &s);
-			requests += s.requests > (1ull << 40) ? 0 : s.requests;
-			if (s.stage != SB_IDLE && s.stage != SB_FINISHING)
-				active++;
-			else
-				idle++;
-		}
+		struct pool_counts n;
+		pool_count(p, &n);
 		control_say(m, "pool %s: pm %s, listen %s, processes %u (active %u, idle %u), "
 			    "requests %llu, max children reached %llu, slow requests %llu",
-			    p->conf->name, conf_pm_name(p->conf->pm), p->addr.text, p->running, active,
-			    idle, (unsigned long long)requests,
+			    p->conf->name, conf_pm_name(p->conf->pm), p->addr.text, p->running, n.active,
+			    n.idle, (unsigned long long)n.requests,
 			    (unsigned long long)p->max_children_reached,
 			    (unsigned long long)p->slow_requests);
 	}

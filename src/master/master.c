@@ -83,6 +83,34 @@ static int listen_perms_for(const struct pool_conf *pc, const struct pool *p,
 	return 0;
 }
 
+/* Releases everything a pool owns; safe on a pool that opened only partly. */
+static void pool_close(struct master *m, struct pool *p)
+{
+	pm_pool_stop(m, p);
+	status_listen_close(m, p);
+	while (p->children) {
+		struct child *c = p->children;
+		p->children = c->next;
+		children_close_pipes(m, c);
+		free(c);
+	}
+	if (p->respawn_timer)
+		ev_timer_free(m->loop, p->respawn_timer);
+	if (p->listen_fd >= 0) {
+		close(p->listen_fd);
+		if (p->addr.family == AF_UNIX)
+			unlink(p->addr.path);
+	}
+	allowed_clients_free(&p->allowed);
+	sb_destroy(&p->sb);
+	free(p->slot_used);
+	if (p->wake_fd >= 0)
+		close(p->wake_fd);
+	if (p->access_fd >= 0)
+		close(p->access_fd);
+	free(p);
+}
+
 static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 {
 	char err[512];
@@ -98,8 +126,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->wake_fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
-		free(p);
-		return NULL;
+		goto fail;
 	}
 	p->handler = handler_for_app(pc->app_type);
 	if (!p->handler) {
@@ -164,46 +191,8 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	}
 	return p;
 fail:
-	if (p->listen_fd >= 0) {
-		close(p->listen_fd);
-		if (p->addr.family == AF_UNIX)
-			unlink(p->addr.path);
-	}
-	allowed_clients_free(&p->allowed);
-	sb_destroy(&p->sb);
-	free(p->slot_used);
-	close(p->wake_fd);
-	if (p->access_fd >= 0)
-		close(p->access_fd);
-	status_listen_close(m, p);
-	free(p);
+	pool_close(m, p);
 	return NULL;
-}
-
-static void pool_close(struct master *m, struct pool *p)
-{
-	pm_pool_stop(m, p);
-	status_listen_close(m, p);
-	while (p->children) {
-		struct child *c = p->children;
-		p->children = c->next;
-		children_close_pipes(m, c);
-		free(c);
-	}
-	if (p->respawn_timer)
-		ev_timer_free(m->loop, p->respawn_timer);
-	if (p->listen_fd >= 0) {
-		close(p->listen_fd);
-		if (p->addr.family == AF_UNIX)
-			unlink(p->addr.path);
-	}
-	allowed_clients_free(&p->allowed);
-	sb_destroy(&p->sb);
-	free(p->slot_used);
-	close(p->wake_fd);
-	if (p->access_fd >= 0)
-		close(p->access_fd);
-	free(p);
 }
 
 static unsigned initial_children(const struct pool_conf *pc)
@@ -346,17 +335,12 @@ static void on_sd_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 	(void)loop;
 	(void)t;
 	for (struct pool *p = m->pools; p; p = p->next) {
-		requests += p->requests_dead;
+		struct pool_counts n;
+		pool_count(p, &n);
+		requests += n.requests;
+		active += n.active;
+		idle += n.idle;
 		slow += p->slow_requests;
-		for (struct child *c = p->children; c; c = c->next) {
-			struct sb_slot s;
-			sb_slot_read(&p->sb, c->slot, &s);
-			requests += s.requests > (1ull << 40) ? 0 : s.requests;
-			if (s.stage != SB_IDLE && s.stage != SB_FINISHING)
-				active++;
-			else
-				idle++;
-		}
 	}
 	uint64_t now = sb_mono_us();
 	double rate = m->sd_last_us && now > m->sd_last_us && requests >= m->sd_last_requests

@@ -94,6 +94,13 @@ void children_watch_pipes(struct master *m, struct child *c, int log_fd, int out
 const char *child_pool_name(const struct child *c);
 void children_log_exit(struct master *m, struct child *c, int status);
 
+/* A pool's live counts from the scoreboard (slots copied and clamped). */
+struct pool_counts {
+	unsigned active, idle;
+	uint64_t requests;           /* served so far, by living and exited children */
+};
+void pool_count(const struct pool *p, struct pool_counts *out);
+
 /* reload.c */
 void reload_init(struct master *m);                   /* adopt what a reload passed on */
 int  reload_take_socket(struct master *m, const char *text);
