@@ -42,7 +42,7 @@ FPMCTL_OBJ := $(FPMCTL_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test unit integration asan run fuzz fuzz-run install deps deps-test lint
+.PHONY: all clean test unit integration asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl
 
 # Build dependencies come first (scripts/deps.sh: a no-op when installed).
@@ -69,6 +69,13 @@ deps:
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
+
+# fpmd against php-fpm, fcgiwrap, a libfcgi app and a bare prefork server (bench/README.md).
+bench: deps-bench all
+	bench/run.sh $(BUILD)
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)

@@ -106,10 +106,10 @@ size_t fcgi_stream_encode(uint8_t *out, size_t cap, uint8_t type, uint16_t reque
 		if (n) {
 			memcpy(out + off, src, n);
 			off += n;
+			src += n;       /* only here: src may be NULL for the empty record */
 		}
 		memset(out + off, 0, pad);
 		off += pad;
-		src += n;
 		len -= n;
 	} while (len > 0);
 	return off;

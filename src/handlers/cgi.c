@@ -438,7 +438,7 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 		exec_errno = errno ? errno : ENOEXEC;
 		_exit(127);
 	}
-	setpgid(pid, pid);
+	/* The child made its own process group before exec (vfork ran it first). */
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);

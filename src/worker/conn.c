@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -57,13 +58,52 @@ void conn_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* The mask used while waiting: the worker's own, with SIGQUIT let through.
+ * Computed once: the worker's mask does not change after setup. */
+static const sigset_t *waiting_mask(void)
+{
+	static sigset_t mask;
+	static int ready;
+	if (!ready) {
+		sigprocmask(SIG_SETMASK, NULL, &mask);
+		sigdelset(&mask, SIGQUIT);
+		ready = 1;
+	}
+	return &mask;
+}
+
+int listen_wait_open(int listen_fd)
+{
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		return -1;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+		close(epfd);
+		return -1;
+	}
+	return epfd;
+}
+
+int listen_wait(int epfd)
+{
+	for (;;) {
+		if (worker_quit)
+			return 0;
+		struct epoll_event ev;
+		int r = epoll_pwait(epfd, &ev, 1, -1, waiting_mask());
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+	}
+}
+
 int wait_readable(int fd, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	sigset_t open_mask;
+	const sigset_t *open_mask = waiting_mask();
 	struct timespec ts, *tsp = NULL;
-	sigprocmask(SIG_SETMASK, NULL, &open_mask);
-	sigdelset(&open_mask, SIGQUIT);
 	if (timeout_ms >= 0) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
@@ -72,7 +112,7 @@ int wait_readable(int fd, int timeout_ms)
 	for (;;) {
 		if (worker_quit)
 			return 0;
-		int r = ppoll(&pfd, 1, tsp, &open_mask);
+		int r = ppoll(&pfd, 1, tsp, open_mask);
 		if (r > 0)
 			return 1;
 		if (r == 0)

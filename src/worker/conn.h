@@ -45,7 +45,16 @@ int conn_write_record(struct conn *c, const uint8_t hdr[FCGI_HEADER_LEN], const 
 		      size_t len, uint8_t padding);
 int conn_flush(struct conn *c);
 
-/* Waits for the listening socket or a signal.  1 readable, 0 interrupted. */
+/* Waits for fd or a signal.  1 readable, 0 interrupted or timed out. */
 int wait_readable(int fd, int timeout_ms);
+
+/*
+ * Waiting for connections: an epoll set holding the listening socket with
+ * EPOLLEXCLUSIVE, so a new connection wakes one idle worker, not all of them
+ * (poll waiters are all woken: a thundering herd).  -1 if it cannot be made.
+ */
+int listen_wait_open(int listen_fd);
+/* 1 when a connection may be waiting, 0 when interrupted (SIGQUIT). */
+int listen_wait(int epfd);
 
 #endif

@@ -43,12 +43,11 @@ static void slot_stage(struct worker *w, enum sb_stage stage)
 	sb_write_end(w->slot);
 }
 
-static uint64_t cpu_us(void)
+#define TV_US(tv) ((uint64_t)(tv).tv_sec * 1000000u + (uint64_t)(tv).tv_usec)
+
+static uint64_t cpu_us(const struct rusage *ru)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
-	       (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+	return TV_US(ru->ru_utime) + TV_US(ru->ru_stime);
 }
 
 static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
@@ -78,15 +77,14 @@ static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
 	sb_write_end(w->slot);
 }
 
-static void slot_request_end(struct worker *w, uint64_t cpu_before)
+static void slot_request_end(struct worker *w, const struct rusage *before,
+			     const struct rusage *after)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
 	sb_write_begin(w->slot);
 	w->slot->stage = SB_IDLE;
 	w->slot->duration_us = sb_mono_us() - w->slot->accepted_mono_us;
-	w->slot->cpu_us = cpu_us() - cpu_before;
-	w->slot->memory = (uint64_t)ru.ru_maxrss * 1024u;
+	w->slot->cpu_us = cpu_us(after) - cpu_us(before);
+	w->slot->memory = (uint64_t)after->ru_maxrss * 1024u;
 	w->slot->requests++;
 	w->slot->idle_since_mono_us = sb_mono_us();
 	sb_write_end(w->slot);
@@ -203,11 +201,11 @@ static int suppressed(const struct pool_conf *pc, const struct request *r, const
 	return 0;
 }
 
-static void write_access_log(struct worker *w, struct request *r, const struct rusage *before)
+static void write_access_log(struct worker *w, struct request *r, const struct rusage *before,
+			     const struct rusage *after_ru)
 {
 	const struct pool_conf *pc = w->pool->conf;
-	struct rusage after;
-	getrusage(RUSAGE_SELF, &after);
+	const struct rusage after = *after_ru;
 	char uri[SB_URI_LEN];
 	sb_strcpy(uri, sizeof(uri), w->slot->uri);
 	if (!r->status)
@@ -226,7 +224,6 @@ static void write_access_log(struct worker *w, struct request *r, const struct r
 	e.start.tv_sec = (time_t)(w->slot->accepted_us / 1000000u);
 	e.start.tv_nsec = (long)(w->slot->accepted_us % 1000000u) * 1000L;
 	clock_gettime(CLOCK_REALTIME, &e.now);
-#define TV_US(tv) ((uint64_t)(tv).tv_sec * 1000000u + (uint64_t)(tv).tv_usec)
 	e.cpu_user_us = TV_US(after.ru_utime) - TV_US(before->ru_utime);
 	e.cpu_system_us = TV_US(after.ru_stime) - TV_US(before->ru_stime);
 	size_t len;
@@ -279,8 +276,7 @@ static void serve_connection(struct worker *w, struct conn *c)
 		if (ready <= 0)
 			break;
 
-		uint64_t cpu_before = cpu_us();
-		struct rusage ru_before;
+		struct rusage ru_before, ru_after;
 		getrusage(RUSAGE_SELF, &ru_before);
 		w->resp_head_len = 0;
 		struct request req = {
@@ -304,10 +300,11 @@ static void serve_connection(struct worker *w, struct conn *c)
 		if (!req.aborted && !c->dead &&
 		    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
 			keep = 0;
-		slot_request_end(w, cpu_before);
+		getrusage(RUSAGE_SELF, &ru_after);
+		slot_request_end(w, &ru_before, &ru_after);
 		w->requests++;
 		if (w->access_log)
-			write_access_log(w, &req, &ru_before);
+			write_access_log(w, &req, &ru_before, &ru_after);
 
 		if (!keep || worker_quit || (w->max_requests && w->requests >= w->max_requests))
 			break;
@@ -336,6 +333,20 @@ static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * epoll_pwait and ppoll return ready descriptors without delivering a
+ * pending signal, so a busy worker would never see its SIGQUIT: ask.
+ */
+static int quit_pending(void)
+{
+	sigset_t set;
+	if (worker_quit)
+		return 1;
+	if (sigpending(&set) == 0 && sigismember(&set, SIGQUIT))
+		worker_quit = 1;
+	return worker_quit;
 }
 
 static unsigned pick_max_requests(const struct pool_conf *pc)
@@ -384,13 +395,14 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 	if (conn_init(&c, &limits) < 0)
 		_exit(70);
 
+	int listen_ep = listen_wait_open(WORKER_FD_LISTEN);
 	slot_stage(&w, SB_IDLE);
 	/* The master waits for this before a reload retires the previous generation. */
 	sb_write_begin(w.slot);
 	w.slot->ready = 1;
 	sb_write_end(w.slot);
 	while (!worker_quit) {
-		if (!wait_readable(WORKER_FD_LISTEN, -1))
+		if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
 			continue;
 		/* A worker whose master died serves no new connection (PDEATHSIG may race). */
 		if (getppid() != master_pid)
@@ -404,6 +416,21 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 		slot_stage(&w, SB_IDLE);
 		if (w.max_requests && w.requests >= w.max_requests)
 			break;
+		if (quit_pending())
+			break;
+	}
+	/*
+	 * A connection whose wake-up reached this worker (EPOLLEXCLUSIVE wakes
+	 * one) as it was told to quit would wait for the next arrival: serve
+	 * what is already queued for it, once, before leaving.
+	 */
+	if (worker_quit && getppid() == w.master_pid) {
+		struct sockaddr_storage peer;
+		int fd = accept_one(&w, &peer);
+		if (fd >= 0) {
+			conn_attach(&c, fd);
+			serve_connection(&w, &c);
+		}
 	}
 
 	slot_stage(&w, SB_FINISHING);

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run.sh: memory of a server, progress lines, the final table.
+
+    report.py mem PGID...              {"rss_kb":…,"pss_kb":…,"procs":…} of every live
+                                       process in those process groups
+    report.py record RAW SCENARIO WORKERS SERVER ROUND LOAD_JSON PGID...
+                                       adds one measurement and the memory of those
+                                       groups to RAW (JSON lines), prints a progress line
+    report.py table RAW OUT [k=v]...   medians, min-max, ratios to fpmd: a markdown
+                                       table on stdout, everything in OUT (JSON)
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+# Goals from issues 6 and 13: fpmd's req/s divided by the peer's, same run.
+GOALS = {("cgi-c", "fcgiwrap"): 1.3, ("cgi-sh", "fcgiwrap"): 1.1}
+
+SCENARIO_TEXT = {
+    "ping": "ping.path answered by the manager (libfcgi, prefork: a hello app), new connection per request",
+    "ping-ka": "the same with FCGI_KEEP_CONN, connections reused",
+    "cgi-sh": "/bin/sh CGI script (one printf) through the gateway",
+    "cgi-c": "compiled C CGI program through the gateway",
+}
+
+
+def mem(pgids):
+    """RSS and PSS (kB) summed over the live processes of these process groups."""
+    want = {int(g) for g in pgids}
+    rss = pss = procs = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[2]) not in want:
+                continue
+            with open(f"/proc/{d}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+            try:
+                with open(f"/proc/{d}/smaps_rollup") as f:
+                    for line in f:
+                        if line.startswith("Pss:"):
+                            pss += int(line.split()[1])
+            except OSError:
+                pass
+            procs += 1
+        except (OSError, IndexError, ValueError):
+            continue
+    return {"rss_kb": rss, "pss_kb": pss, "procs": procs}
+
+
+def record(raw, scenario, workers, server, rnd, load, pgids):
+    m = {"scenario": scenario, "workers": int(workers), "server": server, "round": int(rnd),
+         "mem": mem(pgids), "load": json.loads(load)}
+    with open(raw, "a") as f:
+        f.write(json.dumps(m) + "\n")
+    line(m)
+
+
+def line(m):
+    ld = m["load"]
+    lat = ld["latency_us"]
+    err = ld["error_total"]
+    extra = f"  first error: {ld['first_error']}" if err else ""
+    print(f"  {m['scenario']:8} w={m['workers']} round {m['round']}  {m['server']:9}"
+          f" {ld['rps']:9.1f} req/s  p50 {lat['p50'] / 1000:7.3f} ms  p99 {lat['p99'] / 1000:7.3f} ms"
+          f"  errors {err}  RSS {m['mem']['rss_kb'] / 1024:6.1f} MiB ({m['mem']['procs']} procs){extra}",
+          flush=True)
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    cpu = ln.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    # HEAD of the tree the bench ran from, "+dirty" with uncommitted changes
+    # (fpmd was built from that tree by make bench, or by whoever passed BUILD).
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        if commit and dirty:
+            commit += "+dirty"
+    except OSError:
+        commit = ""
+    return {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit}
+
+
+def summarize(rows):
+    """Groups the runs by (scenario, workers, server), in the order they ran."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["scenario"], r["workers"], r["server"]), []).append(r)
+    out = []
+    for (scen, w, srv), runs in groups.items():
+        rps = [x["load"]["rps"] for x in runs]
+        out.append({
+            "scenario": scen, "workers": w, "server": srv, "runs": len(runs),
+            "rps": {"median": statistics.median(rps), "min": min(rps), "max": max(rps), "all": rps},
+            "latency_us": {
+                "p50": statistics.median(x["load"]["latency_us"]["p50"] for x in runs),
+                "p90": statistics.median(x["load"]["latency_us"]["p90"] for x in runs),
+                "p99": statistics.median(x["load"]["latency_us"]["p99"] for x in runs),
+                "max": max(x["load"]["latency_us"]["max"] for x in runs),
+            },
+            "errors": sum(x["load"]["error_total"] for x in runs),
+            "first_error": next((x["load"]["first_error"] for x in runs if x["load"]["first_error"]), ""),
+            "rss_kb": statistics.median(x["mem"]["rss_kb"] for x in runs),
+            "pss_kb": statistics.median(x["mem"]["pss_kb"] for x in runs),
+            "procs": max(x["mem"]["procs"] for x in runs),
+        })
+    by_key = {(s["scenario"], s["workers"], s["server"]): s for s in out}
+    for s in out:
+        f = by_key.get((s["scenario"], s["workers"], "fpmd"))
+        s["fpmd_ratio"] = (f["rps"]["median"] / s["rps"]["median"]
+                           if f and s["server"] != "fpmd" and s["rps"]["median"] else None)
+        s["goal"] = GOALS.get((s["scenario"], s["server"]))
+    return out
+
+
+def table(raw, out_path, settings):
+    with open(raw) as f:
+        rows = [json.loads(ln) for ln in f if ln.strip()]
+    summary = summarize(rows)
+    cfg = dict(kv.split("=", 1) for kv in settings)
+    info = machine()
+    print()
+    print(f"fpmd bench: {info['cpus']} CPUs ({info['cpu']}), kernel {info['kernel']}, tree "
+          f"{info['commit'] or '?'}, {cfg.get('secs')} s per run, {cfg.get('rounds')} rounds "
+          f"(medians; min–max over rounds), c={cfg.get('conns')}, unix sockets, {cfg.get('wall_s')} s in all; "
+          f"load average {cfg.get('loadavg_start')} before, {cfg.get('loadavg_end')} after")
+    print()
+    print("| scenario | workers | server | req/s (median) | min–max | p50 ms | p99 ms | errors "
+          "| RSS MiB | PSS MiB | procs | fpmd ÷ server |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for s in summary:
+        ratio = ""
+        if s["fpmd_ratio"] is not None:
+            ratio = f"{s['fpmd_ratio']:.2f}×"
+            if s["goal"]:
+                ratio += f" (goal ≥ {s['goal']}×{'' if s['fpmd_ratio'] >= s['goal'] else ', MISSED'})"
+        print(f"| {s['scenario']} | {s['workers']} | {s['server']} | {s['rps']['median']:.0f} "
+              f"| {s['rps']['min']:.0f}–{s['rps']['max']:.0f} | {s['latency_us']['p50'] / 1000:.2f} "
+              f"| {s['latency_us']['p99'] / 1000:.2f} | {s['errors']} | {s['rss_kb'] / 1024:.1f} "
+              f"| {s['pss_kb'] / 1024:.1f} | {s['procs']} | {ratio} |")
+    print()
+    for scen in dict.fromkeys(s["scenario"] for s in summary):
+        print(f"  {scen}: {SCENARIO_TEXT.get(scen, '')}")
+    bad = [s for s in summary if s["errors"]]
+    for s in bad:
+        print(f"  ! {s['scenario']} w={s['workers']} {s['server']}: {s['errors']} errors, "
+              f"first: {s['first_error']}")
+    with open(out_path, "w") as f:
+        json.dump({"machine": info, "settings": cfg, "results": summary, "runs": rows}, f, indent=1)
+        f.write("\n")
+    print(f"\nwritten: {out_path}")
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "mem":
+        print(json.dumps(mem(argv[2:])))
+    elif len(argv) >= 8 and argv[1] == "record":
+        record(*argv[2:8], argv[8:])
+    elif len(argv) >= 4 and argv[1] == "table":
+        table(argv[2], argv[3], argv[4:])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

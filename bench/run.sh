@@ -1,0 +1,261 @@
+#!/bin/sh
+# make bench: fpmd side by side with its peers, in one run, on this machine.
+#
+#   bench/run.sh [BUILD]        BUILD holds fpmd (default build/)
+#
+# Every server gets its own config in a temp dir, a unix socket and the same
+# number of worker processes (2, then 8).  The servers of a scenario run in
+# turn, A B C A B C ..., ROUNDS times; bench/report.py prints medians, the
+# min-max spread and fpmd's ratio to each peer, and writes
+# bench/results/latest.json.  Installs nothing: scripts/deps.sh bench does.
+#
+# Environment:
+#   BENCH_QUICK=1         smoke test: 1 s runs, 1 round
+#   BENCH_SECS=4          seconds per measurement
+#   BENCH_ROUNDS=3        rounds
+#   BENCH_CONNS=16        connections in flight (fcgi-load -c)
+#   BENCH_WORKERS="2 8"   worker counts
+#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c"
+#   CC=cc
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+SECS=${BENCH_SECS:-4}
+ROUNDS=${BENCH_ROUNDS:-3}
+CONNS=${BENCH_CONNS:-16}
+WORKERS=${BENCH_WORKERS:-2 8}
+SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c}
+WARMUP=0.3
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	SECS=1
+	ROUNDS=1
+	WARMUP=0.2
+fi
+CC=${CC:-cc}
+PY=${PYTHON:-python3}
+FPMD=$BUILD/fpmd
+BIN=$BUILD/bench
+LOAD=$BIN/fcgi-load
+RESULTS=$ROOT/bench/results
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+[ -x "$FPMD" ] || die "$FPMD not built (make all)"
+
+# --- every process group this script starts dies with it ------------------
+# A server's process groups are written to its DIR/pgids the moment it is
+# started; stop_all (after each set of runs, and on any exit: end, failure,
+# Ctrl-C) sends TERM to each group, then KILL to what is left after 2 s.
+TMP=""
+cleanup() {
+	trap - EXIT INT TERM
+	stop_all
+	[ -n "$TMP" ] && rm -rf "$TMP"
+}
+stop_all() {
+	[ -n "$TMP" ] || return 0
+	groups=$(awk '{ print }' "$TMP"/*/*/pgids 2>/dev/null || true)
+	[ -n "$groups" ] || return 0
+	for g in $groups; do kill -TERM "-$g" 2>/dev/null || true; done
+	i=0
+	while [ $i -lt 20 ]; do
+		alive=""
+		for g in $groups; do kill -0 "-$g" 2>/dev/null && alive="$alive $g"; done
+		[ -z "$alive" ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	for g in $groups; do kill -KILL "-$g" 2>/dev/null || true; done
+	rm -f "$TMP"/*/*/pgids
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+TMP=$(mktemp -d /tmp/fpmd-bench.XXXXXX)
+chmod 755 "$TMP"
+RAW=$TMP/raw.jsonl
+: > "$RAW"
+
+# --- build the load generator, the apps and the CGI programs -------------
+mkdir -p "$BIN"
+CFLAGS_BENCH="-std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+-Wmissing-prototypes -D_GNU_SOURCE -I$ROOT/src"
+FCGI_SRC="$ROOT/src/fcgi/fcgi_nv.c $ROOT/src/fcgi/fcgi_parser.c $ROOT/src/fcgi/fcgi_record.c \
+$ROOT/src/fcgi/fcgi_resp.c"
+say "bench: building fcgi-load, prefork, hello-fcgi, hello.cgi into $BIN"
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH -o "$LOAD" "$ROOT/bench/fcgi-load.c" $FCGI_SRC
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH -o "$BIN/prefork" "$ROOT/bench/apps/prefork.c" $FCGI_SRC
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH -o "$BIN/hello.cgi" "$ROOT/bench/cgi/hello.c"
+HAVE_LIBFCGI=0
+# shellcheck disable=SC2086
+if $CC $CFLAGS_BENCH -o "$BIN/hello-fcgi" "$ROOT/bench/apps/hello-fcgi.c" -lfcgi 2>"$TMP/libfcgi.err"; then
+	HAVE_LIBFCGI=1
+else
+	say "bench: libfcgi-dev missing, the libfcgi peer is skipped ($(head -1 "$TMP/libfcgi.err"))"
+fi
+
+WWW=$TMP/www
+mkdir -p "$WWW"
+cp "$ROOT/bench/cgi/hello.sh" "$BIN/hello.cgi" "$WWW/"
+chmod 755 "$WWW" "$WWW/hello.sh" "$WWW/hello.cgi"
+
+AS_ROOT=""
+[ "$(id -u)" -eq 0 ] && AS_ROOT=-R
+
+have() { command -v "$1" >/dev/null 2>&1; }
+PHPFPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
+
+# --- servers ----------------------------------------------------------------
+# start_SERVER DIR WORKERS: starts the server in DIR on the socket DIR/sock
+# with WORKERS worker processes and records its process groups in
+# DIR/pgids.  Each runs as the invoking user (with -R when that is root).
+
+# setsid in a non-interactive shell does not fork: the pid is the group id.
+spawn() {
+	dir=$1
+	shift
+	setsid "$@" >"$dir/out.log" 2>&1 </dev/null &
+	echo $! >> "$dir/pgids"
+}
+
+start_fpmd() {
+	cat > "$1/fpmd.conf" <<EOF
+[global]
+pid = $1/fpmd.pid
+error_log = $1/error.log
+
+[bench]
+listen = $1/sock
+pm = static
+pm.max_children = $2
+app.type = cgi
+cgi.root = $WWW
+ping.path = /ping
+EOF
+	spawn "$1" "$FPMD" -F -y "$1/fpmd.conf" $AS_ROOT
+}
+
+start_php_fpm() {
+	cat > "$1/php-fpm.conf" <<EOF
+[global]
+pid = $1/php-fpm.pid
+error_log = $1/error.log
+daemonize = no
+
+[bench]
+listen = $1/sock
+pm = static
+pm.max_children = $2
+ping.path = /ping
+EOF
+	spawn "$1" "$PHPFPM" -F -y "$1/php-fpm.conf" -p "$1" $AS_ROOT
+}
+
+start_fcgiwrap() {
+	spawn "$1" fcgiwrap -c "$2" -s "unix:$1/sock"
+}
+
+start_prefork() {
+	spawn "$1" "$BIN/prefork" -s "$1/sock" -n "$2"
+}
+
+# spawn-fcgi forks the children, each in its own session, and exits.
+start_libfcgi() {
+	setsid spawn-fcgi -F "$2" -s "$1/sock" -P "$1/pgids" -- "$BIN/hello-fcgi" \
+		>"$1/out.log" 2>&1 </dev/null
+}
+
+# What each server is asked in each scenario: "URI EXPECT".
+request_for() {
+	case "$1:$2" in
+	ping*:fpmd|ping*:php-fpm) echo "/ping pong" ;;
+	ping*:*)                  echo "/hello Hello" ;;
+	cgi-sh:*)                 echo "/hello.sh Hello" ;;
+	cgi-c:*)                  echo "/hello.cgi Hello" ;;
+	esac
+}
+
+servers_for() {
+	case "$1" in
+	ping|ping-ka)
+		s=fpmd
+		if [ -n "$PHPFPM" ]; then s="$s php-fpm"
+		else say "bench: php-fpm8.2 missing, skipped"; fi
+		if [ $HAVE_LIBFCGI = 1 ] && have spawn-fcgi; then s="$s libfcgi"
+		else say "bench: spawn-fcgi or libfcgi missing, skipped"; fi
+		echo "$s prefork" ;;
+	cgi-sh|cgi-c)
+		if have fcgiwrap; then echo "fpmd fcgiwrap"
+		else say "bench: fcgiwrap missing, skipped"; echo fpmd; fi ;;
+	*) die "unknown scenario '$1'" ;;
+	esac
+}
+
+# One request until it succeeds, for up to 10 s: the server is ready.
+wait_ready() {
+	i=0
+	while [ $i -lt 100 ]; do
+		if [ -S "$1" ] && "$LOAD" -c 1 -n 1 -t 2000 -r "$WWW" -e "$3" "unix:$1" "$2" \
+			>/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# --- the run ----------------------------------------------------------------
+say "bench: $(nproc) CPUs, ${SECS}s per run, $ROUNDS rounds, c=$CONNS, workers: $WORKERS"
+say "bench: scenarios: $SCENARIOS"
+T0=$(date +%s)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+for scen in $SCENARIOS; do
+	KA=""
+	[ "$scen" = ping-ka ] && KA=-k
+	servers=$(servers_for "$scen")
+	for w in $WORKERS; do
+		# start every server of the scenario
+		for srv in $servers; do
+			d=$TMP/$scen-$w/$srv
+			mkdir -p "$d"
+			"start_$(echo "$srv" | tr - _)" "$d" "$w" ||
+				die "$srv did not start: $(cat "$d/out.log" 2>/dev/null)"
+			# shellcheck disable=SC2046
+			set -- $(request_for "$scen" "$srv")
+			wait_ready "$d/sock" "$1" "$2" ||
+				die "$srv not answering on $d/sock: $(tail -5 "$d/out.log" "$d/error.log" 2>/dev/null)"
+			"$LOAD" -j -c "$CONNS" -d "$WARMUP" $KA -r "$WWW" -e "$2" "unix:$d/sock" "$1" \
+				>/dev/null 2>&1 || true
+		done
+		r=1
+		while [ $r -le "$ROUNDS" ]; do
+			for srv in $servers; do
+				d=$TMP/$scen-$w/$srv
+				# shellcheck disable=SC2046
+				set -- $(request_for "$scen" "$srv")
+				json=$("$LOAD" -j -c "$CONNS" -d "$SECS" $KA -r "$WWW" -e "$2" \
+					"unix:$d/sock" "$1") || true
+				[ -n "$json" ] || die "fcgi-load failed against $srv"
+				# memory right after the run, one line into RAW, progress on stderr
+				# shellcheck disable=SC2046
+				$PY "$ROOT/bench/report.py" record "$RAW" "$scen" "$w" "$srv" "$r" "$json" \
+					$(cat "$d/pgids") >&2
+			done
+			r=$((r + 1))
+		done
+		stop_all
+	done
+done
+T1=$(date +%s)
+
+mkdir -p "$RESULTS"
+$PY "$ROOT/bench/report.py" table "$RAW" "$RESULTS/latest.json" \
+	"secs=$SECS" "rounds=$ROUNDS" "conns=$CONNS" "wall_s=$((T1 - T0))" \
+	"fpmd=$FPMD" "loadavg_start=$LOAD0" "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
