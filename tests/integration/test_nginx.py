@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -645,3 +646,41 @@ def test_refusals_of_large_bodies_reach_the_client(make_web):
         r = web.get("/cgi-bin/missing.sh", method="POST", body=b"x" * (1024 * 1024))
         assert r.status == 404, (r.status, r.body[:200])
     assert web.get("/cgi-bin/hello.sh?after").status == 200
+
+
+def test_reloads_under_load_through_nginx_no_5xx(make_web, fpmd):
+    """20 reloads while nginx forwards a steady load: not one 5xx, not one error."""
+    web = make_web(children=4)
+    stop = threading.Event()
+    results = {"ok": 0, "bad": []}
+    lock = threading.Lock()
+
+    def client(i):
+        while not stop.is_set():
+            try:
+                r = web.get(f"/cgi-bin/hello.sh?c={i}", timeout=20)
+                good = r.status == 200 and r.body.startswith(b"hello ")
+            except Exception as e:  # noqa: BLE001 - every failure is counted
+                good, r = False, e
+            with lock:
+                if good:
+                    results["ok"] += 1
+                else:
+                    results["bad"].append(repr(getattr(r, "status", r)))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    try:
+        for n in range(20):
+            time.sleep(0.3)
+            os.kill(fpmd.pid, signal.SIGUSR2)
+            fpmd.wait_log("ready to handle connections", count=n + 2, timeout=15)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    print(f"20 reloads through nginx: {results['ok']} requests ok, {len(results['bad'])} failed")
+    assert results["bad"] == [], results["bad"][:5]
+    assert results["ok"] > 100
