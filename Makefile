@@ -119,7 +119,10 @@ install: all
 	    $(DESTDIR)$(STATEDIR)/log $(DESTDIR)$(STATEDIR)/run $(DESTDIR)$(PREFIX)/etc/fpmd
 	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
 	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
-	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/ 2>/dev/null || true
+	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/
+	install -d $(DESTDIR)$(PREFIX)/share/pkgconfig
+	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: fpmd-module\nDescription: build an fpmd app.type = module shared object\nVersion: 0.1.0\nCflags: -I$${includedir} -fPIC\nLibs: -shared\n' \
+	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/share/pkgconfig/fpmd-module.pc
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man1
 	-install -m 0644 docs/man/fpmd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	-install -m 0644 docs/man/fpmd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/

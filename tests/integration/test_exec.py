@@ -78,3 +78,28 @@ def test_program_goes_with_its_worker(php, workdir):
     php.signal(signal.SIGTERM)
     php.wait(10)
     assert wait_for(lambda: not any(alive(p) for p in programs), 3)
+
+
+def test_a_libfcgi_program(fpmd, workdir):
+    """Any FastCGI program: here a C program built on Debian's libfcgi."""
+    if not os.path.exists("/usr/include/fcgi_stdio.h"):
+        pytest.skip("libfcgi-dev is not installed")
+    src = f"{workdir}/app.c"
+    with open(src, "w") as f:
+        f.write('#include <fcgi_stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n'
+                'int main(void) { int n = 0;\n'
+                '  while (FCGI_Accept() >= 0) {\n'
+                '    const char *q = getenv("QUERY_STRING");\n'
+                '    printf("Content-Type: text/plain\\r\\n\\r\\nlibfcgi pid %d n=%d q=%s\\n",'
+                '           (int)getpid(), ++n, q ? q : "");\n'
+                '  } return 0; }\n')
+    subprocess.run(["cc", "-O2", "-o", f"{workdir}/app", src, "-lfcgi"], check=True)
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, children=2).replace(
+        f"exec.command = {PHP_CGI}", f"exec.command = {workdir}/app")))
+    sock = f"{workdir}/php.sock"
+    seen = set()
+    for i in range(6):
+        r = fcgi_request(sock, f"/x?i={i}")
+        assert r.status == 200 and r.body.startswith(b"libfcgi pid ") and f"q=i={i}".encode() in r.body
+        seen.add(r.body.split()[2])
+    assert 1 <= len(seen) <= 2          # one program per worker, reused across requests
