@@ -32,11 +32,13 @@ static const struct {
 	{ "quit", SIGQUIT, "stop gracefully: requests in flight finish" },
 	{ "stop", SIGTERM, "stop now" },
 	{ "pools", 0, "show each pool's processes and counters" },
+	{ "scale", 0, "keep at least N workers in a dynamic or ondemand pool: POOL +N|-N|=N" },
 };
 
 static void master_usage(FILE *f, const char *cmd)
 {
-	fprintf(f, "usage: fpmctl %s (-c CONTROL_SOCKET | -g PIDFILE) [--timeout SECONDS]\n\n", cmd);
+	fprintf(f, "usage: fpmctl %s (-c CONTROL_SOCKET | -g PIDFILE) [--timeout SECONDS]%s\n\n", cmd,
+		strcmp(cmd, "scale") == 0 ? " POOL +N|-N|=N" : "");
 	for (size_t i = 0; i < sizeof(master_commands) / sizeof(master_commands[0]); i++)
 		if (strcmp(cmd, master_commands[i].name) == 0)
 			fprintf(f, "%s.\n", master_commands[i].what);
@@ -89,7 +91,7 @@ static int by_socket(const char *path, const char *cmd, int timeout_s)
 		fprintf(stderr, "fpmctl: %s\n", err);
 		return errno == ETIMEDOUT ? CTL_ETIMEOUT : CTL_ECONNECT;
 	}
-	char line[64];
+	char line[256];
 	int n = snprintf(line, sizeof(line), "%s\n", cmd);
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
 		fprintf(stderr, "fpmctl: cannot send to %s: %s\n", path, strerror(errno));
@@ -162,9 +164,15 @@ int ctl_master_main(int argc, char **argv)
 		default: master_usage(stderr, cmd); return CTL_EUSAGE;
 		}
 	}
-	if (signo < 0 || (!sock == !pidfile) || timeout <= 0 || optind != argc) {
+	int is_scale = strcmp(cmd, "scale") == 0;
+	if (signo < 0 || (!sock == !pidfile) || timeout <= 0 || optind != argc - (is_scale ? 2 : 0)) {
 		master_usage(stderr, cmd);
 		return CTL_EUSAGE;
+	}
+	char line[200];
+	if (is_scale) {
+		snprintf(line, sizeof(line), "scale %.64s %.32s", argv[optind], argv[optind + 1]);
+		cmd = line;
 	}
 	return sock ? by_socket(sock, cmd, timeout) : by_signal(pidfile, signo, cmd);
 }

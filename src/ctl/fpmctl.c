@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "quit", ctl_master_main, "stop fpmd gracefully and wait until it has exited" },
 	{ "stop", ctl_master_main, "stop fpmd now" },
 	{ "pools", ctl_master_main, "each pool's processes and counters, from the master" },
+	{ "scale", ctl_master_main, "keep at least N workers in a pool: POOL +N|-N|=N" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

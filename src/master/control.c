@@ -27,6 +27,7 @@
 
 #include "ev/ev.h"
 #include "log/log.h"
+#include "master/pm.h"
 
 #define CTL_LINE_MAX 256
 #define ENV_CTL_CLIENT "FPMD_CTL_CLIENT"
@@ -93,6 +94,49 @@ static void status_lines(struct master *m)
 		control_say(m, "previous generation: %u processes finishing", m->old_children);
 }
 
+/*
+ * scale POOL +N | -N | =N: a floor of workers a dynamic or ondemand pool
+ * keeps (spawned now, never retired below), within pm.max_children, until
+ * the next reload.  Static pools have their size in the configuration.
+ */
+static void scale(struct master *m, const char *args)
+{
+	char name[64], spec[32];
+	if (sscanf(args, "%63s %31s", name, spec) != 2 || !strchr("+-=", spec[0])) {
+		control_say(m, "ERROR usage: scale POOL +N|-N|=N");
+		return;
+	}
+	struct pool *p = m->pools;
+	while (p && strcmp(p->conf->name, name) != 0)
+		p = p->next;
+	if (!p) {
+		control_say(m, "ERROR no pool named '%s'", name);
+		return;
+	}
+	if (p->conf->pm == PM_STATIC) {
+		control_say(m, "ERROR pool %s is pm = static: it keeps pm.max_children (%d) workers; "
+			    "change the configuration and reload", name, p->conf->pm_max_children);
+		return;
+	}
+	char *end;
+	long n = strtol(spec + 1, &end, 10);
+	if (*end || n < 0 || n > 100000) {
+		control_say(m, "ERROR '%s' is not +N, -N or =N", spec);
+		return;
+	}
+	long base = spec[0] == '=' ? 0 : (long)(p->floor > p->running ? p->floor : p->running);
+	long floor = spec[0] == '=' ? n : spec[0] == '+' ? base + n : base - n;
+	if (floor < 0)
+		floor = 0;
+	if (floor > p->conf->pm_max_children)
+		floor = p->conf->pm_max_children;
+	p->floor = (unsigned)floor;
+	log_notice("[pool %s] scaled: at least %u workers (running %u)", name, p->floor, p->running);
+	pm_tick(m, p, 0);
+	control_say(m, "OK pool %s: at least %u workers (running %u, pm.max_children %d)", name,
+		    p->floor, p->running, p->conf->pm_max_children);
+}
+
 /* Runs one command; the connection becomes m->ctl_client while it does. */
 static void run_command(struct ctl_conn *c, const char *cmd)
 {
@@ -122,12 +166,15 @@ static void run_command(struct ctl_conn *c, const char *cmd)
 		/* On success the process is replaced and the new master answers. */
 		reload_request(m);
 		control_done(m, 0);
+	} else if (strncmp(cmd, "scale ", 6) == 0) {
+		scale(m, cmd + 6);
+		control_done(m, 0);
 	} else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "stop") == 0) {
 		control_say(m, "OK %s", cmd[0] == 'q' ? "finishing" : "terminating");
 		kill(m->pid, cmd[0] == 'q' ? SIGQUIT : SIGTERM);
 		/* Kept open: it closes when the master exits. */
 	} else {
-		control_say(m, "ERROR unknown command '%.64s' (ping, pools, reopen, reload, quit, stop)",
+		control_say(m, "ERROR unknown command '%.64s' (ping, pools, reopen, reload, quit, stop, scale)",
 			    cmd);
 		control_done(m, 0);
 	}

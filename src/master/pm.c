@@ -230,7 +230,14 @@ static void manage_dynamic(struct master *m, struct pool *p, const struct pool_v
 	unsigned max_spare = (unsigned)pc->pm_max_spare_servers;
 	unsigned live = v->idle + v->active;
 
-	if (v->idle > max_spare && v->longest_idle) {
+	if (live < p->floor && live < max) {
+		/* fpmctl scale asked for more: up to the floor at the spawn rate. */
+		unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
+		unsigned want = p->floor - live;
+		children_spawn(m, p, want < cap ? want : cap);
+		return;
+	}
+	if (v->idle > max_spare && v->longest_idle && live > p->floor) {
 		/* The one idle longest goes (php-fpm picks the oldest by start time). */
 		retire(p, v->longest_idle, "above pm.max_spare_servers");
 		p->spawn_rate = 1;
@@ -291,9 +298,17 @@ static void manage_ondemand(struct master *m, struct pool *p, const struct pool_
 	} else if (v->pending == 0) {
 		p->max_children_warned = 0;
 	}
+	live = v->idle + v->active;
+	if (live < p->floor && live < max) {
+		unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
+		unsigned want = p->floor - live;
+		children_spawn(m, p, want < cap ? want : cap);
+		live += want < cap ? want : cap;
+	}
 	uint64_t idle_us = (uint64_t)(pc->pm_process_idle_timeout > 0 ? pc->pm_process_idle_timeout : 10)
 			   * 1000000u;
-	if (v->longest_idle && v->pending == 0 && now - v->longest_idle_since >= idle_us)
+	if (v->longest_idle && v->pending == 0 && live > p->floor &&
+	    now - v->longest_idle_since >= idle_us)
 		retire(p, v->longest_idle, "pm.process_idle_timeout");
 }
 
@@ -348,7 +363,9 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 	    (v.active || woke || v.idle < (unsigned)pc->pm_min_spare_servers ||
 	     v.idle > (unsigned)pc->pm_max_spare_servers))
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
-	if (pc->pm == PM_ONDEMAND && v.running)
+	if (pc->pm == PM_ONDEMAND && v.running > p->floor)
+		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
+	if (pc->pm != PM_STATIC && v.running < p->floor)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
 	if (v.pending && pc->pm != PM_STATIC)
 		period = PM_QUEUE_PERIOD_MS;

@@ -56,6 +56,7 @@ struct pool {
 	unsigned pm_period_ms;           /* current period, 0 = disarmed */
 	uint64_t last_tick_us;
 	unsigned spawn_rate;             /* dynamic: doubles while short of idle workers */
+	unsigned floor;                  /* fpmctl scale: keep at least this many (until reload) */
 	int max_children_warned;         /* one warning per episode */
 	uint64_t max_children_reached;
 	uint64_t max_active;

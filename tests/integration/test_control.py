@@ -104,3 +104,25 @@ def test_reload_keeps_prefix_and_environment_expansion(fpmd, workdir):
     r = ctl("reload", "-c", f"{workdir}/run/fpmd.ctl")
     assert r.returncode == 0, r.stdout + r.stderr
     assert fcgi_request(f"{workdir}/run/www.sock", "/fast.sh", root=workdir).body == b"fast"
+
+
+def test_scale_sets_a_floor_for_ondemand_and_dynamic(fpmd, workdir):
+    pools = (pool_conf(workdir, "od", pm="ondemand", children=5, extra="pm.process_idle_timeout = 1s\n")
+             + pool_conf(workdir, "st", children=2))
+    sock = start(fpmd, workdir, pools)
+    od_workers = lambda: [p for p in fpmd.workers()
+                          if open(f"/proc/{p}/cmdline").read().startswith("fpmd: pool od")]
+    assert od_workers() == []
+    r = ctl("scale", "-c", sock, "od", "=3")
+    assert r.returncode == 0 and "at least 3 workers" in r.stdout, r.stdout + r.stderr
+    assert wait_for(lambda: len(od_workers()) == 3, 5)
+    time.sleep(2.5)                       # past pm.process_idle_timeout: the floor holds
+    assert len(od_workers()) == 3
+    assert ctl("scale", "-c", sock, "od", "+9").stdout.count("at least 5 workers") == 1  # capped
+    assert wait_for(lambda: len(od_workers()) == 5, 5)
+    assert ctl("scale", "-c", sock, "od", "=0").returncode == 0
+    assert wait_for(lambda: od_workers() == [], 10)     # idle ones retire again
+    r = ctl("scale", "-c", sock, "st", "+1")
+    assert r.returncode == 1 and "pm = static" in r.stderr
+    assert ctl("scale", "-c", sock, "nope", "+1").returncode == 1
+    assert ctl("scale", "-c", sock, "od").returncode == 2
