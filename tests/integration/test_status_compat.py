@@ -1,0 +1,84 @@
+"""Status pages side by side: php-fpm8.2 and fpmd, same pool settings, same keys in the same order.
+
+fpmd adds `memory peak` (php-fpm 8.4's field) at the end of the pool block; everything else
+must match so that scrapers, dashboards and alerts keep working."""
+import json
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from conftest import basic_conf, fcgi_request, pool_conf, wait_for
+
+PHP_FPM = "/usr/sbin/php-fpm8.2"
+pytestmark = pytest.mark.skipif(not os.path.exists(PHP_FPM), reason="php-fpm8.2 not installed")
+EXTRA = {"memory peak", "memory_peak"}
+
+
+@pytest.fixture
+def php_fpm(workdir):
+    conf = os.path.join(workdir, "php-fpm.conf")
+    sock = os.path.join(workdir, "php.sock")
+    with open(conf, "w") as f:
+        f.write(f"[global]\npid = {workdir}/php-fpm.pid\nerror_log = {workdir}/php-fpm.log\n"
+                f"daemonize = no\n[www]\nuser = nobody\nlisten = {sock}\npm = static\n"
+                "pm.max_children = 2\nping.path = /ping\npm.status_path = /status\n")
+    proc = subprocess.Popen([PHP_FPM, "-n", "-F", "-O", "-R", "-y", conf], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for(lambda: os.path.exists(sock), 10)
+        yield sock
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def both(workdir, fpmd, php_fpm, query):
+    fpmd_sock = f"{workdir}/www.sock"
+    if fpmd.proc is None:
+        fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    ours = fcgi_request(fpmd_sock, f"/status{query}")
+    theirs = fcgi_request(php_fpm, f"/status{query}", extra={"SCRIPT_FILENAME": "/status"})
+    assert ours.status == theirs.status == 200
+    return ours, theirs
+
+
+def text_keys(body):
+    blocks = body.decode().split("\n************************\n")
+    return [[l.split(":", 1)[0] for l in b.splitlines() if ":" in l] for b in blocks]
+
+
+def test_text_keys(workdir, fpmd, php_fpm):
+    ours, theirs = both(workdir, fpmd, php_fpm, "?full")
+    a, b = text_keys(ours.body), text_keys(theirs.body)
+    assert [k for k in a[0] if k not in EXTRA] == b[0]
+    assert len(a) == len(b) == 3                     # pool block and two processes
+    assert a[1:] == b[1:]
+    assert ours.headers["content-type"] == theirs.headers["content-type"]
+    assert ours.headers["cache-control"] == theirs.headers["cache-control"]
+
+
+def test_json_keys(workdir, fpmd, php_fpm):
+    ours, theirs = both(workdir, fpmd, php_fpm, "?json&full")
+    a, b = json.loads(ours.body), json.loads(theirs.body)
+    assert [k for k in a if k not in EXTRA] == list(b)
+    assert [list(p) for p in a["processes"]] == [list(p) for p in b["processes"]]
+    assert {k: type(v) for k, v in a.items() if k not in EXTRA} == {k: type(v) for k, v in b.items()}
+
+
+def test_openmetrics_families(workdir, fpmd, php_fpm):
+    ours, theirs = both(workdir, fpmd, php_fpm, "?openmetrics")
+    fam = lambda body: re.findall(r"^# (HELP|TYPE) (\S+)", body.decode(), re.M)
+    a = [x for x in fam(ours.body) if x[1] != "phpfpm_memory_peak"]
+    assert a == fam(theirs.body)
+    assert ours.body.endswith(b"# EOF\n") and theirs.body.endswith(b"# EOF\n")
+    assert ours.headers["content-type"] == theirs.headers["content-type"]
+
+
+def test_xml_and_html_tags(workdir, fpmd, php_fpm):
+    for query, rx in (("?xml&full", rb"<([a-z-]+)>"), ("?html&full", rb"<th>([^<]+)</th>")):
+        ours, theirs = both(workdir, fpmd, php_fpm, query)
+        a = [t for t in re.findall(rx, ours.body) if t not in (b"memory-peak", b"memory peak")]
+        assert a == re.findall(rx, theirs.body), query
