@@ -36,7 +36,19 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query,
 		free(procs);
 		return NULL;
 	}
+	const struct pool_conf *pc = pool->conf;
+	struct status_extra extra = {
+		.max_children = (uint64_t)(pc->pm_max_children > 0 ? pc->pm_max_children : 0),
+		.min_spare = (uint64_t)(pc->pm_min_spare_servers > 0 ? pc->pm_min_spare_servers : 0),
+		.max_spare = (uint64_t)(pc->pm_max_spare_servers > 0 ? pc->pm_max_spare_servers : 0),
+		.max_requests = (uint64_t)(pc->pm_max_requests > 0 ? pc->pm_max_requests : 0),
+		.respawns = hdr.respawns,
+		.hist_sum_us = hdr.duration_sum_dead_us,
+	};
+	memcpy(extra.exits, hdr.exits, sizeof(extra.exits));
+	memcpy(extra.hist, hdr.hist_dead, sizeof(extra.hist));
 	struct status_pool sp = {
+		.extra = &extra,
 		.pool = pool->conf->name,
 		.pm = conf_pm_name(pool->conf->pm),
 		.start_time = (time_t)(hdr.start_us / 1000000u),
@@ -71,6 +83,9 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query,
 			sp.idle++;
 		if (s->memory > sp.memory_peak)
 			sp.memory_peak = s->memory;
+		for (int b = 0; b <= STATUS_HIST_BUCKETS; b++)
+			extra.hist[b] += s->hist[b] > (1ull << 40) ? 0 : s->hist[b];
+		extra.hist_sum_us += s->duration_sum_us > (1ull << 60) ? 0 : s->duration_sum_us;
 		pr->pid = (int)s->pid;
 		pr->state = sb_stage_name((enum sb_stage)s->stage);
 		pr->start_time = (time_t)(s->start_us / 1000000u);

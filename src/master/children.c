@@ -350,6 +350,23 @@ static struct child *unlink_child(struct master *m, pid_t pid)
 	return NULL;
 }
 
+static enum status_exit_reason exit_reason(const struct child *c, int status)
+{
+	if (c->idle_kill)
+		return EXIT_IDLE;
+	if (c->term_sent_us)
+		return EXIT_TIMEOUT;
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT || sig == SIGILL || sig == SIGFPE)
+			return EXIT_CRASH;
+		return EXIT_SIGNAL;
+	}
+	if (WEXITSTATUS(status) != 0)
+		return EXIT_ERROR;
+	return c->quitting ? EXIT_QUIT : EXIT_MAX_REQUESTS;
+}
+
 static void log_exit(struct master *m, struct child *c, int status, double secs)
 {
 	const char *pool = child_pool_name(c);
@@ -407,7 +424,7 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
 		return;
 	unsigned want = (unsigned)p->respawn_pending;
 	p->respawn_pending = 0;
-	children_spawn(m, p, want);
+	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want);
 }
 
 static void respawn(struct master *m, struct pool *p, double lived, int clean)
@@ -429,7 +446,7 @@ static void respawn(struct master *m, struct pool *p, double lived, int clean)
 		return;
 	}
 	p->fast_failures = 0;
-	children_spawn(m, p, 1);
+	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
 }
 
 void children_reap(struct master *m)
@@ -453,6 +470,10 @@ void children_reap(struct master *m)
 		sb_slot_read(&p->sb, c->slot, &s);
 		p->requests_dead += s.requests > (1ull << 40) ? 0 : s.requests;
 		p->sb.hdr->requests_dead = p->requests_dead;
+		for (int i = 0; i <= STATUS_HIST_BUCKETS; i++)
+			p->sb.hdr->hist_dead[i] += s.hist[i] > (1ull << 40) ? 0 : s.hist[i];
+		p->sb.hdr->duration_sum_dead_us += s.duration_sum_us > (1ull << 60) ? 0 : s.duration_sum_us;
+		p->sb.hdr->exits[exit_reason(c, status)]++;
 		memset(&p->sb.slots[c->slot], 0, sizeof(p->sb.slots[c->slot]));
 		p->slot_used[c->slot] = 0;
 		p->running--;

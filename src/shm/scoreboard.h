@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "status/status.h"
+
 #define SB_METHOD_LEN  16
 #define SB_URI_LEN     512
 #define SB_QUERY_LEN   512
@@ -55,6 +57,8 @@ struct sb_slot {
 	uint64_t content_length;
 	uint64_t cpu_us;                 /* last request CPU (user + system) */
 	uint64_t memory;                 /* peak RSS bytes, at last request end */
+	uint64_t hist[STATUS_HIST_BUCKETS + 1];  /* requests by duration bucket */
+	uint64_t duration_sum_us;
 	char method[SB_METHOD_LEN];
 	char uri[SB_URI_LEN];
 	char query[SB_QUERY_LEN];
@@ -82,6 +86,11 @@ struct sb_header {
 	 * again.  Workers only read it.
 	 */
 	volatile uint32_t master_sleeping;
+	/* fpmd_* metrics, the master's own counts */
+	uint64_t exits[EXIT_REASONS];
+	uint64_t respawns;
+	uint64_t hist_dead[STATUS_HIST_BUCKETS + 1];   /* of children that exited */
+	uint64_t duration_sum_dead_us;
 };
 
 struct scoreboard {

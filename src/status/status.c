@@ -5,6 +5,7 @@
 #include "status/status.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,6 +386,53 @@ static void om_metric(struct buf *b, const char *name, const char *type, const c
 		name, type, name, v);
 }
 
+const double status_hist_bounds[STATUS_HIST_BUCKETS] = {
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+const char *const status_exit_reason_names[EXIT_REASONS] = {
+	[EXIT_MAX_REQUESTS] = "max_requests", [EXIT_QUIT] = "quit", [EXIT_IDLE] = "idle",
+	[EXIT_TIMEOUT] = "timeout", [EXIT_CRASH] = "crash", [EXIT_SIGNAL] = "signal",
+	[EXIT_ERROR] = "error",
+};
+
+static void render_fpmd_metrics(struct buf *b, const struct status_pool *p)
+{
+	const struct status_extra *x = p->extra;
+	static const struct { const char *name, *help; size_t off; } limits[] = {
+		{ "pm_max_children", "The pool's pm.max_children.", offsetof(struct status_extra, max_children) },
+		{ "pm_min_spare_servers", "The pool's pm.min_spare_servers (dynamic).",
+		  offsetof(struct status_extra, min_spare) },
+		{ "pm_max_spare_servers", "The pool's pm.max_spare_servers (dynamic).",
+		  offsetof(struct status_extra, max_spare) },
+		{ "pm_max_requests", "The pool's pm.max_requests (0: none).",
+		  offsetof(struct status_extra, max_requests) },
+	};
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		bprintf(b, "# HELP fpmd_%s %s\n# TYPE fpmd_%s gauge\nfpmd_%s %" PRIu64 "\n", limits[i].name,
+			limits[i].help, limits[i].name, limits[i].name,
+			*(const uint64_t *)(const void *)((const char *)x + limits[i].off));
+	bputs(b, "# HELP fpmd_worker_exits Workers that exited, by reason.\n"
+		 "# TYPE fpmd_worker_exits counter\n");
+	for (int r = 0; r < EXIT_REASONS; r++)
+		bprintf(b, "fpmd_worker_exits_total{reason=\"%s\"} %" PRIu64 "\n",
+			status_exit_reason_names[r], x->exits[r]);
+	bprintf(b, "# HELP fpmd_respawns Workers started again after one died.\n"
+		"# TYPE fpmd_respawns counter\nfpmd_respawns_total %" PRIu64 "\n", x->respawns);
+	bputs(b, "# HELP fpmd_request_duration_seconds Time from a request's first byte to its end.\n"
+		 "# TYPE fpmd_request_duration_seconds histogram\n");
+	uint64_t cum = 0;
+	for (int i = 0; i < STATUS_HIST_BUCKETS; i++) {
+		cum += x->hist[i];
+		bprintf(b, "fpmd_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+			status_hist_bounds[i], cum);
+	}
+	cum += x->hist[STATUS_HIST_BUCKETS];
+	bprintf(b, "fpmd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+		"fpmd_request_duration_seconds_count %" PRIu64 "\n"
+		"fpmd_request_duration_seconds_sum %.6f\n", cum, cum, (double)x->hist_sum_us / 1e6);
+}
+
 static void render_openmetrics(struct buf *b, const struct status_pool *p)
 {
 	bprintf(b, "# HELP phpfpm_up Could pool %s using a %s PM on PHP-FPM be reached?\n"
@@ -413,6 +461,8 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 		  p->slow_requests);
 	om_metric(b, "memory_peak", "gauge", "The memory usage peak since FPM has started.",
 		  p->memory_peak);
+	if (p->extra)
+		render_fpmd_metrics(b, p);
 	bputs(b, "# EOF\n");
 }
 

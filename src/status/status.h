@@ -16,7 +16,25 @@
 
 enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STATUS_OPENMETRICS };
 
+/* Request duration histogram buckets (seconds), OpenMetrics' le= bounds; +Inf is implied. */
+#define STATUS_HIST_BUCKETS 11
+extern const double status_hist_bounds[STATUS_HIST_BUCKETS];
+
+enum status_exit_reason { EXIT_MAX_REQUESTS = 0, EXIT_QUIT, EXIT_IDLE, EXIT_TIMEOUT, EXIT_CRASH,
+			  EXIT_SIGNAL, EXIT_ERROR, EXIT_REASONS };
+extern const char *const status_exit_reason_names[EXIT_REASONS];
+
+/* fpmd's own metrics, beyond php-fpm's (OpenMetrics only, names fpmd_*). */
+struct status_extra {
+	uint64_t max_children, min_spare, max_spare, max_requests;
+	uint64_t exits[EXIT_REASONS];
+	uint64_t respawns;
+	uint64_t hist[STATUS_HIST_BUCKETS + 1];   /* per bucket (not cumulative), last = +Inf */
+	uint64_t hist_sum_us;
+};
+
 struct status_pool {
+	const struct status_extra *extra;   /* NULL: php-fpm's metrics only */
 	const char *pool;
 	const char *pm;
 	time_t start_time;

@@ -84,6 +84,11 @@ static void slot_request_end(struct worker *w, const struct rusage *before,
 	w->slot->stage = SB_IDLE;
 	w->slot->duration_us = sb_mono_us() - w->slot->accepted_mono_us;
 	w->slot->cpu_us = cpu_us(after) - cpu_us(before);
+	unsigned b = 0;
+	while (b < STATUS_HIST_BUCKETS && (double)w->slot->duration_us > status_hist_bounds[b] * 1e6)
+		b++;
+	w->slot->hist[b]++;
+	w->slot->duration_sum_us += w->slot->duration_us;
 	w->slot->memory = (uint64_t)after->ru_maxrss * 1024u;
 	w->slot->requests++;
 	w->slot->idle_since_mono_us = sb_mono_us();
