@@ -15,7 +15,9 @@
 #   BENCH_ROUNDS=3        rounds
 #   BENCH_CONNS=16        connections in flight (fcgi-load -c)
 #   BENCH_WORKERS="2 8"   worker counts
-#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c"
+#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c ondemand-ramp recycle reload"
+#                         the last three (fpmd and php-fpm8.2's process managers)
+#                         are run by bench/pm.py, after the others
 #   CC=cc
 set -eu
 
@@ -25,7 +27,7 @@ SECS=${BENCH_SECS:-4}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-16}
 WORKERS=${BENCH_WORKERS:-2 8}
-SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c}
+SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c ondemand-ramp recycle reload}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	SECS=1
@@ -44,13 +46,30 @@ die() { say "bench: $*"; exit 1; }
 
 [ -x "$FPMD" ] || die "$FPMD not built (make all)"
 
+# throughput scenarios run here; process-manager ones by bench/pm.py
+THRU=""
+PMSCEN=""
+for scen in $SCENARIOS; do
+	case "$scen" in
+	ping|ping-ka|cgi-sh|cgi-c) THRU="$THRU $scen" ;;
+	ondemand-ramp|recycle|reload) PMSCEN="$PMSCEN $scen" ;;
+	*) die "unknown scenario '$scen'" ;;
+	esac
+done
+
 # --- every process group this script starts dies with it ------------------
 # A server's process groups are written to its DIR/pgids the moment it is
 # started; stop_all (after each set of runs, and on any exit: end, failure,
 # Ctrl-C) sends TERM to each group, then KILL to what is left after 2 s.
 TMP=""
+PMPID=""
 cleanup() {
 	trap - EXIT INT TERM
+	# bench/pm.py, when it runs, stops its own servers on TERM
+	if [ -n "$PMPID" ]; then
+		kill -TERM "$PMPID" 2>/dev/null || true
+		wait "$PMPID" 2>/dev/null || true
+	fi
 	stop_all
 	[ -n "$TMP" ] && rm -rf "$TMP"
 }
@@ -102,8 +121,9 @@ fi
 
 WWW=$TMP/www
 mkdir -p "$WWW"
-cp "$ROOT/bench/cgi/hello.sh" "$BIN/hello.cgi" "$WWW/"
-chmod 755 "$WWW" "$WWW/hello.sh" "$WWW/hello.cgi"
+cp "$ROOT/bench/cgi/hello.sh" "$ROOT/bench/cgi/sleep.sh" "$BIN/hello.cgi" \
+	"$ROOT/bench/php/hello.php" "$ROOT/bench/php/sleep.php" "$WWW/"
+chmod 755 "$WWW" "$WWW/hello.sh" "$WWW/sleep.sh" "$WWW/hello.cgi"
 
 AS_ROOT=""
 [ "$(id -u)" -eq 0 ] && AS_ROOT=-R
@@ -216,7 +236,7 @@ say "bench: $(nproc) CPUs, ${SECS}s per run, $ROUNDS rounds, c=$CONNS, workers: 
 say "bench: scenarios: $SCENARIOS"
 T0=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-for scen in $SCENARIOS; do
+for scen in $THRU; do
 	KA=""
 	[ "$scen" = ping-ka ] && KA=-k
 	servers=$(servers_for "$scen")
@@ -256,6 +276,28 @@ done
 T1=$(date +%s)
 
 mkdir -p "$RESULTS"
-$PY "$ROOT/bench/report.py" table "$RAW" "$RESULTS/latest.json" \
-	"secs=$SECS" "rounds=$ROUNDS" "conns=$CONNS" "wall_s=$((T1 - T0))" \
-	"fpmd=$FPMD" "loadavg_start=$LOAD0" "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "$THRU" ]; then
+	$PY "$ROOT/bench/report.py" table "$RAW" "$RESULTS/latest.json" \
+		"secs=$SECS" "rounds=$ROUNDS" "conns=$CONNS" "wall_s=$((T1 - T0))" \
+		"fpmd=$FPMD" "loadavg_start=$LOAD0" "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+fi
+
+# --- process managers: ondemand ramp, max_requests recycling, reloads ------
+if [ -n "$PMSCEN" ]; then
+	echo
+	echo "fpmd bench, process managers: $(nproc) CPUs, fpmd and php-fpm8.2 in the same run," \
+		"load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+	echo
+	# in the background, so that a TERM or Ctrl-C to this script reaches the
+	# trap at once (it then TERMs pm.py, which stops its servers)
+	# shellcheck disable=SC2086
+	BENCH_SECS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_QUICK=${BENCH_QUICK:-0} \
+		BENCH_RESULTS=$RESULTS/pm.json \
+		$PY "$ROOT/bench/pm.py" "$TMP" "$FPMD" "$PHPFPM" "$LOAD" "$WWW" $PMSCEN &
+	PMPID=$!
+	wait "$PMPID" || die "bench/pm.py failed"
+	PMPID=""
+	stop_all
+	echo "bench: process managers done in $(($(date +%s) - T1)) s, load average" \
+		"$(cut -d' ' -f1-3 /proc/loadavg) after; figures in $RESULTS/pm.json" >&2
+fi
