@@ -59,6 +59,8 @@ def test_reloads_under_load_lose_nothing(fpmd, workdir):
     with Load(sock, workdir) as load:
         for i in range(10):
             time.sleep(random.uniform(0.2, 0.8))
+            # A configuration change every time: the pool's size.
+            fpmd.write_conf(basic_conf(workdir, pool_conf(workdir, children=4 if i % 2 else 3)))
             fpmd.signal(signal.SIGUSR2 if i % 2 else signal.SIGHUP)
             fpmd.wait_log("ready to handle connections", count=i + 2, timeout=15)
         time.sleep(1)
@@ -198,3 +200,20 @@ def test_a_binary_that_rejects_the_config_is_not_run(fpmd, workdir):
     assert "slowlog must be set" in fpmd.log()
     assert fpmd.workers() == before
     assert fcgi_request(f"{workdir}/www.sock", "/fast.sh", root=workdir).body == b"fast"
+
+
+def test_reload_applies_listen_mode_to_the_inherited_socket(fpmd, workdir):
+    import stat
+    scripts(workdir)
+    fpmd.start(basic_conf(workdir))
+    sock = f"{workdir}/www.sock"
+    inode = os.stat(sock).st_ino
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+    fpmd.write_conf(basic_conf(workdir, pool_conf(workdir, extra="listen.mode = 0600\nlisten.owner = daemon\n")))
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2)
+    st = os.stat(sock)
+    assert st.st_ino == inode, "the socket is inherited, not re-created"
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    import pwd
+    assert st.st_uid == pwd.getpwnam("daemon").pw_uid
