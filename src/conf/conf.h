@@ -228,4 +228,10 @@ int conf_parse_time(const char *s, int *seconds);      /* 10, 10s, 5m, 2h, 1d */
 int conf_parse_size(const char *s, long long *bytes);  /* 512, 4K, 10M, 1G */
 int conf_parse_rlimit(const char *s, long long *out);  /* number or "unlimited" (-2) */
 
+/*
+ * exec.command as words, without a shell ('…', "…", backslash).  Returns 0
+ * and a NULL-terminated list (out->items), or -1 with a reason in err.
+ */
+int conf_split_argv(const char *s, struct conf_str_list *out, char *err, size_t errlen);
+
 #endif

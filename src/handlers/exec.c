@@ -9,8 +9,8 @@
  * body streamed in, the program's STDOUT/STDERR streamed back.  The program
  * dies with its worker (PDEATHSIG) and is restarted by it if it exits.
  *
- * exec.command is run through /bin/sh, so it may carry arguments; php_value
- * and php_admin_value lines become `-d key=value` for php-cgi.
+ * exec.command is split into words without a shell ('…' and "…" quote);
+ * php_value and php_admin_value lines become `-d key=value` for php-cgi.
  */
 #include "handlers/handler.h"
 
@@ -42,7 +42,7 @@ struct exec_state {
 	struct sockaddr_un addr;
 	int listen_fd;
 	pid_t pid;
-	char *command;               /* exec.command plus -d lines */
+	struct conf_str_list argv;   /* exec.command's words plus -d KEY=VALUE */
 	uint8_t *buf;
 	uint64_t restarts;
 	struct cgi_headers *hdr;     /* to learn the status for logs; bytes pass unchanged */
@@ -72,7 +72,7 @@ static int start_program(struct worker *w, struct exec_state *st)
 		/* php-cgi: one process, no internal manager, no request limit of its own. */
 		setenv("PHP_FCGI_CHILDREN", "0", 1);
 		setenv("PHP_FCGI_MAX_REQUESTS", "0", 1);
-		execl("/bin/sh", "sh", "-c", st->command, (char *)NULL);   /* command starts with exec */
+		execvp(st->argv.items[0], st->argv.items);
 		_exit(127);
 	}
 	st->pid = pid;
@@ -98,28 +98,37 @@ static int ensure_program(struct worker *w, struct exec_state *st)
 	return start_program(w, st);
 }
 
-static char *build_command(const struct pool_conf *pc)
+/* exec.command's words, then php_value & co as -d KEY=VALUE (php-cgi's). */
+static int build_argv(const struct pool_conf *pc, struct conf_str_list *argv)
 {
-	size_t len = strlen(pc->exec_command) + 8;
+	char err[128];
+	if (conf_split_argv(pc->exec_command, argv, err, sizeof(err)) < 0) {
+		log_error("[pool %s] exec.command: %s", pc->name, err);
+		return -1;
+	}
 	const struct conf_kv_list *lists[] = { &pc->php_value, &pc->php_flag, &pc->php_admin_value,
 					       &pc->php_admin_flag };
 	for (size_t l = 0; l < 4; l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			len += strlen(lists[l]->items[i].key) + strlen(lists[l]->items[i].value) * 4 + 16;
-	char *cmd = malloc(len);
-	if (!cmd)
-		return NULL;
-	/* exec: the shell becomes the program, so signals and PDEATHSIG reach it. */
-	size_t o = (size_t)snprintf(cmd, len, "exec %s", pc->exec_command);
-	for (size_t l = 0; l < 4; l++)
 		for (size_t i = 0; i < lists[l]->n; i++) {
-			/* Single-quoted for the shell; a quote inside becomes '\''. */
-			o += (size_t)snprintf(cmd + o, len - o, " -d '%s=", lists[l]->items[i].key);
-			for (const char *v = lists[l]->items[i].value; *v; v++)
-				o += (size_t)snprintf(cmd + o, len - o, *v == '\'' ? "'\\''" : "%c", *v);
-			o += (size_t)snprintf(cmd + o, len - o, "'");
+			char *kv;
+			if (asprintf(&kv, "%s=%s", lists[l]->items[i].key, lists[l]->items[i].value) < 0)
+				return -1;
+			char **ni = realloc(argv->items, (argv->n + 3) * sizeof(*ni));
+			char *d = strdup("-d");
+			if (!ni || !d) {
+				free(kv);
+				free(d);
+				if (ni)
+					argv->items = ni;
+				return -1;
+			}
+			argv->items = ni;
+			argv->items[argv->n++] = d;
+			argv->items[argv->n++] = kv;
+			argv->items[argv->n] = NULL;
+			argv->cap = argv->n + 1;
 		}
-	return cmd;
+	return 0;
 }
 
 static int exec_worker_init(struct worker *w)
@@ -132,8 +141,7 @@ static int exec_worker_init(struct worker *w)
 	st->listen_fd = -1;
 	st->buf = malloc(EXEC_BUF);
 	st->hdr = malloc(sizeof(*st->hdr));
-	st->command = build_command(pc);
-	if (!st->buf || !st->hdr || !st->command)
+	if (!st->buf || !st->hdr || build_argv(pc, &st->argv) < 0)
 		return -1;
 	/* A directory only this worker's user can enter holds the program's socket. */
 	snprintf(st->dir, sizeof(st->dir), "/tmp/fpmd-exec-XXXXXX");
@@ -174,7 +182,7 @@ static void exec_worker_exit(struct worker *w)
 	}
 	free(st->buf);
 	free(st->hdr);
-	free(st->command);
+	conf_str_list_free(&st->argv);
 	free(st);
 	w->handler_data = NULL;
 }

@@ -87,6 +87,17 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 		if (p->app_type != APP_NONE && !handler_for_app(p->app_type))
 			diag_push(d, 1, p->file, p->line, "pool %s: app.type = %s is not available in "
 				  "this build", p->name, conf_app_name(p->app_type));
+		if (p->app_type == APP_EXEC && p->exec_command) {
+			struct conf_str_list words;
+			if (conf_split_argv(p->exec_command, &words, err, sizeof(err)) < 0) {
+				diag_push(d, 1, p->file, p->line, "pool %s: exec.command: %s", p->name, err);
+			} else {
+				if (words.items[0][0] == '/' && access(words.items[0], X_OK) < 0)
+					diag_push(d, 1, p->file, p->line, "pool %s: exec.command: '%s' is not "
+						  "an executable file", p->name, words.items[0]);
+				conf_str_list_free(&words);
+			}
+		}
 		check_dir_writable(d, "access.log", p->access_log);
 		if (p->access_format && access_format_check(p->access_format, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: %s", p->name, err);

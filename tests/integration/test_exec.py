@@ -103,3 +103,11 @@ def test_a_libfcgi_program(fpmd, workdir):
         assert r.status == 200 and r.body.startswith(b"libfcgi pid ") and f"q=i={i}".encode() in r.body
         seen.add(r.body.split()[2])
     assert 1 <= len(seen) <= 2          # one program per worker, reused across requests
+
+
+def test_exec_command_is_checked(fpmd, workdir):
+    fpmd.start(basic_conf(workdir, exec_pool(workdir).replace(f"exec.command = {PHP_CGI}",
+                                                              "exec.command = /nonexistent/app --flag")),
+               wait_ready=False)
+    assert fpmd.wait(10) == 78
+    assert "exec.command: '/nonexistent/app' is not an executable file" in fpmd.log()

@@ -1458,9 +1458,37 @@ static void test_default_io(void **state)
 	rmdir(dir);
 }
 
+
+static void test_split_argv(void **state)
+{
+	(void)state;
+	struct conf_str_list l;
+	char err[64];
+	assert_int_equal(conf_split_argv("/usr/bin/php-cgi8.2 -d 'a=b c' \"x \\\"y\\\"\" z\\ w", &l,
+					 err, sizeof(err)), 0);
+	assert_int_equal(l.n, 5);
+	assert_string_equal(l.items[0], "/usr/bin/php-cgi8.2");
+	assert_string_equal(l.items[1], "-d");
+	assert_string_equal(l.items[2], "a=b c");
+	assert_string_equal(l.items[3], "x \"y\"");
+	assert_string_equal(l.items[4], "z w");
+	assert_null(l.items[5]);
+	conf_str_list_free(&l);
+	assert_int_equal(conf_split_argv("  app   ", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.items[0], "app");
+	conf_str_list_free(&l);
+	assert_int_equal(conf_split_argv("app 'open", &l, err, sizeof(err)), -1);
+	assert_string_equal(err, "unterminated ' quote");
+	assert_int_equal(conf_split_argv("app \"open", &l, err, sizeof(err)), -1);
+	assert_int_equal(conf_split_argv("   ", &l, err, sizeof(err)), -1);
+	assert_string_equal(err, "empty command");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_argv),
 		cmocka_unit_test(test_parse_bool),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_parse_size),
