@@ -17,10 +17,11 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 def modules(tmp_path_factory):
     out = tmp_path_factory.mktemp("modules")
     os.chmod(out, 0o755)
-    for name in ("hello", "echo"):
+    for name in ("hello", "echo", "notes"):
         subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
                         f"-I{TOP}/include", "-o", f"{out}/{name}.so",
-                        f"{TOP}/examples/modules/{name}.c"], check=True)
+                        f"{TOP}/examples/modules/{name}.c"] + (["-lsqlite3"] if name == "notes" else []),
+                       check=True)
     # pytest's base temp dir is root-only: let the pool user reach the .so files.
     p = str(out)
     while p != "/":
@@ -104,3 +105,38 @@ def test_module_cflags():
     from conftest import FPMD
     out = subprocess.run([FPMD, "--module-cflags"], capture_output=True, text=True).stdout
     assert out.startswith("-I") and out.strip().endswith("/include")
+
+
+def test_notes_sqlite_json_api(fpmd, workdir, modules):
+    import json
+    import signal
+    db_dir = os.path.join(workdir, "db")
+    os.makedirs(db_dir)
+    os.chown(db_dir, 65534, 65534)          # the pool's user writes the database
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/notes.so",
+                                               f"module.param[database] = {db_dir}/notes.db\n")))
+    sock = f"{workdir}/app.sock"
+
+    def call(method, uri, body=b""):
+        r = fcgi_request(sock, uri, method=method, body=body, extra={"DOCUMENT_URI": uri})
+        return r.status, (json.loads(r.body) if r.body else None)
+
+    assert call("GET", "/notes") == (200, {"notes": []})
+    assert call("POST", "/notes", b"first") == (201, {"id": 1})
+    assert call("POST", "/notes", 'quote " and\nnewline'.encode()) == (201, {"id": 2})
+    assert call("GET", "/notes/2") == (200, {"id": 2, "text": 'quote " and\nnewline'})
+    assert call("GET", "/notes")[1]["notes"][0] == {"id": 1, "text": "first"}
+    assert call("DELETE", "/notes/1") == (204, None)
+    assert call("GET", "/notes/1")[0] == 404
+    assert call("POST", "/notes")[0] == 400
+    assert call("PUT", "/notes")[0] == 405
+    # The data outlives the workers.
+    for w in fpmd.workers():
+        os.kill(w, signal.SIGKILL)
+    assert wait_for(lambda: len(fpmd.workers()) == 2, 5)
+    assert call("GET", "/notes") == (200, {"notes": [{"id": 2, "text": 'quote " and\nnewline'}]})
+
+
+def test_notes_without_database_setting_refuses_to_start(fpmd, workdir, modules):
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/notes.so", children=1)))
+    fpmd.wait_log("notes: module.param\\[database\\] is not set")
