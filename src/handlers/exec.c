@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -42,6 +43,7 @@ struct exec_state {
 	struct sockaddr_un addr;
 	int listen_fd;
 	pid_t pid;
+	int pidfd;                   /* readable when the program exits (-1: not available) */
 	struct conf_str_list argv;   /* exec.command's words plus -d KEY=VALUE */
 	uint8_t *buf;
 	uint64_t restarts;
@@ -76,6 +78,9 @@ static int start_program(struct worker *w, struct exec_state *st)
 		_exit(127);
 	}
 	st->pid = pid;
+	if (st->pidfd >= 0)
+		close(st->pidfd);
+	st->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 }
 
@@ -139,6 +144,7 @@ static int exec_worker_init(struct worker *w)
 		return -1;
 	w->handler_data = st;
 	st->listen_fd = -1;
+	st->pidfd = -1;
 	st->buf = malloc(EXEC_BUF);
 	st->hdr = malloc(sizeof(*st->hdr));
 	if (!st->buf || !st->hdr || build_argv(pc, &st->argv) < 0)
@@ -176,6 +182,8 @@ static void exec_worker_exit(struct worker *w)
 	}
 	if (st->listen_fd >= 0)
 		close(st->listen_fd);
+	if (st->pidfd >= 0)
+		close(st->pidfd);
 	if (st->dir[0]) {
 		unlink(st->addr.sun_path);
 		rmdir(st->dir);
@@ -337,15 +345,29 @@ static int exec_handle(struct worker *w, struct request *r)
 			send_stdin(fd, NULL, 0);
 			body_done = 1;
 		}
-		struct pollfd pfd[2] = {
+		/*
+		 * The program's exit is watched too: a program that exits by itself
+		 * (after N requests, as php-cgi and Perl FCGI apps do) is restarted,
+		 * and the restarted one accepts the request still queued on the
+		 * worker's socket — no 502, no hang.
+		 */
+		struct pollfd pfd[3] = {
 			{ .fd = fd, .events = POLLIN },
 			{ .fd = r->conn->fd, .events = body_done ? POLLRDHUP : POLLIN },
+			{ .fd = rl.got_output ? -1 : st->pidfd, .events = POLLIN },
 		};
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = -1;
 			break;
+		}
+		if (pfd[2].revents && !pfd[0].revents) {
+			if (ensure_program(w, st) < 0) {
+				rc = 0;
+				break;
+			}
+			continue;
 		}
 		if (pfd[1].revents) {
 			if (!body_done) {

@@ -111,3 +111,29 @@ def test_exec_command_is_checked(fpmd, workdir):
                wait_ready=False)
     assert fpmd.wait(10) == 78
     assert "exec.command: '/nonexistent/app' is not an executable file" in fpmd.log()
+
+
+def test_a_program_that_exits_after_n_requests_is_replaced_without_a_502(fpmd, workdir):
+    """Like php-cgi with PHP_FCGI_MAX_REQUESTS or a Perl FCGI app: it leaves by itself."""
+    if not os.path.exists("/usr/include/fcgi_stdio.h"):
+        pytest.skip("libfcgi-dev is not installed")
+    src = f"{workdir}/app2.c"
+    with open(src, "w") as f:
+        f.write('#include <fcgi_stdio.h>\n#include <unistd.h>\n'
+                'int main(void) { int n = 0;\n'
+                '  while (n < 2 && FCGI_Accept() >= 0) {\n'
+                '    printf("Content-Type: text/plain\\r\\n\\r\\npid %d n=%d\\n", (int)getpid(), ++n);\n'
+                '  } return 0; }\n')
+    subprocess.run(["cc", "-O2", "-o", f"{workdir}/app2", src, "-lfcgi"], check=True)
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, children=1).replace(
+        f"exec.command = {PHP_CGI}", f"exec.command = {workdir}/app2")))
+    sock = f"{workdir}/php.sock"
+    pids = set()
+    for i in range(7):
+        r = fcgi_request(sock, f"/x?{i}", timeout=10)
+        assert r.status == 200 and r.body.startswith(b"pid "), r.stdout
+        pids.add(r.body.split()[1])
+        if i % 3 == 0:
+            time.sleep(0.2)            # sometimes the exit is seen before the next request
+    assert len(pids) >= 3               # replaced every two requests
+    assert "exec.command exited with code 0; restarting it" in fpmd.log()
