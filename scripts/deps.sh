@@ -7,7 +7,7 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev"
-test_pkgs="python3 python3-pytest nginx-light libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck"
+test_pkgs="python3 python3-pytest nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck"
 bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk gnuplot-nox"
 
 case "${1:-build}" in
