@@ -302,7 +302,7 @@ static void serve_connection(struct worker *w, struct conn *c)
 		 * dropped after END_REQUEST, within bounds: the client has its answer,
 		 * and a web server still sending the body gets no broken pipe.
 		 */
-		if (!req.aborted && !c->dead &&
+		if (!req.stdin_done && !req.aborted && !c->dead &&
 		    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
 			keep = 0;
 		getrusage(RUSAGE_SELF, &ru_after);
