@@ -43,5 +43,6 @@ def test_fpmd_metrics(fpmd, workdir):
     assert m, metrics(sock)
     assert m['fpmd_worker_exits_total{reason="signal"}'] == 1
     assert m['fpmd_worker_exits_total{reason="crash"}'] == 1
-    # Requests served by the workers that died still count.
-    assert m["fpmd_request_duration_seconds_count"] >= 6
+    # Requests served by the workers that died still count (the five pings at least: the
+    # scrape that came before the kills may die with its worker before it is recorded).
+    assert m["fpmd_request_duration_seconds_count"] >= 5
