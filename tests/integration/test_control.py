@@ -110,8 +110,16 @@ def test_scale_sets_a_floor_for_ondemand_and_dynamic(fpmd, workdir):
     pools = (pool_conf(workdir, "od", pm="ondemand", children=5, extra="pm.process_idle_timeout = 1s\n")
              + pool_conf(workdir, "st", children=2))
     sock = start(fpmd, workdir, pools)
-    od_workers = lambda: [p for p in fpmd.workers()
-                          if open(f"/proc/{p}/cmdline").read().startswith("fpmd: pool od")]
+    def od_workers():
+        found = []
+        for p in fpmd.workers():
+            try:                          # a worker may retire between listing and reading
+                if open(f"/proc/{p}/cmdline").read().startswith("fpmd: pool od"):
+                    found.append(p)
+            except OSError:
+                pass
+        return found
+
     assert od_workers() == []
     r = ctl("scale", "-c", sock, "od", "=3")
     assert r.returncode == 0 and "at least 3 workers" in r.stdout, r.stdout + r.stderr
