@@ -25,11 +25,12 @@ UNWIND_LIBS   = -lunwind-ptrace -lunwind-generic -lunwind
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -D_GNU_SOURCE -Iinclude -Isrc $(UNWIND_CFLAGS) $(SANFLAGS) \
-           -DFPMD_DEFAULT_PREFIX='"$(PREFIX)"' -DFPMD_DEFAULT_STATEDIR='"$(STATEDIR)"'
+           -DFPMD_DEFAULT_PREFIX='"$(PREFIX)"' -DFPMD_DEFAULT_STATEDIR='"$(STATEDIR)"' \
+           -DFPMD_PHP_LIBDIR='"$(PREFIX)/lib/fpmd"'
 LDFLAGS += $(SANFLAGS)
 
 # Pure modules (no I/O): linked into both binaries and the unit tests.
-PURE_SRC   := $(wildcard src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c) src/log/access_format.c
+PURE_SRC   := $(wildcard src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c src/pathinfo/*.c) src/log/access_format.c
 # The daemon's process layer.
 FPMD_SRC   := $(filter-out src/log/access_format.c,$(wildcard src/log/*.c)) $(wildcard src/ev/*.c src/net/*.c src/shm/*.c src/master/*.c \
                          src/worker/*.c src/handlers/*.c)
@@ -39,11 +40,33 @@ PURE_OBJ   := $(PURE_SRC:%.c=$(BUILD)/%.o)
 FPMD_OBJ   := $(FPMD_SRC:%.c=$(BUILD)/%.o)
 FPMCTL_OBJ := $(FPMCTL_SRC:%.c=$(BUILD)/%.o)
 
+# fpmd-php.so: the PHP SAPI, built only when libphp8.2-embed and php8.2-dev are
+# installed (scripts/deps.sh build installs them); fpmd itself never links PHP.
+PHP_CONFIG ?= $(shell command -v php-config8.2 2>/dev/null)
+PHP_INCLUDES := $(if $(PHP_CONFIG),$(patsubst -I%,-isystem %,$(shell $(PHP_CONFIG) --includes)))
+PHP_LIB    := $(firstword $(wildcard /usr/lib/libphp8.2.so /usr/lib/$(MULTIARCH)/libphp8.2.so))
+PHP_SRC    := $(wildcard src/php/*.c) src/pathinfo/pathinfo.c
+PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
+ifneq ($(and $(PHP_INCLUDES),$(PHP_LIB)),)
+PHP_SO     := $(BUILD)/fpmd-php.so
+endif
+
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test unit integration asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
-all: $(BUILD)/fpmd $(BUILD)/fpmctl
+.PHONY: all php-note clean test unit integration asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
+all: $(BUILD)/fpmd $(BUILD)/fpmctl $(PHP_SO) php-note
+
+php-note:
+	@$(if $(PHP_SO),:,echo "fpmd: libphp8.2-embed or php8.2-dev is missing: php pools are not built (scripts/deps.sh build)")
+
+# PHP's headers are not -Wextra clean: -isystem keeps their warnings out of -Werror.
+$(BUILD)/pic/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -Wno-missing-field-initializers $(PHP_INCLUDES) -MMD -MP -c $< -o $@
+
+$(BUILD)/fpmd-php.so: $(PHP_OBJ)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PHP_LIB) -Wl,-rpath,$(dir $(PHP_LIB)) -Wl,-z,defs -lc
 
 # Build dependencies come first (scripts/deps.sh: a no-op when installed).
 $(BUILD)/%.o: %.c | deps
@@ -120,6 +143,7 @@ install: all
 	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
 	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
 	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/
+	$(if $(PHP_SO),install -d $(DESTDIR)$(PREFIX)/lib/fpmd && install -m 0644 $(PHP_SO) $(DESTDIR)$(PREFIX)/lib/fpmd/)
 	install -d $(DESTDIR)$(PREFIX)/share/pkgconfig
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: fpmd-module\nDescription: build an fpmd app.type = module shared object\nVersion: 0.1.0\nCflags: -I$${includedir} -fPIC\nLibs: -shared\n' \
 	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/share/pkgconfig/fpmd-module.pc

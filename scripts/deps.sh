@@ -6,9 +6,9 @@
 # Idempotent: a second run installs nothing.  Not root: prints the apt-get line to run.
 set -eu
 
-build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev"
-test_pkgs="python3 python3-pytest nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck"
-bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk gnuplot-nox"
+build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev libphp8.2-embed php8.2-dev php8.2-opcache php8.2-cli"
+test_pkgs="python3 acl python3-pytest nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck"
+bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk gnuplot-nox uwsgi-core uwsgi-plugin-php"
 
 case "${1:-build}" in
 	build) want="$build_pkgs" ;;

@@ -44,6 +44,8 @@ enum conf_log_level { LOG_LVL_DEBUG = 0, LOG_LVL_NOTICE, LOG_LVL_WARNING, LOG_LV
 
 /* Where the stderr of a cgi script goes. */
 enum conf_cgi_stderr { CGI_STDERR_LOG = 0, CGI_STDERR_CLIENT, CGI_STDERR_BOTH };
+/* php.ini_params: what the PHP_VALUE / PHP_ADMIN_VALUE FastCGI params may do */
+enum conf_php_ini_params { PHP_INI_PARAMS_USER = 0, PHP_INI_PARAMS_ALL, PHP_INI_PARAMS_NONE };
 
 struct pool_conf {
 	char *name;
@@ -103,6 +105,7 @@ struct pool_conf {
 	char *module_path;
 	struct conf_kv_list module_param;
 	char *exec_command;
+	enum conf_php_ini_params php_ini_params;
 	size_t request_max_params_size; /* default 128 KiB */
 	long long request_max_body_size; /* 0 = unlimited */
 };
@@ -158,6 +161,10 @@ struct conf_options {
 	int running_as_root;        /* geteuid() == 0, passed in so the parser stays pure */
 	char *const *environ;       /* for ${VAR} and env[X] = $X; NULL = none */
 	struct conf_kv_list php_defines; /* -d key=value, kept for php pools */
+	const char *php_ini;        /* -c: php.ini file or directory */
+	int php_ini_ignore;         /* -n: no php.ini at all */
+	const char *php_rc;         /* $PHPRC and $PHP_INI_SCAN_DIR at start (a pool's */
+	const char *php_ini_scan_dir; /* environment may be cleared before PHP starts) */
 };
 
 /*

@@ -21,6 +21,7 @@ _Static_assert(sizeof(enum conf_pm) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_app) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_cgi_stderr) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum conf_php_ini_params) == sizeof(int), "enum size");
 
 #define NOSTORE SIZE_MAX
 
@@ -34,6 +35,7 @@ static const char *const mechanisms[] = {
 };
 static const char *const log_formats[] = { "plain", "json", NULL };
 static const char *const cgi_stderrs[] = { "log", "client", "both", NULL };
+static const char *const php_ini_params[] = { "user", "all", "none", NULL };
 
 static const char *check_log_limit(const char *value, long long num)
 {
@@ -231,6 +233,8 @@ const struct conf_directive conf_directives[] = {
 	  .offset = P(cgi_allow) },
 	{ .name = "cgi.interpreter", .type = CT_KV, .flags = CF_POOL | CF_ABS | CF_KEY_OPTIONAL,
 	  .offset = P(cgi_interpreter) },
+	{ .name = "php.ini_params", .type = CT_ENUM, .flags = CF_POOL | CF_PHP_ONLY,
+	  .offset = P(php_ini_params), .def = "user", .choices = php_ini_params },
 	{ .name = "cgi.stderr", .type = CT_ENUM, .flags = CF_POOL, .offset = P(cgi_stderr),
 	  .def = "log", .choices = cgi_stderrs },
 	{ .name = "module.path", .type = CT_STR, .flags = CF_POOL | CF_ABS,

@@ -153,9 +153,10 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 
 	switch (p->app_type) {
 	case APP_NONE:
-		POOL_ERR(x, p, "pool %s: app.type is not set; choose one of cgi, module, exec, php",
-			 p->name);
-		return;
+		/* php-fpm's configurations name no type: they run PHP. */
+		p->app_type = APP_PHP;
+		exts = php_exts;
+		break;
 	case APP_CGI:
 		if (p->cgi_root.n == 0 && p->cgi_allow.n == 0)
 			POOL_ERR(x, p, "pool %s: app.type = cgi needs at least one cgi.root or "

@@ -2,8 +2,9 @@
  * The handler interface every kind of pool implements.  ping and status are
  * handlers too and are matched first, whatever the pool's app.type.
  *
- *   prefork_start  optional; once per pool, before its workers fork (a php
- *                  pool starts PHP here so opcache memory is shared)
+ *   prefork_start  optional; once per pool, in the pool's zygote
+ *                  (worker/zygote.c), whose clones are the workers: a php
+ *                  pool starts PHP here so opcache memory is shared
  *   worker_init    in the worker, after privileges are dropped; 0 / -1
  *   handle         one request; returns the FastCGI appStatus (0 = ok), or
  *                  -1 when the connection can no longer be used
@@ -28,6 +29,13 @@ struct handler {
 
 /* The handler for an app.type, or NULL when fpmd was built without it. */
 const struct handler *handler_for_app(enum conf_app app);
+
+/* php.c: fpmd-php.so, loaded on demand (only in php pools' zygotes and for -i/-m). */
+struct fpmd_php_entry;
+struct conf_options;
+const struct fpmd_php_entry *php_library_load(void);
+int php_library_path(char *buf, size_t cap);
+int php_cli_info(const struct conf_options *opt, int what);
 
 extern const struct handler handler_ping;
 extern const struct handler handler_status;

@@ -10,6 +10,7 @@
 extern const struct handler handler_cgi;
 extern const struct handler handler_module;
 extern const struct handler handler_exec;
+extern const struct handler handler_php;
 
 const struct handler *handler_for_app(enum conf_app app)
 {
@@ -20,6 +21,8 @@ const struct handler *handler_for_app(enum conf_app app)
 		return &handler_module;
 	case APP_EXEC:
 		return &handler_exec;
+	case APP_PHP:
+		return &handler_php;
 	default:
 		return NULL;
 	}

@@ -50,25 +50,38 @@ static int find_free_slot(const struct pool *p)
 	return -1;
 }
 
-/* Moves the descriptors a worker needs to 0..5 (worker.h) and closes every other. */
-static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w)
+/*
+ * Moves the descriptors a worker needs to 0..5 (worker.h), and a zygote's
+ * control socket to 6, then closes every other.
+ */
+static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
+			    int ctl_fd)
 {
-	int want[6] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd };
-	int n = p->access_fd >= 0 ? 6 : 5;
-	int tmp[6];
+	int want[7] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd, ctl_fd };
+	int n = ctl_fd >= 0 ? 7 : p->access_fd >= 0 ? 6 : 5;
+	int tmp[7];
 	for (int i = 0; i < n; i++) {
-		tmp[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 16);
-		if (tmp[i] < 0)
+		tmp[i] = want[i] < 0 ? -1 : fcntl(want[i], F_DUPFD_CLOEXEC, 16);
+		if (want[i] >= 0 && tmp[i] < 0)
 			_exit(70);
 	}
-	for (int i = 0; i < n; i++)
-		if (dup2(tmp[i], i) < 0)
+	for (int i = 0; i < n; i++) {
+		if (tmp[i] < 0)
+			close(i);
+		else if (dup2(tmp[i], i) < 0)
 			_exit(70);
+	}
 	close_range((unsigned)n, ~0U, 0);
 	/* Other pools' scoreboards are none of this worker's business. */
 	for (struct pool *o = m->pools; o; o = o->next)
 		if (o != p)
 			sb_destroy(&o->sb);
+}
+
+void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
+			    int ctl_fd)
+{
+	child_fd_layout(m, p, out_w, err_w, log_w, ctl_fd);
 }
 
 /* --- output relay ------------------------------------------------------ */
@@ -245,16 +258,24 @@ static int spawn_one(struct master *m, struct pool *p)
 	s->start_us = sb_now_us();
 	s->stage = SB_IDLE;
 
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_sys(LL_ERROR, "[pool %s] fork() failed", p->conf->name);
-		goto fail;
-	}
-	if (pid == 0) {
-		s->pid = (uint32_t)getpid();
-		child_fd_layout(m, p, devnull >= 0 ? devnull : outp[1], devnull >= 0 ? devnull : errp[1],
-				logp[1]);
-		worker_main(p, m->conf, (unsigned)slot, m->pid);
+	pid_t pid;
+	if (p->zygote_fd >= 0) {
+		/* php pools: the zygote clones the worker, as the master's child. */
+		if (zygote_spawn(m, p, (unsigned)slot, devnull >= 0 ? devnull : outp[1],
+				 devnull >= 0 ? devnull : errp[1], logp[1], &pid) < 0)
+			goto fail;
+	} else {
+		pid = fork();
+		if (pid < 0) {
+			log_sys(LL_ERROR, "[pool %s] fork() failed", p->conf->name);
+			goto fail;
+		}
+		if (pid == 0) {
+			s->pid = (uint32_t)getpid();
+			child_fd_layout(m, p, devnull >= 0 ? devnull : outp[1],
+					devnull >= 0 ? devnull : errp[1], logp[1], -1);
+			worker_main(p, m->conf, (unsigned)slot, m->pid);
+		}
 	}
 
 	s->pid = (uint32_t)pid;
@@ -456,6 +477,8 @@ void children_reap(struct master *m)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *c = unlink_child(m, pid);
 		if (!c) {
+			if (zygote_reaped(m, pid, status))
+				continue;
 			if (!reload_reap(m, pid, status))
 				log_debug("unknown child (%d) exited", (int)pid);
 			continue;

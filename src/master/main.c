@@ -15,6 +15,7 @@
 
 #include "conf/conf.h"
 #include "log/log.h"
+#include "handlers/handler.h"
 #include "master/conf_check.h"
 #include "master/master.h"
 #include "master/proctitle.h"
@@ -158,7 +159,8 @@ int main(int argc, char **argv)
 		case 'F': daemonize = 0; break;
 		case 'O': force_stderr = 1; break;
 		case 'R': allow_root = 1; break;
-		case 'c': case 'n': break;      /* php.ini choice: used by php pools */
+		case 'c': copt.php_ini = optarg; break;     /* php.ini choice: used by php pools */
+		case 'n': copt.php_ini_ignore = 1; break;
 		case 'd': {
 			const char *eq = strchr(optarg, '=');
 			struct conf_kv_list *l = &copt.php_defines;
@@ -195,11 +197,13 @@ int main(int argc, char **argv)
 		usage(stderr, argv[0]);
 		return EX_USAGE_;
 	}
+	copt.php_rc = getenv("PHPRC");
+	copt.php_ini_scan_dir = getenv("PHP_INI_SCAN_DIR");
 	if (php_only) {
-		fprintf(stderr, "fpmd: -%c shows PHP's %s; this build has no php pool support\n",
-			php_only, php_only == 'i' ? "information" : "modules");
+		/* PHP's own answer: fpmd-php.so is loaded for it, in this short-lived process. */
+		int prc = php_cli_info(&copt, php_only);
 		conf_kv_list_free(&copt.php_defines);
-		return 1;
+		return prc;
 	}
 
 	char *config_path = config ? absolute(config) : default_config();
@@ -209,6 +213,7 @@ int main(int argc, char **argv)
 	copt.allow_root = allow_root;
 	copt.running_as_root = geteuid() == 0;
 	copt.environ = environ;
+
 
 	struct log_settings ls = { .level = LL_NOTICE, .limit = 0, .force_stderr = 1 };
 	log_open(&ls);

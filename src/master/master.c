@@ -88,6 +88,7 @@ static void pool_close(struct master *m, struct pool *p)
 {
 	pm_pool_stop(m, p);
 	status_listen_close(m, p);
+	zygote_stop(m, p);
 	while (p->children) {
 		struct child *c = p->children;
 		p->children = c->next;
@@ -123,6 +124,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->slowlog_fd = -1;
 	p->access_fd = -1;
 	p->status_fd = -1;
+	p->zygote_fd = -1;
 	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->wake_fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
@@ -185,7 +187,8 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->slot_used = calloc(nslots, 1);
 	if (!p->slot_used)
 		goto fail;
-	if (p->handler->prefork_start && p->handler->prefork_start(p) < 0) {
+	/* Handlers that start an interpreter once per pool (php) run it in a zygote. */
+	if (p->handler->prefork_start && zygote_start(m, p, 1) < 0) {
 		log_error("[pool %s] %s handler failed to start", pc->name, p->handler->name);
 		goto fail;
 	}

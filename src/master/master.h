@@ -101,6 +101,17 @@ struct pool_counts {
 };
 void pool_count(const struct pool *p, struct pool_counts *out);
 
+/* The same fd layout a worker gets, plus a zygote's control socket at 6. */
+void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
+			    int ctl_fd);
+
+/* zygote.c: php pools' workers are cloned by a per-pool zygote */
+int  zygote_start(struct master *m, struct pool *p, int wait_ready);
+int  zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
+		  int log_w, pid_t *pid);
+int  zygote_reaped(struct master *m, pid_t pid, int status);  /* 1 if pid was a zygote */
+void zygote_stop(struct master *m, struct pool *p);
+
 /* reload.c */
 void reload_init(struct master *m);                   /* adopt what a reload passed on */
 int  reload_take_socket(struct master *m, const char *text);

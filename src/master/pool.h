@@ -63,6 +63,13 @@ struct pool {
 	uint64_t max_listen_queue;
 	uint64_t slow_requests;
 	int slowlog_fd;
+	/* php pools: the zygote that clones the workers (zygote.c); -1 / NULL when none */
+	int zygote_fd;                   /* SOCK_SEQPACKET to it */
+	struct child *zygote;            /* its pid and output pipes; not in children */
+	int zygote_ready;                /* PHP started: it answers spawn requests */
+	unsigned zygote_failures;        /* consecutive early deaths, for the back-off */
+	struct ev_watch *zygote_watch;   /* readiness of a restarted zygote */
+	struct ev_watch *zygote_timer;   /* restart after a back-off */
 	struct pool *next;
 };
 

@@ -32,6 +32,8 @@ struct request {
 	size_t pending_len;
 	int stdin_done;
 	int stderr_used;
+	int finished;                /* END_REQUEST already sent (fastcgi_finish_request) */
+	uint64_t memory_peak;        /* the handler's own figure (PHP's), 0 = use ru_maxrss */
 };
 
 const char *req_param(const struct request *r, const char *name);
@@ -81,5 +83,11 @@ void req_note_headers(struct request *r, const char *block, size_t len);
 int resp_simple(struct request *r, int status, const char *body);
 
 const char *http_reason(int status);
+
+/*
+ * Ends the request on the wire now (STDOUT end, END_REQUEST) while the
+ * handler runs on; later output is dropped.  php's fastcgi_finish_request().
+ */
+int req_finish_early(struct request *r);
 
 #endif

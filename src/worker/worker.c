@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@
 #include "handlers/handler.h"
 #include "log/access_format.h"
 #include "log/log.h"
+#include "master/proctitle.h"
 #include "worker/conn.h"
 #include "worker/request.h"
 
@@ -223,7 +225,8 @@ static void write_access_log(struct worker *w, struct request *r, const struct r
 		.method = req_param(r, "REQUEST_METHOD"), .uri = uri,
 		.query = req_param(r, "QUERY_STRING"), .script = req_param(r, "SCRIPT_FILENAME"),
 		.status = r->status, .content_length = w->slot->content_length,
-		.duration_us = w->slot->duration_us, .memory = (uint64_t)after.ru_maxrss * 1024u,
+		.duration_us = w->slot->duration_us,
+		.memory = r->memory_peak ? r->memory_peak : (uint64_t)after.ru_maxrss * 1024u,
 		.param = entry_param, .header = entry_header, .ctx = r,
 	};
 	e.start.tv_sec = (time_t)(w->slot->accepted_us / 1000000u);
@@ -274,6 +277,14 @@ static int finish_request(struct request *r, uint32_t app_status)
 	return conn_flush(c);
 }
 
+int req_finish_early(struct request *r)
+{
+	if (r->finished)
+		return 0;
+	r->finished = 1;
+	return finish_request(r, 0);
+}
+
 static void serve_connection(struct worker *w, struct conn *c)
 {
 	for (int first = 1;; first = 0) {
@@ -295,7 +306,7 @@ static void serve_connection(struct worker *w, struct conn *c)
 		slot_stage(w, SB_ENDING);
 
 		int keep = (c->parser.flags & FCGI_KEEP_CONN) && app_status >= 0 && !req.aborted;
-		if (finish_request(&req, app_status < 0 ? 1u : (uint32_t)app_status) < 0)
+		if (req.finished ? c->dead : finish_request(&req, app_status < 0 ? 1u : (uint32_t)app_status) < 0)
 			keep = 0;
 		/*
 		 * A body nobody read (a refusal, a script that ignored it) is read and
@@ -367,6 +378,18 @@ static unsigned pick_max_requests(const struct pool_conf *pc)
 	return max;
 }
 
+/* SIGQUIT: finish the request in flight, then leave.  A php zygote installs it before PHP starts. */
+void worker_signals_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigquit;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGQUIT, &sa, NULL);
+}
+
+static void worker_serve(struct worker *w) __attribute__((noreturn));
+
 void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 		 pid_t master_pid)
 {
@@ -374,14 +397,31 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
 		.slot_index = slot, .master_pid = master_pid,
 	};
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigquit;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGQUIT, &sa, NULL);
-
+	worker_signals_install();
 	if (worker_setup(&w) < 0)
 		_exit(70);
+	worker_serve(&w);
+}
+
+void worker_main_forked(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
+			pid_t master_pid)
+{
+	struct worker w = {
+		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
+		.slot_index = slot, .master_pid = master_pid,
+	};
+	/* clone() cleared the death signal; the zygote did the rest of worker_setup(). */
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
+	if (getppid() != master_pid)
+		_exit(0);
+	proctitle_set("fpmd: pool %s", pool->conf->name);
+	worker_serve(&w);
+}
+
+static void worker_serve(struct worker *wp)
+{
+	struct worker w = *wp;
+	struct pool *pool = w.pool;
 	w.max_requests = pick_max_requests(pool->conf);
 	w.access_log = pool->access_fd >= 0;
 	if (pool->handler->worker_init && pool->handler->worker_init(&w) < 0) {
@@ -410,7 +450,7 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 		if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
 			continue;
 		/* A worker whose master died serves no new connection (PDEATHSIG may race). */
-		if (getppid() != master_pid)
+		if (getppid() != w.master_pid)
 			break;
 		struct sockaddr_storage peer;
 		int fd = accept_one(&w, &peer);

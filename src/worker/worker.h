@@ -44,6 +44,15 @@ struct worker {
 void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 		 pid_t master_pid) __attribute__((noreturn));
 
+/* The same for a worker cloned from its pool's zygote (zygote.c), set up already. */
+void worker_main_forked(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
+			pid_t master_pid) __attribute__((noreturn));
+void worker_signals_install(void);
+/* A php pool's zygote: starts PHP once, then clones the pool's workers on request. */
+void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
+	__attribute__((noreturn));
+#define ZYGOTE_FD_CTL 6
+
 /* Set by the SIGQUIT handler: finish the request in flight, then exit. */
 extern volatile sig_atomic_t worker_quit;
 

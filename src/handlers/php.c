@@ -1,0 +1,141 @@
+/*
+ * app.type = php: the core's side.  PHP itself lives in fpmd-php.so
+ * (src/php/), loaded only in a php pool's zygote, so the master and pools of
+ * other kinds never map libphp.  This file finds the library, hands it the
+ * host table (php/php_host.h) and forwards the handler calls.
+ */
+#include "handlers/handler.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "master/master.h"
+#include "php/php_host.h"
+#include "worker/request.h"
+#include "worker/worker.h"
+
+#ifndef FPMD_PHP_LIBDIR
+#define FPMD_PHP_LIBDIR "/usr/local/lib/fpmd"
+#endif
+
+static const struct fpmd_php_entry *entry;
+
+static void host_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg((enum log_level)level, 0, fmt, ap);
+	va_end(ap);
+}
+
+static char *host_status_json(const struct pool *p, size_t *len)
+{
+	enum status_format fmt;
+	return status_page(p, WORKER_FD_LISTEN, "json&full", &fmt, len);
+}
+
+static const struct fpmd_php_host host = {
+	.version = FPMD_PHP_HOST_VERSION,
+	.param = req_param,
+	.param_count = req_param_count,
+	.param_at = req_param_at,
+	.body_read = req_body_read,
+	.write = resp_write,
+	.flush = resp_flush,
+	.write_stderr = resp_stderr,
+	.note_headers = req_note_headers,
+	.finish = req_finish_early,
+	.status_json = host_status_json,
+	.http_reason = http_reason,
+	.log = host_log,
+};
+
+/* Next to the binary first (a build tree, a package), then the install directory. */
+int php_library_path(char *buf, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(buf, cap, "%s/fpmd-php.so", exe);
+			if (access(buf, R_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(buf, cap, "%s/fpmd-php.so", FPMD_PHP_LIBDIR);
+	return access(buf, R_OK) == 0 ? 0 : -1;
+}
+
+const struct fpmd_php_entry *php_library_load(void)
+{
+	if (entry)
+		return entry;
+	char path[PATH_MAX];
+	if (php_library_path(path, sizeof(path)) < 0) {
+		log_error("php pools need fpmd-php.so, found neither next to fpmd nor in %s: build "
+			  "it with libphp8.2-embed and php8.2-dev installed (scripts/deps.sh build)",
+			  FPMD_PHP_LIBDIR);
+		return NULL;
+	}
+	/* GLOBAL: PHP's extensions (opcache.so, ...) resolve libphp's symbols through it. */
+	void *dl = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+	if (!dl) {
+		log_error("cannot load %s: %s", path, dlerror());
+		return NULL;
+	}
+	const struct fpmd_php_entry *e = dlsym(dl, FPMD_PHP_ENTRY);
+	if (!e || e->version != FPMD_PHP_HOST_VERSION) {
+		log_error("%s is not the fpmd-php.so of this fpmd (entry %s, version %u, want %u)",
+			  path, e ? "found" : "missing", e ? e->version : 0, FPMD_PHP_HOST_VERSION);
+		dlclose(dl);
+		return NULL;
+	}
+	entry = e;
+	return entry;
+}
+
+int php_cli_info(const struct conf_options *opt, int what)
+{
+	const struct fpmd_php_entry *e = php_library_load();
+	return e ? e->cli_info(opt, what) : 78;
+}
+
+static int php_prefork_start(struct pool *p)
+{
+	const struct fpmd_php_entry *e = php_library_load();
+	if (!e)
+		return -1;
+	return e->pool_start(&host, p, &p->master->copt);
+}
+
+static int php_worker_init(struct worker *w)
+{
+	return entry->worker_init ? entry->worker_init(w) : 0;
+}
+
+static int php_handle(struct worker *w, struct request *r)
+{
+	return entry->handle(w, r);
+}
+
+static void php_worker_exit(struct worker *w)
+{
+	if (entry->worker_exit)
+		entry->worker_exit(w);
+}
+
+const struct handler handler_php = {
+	.name = "php",
+	.prefork_start = php_prefork_start,
+	.worker_init = php_worker_init,
+	.handle = php_handle,
+	.worker_exit = php_worker_exit,
+};

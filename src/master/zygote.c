@@ -1,0 +1,296 @@
+/*
+ * The master's side of a php pool's zygote (see worker/zygote.c): start it,
+ * ask it for workers, restart it when it dies.
+ *
+ * The zygote runs as the pool's user and hosts PHP, so the master trusts
+ * nothing it says: an answer is a pid only if that pid is a child of the
+ * master (waitid) that no pool already owns.  The master waits for an answer
+ * at most ZYGOTE_ANSWER_MS: a clone takes well under a millisecond.
+ */
+#include "master/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "handlers/handler.h"
+#include "log/log.h"
+#include "master/pm.h"
+#include "worker/worker.h"
+
+#define ZYGOTE_ANSWER_MS 2000
+/* PHP's startup: extensions, opcache's shared memory, php.ini. */
+#define ZYGOTE_START_MS  30000
+
+static int read_answer(int fd, int timeout_ms, int32_t *answer)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t deadline = sb_mono_us() + (uint64_t)timeout_ms * 1000u;
+	for (;;) {
+		uint64_t now = sb_mono_us();
+		int left = now >= deadline ? 0 : (int)((deadline - now) / 1000u) + 1;
+		int n = poll(&pfd, 1, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errno = n == 0 ? ETIMEDOUT : errno;
+			return -1;
+		}
+		ssize_t r = recv(fd, answer, sizeof(*answer), MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r != (ssize_t)sizeof(*answer)) {
+			errno = r == 0 ? EPIPE : EPROTO;
+			return -1;
+		}
+		return 0;
+	}
+}
+
+static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void *data);
+
+static void kill_zygote(struct master *m, struct pool *p)
+{
+	if (p->zygote_watch)
+		ev_fd_del(m->loop, p->zygote_watch);
+	p->zygote_watch = NULL;
+	if (p->zygote_fd >= 0)
+		close(p->zygote_fd);
+	p->zygote_fd = -1;
+	p->zygote_ready = 0;
+	if (p->zygote && p->zygote->pid > 0)
+		kill(p->zygote->pid, SIGKILL);
+}
+
+/* Workers wanted now that the zygote answers again: what the pm would have spawned. */
+static void spawn_missing(struct master *m, struct pool *p)
+{
+	unsigned want = 0;
+	if (p->conf->pm == PM_STATIC)
+		want = (unsigned)p->conf->pm_max_children;
+	else if (p->conf->pm == PM_DYNAMIC)
+		want = (unsigned)p->conf->pm_start_servers;
+	if (want > p->running)
+		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->running);
+}
+
+int zygote_start(struct master *m, struct pool *p, int wait_ready)
+{
+	int sv[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(logp, O_CLOEXEC) < 0) {
+		log_sys(LL_ERROR, "[pool %s] cannot create the zygote's channels", p->conf->name);
+		goto fail;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", p->conf->name);
+		goto fail;
+	}
+	if (pid == 0) {
+		children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
+		zygote_main(p, m->conf, m->pid);
+	}
+	close(sv[1]);
+	close(outp[1]);
+	close(errp[1]);
+	close(logp[1]);
+	struct child *z = calloc(1, sizeof(*z));
+	if (!z) {
+		kill(pid, SIGKILL);
+		close(outp[0]);
+		close(errp[0]);
+		close(logp[0]);
+		close(sv[0]);
+		return -1;
+	}
+	z->pid = pid;
+	z->pool = p;
+	snprintf(z->pool_name, sizeof(z->pool_name), "%s", p->conf->name);
+	z->decorate = p->conf->decorate_workers_output;
+	z->slot = ~0u;
+	z->start_mono_us = sb_mono_us();
+	fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	fcntl(logp[0], F_SETFL, O_NONBLOCK);
+	children_watch_pipes(m, z, logp[0], outp[0], errp[0]);
+	p->zygote = z;
+	p->zygote_fd = sv[0];
+	p->zygote_ready = 0;
+	log_debug("[pool %s] zygote %d started", p->conf->name, (int)pid);
+
+	if (!wait_ready) {
+		p->zygote_watch = ev_fd_add(m->loop, p->zygote_fd, EPOLLIN, on_zygote_ready, p);
+		return p->zygote_watch ? 0 : -1;
+	}
+	int32_t answer;
+	if (read_answer(p->zygote_fd, ZYGOTE_START_MS, &answer) < 0 || answer != 0) {
+		/* Its own log lines say why: out with them before ours. */
+		kill_zygote(m, p);
+		waitpid(pid, NULL, 0);
+		children_close_pipes(m, z);
+		free(z);
+		p->zygote = NULL;
+		return -1;
+	}
+	p->zygote_ready = 1;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0) close(sv[i]);
+		if (outp[i] >= 0) close(outp[i]);
+		if (errp[i] >= 0) close(errp[i]);
+		if (logp[i] >= 0) close(logp[i]);
+	}
+	return -1;
+}
+
+static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct pool *p = data;
+	struct master *m = p->master;
+	int32_t answer = -1;
+	(void)events;
+	ev_fd_del(loop, p->zygote_watch);
+	p->zygote_watch = NULL;
+	if (read_answer(fd, 0, &answer) < 0 || answer != 0) {
+		kill_zygote(m, p);      /* the reaper restarts it, after a back-off */
+		return;
+	}
+	p->zygote_ready = 1;
+	log_notice("[pool %s] zygote %d restarted", p->conf->name, (int)p->zygote->pid);
+	if (m->state == MASTER_RUNNING)
+		spawn_missing(m, p);
+}
+
+static int pid_owned(const struct master *m, pid_t pid)
+{
+	for (const struct pool *o = m->pools; o; o = o->next) {
+		if (o->zygote && o->zygote->pid == pid)
+			return 1;
+		for (const struct child *c = o->children; c; c = c->next)
+			if (c->pid == pid)
+				return 1;
+	}
+	for (const struct child *c = m->old; c; c = c->next)
+		if (c->pid == pid)
+			return 1;
+	return 0;
+}
+
+int zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
+		 int log_w, pid_t *pid)
+{
+	if (p->zygote_fd < 0 || !p->zygote_ready) {
+		errno = EAGAIN;
+		return -1;
+	}
+	/* The output pipes become the pool user's, as a forked worker's do. */
+	if (p->conf->catch_workers_output && geteuid() == 0 && p->uid != (uid_t)-1) {
+		if (fchown(out_w, p->uid, p->gid) < 0 || fchown(err_w, p->uid, p->gid) < 0)
+			log_sys(LL_WARNING, "[pool %s] fchown() of the output pipes failed", p->conf->name);
+	}
+	uint32_t s = slot;
+	int fds[3] = { out_w, err_w, log_w };
+	char cbuf[CMSG_SPACE(sizeof(fds))];
+	memset(cbuf, 0, sizeof(cbuf));
+	struct iovec iov = { .iov_base = &s, .iov_len = sizeof(s) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	int32_t answer;
+	if (sendmsg(p->zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
+	    read_answer(p->zygote_fd, ZYGOTE_ANSWER_MS, &answer) < 0) {
+		log_sys(LL_ERROR, "[pool %s] the zygote did not answer; restarting it", p->conf->name);
+		kill_zygote(m, p);
+		return -1;
+	}
+	if (answer <= 0) {
+		errno = -answer;
+		log_sys(LL_ERROR, "[pool %s] the zygote could not clone a worker", p->conf->name);
+		return -1;
+	}
+	/* Only a child of ours nobody owns yet: the zygote is not trusted. */
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+	    pid_owned(m, (pid_t)answer)) {
+		log_error("[pool %s] the zygote answered pid %d, which is not a new child of the "
+			  "master; restarting it", p->conf->name, (int)answer);
+		kill_zygote(m, p);
+		return -1;
+	}
+	*pid = (pid_t)answer;
+	return 0;
+}
+
+static void on_zygote_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct pool *p = data;
+	(void)loop;
+	(void)t;
+	if (p->master->state == MASTER_RUNNING && !p->zygote)
+		zygote_start(p->master, p, 0);
+}
+
+int zygote_reaped(struct master *m, pid_t pid, int status)
+{
+	for (struct pool *p = m->pools; p; p = p->next) {
+		struct child *z = p->zygote;
+		if (!z || z->pid != pid)
+			continue;
+		double secs = (double)(sb_mono_us() - z->start_mono_us) / 1e6;
+		children_close_pipes(m, z);
+		p->zygote = NULL;
+		kill_zygote(m, p);
+		free(z);
+		if (m->state != MASTER_RUNNING)
+			return 1;
+		if (WIFEXITED(status))
+			log_error("[pool %s] zygote %d exited with code %d after %.3f seconds; its "
+				  "workers keep serving, new ones wait for a new zygote", p->conf->name,
+				  (int)pid, WEXITSTATUS(status), secs);
+		else
+			log_error("[pool %s] zygote %d exited on signal %d after %.3f seconds; its "
+				  "workers keep serving, new ones wait for a new zygote", p->conf->name,
+				  (int)pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0, secs);
+		p->zygote_failures = secs < 10.0 ? p->zygote_failures + 1 : 0;
+		unsigned delay = p->zygote_failures ? 250u << (p->zygote_failures > 7 ? 7 : p->zygote_failures - 1) : 0;
+		if (delay > 30000)
+			delay = 30000;
+		if (!p->zygote_timer)
+			p->zygote_timer = ev_timer_new(m->loop, on_zygote_timer, p);
+		if (p->zygote_timer)
+			ev_timer_arm(p->zygote_timer, delay ? delay : 1, 0);
+		return 1;
+	}
+	return 0;
+}
+
+void zygote_stop(struct master *m, struct pool *p)
+{
+	if (p->zygote_timer)
+		ev_timer_free(m->loop, p->zygote_timer);
+	p->zygote_timer = NULL;
+	kill_zygote(m, p);
+	if (p->zygote) {
+		/* Usually gone already: its channel closed.  What is left, init reaps. */
+		waitpid(p->zygote->pid, NULL, WNOHANG);
+		children_close_pipes(m, p->zygote);
+		free(p->zygote);
+		p->zygote = NULL;
+	}
+}

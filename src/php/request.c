@@ -1,0 +1,256 @@
+/*
+ * One PHP request: resolve the script (cgi.fix_pathinfo,
+ * security.limit_extensions), fill SAPI's request info from the FastCGI
+ * params, run the script, shut the request down.  A fatal error, exit() or
+ * an uncaught exception ends the script, never the worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <php.h>
+#include <php_main.h>
+#include <php_ini.h>
+#include <SAPI.h>
+#include <zend_ini.h>
+#include <zend_ini_scanner.h>
+
+#include "conf/conf.h"
+#include "php/php_host.h"
+#include "php/php_sapi.h"
+#include "pathinfo/pathinfo.h"
+#include "worker/request.h"
+#include "worker/worker.h"
+
+enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
+
+static struct pathinfo cur_paths;
+static struct php_request_paths cur_view;
+static int have_paths;
+
+const struct php_request_paths *php_request_paths(void)
+{
+	return have_paths ? &cur_view : NULL;
+}
+
+static int is_regular_file(const char *path, void *ctx)
+{
+	struct stat st;
+	(void)ctx;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static const char *param(struct request *r, const char *name)
+{
+	return php_host->param(r, name);
+}
+
+int php_worker_init(struct worker *w)
+{
+	(void)w;
+	return 0;
+}
+
+/* A short answer of our own, php-fpm's words, before PHP ran. */
+static int refuse(struct request *r, int status, const char *body, const char *why)
+{
+	if (why)
+		php_host->write_stderr(r, why, strlen(why));
+	char head[160];
+	int n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-type: text/html; charset=UTF-8\r\n\r\n",
+			 status, php_host->http_reason(status));
+	r->status = status;
+	r->headers_sent = 1;
+	php_host->note_headers(r, head, (size_t)n);
+	if (php_host->write(r, head, (size_t)n) < 0 || php_host->write(r, body, strlen(body)) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * PHP_VALUE / PHP_ADMIN_VALUE params (php.ini_params): "name=value" lines.
+ * Applied for this request only, through PHP's own ini machinery, so what
+ * the entry's modifiable flags forbid stays forbidden.
+ */
+static void apply_param_ini(const char *text, int mode, int stage)
+{
+	if (!text || !*text)
+		return;
+	char *copy = strdup(text);
+	if (!copy)
+		return;
+	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		char *name = line, *value = eq + 1, *end = eq;
+		while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		*end = '\0';
+		while (*name == ' ' || *name == '\t')
+			name++;
+		while (*value == ' ' || *value == '\t')
+			value++;
+		size_t vl = strlen(value);
+		while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t' || value[vl - 1] == '\r'))
+			value[--vl] = '\0';
+		if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+			value[vl - 1] = '\0';
+			value++;
+		}
+		if (!*name)
+			continue;
+		zend_string *key = zend_string_init(name, strlen(name), 0);
+		zend_result ok = zend_alter_ini_entry_chars_ex(key, value, strlen(value), mode, stage, 0);
+		zend_string_release(key);
+		if (ok == FAILURE)
+			php_host->log(LOG_L_WARNING, "[pool %s] %s: '%s' cannot be set by a FastCGI param",
+				      php_pool_name(), mode == ZEND_INI_SYSTEM ? "PHP_ADMIN_VALUE" : "PHP_VALUE",
+				      name);
+	}
+	free(copy);
+}
+
+static void apply_request_ini(struct request *r)
+{
+	const struct pool_conf *pc = php_pool->conf;
+	const char *user = param(r, "PHP_VALUE"), *admin = param(r, "PHP_ADMIN_VALUE");
+	switch (pc->php_ini_params) {
+	case PHP_INI_PARAMS_NONE:
+		break;
+	case PHP_INI_PARAMS_USER:
+		/* what a script could ini_set() itself, nothing more */
+		apply_param_ini(user, ZEND_INI_USER, ZEND_INI_STAGE_RUNTIME);
+		break;
+	case PHP_INI_PARAMS_ALL:
+		apply_param_ini(user, ZEND_INI_PERDIR, ZEND_INI_STAGE_HTACCESS);
+		apply_param_ini(admin, ZEND_INI_SYSTEM, ZEND_INI_STAGE_HTACCESS);
+		break;
+	}
+}
+
+static void fill_request_info(struct request *r)
+{
+	const char *method = param(r, "REQUEST_METHOD");
+	const char *clen = param(r, "CONTENT_LENGTH");
+	const char *proto = param(r, "SERVER_PROTOCOL");
+	SG(server_context) = r;        /* non-NULL, or PHP skips POST bodies and cookies */
+	SG(request_info).request_method = method;
+	SG(request_info).query_string = (char *)param(r, "QUERY_STRING");
+	SG(request_info).request_uri = (char *)cur_view.php_self;
+	SG(request_info).content_type = param(r, "CONTENT_TYPE");
+	SG(request_info).content_length = clen ? strtoll(clen, NULL, 10) : 0;
+	if (SG(request_info).content_length < 0)
+		SG(request_info).content_length = 0;
+	SG(request_info).path_translated = (char *)cur_view.script;
+	SG(request_info).headers_only = method && strcmp(method, "HEAD") == 0;
+	SG(request_info).proto_num = proto && strcmp(proto, "HTTP/1.0") == 0 ? 1000 : 1001;
+	SG(request_info).no_headers = 0;
+	SG(request_info).auth_user = SG(request_info).auth_password = SG(request_info).auth_digest = NULL;
+	const char *auth = param(r, "HTTP_AUTHORIZATION");
+	php_handle_auth_data(auth);
+}
+
+static int resolve(struct request *r, const char **why)
+{
+	const struct pool_conf *pc = php_pool->conf;
+	struct pathinfo_in in = {
+		.script_filename = param(r, "SCRIPT_FILENAME"),
+		.script_name = param(r, "SCRIPT_NAME"),
+		.path_info = param(r, "PATH_INFO"),
+		.path_translated = param(r, "PATH_TRANSLATED"),
+		.document_root = param(r, "DOCUMENT_ROOT"),
+		.request_uri = param(r, "REQUEST_URI"),
+		.fix_pathinfo = (int)zend_ini_long("cgi.fix_pathinfo", sizeof("cgi.fix_pathinfo") - 1, 0),
+		.is_file = is_regular_file,
+	};
+	*why = NULL;
+	if (pathinfo_resolve(&in, &cur_paths) < 0)
+		return 500;
+	have_paths = 1;
+	cur_view = (struct php_request_paths){
+		.script = cur_paths.script, .script_name = cur_paths.script_name,
+		.path_info = cur_paths.path_info, .path_translated = cur_paths.path_translated,
+		.php_self = cur_paths.php_self,
+	};
+	if (!cur_paths.script || !cur_paths.found) {
+		*why = "Primary script unknown";
+		return 404;
+	}
+	if (!pathinfo_extension_allowed(cur_paths.script,
+					(const char *const *)pc->security_limit_extensions.items,
+					(unsigned)pc->security_limit_extensions.n)) {
+		php_host->log(LOG_L_WARNING, "[pool %s] Access to the script '%s' has been denied (see "
+			      "security.limit_extensions)", php_pool_name(), cur_paths.script);
+		*why = "Access to the script has been denied (see security.limit_extensions)";
+		return 403;
+	}
+	if (access(cur_paths.script, R_OK) < 0) {
+		*why = "Unable to open primary script";
+		return 404;
+	}
+	return 0;
+}
+
+static void end_paths(void)
+{
+	have_paths = 0;
+	pathinfo_free(&cur_paths);
+	memset(&cur_view, 0, sizeof(cur_view));
+}
+
+int php_handle(struct worker *w, struct request *r)
+{
+	(void)w;
+	const char *why;
+	int refused = resolve(r, &why);
+	if (refused) {
+		int rc;
+		if (refused == 404)
+			rc = refuse(r, 404, "File not found.\n", why);
+		else if (refused == 403)
+			rc = refuse(r, 403, "Access denied.\n", why);
+		else
+			rc = refuse(r, 500, "Internal Server Error\n", NULL);
+		end_paths();
+		return rc < 0 ? -1 : 0;
+	}
+
+	php_current = r;
+	fill_request_info(r);
+	if (php_request_startup() == FAILURE) {
+		SG(server_context) = NULL;
+		php_current = NULL;
+		end_paths();
+		php_host->log(LOG_L_ERROR, "[pool %s] PHP request startup failed", php_pool_name());
+		return refuse(r, 500, "Internal Server Error\n", NULL) < 0 ? -1 : 0;
+	}
+	apply_request_ini(r);
+
+	zend_file_handle fh;
+	zend_stream_init_filename(&fh, cur_paths.script);
+	zend_first_try {
+		php_execute_script(&fh);
+	} zend_end_try();
+
+	/* fastcgi.error_header: php-fpm's header for a script that died before any output */
+	if (EG(exit_status) == 255 && !SG(headers_sent)) {
+		const char *eh = zend_ini_string("fastcgi.error_header",
+						  sizeof("fastcgi.error_header") - 1, 0);
+		if (eh && *eh) {
+			sapi_header_line ctr = { .line = eh, .line_len = strlen(eh), .response_code = 0 };
+			sapi_header_op(SAPI_HEADER_REPLACE, &ctr);
+		}
+	}
+	r->memory_peak = zend_memory_peak_usage(1);
+	zend_destroy_file_handle(&fh);
+	php_request_shutdown(NULL);
+	SG(server_context) = NULL;
+	SG(request_info).path_translated = NULL;
+	SG(request_info).request_uri = NULL;
+	php_current = NULL;
+	end_paths();
+	return 0;
+}

@@ -1,0 +1,453 @@
+/*
+ * fpmd-php.so: PHP as a SAPI of fpmd's, over Debian's libphp8.2 (embed).
+ *
+ * PHP starts once per pool in the pool's zygote (pool_start), which then
+ * clones the workers; each request runs through handle().  The SAPI's name
+ * is php-fpm's, "fpm-fcgi": opcache enables itself only for known SAPI
+ * names, and applications test php_sapi_name() for it.
+ *
+ * Not php_embed_init(): it fixes the name to "embed", forces
+ * max_execution_time to 0 and writes to stdout.  The module is started with
+ * sapi_startup() + php_module_startup() and our own module struct.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <php.h>
+#include <php_ini.h>
+#include <php_ini_builder.h>
+#include <php_main.h>
+#include <php_variables.h>
+#include <SAPI.h>
+#include <ext/standard/info.h>
+#include <zend_ini.h>
+#include <zend_extensions.h>
+#include <zend_smart_str.h>
+#include <ext/standard/dl.h>
+
+#include "fcgi/fcgi.h"
+#include "pathinfo/pathinfo.h"
+#include "php/php_host.h"
+#include "php/php_sapi.h"
+#include "worker/request.h"
+#include "worker/worker.h"
+
+#ifndef FPMD_PHP_INI_DIR
+#define FPMD_PHP_INI_DIR "/etc/php/8.2/fpm"
+#endif
+
+const struct fpmd_php_host *php_host;
+struct pool *php_pool;
+struct request *php_current;
+
+/* log levels of log/log.h, without its declarations in PHP's namespace */
+enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
+
+/* --- our module: the SAPI's own php.ini settings --------------------------- */
+
+PHP_INI_BEGIN()
+	PHP_INI_ENTRY("cgi.fix_pathinfo", "1", PHP_INI_SYSTEM, NULL)
+	PHP_INI_ENTRY("fastcgi.logging", "1", PHP_INI_SYSTEM, NULL)
+	PHP_INI_ENTRY("fastcgi.error_header", NULL, PHP_INI_SYSTEM, NULL)
+PHP_INI_END()
+
+static PHP_MINIT_FUNCTION(fpmd)
+{
+	(void)type;
+	REGISTER_INI_ENTRIES();
+	return SUCCESS;
+}
+
+static PHP_MSHUTDOWN_FUNCTION(fpmd)
+{
+	(void)type;
+	UNREGISTER_INI_ENTRIES();
+	return SUCCESS;
+}
+
+static PHP_MINFO_FUNCTION(fpmd)
+{
+	(void)zend_module;
+	DISPLAY_INI_ENTRIES();
+}
+
+static zend_module_entry fpmd_module_entry = {
+	STANDARD_MODULE_HEADER,
+	"cgi-fcgi",
+	NULL,
+	PHP_MINIT(fpmd),
+	PHP_MSHUTDOWN(fpmd),
+	NULL,
+	NULL,
+	PHP_MINFO(fpmd),
+	PHP_VERSION,
+	STANDARD_MODULE_PROPERTIES
+};
+
+/* --- SAPI callbacks ---------------------------------------------------------- */
+
+static int sapi_fpmd_startup(sapi_module_struct *m)
+{
+	return php_module_startup(m, &fpmd_module_entry);
+}
+
+static size_t sapi_fpmd_ub_write(const char *str, size_t len)
+{
+	struct request *r = php_current;
+	if (!r) {
+		/* fpmd -i / -m, or output at startup */
+		return fwrite(str, 1, len, stdout);
+	}
+	if (r->finished)
+		return len;     /* after fastcgi_finish_request(): nobody is listening */
+	if (php_host->write(r, str, len) < 0) {
+		php_handle_aborted_connection();
+		return 0;
+	}
+	return len;
+}
+
+static void sapi_fpmd_flush(void *ctx)
+{
+	struct request *r = ctx;
+	if (r && !r->finished && php_host->flush(r) < 0)
+		php_handle_aborted_connection();
+}
+
+static int has_status_header(sapi_headers_struct *h)
+{
+	zend_llist_position pos;
+	for (sapi_header_struct *hd = zend_llist_get_first_ex(&h->headers, &pos); hd;
+	     hd = zend_llist_get_next_ex(&h->headers, &pos))
+		if (hd->header_len > 7 && strncasecmp(hd->header, "Status:", 7) == 0)
+			return 1;
+	return 0;
+}
+
+static int sapi_fpmd_send_headers(sapi_headers_struct *h)
+{
+	struct request *r = php_current;
+	if (!r || r->finished)
+		return SAPI_HEADER_SENT_SUCCESSFULLY;
+	int code = h->http_response_code ? h->http_response_code : 200;
+	smart_str buf = { 0 };
+	if (code != 200 && !has_status_header(h)) {
+		/* "HTTP/1.1 404 Not Found" from header(): keep the script's reason text */
+		const char *reason = NULL;
+		if (h->http_status_line) {
+			const char *sp = strchr(h->http_status_line, ' ');
+			if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
+				reason = sp + 1;
+		}
+		char line[128];
+		snprintf(line, sizeof(line), "Status: %d %s\r\n", code,
+			 reason ? reason : php_host->http_reason(code));
+		smart_str_appends(&buf, line);
+	}
+	zend_llist_position pos;
+	for (sapi_header_struct *hd = zend_llist_get_first_ex(&h->headers, &pos); hd;
+	     hd = zend_llist_get_next_ex(&h->headers, &pos)) {
+		smart_str_appendl(&buf, hd->header, hd->header_len);
+		smart_str_appendl(&buf, "\r\n", 2);
+	}
+	smart_str_appendl(&buf, "\r\n", 2);
+	smart_str_0(&buf);
+	r->status = code;
+	r->headers_sent = 1;
+	php_host->note_headers(r, ZSTR_VAL(buf.s), ZSTR_LEN(buf.s));
+	int rc = php_host->write(r, ZSTR_VAL(buf.s), ZSTR_LEN(buf.s));
+	smart_str_free(&buf);
+	return rc < 0 ? SAPI_HEADER_SEND_FAILED : SAPI_HEADER_SENT_SUCCESSFULLY;
+}
+
+static size_t sapi_fpmd_read_post(char *buf, size_t count)
+{
+	struct request *r = php_current;
+	size_t got = 0;
+	while (r && got < count) {
+		ssize_t n = php_host->body_read(r, buf + got, count - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+static char *sapi_fpmd_read_cookies(void)
+{
+	return php_current ? (char *)php_host->param(php_current, "HTTP_COOKIE") : NULL;
+}
+
+static char *sapi_fpmd_getenv(const char *name, size_t len)
+{
+	char key[256];
+	if (!php_current || len >= sizeof(key))
+		return NULL;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	return (char *)php_host->param(php_current, key);
+}
+
+/* The environment PHP would import, then the request's params over it (php-fpm's $_SERVER). */
+static void (*php_import_env_orig)(zval *array_ptr);
+
+static void register_filtered(const char *name, const char *value, size_t len, zval *arr,
+			      int filter_arg)
+{
+	char *val = (char *)value;
+	size_t new_len = len;
+	if (sapi_module.input_filter(filter_arg, name, &val, len, &new_len))
+		php_register_variable_safe(name, val, new_len, arr);
+}
+
+static void fpmd_import_environment(zval *arr)
+{
+	if (php_import_env_orig)
+		php_import_env_orig(arr);
+	struct request *r = php_current;
+	if (!r)
+		return;
+	int filter_arg = Z_TYPE(PG(http_globals)[TRACK_VARS_ENV]) == IS_ARRAY &&
+			 Z_ARR_P(arr) == Z_ARR(PG(http_globals)[TRACK_VARS_ENV]) ? PARSE_ENV : PARSE_SERVER;
+	size_t n = php_host->param_count(r);
+	for (size_t i = 0; i < n; i++) {
+		const struct fcgi_param *p = php_host->param_at(r, i);
+		if (p && p->name_len)
+			register_filtered(p->name, p->value, p->value_len, arr, filter_arg);
+	}
+}
+
+static void sapi_fpmd_register_variables(zval *arr)
+{
+	php_import_environment_variables(arr);
+	const struct php_request_paths *rp = php_request_paths();
+	if (!rp)
+		return;
+	/* The resolved paths replace what the web server sent (cgi.fix_pathinfo). */
+	if (rp->script)
+		register_filtered("SCRIPT_FILENAME", rp->script, strlen(rp->script), arr, PARSE_SERVER);
+	if (rp->script_name)
+		register_filtered("SCRIPT_NAME", rp->script_name, strlen(rp->script_name), arr,
+				  PARSE_SERVER);
+	if (rp->path_info)
+		register_filtered("PATH_INFO", rp->path_info, strlen(rp->path_info), arr, PARSE_SERVER);
+	if (rp->path_translated)
+		register_filtered("PATH_TRANSLATED", rp->path_translated, strlen(rp->path_translated),
+				  arr, PARSE_SERVER);
+	if (rp->php_self)
+		register_filtered("PHP_SELF", rp->php_self, strlen(rp->php_self), arr, PARSE_SERVER);
+}
+
+static void sapi_fpmd_log_message(const char *message, int syslog_type)
+{
+	(void)syslog_type;
+	size_t len = strlen(message);
+	struct request *r = php_current;
+	/*
+	 * php-fpm's two places: the web server's error log (FastCGI stderr,
+	 * fastcgi.logging) and the worker's stderr (catch_workers_output).
+	 */
+	if (r && !r->finished && zend_ini_long("fastcgi.logging", sizeof("fastcgi.logging") - 1, 0)) {
+		char *line = malloc(len + 16);
+		if (line) {
+			int n = snprintf(line, len + 16, "PHP message: %s\n", message);
+			php_host->write_stderr(r, line, (size_t)n);
+			free(line);
+		}
+	}
+	if (r || !php_pool) {
+		/* one write: lines of the same worker never interleave */
+		char *line = malloc(len + 32);
+		if (line) {
+			int n = snprintf(line, len + 32, "NOTICE: PHP message: %s\n", message);
+			ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+			(void)w;
+			free(line);
+		}
+	} else {
+		php_host->log(LOG_L_WARNING, "[pool %s] PHP: %s", php_pool_name(), message);
+	}
+}
+
+static sapi_module_struct fpmd_sapi = {
+	.name = "fpm-fcgi",
+	.pretty_name = "fpmd",
+	.startup = sapi_fpmd_startup,
+	.shutdown = php_module_shutdown_wrapper,
+	.ub_write = sapi_fpmd_ub_write,
+	.flush = sapi_fpmd_flush,
+	.getenv = sapi_fpmd_getenv,
+	.sapi_error = php_error,
+	.send_headers = sapi_fpmd_send_headers,
+	.read_post = sapi_fpmd_read_post,
+	.read_cookies = sapi_fpmd_read_cookies,
+	.register_server_variables = sapi_fpmd_register_variables,
+	.log_message = sapi_fpmd_log_message,
+	.php_ini_ignore_cwd = 1,
+	.input_filter = NULL,
+};
+
+const char *php_pool_name(void)
+{
+	return php_pool && php_pool->conf ? php_pool->conf->name : "-";
+}
+
+/* --- startup ----------------------------------------------------------------- */
+
+static int php_started;
+
+/* php.ini like php-fpm on Debian: -c, else $PHPRC, else /etc/php/8.2/fpm and its conf.d. */
+static int start_php(const struct conf_options *opt)
+{
+	static char ini_path[4096];
+	sapi_startup(&fpmd_sapi);
+	fpmd_sapi.php_ini_ignore = opt && opt->php_ini_ignore;
+	const char *ini = opt && opt->php_ini ? opt->php_ini : opt && opt->php_rc ? opt->php_rc
+			  : FPMD_PHP_INI_DIR;
+	snprintf(ini_path, sizeof(ini_path), "%s", ini);
+	fpmd_sapi.php_ini_path_override = ini_path;
+	const char *scan = opt && opt->php_ini_scan_dir ? opt->php_ini_scan_dir
+			   : FPMD_PHP_INI_DIR "/conf.d";
+	setenv("PHP_INI_SCAN_DIR", scan, 1);
+
+	struct php_ini_builder b;
+	php_ini_builder_init(&b);
+	for (size_t i = 0; opt && i < opt->php_defines.n; i++) {
+		const struct conf_kv *kv = &opt->php_defines.items[i];
+		char *arg = malloc(strlen(kv->key) + strlen(kv->value) + 2);
+		if (!arg)
+			return -1;
+		sprintf(arg, "%s=%s", kv->key, kv->value);
+		php_ini_builder_define(&b, arg);
+		free(arg);
+	}
+	fpmd_sapi.ini_entries = php_ini_builder_finish(&b);
+	fpmd_sapi.additional_functions = php_fpmd_functions;
+
+	php_import_env_orig = php_import_environment_variables;
+	php_import_environment_variables = fpmd_import_environment;
+
+	int rc = fpmd_sapi.startup(&fpmd_sapi);
+	unsetenv("PHP_INI_SCAN_DIR");
+	if (rc == FAILURE)
+		return -1;
+	php_started = 1;
+	return 0;
+}
+
+/*
+ * php_value[] and friends, php-fpm's way: the entry's value itself changes
+ * (it survives every request's ini reset); admin ones become PHP_INI_SYSTEM
+ * so ini_set() and .user.ini cannot change them.
+ */
+static int apply_pool_ini(const char *name, const char *value, int admin)
+{
+	if (strcmp(name, "extension") == 0 || strcmp(name, "zend_extension") == 0) {
+		zval ok;
+		if (strcmp(name, "zend_extension") == 0) {
+			php_host->log(LOG_L_WARNING, "[pool %s] %s[zend_extension] is not supported; "
+				      "load it in php.ini", php_pool_name(), admin ? "php_admin_value" : "php_value");
+			return -1;
+		}
+		php_dl(value, MODULE_PERSISTENT, &ok, 1);
+		return Z_TYPE(ok) == IS_TRUE ? 0 : -1;
+	}
+	zend_ini_entry *e = zend_hash_str_find_ptr(EG(ini_directives), name, strlen(name));
+	if (!e) {
+		php_host->log(LOG_L_WARNING, "[pool %s] %s[%s]: PHP has no such setting",
+			      php_pool_name(), admin ? "php_admin_value" : "php_value", name);
+		return -1;
+	}
+	zend_string *v = zend_string_init(value, strlen(value), 1);
+	if (e->on_modify && e->on_modify(e, v, e->mh_arg1, e->mh_arg2, e->mh_arg3,
+					 ZEND_INI_STAGE_ACTIVATE) != SUCCESS) {
+		zend_string_release(v);
+		php_host->log(LOG_L_WARNING, "[pool %s] %s[%s] = '%s' was refused by PHP",
+			      php_pool_name(), admin ? "php_admin_value" : "php_value", name, value);
+		return -1;
+	}
+	e->value = v;
+	if (admin)
+		e->modifiable = ZEND_INI_SYSTEM;
+	if (strcmp(name, "disable_functions") == 0 && *value)
+		zend_disable_functions(value);
+	else if (strcmp(name, "disable_classes") == 0 && *value) {
+		char *list = strdup(value);
+		for (char *save = NULL, *c = list ? strtok_r(list, ", ", &save) : NULL; c;
+		     c = strtok_r(NULL, ", ", &save))
+			zend_disable_class(c, strlen(c));
+		free(list);
+	}
+	return 0;
+}
+
+static const char *flag_value(const char *v)
+{
+	return (!strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+		!strcmp(v, "1")) ? "1" : "0";
+}
+
+static void apply_pool_lists(const struct pool_conf *pc)
+{
+	for (size_t i = 0; i < pc->php_value.n; i++)
+		apply_pool_ini(pc->php_value.items[i].key, pc->php_value.items[i].value, 0);
+	for (size_t i = 0; i < pc->php_flag.n; i++)
+		apply_pool_ini(pc->php_flag.items[i].key, flag_value(pc->php_flag.items[i].value), 0);
+	for (size_t i = 0; i < pc->php_admin_value.n; i++)
+		apply_pool_ini(pc->php_admin_value.items[i].key, pc->php_admin_value.items[i].value, 1);
+	for (size_t i = 0; i < pc->php_admin_flag.n; i++)
+		apply_pool_ini(pc->php_admin_flag.items[i].key,
+			       flag_value(pc->php_admin_flag.items[i].value), 1);
+}
+
+static int pool_start(const struct fpmd_php_host *host, struct pool *pool,
+		      const struct conf_options *opt)
+{
+	php_host = host;
+	php_pool = pool;
+	if (start_php(opt) < 0) {
+		host->log(LOG_L_ERROR, "[pool %s] PHP failed to start", pool->conf->name);
+		return -1;
+	}
+	apply_pool_lists(pool->conf);
+	return 0;
+}
+
+static int cli_info(const struct conf_options *opt, int what)
+{
+	static const struct fpmd_php_host cli_host = { .version = FPMD_PHP_HOST_VERSION };
+	php_host = &cli_host;
+	fpmd_sapi.phpinfo_as_text = 1;
+	if (start_php(opt) < 0)
+		return 1;
+	SG(server_context) = NULL;
+	SG(request_info).no_headers = 1;
+	SG(headers_sent) = 1;
+	if (php_request_startup() == FAILURE)
+		return 1;
+	if (what == 'i')
+		php_print_info(PHP_INFO_ALL & ~PHP_INFO_CREDITS);
+	else
+		php_print_modules();
+	php_request_shutdown(NULL);
+	fflush(stdout);
+	return 0;
+}
+
+static void worker_exit(struct worker *w)
+{
+	(void)w;
+}
+
+__attribute__((visibility("default")))
+const struct fpmd_php_entry fpmd_php_entry = {
+	.version = FPMD_PHP_HOST_VERSION,
+	.pool_start = pool_start,
+	.worker_init = php_worker_init,
+	.handle = php_handle,
+	.worker_exit = worker_exit,
+	.cli_info = cli_info,
+};

@@ -1,0 +1,142 @@
+/*
+ * A php pool's zygote.  PHP starts once per pool, here, after the zygote
+ * dropped to the pool's user; each worker is then a clone of it, so
+ * opcache's shared memory and everything PHP built at startup are shared by
+ * the pool's workers, copy-on-write, and no PHP code ever runs in the master
+ * or as root.  Each pool has its own zygote, so each has its own opcache:
+ * one pool's scripts cannot poison another's cache.
+ *
+ * The workers are cloned with CLONE_PARENT: they are the master's children,
+ * reaped, counted and signalled by it exactly like workers it forked itself.
+ *
+ * Protocol on ZYGOTE_FD_CTL (SOCK_SEQPACKET): the master sends a uint32 slot
+ * with three descriptors (stdout, stderr and log pipes of the new worker);
+ * the zygote answers an int32: the new worker's pid, or -errno.  EOF: exit.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "handlers/handler.h"
+#include "log/log.h"
+#include "master/proctitle.h"
+
+static int recv_spawn(int fd, uint32_t *slot, int fds[3])
+{
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct iovec iov = { .iov_base = slot, .iov_len = sizeof(*slot) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (n != sizeof(*slot) || !cm || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(3 * sizeof(int))) {
+		/* Not the master's message: close whatever came with it. */
+		for (; cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_type == SCM_RIGHTS)
+				for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+					close(((int *)CMSG_DATA(cm))[i]);
+		return -2;
+	}
+	memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
+	return 0;
+}
+
+static void become_worker(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
+			  pid_t master_pid, const int fds[3])
+{
+	/* stdout, stderr, the log pipe: the new worker's own, in place of the zygote's. */
+	for (int i = 0; i < 3; i++)
+		if (dup2(fds[i], i + 1) < 0)
+			_exit(70);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	close(ZYGOTE_FD_CTL);
+	pool->sb.slots[slot].pid = (uint32_t)getpid();
+	worker_main_forked(pool, global, slot, master_pid);
+}
+
+static int zygote_prefork(struct pool *pool)
+{
+	if (pool->handler->prefork_start && pool->handler->prefork_start(pool) < 0) {
+		log_error("[pool %s] %s failed to start; see the lines above", pool->conf->name,
+			  pool->handler->name);
+		return -1;
+	}
+	return 0;
+}
+
+void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
+{
+	struct worker w = { .pool = pool, .global = global, .master_pid = master_pid };
+	/*
+	 * The workers' signal dispositions are set before PHP starts: PHP records
+	 * them at startup and, from every request on, forwards signals to what it
+	 * recorded, so a handler installed later would be lost after one request.
+	 */
+	worker_signals_install();
+	/*
+	 * PHP starts as the pool's user.  A chroot'ed pool is the exception, as
+	 * with php-fpm: php.ini, the extensions and fpmd-php.so are outside the
+	 * chroot, so PHP starts first (reading files only; no script runs).
+	 */
+	int early = pool->conf->chroot && *pool->conf->chroot;
+	if (early) {
+		log_set_pipe(WORKER_FD_LOG, pool->conf->name);
+		if (zygote_prefork(pool) < 0)
+			_exit(70);
+	}
+	if (worker_setup(&w) < 0)
+		_exit(70);
+	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
+	/* The master's death ends the zygote at once: it serves no request. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != master_pid)
+		_exit(0);
+	if (!early && zygote_prefork(pool) < 0)
+		_exit(70);
+	/* Ready: the master waits for this before it asks for workers. */
+	int32_t ready = 0;
+	if (send(ZYGOTE_FD_CTL, &ready, sizeof(ready), MSG_NOSIGNAL) < 0)
+		_exit(0);
+	for (;;) {
+		uint32_t slot;
+		int fds[3];
+		int rc = recv_spawn(ZYGOTE_FD_CTL, &slot, fds);
+		if (rc == -1)
+			_exit(0);
+		int32_t answer;
+		if (rc < 0 || slot >= pool->sb.nslots) {
+			answer = -EINVAL;
+			if (rc == 0)
+				for (int i = 0; i < 3; i++)
+					close(fds[i]);
+		} else {
+			/* Like fork(), but the child's parent is the master. */
+			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+			if (pid == 0)
+				become_worker(pool, global, slot, master_pid, fds);
+			answer = pid < 0 ? -errno : (int32_t)pid;
+			for (int i = 0; i < 3; i++)
+				close(fds[i]);
+		}
+		ssize_t n;
+		do
+			n = send(ZYGOTE_FD_CTL, &answer, sizeof(answer), MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			_exit(0);
+	}
+}
