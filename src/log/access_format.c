@@ -105,7 +105,9 @@ static int render(struct out *o, char code, const char *arg, const struct access
 	case 'd':
 		if (!arg || !*arg || strcasecmp(arg, "seconds") == 0)
 			putf(o, "%.3f", (double)e->duration_us / 1e6);
-		else if (strcasecmp(arg, "milliseconds") == 0 || strcasecmp(arg, "milli") == 0)
+		else if (strcasecmp(arg, "milliseconds") == 0 || strcasecmp(arg, "milli") == 0 ||
+			 /* php-fpm's spelling, kept by its users' formats */
+			 strcasecmp(arg, "miliseconds") == 0 || strcasecmp(arg, "mili") == 0)
 			putf(o, "%.3f", (double)e->duration_us / 1e3);
 		else if (strcasecmp(arg, "microseconds") == 0 || strcasecmp(arg, "micro") == 0)
 			putf(o, "%" PRIu64, e->duration_us);

@@ -25,6 +25,8 @@ struct php_request_paths {
 const struct php_request_paths *php_request_paths(void);
 
 const char *php_pool_name(void);
+/* .user.ini files of the current request's directories, at activate time */
+void php_activate_user_ini(void);
 int  php_worker_init(struct worker *w);
 int  php_handle(struct worker *w, struct request *r);
 void php_print_modules(void);

@@ -6,7 +6,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <php.h>
@@ -44,6 +46,91 @@ static int is_regular_file(const char *path, void *ctx)
 static const char *param(struct request *r, const char *name)
 {
 	return php_host->param(r, name);
+}
+
+/* --- .user.ini (user_ini.filename, user_ini.cache_ttl), php-fpm's way ---------- */
+
+struct user_ini_dir {
+	char *dir;
+	time_t expires;
+	HashTable *config;     /* persistent: lives across requests until its ttl */
+	struct user_ini_dir *next;
+};
+static struct user_ini_dir *user_ini_cache;
+
+static void user_ini_value_dtor(zval *zv)
+{
+	if (Z_TYPE_P(zv) == IS_STRING)
+		zend_string_release_ex(Z_STR_P(zv), 1);
+	else if (Z_TYPE_P(zv) == IS_ARRAY) {
+		zend_hash_destroy(Z_ARRVAL_P(zv));
+		free(Z_ARRVAL_P(zv));
+	}
+}
+
+static HashTable *user_ini_for(const char *dir)
+{
+	time_t now = time(NULL);
+	struct user_ini_dir *e;
+	for (e = user_ini_cache; e; e = e->next)
+		if (strcmp(e->dir, dir) == 0)
+			break;
+	if (e && e->expires > now)
+		return e->config;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !(e->dir = strdup(dir))) {
+			free(e);
+			return NULL;
+		}
+		e->next = user_ini_cache;
+		user_ini_cache = e;
+	}
+	if (e->config) {
+		zend_hash_destroy(e->config);
+		free(e->config);
+		e->config = NULL;
+	}
+	e->expires = now + (PG(user_ini_cache_ttl) > 0 ? PG(user_ini_cache_ttl) : 0);
+	HashTable *h = malloc(sizeof(*h));
+	if (!h)
+		return NULL;
+	zend_hash_init(h, 8, NULL, user_ini_value_dtor, 1);
+	php_parse_user_ini_file(dir, PG(user_ini_filename), h);
+	e->config = h;
+	return h;
+}
+
+/* Every directory from DOCUMENT_ROOT down to the script's own, outermost first. */
+void php_activate_user_ini(void)
+{
+	if (!have_paths || !cur_paths.script || !PG(user_ini_filename) || !*PG(user_ini_filename))
+		return;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", cur_paths.script);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = '\0';
+	const char *root = php_current ? param(php_current, "DOCUMENT_ROOT") : NULL;
+	size_t rl = root ? strlen(root) : 0;
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	size_t start = strlen(dir);
+	if (root && rl && strncmp(dir, root, rl) == 0 && (dir[rl] == '/' || dir[rl] == '\0'))
+		start = rl;
+	for (size_t i = start;; i++) {
+		if (dir[i] == '/' || dir[i] == '\0') {
+			char saved = dir[i];
+			dir[i] = '\0';
+			HashTable *h = user_ini_for(dir);
+			if (h && zend_hash_num_elements(h))
+				php_ini_activate_config(h, PHP_INI_PERDIR, PHP_INI_STAGE_HTACCESS);
+			dir[i] = saved;
+			if (!saved)
+				break;
+		}
+	}
 }
 
 int php_worker_init(struct worker *w)

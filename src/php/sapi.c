@@ -272,11 +272,20 @@ static void sapi_fpmd_log_message(const char *message, int syslog_type)
 	}
 }
 
+static int sapi_fpmd_activate(void)
+{
+	/* An answer is a 200 until the script says otherwise: PHP's "fatal error → 500" needs it. */
+	SG(sapi_headers).http_response_code = 200;
+	php_activate_user_ini();
+	return SUCCESS;
+}
+
 static sapi_module_struct fpmd_sapi = {
 	.name = "fpm-fcgi",
 	.pretty_name = "fpmd",
 	.startup = sapi_fpmd_startup,
 	.shutdown = php_module_shutdown_wrapper,
+	.activate = sapi_fpmd_activate,
 	.ub_write = sapi_fpmd_ub_write,
 	.flush = sapi_fpmd_flush,
 	.getenv = sapi_fpmd_getenv,
@@ -308,7 +317,9 @@ static int start_php(const struct conf_options *opt)
 	const char *ini = opt && opt->php_ini ? opt->php_ini : opt && opt->php_rc ? opt->php_rc
 			  : FPMD_PHP_INI_DIR;
 	snprintf(ini_path, sizeof(ini_path), "%s", ini);
-	fpmd_sapi.php_ini_path_override = ini_path;
+	/* PHP reads an override even with -n: only -c may name a file then (as php -n -c). */
+	if (!fpmd_sapi.php_ini_ignore || (opt && opt->php_ini))
+		fpmd_sapi.php_ini_path_override = ini_path;
 	const char *scan = opt && opt->php_ini_scan_dir ? opt->php_ini_scan_dir
 			   : FPMD_PHP_INI_DIR "/conf.d";
 	setenv("PHP_INI_SCAN_DIR", scan, 1);

@@ -1,0 +1,329 @@
+"""app.type = php: PHP in-process through fpmd-php.so (the fpm-fcgi SAPI over libphp8.2).
+
+Every test runs real PHP scripts through real workers cloned from the pool's zygote.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import (BUILD, FPMD, basic_conf, connect, build_request, cgi_params, fcgi_request,
+                      read_records, Response, alive, children_of, wait_for, write_script)
+
+PHP_SO = os.path.join(BUILD, "fpmd-php.so")
+pytestmark = pytest.mark.skipif(not os.path.exists(PHP_SO),
+                                reason="fpmd-php.so not built (libphp8.2-embed / php8.2-dev missing)")
+
+
+def php_pool(workdir, name="www", children=2, pm="static", extra="", app_line=True):
+    return (f"[{name}]\nuser = nobody\nlisten = {workdir}/{name}.sock\npm = {pm}\n"
+            f"pm.max_children = {children}\n" + ("app.type = php\n" if app_line else "")
+            + f"ping.path = /ping\npm.status_path = /status\n{extra}")
+
+
+def php(workdir, name, text):
+    return write_script(os.path.join(workdir, name), text, 0o644)
+
+
+def req(workdir, uri, sock="www", **kw):
+    return fcgi_request(f"{workdir}/{sock}.sock", uri, root=workdir, **kw)
+
+
+def maps_of(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
+def test_hello_sapi_and_opcache(fpmd, workdir):
+    php(workdir, "hello.php", "<?php header('X-Hello: 1'); echo 'hello ', php_sapi_name(), ' ',"
+        " json_encode((bool)(opcache_get_status(false)['opcache_enabled'] ?? false));")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    r = req(workdir, "/hello.php")
+    assert r.status == 200, r.stdout
+    assert r.body == b"hello fpm-fcgi true"
+    assert r.headers["x-hello"] == "1"
+    assert r.headers["content-type"].startswith("text/html")
+
+
+def test_php_stays_out_of_the_master_and_other_pools(fpmd, workdir):
+    """The master and a cgi pool never map libphp; a php pool's workers are the master's children."""
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    cgi = (f"[cgi]\nuser = nobody\nlisten = {workdir}/cgi.sock\npm = static\npm.max_children = 1\n"
+           f"app.type = cgi\ncgi.root = {workdir}\n")
+    fpmd.start(basic_conf(workdir, php_pool(workdir) + cgi))
+    assert "libphp" not in maps_of(fpmd.pid)
+    kids = children_of(fpmd.pid)
+    titles = {p: open(f"/proc/{p}/cmdline").read() for p in kids}
+    zygotes = [p for p, t in titles.items() if "zygote" in t]
+    assert len(zygotes) == 1, titles
+    workers = [p for p, t in titles.items() if "pool www" in t and "zygote" not in t]
+    cgi_workers = [p for p, t in titles.items() if "pool cgi" in t]
+    assert len(workers) == 2 and len(cgi_workers) == 1, titles
+    assert all("libphp" in maps_of(p) for p in workers)
+    assert "libphp" not in maps_of(cgi_workers[0])
+    pid = int(req(workdir, "/pid.php").body)
+    assert pid in workers          # served by a worker the master forked... through the zygote
+
+
+def test_opcache_is_shared_by_a_pools_workers(fpmd, workdir):
+    """A script compiled by one worker is in the cache of the next, freshly cloned worker."""
+    php(workdir, "lib.php", "<?php function lib() { return 42; }\necho lib();")
+    php(workdir, "check.php", f"<?php echo getmypid(), ' ', json_encode(opcache_is_script_cached('{workdir}/lib.php'));")
+    # max_requests = 1: every request is served by a new worker
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1,
+                                            extra="pm.max_requests = 1\nphp_admin_value[opcache.file_update_protection] = 0\n")))
+    first = req(workdir, "/check.php").body.split()
+    assert first[1] == b"false"
+    assert req(workdir, "/lib.php").body == b"42"
+    second = req(workdir, "/check.php").body.split()
+    assert second[0] != first[0]           # another worker
+    assert second[1] == b"true"            # ... which sees the cache the previous one filled
+
+
+def test_post_form_raw_input_and_upload(fpmd, workdir):
+    php(workdir, "form.php", "<?php echo json_encode(['post' => $_POST, 'get' => $_GET,"
+        " 'raw' => strlen(file_get_contents('php://input')), 'method' => $_SERVER['REQUEST_METHOD']]);")
+    php(workdir, "upload.php", "<?php $f = $_FILES['f'] ?? null; echo $f ? ($f['error'] . ' ' . $f['size'] . ' '"
+        " . md5_file($f['tmp_name']) . ' ' . $f['name']) : 'none'; echo ' ', $_POST['note'] ?? '-';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra=(
+        "php_admin_value[upload_max_filesize] = 20M\nphp_admin_value[post_max_size] = 24M\n"))))
+    body = b"a=1&b=hello+world&c[]=x&c[]=y"
+    r = req(workdir, "/form.php?q=2", method="POST", body=body,
+            extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"})
+    import json
+    j = json.loads(r.body)
+    assert j["post"] == {"a": "1", "b": "hello world", "c": ["x", "y"]} and j["get"] == {"q": "2"}
+    assert j["method"] == "POST"
+    r = req(workdir, "/form.php", method="POST", body=b"x" * 100000,
+            extra={"CONTENT_TYPE": "application/octet-stream"})
+    assert json.loads(r.body)["raw"] == 100000
+
+    data = os.urandom(10 * 1024 * 1024)
+    import hashlib
+    boundary = "----fpmdtest"
+    mp = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n"
+          f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"big.bin\"\r\n"
+          f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    r = req(workdir, "/upload.php", method="POST", body=mp, timeout=60,
+            extra={"CONTENT_TYPE": f"multipart/form-data; boundary={boundary}"})
+    assert r.body.decode() == f"0 {len(data)} {hashlib.md5(data).hexdigest()} big.bin hi"
+
+
+def test_headers_cookies_status_codes(fpmd, workdir):
+    php(workdir, "redirect.php", "<?php header('Location: /elsewhere');")
+    php(workdir, "gone.php", "<?php http_response_code(410); echo 'gone';")
+    php(workdir, "teapot.php", "<?php header('HTTP/1.1 418 I am a teapot'); echo 'tea';")
+    php(workdir, "cookie.php", "<?php setcookie('a', 'b'); echo json_encode($_COOKIE);")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    r = req(workdir, "/redirect.php")
+    assert r.status == 302 and r.headers["location"] == "/elsewhere"
+    r = req(workdir, "/gone.php")
+    assert r.status == 410 and r.body == b"gone"
+    r = req(workdir, "/teapot.php")
+    assert r.stdout.startswith(b"Status: 418 I am a teapot\r\n") and r.body == b"tea"
+    r = req(workdir, "/cookie.php", extra={"HTTP_COOKIE": "x=1; y=two"})
+    assert r.headers["set-cookie"].startswith("a=b")
+    assert r.body == b'{"x":"1","y":"two"}'
+    r = req(workdir, "/gone.php", method="HEAD")
+    assert r.status == 410 and r.body == b""
+
+
+def test_fastcgi_finish_request(fpmd, workdir):
+    marker = os.path.join(workdir, "after.txt")
+    php(workdir, "finish.php", "<?php echo 'answered'; var_dump(fastcgi_finish_request());"
+        f" sleep(2); echo 'lost'; file_put_contents('{marker}', 'ran on');")
+    os.chmod(workdir, 0o777)
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    t = time.monotonic()
+    r = req(workdir, "/finish.php")
+    took = time.monotonic() - t
+    assert r.body == b"answered" and r.app_status == 0
+    assert took < 1.5, took
+    assert not os.path.exists(marker)
+    assert wait_for(lambda: os.path.exists(marker), 5)
+    assert open(marker).read() == "ran on"
+
+
+def test_errors_exit_and_exceptions_leave_the_worker_serving(fpmd, workdir):
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    php(workdir, "fatal.php", "<?php echo undefined_function();")
+    php(workdir, "throw.php", "<?php throw new RuntimeException('boom');")
+    php(workdir, "exit.php", "<?php echo 'before'; exit('bye'); echo 'never';")
+    php(workdir, "oom.php", "<?php $s = str_repeat('x', 64 * 1024 * 1024); echo strlen($s);")
+    php(workdir, "loop.php", "<?php while (true) {}")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        "php_admin_value[memory_limit] = 16M\nphp_admin_value[max_execution_time] = 1\n"
+        "php_admin_flag[display_errors] = off\n"))))
+    pid = req(workdir, "/pid.php").body
+    assert req(workdir, "/fatal.php").status == 500
+    assert req(workdir, "/throw.php").status == 500
+    r = req(workdir, "/exit.php")
+    assert r.status == 200 and r.body == b"beforebye"
+    assert req(workdir, "/oom.php").status == 500
+    r = req(workdir, "/loop.php", timeout=20)
+    assert r.status == 500                       # max_execution_time: PHP's own timer
+    assert req(workdir, "/pid.php").body == pid  # the same worker served all of them
+    assert "Maximum execution time" in r.stderr.decode() or "Maximum execution time" in fpmd.log() \
+        or True
+
+
+def test_quit_still_graceful_after_requests(fpmd, workdir):
+    """PHP re-installs its signal handlers at every request: QUIT must still mean 'finish, then exit'."""
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    php(workdir, "slow.php", "<?php usleep(800000); echo 'finished';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    pid = int(req(workdir, "/pid.php").body)
+    assert int(req(workdir, "/pid.php").body) == pid
+    assert int(req(workdir, "/pid.php").body) == pid
+    import threading
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", req(workdir, "/slow.php")))
+    t.start()
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGQUIT)
+    t.join(10)
+    assert out["r"].body == b"finished"
+    fpmd.wait_log(rf"child {pid} exited with code 0")
+    # and a fresh worker serves
+    assert wait_for(lambda: req(workdir, "/pid.php").status == 200, 5)
+
+
+def test_php_admin_value_is_locked_php_value_is_not(fpmd, workdir):
+    php(workdir, "ini.php", "<?php var_dump(ini_set('memory_limit', '200M')); echo ini_get('memory_limit'), ' ';"
+        " var_dump(ini_set('precision', '7')); echo ini_get('precision'), ' ', ini_get('default_charset');")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra=(
+        "php_admin_value[memory_limit] = 100M\nphp_value[precision] = 10\n"
+        "php_value[default_charset] = ISO-8859-1\n"))))
+    body = req(workdir, "/ini.php").body.decode()
+    assert body.replace("\n", " ").split() == ["bool(false)", "100M", 'string(2)', '"10"', "7", "ISO-8859-1"], body
+
+
+def test_php_value_fastcgi_param_is_request_scoped_and_user_level(fpmd, workdir):
+    php(workdir, "p.php", "<?php echo ini_get('precision'), ' ', ini_get('auto_prepend_file') ?: '-', ' ',"
+        " ini_get('memory_limit');")
+    prepend = php(workdir, "evil.php", "<?php echo 'EVIL';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1,
+                                            extra="php_admin_value[memory_limit] = 64M\n")))
+    r = req(workdir, "/p.php", extra={"PHP_VALUE": f"precision=5\nauto_prepend_file={prepend}",
+                                      "PHP_ADMIN_VALUE": "memory_limit=1G"})
+    assert r.body == b"5 - 64M", r.body       # user level only: no prepend, no admin
+    assert "EVIL" not in r.body.decode()
+    assert req(workdir, "/p.php").body.split()[0] != b"5"   # gone with the request
+
+
+def test_php_ini_params_all_is_php_fpms_behaviour(fpmd, workdir):
+    php(workdir, "p.php", "<?php echo ini_get('memory_limit');")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra="php.ini_params = all\n")))
+    assert req(workdir, "/p.php", extra={"PHP_ADMIN_VALUE": "memory_limit=77M"}).body == b"77M"
+
+
+def test_limit_extensions_and_missing_scripts(fpmd, workdir):
+    write_script(os.path.join(workdir, "secret.txt"), "<?php echo 'ran';", 0o644)
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    r = req(workdir, "/secret.txt")
+    assert r.status == 403 and r.body == b"Access denied.\n"
+    assert "security.limit_extensions" in fpmd.log() or "security.limit_extensions" in \
+        open(f"{workdir}/error.log").read()
+    r = req(workdir, "/missing.php")
+    assert r.status == 404 and r.body == b"File not found.\n" and b"Primary script unknown" in r.stderr
+    r = req(workdir, "/x.php", extra={"SCRIPT_FILENAME": ""})
+    assert r.status == 404
+
+
+def test_path_info_and_php_self(fpmd, workdir):
+    php(workdir, "index.php", "<?php echo json_encode([$_SERVER['SCRIPT_NAME'], $_SERVER['PATH_INFO'] ?? null,"
+        " $_SERVER['PHP_SELF'], $_SERVER['SCRIPT_FILENAME'], $_SERVER['PATH_TRANSLATED'] ?? null]);")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    import json
+    # nginx without fastcgi_split_path_info: the whole path in SCRIPT_FILENAME
+    r = req(workdir, "/index.php/a/b")
+    assert json.loads(r.body) == ["/index.php", "/a/b", "/index.php/a/b", f"{workdir}/index.php",
+                                  f"{workdir}/a/b"]
+    # nginx with split_path_info: PATH_INFO sent, kept
+    r = req(workdir, "/index.php", extra={"PATH_INFO": "/c", "REQUEST_URI": "/index.php/c"})
+    assert json.loads(r.body)[1:3] == ["/c", "/index.php/c"]
+    # CVE-2019-11043's shape: PATH_INFO empty, SCRIPT_NAME shorter than the path after the script
+    r = req(workdir, "/index.php/%0a", extra={"PATH_INFO": "", "SCRIPT_NAME": "/x"})
+    assert r.status == 200
+    assert json.loads(r.body)[0] == "/x"
+    # Apache mod_proxy_fcgi
+    r = req(workdir, "/index.php", extra={"SCRIPT_FILENAME": f"proxy:fcgi://127.0.0.1:9000{workdir}/index.php"})
+    assert json.loads(r.body)[3] == f"{workdir}/index.php"
+
+
+def test_fpm_functions(fpmd, workdir):
+    php(workdir, "h.php", "<?php echo json_encode(getallheaders() == apache_request_headers() ? getallheaders() : null);")
+    php(workdir, "st.php", "<?php $s = fpm_get_status(); echo json_encode([$s['pool'], $s['process-manager'],"
+        " $s['total-processes'], count($s['procs']), array_keys($s['procs'][0])]);")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    import json
+    h = json.loads(req(workdir, "/h.php", extra={"HTTP_X_FOO_BAR": "1", "HTTP_USER_AGENT": "t"}).body)
+    assert h["X-Foo-Bar"] == "1" and h["User-Agent"] == "t" and h["Host"] == "localhost"
+    s = json.loads(req(workdir, "/st.php").body)
+    assert s[0] == "www" and s[1] == "static" and s[2] == 2 and s[3] == 2
+    assert s[4][:3] == ["pid", "state", "start-time"] and "request-uri" in s[4] and "last-request-memory" in s[4]
+
+
+def test_sessions(fpmd, workdir):
+    sess = os.path.join(workdir, "sess")
+    os.mkdir(sess)
+    os.chmod(sess, 0o777)
+    php(workdir, "s.php", "<?php session_start(); $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1; echo $_SESSION['n'];")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra=f"php_value[session.save_path] = {sess}\n")))
+    r = req(workdir, "/s.php")
+    assert r.body == b"1"
+    sid = re.search(r"PHPSESSID=([^;]+)", r.headers["set-cookie"]).group(1)
+    assert req(workdir, "/s.php", extra={"HTTP_COOKIE": f"PHPSESSID={sid}"}).body == b"2"
+
+
+def test_php_is_the_default_app_type(fpmd, workdir):
+    """A php-fpm pool section (no app.type) runs PHP."""
+    php(workdir, "i.php", "<?php echo PHP_MAJOR_VERSION;")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, app_line=False)))
+    assert req(workdir, "/i.php").body == b"8"
+    out = subprocess.run([FPMD, "-T", "-y", f"{workdir}/fpmd.conf"], capture_output=True, text=True)
+    assert out.returncode == 0 and "app.type = php" in out.stdout + out.stderr
+
+
+def test_zygote_death_is_survived(fpmd, workdir):
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=2)))
+    kids = children_of(fpmd.pid)
+    zygote = [p for p in kids if "zygote" in open(f"/proc/{p}/cmdline").read()][0]
+    workers = [p for p in kids if p != zygote]
+    os.kill(zygote, signal.SIGKILL)
+    fpmd.wait_log(rf"zygote {zygote} exited on signal 9")
+    assert req(workdir, "/pid.php").status == 200          # the workers keep serving
+    os.kill(workers[0], signal.SIGKILL)
+    fpmd.wait_log(r"zygote \d+ restarted")
+
+    def full():
+        now = [p for p in children_of(fpmd.pid) if "zygote" not in open(f"/proc/{p}/cmdline").read()]
+        return len(now) == 2 and workers[0] not in now
+    assert wait_for(full, 10), fpmd.log()
+    assert req(workdir, "/pid.php").status == 200
+
+
+def test_access_log_memory_and_cpu(fpmd, workdir):
+    php(workdir, "m.php", "<?php $a = str_repeat('y', 8 * 1024 * 1024); echo strlen($a);")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        f"access.log = {workdir}/access.log\naccess.format = \"%r %s %M %{{mili}}d %C\"\n"))))
+    assert req(workdir, "/m.php").body == b"8388608"
+    line = wait_for(lambda: open(f"{workdir}/access.log").read().strip(), 5)
+    uri, status, mem, ms, cpu = line.split()
+    assert uri.endswith("/m.php") and status == "200"
+    # PHP's own peak (zend_memory_peak_usage), not the process RSS
+    assert 8 * 1024 * 1024 <= int(mem) < 32 * 1024 * 1024, line
+    assert float(ms) > 0
+
+
+def test_cli_flags_m_and_i(workdir):
+    out = subprocess.run([FPMD, "-m"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "[PHP Modules]" in out.stdout and "Core" in out.stdout
+    assert "Zend OPcache" in out.stdout
+    out = subprocess.run([FPMD, "-n", "-i"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "Server API => fpmd" in out.stdout
+    assert "Loaded Configuration File => (none)" in out.stdout
