@@ -54,7 +54,7 @@ endif
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all php-note clean test unit integration asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
+.PHONY: all php-note test-php-fpm-suite clean test unit integration asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl $(PHP_SO) php-note
 
 php-note:
@@ -113,6 +113,12 @@ test: deps-test
 
 asan:
 	$(MAKE) test SAN=1
+
+# php-src's own FPM tests against fpmd (fetches Debian's php8.2 source package; ~2 min).
+# Not part of `make test`.  As root; SUITE_USER=nobody runs them unprivileged.
+SUITE_DIR ?= /tmp/fpmd-php-fpm-suite
+test-php-fpm-suite: deps-test all
+	scripts/php-fpm-suite.sh $(CURDIR)/$(BUILD)/fpmd $(SUITE_DIR)
 
 run: deps-test all
 	@scripts/run-demo.sh $(BUILD)

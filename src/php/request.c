@@ -133,9 +133,14 @@ void php_activate_user_ini(void)
 	}
 }
 
+static const char *powered_by;
+
 int php_worker_init(struct worker *w)
 {
-	(void)w;
+	/* fpmd's own answers (ping, status, refusals) look like PHP's, as php-fpm's do. */
+	if (PG(expose_php))
+		powered_by = "X-Powered-By: PHP/" PHP_VERSION "\r\n";
+	w->extra_headers = powered_by;
 	return 0;
 }
 
@@ -144,9 +149,9 @@ static int refuse(struct request *r, int status, const char *body, const char *w
 {
 	if (why)
 		php_host->write_stderr(r, why, strlen(why));
-	char head[160];
-	int n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-type: text/html; charset=UTF-8\r\n\r\n",
-			 status, php_host->http_reason(status));
+	char head[256];
+	int n = snprintf(head, sizeof(head), "Status: %d %s\r\n%sContent-type: text/html; charset=UTF-8\r\n\r\n",
+			 status, php_host->http_reason(status), powered_by ? powered_by : "");
 	r->status = status;
 	r->headers_sent = 1;
 	php_host->note_headers(r, head, (size_t)n);

@@ -248,6 +248,8 @@ int resp_headers(struct request *r, int status, const char *content_type, const 
 	req_note_headers(r, buf, (size_t)n);
 	if (resp_write(r, buf, (size_t)n) < 0)
 		return -1;
+	if (r->worker && r->worker->extra_headers && resp_puts(r, r->worker->extra_headers) < 0)
+		return -1;
 	if (extra && resp_puts(r, extra) < 0)
 		return -1;
 	return resp_write(r, "\r\n", 2);

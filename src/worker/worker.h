@@ -38,6 +38,8 @@ struct worker {
 	char resp_head[WORKER_RESP_HEAD_MAX];
 	size_t resp_head_len;
 	void *handler_data;
+	/* Lines every answer of this worker carries, each ending in \r\n (php: X-Powered-By). */
+	const char *extra_headers;
 };
 
 /* Runs a worker until it decides to exit; never returns. */
