@@ -126,9 +126,7 @@ static void validate_user(struct conf_ctx *x, struct pool_conf *p)
 			POOL_ERR(x, p, "pool %s: user is not set; fpmd is running as root, so the "
 				 "workers need a user to run as (or pass -R to let them run as root)",
 				 p->name);
-		else if (strcmp(p->user, "root") == 0 || strcmp(p->user, "0") == 0)
-			POOL_ERR(x, p, "pool %s: user '%s' needs -R (running workers as root)",
-				 p->name, p->user);
+		/* user = root is refused after the user is resolved (master/conf_check.c). */
 	} else if (!x->opt->running_as_root && (p->user || p->group)) {
 		conf_diag_add(x, 0, p->file, p->line,
 			      "pool %s: user and group are ignored when fpmd is not running as root",

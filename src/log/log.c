@@ -266,6 +266,33 @@ void log_sys(enum log_level l, const char *fmt, ...)
 	errno = err;
 }
 
+void log_undecorated(const char *msg, size_t len)
+{
+	/*
+	 * decorate_workers_output = no: the worker's line as it wrote it, no time
+	 * or level (php-fpm's behaviour; the line often carries its own, e.g.
+	 * "NOTICE: PHP message: ...").  JSON logs keep their one-object shape.
+	 */
+	if (lg.json || lg.use_syslog || lg.pipe_fd >= 0) {
+		log_raw(LL_WARNING, msg, len);
+		return;
+	}
+	if (LL_WARNING < lg.level)
+		return;
+	char stackbuf[8192];
+	char *line = len + 1 > sizeof(stackbuf) ? malloc(len + 1) : stackbuf;
+	if (!line)
+		return;
+	memcpy(line, msg, len);
+	line[len] = '\n';
+	if (lg.fd >= 0)
+		write_all(lg.fd, line, len + 1);
+	if (lg.to_stderr && lg.fd != STDERR_FILENO)
+		write_all(STDERR_FILENO, line, len + 1);
+	if (line != stackbuf)
+		free(line);
+}
+
 void log_raw(enum log_level l, const char *msg, size_t len)
 {
 	if (l < lg.level)

@@ -106,7 +106,7 @@ static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, 
 	}
 	const char *which = pp == &c->out ? "stdout" : "stderr";
 	if (!c->decorate) {
-		log_raw(LL_WARNING, line, len);
+		log_undecorated(line, len);
 		return;
 	}
 	char *msg = malloc(len + 128 + strlen(pool));

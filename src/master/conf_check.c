@@ -69,18 +69,18 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 		const struct pool_conf *p = c->pools[i];
 		struct listen_addr a;
 		char err[256];
+		/* php-fpm's words for these: scripts and tests match them. */
 		if (p->user && *p->user && !getpwnam(p->user))
-			diag_push(d, 1, p->file, p->line, "pool %s: cannot get uid for user '%s'",
-				  p->name, p->user);
+			diag_push(d, 1, NULL, 0, "[pool %s] cannot get uid for user '%s'", p->name, p->user);
 		if (p->group && *p->group && !getgrnam(p->group))
-			diag_push(d, 1, p->file, p->line, "pool %s: cannot get gid for group '%s'",
-				  p->name, p->group);
+			diag_push(d, 1, NULL, 0, "[pool %s] cannot get gid for group '%s'", p->name,
+				  p->group);
 		if (p->listen_owner && *p->listen_owner && !getpwnam(p->listen_owner))
-			diag_push(d, 1, p->file, p->line, "pool %s: listen.owner: user '%s' does not exist",
-				  p->name, p->listen_owner);
+			diag_push(d, 1, NULL, 0, "[pool %s] cannot get uid for user '%s': no such user "
+				  "(listen.owner)", p->name, p->listen_owner);
 		if (p->listen_group && *p->listen_group && !getgrnam(p->listen_group))
-			diag_push(d, 1, p->file, p->line, "pool %s: listen.group: group '%s' does not exist",
-				  p->name, p->listen_group);
+			diag_push(d, 1, NULL, 0, "[pool %s] cannot get gid for group '%s': no such group "
+				  "(listen.group)", p->name, p->listen_group);
 		if (p->listen && listen_parse(p->listen, &a, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: listen = '%s': %s", p->name,
 				  p->listen, err);
@@ -116,7 +116,7 @@ void conf_check_root_pools(const struct fpmd_conf *c, int allow_root, struct con
 		struct passwd *pw = p->user ? getpwnam(p->user) : NULL;
 		if (pw && pw->pw_uid == 0) {
 			char *msg = NULL;
-			if (asprintf(&msg, "pool %s: please specify user and group other than root "
+			if (asprintf(&msg, "[pool %s] please specify user and group other than root "
 				     "(or start fpmd with -R to allow it)", p->name) < 0)
 				return;
 			struct conf_diag *ni = realloc(d->items, (d->n + 1) * sizeof(*ni));
@@ -126,8 +126,7 @@ void conf_check_root_pools(const struct fpmd_conf *c, int allow_root, struct con
 			}
 			d->items = ni;
 			d->cap = d->n + 1;
-			d->items[d->n++] = (struct conf_diag){ 1, p->file ? strdup(p->file) : NULL,
-							      p->line, msg };
+			d->items[d->n++] = (struct conf_diag){ 1, NULL, 0, msg };
 			d->errors++;
 		}
 	}

@@ -225,14 +225,15 @@ int main(int argc, char **argv)
 		log_error("out of memory reading '%s'", config_path);
 		return EX_SOFTWARE_;
 	}
-	if (diags.errors == 0) {
-		conf_check_system(conf, &diags);
+	/* The text first; then what the system says of it (users, paths), as php-fpm orders them. */
+	size_t text_errors = diags.errors;
+	if (text_errors == 0 && conf_check_system(conf, &diags) == 0)
 		conf_check_root_pools(conf, allow_root, &diags);
-	}
 	print_diags(&diags);
 	int rc = 0;
 	if (diags.errors) {
-		log_error("failed to load configuration file '%s'", config_path);
+		if (text_errors)
+			log_error("failed to load configuration file '%s'", config_path);
 		log_error("FPM initialization failed");
 		rc = EX_CONFIG_;
 	} else if (dump) {

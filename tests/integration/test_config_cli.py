@@ -131,8 +131,6 @@ BROKEN = [
      "pool www: pm.start_servers (3) must not be greater than pm.max_spare_servers (2)", 3),
     (GLOBAL + POOL + "request_slowlog_timeout = 5s\n",
      "slowlog must be set when request_slowlog_timeout (5s) is greater than 0", 3),
-    (GLOBAL + POOL.replace("app.type = cgi\n", ""),
-     "pool www: app.type is not set; choose one of cgi, module, exec, php", 3),
     (GLOBAL + POOL.replace("pm = static\n", ""),
      "pool www: pm is not set; choose one of static, dynamic, ondemand", 3),
     (GLOBAL + POOL.replace("listen = {tmp}/www.sock\n", ""), "pool www: listen is not set", 3),
