@@ -25,6 +25,8 @@ struct handler {
 	int  (*worker_init)(struct worker *w);
 	int  (*handle)(struct worker *w, struct request *r);
 	void (*worker_exit)(struct worker *w);
+	/* optional, in the zygote: bytes sent to the master with "ready" (php: php_trace_layout) */
+	size_t (*zygote_info)(void *buf, size_t cap);
 };
 
 /* The handler for an app.type, or NULL when fpmd was built without it. */

@@ -132,10 +132,16 @@ static void php_worker_exit(struct worker *w)
 		entry->worker_exit(w);
 }
 
+static size_t php_zygote_info(void *buf, size_t cap)
+{
+	return entry && entry->trace_layout ? entry->trace_layout(buf, cap) : 0;
+}
+
 const struct handler handler_php = {
 	.name = "php",
 	.prefork_start = php_prefork_start,
 	.worker_init = php_worker_init,
 	.handle = php_handle,
 	.worker_exit = php_worker_exit,
+	.zygote_info = php_zygote_info,
 };

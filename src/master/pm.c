@@ -25,6 +25,7 @@
 #include "ev/ev.h"
 #include "log/log.h"
 #include "master/stacktrace.h"
+#include "php/php_trace.h"
 #include "net/queue.h"
 
 #define PM_TERM_GRACE_US   (1000u * 1000u)
@@ -119,9 +120,18 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "[%d] %s waiting in %s (syscall %s)\n",
 			      (int)targets[i], comm, wchan[0] ? wchan : "-", syscall[0] ? syscall : "-");
 	}
+	buf[n] = '\0';
+	/* A php worker: its PHP stack first, php-fpm's lines, read from its memory. */
+	if (p->zygote_info_len == sizeof(struct php_trace_layout)) {
+		struct php_trace_layout layout;
+		memcpy(&layout, p->zygote_info, sizeof(layout));
+		if (php_trace_of(c->pid, &layout, depth, buf, sizeof(buf)) < 0)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "(no PHP stack of %d: %s)\n",
+				      (int)c->pid, strerror(errno));
+		n = (int)strlen(buf);
+	}
 	/* The stack of the process that is doing the work: the deepest one started. */
 	pid_t deepest = targets[nt - 1];
-	buf[n] = '\0';
 	int frames = stacktrace_of(deepest, depth, buf + n, sizeof(buf) - (size_t)n);
 	if (frames > 0)
 		n += (int)strlen(buf + n);

@@ -70,6 +70,8 @@ struct pool {
 	unsigned zygote_failures;        /* consecutive early deaths, for the back-off */
 	struct ev_watch *zygote_watch;   /* readiness of a restarted zygote */
 	struct ev_watch *zygote_timer;   /* restart after a back-off */
+	unsigned char zygote_info[256];  /* what its handler sent with "ready" (php: trace layout) */
+	size_t zygote_info_len;
 	struct pool *next;
 };
 

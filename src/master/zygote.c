@@ -31,10 +31,12 @@
 /* PHP's startup: extensions, opcache's shared memory, php.ini. */
 #define ZYGOTE_START_MS  30000
 
-static int read_answer(int fd, int timeout_ms, int32_t *answer)
+/* One message: an int32, then (in the ready message only) the handler's info bytes. */
+static int read_answer(int fd, int timeout_ms, int32_t *answer, struct pool *info_to)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t deadline = sb_mono_us() + (uint64_t)timeout_ms * 1000u;
+	unsigned char msg[sizeof(int32_t) + ZYGOTE_INFO_MAX];
 	for (;;) {
 		uint64_t now = sb_mono_us();
 		int left = now >= deadline ? 0 : (int)((deadline - now) / 1000u) + 1;
@@ -45,12 +47,17 @@ static int read_answer(int fd, int timeout_ms, int32_t *answer)
 			errno = n == 0 ? ETIMEDOUT : errno;
 			return -1;
 		}
-		ssize_t r = recv(fd, answer, sizeof(*answer), MSG_DONTWAIT);
+		ssize_t r = recv(fd, msg, sizeof(msg), MSG_DONTWAIT);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (r != (ssize_t)sizeof(*answer)) {
+		if (r < (ssize_t)sizeof(*answer)) {
 			errno = r == 0 ? EPIPE : EPROTO;
 			return -1;
+		}
+		memcpy(answer, msg, sizeof(*answer));
+		if (info_to) {
+			info_to->zygote_info_len = (size_t)r - sizeof(*answer);
+			memcpy(info_to->zygote_info, msg + sizeof(*answer), info_to->zygote_info_len);
 		}
 		return 0;
 	}
@@ -133,7 +140,7 @@ int zygote_start(struct master *m, struct pool *p, int wait_ready)
 		return p->zygote_watch ? 0 : -1;
 	}
 	int32_t answer;
-	if (read_answer(p->zygote_fd, ZYGOTE_START_MS, &answer) < 0 || answer != 0) {
+	if (read_answer(p->zygote_fd, ZYGOTE_START_MS, &answer, p) < 0 || answer != 0) {
 		/* Its own log lines say why: out with them before ours. */
 		kill_zygote(m, p);
 		waitpid(pid, NULL, 0);
@@ -162,7 +169,7 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 	(void)events;
 	ev_fd_del(loop, p->zygote_watch);
 	p->zygote_watch = NULL;
-	if (read_answer(fd, 0, &answer) < 0 || answer != 0) {
+	if (read_answer(fd, 0, &answer, p) < 0 || answer != 0) {
 		kill_zygote(m, p);      /* the reaper restarts it, after a back-off */
 		return;
 	}
@@ -213,7 +220,7 @@ int zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int
 	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
 	int32_t answer;
 	if (sendmsg(p->zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
-	    read_answer(p->zygote_fd, ZYGOTE_ANSWER_MS, &answer) < 0) {
+	    read_answer(p->zygote_fd, ZYGOTE_ANSWER_MS, &answer, NULL) < 0) {
 		log_sys(LL_ERROR, "[pool %s] the zygote did not answer; restarting it", p->conf->name);
 		kill_zygote(m, p);
 		return -1;

@@ -56,6 +56,8 @@ struct fpmd_php_entry {
 	int  (*worker_init)(struct worker *w);
 	int  (*handle)(struct worker *w, struct request *r);
 	void (*worker_exit)(struct worker *w);
+	/* In the zygote after pool_start: where the PHP stack is, for the slowlog. */
+	size_t (*trace_layout)(void *buf, size_t cap);
 	/* fpmd -i / -m: PHP's information or module list on stdout; exit status. */
 	int  (*cli_info)(const struct conf_options *opt, int what);
 };

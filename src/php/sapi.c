@@ -32,6 +32,7 @@
 #include "pathinfo/pathinfo.h"
 #include "php/php_host.h"
 #include "php/php_sapi.h"
+#include "php/php_trace.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -448,6 +449,31 @@ static int cli_info(const struct conf_options *opt, int what)
 	return 0;
 }
 
+static size_t trace_layout(void *buf, size_t cap)
+{
+	struct php_trace_layout l = {
+		.magic = PHP_TRACE_MAGIC,
+		.call_kind_mask = ZEND_CALL_CODE | ZEND_CALL_TOP,
+		.call_top_code = ZEND_CALL_TOP_CODE,
+		.call_nested_code = ZEND_CALL_NESTED_CODE,
+		.current_execute_data = (uint64_t)(uintptr_t)&EG(current_execute_data),
+		.path_translated = (uint64_t)(uintptr_t)&SG(request_info).path_translated,
+		.ex_func = offsetof(zend_execute_data, func),
+		.ex_prev = offsetof(zend_execute_data, prev_execute_data),
+		.ex_opline = offsetof(zend_execute_data, opline),
+		.ex_call_info = offsetof(zend_execute_data, This.u1.type_info),
+		.fn_type = offsetof(zend_function, type),
+		.fn_name = offsetof(zend_function, common.function_name),
+		.op_filename = offsetof(zend_op_array, filename),
+		.op_lineno = offsetof(zend_op, lineno),
+		.str_val = offsetof(zend_string, val),
+	};
+	if (cap < sizeof(l))
+		return 0;
+	memcpy(buf, &l, sizeof(l));
+	return sizeof(l);
+}
+
 static void worker_exit(struct worker *w)
 {
 	(void)w;
@@ -460,5 +486,6 @@ const struct fpmd_php_entry fpmd_php_entry = {
 	.worker_init = php_worker_init,
 	.handle = php_handle,
 	.worker_exit = worker_exit,
+	.trace_layout = trace_layout,
 	.cli_info = cli_info,
 };

@@ -54,6 +54,7 @@ void worker_signals_install(void);
 void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
 	__attribute__((noreturn));
 #define ZYGOTE_FD_CTL 6
+#define ZYGOTE_INFO_MAX 256   /* the handler's bytes in the zygote's ready message */
 
 /* Set by the SIGQUIT handler: finish the request in flight, then exit. */
 extern volatile sig_atomic_t worker_quit;

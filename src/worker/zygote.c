@@ -108,8 +108,9 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 	if (!early && zygote_prefork(pool) < 0)
 		_exit(70);
 	/* Ready: the master waits for this before it asks for workers. */
-	int32_t ready = 0;
-	if (send(ZYGOTE_FD_CTL, &ready, sizeof(ready), MSG_NOSIGNAL) < 0)
+	struct { int32_t status; unsigned char info[ZYGOTE_INFO_MAX]; } ready = { 0 };
+	size_t info = pool->handler->zygote_info ? pool->handler->zygote_info(ready.info, sizeof(ready.info)) : 0;
+	if (send(ZYGOTE_FD_CTL, &ready, sizeof(ready.status) + info, MSG_NOSIGNAL) < 0)
 		_exit(0);
 	for (;;) {
 		uint32_t slot;

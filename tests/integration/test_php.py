@@ -327,3 +327,18 @@ def test_cli_flags_m_and_i(workdir):
     out = subprocess.run([FPMD, "-n", "-i"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "Server API => fpmd" in out.stdout
     assert "Loaded Configuration File => (none)" in out.stdout
+
+
+def test_slowlog_has_the_php_stack(fpmd, workdir):
+    """php-fpm's slowlog lines, read by the master from the stuck worker's memory."""
+    php(workdir, "slow.php", "<?php\nfunction inner() {\n    sleep(3);\n}\nfunction outer() { inner(); }\nouter();\necho 'done';\n")
+    slow = os.path.join(workdir, "slow.log")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        f"request_slowlog_timeout = 1\nslowlog = {slow}\n"))))
+    assert req(workdir, "/slow.php").body == b"done"
+    text = wait_for(lambda: os.path.exists(slow) and open(slow).read(), 5)
+    assert f"script_filename = {workdir}/slow.php" in text
+    lines = [l for l in text.splitlines() if re.match(r"^\[0x[0-9a-f]{16}\] \w+\(\) ", l)]
+    assert [l.split("] ", 1)[1] for l in lines[:3]] == [
+        f"sleep() {workdir}/slow.php:3", f"inner() {workdir}/slow.php:5", f"outer() {workdir}/slow.php:6"], text
+    assert "php_execute_script" in text        # and the native stack under it
