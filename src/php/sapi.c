@@ -251,10 +251,12 @@ static void sapi_fpmd_log_message(const char *message, int syslog_type)
 	 * php-fpm's two places: the web server's error log (FastCGI stderr,
 	 * fastcgi.logging) and the worker's stderr (catch_workers_output).
 	 */
-	if (r && !r->finished && zend_ini_long("fastcgi.logging", sizeof("fastcgi.logging") - 1, 0)) {
-		char *line = malloc(len + 16);
+	if (r && !r->finished && len && zend_ini_long("fastcgi.logging", sizeof("fastcgi.logging") - 1, 0)) {
+		/* php-fpm's stream: "PHP message: a; PHP message: b" (web servers log it as one line) */
+		char *line = malloc(len + 32);
 		if (line) {
-			int n = snprintf(line, len + 16, "PHP message: %s\n", message);
+			int n = snprintf(line, len + 32, "%sPHP message: %s", r->stderr_used ? "; " : "",
+					 message);
 			php_host->write_stderr(r, line, (size_t)n);
 			free(line);
 		}
