@@ -18,11 +18,14 @@ extern const struct fpmd_php_host *php_host;
 extern struct pool *php_pool;          /* this process's pool */
 extern struct request *php_current;    /* the request in progress, NULL between requests */
 
-/* The current request's resolved paths (request.c); NULL between requests. */
-struct php_request_paths {
-	const char *script, *script_name, *path_info, *path_translated, *php_self;
-};
-const struct php_request_paths *php_request_paths(void);
+/*
+ * The current request's CGI variables as PHP sees them (request.c): the
+ * params with cgi.fix_pathinfo's changes over them.  NULL between requests.
+ */
+struct pathinfo;
+const struct pathinfo *php_request_pathinfo(void);
+const char *php_request_var(const char *name, int *changed);
+const char *php_request_self(void);     /* PHP_SELF */
 
 const char *php_pool_name(void);
 /* .user.ini files of the current request's directories, at activate time */

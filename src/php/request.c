@@ -4,7 +4,9 @@
  * params, run the script, shut the request down.  A fatal error, exit() or
  * an uncaught exception ends the script, never the worker.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -28,12 +30,41 @@
 enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
 
 static struct pathinfo cur_paths;
-static struct php_request_paths cur_view;
+static struct pathinfo_in cur_in;
 static int have_paths;
+static char *cur_self;
 
-const struct php_request_paths *php_request_paths(void)
+static const char *param_cb(const char *name, void *ctx)
 {
-	return have_paths ? &cur_view : NULL;
+	return php_host->param(ctx, name);
+}
+
+const struct pathinfo *php_request_pathinfo(void)
+{
+	return have_paths ? &cur_paths : NULL;
+}
+
+const char *php_request_var(const char *name, int *changed)
+{
+	if (!have_paths) {
+		if (changed)
+			*changed = 0;
+		return php_current ? php_host->param(php_current, name) : NULL;
+	}
+	return pathinfo_var(&cur_paths, &cur_in, name, changed);
+}
+
+const char *php_request_self(void)
+{
+	return have_paths ? cur_self : NULL;
+}
+
+/* php.ini booleans: "1", "on", "yes", "true" (OnUpdateBool's words). */
+static int ini_bool(const char *name, size_t len)
+{
+	const char *v = zend_ini_string((char *)name, len, 0);
+	return v && (!strcmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") ||
+		     !strcasecmp(v, "true"));
 }
 
 static int is_regular_file(const char *path, void *ctx)
@@ -41,6 +72,14 @@ static int is_regular_file(const char *path, void *ctx)
 	struct stat st;
 	(void)ctx;
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int path_exists(const char *path, void *ctx)
+{
+	(void)ctx;
+	char *real = realpath(path, NULL);
+	free(real);
+	return real != NULL;
 }
 
 static const char *param(struct request *r, const char *name)
@@ -231,12 +270,12 @@ static void fill_request_info(struct request *r)
 	SG(server_context) = r;        /* non-NULL, or PHP skips POST bodies and cookies */
 	SG(request_info).request_method = method;
 	SG(request_info).query_string = (char *)param(r, "QUERY_STRING");
-	SG(request_info).request_uri = (char *)cur_view.php_self;
+	SG(request_info).request_uri = cur_paths.request_uri;
 	SG(request_info).content_type = param(r, "CONTENT_TYPE");
 	SG(request_info).content_length = clen ? strtoll(clen, NULL, 10) : 0;
 	if (SG(request_info).content_length < 0)
 		SG(request_info).content_length = 0;
-	SG(request_info).path_translated = (char *)cur_view.script;
+	SG(request_info).path_translated = cur_paths.script;
 	SG(request_info).headers_only = method && strcmp(method, "HEAD") == 0;
 	SG(request_info).proto_num = proto && strcmp(proto, "HTTP/1.0") == 0 ? 1000 : 1001;
 	SG(request_info).no_headers = 0;
@@ -248,26 +287,29 @@ static void fill_request_info(struct request *r)
 static int resolve(struct request *r, const char **why)
 {
 	const struct pool_conf *pc = php_pool->conf;
-	struct pathinfo_in in = {
-		.script_filename = param(r, "SCRIPT_FILENAME"),
-		.script_name = param(r, "SCRIPT_NAME"),
-		.path_info = param(r, "PATH_INFO"),
-		.path_translated = param(r, "PATH_TRANSLATED"),
-		.document_root = param(r, "DOCUMENT_ROOT"),
-		.request_uri = param(r, "REQUEST_URI"),
-		.fix_pathinfo = (int)zend_ini_long("cgi.fix_pathinfo", sizeof("cgi.fix_pathinfo") - 1, 0),
-		.is_file = is_regular_file,
+	cur_in = (struct pathinfo_in){
+		.param = param_cb, .is_file = is_regular_file, .exists = path_exists, .ctx = r,
+		.fix_pathinfo = ini_bool("cgi.fix_pathinfo", sizeof("cgi.fix_pathinfo") - 1),
+		.discard_path = ini_bool("cgi.discard_path", sizeof("cgi.discard_path") - 1),
+		.doc_root = PG(doc_root),
 	};
 	*why = NULL;
-	if (pathinfo_resolve(&in, &cur_paths) < 0)
+	if (pathinfo_resolve(&cur_in, &cur_paths) < 0)
 		return 500;
 	have_paths = 1;
-	cur_view = (struct php_request_paths){
-		.script = cur_paths.script, .script_name = cur_paths.script_name,
-		.path_info = cur_paths.path_info, .path_translated = cur_paths.path_translated,
-		.php_self = cur_paths.php_self,
-	};
-	if (!cur_paths.script || !cur_paths.found) {
+	/* PHP_SELF: request_uri, plus PATH_INFO with cgi.fix_pathinfo */
+	const char *ru = cur_paths.request_uri ? cur_paths.request_uri : "";
+	const char *pi = cur_in.fix_pathinfo ? pathinfo_var(&cur_paths, &cur_in, "PATH_INFO", NULL) : NULL;
+	size_t rl = strlen(ru), pl = pi ? strlen(pi) : 0;
+	cur_self = malloc(rl + pl + 1);
+	if (!cur_self)
+		return 500;
+	memcpy(cur_self, ru, rl);
+	if (pl)
+		memcpy(cur_self + rl, pi, pl);
+	cur_self[rl + pl] = '\0';
+
+	if (!cur_paths.script) {
 		*why = "Primary script unknown";
 		return 404;
 	}
@@ -280,8 +322,9 @@ static int resolve(struct request *r, const char **why)
 		return 403;
 	}
 	if (access(cur_paths.script, R_OK) < 0) {
-		*why = "Unable to open primary script";
-		return 404;
+		php_host->log(LOG_L_ERROR, "[pool %s] Unable to open primary script: %s (%s)",
+			      php_pool_name(), cur_paths.script, strerror(errno));
+		return errno == EACCES ? 403 : 4040;
 	}
 	return 0;
 }
@@ -290,7 +333,8 @@ static void end_paths(void)
 {
 	have_paths = 0;
 	pathinfo_free(&cur_paths);
-	memset(&cur_view, 0, sizeof(cur_view));
+	free(cur_self);
+	cur_self = NULL;
 }
 
 int php_handle(struct worker *w, struct request *r)
@@ -302,6 +346,8 @@ int php_handle(struct worker *w, struct request *r)
 		int rc;
 		if (refused == 404)
 			rc = refuse(r, 404, "File not found.\n", why);
+		else if (refused == 4040)
+			rc = refuse(r, 404, "No input file specified.\n", NULL);
 		else if (refused == 403)
 			rc = refuse(r, 403, "Access denied.\n", why);
 		else

@@ -51,6 +51,7 @@ enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
 
 PHP_INI_BEGIN()
 	PHP_INI_ENTRY("cgi.fix_pathinfo", "1", PHP_INI_SYSTEM, NULL)
+	PHP_INI_ENTRY("cgi.discard_path", "0", PHP_INI_SYSTEM, NULL)
 	PHP_INI_ENTRY("fastcgi.logging", "1", PHP_INI_SYSTEM, NULL)
 	PHP_INI_ENTRY("fastcgi.error_header", NULL, PHP_INI_SYSTEM, NULL)
 PHP_INI_END()
@@ -189,7 +190,7 @@ static char *sapi_fpmd_getenv(const char *name, size_t len)
 		return NULL;
 	memcpy(key, name, len);
 	key[len] = '\0';
-	return (char *)php_host->param(php_current, key);
+	return (char *)php_request_var(key, NULL);
 }
 
 /* The environment PHP would import, then the request's params over it (php-fpm's $_SERVER). */
@@ -209,6 +210,7 @@ static void fpmd_import_environment(zval *arr)
 	if (php_import_env_orig)
 		php_import_env_orig(arr);
 	struct request *r = php_current;
+	const struct pathinfo *pi = php_request_pathinfo();
 	if (!r)
 		return;
 	int filter_arg = Z_TYPE(PG(http_globals)[TRACK_VARS_ENV]) == IS_ARRAY &&
@@ -216,30 +218,27 @@ static void fpmd_import_environment(zval *arr)
 	size_t n = php_host->param_count(r);
 	for (size_t i = 0; i < n; i++) {
 		const struct fcgi_param *p = php_host->param_at(r, i);
-		if (p && p->name_len)
+		if (!p || !p->name_len)
+			continue;
+		int changed = 0;
+		if (pi)
+			php_request_var(p->name, &changed);
+		if (!changed)
 			register_filtered(p->name, p->value, p->value_len, arr, filter_arg);
 	}
+	/* what cgi.fix_pathinfo changed or added (ORIG_*), php-fpm's way */
+	for (size_t i = 0; pi && i < pi->nvars; i++)
+		if (pi->vars[i].value)
+			register_filtered(pi->vars[i].name, pi->vars[i].value, strlen(pi->vars[i].value),
+					  arr, filter_arg);
 }
 
 static void sapi_fpmd_register_variables(zval *arr)
 {
 	php_import_environment_variables(arr);
-	const struct php_request_paths *rp = php_request_paths();
-	if (!rp)
-		return;
-	/* The resolved paths replace what the web server sent (cgi.fix_pathinfo). */
-	if (rp->script)
-		register_filtered("SCRIPT_FILENAME", rp->script, strlen(rp->script), arr, PARSE_SERVER);
-	if (rp->script_name)
-		register_filtered("SCRIPT_NAME", rp->script_name, strlen(rp->script_name), arr,
-				  PARSE_SERVER);
-	if (rp->path_info)
-		register_filtered("PATH_INFO", rp->path_info, strlen(rp->path_info), arr, PARSE_SERVER);
-	if (rp->path_translated)
-		register_filtered("PATH_TRANSLATED", rp->path_translated, strlen(rp->path_translated),
-				  arr, PARSE_SERVER);
-	if (rp->php_self)
-		register_filtered("PHP_SELF", rp->php_self, strlen(rp->php_self), arr, PARSE_SERVER);
+	const char *self = php_request_self();
+	if (self)
+		register_filtered("PHP_SELF", self, strlen(self), arr, PARSE_SERVER);
 }
 
 static void sapi_fpmd_log_message(const char *message, int syslog_type)

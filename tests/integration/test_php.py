@@ -238,8 +238,8 @@ def test_path_info_and_php_self(fpmd, workdir):
         " $_SERVER['PHP_SELF'], $_SERVER['SCRIPT_FILENAME'], $_SERVER['PATH_TRANSLATED'] ?? null]);")
     fpmd.start(basic_conf(workdir, php_pool(workdir)))
     import json
-    # nginx without fastcgi_split_path_info: the whole path in SCRIPT_FILENAME
-    r = req(workdir, "/index.php/a/b")
+    # nginx without fastcgi_split_path_info: the whole path in SCRIPT_FILENAME, php-fpm walks back
+    r = req(workdir, "/index.php/a/b", extra={"SCRIPT_NAME": "/index.php", "PATH_INFO": "/a/b"})
     assert json.loads(r.body) == ["/index.php", "/a/b", "/index.php/a/b", f"{workdir}/index.php",
                                   f"{workdir}/a/b"]
     # nginx with split_path_info: PATH_INFO sent, kept
