@@ -466,6 +466,40 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 	bputs(b, "# EOF\n");
 }
 
+void status_ready_parse(const char *query, struct status_ready_query *q)
+{
+	q->asked = 0;
+	q->max_queue = 0;
+	/* Split on '&' exactly: "queue=N" must not be read out of another word. */
+	for (const char *s = query; s && *s;) {
+		const char *end = strchr(s, '&');
+		size_t n = end ? (size_t)(end - s) : strlen(s);
+		if (n == 5 && strncmp(s, "ready", 5) == 0) {
+			q->asked = 1;
+		} else if (n > 6 && strncmp(s, "queue=", 6) == 0) {
+			uint64_t v = 0;
+			size_t i = 6;
+			for (; i < n && s[i] >= '0' && s[i] <= '9' && v < (UINT64_MAX - 9) / 10; i++)
+				v = v * 10 + (uint64_t)(s[i] - '0');
+			if (i == n)
+				q->max_queue = v;
+		}
+		s = end ? end + 1 : s + n;
+	}
+}
+
+int status_ready(const struct status_pool *p, uint64_t max_children, uint64_t max_queue, char *why,
+		 size_t cap)
+{
+	int full = p->idle == 0 && p->total >= max_children;
+	int ready = !(full && p->listen_queue > max_queue);
+	snprintf(why, cap, "%s: pool %s, %" PRIu64 " of %" PRIu64 " workers busy (max_children %" PRIu64
+		 "), %" PRIu64 " connections waiting (limit %" PRIu64 ")\n",
+		 ready ? "ready" : "saturated", p->pool ? p->pool : "-", p->active, p->total,
+		 max_children, p->listen_queue, max_queue);
+	return ready;
+}
+
 char *status_render(const struct status_pool *p, const struct status_proc *procs, size_t nprocs,
 		    enum status_format f, int full, size_t *len)
 {

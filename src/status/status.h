@@ -75,4 +75,21 @@ const char *status_content_type(enum status_format f);
 char *status_render(const struct status_pool *p, const struct status_proc *procs, size_t nprocs,
 		    enum status_format f, int full, size_t *len);
 
+/*
+ * Readiness, for load balancers and Kubernetes: ping.path?ready.  A pool is
+ * saturated, hence not ready, when it has no idle worker, may not start
+ * another (total >= max_children) and more than max_queue connections wait
+ * in its listen queue.  A busy pool that can still grow, or whose queue is
+ * short, is ready: taking it out of rotation would only move the load.
+ */
+struct status_ready_query {
+	int asked;             /* "ready" is in the query */
+	uint64_t max_queue;    /* "queue=N"; 0 when absent */
+};
+
+void status_ready_parse(const char *query, struct status_ready_query *q);
+/* 1 ready, 0 saturated; why gets one line either way ("ready: ..." / "saturated: ..."). */
+int status_ready(const struct status_pool *p, uint64_t max_children, uint64_t max_queue, char *why,
+		 size_t cap);
+
 #endif

@@ -839,6 +839,59 @@ static void test_dashes(void **state)
 	free(got);
 }
 
+/* ping.path?ready: the words are split on '&', queue=N must be all digits. */
+static void test_ready_parse(void **state)
+{
+	static const struct {
+		const char *q;
+		int asked;
+		uint64_t max_queue;
+	} cases[] = {
+		{ NULL, 0, 0 },
+		{ "", 0, 0 },
+		{ "ready", 1, 0 },
+		{ "already", 0, 0 },
+		{ "readyx&queue=4", 0, 4 },
+		{ "ready&queue=4", 1, 4 },
+		{ "queue=12&ready", 1, 12 },
+		{ "ready&queue=", 1, 0 },
+		{ "ready&queue=3x", 1, 0 },
+		{ "ready&xqueue=3", 1, 0 },
+		{ "ready&queue=99999999999999999999999", 1, 0 },   /* overflow: ignored */
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct status_ready_query q = { .asked = -1, .max_queue = 77 };
+		status_ready_parse(cases[i].q, &q);
+		assert_int_equal(q.asked, cases[i].asked);
+		assert_int_equal(q.max_queue, cases[i].max_queue);
+	}
+}
+
+/* Saturated only when no worker is idle, none may be started and the queue is over the limit. */
+static void test_ready(void **state)
+{
+	char why[256];
+	struct status_pool p = ref_pool(1);
+	(void)state;
+	p.idle = 0, p.active = 2, p.total = 2, p.listen_queue = 3;
+	assert_int_equal(status_ready(&p, 2, 0, why, sizeof(why)), 0);
+	assert_string_equal(why, "saturated: pool www, 2 of 2 workers busy (max_children 2), "
+				 "3 connections waiting (limit 0)\n");
+	assert_int_equal(status_ready(&p, 2, 3, why, sizeof(why)), 1);     /* within the limit */
+	assert_string_equal(why, "ready: pool www, 2 of 2 workers busy (max_children 2), "
+				 "3 connections waiting (limit 3)\n");
+	assert_int_equal(status_ready(&p, 4, 0, why, sizeof(why)), 1);     /* may still grow */
+	p.idle = 1, p.total = 3;
+	assert_int_equal(status_ready(&p, 3, 0, why, sizeof(why)), 1);     /* one idle */
+	p.idle = 0, p.total = 2, p.listen_queue = 0;
+	assert_int_equal(status_ready(&p, 2, 0, why, sizeof(why)), 1);     /* busy, nobody waits */
+	/* A short buffer is cut, never overrun. */
+	p.listen_queue = 9;
+	assert_int_equal(status_ready(&p, 2, 0, why, 10), 0);
+	assert_string_equal(why, "saturated");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +906,8 @@ int main(void)
 		cmocka_unit_test(test_openmetrics_matches_php_fpm),
 		cmocka_unit_test(test_openmetrics_help_type),
 		cmocka_unit_test(test_format_from_query),
+		cmocka_unit_test(test_ready_parse),
+		cmocka_unit_test(test_ready),
 		cmocka_unit_test(test_content_types),
 		cmocka_unit_test(test_escape_html),
 		cmocka_unit_test(test_escape_xml),
