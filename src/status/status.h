@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <time.h>
 
-enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STATUS_OPENMETRICS };
+/* STATUS_LIVE (?html&live): fpmd's dashboard page, which reads ?json&full by itself. */
+enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STATUS_OPENMETRICS,
+		     STATUS_LIVE };
 
 /* Request duration histogram buckets (seconds), OpenMetrics' le= bounds; +Inf is implied. */
 #define STATUS_HIST_BUCKETS 11
@@ -68,7 +70,10 @@ struct status_proc {
 	uint64_t last_memory;
 };
 
-/* Picks the format from a QUERY_STRING by php-fpm's precedence (html > xml > json > openmetrics). */
+/*
+ * Picks the format from a QUERY_STRING by php-fpm's precedence (html > xml >
+ * json > openmetrics); html with live is the dashboard.
+ */
 enum status_format status_format_from_query(const char *query, int *full);
 const char *status_content_type(enum status_format f);
 
