@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import basic_conf, fcgi_request, pool_conf, wait_for, write_script
+from conftest import FPMCTL, basic_conf, fcgi_request, pool_conf, wait_for, write_script
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="needs Debian's chromium (apt-get install chromium)")
@@ -23,10 +23,11 @@ pytestmark = pytest.mark.skipif(not CHROMIUM, reason="needs Debian's chromium (a
 class Bridge:
     """HTTP/1.0 in front of a FastCGI socket; fails ?json requests once fail_after are served."""
 
-    def __init__(self, sock, root, fail_after=None):
+    def __init__(self, sock, root, fail_after=None, on_json=None):
         bridge = self
         self.json_served = 0
         self.fail_after = fail_after
+        self.on_json = on_json          # called with the count after each ?json served
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
@@ -37,6 +38,8 @@ class Bridge:
                 r = fcgi_request(sock, self.path, root=root)
                 if "json" in self.path:
                     bridge.json_served += 1
+                    if bridge.on_json:
+                        bridge.on_json(bridge.json_served)
                 self.send_response(r.status)
                 for k, v in r.headers.items():
                     if k != "status":
@@ -82,20 +85,26 @@ def test_dashboard_renders_workers_from_json(fpmd, workdir):
     hold_script(workdir)
     fpmd.start(basic_conf(workdir, pool_conf(workdir, children=3)))
     sock = f"{workdir}/www.sock"
-    # One worker busy on a request whose URI would be markup if the page used innerHTML.
+    # Load arrives once the page has drawn its first data: one worker gets busy on a request
+    # whose URI would be markup if the page used innerHTML.
     t = threading.Thread(target=fcgi_request, args=(sock, "/hold.sh?who=<b>x</b>&n=1"),
                          kwargs={"root": workdir, "timeout": 60})
-    t.start()
-    bridge = Bridge(sock, workdir)
+
+    def load_arrives(n):
+        if n == 1:
+            t.start()
+            assert wait_for(lambda: b"hold.sh" in fcgi_request(sock, "/status?full").body, 5)
+
+    bridge = Bridge(sock, workdir, on_json=load_arrives)
     try:
-        assert wait_for(lambda: b"Running" in fcgi_request(sock, "/status?full").body, 5)
         page = fcgi_request(sock, "/status?html&live")
         assert page.headers["content-type"] == "text/html; charset=utf-8"
         assert b"<tbody id=\"workers\"></tbody>" in page.body     # rows come from JS only
         dom, log = load(workdir, f"{bridge.url}/status?html&live&refresh=1")
     finally:
         open(f"{workdir}/release", "w").close()
-        t.join(30)
+        if t.is_alive():
+            t.join(30)
         bridge.close()
     print(dom[:300])
     assert 'data-state="ok"' in dom, dom
@@ -136,3 +145,6 @@ def test_plain_html_stays_php_fpm_s(fpmd, workdir):
     assert r.headers["content-type"] == "text/html"
     assert b"<title>PHP-FPM Status Page</title>" in r.body and b"<script" not in r.body
     assert not os.path.exists(f"{workdir}/chromium-profile")
+    r = subprocess.run([FPMCTL, "status", "-s", f"unix:{workdir}/www.sock", "--html", "--live"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and "Content-Security-Policy" in r.stdout and "<script>" in r.stdout
