@@ -8,7 +8,7 @@
  * signal is sent and nothing more is known (php-fpm's and nginx's way).
  *
  * fpmctl ping / status: shortcuts for `fpmctl request` on ping.path and
- * pm.status_path.
+ * pm.status_path; `ping --ready` asks ping.path?ready (readiness).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -192,16 +192,34 @@ int ctl_shortcut_main(int argc, char **argv)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
 			timeout = argv[++i], timeout_set = 1;
-		else if (!is_ping && (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--xml") == 0 ||
+		else if (is_ping && strcmp(argv[i], "--ready") == 0)
+			snprintf(query + strlen(query), sizeof(query) - strlen(query), "%sready",
+				 query[0] ? "&" : "");
+		else if (is_ping && strcmp(argv[i], "--max-queue") == 0 && i + 1 < argc &&
+			 strspn(argv[i + 1], "0123456789") == strlen(argv[i + 1]) && argv[i + 1][0]) {
+			snprintf(query + strlen(query), sizeof(query) - strlen(query), "%squeue=%.20s",
+				 query[0] ? "&" : "", argv[i + 1]);
+			i++;
+		} else if (!is_ping && (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--xml") == 0 ||
 				      strcmp(argv[i], "--html") == 0 || strcmp(argv[i], "--openmetrics") == 0 ||
+				      strcmp(argv[i], "--live") == 0 ||
 				      strcmp(argv[i], "--full") == 0))
 			snprintf(query + strlen(query), sizeof(query) - strlen(query), "%s%s",
 				 query[0] ? "&" : "", argv[i] + 2);
 		else {
-			fprintf(stderr, "usage: fpmctl %s [-s unix:PATH|tcp:HOST:PORT] [--path PATH] "
+			int help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+			fprintf(help ? stdout : stderr, "usage: fpmctl %s [-s unix:PATH|tcp:HOST:PORT] [--path PATH] "
 				"[--timeout S]%s\n", argv[0],
-				is_ping ? "" : " [--json|--xml|--html|--openmetrics] [--full]");
-			return strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ? CTL_OK : CTL_EUSAGE;
+				is_ping ? " [--ready [--max-queue N]]"
+					: " [--json|--xml|--html [--live]|--openmetrics] [--full]");
+			if (help && is_ping)
+				fputs("\nRequests the pool's ping.path: exit 0 when it answers (liveness).\n"
+				      "--ready asks for ping.path?ready instead (readiness): exit 6 while the pool\n"
+				      "is saturated, i.e. no worker idle, pm.max_children reached and more than N\n"
+				      "connections (--max-queue, default 0) waiting in its listen queue.  Point -s\n"
+				      "at the pool's pm.status_listen socket: the master answers there at once,\n"
+				      "where a saturated pool's own socket would make the probe wait.\n", stdout);
+			return help ? CTL_OK : CTL_EUSAGE;
 		}
 	}
 	char uri[512];

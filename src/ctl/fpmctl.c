@@ -17,7 +17,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "request", ctl_request_main, "send one FastCGI request and print the response" },
-	{ "ping", ctl_shortcut_main, "request a pool's ping.path (exit 0 when it answers)" },
+	{ "ping", ctl_shortcut_main, "liveness: a pool's ping.path answers; --ready: readiness (not saturated)" },
 	{ "status", ctl_shortcut_main, "print a pool's status page (--json, --full, ...)" },
 	{ "top", ctl_top_main, "a live view of a pool's workers, refreshed every second" },
 	{ "reload", ctl_master_main, "reload fpmd and wait until the new generation serves" },

@@ -52,4 +52,10 @@ extern const struct handler handler_status;
 char *status_page(const struct pool *pool, int listen_fd, const char *query,
 		  enum status_format *fmt, size_t *len);
 
+/*
+ * ping.path?ready[&queue=N] (status.c): 1 ready, 0 saturated (see
+ * status_ready), -1 on error; why gets the line to answer with.
+ */
+int ping_ready(const struct pool *pool, int listen_fd, const char *query, char *why, size_t cap);
+
 #endif

@@ -11,12 +11,32 @@
 #include "worker/worker.h"
 
 
+/*
+ * ping.path?ready: the pool's readiness from the scoreboard and the listen
+ * queue, 503 while saturated.  Answered here, by a worker, it can only be
+ * "ready" or late: a saturated pool's ping waits in the queue like any
+ * request.  pm.status_listen answers it from the master without waiting.
+ */
+static int ready_handle(struct worker *w, struct request *r, int head)
+{
+	char why[512];
+	int ready = ping_ready(w->pool, WORKER_FD_LISTEN, req_param(r, "QUERY_STRING"), why, sizeof(why));
+	if (resp_headers(r, ready > 0 ? 200 : 503, "text/plain", STATUS_NO_CACHE_HEADERS) < 0)
+		return -1;
+	return head || resp_puts(r, why) >= 0 ? 0 : -1;
+}
+
 static int ping_handle(struct worker *w, struct request *r)
 {
 	const char *resp = w->pool->conf->ping_response ? w->pool->conf->ping_response : "pong";
+	const char *method = req_param(r, "REQUEST_METHOD");
+	const char *query = req_param(r, "QUERY_STRING");
+	struct status_ready_query q;
+	status_ready_parse(query, &q);
+	if (q.asked)
+		return ready_handle(w, r, method && strcmp(method, "HEAD") == 0);
 	if (resp_headers(r, 200, "text/plain", STATUS_NO_CACHE_HEADERS) < 0)
 		return -1;
-	const char *method = req_param(r, "REQUEST_METHOD");
 	if (method && strcmp(method, "HEAD") == 0)
 		return 0;
 	return resp_puts(r, resp) < 0 ? -1 : 0;

@@ -5,6 +5,7 @@
  */
 #include "handlers/handler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,28 +17,43 @@
 #include "worker/worker.h"
 
 
+/* A pool seen from its scoreboard; procs points into itself, so it is not copied. */
+struct snapshot {
+	struct status_pool sp;
+	struct status_extra extra;
+	struct sb_slot *slots;
+	struct status_proc *procs;
+	size_t n;
+};
+
+static void snapshot_free(struct snapshot *s)
+{
+	free(s->slots);
+	free(s->procs);
+}
+
 /*
- * Renders a pool's status from its scoreboard.  Shared by the status handler
- * (in a worker) and pm.status_listen (in the master): every slot is copied
- * out and sanitized by sb_slot_read, nothing in shared memory is trusted.
- * Returns a malloc'ed body, or NULL when memory runs out.
+ * Builds a pool's snapshot from its scoreboard.  Shared by the status and
+ * ping handlers (in a worker) and pm.status_listen (in the master): every
+ * slot is copied out and sanitized by sb_slot_read, nothing in shared memory
+ * is trusted.  0, or -1 when memory runs out.
  */
-char *status_page(const struct pool *pool, int listen_fd, const char *query,
-		  enum status_format *fmt, size_t *len)
+static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot *snap)
 {
 	const struct scoreboard *sb = &pool->sb;
 	struct sb_header hdr;
 	sb_header_read(sb, &hdr);
 
-	struct sb_slot *slots = calloc(sb->nslots ? sb->nslots : 1, sizeof(*slots));
-	struct status_proc *procs = calloc(sb->nslots ? sb->nslots : 1, sizeof(*procs));
-	if (!slots || !procs) {
-		free(slots);
-		free(procs);
-		return NULL;
+	memset(snap, 0, sizeof(*snap));
+	snap->slots = calloc(sb->nslots ? sb->nslots : 1, sizeof(*snap->slots));
+	snap->procs = calloc(sb->nslots ? sb->nslots : 1, sizeof(*snap->procs));
+	if (!snap->slots || !snap->procs) {
+		snapshot_free(snap);
+		return -1;
 	}
 	const struct pool_conf *pc = pool->conf;
-	struct status_extra extra = {
+	struct status_extra *extra = &snap->extra;
+	*extra = (struct status_extra){
 		.max_children = (uint64_t)(pc->pm_max_children > 0 ? pc->pm_max_children : 0),
 		.min_spare = (uint64_t)(pc->pm_min_spare_servers > 0 ? pc->pm_min_spare_servers : 0),
 		.max_spare = (uint64_t)(pc->pm_max_spare_servers > 0 ? pc->pm_max_spare_servers : 0),
@@ -45,10 +61,11 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query,
 		.respawns = hdr.respawns,
 		.hist_sum_us = hdr.duration_sum_dead_us,
 	};
-	memcpy(extra.exits, hdr.exits, sizeof(extra.exits));
-	memcpy(extra.hist, hdr.hist_dead, sizeof(extra.hist));
-	struct status_pool sp = {
-		.extra = &extra,
+	memcpy(extra->exits, hdr.exits, sizeof(extra->exits));
+	memcpy(extra->hist, hdr.hist_dead, sizeof(extra->hist));
+	struct status_pool *sp = &snap->sp;
+	*sp = (struct status_pool){
+		.extra = extra,
 		.pool = pool->conf->name,
 		.pm = conf_pm_name(pool->conf->pm),
 		.start_time = (time_t)(hdr.start_us / 1000000u),
@@ -63,29 +80,29 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query,
 	/* The live queue, for unix sockets too (php-fpm reports 0 there). */
 	unsigned pending = 0, backlog = 0;
 	if (listen_queue_len(listen_fd, pool->addr.family, &pending, &backlog) == 0) {
-		sp.listen_queue = pending;
-		if (pending > sp.max_listen_queue)
-			sp.max_listen_queue = pending;
+		sp->listen_queue = pending;
+		if (pending > sp->max_listen_queue)
+			sp->max_listen_queue = pending;
 	}
 	size_t n = 0;
 	uint64_t mono_now = sb_mono_us();
 	for (unsigned i = 0; i < sb->nslots; i++) {
-		struct sb_slot *s = &slots[n];
+		struct sb_slot *s = &snap->slots[n];
 		sb_slot_read(sb, i, s);
 		if (s->pid == 0)
 			continue;
-		struct status_proc *pr = &procs[n];
+		struct status_proc *pr = &snap->procs[n];
 		int busy = s->stage != SB_IDLE && s->stage != SB_FINISHING;
-		sp.accepted_conn += s->requests + (busy ? 1 : 0);
+		sp->accepted_conn += s->requests + (busy ? 1 : 0);
 		if (busy)
-			sp.active++;
+			sp->active++;
 		else
-			sp.idle++;
-		if (s->memory > sp.memory_peak)
-			sp.memory_peak = s->memory;
+			sp->idle++;
+		if (s->memory > sp->memory_peak)
+			sp->memory_peak = s->memory;
 		for (int b = 0; b <= STATUS_HIST_BUCKETS; b++)
-			extra.hist[b] += s->hist[b] > (1ull << 40) ? 0 : s->hist[b];
-		extra.hist_sum_us += s->duration_sum_us > (1ull << 60) ? 0 : s->duration_sum_us;
+			extra->hist[b] += s->hist[b] > (1ull << 40) ? 0 : s->hist[b];
+		extra->hist_sum_us += s->duration_sum_us > (1ull << 60) ? 0 : s->duration_sum_us;
 		pr->pid = (int)s->pid;
 		pr->state = sb_stage_name((enum sb_stage)s->stage);
 		pr->start_time = (time_t)(s->start_us / 1000000u);
@@ -104,15 +121,38 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query,
 		}
 		n++;
 	}
-	sp.total = n;
-	sp.max_active = hdr.max_active > sp.active ? hdr.max_active : sp.active;
+	snap->n = n;
+	sp->total = n;
+	sp->max_active = hdr.max_active > sp->active ? hdr.max_active : sp->active;
+	return 0;
+}
 
+/* Renders a pool's status page; a malloc'ed body, or NULL when memory runs out. */
+char *status_page(const struct pool *pool, int listen_fd, const char *query,
+		  enum status_format *fmt, size_t *len)
+{
+	struct snapshot snap;
 	int full;
 	*fmt = status_format_from_query(query, &full);
-	char *body = status_render(&sp, procs, n, *fmt, full, len);
-	free(slots);
-	free(procs);
+	if (snapshot_take(pool, listen_fd, &snap) < 0)
+		return NULL;
+	char *body = status_render(&snap.sp, snap.procs, snap.n, *fmt, full, len);
+	snapshot_free(&snap);
 	return body;
+}
+
+int ping_ready(const struct pool *pool, int listen_fd, const char *query, char *why, size_t cap)
+{
+	struct status_ready_query q;
+	struct snapshot snap;
+	status_ready_parse(query, &q);
+	if (snapshot_take(pool, listen_fd, &snap) < 0) {
+		snprintf(why, cap, "error: out of memory\n");
+		return -1;
+	}
+	int ready = status_ready(&snap.sp, snap.extra.max_children, q.max_queue, why, cap);
+	snapshot_free(&snap);
+	return ready;
 }
 
 static int status_handle(struct worker *w, struct request *r)

@@ -80,7 +80,9 @@ static int build_answer(struct status_conn *c)
 	const struct pool_conf *pc = c->pool->conf;
 	const char *script = fcgi_param_value(&c->parser, "SCRIPT_NAME");
 	const char *method = fcgi_param_value(&c->parser, "REQUEST_METHOD");
+	const char *query = fcgi_param_value(&c->parser, "QUERY_STRING");
 	int head = method && strcmp(method, "HEAD") == 0;
+	struct status_ready_query ready_q;
 	char hdr[512];
 	int rc = 0;
 
@@ -88,7 +90,7 @@ static int build_answer(struct status_conn *c)
 		enum status_format f;
 		size_t len = 0;
 		char *body = status_page(c->pool, c->pool->listen_fd,
-					 fcgi_param_value(&c->parser, "QUERY_STRING"), &f, &len);
+					 query, &f, &len);
 		if (!body)
 			return -1;
 		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\nContent-type: %s\r\n%s\r\n",
@@ -97,6 +99,16 @@ static int build_answer(struct status_conn *c)
 		if (rc == 0 && !head && len)
 			rc = out_add(c, FCGI_STDOUT, body, len);
 		free(body);
+	} else if (script && pc->ping_path && strcmp(script, pc->ping_path) == 0 &&
+		   (status_ready_parse(query, &ready_q), ready_q.asked)) {
+		/* Readiness from the master: answered at once, saturated or not. */
+		char why[512];
+		int ready = ping_ready(c->pool, c->pool->listen_fd, query, why, sizeof(why));
+		int n = snprintf(hdr, sizeof(hdr), "Status: %s\r\nContent-type: text/plain\r\n%s\r\n",
+				 ready > 0 ? "200 OK" : "503 Service Unavailable", STATUS_NO_CACHE_HEADERS);
+		rc = out_add(c, FCGI_STDOUT, hdr, (size_t)n);
+		if (rc == 0 && !head)
+			rc = out_add(c, FCGI_STDOUT, why, strlen(why));
 	} else if (script && pc->ping_path && strcmp(script, pc->ping_path) == 0) {
 		const char *pong = pc->ping_response ? pc->ping_response : "pong";
 		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\nContent-type: text/plain\r\n%s\r\n%s",

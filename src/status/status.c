@@ -3,6 +3,7 @@
  * (URI, query, script, user) is escaped for the format it goes into.
  */
 #include "status/status.h"
+#include "status/sha256.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -151,7 +152,7 @@ enum status_format status_format_from_query(const char *q, int *full)
 	if (!q)
 		return STATUS_TEXT;
 	if (strstr(q, "html"))
-		return STATUS_HTML;
+		return strstr(q, "live") ? STATUS_LIVE : STATUS_HTML;
 	if (strstr(q, "xml"))
 		return STATUS_XML;
 	if (strstr(q, "json"))
@@ -167,6 +168,7 @@ const char *status_content_type(enum status_format f)
 	case STATUS_JSON: return "application/json";
 	case STATUS_XML: return "text/xml";
 	case STATUS_HTML: return "text/html";
+	case STATUS_LIVE: return "text/html; charset=utf-8";
 	case STATUS_OPENMETRICS: return "application/openmetrics-text; version=1.0.0; charset=utf-8";
 	default: return "text/plain;charset=UTF-8";
 	}
@@ -379,6 +381,218 @@ static void render_html(struct buf *b, const struct status_pool *p, const struct
 	bputs(b, "</body>\n</html>\n");
 }
 
+/*
+ * The live dashboard (?html&live): a page with no external asset that reads
+ * this same path's ?json&full every few seconds (?refresh=N, default 2) and
+ * draws the pool's counters, its workers by state, one row per worker and
+ * the requests per second over the last five minutes.  php-fpm ships the same
+ * idea as a separate status.html; here it is served by the pool itself, so
+ * it always matches the JSON it reads.  When a fetch fails, the page says so
+ * and keeps showing the last data it had.
+ *
+ * CSP: the page carries its own policy in a <meta> tag: nothing may load but
+ * this script and this style, named by their SHA-256 (CSP Level 2 hash
+ * sources), and fetch() may only reach the same origin.  The script builds
+ * the DOM with textContent only, never HTML from the JSON.
+ */
+static const char live_style[] =
+	"body { font: 14px/1.4 system-ui, sans-serif; margin: 1em 2em; color: #222; background: #fafafa; }\n"
+	"h1 { font-size: 1.3em; margin: 0 0 .5em; }\n"
+	"#updated { color: #666; font-size: .9em; }\n"
+	"#error { background: #fdd; border: 1px solid #c33; padding: .5em; }\n"
+	"body.stale #counters, body.stale #workers { opacity: .6; }\n"
+	"dl { display: flex; flex-wrap: wrap; gap: .5em; margin: 0; }\n"
+	".kv { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: .3em .7em; }\n"
+	"dt { font-size: .8em; color: #666; }\n"
+	"dd { margin: 0; font-weight: 600; }\n"
+	"dl.queued .kv-listen-queue, dl.slow .kv-slow-requests { border-color: #c60; background: #fff3e0; }\n"
+	"#states ul { list-style: none; display: flex; gap: 1em; padding: 0; }\n"
+	"#states li { padding: .1em .5em; border-radius: 3px; background: #eee; }\n"
+	"svg { background: #fff; border: 1px solid #ddd; width: 100%; max-width: 600px; height: 100px; }\n"
+	"polyline { fill: none; stroke: #36c; stroke-width: 1.5; }\n"
+	"svg text { font-size: 10px; fill: #666; }\n"
+	"table { border-collapse: collapse; background: #fff; margin-top: .5em; }\n"
+	"th, td { border: 1px solid #ddd; padding: .2em .5em; text-align: left; }\n"
+	"td.path { font-family: monospace; max-width: 30em; overflow-wrap: anywhere; }\n"
+	"tr.state-idle { color: #888; }\n"
+	"tr.state-running, li.state-running { background: #e3f2e3; }\n"
+	"tr.state-reading-headers, tr.state-finishing { background: #fffbe0; }\n";
+
+static const char live_script[] =
+	"(function () {\n"
+	"'use strict';\n"
+	"var q = new URLSearchParams(location.search);\n"
+	"var period = Math.min(3600, Math.max(0.5, parseFloat(q.get('refresh')) || 2));\n"
+	"var url = location.pathname + '?json&full';\n"
+	"var keep = 300;\n"
+	"var samples = [];\n"
+	"var last = null;\n"
+	"var updates = 0;\n"
+	"function $(id) { return document.getElementById(id); }\n"
+	"function el(tag, cls, text) {\n"
+	"  var e = document.createElement(tag);\n"
+	"  if (cls) e.className = cls;\n"
+	"  if (text !== undefined) e.textContent = String(text);\n"
+	"  return e;\n"
+	"}\n"
+	"function dur(us) {\n"
+	"  if (us < 1000) return us + ' \\u00b5s';\n"
+	"  if (us < 1e6) return (us / 1e3).toFixed(1) + ' ms';\n"
+	"  return (us / 1e6).toFixed(2) + ' s';\n"
+	"}\n"
+	"function bytes(n) {\n"
+	"  if (n < 1024) return n + ' B';\n"
+	"  if (n < 1048576) return (n / 1024).toFixed(1) + ' KiB';\n"
+	"  return (n / 1048576).toFixed(1) + ' MiB';\n"
+	"}\n"
+	"function since(s) {\n"
+	"  var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);\n"
+	"  return (d ? d + 'd ' : '') + (d || h ? h + 'h ' : '') + m + 'm ' + s % 60 + 's';\n"
+	"}\n"
+	"function slug(s) { return String(s).toLowerCase().replace(/[^a-z0-9]+/g, '-'); }\n"
+	"function counters(d, rate) {\n"
+	"  var rows = [\n"
+	"    ['pool', d['pool']], ['process manager', d['process manager']],\n"
+	"    ['up', since(d['start since'])], ['accepted conn', d['accepted conn']],\n"
+	"    ['requests/s', rate === null ? '\\u2026' : rate.toFixed(1)],\n"
+	"    ['listen queue', d['listen queue'] + ' (max ' + d['max listen queue'] + ', len ' + d['listen queue len'] + ')'],\n"
+	"    ['processes', d['active processes'] + ' active, ' + d['idle processes'] + ' idle, ' + d['total processes'] + ' total'],\n"
+	"    ['max active processes', d['max active processes']],\n"
+	"    ['max children reached', d['max children reached']],\n"
+	"    ['slow requests', d['slow requests']]\n"
+	"  ];\n"
+	"  if ('memory peak' in d) rows.push(['memory peak', bytes(d['memory peak'])]);\n"
+	"  var dl = el('dl');\n"
+	"  rows.forEach(function (r) {\n"
+	"    var box = el('div', 'kv kv-' + slug(r[0]));\n"
+	"    box.appendChild(el('dt', null, r[0]));\n"
+	"    box.appendChild(el('dd', null, r[1]));\n"
+	"    dl.appendChild(box);\n"
+	"  });\n"
+	"  if (d['listen queue'] > 0) dl.classList.add('queued');\n"
+	"  if (d['slow requests'] > 0) dl.classList.add('slow');\n"
+	"  $('counters').replaceChildren(dl);\n"
+	"}\n"
+	"function states(procs) {\n"
+	"  var n = {};\n"
+	"  procs.forEach(function (p) { n[p.state] = (n[p.state] || 0) + 1; });\n"
+	"  var ul = el('ul');\n"
+	"  Object.keys(n).sort().forEach(function (s) {\n"
+	"    var li = el('li', 'state-' + slug(s), s + ': ' + n[s]);\n"
+	"    li.dataset.state = s;\n"
+	"    li.dataset.count = n[s];\n"
+	"    ul.appendChild(li);\n"
+	"  });\n"
+	"  $('states').replaceChildren(ul);\n"
+	"}\n"
+	"function workers(procs) {\n"
+	"  var body = document.createDocumentFragment();\n"
+	"  procs.slice().sort(function (a, b) { return a.pid - b.pid; }).forEach(function (p) {\n"
+	"    var tr = el('tr', 'state-' + slug(p.state));\n"
+	"    tr.dataset.pid = p.pid;\n"
+	"    var busy = p.state !== 'Idle';\n"
+	"    [p.pid, p.state, p.requests, dur(p['request duration']), p['request method'],\n"
+	"     p['request uri'], p.script, busy ? '-' : p['last request cpu'].toFixed(2) + '%',\n"
+	"     busy ? '-' : bytes(p['last request memory']), since(p['start since'])].forEach(function (v, i) {\n"
+	"      tr.appendChild(el('td', i === 5 || i === 6 ? 'path' : null, v));\n"
+	"    });\n"
+	"    body.appendChild(tr);\n"
+	"  });\n"
+	"  $('workers').replaceChildren(body);\n"
+	"}\n"
+	"function chart() {\n"
+	"  var svg = $('chart'), ns = 'http://www.w3.org/2000/svg';\n"
+	"  var w = 600, h = 100, pts = [], max = 1;\n"
+	"  for (var i = 1; i < samples.length; i++) {\n"
+	"    var dt = samples[i].t - samples[i - 1].t;\n"
+	"    var r = dt > 0 ? Math.max(0, samples[i].n - samples[i - 1].n) / dt : 0;\n"
+	"    pts.push({ t: samples[i].t, r: r });\n"
+	"    if (r > max) max = r;\n"
+	"  }\n"
+	"  var now = samples.length ? samples[samples.length - 1].t : 0;\n"
+	"  var line = document.createElementNS(ns, 'polyline');\n"
+	"  line.setAttribute('points', pts.map(function (p) {\n"
+	"    return (w - (now - p.t) / keep * w).toFixed(1) + ',' + (h - p.r / max * (h - 4)).toFixed(1);\n"
+	"  }).join(' '));\n"
+	"  var label = document.createElementNS(ns, 'text');\n"
+	"  label.setAttribute('x', '4');\n"
+	"  label.setAttribute('y', '12');\n"
+	"  label.textContent = 'max ' + max.toFixed(1) + ' req/s, last ' + Math.round(keep / 60) + ' min';\n"
+	"  svg.replaceChildren(line, label);\n"
+	"}\n"
+	"function render(d) {\n"
+	"  var t = Date.now() / 1000, rate = null;\n"
+	"  if (samples.length && d['accepted conn'] < samples[samples.length - 1].n) samples = [];\n"
+	"  samples.push({ t: t, n: d['accepted conn'] });\n"
+	"  while (samples.length > 2 && t - samples[0].t > keep) samples.shift();\n"
+	"  if (samples.length > 1) {\n"
+	"    var a = samples[samples.length - 2], b = samples[samples.length - 1];\n"
+	"    rate = b.t > a.t ? Math.max(0, b.n - a.n) / (b.t - a.t) : 0;\n"
+	"  }\n"
+	"  document.title = 'fpmd status: pool ' + d['pool'];\n"
+	"  counters(d, rate);\n"
+	"  states(d.processes || []);\n"
+	"  workers(d.processes || []);\n"
+	"  chart();\n"
+	"  last = new Date();\n"
+	"  updates++;\n"
+	"  $('updated').textContent = 'updated ' + last.toLocaleTimeString() + ', every ' + period + ' s';\n"
+	"  $('updated').dataset.updates = updates;\n"
+	"}\n"
+	"function fail(e) {\n"
+	"  var err = $('error');\n"
+	"  err.textContent = 'Cannot read ' + url + ': ' + (e && e.message ? e.message : e) +\n"
+	"    (last ? '. Showing the data of ' + last.toLocaleTimeString() + '.' : '.');\n"
+	"  err.hidden = false;\n"
+	"  document.body.classList.add('stale');\n"
+	"  document.body.dataset.state = 'error';\n"
+	"}\n"
+	"function tick() {\n"
+	"  fetch(url, { cache: 'no-store', credentials: 'same-origin' }).then(function (r) {\n"
+	"    if (!r.ok) throw new Error('HTTP ' + r.status);\n"
+	"    return r.json();\n"
+	"  }).then(function (d) {\n"
+	"    if (typeof d !== 'object' || d === null || !('accepted conn' in d)) throw new Error('not a status page');\n"
+	"    render(d);\n"
+	"    $('error').hidden = true;\n"
+	"    document.body.classList.remove('stale');\n"
+	"    document.body.dataset.state = 'ok';\n"
+	"  }).catch(fail).then(function () { setTimeout(tick, period * 1000); });\n"
+	"}\n"
+	"tick();\n"
+	"})();\n";
+
+static void render_live(struct buf *b, const struct status_pool *p)
+{
+	char script_src[52], style_src[52];
+	sha256_csp_source(live_script, sizeof(live_script) - 1, script_src);
+	sha256_csp_source(live_style, sizeof(live_style) - 1, style_src);
+	bprintf(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+		"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+		"script-src '%s'; style-src '%s'; connect-src 'self'; img-src 'self'; "
+		"base-uri 'none'; form-action 'none'\">\n", script_src, style_src);
+	bputs(b, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		 "<title>fpmd status: pool ");
+	put_markup(b, p->pool);
+	bputs(b, "</title>\n<style>");
+	bputs(b, live_style);
+	bputs(b, "</style>\n</head>\n<body data-state=\"loading\">\n<h1>fpmd status: pool ");
+	put_markup(b, p->pool);
+	bputs(b, "</h1>\n<p id=\"updated\" data-updates=\"0\">loading&#8230;</p>\n"
+		 "<p id=\"error\" role=\"alert\" hidden></p>\n"
+		 "<noscript><p>This page needs JavaScript; <a href=\"?html&amp;full\">the static "
+		 "status page</a> does not.</p></noscript>\n"
+		 "<section id=\"counters\"></section>\n<h2>Requests per second</h2>\n"
+		 "<svg id=\"chart\" viewBox=\"0 0 600 100\" preserveAspectRatio=\"none\" role=\"img\" "
+		 "aria-label=\"requests per second\"></svg>\n<h2>Workers</h2>\n<div id=\"states\"></div>\n"
+		 "<table>\n<thead><tr><th>pid</th><th>state</th><th>requests</th><th>duration</th>"
+		 "<th>method</th><th>request uri</th><th>script</th><th>last cpu</th>"
+		 "<th>last memory</th><th>up</th></tr></thead>\n<tbody id=\"workers\"></tbody>\n</table>\n"
+		 "<script>");
+	bputs(b, live_script);
+	bputs(b, "</script>\n</body>\n</html>\n");
+}
+
 static void om_metric(struct buf *b, const char *name, const char *type, const char *help,
 		      uint64_t v)
 {
@@ -466,6 +680,40 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 	bputs(b, "# EOF\n");
 }
 
+void status_ready_parse(const char *query, struct status_ready_query *q)
+{
+	q->asked = 0;
+	q->max_queue = 0;
+	/* Split on '&' exactly: "queue=N" must not be read out of another word. */
+	for (const char *s = query; s && *s;) {
+		const char *end = strchr(s, '&');
+		size_t n = end ? (size_t)(end - s) : strlen(s);
+		if (n == 5 && strncmp(s, "ready", 5) == 0) {
+			q->asked = 1;
+		} else if (n > 6 && strncmp(s, "queue=", 6) == 0) {
+			uint64_t v = 0;
+			size_t i = 6;
+			for (; i < n && s[i] >= '0' && s[i] <= '9' && v < (UINT64_MAX - 9) / 10; i++)
+				v = v * 10 + (uint64_t)(s[i] - '0');
+			if (i == n)
+				q->max_queue = v;
+		}
+		s = end ? end + 1 : s + n;
+	}
+}
+
+int status_ready(const struct status_pool *p, uint64_t max_children, uint64_t max_queue, char *why,
+		 size_t cap)
+{
+	int full = p->idle == 0 && p->total >= max_children;
+	int ready = !(full && p->listen_queue > max_queue);
+	snprintf(why, cap, "%s: pool %s, %" PRIu64 " of %" PRIu64 " workers busy (max_children %" PRIu64
+		 "), %" PRIu64 " connections waiting (limit %" PRIu64 ")\n",
+		 ready ? "ready" : "saturated", p->pool ? p->pool : "-", p->active, p->total,
+		 max_children, p->listen_queue, max_queue);
+	return ready;
+}
+
 char *status_render(const struct status_pool *p, const struct status_proc *procs, size_t nprocs,
 		    enum status_format f, int full, size_t *len)
 {
@@ -474,6 +722,7 @@ char *status_render(const struct status_pool *p, const struct status_proc *procs
 	case STATUS_JSON: render_json(&b, p, procs, nprocs, full); break;
 	case STATUS_XML: render_xml(&b, p, procs, nprocs, full); break;
 	case STATUS_HTML: render_html(&b, p, procs, nprocs, full); break;
+	case STATUS_LIVE: render_live(&b, p); break;
 	case STATUS_OPENMETRICS: render_openmetrics(&b, p); break;
 	default: render_text(&b, p, procs, nprocs, full); break;
 	}

@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <time.h>
 
-enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STATUS_OPENMETRICS };
+/* STATUS_LIVE (?html&live): fpmd's dashboard page, which reads ?json&full by itself. */
+enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STATUS_OPENMETRICS,
+		     STATUS_LIVE };
 
 /* Request duration histogram buckets (seconds), OpenMetrics' le= bounds; +Inf is implied. */
 #define STATUS_HIST_BUCKETS 11
@@ -68,11 +70,31 @@ struct status_proc {
 	uint64_t last_memory;
 };
 
-/* Picks the format from a QUERY_STRING by php-fpm's precedence (html > xml > json > openmetrics). */
+/*
+ * Picks the format from a QUERY_STRING by php-fpm's precedence (html > xml >
+ * json > openmetrics); html with live is the dashboard.
+ */
 enum status_format status_format_from_query(const char *query, int *full);
 const char *status_content_type(enum status_format f);
 
 char *status_render(const struct status_pool *p, const struct status_proc *procs, size_t nprocs,
 		    enum status_format f, int full, size_t *len);
+
+/*
+ * Readiness, for load balancers and Kubernetes: ping.path?ready.  A pool is
+ * saturated, hence not ready, when it has no idle worker, may not start
+ * another (total >= max_children) and more than max_queue connections wait
+ * in its listen queue.  A busy pool that can still grow, or whose queue is
+ * short, is ready: taking it out of rotation would only move the load.
+ */
+struct status_ready_query {
+	int asked;             /* "ready" is in the query */
+	uint64_t max_queue;    /* "queue=N"; 0 when absent */
+};
+
+void status_ready_parse(const char *query, struct status_ready_query *q);
+/* 1 ready, 0 saturated; why gets one line either way ("ready: ..." / "saturated: ..."). */
+int status_ready(const struct status_pool *p, uint64_t max_children, uint64_t max_queue, char *why,
+		 size_t cap);
 
 #endif

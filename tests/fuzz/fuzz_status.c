@@ -198,11 +198,9 @@ static size_t count_ch(const char *s, size_t len, char c)
 	return n;
 }
 
-static void check_markup(const char *s, size_t len, const char *benign, size_t blen)
+/* Hostile strings add no tag and no line, and no raw control character. */
+static void check_shape(const char *s, size_t len, const char *benign, size_t blen)
 {
-	static const char *const ents[] = { "&lt;", "&gt;", "&amp;", "&quot;", "&#039;",
-					    "&#10;", "&#13;", "&#xFFFD;" };
-
 	if (count_ch(s, len, '<') != count_ch(benign, blen, '<') ||
 	    count_ch(s, len, '>') != count_ch(benign, blen, '>') ||
 	    count_ch(s, len, '\n') != count_ch(benign, blen, '\n'))
@@ -212,6 +210,18 @@ static void check_markup(const char *s, size_t len, const char *benign, size_t b
 
 		if (c < 0x20 && c != '\n' && c != '\t')
 			abort();
+	}
+}
+
+static void check_markup(const char *s, size_t len, const char *benign, size_t blen)
+{
+	static const char *const ents[] = { "&lt;", "&gt;", "&amp;", "&quot;", "&#039;",
+					    "&#10;", "&#13;", "&#xFFFD;" };
+
+	check_shape(s, len, benign, blen);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
 		if (c == '&') {
 			size_t k, nk = sizeof(ents) / sizeof(ents[0]);
 
@@ -338,6 +348,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(b);
 	}
 
+	/* The live page: its script has '&' of its own; only the pool name comes in. */
+	{
+		size_t len, blen;
+		char *s = render(&p, pr, nproc, STATUS_LIVE, &len);
+		char *b = render(&pb, prb, nproc, STATUS_LIVE, &blen);
+
+		check_shape(s, len, b, blen);
+		free(s);
+		free(b);
+	}
+
 	/* Text and OpenMetrics: request strings hostile, configuration names valid. */
 	conf_name(strs[0]);
 	conf_name(strs[1]);
@@ -369,7 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int full = -1;
 		enum status_format f = status_format_from_query(pr[0].query, &full);
 
-		if ((full != 0 && full != 1) || f < STATUS_TEXT || f > STATUS_OPENMETRICS)
+		if ((full != 0 && full != 1) || f < STATUS_TEXT || f > STATUS_LIVE)
 			abort();
 	}
 

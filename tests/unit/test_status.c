@@ -16,6 +16,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "status/sha256.h"
 #include "status/status.h"
 
 /* ---- php-fpm 8.2.36's pages (pool www, pm dynamic, TZ=UTC) ---------------- */
@@ -679,6 +680,10 @@ static void test_format_from_query(void **state)
 		{ "openmetrics&json", STATUS_JSON, 0 },
 		{ "full&openmetrics", STATUS_OPENMETRICS, 1 },
 		{ "other=1", STATUS_TEXT, 0 },
+		{ "html&live", STATUS_LIVE, 0 },
+		{ "live&html&refresh=5", STATUS_LIVE, 0 },
+		{ "json&live", STATUS_JSON, 0 },      /* live is a kind of html only */
+		{ "live", STATUS_TEXT, 0 },
 	};
 
 	(void)state;
@@ -839,6 +844,141 @@ static void test_dashes(void **state)
 	free(got);
 }
 
+/* ping.path?ready: the words are split on '&', queue=N must be all digits. */
+static void test_ready_parse(void **state)
+{
+	static const struct {
+		const char *q;
+		int asked;
+		uint64_t max_queue;
+	} cases[] = {
+		{ NULL, 0, 0 },
+		{ "", 0, 0 },
+		{ "ready", 1, 0 },
+		{ "already", 0, 0 },
+		{ "readyx&queue=4", 0, 4 },
+		{ "ready&queue=4", 1, 4 },
+		{ "queue=12&ready", 1, 12 },
+		{ "ready&queue=", 1, 0 },
+		{ "ready&queue=3x", 1, 0 },
+		{ "ready&xqueue=3", 1, 0 },
+		{ "ready&queue=99999999999999999999999", 1, 0 },   /* overflow: ignored */
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct status_ready_query q = { .asked = -1, .max_queue = 77 };
+		status_ready_parse(cases[i].q, &q);
+		assert_int_equal(q.asked, cases[i].asked);
+		assert_int_equal(q.max_queue, cases[i].max_queue);
+	}
+}
+
+/* Saturated only when no worker is idle, none may be started and the queue is over the limit. */
+static void test_ready(void **state)
+{
+	char why[256];
+	struct status_pool p = ref_pool(1);
+	(void)state;
+	p.idle = 0, p.active = 2, p.total = 2, p.listen_queue = 3;
+	assert_int_equal(status_ready(&p, 2, 0, why, sizeof(why)), 0);
+	assert_string_equal(why, "saturated: pool www, 2 of 2 workers busy (max_children 2), "
+				 "3 connections waiting (limit 0)\n");
+	assert_int_equal(status_ready(&p, 2, 3, why, sizeof(why)), 1);     /* within the limit */
+	assert_string_equal(why, "ready: pool www, 2 of 2 workers busy (max_children 2), "
+				 "3 connections waiting (limit 3)\n");
+	assert_int_equal(status_ready(&p, 4, 0, why, sizeof(why)), 1);     /* may still grow */
+	p.idle = 1, p.total = 3;
+	assert_int_equal(status_ready(&p, 3, 0, why, sizeof(why)), 1);     /* one idle */
+	p.idle = 0, p.total = 2, p.listen_queue = 0;
+	assert_int_equal(status_ready(&p, 2, 0, why, sizeof(why)), 1);     /* busy, nobody waits */
+	/* A short buffer is cut, never overrun. */
+	p.listen_queue = 9;
+	assert_int_equal(status_ready(&p, 2, 0, why, 10), 0);
+	assert_string_equal(why, "saturated");
+}
+
+/* FIPS 180-2 appendix B vectors, and the 55/56/64-byte padding edges. */
+static void test_sha256(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *hex;
+	} cases[] = {
+		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",          /* 55 */
+		  "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318" },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",         /* 56 */
+		  "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a" },
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 64 */
+		  "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t d[SHA256_LEN];
+		char hex[2 * SHA256_LEN + 1];
+		sha256(cases[i].in, strlen(cases[i].in), d);
+		for (int j = 0; j < SHA256_LEN; j++)
+			snprintf(hex + 2 * j, 3, "%02x", d[j]);
+		assert_string_equal(hex, cases[i].hex);
+	}
+	char src[52];
+	sha256_csp_source("abc", 3, src);
+	assert_string_equal(src, "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+}
+
+/* The text between open and close (exclusive), malloc'ed; NULL when absent. */
+static char *between(const char *s, const char *open, const char *close)
+{
+	const char *a = strstr(s, open);
+	if (!a)
+		return NULL;
+	a += strlen(open);
+	const char *b = strstr(a, close);
+	return b ? strndup(a, (size_t)(b - a)) : NULL;
+}
+
+/*
+ * ?html&live: a page that needs nothing from elsewhere, whose policy lets
+ * exactly its own script and style run (hashes checked here, and enforced by
+ * Chromium in tests/integration/test_status_live.py), with the pool name
+ * escaped.
+ */
+static void test_live_page(void **state)
+{
+	struct status_pool p = ref_pool(3);
+	char want[128], src[52];
+	(void)state;
+	p.pool = "<b>&\"pool'";
+	char *s = render(&p, NULL, 0, STATUS_LIVE, 0, NULL);
+	assert_string_equal(status_content_type(STATUS_LIVE), "text/html; charset=utf-8");
+	assert_non_null(strstr(s, "<title>fpmd status: pool &lt;b&gt;&amp;&quot;pool&#039;</title>"));
+	assert_null(strstr(s, "<b>"));
+	char *script = between(s, "<script>", "</script>");
+	char *style = between(s, "<style>", "</style>");
+	assert_non_null(script);
+	assert_non_null(style);
+	sha256_csp_source(script, strlen(script), src);
+	snprintf(want, sizeof(want), "script-src '%s';", src);
+	assert_non_null(strstr(s, want));
+	sha256_csp_source(style, strlen(style), src);
+	snprintf(want, sizeof(want), "style-src '%s';", src);
+	assert_non_null(strstr(s, want));
+	assert_non_null(strstr(s, "default-src 'none';"));
+	assert_non_null(strstr(s, "connect-src 'self';"));
+	/* It reads this very path's JSON, and loads nothing. */
+	assert_non_null(strstr(script, "location.pathname + '?json&full'"));
+	assert_null(strstr(s, "src="));
+	assert_null(strstr(s, "https:"));
+	assert_null(strstr(script, "innerHTML"));
+	assert_null(strstr(strstr(s, "<script") + 1, "<script"));     /* one script, inline */
+	free(script);
+	free(style);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +993,10 @@ int main(void)
 		cmocka_unit_test(test_openmetrics_matches_php_fpm),
 		cmocka_unit_test(test_openmetrics_help_type),
 		cmocka_unit_test(test_format_from_query),
+		cmocka_unit_test(test_ready_parse),
+		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_live_page),
+		cmocka_unit_test(test_ready),
 		cmocka_unit_test(test_content_types),
 		cmocka_unit_test(test_escape_html),
 		cmocka_unit_test(test_escape_xml),
