@@ -137,3 +137,151 @@ def test_a_program_that_exits_after_n_requests_is_replaced_without_a_502(fpmd, w
             time.sleep(0.2)            # sometimes the exit is seen before the next request
     assert len(pids) >= 3               # replaced every two requests
     assert "exec.command exited with code 0; restarting it" in fpmd.log()
+
+
+# --- programs that misbehave: tests/integration/fcgi_app.py plays each part ---
+
+APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fcgi_app.py")
+
+
+def app_pool(workdir, args, children=1, extra=""):
+    shutil.copy(APP, f"{workdir}/fcgi_app.py")
+    os.chmod(f"{workdir}/fcgi_app.py", 0o755)
+    return exec_pool(workdir, extra, children).replace(
+        f"exec.command = {PHP_CGI}", f"exec.command = /usr/bin/python3 {workdir}/fcgi_app.py {args}")
+
+
+def facts(body):
+    """The app's answer line as a dict."""
+    return dict(kv.split("=", 1) for kv in body.decode().split())
+
+
+def test_a_program_that_answers_before_reading_its_body_does_not_deadlock(fpmd, workdir):
+    """1 MB of output before the app reads a 4 MB body: a relay that blocks writing the
+    body while the app blocks writing its answer would wait forever."""
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "big=1000000")))
+    sock = f"{workdir}/php.sock"
+    body = os.urandom(4 << 20)
+    for _ in range(2):                   # the second one on the kept connection
+        r = fcgi_request(sock, "/up", method="POST", body=body, timeout=20)
+        assert r.status == 200, r.stdout[:200]
+        assert r.body[:1000000] == b"x" * 1000000
+        f = facts(r.body[1000000:])
+        assert f["body"] == str(len(body))
+        assert f["sha"] == __import__("hashlib").sha256(body).hexdigest()[:16]
+
+
+def test_the_connection_to_the_program_is_kept(fpmd, workdir):
+    """FCGI_KEEP_CONN: one connection to the program for every request of the worker."""
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "")))
+    sock = f"{workdir}/php.sock"
+    seen = [facts(fcgi_request(sock, f"/k?{i}", method="POST", body=b"abc").body) for i in range(5)]
+    assert {f["pid"] for f in seen} == {seen[0]["pid"]}
+    assert [f["conn_req"] for f in seen] == ["1", "2", "3", "4", "5"]
+    assert all(f["keep"] == "1" and f["body"] == "3" for f in seen)
+
+
+def test_a_program_that_closes_its_kept_connection_is_replaced_without_a_failure(fpmd, workdir):
+    """Exits after 2 requests while fpmd holds its connection for the next one: the next
+    request goes to the restarted program, with its body, as if nothing happened."""
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "exit-after=2")))
+    sock = f"{workdir}/php.sock"
+    pids = set()
+    for i in range(9):
+        body = f"body {i}".encode()
+        r = fcgi_request(sock, f"/x?{i}", method="POST", body=body, timeout=10)
+        assert r.status == 200, (i, r.stdout, fpmd.log())
+        f = facts(r.body)
+        assert f["q"] == str(i) and f["body"] == str(len(body))
+        pids.add(f["pid"])
+    assert len(pids) == 5
+    assert "ended the connection without an answer" not in fpmd.log()
+
+
+def test_php_fcgi_max_requests_follows_pm_max_requests(fpmd, workdir):
+    write_script(f"{workdir}/env.php", "<?php\necho getenv('PHP_FCGI_CHILDREN'), ' ', "
+                 "getenv('PHP_FCGI_MAX_REQUESTS'), ' ', getmypid();\n", 0o644)
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, "pm.max_requests = 7\n", children=1)))
+    sock = f"{workdir}/php.sock"
+    assert fcgi_request(sock, "/env.php", root=workdir).body.split()[:2] == [b"0", b"7"]
+    fpmd.stop()
+    os.unlink(fpmd.log_path)             # the next daemon's "ready" line must be its own
+    f2 = fpmd.make()
+    f2.start(basic_conf(workdir, exec_pool(workdir, "", children=1)))
+    assert fcgi_request(sock, "/env.php", root=workdir).body.split()[:2] == [b"0", b"0"]
+
+
+def test_php_cgi_that_leaves_after_its_own_limit_fails_no_request(fpmd, workdir):
+    """env[PHP_FCGI_MAX_REQUESTS] wins over fpmd's value: php-cgi then exits every 3
+    requests, on the connection fpmd keeps, and is restarted without a failed request."""
+    write_script(f"{workdir}/env.php", "<?php\necho getenv('PHP_FCGI_MAX_REQUESTS'), ' ', getmypid(), ' ',"
+                 " strlen(file_get_contents('php://input'));\n", 0o644)
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, "env[PHP_FCGI_MAX_REQUESTS] = 3\n", children=1)))
+    sock = f"{workdir}/php.sock"
+    pids = set()
+    for i in range(10):
+        r = fcgi_request(sock, "/env.php", root=workdir, method="POST", body=b"x" * (i * 1000))
+        assert r.status == 200, (i, r.stdout, fpmd.log())
+        limit, pid, blen = r.body.split()
+        assert limit == b"3" and blen == str(i * 1000).encode()
+        pids.add(pid)
+    assert len(pids) == 4
+    assert fpmd.log().count("exec.command exited with code 0; restarting it") >= 3
+
+
+def test_a_program_that_ignores_sigterm_is_killed_within_a_bound(fpmd, workdir):
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "ignore-term")))
+    sock = f"{workdir}/php.sock"
+    program = int(facts(fcgi_request(sock, "/").body)["pid"])
+    t0 = time.monotonic()
+    fpmd.signal(signal.SIGQUIT)
+    assert fpmd.wait(10) == 0
+    assert time.monotonic() - t0 < 5
+    assert not alive(program)
+    assert re.search(r"exec.command \d+ did not stop 1000 ms after SIGTERM; sending SIGKILL", fpmd.log())
+
+
+def test_what_a_program_leaves_behind_is_killed_and_reaped(fpmd, workdir):
+    """A child in the program's process group and one in its own session: both go when the
+    program is replaced and when the worker leaves; none stays a zombie of a worker."""
+    pidfile = f"{workdir}/kids"
+    os.chmod(workdir, 0o777)             # the app (nobody) writes its children's pids here
+    fpmd.start(basic_conf(workdir, app_pool(workdir, f"grandchild={pidfile}")))
+    sock = f"{workdir}/php.sock"
+    program = int(facts(fcgi_request(sock, "/").body)["pid"])
+    assert wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().count(" ") == 1, 5)
+    kids = [int(p) for p in open(pidfile).read().split()]
+    assert all(alive(k) for k in kids)
+    os.unlink(pidfile)
+    os.kill(program, signal.SIGKILL)
+    assert wait_for(lambda: not alive(program), 5)
+    time.sleep(0.1)
+    assert fcgi_request(sock, "/").status == 200          # the restarted program
+    assert wait_for(lambda: not any(os.path.exists(f"/proc/{k}") for k in kids), 5), kids
+    assert wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().count(" ") == 1, 5)
+    kids = [int(p) for p in open(pidfile).read().split()]
+    worker = fpmd.workers()[0]
+    fpmd.signal(signal.SIGQUIT)
+    assert fpmd.wait(10) == 0
+    assert not alive(worker)
+    assert wait_for(lambda: not any(alive(k) for k in kids), 5), kids
+
+
+def test_a_program_configured_by_its_environment(fpmd, workdir, monkeypatch):
+    """env[] reaches the program, clear_env is respected, and fpmd's own PHP_FCGI_* values
+    are what docs/apps.md says."""
+    monkeypatch.setenv("APP_FROM_OUTSIDE", "leaked")
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "env", extra=(
+        "env[APP_GREETING] = hello\nenv[PHP_FCGI_CHILDREN] = 8\npm.max_requests = 50\n"))))
+    sock = f"{workdir}/php.sock"
+    lines = fcgi_request(sock, "/").body.decode().split("\n")
+    assert "APP_GREETING=hello" in lines
+    assert "PHP_FCGI_CHILDREN=0" in lines              # the worker is the process manager
+    assert "PHP_FCGI_MAX_REQUESTS=50" in lines
+    assert not any(line.startswith("APP_FROM_OUTSIDE") for line in lines)
+    fpmd.stop()
+    os.unlink(fpmd.log_path)             # the next daemon's "ready" line must be its own
+    f2 = fpmd.make()
+    f2.start(basic_conf(workdir, app_pool(workdir, "env", extra="clear_env = no\n")))
+    lines = fcgi_request(sock, "/").body.decode().split("\n")
+    assert "APP_FROM_OUTSIDE=leaked" in lines and "PHP_FCGI_MAX_REQUESTS=0" in lines
