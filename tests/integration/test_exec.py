@@ -285,3 +285,85 @@ def test_a_program_configured_by_its_environment(fpmd, workdir, monkeypatch):
     f2.start(basic_conf(workdir, app_pool(workdir, "env", extra="clear_env = no\n")))
     lines = fcgi_request(sock, "/").body.decode().split("\n")
     assert "APP_FROM_OUTSIDE=leaked" in lines and "PHP_FCGI_MAX_REQUESTS=0" in lines
+
+
+# --- Debian's stock www.conf, turned into an exec pool of php-cgi ---
+
+STOCK_WWW = "/etc/php/8.2/fpm/pool.d/www.conf"
+WWW_CONF = """[www]
+user = www-data
+group = www-data
+listen = /run/php/php8.2-fpm.sock
+listen.owner = www-data
+listen.group = www-data
+pm = dynamic
+pm.max_children = 5
+pm.start_servers = 2
+pm.min_spare_servers = 1
+pm.max_spare_servers = 3
+"""
+
+
+def multipart(fields, files, boundary="fpmdBoundary7MA4YWxk"):
+    out = b""
+    for k, v in fields.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").encode()
+    for k, (name, data) in files.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_debian_www_conf_with_php_cgi(fpmd, workdir):
+    """php-fpm's own pool file (the stock one when php8.2-fpm is installed), with its
+    listen moved into the test's directory and app.type = exec added, serves PHP."""
+    text = open(STOCK_WWW).read() if os.path.exists(STOCK_WWW) else WWW_CONF
+    text = text.replace("/run/php/php8.2-fpm.sock", f"{workdir}/www.sock")
+    text += (f"\napp.type = exec\nexec.command = {PHP_CGI}\nrequest_terminate_timeout = 2s\n"
+             "php_admin_value[upload_max_filesize] = 20M\nphp_admin_value[post_max_size] = 24M\n")
+    os.makedirs(f"{workdir}/pool.d")
+    with open(f"{workdir}/pool.d/www.conf", "w") as f:
+        f.write(text)
+    fpmd.start(basic_conf(workdir, f"include = {workdir}/pool.d/*.conf\n"))
+    sock = f"{workdir}/www.sock"
+    assert os.stat(sock).st_uid == __import__("pwd").getpwnam("www-data").pw_uid
+    for name, code in {
+        "hello.php": "<?php echo 'Hello, ', php_sapi_name(), '!';",
+        "form.php": "<?php echo htmlspecialchars($_POST['name'] ?? ''), '/', $_POST['n'] ?? '';",
+        "upload.php": "<?php $f = $_FILES['f'] ?? null; echo $f ? $f['error'] . ' ' . $f['size'] . ' '"
+                      " . md5_file($f['tmp_name']) : 'none';",
+        "redirect.php": "<?php header('Location: /hello.php', true, 302);",
+        "teapot.php": "<?php http_response_code(418); header('X-Kind: tea'); echo 'short and stout';",
+        "sleep.php": "<?php sleep(30); echo 'woke';",
+    }.items():
+        write_script(f"{workdir}/{name}", code + "\n", 0o644)
+
+    r = fcgi_request(sock, "/hello.php", root=workdir)
+    assert r.status == 200 and r.body == b"Hello, cgi-fcgi!"
+    body = b"name=%3Cb%3Efpmd%3C%2Fb%3E&n=42"
+    r = fcgi_request(sock, "/form.php", root=workdir, method="POST", body=body,
+                     extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"})
+    assert r.body == b"&lt;b&gt;fpmd&lt;/b&gt;/42"
+    data = os.urandom(10 << 20)
+    body, ctype = multipart({"x": "1"}, {"f": ("big.bin", data)})
+    r = fcgi_request(sock, "/upload.php", root=workdir, method="POST", body=body,
+                     extra={"CONTENT_TYPE": ctype}, timeout=30)
+    assert r.body.decode() == f"0 {len(data)} {__import__('hashlib').md5(data).hexdigest()}"
+    r = fcgi_request(sock, "/redirect.php", root=workdir)
+    assert r.status == 302 and r.headers["location"] == "/hello.php"
+    r = fcgi_request(sock, "/teapot.php", root=workdir)
+    assert r.status == 418 and r.headers["x-kind"] == "tea" and r.body == b"short and stout"
+
+    # Past request_terminate_timeout: the worker and its php-cgi go, the pool serves on.
+    programs = [p for w in fpmd.workers() for p in php_children(w)]
+    t0 = time.monotonic()
+    try:
+        r = fcgi_request(sock, "/sleep.php", root=workdir, timeout=15)
+        assert b"woke" not in r.body
+    except (OSError, ConnectionError):
+        pass
+    assert time.monotonic() - t0 < 10
+    fpmd.wait_log(r"execution timed out")
+    assert wait_for(lambda: all(not alive(p) or any(p in php_children(w) for w in fpmd.workers())
+                                for p in programs), 5), "a php-cgi outlived its worker"
+    assert fcgi_request(sock, "/hello.php", root=workdir).body == b"Hello, cgi-fcgi!"
