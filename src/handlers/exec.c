@@ -27,6 +27,11 @@
  * SIGTERM, then SIGKILL after EXEC_TERM_MS, and every remaining descendant is
  * killed and reaped.  A worker killed by SIGTERM kills the group on its way.
  *
+ * exec.mode = direct (handler_exec_direct) skips the relay: the program gets
+ * the pool's own listening socket as its fd 0 and accepts by itself
+ * (spawn-fcgi style), and the worker only supervises it, restarting it when
+ * it exits (php-cgi after PHP_FCGI_MAX_REQUESTS: recycling by restart).
+ *
  * exec.command is split into words without a shell ('…' and "…" quote);
  * php_value and php_admin_value lines become `-d key=value` for php-cgi.
  */
@@ -68,7 +73,9 @@ struct exec_queue {
 struct exec_state {
 	char dir[64];
 	struct sockaddr_un addr;
-	int listen_fd;
+	int listen_fd;               /* the program's fd 0: private, or the pool's (direct) */
+	int direct;                  /* exec.mode = direct */
+	uint64_t started_ms;         /* when the program was last started */
 	pid_t pid;                   /* the program, leader of its own process group */
 	int pidfd;                   /* readable when the program exits (-1: not available) */
 	int conn_fd;                 /* connection kept from the last request, -1 none */
@@ -80,6 +87,13 @@ struct exec_state {
 	uint64_t restarts;
 	struct cgi_headers *hdr;     /* to learn the status for logs; bytes pass unchanged */
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* The program's group, for the SIGTERM handler. */
 static volatile sig_atomic_t program_pgid;
@@ -120,7 +134,7 @@ static int start_program(struct worker *w, struct exec_state *st)
 		sigaction(SIGINT, &dfl, NULL);
 		sigaction(SIGQUIT, &dfl, NULL);
 		sigaction(SIGTERM, &dfl, NULL);
-		if (dup2(st->listen_fd, 0) < 0)
+		if (st->listen_fd == 0 ? fcntl(0, F_SETFD, 0) < 0 : dup2(st->listen_fd, 0) < 0)
 			_exit(127);
 		/* 1 and 2 stay the worker's: catch_workers_output applies to the program too. */
 		close_range(3, ~0U, 0);
@@ -139,18 +153,25 @@ static int start_program(struct worker *w, struct exec_state *st)
 	setpgid(pid, pid);
 	st->pid = pid;
 	program_pgid = pid;
+	st->started_ms = mono_ms();
 	if (st->pidfd >= 0)
 		close(st->pidfd);
 	st->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 }
 
-/* 1 when the program has exited (not reaped yet: its pid still names its group). */
-static int program_exited(const struct exec_state *st)
+/*
+ * 1 when the program has exited (not reaped yet: its pid still names its
+ * group); *clean tells whether it exited with code 0, when clean is not NULL.
+ */
+static int program_exited(const struct exec_state *st, int *clean)
 {
 	siginfo_t si = { 0 };
-	return waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-	       si.si_pid == st->pid;
+	if (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid != st->pid)
+		return 0;
+	if (clean)
+		*clean = si.si_code == CLD_EXITED && si.si_status == 0;
+	return 1;
 }
 
 /*
@@ -198,7 +219,7 @@ static void kill_descendants(void)
 static int ensure_program(struct worker *w, struct exec_state *st)
 {
 	int status;
-	if (st->pid > 0 && !program_exited(st))
+	if (st->pid > 0 && !program_exited(st, NULL))
 		return 0;
 	if (st->pid > 0) {
 		/* What it left in its group goes with it, while the zombie holds the id. */
@@ -226,14 +247,21 @@ static int ensure_program(struct worker *w, struct exec_state *st)
 /*
  * Stops the program when the worker leaves: SIGTERM to its group, SIGKILL
  * after EXEC_TERM_MS (a program may ignore SIGTERM), then everything it left.
+ * A managed program is idle by then.  A direct one may be in the middle of a
+ * request, which SIGTERM lets php-cgi finish: it is waited for as long as it
+ * takes, and the master's process_control_timeout bounds that (its SIGTERM to
+ * the worker kills the group).
  */
 static void stop_program(struct worker *w, struct exec_state *st)
 {
 	if (st->pid > 0) {
 		kill(-st->pid, SIGTERM);
 		int gone = 0;
-		for (int i = 0; i < EXEC_TERM_MS / 10 && !(gone = program_exited(st)); i++)
+		for (int i = 0; st->direct || i < EXEC_TERM_MS / 10; i++) {
+			if ((gone = program_exited(st, NULL)))
+				break;
 			usleep(10000);
+		}
 		if (!gone)
 			log_warning("[pool %s] child %d: exec.command %d did not stop %d ms after SIGTERM; "
 				    "sending SIGKILL", w->pool->conf->name, (int)getpid(), (int)st->pid,
@@ -279,12 +307,13 @@ static int build_argv(const struct pool_conf *pc, struct conf_str_list *argv)
 	return 0;
 }
 
-static int exec_worker_init(struct worker *w)
+/* What both modes need; the program is not started yet. */
+static struct exec_state *state_init(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
 	struct exec_state *st = calloc(1, sizeof(*st));
 	if (!st)
-		return -1;
+		return NULL;
 	w->handler_data = st;
 	st->listen_fd = -1;
 	st->pidfd = -1;
@@ -292,7 +321,7 @@ static int exec_worker_init(struct worker *w)
 	st->buf = malloc(EXEC_BUF);
 	st->hdr = malloc(sizeof(*st->hdr));
 	if (!st->buf || !st->hdr || build_argv(pc, &st->argv) < 0)
-		return -1;
+		return NULL;
 	/* The worker's own limit (pm.max_requests plus its jitter), 0 = none, as php-cgi reads it. */
 	snprintf(st->max_requests, sizeof(st->max_requests), "%u", w->max_requests);
 	st->set_max_requests = 1;
@@ -304,6 +333,15 @@ static int exec_worker_init(struct worker *w)
 	struct sigaction sa = { .sa_handler = on_sigterm };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
+	return st;
+}
+
+static int exec_worker_init(struct worker *w)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	struct exec_state *st = state_init(w);
+	if (!st)
+		return -1;
 	/* A directory only this worker's user can enter holds the program's socket. */
 	snprintf(st->dir, sizeof(st->dir), "/tmp/fpmd-exec-XXXXXX");
 	if (!mkdtemp(st->dir)) {
@@ -332,7 +370,7 @@ static void exec_worker_exit(struct worker *w)
 	if (st->conn_fd >= 0)
 		close(st->conn_fd);
 	stop_program(w, st);
-	if (st->listen_fd >= 0)
+	if (st->listen_fd >= 0 && !st->direct)
 		close(st->listen_fd);
 	if (st->pidfd >= 0)
 		close(st->pidfd);
@@ -654,5 +692,58 @@ const struct handler handler_exec = {
 	.name = "exec",
 	.worker_init = exec_worker_init,
 	.handle = exec_handle,
+	.worker_exit = exec_worker_exit,
+};
+
+/* --- exec.mode = direct ------------------------------------------------ */
+
+static int direct_worker_init(struct worker *w)
+{
+	struct exec_state *st = state_init(w);
+	if (!st)
+		return -1;
+	st->direct = 1;
+	st->listen_fd = WORKER_FD_LISTEN;
+	return start_program(w, st);
+}
+
+/*
+ * The worker's life in direct mode: wait for the program to exit and start
+ * it again, until the worker is told to go (SIGQUIT, or its master died).
+ * A program that fails within a second of its start is restarted a second
+ * later, not in a loop.
+ */
+static void direct_serve(struct worker *w)
+{
+	struct exec_state *st = w->handler_data;
+	while (!worker_quit && getppid() == w->master_pid) {
+		if (!wait_readable(st->pidfd, st->pidfd < 0 ? 1000 : -1) && worker_quit)
+			break;
+		int clean;
+		if (!program_exited(st, &clean))
+			continue;
+		/* Leaving after its N requests is its way of recycling: no delay for that. */
+		if (!clean && mono_ms() - st->started_ms < 1000) {
+			wait_readable(-1, 1000);
+			if (worker_quit)
+				break;
+		}
+		if (ensure_program(w, st) < 0 && !worker_quit)
+			wait_readable(-1, 1000);
+	}
+}
+
+/* No request ever reaches this handler: its program accepts them. */
+static int direct_handle(struct worker *w, struct request *r)
+{
+	(void)w;
+	return resp_simple(r, 500, "500 Internal Server Error\n") < 0 ? -1 : 0;
+}
+
+const struct handler handler_exec_direct = {
+	.name = "exec (direct)",
+	.worker_init = direct_worker_init,
+	.handle = direct_handle,
+	.serve = direct_serve,
 	.worker_exit = exec_worker_exit,
 };

@@ -10,6 +10,7 @@
 extern const struct handler handler_cgi;
 extern const struct handler handler_module;
 extern const struct handler handler_exec;
+extern const struct handler handler_exec_direct;
 
 const struct handler *handler_for_app(enum conf_app app)
 {
@@ -23,4 +24,11 @@ const struct handler *handler_for_app(enum conf_app app)
 	default:
 		return NULL;
 	}
+}
+
+const struct handler *handler_for_pool(const struct pool_conf *pc)
+{
+	if (pc->app_type == APP_EXEC && pc->exec_mode == EXEC_DIRECT)
+		return &handler_exec_direct;
+	return handler_for_app(pc->app_type);
 }

@@ -367,3 +367,52 @@ def test_debian_www_conf_with_php_cgi(fpmd, workdir):
     assert wait_for(lambda: all(not alive(p) or any(p in php_children(w) for w in fpmd.workers())
                                 for p in programs), 5), "a php-cgi outlived its worker"
     assert fcgi_request(sock, "/hello.php", root=workdir).body == b"Hello, cgi-fcgi!"
+
+
+# --- exec.mode = direct: the programs accept on the pool socket themselves ---
+
+def test_direct_mode_php_cgi(fpmd, workdir):
+    """No relay: php-cgi accepts on the pool socket; recycling by restart follows
+    pm.max_requests (PHP_FCGI_MAX_REQUESTS), and a graceful stop lets a request finish."""
+    # SIGTERM interrupts one usleep(): ten of them show the request was let finish.
+    write_script(f"{workdir}/env.php", "<?php\nfor ($i = 0; $i < (int)($_GET['sleep'] ?? 0); $i++) usleep(100000);\n"
+                 "echo getmypid(), ' ', getenv('PHP_FCGI_MAX_REQUESTS');\n", 0o644)
+    fpmd.start(basic_conf(workdir, (
+        f"[php]\nuser = nobody\nlisten = {workdir}/php.sock\npm = static\npm.max_children = 2\n"
+        f"app.type = exec\nexec.mode = direct\nexec.command = {PHP_CGI}\npm.max_requests = 3\n")))
+    sock = f"{workdir}/php.sock"
+    workers = fpmd.workers()
+    assert len(workers) == 2
+    assert wait_for(lambda: all(len(php_children(w)) == 1 for w in workers), 5)
+    first = {p for w in workers for p in php_children(w)}
+    pids = []
+    for i in range(12):
+        r = fcgi_request(sock, "/env.php", root=workdir)
+        assert r.status == 200, (i, r.stdout, fpmd.log())
+        pid, limit = r.body.split()
+        assert limit == b"3"
+        pids.append(int(pid))
+    assert pids[0] in first                    # served by the program, not relayed
+    assert len(set(pids)) >= 4                 # each went after 3 requests
+    assert fpmd.workers() == workers           # restarted by the same workers
+    fpmd.wait_log(r"exec.command exited with code 0; restarting it", count=2)
+
+    import threading
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        r=fcgi_request(sock, "/env.php?sleep=10", root=workdir, timeout=15)))
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.3)
+    fpmd.signal(signal.SIGQUIT)
+    t.join(15)
+    assert "r" in result, fpmd.log()
+    assert result["r"].status == 200 and result["r"].body.split()[1] == b"3"
+    assert time.monotonic() - t0 >= 0.9
+    assert fpmd.wait(15) == 0
+
+
+def test_direct_mode_is_checked(fpmd, workdir):
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, "exec.mode = direct\n")), wait_ready=False)
+    assert fpmd.wait(10) == 78
+    assert "ping.path and pm.status_path are not answered with exec.mode = direct" in fpmd.log()
