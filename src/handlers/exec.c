@@ -146,6 +146,9 @@ static int start_program(struct worker *w, struct exec_state *st)
 		setenv("PHP_FCGI_CHILDREN", "0", 1);
 		if (st->set_max_requests)
 			setenv("PHP_FCGI_MAX_REQUESTS", st->max_requests, 1);
+		/* Direct: the program accepts, so it checks the peers (php-cgi and libfcgi read this). */
+		if (st->direct && w->pool->conf->listen_allowed_clients)
+			setenv("FCGI_WEB_SERVER_ADDRS", w->pool->conf->listen_allowed_clients, 1);
 		execvp(st->argv.items[0], st->argv.items);
 		_exit(127);
 	}

@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -416,3 +417,31 @@ def test_direct_mode_is_checked(fpmd, workdir):
     fpmd.start(basic_conf(workdir, exec_pool(workdir, "exec.mode = direct\n")), wait_ready=False)
     assert fpmd.wait(10) == 78
     assert "ping.path and pm.status_path are not answered with exec.mode = direct" in fpmd.log()
+
+
+def test_direct_mode_passes_allowed_clients_to_the_program(fpmd, workdir):
+    """The program accepts, so listen.allowed_clients becomes FCGI_WEB_SERVER_ADDRS, which
+    libfcgi checks on TCP (php-cgi reads it only when it binds with -b itself)."""
+    if not os.path.exists("/usr/include/fcgi_stdio.h"):
+        pytest.skip("libfcgi-dev is not installed")
+    with open(f"{workdir}/hi.c", "w") as f:
+        f.write('#include <fcgi_stdio.h>\nint main(void) { while (FCGI_Accept() >= 0)\n'
+                '  printf("Content-Type: text/plain\\r\\n\\r\\nhi"); return 0; }\n')
+    subprocess.run(["cc", "-O2", "-o", f"{workdir}/hi", f"{workdir}/hi.c", "-lfcgi"], check=True)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    pools = "".join(
+        f"[p{i}]\nuser = nobody\nlisten = 127.0.0.1:{port}\nlisten.allowed_clients = {allowed}\n"
+        f"pm = static\npm.max_children = 1\napp.type = exec\nexec.mode = direct\n"
+        f"exec.command = {workdir}/hi\n"
+        for i, (port, allowed) in enumerate(zip(ports, ["127.0.0.1", "10.9.9.9"])))
+    fpmd.start(basic_conf(workdir, pools))
+    assert fcgi_request(f"127.0.0.1:{ports[0]}", "/").body == b"hi"
+    try:
+        refused = fcgi_request(f"127.0.0.1:{ports[1]}", "/", timeout=3).body != b"hi"
+    except OSError:
+        refused = True
+    assert refused, "the program served a client outside listen.allowed_clients"
