@@ -63,6 +63,7 @@
 #define EXEC_BUF        (64u * 1024u)
 #define EXEC_REPLAY_MAX (64u * 1024u)  /* body bytes kept to resend on a stale kept connection */
 #define EXEC_TERM_MS    1000           /* SIGTERM to SIGKILL when the worker stops the program */
+#define EXEC_RESTART_BURST 20          /* restarts within a second before a pause */
 
 /* Records on their way to the program; sent from pos, appended at len. */
 struct exec_queue {
@@ -76,6 +77,8 @@ struct exec_state {
 	int listen_fd;               /* the program's fd 0: private, or the pool's (direct) */
 	int direct;                  /* exec.mode = direct */
 	uint64_t started_ms;         /* when the program was last started */
+	uint64_t burst_start_ms;     /* restarts counted since then (EXEC_RESTART_BURST) */
+	unsigned burst;
 	pid_t pid;                   /* the program, leader of its own process group */
 	int pidfd;                   /* readable when the program exits (-1: not available) */
 	int conn_fd;                 /* connection kept from the last request, -1 none */
@@ -136,6 +139,14 @@ static int start_program(struct worker *w, struct exec_state *st)
 		sigaction(SIGTERM, &dfl, NULL);
 		if (st->listen_fd == 0 ? fcntl(0, F_SETFD, 0) < 0 : dup2(st->listen_fd, 0) < 0)
 			_exit(127);
+		/*
+		 * Direct: the pool socket is non-blocking for the workers' epoll;
+		 * php-cgi and libfcgi take EAGAIN from accept() as an error and
+		 * exit.  The flag belongs to the socket, shared by the whole pool,
+		 * whose workers do not accept in this mode (a reload sets it again).
+		 */
+		if (st->listen_fd == 0)
+			fcntl(0, F_SETFL, fcntl(0, F_GETFL) & ~O_NONBLOCK);
 		/* 1 and 2 stay the worker's: catch_workers_output applies to the program too. */
 		close_range(3, ~0U, 0);
 		/*
@@ -244,6 +255,24 @@ static int ensure_program(struct worker *w, struct exec_state *st)
 	program_pgid = 0;
 	/* Anything else a previous program left (its own session, say) goes before the next. */
 	kill_descendants();
+	/*
+	 * A program that exits as soon as it starts (a wrong path in its own
+	 * configuration, say) would be forked in a loop, and a request waiting
+	 * for it would wait for ever: past EXEC_RESTART_BURST restarts within a
+	 * second, none until the second is over (the request gets a 502 or 503).
+	 */
+	uint64_t now = mono_ms();
+	if (now - st->burst_start_ms >= 1000) {
+		st->burst_start_ms = now;
+		st->burst = 0;
+	}
+	if (++st->burst > EXEC_RESTART_BURST) {
+		if (st->burst == EXEC_RESTART_BURST + 1)
+			log_error("[pool %s] child %d: exec.command exited %d times within a second; "
+				  "not restarting it before the second is over", w->pool->conf->name,
+				  (int)getpid(), EXEC_RESTART_BURST);
+		return -1;
+	}
 	return start_program(w, st);
 }
 
@@ -720,17 +749,20 @@ static void direct_serve(struct worker *w)
 {
 	struct exec_state *st = w->handler_data;
 	while (!worker_quit && getppid() == w->master_pid) {
-		if (!wait_readable(st->pidfd, st->pidfd < 0 ? 1000 : -1) && worker_quit)
-			break;
-		int clean;
-		if (!program_exited(st, &clean))
-			continue;
-		/* Leaving after its N requests is its way of recycling: no delay for that. */
-		if (!clean && mono_ms() - st->started_ms < 1000) {
-			wait_readable(-1, 1000);
-			if (worker_quit)
+		if (st->pid > 0) {
+			if (!wait_readable(st->pidfd, st->pidfd < 0 ? 1000 : -1) && worker_quit)
 				break;
+			int clean;
+			if (!program_exited(st, &clean))
+				continue;
+			/* Leaving after its N requests is its way of recycling: no delay for that. */
+			if (!clean && mono_ms() - st->started_ms < 1000) {
+				wait_readable(-1, 1000);
+				if (worker_quit)
+					break;
+			}
 		}
+		/* Not started (too many restarts, or fork failed): try again in a second. */
 		if (ensure_program(w, st) < 0 && !worker_quit)
 			wait_readable(-1, 1000);
 	}

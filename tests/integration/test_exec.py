@@ -445,3 +445,31 @@ def test_direct_mode_passes_allowed_clients_to_the_program(fpmd, workdir):
     except OSError:
         refused = True
     assert refused, "the program served a client outside listen.allowed_clients"
+
+
+def test_a_program_that_exits_at_once_is_not_forked_in_a_loop(fpmd, workdir):
+    """Managed: the waiting request gets an error instead of waiting for ever; direct: the
+    worker pauses. Both say so in the error log file (worker lines reach it, not only -O)."""
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, children=1).replace(
+        f"exec.command = {PHP_CGI}", "exec.command = /bin/true")), args=("-F",), wait_ready=False)
+
+    def log():
+        try:
+            return open(f"{workdir}/error.log").read()
+        except OSError:
+            return ""
+    assert wait_for(lambda: "ready to handle connections" in log(), 10), fpmd.log()
+    t0 = time.monotonic()
+    r = fcgi_request(f"{workdir}/php.sock", "/x", timeout=10)
+    assert r.status in (502, 503) and time.monotonic() - t0 < 5
+    assert wait_for(lambda: "exec.command exited 20 times within a second" in log(), 5), log()
+    assert "exec.command exited with code 0; restarting it" in log()
+    fpmd.stop()
+    os.unlink(f"{workdir}/error.log")
+    f2 = fpmd.make()
+    f2.start(basic_conf(workdir, (
+        f"[d]\nuser = nobody\nlisten = {workdir}/d.sock\npm = static\npm.max_children = 1\n"
+        "app.type = exec\nexec.mode = direct\nexec.command = /bin/true\n")), args=("-F", "-O"))
+    time.sleep(2.5)
+    restarts = f2.log().count("restarting it")
+    assert 20 <= restarts <= 70, restarts       # about 21 a second, not thousands
