@@ -386,6 +386,8 @@ def test_direct_mode_php_cgi(fpmd, workdir):
     assert len(workers) == 2
     assert wait_for(lambda: all(len(php_children(w)) == 1 for w in workers), 5)
     first = {p for w in workers for p in php_children(w)}
+    time.sleep(0.5)
+    assert {p for w in workers for p in php_children(w)} == first, "programs restarted while idle"
     pids = []
     for i in range(12):
         r = fcgi_request(sock, "/env.php", root=workdir)
