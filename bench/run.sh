@@ -15,7 +15,7 @@
 #   BENCH_ROUNDS=3        rounds
 #   BENCH_CONNS=16        connections in flight (fcgi-load -c)
 #   BENCH_WORKERS="2 8"   worker counts
-#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c ondemand-ramp recycle reload"
+#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c php ondemand-ramp recycle reload"
 #                         the last three (fpmd and php-fpm8.2's process managers)
 #                         are run by bench/pm.py, after the others
 #   CC=cc
@@ -27,7 +27,7 @@ SECS=${BENCH_SECS:-4}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-16}
 WORKERS=${BENCH_WORKERS:-2 8}
-SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c ondemand-ramp recycle reload}
+SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c php ondemand-ramp recycle reload}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	SECS=1
@@ -51,7 +51,7 @@ THRU=""
 PMSCEN=""
 for scen in $SCENARIOS; do
 	case "$scen" in
-	ping|ping-ka|cgi-sh|cgi-c) THRU="$THRU $scen" ;;
+	ping|ping-ka|cgi-sh|cgi-c|php) THRU="$THRU $scen" ;;
 	ondemand-ramp|recycle|reload) PMSCEN="$PMSCEN $scen" ;;
 	*) die "unknown scenario '$scen'" ;;
 	esac
@@ -130,6 +130,7 @@ AS_ROOT=""
 
 have() { command -v "$1" >/dev/null 2>&1; }
 PHPFPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
+PHPCGI=$(command -v php-cgi8.2 || command -v php-cgi || true)
 
 # --- servers ----------------------------------------------------------------
 # start_SERVER DIR WORKERS: starts the server in DIR on the socket DIR/sock
@@ -145,6 +146,12 @@ spawn() {
 }
 
 start_fpmd() {
+	# the php scenario: php-cgi in an exec pool, relayed by each worker
+	app="app.type = cgi
+cgi.root = $WWW
+ping.path = /ping"
+	[ "$scen" = php ] && app="app.type = exec
+exec.command = $PHPCGI"
 	cat > "$1/fpmd.conf" <<EOF
 [global]
 pid = $1/fpmd.pid
@@ -154,11 +161,34 @@ error_log = $1/error.log
 listen = $1/sock
 pm = static
 pm.max_children = $2
-app.type = cgi
-cgi.root = $WWW
-ping.path = /ping
+$app
 EOF
 	spawn "$1" "$FPMD" -F -y "$1/fpmd.conf" $AS_ROOT
+}
+
+# php-cgi accepting on the pool socket itself, the workers only supervising it.
+start_fpmd_direct() {
+	cat > "$1/fpmd.conf" <<EOF
+[global]
+pid = $1/fpmd.pid
+error_log = $1/error.log
+
+[bench]
+listen = $1/sock
+pm = static
+pm.max_children = $2
+app.type = exec
+exec.mode = direct
+exec.command = $PHPCGI
+EOF
+	spawn "$1" "$FPMD" -F -y "$1/fpmd.conf" $AS_ROOT
+}
+
+# php-cgi the classic way: N processes forked by spawn-fcgi, never restarted
+# (so no PHP_FCGI_MAX_REQUESTS, which would let them die one by one).
+start_spawn_php() {
+	PHP_FCGI_CHILDREN=0 PHP_FCGI_MAX_REQUESTS=0 setsid spawn-fcgi -F "$2" -s "$1/sock" \
+		-P "$1/pgids" -- "$PHPCGI" >"$1/out.log" 2>&1 </dev/null
 }
 
 start_php_fpm() {
@@ -198,6 +228,7 @@ request_for() {
 	ping*:*)                  echo "/hello Hello" ;;
 	cgi-sh:*)                 echo "/hello.sh Hello" ;;
 	cgi-c:*)                  echo "/hello.cgi Hello" ;;
+	php:*)                    echo "/hello.php Hello" ;;
 	esac
 }
 
@@ -213,6 +244,14 @@ servers_for() {
 	cgi-sh|cgi-c)
 		if have fcgiwrap; then echo "fpmd fcgiwrap"
 		else say "bench: fcgiwrap missing, skipped"; echo fpmd; fi ;;
+	php)
+		[ -n "$PHPCGI" ] || { say "bench: php-cgi missing, php skipped"; return 0; }
+		s="fpmd fpmd-direct"
+		if [ -n "$PHPFPM" ]; then s="$s php-fpm"
+		else say "bench: php-fpm8.2 missing, skipped"; fi
+		if have spawn-fcgi; then s="$s spawn-php"
+		else say "bench: spawn-fcgi missing, skipped"; fi
+		echo "$s" ;;
 	*) die "unknown scenario '$1'" ;;
 	esac
 }
@@ -251,6 +290,12 @@ for scen in $THRU; do
 			set -- $(request_for "$scen" "$srv")
 			wait_ready "$d/sock" "$1" "$2" ||
 				die "$srv not answering on $d/sock: $(tail -5 "$d/out.log" "$d/error.log" 2>/dev/null)"
+			# an exec pool's programs lead their own process groups: count them too
+			if [ "$scen" = php ] && [ "${srv%%-*}" = fpmd ]; then
+				for wk in $(pgrep -P "$(head -1 "$d/pgids")"); do
+					pgrep -P "$wk" >> "$d/pgids" || true
+				done
+			fi
 			"$LOAD" -j -c "$CONNS" -d "$WARMUP" $KA -r "$WWW" -e "$2" "unix:$d/sock" "$1" \
 				>/dev/null 2>&1 || true
 		done

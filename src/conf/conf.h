@@ -46,6 +46,8 @@ enum conf_log_level { LOG_LVL_DEBUG = 0, LOG_LVL_NOTICE, LOG_LVL_WARNING, LOG_LV
 enum conf_cgi_stderr { CGI_STDERR_LOG = 0, CGI_STDERR_CLIENT, CGI_STDERR_BOTH };
 /* php.ini_params: what the PHP_VALUE / PHP_ADMIN_VALUE FastCGI params may do */
 enum conf_php_ini_params { PHP_INI_PARAMS_USER = 0, PHP_INI_PARAMS_ALL, PHP_INI_PARAMS_NONE };
+/* exec pools: each worker relays to its program, or the programs accept on the pool socket. */
+enum conf_exec_mode { EXEC_MANAGED = 0, EXEC_DIRECT };
 
 struct pool_conf {
 	char *name;
@@ -106,6 +108,7 @@ struct pool_conf {
 	struct conf_kv_list module_param;
 	char *exec_command;
 	enum conf_php_ini_params php_ini_params;
+	enum conf_exec_mode exec_mode;
 	size_t request_max_params_size; /* default 128 KiB */
 	long long request_max_body_size; /* 0 = unlimited */
 };

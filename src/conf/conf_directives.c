@@ -22,6 +22,7 @@ _Static_assert(sizeof(enum conf_app) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_cgi_stderr) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_php_ini_params) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum conf_exec_mode) == sizeof(int), "enum size");
 
 #define NOSTORE SIZE_MAX
 
@@ -36,6 +37,7 @@ static const char *const mechanisms[] = {
 static const char *const log_formats[] = { "plain", "json", NULL };
 static const char *const cgi_stderrs[] = { "log", "client", "both", NULL };
 static const char *const php_ini_params[] = { "user", "all", "none", NULL };
+static const char *const exec_modes[] = { "managed", "direct", NULL };
 
 static const char *check_log_limit(const char *value, long long num)
 {
@@ -241,6 +243,8 @@ const struct conf_directive conf_directives[] = {
 	  .offset = P(module_path) },
 	{ .name = "module.param", .type = CT_KV, .flags = CF_POOL, .offset = P(module_param) },
 	{ .name = "exec.command", .type = CT_STR, .flags = CF_POOL, .offset = P(exec_command) },
+	{ .name = "exec.mode", .type = CT_ENUM, .flags = CF_POOL, .offset = P(exec_mode),
+	  .def = "managed", .choices = exec_modes },
 	{ .name = "request.max_params_size", .type = CT_SIZE_Z, .flags = CF_POOL,
 	  .offset = P(request_max_params_size), .def = "128K", .min = 1024, .max = INT_MAX },
 	{ .name = "request.max_body_size", .type = CT_SIZE_LL, .flags = CF_POOL,

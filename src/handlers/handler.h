@@ -8,6 +8,9 @@
  *   worker_init    in the worker, after privileges are dropped; 0 / -1
  *   handle         one request; returns the FastCGI appStatus (0 = ok), or
  *                  -1 when the connection can no longer be used
+ *   serve          optional; replaces the worker's accept loop when the
+ *                  handler's program accepts on the pool socket itself
+ *                  (exec.mode = direct); returns when the worker must leave
  *   worker_exit    optional; before the worker exits normally
  */
 #ifndef FPMD_HANDLER_H
@@ -24,6 +27,7 @@ struct handler {
 	int  (*prefork_start)(struct pool *pool);
 	int  (*worker_init)(struct worker *w);
 	int  (*handle)(struct worker *w, struct request *r);
+	void (*serve)(struct worker *w);
 	void (*worker_exit)(struct worker *w);
 	/* optional, in the zygote: bytes sent to the master with "ready" (php: php_trace_layout) */
 	size_t (*zygote_info)(void *buf, size_t cap);
@@ -31,6 +35,8 @@ struct handler {
 
 /* The handler for an app.type, or NULL when fpmd was built without it. */
 const struct handler *handler_for_app(enum conf_app app);
+/* The handler for a pool: its app.type's, in the mode the pool asks for. */
+const struct handler *handler_for_pool(const struct pool_conf *pc);
 
 /* php.c: fpmd-php.so, loaded on demand (only in php pools' zygotes and for -i/-m). */
 struct fpmd_php_entry;

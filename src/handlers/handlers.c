@@ -11,6 +11,7 @@ extern const struct handler handler_cgi;
 extern const struct handler handler_module;
 extern const struct handler handler_exec;
 extern const struct handler handler_php;
+extern const struct handler handler_exec_direct;
 
 const struct handler *handler_for_app(enum conf_app app)
 {
@@ -26,4 +27,11 @@ const struct handler *handler_for_app(enum conf_app app)
 	default:
 		return NULL;
 	}
+}
+
+const struct handler *handler_for_pool(const struct pool_conf *pc)
+{
+	if (pc->app_type == APP_EXEC && pc->exec_mode == EXEC_DIRECT)
+		return &handler_exec_direct;
+	return handler_for_app(pc->app_type);
 }

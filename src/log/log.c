@@ -122,9 +122,12 @@ void log_set_pipe(int fd, const char *pool)
 {
 	lg.pipe_fd = fd;
 	snprintf(lg.pool, sizeof(lg.pool), "%s", pool ? pool : "");
-	/* The worker no longer owns the file: the master does. */
-	if (lg.fd >= 0)
-		close(lg.fd);
+	/*
+	 * The worker no longer owns the file: the master does.  Not closed: the
+	 * fork moved the worker's descriptors to 0..5 and closed the rest, so
+	 * that number now names another descriptor (with the error log opened
+	 * as fd 3, the log pipe itself, and every worker line was lost).
+	 */
 	lg.fd = -1;
 	lg.use_syslog = 0;
 }

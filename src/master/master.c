@@ -130,7 +130,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
 		goto fail;
 	}
-	p->handler = handler_for_app(pc->app_type);
+	p->handler = handler_for_pool(pc);
 	if (!p->handler) {
 		log_error("[pool %s] app.type = %s is not available in this build", pc->name,
 			  conf_app_name(pc->app_type));

@@ -390,6 +390,42 @@ void worker_signals_install(void)
 
 static void worker_serve(struct worker *w) __attribute__((noreturn));
 
+/* Accepts and serves connections until the worker must leave. */
+static void accept_loop(struct worker *w, struct conn *c, int listen_ep)
+{
+	while (!worker_quit) {
+		if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
+			continue;
+		/* A worker whose master died serves no new connection (PDEATHSIG may race). */
+		if (getppid() != w->master_pid)
+			break;
+		struct sockaddr_storage peer;
+		int fd = accept_one(w, &peer);
+		if (fd < 0)
+			continue;
+		conn_attach(c, fd);
+		serve_connection(w, c);
+		slot_stage(w, SB_IDLE);
+		if (w->max_requests && w->requests >= w->max_requests)
+			break;
+		if (quit_pending())
+			break;
+	}
+	/*
+	 * A connection whose wake-up reached this worker (EPOLLEXCLUSIVE wakes
+	 * one) as it was told to quit would wait for the next arrival: serve
+	 * what is already queued for it, once, before leaving.
+	 */
+	if (worker_quit && getppid() == w->master_pid) {
+		struct sockaddr_storage peer;
+		int fd = accept_one(w, &peer);
+		if (fd >= 0) {
+			conn_attach(c, fd);
+			serve_connection(w, c);
+		}
+	}
+}
+
 void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 		 pid_t master_pid)
 {
@@ -446,37 +482,10 @@ static void worker_serve(struct worker *wp)
 	sb_write_begin(w.slot);
 	w.slot->ready = 1;
 	sb_write_end(w.slot);
-	while (!worker_quit) {
-		if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
-			continue;
-		/* A worker whose master died serves no new connection (PDEATHSIG may race). */
-		if (getppid() != w.master_pid)
-			break;
-		struct sockaddr_storage peer;
-		int fd = accept_one(&w, &peer);
-		if (fd < 0)
-			continue;
-		conn_attach(&c, fd);
-		serve_connection(&w, &c);
-		slot_stage(&w, SB_IDLE);
-		if (w.max_requests && w.requests >= w.max_requests)
-			break;
-		if (quit_pending())
-			break;
-	}
-	/*
-	 * A connection whose wake-up reached this worker (EPOLLEXCLUSIVE wakes
-	 * one) as it was told to quit would wait for the next arrival: serve
-	 * what is already queued for it, once, before leaving.
-	 */
-	if (worker_quit && getppid() == w.master_pid) {
-		struct sockaddr_storage peer;
-		int fd = accept_one(&w, &peer);
-		if (fd >= 0) {
-			conn_attach(&c, fd);
-			serve_connection(&w, &c);
-		}
-	}
+	if (pool->handler->serve)
+		pool->handler->serve(&w);    /* its program accepts on the pool socket itself */
+	else
+		accept_loop(&w, &c, listen_ep);
 
 	slot_stage(&w, SB_FINISHING);
 	if (pool->handler->worker_exit)

@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -137,3 +138,340 @@ def test_a_program_that_exits_after_n_requests_is_replaced_without_a_502(fpmd, w
             time.sleep(0.2)            # sometimes the exit is seen before the next request
     assert len(pids) >= 3               # replaced every two requests
     assert "exec.command exited with code 0; restarting it" in fpmd.log()
+
+
+# --- programs that misbehave: tests/integration/fcgi_app.py plays each part ---
+
+APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fcgi_app.py")
+
+
+def app_pool(workdir, args, children=1, extra=""):
+    shutil.copy(APP, f"{workdir}/fcgi_app.py")
+    os.chmod(f"{workdir}/fcgi_app.py", 0o755)
+    return exec_pool(workdir, extra, children).replace(
+        f"exec.command = {PHP_CGI}", f"exec.command = /usr/bin/python3 {workdir}/fcgi_app.py {args}")
+
+
+def facts(body):
+    """The app's answer line as a dict."""
+    return dict(kv.split("=", 1) for kv in body.decode().split())
+
+
+def test_a_program_that_answers_before_reading_its_body_does_not_deadlock(fpmd, workdir):
+    """1 MB of output before the app reads a 4 MB body: a relay that blocks writing the
+    body while the app blocks writing its answer would wait forever."""
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "big=1000000")))
+    sock = f"{workdir}/php.sock"
+    body = os.urandom(4 << 20)
+    for _ in range(2):                   # the second one on the kept connection
+        r = fcgi_request(sock, "/up", method="POST", body=body, timeout=20)
+        assert r.status == 200, r.stdout[:200]
+        assert r.body[:1000000] == b"x" * 1000000
+        f = facts(r.body[1000000:])
+        assert f["body"] == str(len(body))
+        assert f["sha"] == __import__("hashlib").sha256(body).hexdigest()[:16]
+
+
+def test_the_connection_to_the_program_is_kept(fpmd, workdir):
+    """FCGI_KEEP_CONN: one connection to the program for every request of the worker."""
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "")))
+    sock = f"{workdir}/php.sock"
+    seen = [facts(fcgi_request(sock, f"/k?{i}", method="POST", body=b"abc").body) for i in range(5)]
+    assert {f["pid"] for f in seen} == {seen[0]["pid"]}
+    assert [f["conn_req"] for f in seen] == ["1", "2", "3", "4", "5"]
+    assert all(f["keep"] == "1" and f["body"] == "3" for f in seen)
+
+
+def test_a_program_that_closes_its_kept_connection_is_replaced_without_a_failure(fpmd, workdir):
+    """Exits after 2 requests while fpmd holds its connection for the next one: the next
+    request goes to the restarted program, with its body, as if nothing happened."""
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "exit-after=2")))
+    sock = f"{workdir}/php.sock"
+    pids = set()
+    for i in range(9):
+        body = f"body {i}".encode()
+        r = fcgi_request(sock, f"/x?{i}", method="POST", body=body, timeout=10)
+        assert r.status == 200, (i, r.stdout, fpmd.log())
+        f = facts(r.body)
+        assert f["q"] == str(i) and f["body"] == str(len(body))
+        pids.add(f["pid"])
+    assert len(pids) == 5
+    assert "ended the connection without an answer" not in fpmd.log()
+
+
+def test_php_fcgi_max_requests_follows_pm_max_requests(fpmd, workdir):
+    write_script(f"{workdir}/env.php", "<?php\necho getenv('PHP_FCGI_CHILDREN'), ' ', "
+                 "getenv('PHP_FCGI_MAX_REQUESTS'), ' ', getmypid();\n", 0o644)
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, "pm.max_requests = 7\n", children=1)))
+    sock = f"{workdir}/php.sock"
+    assert fcgi_request(sock, "/env.php", root=workdir).body.split()[:2] == [b"0", b"7"]
+    fpmd.stop()
+    os.unlink(fpmd.log_path)             # the next daemon's "ready" line must be its own
+    f2 = fpmd.make()
+    f2.start(basic_conf(workdir, exec_pool(workdir, "", children=1)))
+    assert fcgi_request(sock, "/env.php", root=workdir).body.split()[:2] == [b"0", b"0"]
+
+
+def test_php_cgi_that_leaves_after_its_own_limit_fails_no_request(fpmd, workdir):
+    """env[PHP_FCGI_MAX_REQUESTS] wins over fpmd's value: php-cgi then exits every 3
+    requests, on the connection fpmd keeps, and is restarted without a failed request."""
+    write_script(f"{workdir}/env.php", "<?php\necho getenv('PHP_FCGI_MAX_REQUESTS'), ' ', getmypid(), ' ',"
+                 " strlen(file_get_contents('php://input'));\n", 0o644)
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, "env[PHP_FCGI_MAX_REQUESTS] = 3\n", children=1)))
+    sock = f"{workdir}/php.sock"
+    pids = set()
+    for i in range(10):
+        r = fcgi_request(sock, "/env.php", root=workdir, method="POST", body=b"x" * (i * 1000))
+        assert r.status == 200, (i, r.stdout, fpmd.log())
+        limit, pid, blen = r.body.split()
+        assert limit == b"3" and blen == str(i * 1000).encode()
+        pids.add(pid)
+    assert len(pids) == 4
+    assert fpmd.log().count("exec.command exited with code 0; restarting it") >= 3
+
+
+def test_a_program_that_ignores_sigterm_is_killed_within_a_bound(fpmd, workdir):
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "ignore-term")))
+    sock = f"{workdir}/php.sock"
+    program = int(facts(fcgi_request(sock, "/").body)["pid"])
+    t0 = time.monotonic()
+    fpmd.signal(signal.SIGQUIT)
+    assert fpmd.wait(10) == 0
+    assert time.monotonic() - t0 < 5
+    assert not alive(program)
+    assert re.search(r"exec.command \d+ did not stop 1000 ms after SIGTERM; sending SIGKILL", fpmd.log())
+
+
+def test_what_a_program_leaves_behind_is_killed_and_reaped(fpmd, workdir):
+    """A child in the program's process group and one in its own session: both go when the
+    program is replaced and when the worker leaves; none stays a zombie of a worker."""
+    pidfile = f"{workdir}/kids"
+    os.chmod(workdir, 0o777)             # the app (nobody) writes its children's pids here
+    fpmd.start(basic_conf(workdir, app_pool(workdir, f"grandchild={pidfile}")))
+    sock = f"{workdir}/php.sock"
+    program = int(facts(fcgi_request(sock, "/").body)["pid"])
+    assert wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().count(" ") == 1, 5)
+    kids = [int(p) for p in open(pidfile).read().split()]
+    assert all(alive(k) for k in kids)
+    os.unlink(pidfile)
+    os.kill(program, signal.SIGKILL)
+    assert wait_for(lambda: not alive(program), 5)
+    time.sleep(0.1)
+    assert fcgi_request(sock, "/").status == 200          # the restarted program
+    assert wait_for(lambda: not any(os.path.exists(f"/proc/{k}") for k in kids), 5), kids
+    assert wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().count(" ") == 1, 5)
+    kids = [int(p) for p in open(pidfile).read().split()]
+    worker = fpmd.workers()[0]
+    fpmd.signal(signal.SIGQUIT)
+    assert fpmd.wait(10) == 0
+    assert not alive(worker)
+    assert wait_for(lambda: not any(alive(k) for k in kids), 5), kids
+
+
+def test_a_program_configured_by_its_environment(fpmd, workdir, monkeypatch):
+    """env[] reaches the program, clear_env is respected, and fpmd's own PHP_FCGI_* values
+    are what docs/apps.md says."""
+    monkeypatch.setenv("APP_FROM_OUTSIDE", "leaked")
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "env", extra=(
+        "env[APP_GREETING] = hello\nenv[PHP_FCGI_CHILDREN] = 8\npm.max_requests = 50\n"))))
+    sock = f"{workdir}/php.sock"
+    lines = fcgi_request(sock, "/").body.decode().split("\n")
+    assert "APP_GREETING=hello" in lines
+    assert "PHP_FCGI_CHILDREN=0" in lines              # the worker is the process manager
+    assert "PHP_FCGI_MAX_REQUESTS=50" in lines
+    assert not any(line.startswith("APP_FROM_OUTSIDE") for line in lines)
+    fpmd.stop()
+    os.unlink(fpmd.log_path)             # the next daemon's "ready" line must be its own
+    f2 = fpmd.make()
+    f2.start(basic_conf(workdir, app_pool(workdir, "env", extra="clear_env = no\n")))
+    lines = fcgi_request(sock, "/").body.decode().split("\n")
+    assert "APP_FROM_OUTSIDE=leaked" in lines and "PHP_FCGI_MAX_REQUESTS=0" in lines
+
+
+# --- Debian's stock www.conf, turned into an exec pool of php-cgi ---
+
+STOCK_WWW = "/etc/php/8.2/fpm/pool.d/www.conf"
+WWW_CONF = """[www]
+user = www-data
+group = www-data
+listen = /run/php/php8.2-fpm.sock
+listen.owner = www-data
+listen.group = www-data
+pm = dynamic
+pm.max_children = 5
+pm.start_servers = 2
+pm.min_spare_servers = 1
+pm.max_spare_servers = 3
+"""
+
+
+def multipart(fields, files, boundary="fpmdBoundary7MA4YWxk"):
+    out = b""
+    for k, v in fields.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").encode()
+    for k, (name, data) in files.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_debian_www_conf_with_php_cgi(fpmd, workdir):
+    """php-fpm's own pool file (the stock one when php8.2-fpm is installed), with its
+    listen moved into the test's directory and app.type = exec added, serves PHP."""
+    text = open(STOCK_WWW).read() if os.path.exists(STOCK_WWW) else WWW_CONF
+    text = text.replace("/run/php/php8.2-fpm.sock", f"{workdir}/www.sock")
+    text += (f"\napp.type = exec\nexec.command = {PHP_CGI}\nrequest_terminate_timeout = 2s\n"
+             "php_admin_value[upload_max_filesize] = 20M\nphp_admin_value[post_max_size] = 24M\n")
+    os.makedirs(f"{workdir}/pool.d")
+    with open(f"{workdir}/pool.d/www.conf", "w") as f:
+        f.write(text)
+    fpmd.start(basic_conf(workdir, f"include = {workdir}/pool.d/*.conf\n"))
+    sock = f"{workdir}/www.sock"
+    assert os.stat(sock).st_uid == __import__("pwd").getpwnam("www-data").pw_uid
+    for name, code in {
+        "hello.php": "<?php echo 'Hello, ', php_sapi_name(), '!';",
+        "form.php": "<?php echo htmlspecialchars($_POST['name'] ?? ''), '/', $_POST['n'] ?? '';",
+        "upload.php": "<?php $f = $_FILES['f'] ?? null; echo $f ? $f['error'] . ' ' . $f['size'] . ' '"
+                      " . md5_file($f['tmp_name']) : 'none';",
+        "redirect.php": "<?php header('Location: /hello.php', true, 302);",
+        "teapot.php": "<?php http_response_code(418); header('X-Kind: tea'); echo 'short and stout';",
+        "sleep.php": "<?php sleep(30); echo 'woke';",
+    }.items():
+        write_script(f"{workdir}/{name}", code + "\n", 0o644)
+
+    r = fcgi_request(sock, "/hello.php", root=workdir)
+    assert r.status == 200 and r.body == b"Hello, cgi-fcgi!"
+    body = b"name=%3Cb%3Efpmd%3C%2Fb%3E&n=42"
+    r = fcgi_request(sock, "/form.php", root=workdir, method="POST", body=body,
+                     extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"})
+    assert r.body == b"&lt;b&gt;fpmd&lt;/b&gt;/42"
+    data = os.urandom(10 << 20)
+    body, ctype = multipart({"x": "1"}, {"f": ("big.bin", data)})
+    r = fcgi_request(sock, "/upload.php", root=workdir, method="POST", body=body,
+                     extra={"CONTENT_TYPE": ctype}, timeout=30)
+    assert r.body.decode() == f"0 {len(data)} {__import__('hashlib').md5(data).hexdigest()}"
+    r = fcgi_request(sock, "/redirect.php", root=workdir)
+    assert r.status == 302 and r.headers["location"] == "/hello.php"
+    r = fcgi_request(sock, "/teapot.php", root=workdir)
+    assert r.status == 418 and r.headers["x-kind"] == "tea" and r.body == b"short and stout"
+
+    # Past request_terminate_timeout: the worker and its php-cgi go, the pool serves on.
+    programs = [p for w in fpmd.workers() for p in php_children(w)]
+    t0 = time.monotonic()
+    try:
+        r = fcgi_request(sock, "/sleep.php", root=workdir, timeout=15)
+        assert b"woke" not in r.body
+    except (OSError, ConnectionError):
+        pass
+    assert time.monotonic() - t0 < 10
+    fpmd.wait_log(r"execution timed out")
+    assert wait_for(lambda: all(not alive(p) or any(p in php_children(w) for w in fpmd.workers())
+                                for p in programs), 5), "a php-cgi outlived its worker"
+    assert fcgi_request(sock, "/hello.php", root=workdir).body == b"Hello, cgi-fcgi!"
+
+
+# --- exec.mode = direct: the programs accept on the pool socket themselves ---
+
+def test_direct_mode_php_cgi(fpmd, workdir):
+    """No relay: php-cgi accepts on the pool socket; recycling by restart follows
+    pm.max_requests (PHP_FCGI_MAX_REQUESTS), and a graceful stop lets a request finish."""
+    # SIGTERM interrupts one usleep(): ten of them show the request was let finish.
+    write_script(f"{workdir}/env.php", "<?php\nfor ($i = 0; $i < (int)($_GET['sleep'] ?? 0); $i++) usleep(100000);\n"
+                 "echo getmypid(), ' ', getenv('PHP_FCGI_MAX_REQUESTS');\n", 0o644)
+    fpmd.start(basic_conf(workdir, (
+        f"[php]\nuser = nobody\nlisten = {workdir}/php.sock\npm = static\npm.max_children = 2\n"
+        f"app.type = exec\nexec.mode = direct\nexec.command = {PHP_CGI}\npm.max_requests = 3\n")))
+    sock = f"{workdir}/php.sock"
+    workers = fpmd.workers()
+    assert len(workers) == 2
+    assert wait_for(lambda: all(len(php_children(w)) == 1 for w in workers), 5)
+    first = {p for w in workers for p in php_children(w)}
+    time.sleep(0.5)
+    assert {p for w in workers for p in php_children(w)} == first, "programs restarted while idle"
+    pids = []
+    for i in range(12):
+        r = fcgi_request(sock, "/env.php", root=workdir)
+        assert r.status == 200, (i, r.stdout, fpmd.log())
+        pid, limit = r.body.split()
+        assert limit == b"3"
+        pids.append(int(pid))
+    assert pids[0] in first                    # served by the program, not relayed
+    assert len(set(pids)) >= 4                 # each went after 3 requests
+    assert fpmd.workers() == workers           # restarted by the same workers
+    fpmd.wait_log(r"exec.command exited with code 0; restarting it", count=2)
+
+    import threading
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        r=fcgi_request(sock, "/env.php?sleep=10", root=workdir, timeout=15)))
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.3)
+    fpmd.signal(signal.SIGQUIT)
+    t.join(15)
+    assert "r" in result, fpmd.log()
+    assert result["r"].status == 200 and result["r"].body.split()[1] == b"3"
+    assert time.monotonic() - t0 >= 0.9
+    assert fpmd.wait(15) == 0
+
+
+def test_direct_mode_is_checked(fpmd, workdir):
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, "exec.mode = direct\n")), wait_ready=False)
+    assert fpmd.wait(10) == 78
+    assert "ping.path and pm.status_path are not answered with exec.mode = direct" in fpmd.log()
+
+
+def test_direct_mode_passes_allowed_clients_to_the_program(fpmd, workdir):
+    """The program accepts, so listen.allowed_clients becomes FCGI_WEB_SERVER_ADDRS, which
+    libfcgi checks on TCP (php-cgi reads it only when it binds with -b itself)."""
+    if not os.path.exists("/usr/include/fcgi_stdio.h"):
+        pytest.skip("libfcgi-dev is not installed")
+    with open(f"{workdir}/hi.c", "w") as f:
+        f.write('#include <fcgi_stdio.h>\nint main(void) { while (FCGI_Accept() >= 0)\n'
+                '  printf("Content-Type: text/plain\\r\\n\\r\\nhi"); return 0; }\n')
+    subprocess.run(["cc", "-O2", "-o", f"{workdir}/hi", f"{workdir}/hi.c", "-lfcgi"], check=True)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    pools = "".join(
+        f"[p{i}]\nuser = nobody\nlisten = 127.0.0.1:{port}\nlisten.allowed_clients = {allowed}\n"
+        f"pm = static\npm.max_children = 1\napp.type = exec\nexec.mode = direct\n"
+        f"exec.command = {workdir}/hi\n"
+        for i, (port, allowed) in enumerate(zip(ports, ["127.0.0.1", "10.9.9.9"])))
+    fpmd.start(basic_conf(workdir, pools))
+    assert fcgi_request(f"127.0.0.1:{ports[0]}", "/").body == b"hi"
+    try:
+        refused = fcgi_request(f"127.0.0.1:{ports[1]}", "/", timeout=3).body != b"hi"
+    except OSError:
+        refused = True
+    assert refused, "the program served a client outside listen.allowed_clients"
+
+
+def test_a_program_that_exits_at_once_is_not_forked_in_a_loop(fpmd, workdir):
+    """Managed: the waiting request gets an error instead of waiting for ever; direct: the
+    worker pauses. Both say so in the error log file (worker lines reach it, not only -O)."""
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, children=1).replace(
+        f"exec.command = {PHP_CGI}", "exec.command = /bin/true")), args=("-F",), wait_ready=False)
+
+    def log():
+        try:
+            return open(f"{workdir}/error.log").read()
+        except OSError:
+            return ""
+    assert wait_for(lambda: "ready to handle connections" in log(), 10), fpmd.log()
+    t0 = time.monotonic()
+    r = fcgi_request(f"{workdir}/php.sock", "/x", timeout=10)
+    assert r.status in (502, 503) and time.monotonic() - t0 < 5
+    assert wait_for(lambda: "exec.command exited 20 times within a second" in log(), 5), log()
+    assert "exec.command exited with code 0; restarting it" in log()
+    fpmd.stop()
+    os.unlink(f"{workdir}/error.log")
+    f2 = fpmd.make()
+    f2.start(basic_conf(workdir, (
+        f"[d]\nuser = nobody\nlisten = {workdir}/d.sock\npm = static\npm.max_children = 1\n"
+        "app.type = exec\nexec.mode = direct\nexec.command = /bin/true\n")), args=("-F", "-O"))
+    time.sleep(2.5)
+    restarts = f2.log().count("restarting it")
+    assert 20 <= restarts <= 70, restarts       # about 21 a second, not thousands

@@ -552,6 +552,9 @@ static const struct dcase dcases[] = {
 	  "module.param[greeting] = \"hi there\"\n" },
 	{ 'p', "exec.command = \"/usr/bin/app --fcgi\"", NULL,
 	  "exec.command = \"/usr/bin/app --fcgi\"\n" },
+	{ 'p', "exec.mode = direct", NULL, "exec.mode = direct\n" },
+	{ 'p', "exec.mode = managed", NULL, "exec.mode = managed\n" },
+	{ 'p', "exec.mode = spawn", "exec.mode: 'spawn' is not one of managed, direct", NULL },
 	{ 'p', "request.max_params_size = 1K", NULL, "request.max_params_size = 1K\n" },
 	{ 'p', "request.max_params_size = 1M", NULL, "request.max_params_size = 1M\n" },
 	{ 'p', "request.max_params_size = 1023",
@@ -800,6 +803,15 @@ static const struct xcase xcases[] = {
 	  "pm.max_children = 1\n", 2, "pool www: app.type = module needs module.path" },
 	{ XG "[www]\napp.type = exec\nlisten = /run/w.sock\nuser = nobody\npm = static\n"
 	  "pm.max_children = 1\n", 2, "pool www: app.type = exec needs exec.command" },
+	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
+	  "listen = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\n", 2, NULL },
+	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
+	  "listen = /run/w.sock\nuser = nobody\npm = ondemand\npm.max_children = 1\n", 2,
+	  "pool www: exec.mode = direct needs pm = static (fpmd cannot see which programs are busy)" },
+	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
+	  "listen = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\nping.path = /ping\n",
+	  2, "pool www: ping.path and pm.status_path are not answered with exec.mode = direct "
+	  "(the program accepts the connections); use pm.status_listen" },
 	{ XG "[www]\napp.type = php\nlisten = /run/w.sock\nuser = nobody\npm = static\n"
 	  "pm.max_children = 1\n", 2, NULL },
 	{ XG "[www]\napp.type = php\nlisten = /run/w.sock\npm = static\npm.max_children = 1\n", 2,
