@@ -125,9 +125,13 @@ void log_set_pipe(int fd, const char *pool)
 {
 	lg.pipe_fd = fd;
 	snprintf(lg.pool, sizeof(lg.pool), "%s", pool ? pool : "");
-	/* The worker no longer owns the file: the master does. */
-	if (lg.fd >= 0)
-		close(lg.fd);
+	/*
+	 * The worker no longer owns the file: the master does.  Forget the
+	 * descriptor, never close it: the worker's fd layout (worker.h) already
+	 * closed the master's log file, and its number has been reused — for the
+	 * log pipe itself when the file was fd 3, which silenced every worker's
+	 * log line whenever error_log was a file.
+	 */
 	lg.fd = -1;
 	lg.use_syslog = 0;
 }
