@@ -80,8 +80,10 @@ def module_pool(workdir, mode="serve", name="app", pm="static", children=2, extr
 
 # --- /proc readings ---
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
+def cpu_seconds(pid, thread=None):
+    """CPU time of a process, or of one of its threads (thread=pid: the main thread)."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
