@@ -54,7 +54,7 @@ endif
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all php-note test-php-fpm-suite clean test unit integration asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
+.PHONY: all php-note test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl $(PHP_SO) php-note
 
 php-note:
@@ -106,9 +106,21 @@ unit: $(UNIT_BIN)
 integration: all
 	FPMD_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/integration
 
+# Fault injection (tests/chaos, issue #12): each test prints a `CHAOS <n>:` line with its
+# figures, also appended to $(BUILD)/chaos-results.txt.  `make test` runs the short round
+# (CHAOS_SCALE=0, under 90 s); `make chaos` the full durations (20 s kill loop, 5 min soak).
+chaos-short: all
+	FPMD_BUILD=$(CURDIR)/$(BUILD) CHAOS_SCALE=$${CHAOS_SCALE:-0} $(PYTHON) -m pytest -q -s tests/chaos
+
+chaos: all
+	$(MAKE) chaos-short CHAOS_SCALE=1
+
+# The chaos round runs before the integration suite, so pytest's summary of
+# the integration suite stays the last line.
 test: deps-test
 	$(MAKE) lint
 	$(MAKE) unit
+	$(MAKE) chaos-short
 	$(MAKE) integration
 
 asan:
@@ -138,9 +150,11 @@ build-fuzz/%: tests/fuzz/%.c $(PURE_SRC)
 fuzz: deps-test $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
 	    echo "== $$n for $(FUZZ_TIME)s"; \
-	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+	    dict=; case $$n in fuzz_fcgi_*) dict=-dict=tests/fuzz/fcgi.dict;; \
+	        fuzz_access_format) dict=-dict=tests/fuzz/access_format.dict;; esac; \
+	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$dict build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
 	        > build-fuzz/$$n.log 2>&1; rc=$$?; \
-	    grep -E '^(Done|stat::number_of_executed_units)' build-fuzz/$$n.log; \
+	    grep -E '^(Done|stat::number_of_executed_units)|DONE ' build-fuzz/$$n.log; \
 	    if [ $$rc -ne 0 ]; then tail -40 build-fuzz/$$n.log; exit 1; fi; done
 
 install: all

@@ -787,8 +787,15 @@ static int cgi_handle(struct worker *w, struct request *r)
 	int spawned = spawn_script(&s, env, &sp);
 	env_free(env);
 	if (spawned < 0) {
+		/*
+		 * Out of processes (RLIMIT_NPROC, a pids cgroup), descriptors or
+		 * memory for the pipes or the fork: a temporary condition, so 503,
+		 * which a web server or a client may retry; not the script's fault.
+		 */
+		int e = errno;
+		int busy = e == EAGAIN || e == ENOMEM || e == EMFILE || e == ENFILE;
 		log_sys(LL_ERROR, "[pool %s] cannot execute script '%s'", pc->name, s.real);
-		rc = refuse(r, errno == EACCES || errno == ENOEXEC ? 403 : 500);
+		rc = refuse(r, e == EACCES || e == ENOEXEC ? 403 : busy ? 503 : 500);
 		goto out;
 	}
 

@@ -24,6 +24,9 @@ static struct {
 	char path[4096];
 	int pipe_fd;            /* worker: messages go here */
 	char pool[128];
+	/* Lines the log file refused (a full disk, EIO): told once it takes lines again. */
+	unsigned long lost;
+	int lost_errno;
 } lg = { .fd = -1, .to_stderr = 1, .level = LL_NOTICE, .limit = 1024, .pipe_fd = -1 };
 
 static const char *const level_names[] = {
@@ -123,10 +126,11 @@ void log_set_pipe(int fd, const char *pool)
 	lg.pipe_fd = fd;
 	snprintf(lg.pool, sizeof(lg.pool), "%s", pool ? pool : "");
 	/*
-	 * The worker no longer owns the file: the master does.  Not closed: the
-	 * fork moved the worker's descriptors to 0..5 and closed the rest, so
-	 * that number now names another descriptor (with the error log opened
-	 * as fd 3, the log pipe itself, and every worker line was lost).
+	 * The worker no longer owns the file: the master does.  Forget the
+	 * descriptor, never close it: the worker's fd layout (worker.h) already
+	 * closed the master's log file, and its number has been reused — for the
+	 * log pipe itself when the file was fd 3, which silenced every worker's
+	 * log line whenever error_log was a file.
 	 */
 	lg.fd = -1;
 	lg.use_syslog = 0;
@@ -141,18 +145,20 @@ void log_timestamp(char *buf, size_t cap)
 	strftime(buf, cap, "%d-%b-%Y %H:%M:%S", &tm);
 }
 
-static void write_all(int fd, const char *p, size_t n)
+/* Returns 0, or -1 if the line did not go out whole. */
+static int write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return;     /* a full disk must not stop the server */
+			return -1;  /* a full disk must not stop the server */
 		}
 		p += w;
 		n -= (size_t)w;
 	}
+	return 0;
 }
 
 /* Copies msg into out, escaping what would break a one-line record. */
@@ -225,12 +231,27 @@ static void emit(enum log_level l, const char *msg, size_t len)
 		o += escape_into(line + o, cap - o - 2, msg, len, 0);
 	}
 	line[o++] = '\n';
-	if (lg.fd >= 0)
-		write_all(lg.fd, line, o);
+	int lost_now = 0;
+	if (lg.fd >= 0 && write_all(lg.fd, line, o) < 0) {
+		lg.lost++;
+		lg.lost_errno = errno;
+		lost_now = 1;
+	}
 	if (lg.to_stderr && lg.fd != STDERR_FILENO)
 		write_all(STDERR_FILENO, line, o);
 	if (line != stackbuf)
 		free(line);
+	/*
+	 * The file takes lines again (space freed, or USR1 reopened it): say how
+	 * many it refused, so a gap in the log is never silent.
+	 */
+	if (!lost_now && lg.lost && lg.fd >= 0) {
+		unsigned long n = lg.lost;
+		int e = lg.lost_errno;
+		lg.lost = 0;
+		log_msg(LL_WARNING, "%lu error log line(s) lost: write() failed: %s (%d)", n,
+			strerror(e), e);
+	}
 }
 
 void log_vmsg(enum log_level l, int err, const char *fmt, va_list ap)

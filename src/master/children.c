@@ -448,9 +448,17 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want);
 }
 
-static void respawn(struct master *m, struct pool *p, double lived, int clean)
+/*
+ * ready: the worker had started its handler (slot.ready).  Only a worker that
+ * died before that, within its first second, is a crash at startup and
+ * counts toward the back-off: one killed from outside once it was serving
+ * (kill -9, the OOM killer) is replaced at once, or a pool losing workers
+ * fast stays short of them for up to 10 s.  A worker that lies about ready
+ * only loses its own back-off.
+ */
+static void respawn(struct master *m, struct pool *p, double lived, int clean, int ready)
 {
-	if (lived < 1.0 && !clean) {
+	if (lived < 1.0 && !clean && !ready) {
 		/* Died young: back off so a crashing app cannot make a fork storm. */
 		p->fast_failures++;
 		unsigned delay = 100u << (p->fast_failures > 7 ? 7 : p->fast_failures - 1);
@@ -509,7 +517,7 @@ void children_reap(struct master *m)
 			emergency_check(m, status);
 			/* ondemand pools grow when connections come, not when children die. */
 			if (!idle_kill && p->conf->pm != PM_ONDEMAND)
-				respawn(m, p, secs, clean);
+				respawn(m, p, secs, clean, s.ready != 0);
 			if (p->pm_timer)
 				pm_tick(m, p, 0);
 		}

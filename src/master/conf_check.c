@@ -8,6 +8,8 @@
 
 #include <grp.h>
 #include <libgen.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +62,25 @@ static void check_dir_writable(struct conf_diags *d, const char *what, const cha
 	free(copy);
 }
 
+/*
+ * A TCP address other than loopback: FastCGI has no authentication, so the
+ * network is the only guard (php-fpm's PHP_VALUE lets a client run code).
+ */
+static int reachable_by_anyone(const struct listen_addr *a)
+{
+	if (a->family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+		return (ntohl(in->sin_addr.s_addr) >> 24) != 127;
+	}
+	if (a->family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return in6->sin6_addr.s6_addr[12] != 127;
+		return !IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return 0;
+}
+
 int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 {
 	size_t before = d->errors;
@@ -84,6 +105,11 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 		if (p->listen && listen_parse(p->listen, &a, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: listen = '%s': %s", p->name,
 				  p->listen, err);
+		else if (p->listen && reachable_by_anyone(&a) &&
+			 !(p->listen_allowed_clients && *p->listen_allowed_clients))
+			diag_push(d, 0, p->file, p->line, "pool %s: listen = '%s' accepts FastCGI from "
+				  "other hosts and listen.allowed_clients is not set: anyone who "
+				  "reaches it runs the pool's code", p->name, p->listen);
 		if (p->app_type != APP_NONE && !handler_for_app(p->app_type))
 			diag_push(d, 1, p->file, p->line, "pool %s: app.type = %s is not available in "
 				  "this build", p->name, conf_app_name(p->app_type));

@@ -70,19 +70,62 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 	free(big);
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no overlong
+ * form, no surrogate, nothing above U+10FFFF), or 0.  The strings come from
+ * requests through the scoreboard: any bytes at all.  JSON must be UTF-8
+ * (RFC 8259 §8.1) and so must XML, so an invalid byte becomes U+FFFD.
+ */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)      /* a NUL stops here: it is not a continuation */
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 static void put_json_str(struct buf *b, const char *s)
 {
 	bputs(b, "\"");
-	for (; s && *s; s++) {
+	while (s && *s) {
 		unsigned char c = (unsigned char)*s;
+		size_t n = utf8_len((const unsigned char *)s);
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
 			bput(b, e, 2);
 		} else if (c < 0x20 || c == 0x7f) {
 			bprintf(b, "\\u%04x", c);
+		} else if (n == 0) {
+			bputs(b, "\\ufffd");
+			n = 1;
 		} else {
-			bput(b, (const char *)&c, 1);
+			bput(b, s, n);
 		}
+		s += n ? n : 1;
 	}
 	bputs(b, "\"");
 }
@@ -95,6 +138,16 @@ static void put_json_str(struct buf *b, const char *s)
 static void put_markup(struct buf *b, const char *s)
 {
 	for (; s && *s; s++) {
+		size_t n = utf8_len((const unsigned char *)s);
+		if (n == 0) {
+			bputs(b, "&#xFFFD;");      /* not UTF-8: ill-formed XML otherwise */
+			continue;
+		}
+		if (n > 1) {
+			bput(b, s, n);
+			s += n - 1;
+			continue;
+		}
 		switch (*s) {
 		case '<': bputs(b, "&lt;"); break;
 		case '>': bputs(b, "&gt;"); break;

@@ -5,6 +5,7 @@
  * strings (method, URI, query, user, script, state, pool, pm) are arbitrary
  * bytes.  Every format is rendered with full, and compared with the same
  * snapshot whose strings are all "x": escaping must keep the page's shape.
+ *   JSON, HTML, XML: well-formed UTF-8, whatever bytes the strings hold.
  *   JSON: parses, no raw control character, as many keys as the benign page.
  *   HTML/XML: as many '<', '>' and line breaks as the benign page, every
  *     '&' starts one of the entities the renderer writes, no C0 control but
@@ -187,6 +188,38 @@ static size_t json_keys(const char *s)
 	return js_keys;
 }
 
+/* Aborts unless s is well-formed UTF-8 (RFC 3629): JSON and XML must be. */
+static void utf8_check(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i], n, cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			abort();
+		for (unsigned k = 1; k <= n; k++) {
+			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
+				abort();
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			abort();
+		i += n + 1;
+	}
+}
+
 /* ---- shape of a page ------------------------------------------------------ */
 
 static size_t count_ch(const char *s, size_t len, char c)
@@ -338,6 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *s = render(&p, pr, nproc, (enum status_format)f, &len);
 		char *b = render(&pb, prb, nproc, (enum status_format)f, &blen);
 
+		utf8_check(s, len);
 		if (f == STATUS_JSON) {
 			if (json_keys(s) != json_keys(b))
 				abort();

@@ -187,6 +187,16 @@ def test_usr1_reopens_the_error_log(fpmd, workdir):
     assert wait_for(lambda: os.path.exists(log) and "error log file re-opened" in open(log).read())
 
 
+def test_worker_log_lines_reach_a_file_error_log(fpmd, workdir):
+    # Regression: a worker closed the master's error log fd number, which was its own log pipe.
+    write_script(f"{workdir}/noisy.sh", "#!/bin/sh\necho 'to the log' >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir), args=("-F",), wait_ready=False)
+    log = f"{workdir}/error.log"
+    assert wait_for(lambda: os.path.exists(log) and "ready to handle" in open(log).read())
+    assert fcgi_request(f"{workdir}/www.sock", "/noisy.sh", root=workdir).body == b"ok"
+    assert wait_for(lambda: 'said into stderr: "to the log"' in open(log).read(), 5), open(log).read()
+
+
 def test_emergency_restart(fpmd, workdir):
     fpmd.start(basic_conf(workdir, global_extra="emergency_restart_threshold = 2\n"
                                                "emergency_restart_interval = 10s\n"))

@@ -800,6 +800,32 @@ static void test_escape_json(void **state)
 	free(got);
 }
 
+/*
+ * Scoreboard strings are request bytes, not text: JSON (RFC 8259 §8.1) and
+ * XML must still be UTF-8.  Valid sequences pass unchanged; each invalid
+ * byte (stray continuation, overlong, surrogate, above U+10FFFF, truncated)
+ * becomes U+FFFD.  Found by tests/chaos (a worker scribbling its scoreboard).
+ */
+static void test_escape_invalid_utf8(void **state)
+{
+	struct status_pool p = ref_pool(1);
+	struct status_proc pr = hostile_proc();
+	char *got;
+
+	(void)state;
+	pr.uri = "/caf\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\x80|\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xe2\x82";
+	got = render(&p, &pr, 1, STATUS_JSON, 1, NULL);
+	assert_true(json_valid(got));
+	assert_non_null(strstr(got, "\"request uri\":\"/caf\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\\ufffd|"
+				"\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd"));
+	free(got);
+	got = render(&p, &pr, 1, STATUS_XML, 1, NULL);
+	assert_non_null(strstr(got, "<request-uri>/caf\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|&#xFFFD;|"
+				"&#xFFFD;&#xFFFD;|"));
+	assert_null(strstr(got, "|\x80|"));
+	free(got);
+}
+
 static void test_escape_text(void **state)
 {
 	struct status_pool p = ref_pool(1);
@@ -1001,6 +1027,7 @@ int main(void)
 		cmocka_unit_test(test_escape_html),
 		cmocka_unit_test(test_escape_xml),
 		cmocka_unit_test(test_escape_json),
+		cmocka_unit_test(test_escape_invalid_utf8),
 		cmocka_unit_test(test_escape_text),
 		cmocka_unit_test(test_dashes),
 	};
