@@ -127,6 +127,11 @@ static void pipe_lines(struct child *c, struct child_pipe *pp, int final)
 		if (pp->buf[i] == '\n') {
 			pipe_emit(c, pp, pp->buf + start, i - start);
 			start = i + 1;
+		} else if (pp->buf[i] == '\0' && pp != &c->log) {
+			/* a worker's end of request: what is pending is a whole line */
+			if (i > start)
+				pipe_emit(c, pp, pp->buf + start, i - start);
+			start = i + 1;
 		}
 	}
 	if (start < pp->len && (final || pp->len - start >= PIPE_LINE_MAX)) {

@@ -205,7 +205,8 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 	if (listen_queue_len(p->listen_fd, p->addr.family, &v->pending, &v->backlog) < 0)
 		v->pending = 0;
 	p->sb.hdr->listen_queue = v->pending;
-	if (v->pending > p->max_listen_queue)
+	/* A connection waits for a worker only while none is idle; else it is being accepted. */
+	if (v->idle == 0 && v->pending > p->max_listen_queue)
 		p->max_listen_queue = v->pending;
 	p->sb.hdr->max_listen_queue = p->max_listen_queue;
 	if (v->active > p->max_active)

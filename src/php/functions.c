@@ -100,6 +100,17 @@ static void copy_dashed(zval *dst, zval *src)
 			add_assoc_zval(dst, "procs", &procs);
 			continue;
 		}
+		if (strcmp(name, "memory-peak") == 0)
+			continue;           /* not in php-fpm 8.2's array */
+		if (strcmp(name, "content-length") == 0) {
+			n = strlen(strcpy(name, "request-length"));
+		} else if (strcmp(name, "request-uri") == 0 && Z_TYPE_P(val) == IS_STRING) {
+			/* php-fpm's array keeps the query apart */
+			const char *u = Z_STRVAL_P(val), *q = strchr(u, '?');
+			add_assoc_stringl(dst, "request-uri", u, q ? (size_t)(q - u) : Z_STRLEN_P(val));
+			add_assoc_string(dst, "query-string", q ? q + 1 : "");
+			continue;
+		}
 		Z_TRY_ADDREF_P(val);
 		add_assoc_zval_ex(dst, name, n, val);
 	} ZEND_HASH_FOREACH_END();

@@ -369,6 +369,7 @@ int php_handle(struct worker *w, struct request *r)
 
 	zend_file_handle fh;
 	zend_stream_init_filename(&fh, cur_paths.script);
+	EG(exit_status) = 0;       /* the previous request's fatal error is not this one's */
 	zend_first_try {
 		php_execute_script(&fh);
 	} zend_end_try();

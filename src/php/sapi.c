@@ -144,10 +144,11 @@ static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 			if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
 				reason = sp + 1;
 		}
-		char line[128];
-		snprintf(line, sizeof(line), "Status: %d %s\r\n", code,
-			 reason ? reason : php_host->http_reason(code));
-		smart_str_appends(&buf, line);
+		smart_str_appends(&buf, "Status: ");
+		smart_str_append_long(&buf, code);
+		smart_str_appendc(&buf, ' ');
+		smart_str_appends(&buf, reason ? reason : php_host->http_reason(code));
+		smart_str_appendl(&buf, "\r\n", 2);
 	}
 	zend_llist_position pos;
 	for (sapi_header_struct *hd = zend_llist_get_first_ex(&h->headers, &pos); hd;
@@ -205,16 +206,13 @@ static void register_filtered(const char *name, const char *value, size_t len, z
 		php_register_variable_safe(name, val, new_len, arr);
 }
 
-static void fpmd_import_environment(zval *arr)
+/* The request's variables: params, with what cgi.fix_pathinfo changed or added (ORIG_*). */
+static void add_request_vars(zval *arr, int filter_arg, int filtered)
 {
-	if (php_import_env_orig)
-		php_import_env_orig(arr);
 	struct request *r = php_current;
 	const struct pathinfo *pi = php_request_pathinfo();
 	if (!r)
 		return;
-	int filter_arg = Z_TYPE(PG(http_globals)[TRACK_VARS_ENV]) == IS_ARRAY &&
-			 Z_ARR_P(arr) == Z_ARR(PG(http_globals)[TRACK_VARS_ENV]) ? PARSE_ENV : PARSE_SERVER;
 	size_t n = php_host->param_count(r);
 	for (size_t i = 0; i < n; i++) {
 		const struct fcgi_param *p = php_host->param_at(r, i);
@@ -223,14 +221,40 @@ static void fpmd_import_environment(zval *arr)
 		int changed = 0;
 		if (pi)
 			php_request_var(p->name, &changed);
-		if (!changed)
+		if (changed)
+			continue;
+		if (filtered)
 			register_filtered(p->name, p->value, p->value_len, arr, filter_arg);
+		else
+			php_register_variable_safe(p->name, p->value, p->value_len, arr);
 	}
-	/* what cgi.fix_pathinfo changed or added (ORIG_*), php-fpm's way */
-	for (size_t i = 0; pi && i < pi->nvars; i++)
-		if (pi->vars[i].value)
-			register_filtered(pi->vars[i].name, pi->vars[i].value, strlen(pi->vars[i].value),
-					  arr, filter_arg);
+	for (size_t i = 0; pi && i < pi->nvars; i++) {
+		const char *v = pi->vars[i].value;
+		if (!v)
+			continue;
+		if (filtered)
+			register_filtered(pi->vars[i].name, v, strlen(v), arr, filter_arg);
+		else
+			php_register_variable_safe(pi->vars[i].name, v, strlen(v), arr);
+	}
+}
+
+/* $_SERVER and $_ENV: the process environment (env[]), then the request's, php-fpm's way. */
+static void fpmd_import_environment(zval *arr)
+{
+	if (php_import_env_orig)
+		php_import_env_orig(arr);
+	int filter_arg = Z_TYPE(PG(http_globals)[TRACK_VARS_ENV]) == IS_ARRAY &&
+			 Z_ARR_P(arr) == Z_ARR(PG(http_globals)[TRACK_VARS_ENV]) ? PARSE_ENV : PARSE_SERVER;
+	add_request_vars(arr, filter_arg, 1);
+}
+
+/* getenv() without arguments: the same, unfiltered. */
+static void fpmd_load_environment(zval *arr)
+{
+	if (php_import_env_orig)
+		php_import_env_orig(arr);
+	add_request_vars(arr, PARSE_ENV, 0);
 }
 
 static void sapi_fpmd_register_variables(zval *arr)
@@ -340,13 +364,14 @@ static int start_php(const struct conf_options *opt)
 	fpmd_sapi.ini_entries = php_ini_builder_finish(&b);
 	fpmd_sapi.additional_functions = php_fpmd_functions;
 
-	php_import_env_orig = php_import_environment_variables;
-	php_import_environment_variables = fpmd_import_environment;
-
 	int rc = fpmd_sapi.startup(&fpmd_sapi);
 	unsetenv("PHP_INI_SCAN_DIR");
 	if (rc == FAILURE)
 		return -1;
+	/* After startup, as php-fpm does: PHP's own import stays the base of ours. */
+	php_import_env_orig = php_import_environment_variables;
+	php_import_environment_variables = fpmd_import_environment;
+	php_load_environment_variables = fpmd_load_environment;
 	php_started = 1;
 	return 0;
 }

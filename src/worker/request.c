@@ -162,6 +162,9 @@ static int write_stream(struct request *r, uint8_t type, const void *data, size_
 
 int resp_write(struct request *r, const void *data, size_t len)
 {
+	/* An empty FCGI_STDOUT record would end the stream: nothing to send is nothing sent. */
+	if (len == 0)
+		return 0;
 	r->bytes_out += len;
 	return write_stream(r, FCGI_STDOUT, data, len);
 }

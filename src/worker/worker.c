@@ -79,11 +79,11 @@ static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
 	sb_write_end(w->slot);
 }
 
+/* The request's figures; the stage stays ENDING until END_REQUEST is out. */
 static void slot_request_end(struct worker *w, const struct rusage *before,
-			     const struct rusage *after)
+			     const struct rusage *after, uint64_t memory_peak)
 {
 	sb_write_begin(w->slot);
-	w->slot->stage = SB_IDLE;
 	w->slot->duration_us = sb_mono_us() - w->slot->accepted_mono_us;
 	w->slot->cpu_us = cpu_us(after) - cpu_us(before);
 	unsigned b = 0;
@@ -91,7 +91,8 @@ static void slot_request_end(struct worker *w, const struct rusage *before,
 		b++;
 	w->slot->hist[b]++;
 	w->slot->duration_sum_us += w->slot->duration_us;
-	w->slot->memory = (uint64_t)after->ru_maxrss * 1024u;
+	/* PHP's own peak when the handler knows it (php-fpm's "last request memory") */
+	w->slot->memory = memory_peak ? memory_peak : (uint64_t)after->ru_maxrss * 1024u;
 	w->slot->requests++;
 	w->slot->idle_since_mono_us = sb_mono_us();
 	sb_write_end(w->slot);
@@ -285,6 +286,20 @@ int req_finish_early(struct request *r)
 	return finish_request(r, 0);
 }
 
+/*
+ * catch_workers_output: the end of a request ends a line a script left
+ * unfinished on stdout or stderr (php-fpm's behaviour).  A NUL byte is the
+ * master's cue (children.c); it never reaches the log.
+ */
+static void flush_worker_output(const struct worker *w)
+{
+	if (!w->pool->conf->catch_workers_output)
+		return;
+	ssize_t n = write(STDOUT_FILENO, "", 1);
+	n = write(STDERR_FILENO, "", 1);
+	(void)n;
+}
+
 static void serve_connection(struct worker *w, struct conn *c)
 {
 	for (int first = 1;; first = 0) {
@@ -303,7 +318,16 @@ static void serve_connection(struct worker *w, struct conn *c)
 		const struct handler *h = route(w, &req);
 		slot_stage(w, SB_RUNNING);
 		int app_status = h->handle(w, &req);
-		slot_stage(w, SB_ENDING);
+		/*
+		 * Accounted and logged before END_REQUEST, as php-fpm does: a client
+		 * (or a test) that reads the access log or the status right after its
+		 * answer finds its request there.
+		 */
+		getrusage(RUSAGE_SELF, &ru_after);
+		slot_request_end(w, &ru_before, &ru_after, req.memory_peak);
+		w->requests++;
+		if (w->access_log)
+			write_access_log(w, &req, &ru_before, &ru_after);
 
 		int keep = (c->parser.flags & FCGI_KEEP_CONN) && app_status >= 0 && !req.aborted;
 		if (req.finished ? c->dead : finish_request(&req, app_status < 0 ? 1u : (uint32_t)app_status) < 0)
@@ -316,11 +340,8 @@ static void serve_connection(struct worker *w, struct conn *c)
 		if (!req.stdin_done && !req.aborted && !c->dead &&
 		    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
 			keep = 0;
-		getrusage(RUSAGE_SELF, &ru_after);
-		slot_request_end(w, &ru_before, &ru_after);
-		w->requests++;
-		if (w->access_log)
-			write_access_log(w, &req, &ru_before, &ru_after);
+		slot_stage(w, SB_IDLE);
+		flush_worker_output(w);
 
 		if (!keep || worker_quit || (w->max_requests && w->requests >= w->max_requests))
 			break;

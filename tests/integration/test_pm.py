@@ -133,7 +133,8 @@ def test_terminate_timeout_on_a_stuck_worker(fpmd, workdir):
 
 
 def test_terminate_timeout_on_a_cgi_tree_leaves_no_orphan(fpmd, workdir):
-    write_script(f"{workdir}/tree.sh", "#!/bin/sh\n(sleep 60; echo never) &\nsleep 60 &\necho $! > /tmp/fpmd-pm-tree\nwait\n")
+    # An odd duration names this test's processes (other tests may run sleeps as nobody too).
+    write_script(f"{workdir}/tree.sh", "#!/bin/sh\n(sleep 60.417; echo never) &\nsleep 60.417 &\necho $! > /tmp/fpmd-pm-tree\nwait\n")
     fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1,
                                              extra="request_terminate_timeout = 1\n")))
     worker = fpmd.workers()[0]
@@ -146,7 +147,7 @@ def test_terminate_timeout_on_a_cgi_tree_leaves_no_orphan(fpmd, workdir):
     # No process of the pool's user is left except the worker.
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != worker and
                  os.stat(f"/proc/{p}").st_uid == 65534 and alive(int(p)) and
-                 "sleep" in open(f"/proc/{p}/comm").read()]
+                 "60.417" in open(f"/proc/{p}/cmdline").read()]
     assert not leftovers
 
 
