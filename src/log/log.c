@@ -290,31 +290,91 @@ void log_sys(enum log_level l, const char *fmt, ...)
 	errno = err;
 }
 
-void log_undecorated(const char *msg, size_t len)
+/* One output line of the log file (or stderr), written as is. */
+static void write_line(const char *line, size_t len)
 {
-	/*
-	 * decorate_workers_output = no: the worker's line as it wrote it, no time
-	 * or level (php-fpm's behaviour; the line often carries its own, e.g.
-	 * "NOTICE: PHP message: ...").  JSON logs keep their one-object shape.
-	 */
-	if (lg.json || lg.use_syslog || lg.pipe_fd >= 0) {
-		log_raw(LL_WARNING, msg, len);
+	if (lg.fd >= 0)
+		write_all(lg.fd, line, len);
+	if (lg.to_stderr && lg.fd != STDERR_FILENO)
+		write_all(STDERR_FILENO, line, len);
+}
+
+void log_worker_output(const char *prefix, const char *msg, size_t len, const char *suffix)
+{
+	if (lg.json || lg.use_syslog || lg.pipe_fd >= 0 || LL_WARNING < lg.level) {
+		/* one record: these formats have no line length to respect */
+		size_t pl = prefix ? strlen(prefix) : 0, sl = suffix ? strlen(suffix) : 0;
+		char *all = malloc(pl + len + sl + 3);
+		if (!all)
+			return;
+		size_t o = 0;
+		if (prefix) {
+			memcpy(all, prefix, pl);
+			o = pl;
+			all[o++] = '"';
+		}
+		memcpy(all + o, msg, len);
+		o += len;
+		if (prefix)
+			all[o++] = '"';
+		if (sl)
+			memcpy(all + o, suffix, sl);
+		log_raw(LL_WARNING, all, o + sl);
+		free(all);
 		return;
 	}
-	if (LL_WARNING < lg.level)
-		return;
-	char stackbuf[8192];
-	char *line = len + 1 > sizeof(stackbuf) ? malloc(len + 1) : stackbuf;
+	/*
+	 * php-fpm's shape: every line at most log_limit bytes, timestamp and
+	 * prefix included; a longer message continues on the next line, each
+	 * part in its own quotes.  Undecorated output (no prefix) is cut the
+	 * same way, without time or quotes.
+	 */
+	char head[256];
+	size_t hl = 0;
+	if (prefix) {
+		char ts[64];
+		log_timestamp(ts, sizeof(ts));
+		int n = snprintf(head, sizeof(head), "[%s] WARNING: %s\"", ts, prefix);
+		hl = n < 0 ? 0 : (size_t)n < sizeof(head) ? (size_t)n : sizeof(head) - 1;
+	}
+	size_t close_q = prefix ? 1 : 0;
+	size_t limit = lg.limit > 0 ? (size_t)lg.limit : 0;
+	size_t room = limit > hl + close_q ? limit - hl - close_q : 0;
+	if (!limit || !room)
+		room = len ? len : 1;
+	size_t sl = suffix ? strlen(suffix) : 0;
+	char *line = malloc(hl + room + close_q + sl + 2);
 	if (!line)
 		return;
-	memcpy(line, msg, len);
-	line[len] = '\n';
-	if (lg.fd >= 0)
-		write_all(lg.fd, line, len + 1);
-	if (lg.to_stderr && lg.fd != STDERR_FILENO)
-		write_all(STDERR_FILENO, line, len + 1);
-	if (line != stackbuf)
-		free(line);
+	size_t off = 0;
+	do {
+		size_t piece = len - off < room ? len - off : room;
+		size_t o = hl;
+		memcpy(line, head, hl);
+		memcpy(line + o, msg + off, piece);
+		o += piece;
+		if (close_q)
+			line[o++] = '"';
+		off += piece;
+		size_t rest_sl = 0;
+		if (off == len && sl) {
+			/* the suffix (", pipe is closed") as far as the limit allows, the rest below */
+			size_t fit = limit && o + sl > limit ? (limit > o ? limit - o : 0) : sl;
+			memcpy(line + o, suffix, fit);
+			o += fit;
+			rest_sl = sl - fit;
+		}
+		line[o++] = '\n';
+		write_line(line, o);
+		if (rest_sl) {
+			size_t h = hl > 0 ? hl - 1 : 0;       /* the prefix without its opening quote */
+			memcpy(line, head, h);
+			memcpy(line + h, suffix + (sl - rest_sl), rest_sl);
+			line[h + rest_sl] = '\n';
+			write_line(line, h + rest_sl + 1);
+		}
+	} while (off < len);
+	free(line);
 }
 
 void log_raw(enum log_level l, const char *msg, size_t len)

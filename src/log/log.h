@@ -42,8 +42,12 @@ void log_vmsg(enum log_level l, int err, const char *fmt, va_list ap);
 
 /* Writes an already-built message (from a worker pipe) at level l; escapes controls. */
 void log_raw(enum log_level l, const char *msg, size_t len);
-/* A worker's output line exactly as written (decorate_workers_output = no). */
-void log_undecorated(const char *msg, size_t len);
+/*
+ * A worker's output (catch_workers_output): prefix "[pool P] child N said
+ * into stderr: " or NULL when undecorated; suffix e.g. ", pipe is closed".
+ * Lines longer than log_limit continue on the next line, as php-fpm's.
+ */
+void log_worker_output(const char *prefix, const char *msg, size_t len, const char *suffix);
 
 /* Formats the php-fpm time stamp "23-Nov-2026 09:14:02" into buf (>= 32 bytes). */
 void log_timestamp(char *buf, size_t cap);

@@ -91,7 +91,8 @@ const char *child_pool_name(const struct child *c)
 	return c->pool ? c->pool->conf->name : c->pool_name;
 }
 
-static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, size_t len)
+static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, size_t len,
+		      const char *suffix)
 {
 	const char *pool = child_pool_name(c);
 	if (pp == &c->log) {
@@ -106,36 +107,56 @@ static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, 
 	}
 	const char *which = pp == &c->out ? "stdout" : "stderr";
 	if (!c->decorate) {
-		log_undecorated(line, len);
+		log_worker_output(NULL, line, len, suffix);
 		return;
 	}
-	char *msg = malloc(len + 128 + strlen(pool));
-	if (!msg)
-		return;
-	int n = sprintf(msg, "[pool %s] child %d said into %s: \"", pool, (int)c->pid, which);
-	memcpy(msg + n, line, len);
-	msg[(size_t)n + len] = '"';
-	log_raw(LL_WARNING, msg, (size_t)n + len + 1);
-	free(msg);
+	char prefix[160];
+	snprintf(prefix, sizeof(prefix), "[pool %s] child %d said into %s: ", pool, (int)c->pid, which);
+	log_worker_output(prefix, line, len, suffix);
 }
 
-/* Splits the buffer into lines; a line longer than the limit goes out in pieces, whole. */
-static void pipe_lines(struct child *c, struct child_pipe *pp, int final)
+/*
+ * php-fpm's flush marker: a worker writes it at the end of each request, and
+ * what is pending before it is a whole line.  A script may write it too.
+ */
+#define FLUSH_MARK "\0fscf\0"
+#define FLUSH_MARK_LEN 6
+
+/*
+ * Splits the buffer into lines.  With log_buffering (the default) a line
+ * waits for its newline (or the flush mark); without, whatever arrived is
+ * logged at once.  A line longer than the limit goes out in pieces, whole.
+ */
+static void pipe_lines(struct child *c, struct child_pipe *pp, int final, int buffering)
 {
 	size_t start = 0;
 	for (size_t i = 0; i < pp->len; i++) {
 		if (pp->buf[i] == '\n') {
-			pipe_emit(c, pp, pp->buf + start, i - start);
+			pipe_emit(c, pp, pp->buf + start, i - start, NULL);
 			start = i + 1;
-		} else if (pp->buf[i] == '\0' && pp != &c->log) {
-			/* a worker's end of request: what is pending is a whole line */
+		} else if (pp->buf[i] == '\0' && pp != &c->log && pp->len - i >= FLUSH_MARK_LEN &&
+			   memcmp(pp->buf + i, FLUSH_MARK, FLUSH_MARK_LEN) == 0) {
 			if (i > start)
-				pipe_emit(c, pp, pp->buf + start, i - start);
+				pipe_emit(c, pp, pp->buf + start, i - start, NULL);
+			i += FLUSH_MARK_LEN - 1;
 			start = i + 1;
 		}
 	}
+	size_t rest = pp->len - start;
+	if (rest && pp != &c->log && !final && !buffering) {
+		/* unbuffered: out now, but not half of a flush mark */
+		size_t keep = 0;
+		for (size_t k = 1; k < FLUSH_MARK_LEN && k <= rest; k++)
+			if (memcmp(pp->buf + pp->len - k, FLUSH_MARK, k) == 0)
+				keep = k;
+		if (rest > keep) {
+			pipe_emit(c, pp, pp->buf + start, rest - keep, NULL);
+			start += rest - keep;
+		}
+	}
 	if (start < pp->len && (final || pp->len - start >= PIPE_LINE_MAX)) {
-		pipe_emit(c, pp, pp->buf + start, pp->len - start);
+		pipe_emit(c, pp, pp->buf + start, pp->len - start,
+			  final && pp != &c->log ? ", pipe is closed" : NULL);
 		start = pp->len;
 	}
 	memmove(pp->buf, pp->buf + start, pp->len - start);
@@ -161,14 +182,14 @@ static int pipe_read(struct child *c, struct child_pipe *pp)
 		ssize_t n = read(pp->fd, pp->buf + pp->len, pp->cap - pp->len);
 		if (n > 0) {
 			pp->len += (size_t)n;
-			pipe_lines(c, pp, 0);
+			pipe_lines(c, pp, 0, c->pool ? c->pool->master->conf->log_buffering : 1);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return 0;
-		pipe_lines(c, pp, 1);
+		pipe_lines(c, pp, 1, 1);
 		return -1;
 	}
 }

@@ -288,15 +288,15 @@ int req_finish_early(struct request *r)
 
 /*
  * catch_workers_output: the end of a request ends a line a script left
- * unfinished on stdout or stderr (php-fpm's behaviour).  A NUL byte is the
- * master's cue (children.c); it never reaches the log.
+ * unfinished on stdout or stderr (php-fpm's behaviour and php-fpm's marker,
+ * "\0fscf\0", which the master strips: children.c).
  */
 static void flush_worker_output(const struct worker *w)
 {
 	if (!w->pool->conf->catch_workers_output)
 		return;
-	ssize_t n = write(STDOUT_FILENO, "", 1);
-	n = write(STDERR_FILENO, "", 1);
+	ssize_t n = write(STDOUT_FILENO, "\0fscf\0", 6);
+	n = write(STDERR_FILENO, "\0fscf\0", 6);
 	(void)n;
 }
 
