@@ -143,10 +143,17 @@ def test_terminate_timeout_on_a_cgi_tree_leaves_no_orphan(fpmd, workdir):
     os.unlink("/tmp/fpmd-pm-tree")
     assert wait_for(lambda: not alive(orphan), 3)
     assert alive(worker), "the worker itself survives a cgi timeout"
-    # No process of the pool's user is left except the worker.
+    # No process of the pool's user is left except the worker.  Only this test's: the
+    # script's children run in its directory (other test runs on the machine may have
+    # their own `sleep` as nobody).
+    def ours(p):
+        try:
+            return os.readlink(f"/proc/{p}/cwd") == os.path.realpath(workdir)
+        except OSError:
+            return False
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != worker and
                  os.stat(f"/proc/{p}").st_uid == 65534 and alive(int(p)) and
-                 "sleep" in open(f"/proc/{p}/comm").read()]
+                 "sleep" in open(f"/proc/{p}/comm").read() and ours(p)]
     assert not leftovers
 
 
