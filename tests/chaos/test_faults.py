@@ -576,7 +576,8 @@ def test_11_soak_with_recycling_and_scaling(fpmd, workdir):
     recycled = len(re.findall(r"exited with code 0 after", fpmd.log()))
     report(11, f"{seconds:.0f}s soak, dynamic 1..8 with max_requests 50, {bursts} bursts of c=16 over c=4: "
                f"{base_load.ok} requests ok, {len(base_load.failed)} failed, {recycled} workers recycled, "
-               f"up to {max_workers} workers, master RSS {rss0} -> {rss1} KiB (samples {samples}), "
+               f"up to {max_workers} workers, master RSS {rss0} -> {rss1} KiB (after each burst: "
+               f"{min(samples, default=0)}..{max(samples, default=0)}), "
                f"master fds (other than pipes, pipes per worker) {fds0} -> {fds1}")
     assert base_load.failed == [], base_load.failed[:5]
     assert recycled >= 1 and max_workers > 2

@@ -20,6 +20,8 @@ def test_worker_holds_only_its_descriptors_and_no_new_privs(fpmd, workdir):
             pool = f.read().split(b"pool ", 1)[1].replace(b"\0", b" ").split()[0].decode()
         # Setup runs right after fork: wait until privileges are dropped.
         assert wait_for(lambda: status_field(w, "NoNewPrivs") == "1", 5), w
+        # ... and until it waits for connections (its epoll is the last descriptor it opens).
+        assert wait_for(lambda: "anon_inode:[eventpoll]" in fd_targets(w).values(), 5), fd_targets(w)
         fds = fd_targets(w)
         seen[pool] = fds
         # worker.h: 0 listening socket, 1-2 /dev/null or output pipes, 3 log pipe, 4 eventfd,

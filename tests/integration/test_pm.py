@@ -133,8 +133,7 @@ def test_terminate_timeout_on_a_stuck_worker(fpmd, workdir):
 
 
 def test_terminate_timeout_on_a_cgi_tree_leaves_no_orphan(fpmd, workdir):
-    # An odd duration names this test's processes (other tests may run sleeps as nobody too).
-    write_script(f"{workdir}/tree.sh", "#!/bin/sh\n(sleep 60.417; echo never) &\nsleep 60.417 &\necho $! > /tmp/fpmd-pm-tree\nwait\n")
+    write_script(f"{workdir}/tree.sh", "#!/bin/sh\n(sleep 60; echo never) &\nsleep 60 &\necho $! > /tmp/fpmd-pm-tree\nwait\n")
     fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1,
                                              extra="request_terminate_timeout = 1\n")))
     worker = fpmd.workers()[0]
@@ -144,10 +143,17 @@ def test_terminate_timeout_on_a_cgi_tree_leaves_no_orphan(fpmd, workdir):
     os.unlink("/tmp/fpmd-pm-tree")
     assert wait_for(lambda: not alive(orphan), 3)
     assert alive(worker), "the worker itself survives a cgi timeout"
-    # No process of the pool's user is left except the worker.
+    # No process of the pool's user is left except the worker.  Only this test's: the
+    # script's children run in its directory (other test runs on the machine may have
+    # their own `sleep` as nobody).
+    def ours(p):
+        try:
+            return os.readlink(f"/proc/{p}/cwd") == os.path.realpath(workdir)
+        except OSError:
+            return False
     leftovers = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != worker and
                  os.stat(f"/proc/{p}").st_uid == 65534 and alive(int(p)) and
-                 "60.417" in open(f"/proc/{p}/cmdline").read()]
+                 "sleep" in open(f"/proc/{p}/comm").read() and ours(p)]
     assert not leftovers
 
 
