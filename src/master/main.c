@@ -181,9 +181,7 @@ int main(int argc, char **argv)
 			/* What a module needs to compile: fpmd/module.h's directory. */
 			printf("-I%s/include\n", FPMD_DEFAULT_PREFIX);
 			return 0;
-		case 'v':
-			printf("fpmd %s (fpm-fcgi)\n", FPMD_VERSION);
-			return 0;
+		case 'v': php_only = 'v'; break;
 		case 'h':
 			usage(stdout, argv[0]);
 			return 0;
@@ -199,6 +197,17 @@ int main(int argc, char **argv)
 	}
 	copt.php_rc = getenv("PHPRC");
 	copt.php_ini_scan_dir = getenv("PHP_INI_SCAN_DIR");
+	if (php_only == 'v') {
+		/* php-fpm's -v is PHP's version block; scripts parse it.  fpmd's own line follows. */
+		char so[PATH_MAX];
+		int prc = 0;
+		fflush(stdout);
+		if (php_library_path(so, sizeof(so)) == 0)
+			prc = php_cli_info(&copt, 'v');
+		printf("fpmd %s\n", FPMD_VERSION);
+		conf_kv_list_free(&copt.php_defines);
+		return prc;
+	}
 	if (php_only) {
 		/* PHP's own answer: fpmd-php.so is loaded for it, in this short-lived process. */
 		int prc = php_cli_info(&copt, php_only);

@@ -222,7 +222,8 @@ static void write_access_log(struct worker *w, struct request *r, const struct r
 		return;
 	struct access_entry e = {
 		.pool = pc->name, .pid = (int)getpid(), .master_pid = (int)w->master_pid,
-		.remote_addr = req_param(r, "REMOTE_ADDR"), .remote_user = req_param(r, "REMOTE_USER"),
+		/* php-fpm's %R is the connection's peer; on a unix socket, the web server's word */
+		.remote_addr = w->peer_ip[0] ? w->peer_ip : req_param(r, "REMOTE_ADDR"), .remote_user = req_param(r, "REMOTE_USER"),
 		.method = req_param(r, "REQUEST_METHOD"), .uri = uri,
 		.query = req_param(r, "QUERY_STRING"), .script = req_param(r, "SCRIPT_FILENAME"),
 		.status = r->status, .content_length = w->slot->content_length,
@@ -350,6 +351,13 @@ static void serve_connection(struct worker *w, struct conn *c)
 	conn_close(c);
 }
 
+static void note_peer(struct worker *w, const struct sockaddr_storage *peer)
+{
+	w->peer_ip[0] = '\0';
+	if (peer->ss_family == AF_INET || peer->ss_family == AF_INET6)
+		sockaddr_text((const struct sockaddr *)peer, w->peer_ip, sizeof(w->peer_ip));
+}
+
 static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 {
 	socklen_t len = sizeof(*peer);
@@ -424,6 +432,7 @@ static void accept_loop(struct worker *w, struct conn *c, int listen_ep)
 		int fd = accept_one(w, &peer);
 		if (fd < 0)
 			continue;
+		note_peer(w, &peer);
 		conn_attach(c, fd);
 		serve_connection(w, c);
 		slot_stage(w, SB_IDLE);
@@ -441,6 +450,7 @@ static void accept_loop(struct worker *w, struct conn *c, int listen_ep)
 		struct sockaddr_storage peer;
 		int fd = accept_one(w, &peer);
 		if (fd >= 0) {
+			note_peer(w, &peer);
 			conn_attach(c, fd);
 			serve_connection(w, c);
 		}

@@ -40,6 +40,8 @@ struct worker {
 	void *handler_data;
 	/* Lines every answer of this worker carries, each ending in \r\n (php: X-Powered-By). */
 	const char *extra_headers;
+	/* The connection's peer address (TCP), "" on a unix socket: access.format's %R. */
+	char peer_ip[64];
 };
 
 /* Runs a worker until it decides to exit; never returns. */
