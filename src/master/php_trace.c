@@ -44,6 +44,24 @@ static void peek_str(pid_t pid, uint64_t addr, char *out, size_t cap)
 	out[got] = '\0';
 }
 
+const char *php_trace_powered_by(const void *info, size_t len)
+{
+	static char line[sizeof(((struct php_trace_layout *)0)->powered_by)];
+	struct php_trace_layout l;
+	if (len != sizeof(l))
+		return "";
+	memcpy(&l, info, sizeof(l));
+	size_t n = strnlen(l.powered_by, sizeof(l.powered_by));
+	if (l.magic != PHP_TRACE_MAGIC || n == sizeof(l.powered_by) || n < 16 ||
+	    strncmp(l.powered_by, "X-Powered-By: ", 14) != 0 || strcmp(l.powered_by + n - 2, "\r\n") != 0)
+		return "";
+	for (size_t i = 0; i < n - 2; i++)
+		if ((unsigned char)l.powered_by[i] < 0x20 || (unsigned char)l.powered_by[i] > 0x7e)
+			return "";
+	memcpy(line, l.powered_by, n + 1);
+	return line;
+}
+
 int php_trace_of(pid_t pid, const struct php_trace_layout *l, int depth, char *buf, size_t cap)
 {
 	if (!l || l->magic != PHP_TRACE_MAGIC) {

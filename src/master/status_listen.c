@@ -23,6 +23,7 @@
 #include "fcgi/fcgi.h"
 #include "handlers/handler.h"
 #include "log/log.h"
+#include "php/php_trace.h"
 
 #define STATUS_CONN_MAX 32
 #define STATUS_CONN_TIMEOUT_MS 5000u
@@ -83,8 +84,10 @@ static int build_answer(struct status_conn *c)
 	const char *query = fcgi_param_value(&c->parser, "QUERY_STRING");
 	int head = method && strcmp(method, "HEAD") == 0;
 	struct status_ready_query ready_q;
-	char hdr[512];
+	char hdr[600];
 	int rc = 0;
+	/* a php pool's answers say X-Powered-By, as php-fpm's hidden status pool does */
+	const char *pb = php_trace_powered_by(c->pool->zygote_info, c->pool->zygote_info_len);
 
 	if (script && pc->pm_status_path && strcmp(script, pc->pm_status_path) == 0) {
 		enum status_format f;
@@ -93,8 +96,8 @@ static int build_answer(struct status_conn *c)
 					 query, &f, &len);
 		if (!body)
 			return -1;
-		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\nContent-type: %s\r\n%s\r\n",
-				 status_content_type(f), STATUS_NO_CACHE_HEADERS);
+		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\n%sContent-type: %s\r\n%s\r\n",
+				 pb, status_content_type(f), STATUS_NO_CACHE_HEADERS);
 		rc = out_add(c, FCGI_STDOUT, hdr, (size_t)n);
 		if (rc == 0 && !head && len)
 			rc = out_add(c, FCGI_STDOUT, body, len);
@@ -104,15 +107,15 @@ static int build_answer(struct status_conn *c)
 		/* Readiness from the master: answered at once, saturated or not. */
 		char why[512];
 		int ready = ping_ready(c->pool, c->pool->listen_fd, query, why, sizeof(why));
-		int n = snprintf(hdr, sizeof(hdr), "Status: %s\r\nContent-type: text/plain\r\n%s\r\n",
-				 ready > 0 ? "200 OK" : "503 Service Unavailable", STATUS_NO_CACHE_HEADERS);
+		int n = snprintf(hdr, sizeof(hdr), "Status: %s\r\n%sContent-type: text/plain\r\n%s\r\n",
+				 ready > 0 ? "200 OK" : "503 Service Unavailable", pb, STATUS_NO_CACHE_HEADERS);
 		rc = out_add(c, FCGI_STDOUT, hdr, (size_t)n);
 		if (rc == 0 && !head)
 			rc = out_add(c, FCGI_STDOUT, why, strlen(why));
 	} else if (script && pc->ping_path && strcmp(script, pc->ping_path) == 0) {
 		const char *pong = pc->ping_response ? pc->ping_response : "pong";
-		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\nContent-type: text/plain\r\n%s\r\n%s",
-				 STATUS_NO_CACHE_HEADERS, head ? "" : pong);
+		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\n%sContent-type: text/plain\r\n%s\r\n%s",
+				 pb, STATUS_NO_CACHE_HEADERS, head ? "" : pong);
 		rc = out_add(c, FCGI_STDOUT, hdr, (size_t)n);
 	} else {
 		static const char nf[] = "Status: 404 Not Found\r\nContent-type: text/plain\r\n\r\n"

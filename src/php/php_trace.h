@@ -29,7 +29,13 @@ struct php_trace_layout {
 	uint16_t op_lineno;                                     /* zend_op */
 	uint16_t str_val;                                       /* zend_string */
 	uint16_t pad;
+	/* "X-Powered-By: PHP/8.2.x\r\n" when expose_php is on, else "": the master's own
+	 * answers for this pool (pm.status_listen) carry it too, as php-fpm's do */
+	char powered_by[40];
 };
+
+/* The pool's X-Powered-By line from an untrusted layout: "" unless well-formed. */
+const char *php_trace_powered_by(const void *info, size_t len);
 
 /*
  * Appends the PHP frames of pid (at most depth) to buf as php-fpm's slowlog

@@ -497,6 +497,8 @@ static size_t trace_layout(void *buf, size_t cap)
 		.op_lineno = offsetof(zend_op, lineno),
 		.str_val = offsetof(zend_string, val),
 	};
+	if (PG(expose_php))
+		snprintf(l.powered_by, sizeof(l.powered_by), "X-Powered-By: PHP/%s\r\n", PHP_VERSION);
 	if (cap < sizeof(l))
 		return 0;
 	memcpy(buf, &l, sizeof(l));

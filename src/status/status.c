@@ -246,7 +246,6 @@ static void render_text(struct buf *b, const struct status_pool *p, const struct
 	bprintf(b, "max active processes: %" PRIu64 "\n", p->max_active);
 	bprintf(b, "max children reached: %" PRIu64 "\n", p->max_children_reached);
 	bprintf(b, "slow requests:        %" PRIu64 "\n", p->slow_requests);
-	bprintf(b, "memory peak:          %" PRIu64 "\n", p->memory_peak);
 	if (!full)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -282,10 +281,10 @@ static void render_json(struct buf *b, const struct status_pool *p, const struct
 		",\"listen queue len\":%" PRIu64 ",\"idle processes\":%" PRIu64
 		",\"active processes\":%" PRIu64 ",\"total processes\":%" PRIu64
 		",\"max active processes\":%" PRIu64 ",\"max children reached\":%" PRIu64
-		",\"slow requests\":%" PRIu64 ",\"memory peak\":%" PRIu64,
+		",\"slow requests\":%" PRIu64,
 		(long long)p->start_time, (long long)(p->now - p->start_time), p->accepted_conn,
 		p->listen_queue, p->max_listen_queue, p->listen_queue_len, p->idle, p->active,
-		p->total, p->max_active, p->max_children_reached, p->slow_requests, p->memory_peak);
+		p->total, p->max_active, p->max_children_reached, p->slow_requests);
 	if (full) {
 		bputs(b, ",\"processes\":[");
 		for (size_t i = 0; i < n; i++) {
@@ -342,7 +341,6 @@ static void render_xml(struct buf *b, const struct status_pool *p, const struct 
 	xml_num(b, "max-active-processes", p->max_active);
 	xml_num(b, "max-children-reached", p->max_children_reached);
 	xml_num(b, "slow-requests", p->slow_requests);
-	xml_num(b, "memory-peak", p->memory_peak);
 	if (full) {
 		bputs(b, "<processes>\n");
 		for (size_t i = 0; i < n; i++) {
@@ -403,7 +401,6 @@ static void render_html(struct buf *b, const struct status_pool *p, const struct
 	html_num(b, "max active processes", p->max_active);
 	html_num(b, "max children reached", p->max_children_reached);
 	html_num(b, "slow requests", p->slow_requests);
-	html_num(b, "memory peak", p->memory_peak);
 	bputs(b, "</table>\n");
 	if (full) {
 		bputs(b, "<table border=\"1\">\n<tr><th>pid</th><th>state</th><th>start time</th>"

@@ -1,6 +1,6 @@
 """Status pages side by side: php-fpm8.2 and fpmd, same pool settings, same keys in the same order.
 
-fpmd adds `memory peak` (php-fpm 8.4's field) at the end of the pool block; everything else
+fpmd matches php-fpm 8.2 field for field (no `memory peak`: that is php-fpm 8.3's); everything else
 must match so that scrapers, dashboards and alerts keep working."""
 import json
 import os

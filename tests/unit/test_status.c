@@ -1,7 +1,7 @@
 /*
  * Unit tests for src/status/: every format against php-fpm 8.2's field names,
  * order and layout (the pages below were captured from php-fpm 8.2.36; fpmd
- * adds "memory peak"), the ?full per-process records, format selection, and
+ * no "memory peak": php-fpm 8.3's, not 8.2's), the ?full per-process records, format selection, and
  * the escaping of request-controlled strings (URI, query, script, user,
  * method) for each format: GHSA-7qg2-v9fj-4mwv was php-fpm's status page
  * passing a URI into HTML unescaped.
@@ -312,7 +312,7 @@ static void test_json_validator_itself(void **state)
 
 /* ---- text ----------------------------------------------------------------- */
 
-/* The text page, with ?full, is php-fpm's byte for byte plus the memory peak line. */
+/* The text page, with ?full, is php-fpm 8.2's byte for byte. */
 static void test_text_matches_php_fpm(void **state)
 {
 	struct status_pool p = ref_pool(3);
@@ -326,7 +326,7 @@ static void test_text_matches_php_fpm(void **state)
 
 	(void)state;
 	want = replace(want, "slow requests:        0\n",
-		       "slow requests:        0\nmemory peak:          2097152\n");
+		       "slow requests:        0\n");
 	got = render(&p, &pr, 1, STATUS_TEXT, 1, NULL);
 	assert_string_equal(got, want);
 	free(got);
@@ -364,7 +364,7 @@ static void test_text_alignment(void **state)
 			assert_int_equal(*c, ' ');
 		assert_true(line[22] != ' ');
 	}
-	assert_int_equal(lines, 15 + 2 * 13);
+	assert_int_equal(lines, 14 + 2 * 13);
 	assert_int_equal(count(got, "\n************************\n"), 2);
 	free(got);
 }
@@ -387,7 +387,7 @@ static void test_json_matches_php_fpm(void **state)
 	(void)state;
 	/* fpmd: the extra field, no space before "processes", '/' not escaped. */
 	want = replace(want, "\"slow requests\":0, \"processes\"",
-		       "\"slow requests\":0,\"memory peak\":2097152,\"processes\"");
+		       "\"slow requests\":0,\"processes\"");
 	want = replace_all(want, "\\/", "/");
 	got = render(&p, pr, 2, STATUS_JSON, 1, NULL);
 	assert_string_equal(got, want);
@@ -441,7 +441,7 @@ static void test_json_huge_numbers(void **state)
 		assert_true(count(got, "18446744073709551615") >= 10);
 		if (fs[i] == STATUS_JSON) {
 			assert_true(json_valid(got));
-			assert_non_null(strstr(got, "\"memory peak\":18446744073709551615,"));
+			assert_null(strstr(got, "memory peak"));   /* php-fpm 8.3's, not 8.2's */
 		}
 		free(got);
 	}
@@ -471,7 +471,7 @@ static char *tags(const char *s)
 static const char xml_pool_tags[] =
 	"status,pool,process-manager,start-time,start-since,accepted-conn,listen-queue,"
 	"max-listen-queue,listen-queue-len,idle-processes,active-processes,total-processes,"
-	"max-active-processes,max-children-reached,slow-requests,memory-peak,";
+	"max-active-processes,max-children-reached,slow-requests,";
 static const char xml_proc_tags[] =
 	"process,pid,state,start-time,start-since,requests,request-duration,request-method,"
 	"request-uri,content-length,user,script,last-request-cpu,last-request-memory,";
@@ -495,7 +495,7 @@ static void test_xml_fields(void **state)
 				"<start-time>1795385488</start-time>\n<start-since>2</start-since>\n"
 				"<accepted-conn>5</accepted-conn>\n"));
 	assert_non_null(strstr(got, "<listen-queue-len>4096</listen-queue-len>\n"));
-	assert_non_null(strstr(got, "<memory-peak>2097152</memory-peak>\n</status>\n"));
+	assert_non_null(strstr(got, "<slow-requests>0</slow-requests>\n</status>\n"));
 	t = tags(got);
 	assert_string_equal(t, xml_pool_tags);
 	free(t);
@@ -540,7 +540,7 @@ static char *ths(const char *s)
 static const char html_pool_ths[] =
 	"pool,process manager,start time,start since,accepted conn,listen queue,max listen queue,"
 	"listen queue len,idle processes,active processes,total processes,max active processes,"
-	"max children reached,slow requests,memory peak,";
+	"max children reached,slow requests,";
 static const char html_proc_ths[] =
 	"pid,state,start time,start since,requests,request duration,request method,request uri,"
 	"content length,user,script,last request cpu,last request memory,";
@@ -565,7 +565,7 @@ static void test_html_fields(void **state)
 				"<tr><th>process manager</th><td>dynamic</td></tr>\n"
 				"<tr><th>start time</th><td>22/Nov/2026:22:11:28 +0000</td></tr>\n"
 				"<tr><th>start since</th><td>2</td></tr>\n"));
-	assert_non_null(strstr(got, "<tr><th>memory peak</th><td>2097152</td></tr>\n</table>\n"));
+	assert_non_null(strstr(got, "<tr><th>slow requests</th><td>0</td></tr>\n</table>\n"));
 	t = ths(got);
 	assert_string_equal(t, html_pool_ths);
 	free(t);
@@ -740,8 +740,8 @@ static void test_escape_html(void **state)
 	assert_non_null(strstr(got, "<td>u&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#039;&amp;&#10;</td>"));
 	assert_non_null(strstr(got, "<td>GE&#10;T</td>"));
 	assert_non_null(strstr(got, "&lt;img src=x onerror=alert(1)&gt;</td>"));
-	/* Only the page's own cells: 15 in the pool table, 13 in the one process row. */
-	assert_int_equal(count(got, "<td>"), 15 + 13);
+	/* Only the page's own cells: 14 in the pool table, 13 in the one process row. */
+	assert_int_equal(count(got, "<td>"), 14 + 13);
 	free(got);
 }
 
@@ -834,7 +834,7 @@ static void test_escape_text(void **state)
 
 	(void)state;
 	/* No line can be forged: same line count as a harmless page, no CR at all. */
-	assert_int_equal(count(got, "\n"), 15 + 2 + 13);
+	assert_int_equal(count(got, "\n"), 14 + 2 + 13);
 	assert_null(strchr(got, '\r'));
 	assert_null(strchr(got, '\x1b'));
 	assert_null(strstr(got, "\nX-Forged"));
