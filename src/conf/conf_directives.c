@@ -522,6 +522,12 @@ static void list_apply(struct conf_ctx *x, const struct conf_directive *d, void 
 
 		if (!*p && !why)
 			why = "must not be empty";
+		if (why && (d->flags & CF_SLASH) && *p != '/') {
+			/* php-fpm's words, which scripts match */
+			conf_diag_add(x, 1, v->file, v->line,
+				      "Values provided to field '%s' must begin with '/'", d->name);
+			return;
+		}
 		if (why) {
 			conf_diag_add(x, 1, v->file, v->line, "%s: '%s' %s", d->name, p, why);
 			return;
@@ -578,7 +584,7 @@ void conf_directive_apply(struct conf_ctx *x, const struct conf_directive *d,
 		}
 		if (has_brackets && !*key && !(d->flags & CF_KEY_OPTIONAL)) {
 			conf_diag_add(x, 1, v->file, v->line,
-				      "%s[]: put a name inside the brackets", d->name);
+				      "You must provide a key for field '%s'", d->name);
 			return;
 		}
 		kv_apply(x, d, base, key, v);
@@ -588,7 +594,7 @@ void conf_directive_apply(struct conf_ctx *x, const struct conf_directive *d,
 	if (d->type == CT_LIST) {
 		if (has_brackets && *key) {
 			conf_diag_add(x, 1, v->file, v->line,
-				      "'%s' takes no key; use %s[] = value", d->name, d->name);
+				      "Keys provided to field '%s' are ignored", d->name);
 			return;
 		}
 	} else if (has_brackets) {

@@ -382,8 +382,14 @@ static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
 		.force_stderr = opt->force_stderr,
 		.json = c->log_format && strcmp(c->log_format, "json") == 0,
 	};
+	if (opt->force_stderr && c->error_log && strcmp(c->error_log, "syslog") != 0) {
+		/* -O: everything to stderr, as php-fpm does; like php-fpm, the file still exists */
+		int fd = open(c->error_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
 	if (opt->force_stderr)
-		ls.path = NULL;       /* -O: everything to stderr, as php-fpm does */
+		ls.path = NULL;
 	if (log_open(&ls) < 0) {
 		fprintf(stderr, "fpmd: failed to open error_log (%s): %s\n", c->error_log, strerror(errno));
 		return -1;
