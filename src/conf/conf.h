@@ -143,7 +143,7 @@ struct fpmd_conf {
 
 /* One diagnostic.  severity: 0 = warning, 1 = error. */
 struct conf_diag {
-	int   severity;
+	int   severity;             /* 1 error, 0 warning, -1 notice */
 	char *file;                 /* NULL when not tied to a place */
 	int   line;
 	char *msg;                  /* "[FILE:LINE] " is NOT included; conf_diag_format adds it */

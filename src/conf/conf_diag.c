@@ -31,7 +31,7 @@ void conf_diag_vadd(struct conf_ctx *x, int severity, const char *file, int line
 		d->cap = cap;
 	}
 	item = &d->items[d->n];
-	item->severity = severity ? 1 : 0;
+	item->severity = severity > 0 ? 1 : severity < 0 ? -1 : 0;
 	item->line = line;
 	item->msg = msg;
 	item->file = NULL;
@@ -41,7 +41,7 @@ void conf_diag_vadd(struct conf_ctx *x, int severity, const char *file, int line
 			goto out_oom;
 	}
 	d->n++;
-	if (severity)
+	if (severity > 0)
 		d->errors++;
 	return;
 

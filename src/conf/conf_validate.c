@@ -109,8 +109,12 @@ static void validate_pm(struct conf_ctx *x, struct pool_conf *p, const unsigned 
 		return;
 	}
 	/* 0 means unset, as in php-fpm. */
-	if (p->pm_start_servers == 0)
+	if (p->pm_start_servers == 0) {
 		p->pm_start_servers = min + (max - min) / 2;
+		/* php-fpm's notice, word for word */
+		conf_diag_add(x, -1, NULL, 0, "[pool %s] pm.start_servers is not set. It's been set to %d.",
+			      p->name, p->pm_start_servers);
+	}
 	if (p->pm_start_servers < min)
 		POOL_ERR(x, p, "pool %s: pm.start_servers (%d) must not be less than "
 			 "pm.min_spare_servers (%d)", p->name, p->pm_start_servers, min);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "handlers/handler.h"
+#include "master/ids.h"
 #include "log/access_format.h"
 #include "net/listen.h"
 
@@ -91,15 +92,17 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 		struct listen_addr a;
 		char err[256];
 		/* php-fpm's words for these: scripts and tests match them. */
-		if (p->user && *p->user && !getpwnam(p->user))
+		uid_t uid;
+		gid_t gid;
+		if (p->user && *p->user && ids_user(p->user, &uid, &gid, NULL, 0) < 0)
 			diag_push(d, 1, NULL, 0, "[pool %s] cannot get uid for user '%s'", p->name, p->user);
-		if (p->group && *p->group && !getgrnam(p->group))
+		if (p->group && *p->group && ids_group(p->group, &gid) < 0)
 			diag_push(d, 1, NULL, 0, "[pool %s] cannot get gid for group '%s'", p->name,
 				  p->group);
-		if (p->listen_owner && *p->listen_owner && !getpwnam(p->listen_owner))
+		if (p->listen_owner && *p->listen_owner && ids_user(p->listen_owner, &uid, &gid, NULL, 0) < 0)
 			diag_push(d, 1, NULL, 0, "[pool %s] cannot get uid for user '%s': no such user "
 				  "(listen.owner)", p->name, p->listen_owner);
-		if (p->listen_group && *p->listen_group && !getgrnam(p->listen_group))
+		if (p->listen_group && *p->listen_group && ids_group(p->listen_group, &gid) < 0)
 			diag_push(d, 1, NULL, 0, "[pool %s] cannot get gid for group '%s': no such group "
 				  "(listen.group)", p->name, p->listen_group);
 		if (p->listen && listen_parse(p->listen, &a, err, sizeof(err)) < 0)
@@ -139,8 +142,9 @@ void conf_check_root_pools(const struct fpmd_conf *c, int allow_root, struct con
 		return;
 	for (size_t i = 0; i < c->npools; i++) {
 		const struct pool_conf *p = c->pools[i];
-		struct passwd *pw = p->user ? getpwnam(p->user) : NULL;
-		if (pw && pw->pw_uid == 0) {
+		uid_t uid;
+		gid_t gid;
+		if (p->user && ids_user(p->user, &uid, &gid, NULL, 0) == 0 && uid == 0) {
 			char *msg = NULL;
 			if (asprintf(&msg, "[pool %s] please specify user and group other than root "
 				     "(or start fpmd with -R to allow it)", p->name) < 0)

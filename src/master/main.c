@@ -103,11 +103,19 @@ static char *absolute(const char *path)
 	return strdup(buf);
 }
 
-static void print_diags(const struct conf_diags *d)
+/*
+ * Errors, warnings, notices (severity 1, 0, -1) at the configured log_level.
+ * warnings = 0 leaves them to the master, which logs them once it is up.
+ */
+static void print_diags(const struct conf_diags *d, enum log_level level, int warnings)
 {
 	for (size_t i = 0; i < d->n; i++) {
+		int sev = d->items[i].severity;
+		enum log_level l = sev > 0 ? LL_ERROR : sev == 0 ? LL_WARNING : LL_NOTICE;
+		if (l < level || (sev == 0 && !warnings))
+			continue;
 		char *line = conf_diag_format(&d->items[i]);
-		log_msg(d->items[i].severity ? LL_ERROR : LL_WARNING, "%s", line ? line : "?");
+		log_msg(l, "%s", line ? line : "?");
 		free(line);
 	}
 }
@@ -148,6 +156,8 @@ int main(int argc, char **argv)
 	 */
 	proctitle_init(argc, argv);
 	int opt;
+	/* Usage first, our word after: php-fpm's first line, which scripts check, is "Usage:". */
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "y:p:g:tTDFORc:nd:imvh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'y': config = optarg; break;
@@ -187,6 +197,10 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr, argv[0]);
+			if (optopt)
+				fprintf(stderr, "%s: -%c: unknown option or missing value\n", argv[0], optopt);
+			else
+				fprintf(stderr, "%s: unknown option '%s'\n", argv[0], argv[optind - 1]);
 			return EX_USAGE_;
 		}
 	}
@@ -238,7 +252,9 @@ int main(int argc, char **argv)
 	size_t text_errors = diags.errors;
 	if (text_errors == 0 && conf_check_system(conf, &diags) == 0)
 		conf_check_root_pools(conf, allow_root, &diags);
-	print_diags(&diags);
+	/* Running: warnings wait for the master's start lines (scripts match those first). */
+	int running = !diags.errors && !dump && !test;
+	print_diags(&diags, diags.errors ? LL_DEBUG : (enum log_level)conf->log_level, !running);
 	int rc = 0;
 	if (diags.errors) {
 		if (text_errors)
@@ -252,11 +268,19 @@ int main(int argc, char **argv)
 			free(text);
 		}
 	} else if (test) {
+		if (test > 1) {
+			/* -tt: the effective configuration in the log, php-fpm's way */
+			char *text = conf_dump(conf);
+			for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l;
+			     l = strtok_r(NULL, "\n", &save))
+				log_notice("%s%s", l[0] == '[' || l[0] == ';' ? "" : "\t", l);
+			free(text);
+		}
 		log_notice("configuration file %s test is successful", config_path);
 	} else {
 		struct master_options mo = { .config = config_path, .force_stderr = force_stderr,
 					     .allow_root = allow_root, .argc = argc, .argv = argv,
-					     .copt = &copt };
+					     .copt = &copt, .warnings = &diags };
 		rc = master_run(conf, &mo);
 	}
 	conf_diags_free(&diags);

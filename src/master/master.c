@@ -22,6 +22,7 @@
 #include "handlers/handler.h"
 #include "log/log.h"
 #include "master/control.h"
+#include "master/ids.h"
 #include "master/pm.h"
 #include "master/sdnotify.h"
 #include "master/status_listen.h"
@@ -35,17 +36,18 @@ static void resolve_user(struct pool *p)
 	if (geteuid() != 0)
 		return;            /* not root: workers run as whoever started fpmd */
 	if (pc->user && *pc->user) {
-		struct passwd *pw = getpwnam(pc->user);
-		if (pw) {
-			p->uid = pw->pw_uid;
-			p->gid = pw->pw_gid;
-			snprintf(p->user_name, sizeof(p->user_name), "%s", pw->pw_name);
+		uid_t uid;
+		gid_t gid;
+		if (ids_user(pc->user, &uid, &gid, p->user_name, sizeof(p->user_name)) == 0) {
+			p->uid = uid;
+			/* a bare uid without a passwd entry: its own number as the group, as php-fpm */
+			p->gid = gid != (gid_t)-1 ? gid : (gid_t)uid;
 		}
 	}
 	if (pc->group && *pc->group) {
-		struct group *gr = getgrnam(pc->group);
-		if (gr)
-			p->gid = gr->gr_gid;
+		gid_t gid;
+		if (ids_group(pc->group, &gid) == 0)
+			p->gid = gid;
 	}
 }
 
@@ -61,24 +63,25 @@ static int listen_perms_for(const struct pool_conf *pc, const struct pool *p,
 	const char *owner = pc->listen_owner && *pc->listen_owner ? pc->listen_owner : NULL;
 	const char *group = pc->listen_group && *pc->listen_group ? pc->listen_group : NULL;
 	if (owner) {
-		struct passwd *pw = getpwnam(owner);
-		if (!pw) {
+		uid_t uid;
+		gid_t gid;
+		if (ids_user(owner, &uid, &gid, NULL, 0) < 0) {
 			log_error("[pool %s] cannot get uid for user '%s'", pc->name, owner);
 			return -1;
 		}
-		perms->owner = pw->pw_uid;
-		perms->group = pw->pw_gid;
+		perms->owner = uid;
+		perms->group = gid;
 	} else if (p->uid != (uid_t)-1) {
 		perms->owner = p->uid;
 		perms->group = p->gid;
 	}
 	if (group) {
-		struct group *gr = getgrnam(group);
-		if (!gr) {
+		gid_t gid;
+		if (ids_group(group, &gid) < 0) {
 			log_error("[pool %s] cannot get gid for group '%s'", pc->name, group);
 			return -1;
 		}
-		perms->group = gr->gr_gid;
+		perms->group = gid;
 	}
 	return 0;
 }
@@ -463,6 +466,14 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	}
 	reload_after_start(&m);
 	log_notice("ready to handle connections");
+	for (size_t i = 0; opt->warnings && i < opt->warnings->n; i++) {
+		const struct conf_diag *dg = &opt->warnings->items[i];
+		if (dg->severity != 0)
+			continue;
+		char *line = conf_diag_format(dg);
+		log_warning("%s", line ? line : dg->msg);
+		free(line);
+	}
 	daemonize_notify(&m.daemon_pipe, 1);
 	/* After a reload, READY=1 waits for the new generation (reload.c). */
 	if (!m.reloaded)

@@ -29,6 +29,8 @@ struct master_options {
 	int argc;
 	char **argv;
 	const struct conf_options *copt;   /* to read the configuration again on reload */
+	/* configuration warnings, logged once the pools are up (after php-fpm's start lines) */
+	const struct conf_diags *warnings;
 };
 
 struct master {
