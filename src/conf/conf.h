@@ -165,6 +165,7 @@ struct conf_options {
 	char *const *environ;       /* for ${VAR} and env[X] = $X; NULL = none */
 	struct conf_kv_list php_defines; /* -d key=value, kept for php pools */
 	const char *php_ini;        /* -c: php.ini file or directory */
+	const char *version;        /* fpmd's, for -v */
 	int php_ini_ignore;         /* -n: no php.ini at all */
 	const char *php_rc;         /* $PHPRC and $PHP_INI_SCAN_DIR at start (a pool's */
 	const char *php_ini_scan_dir; /* environment may be cleared before PHP starts) */

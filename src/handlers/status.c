@@ -85,7 +85,7 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 			sp->max_listen_queue = pending;
 	}
 	size_t n = 0;
-	uint64_t mono_now = sb_mono_us();
+	uint64_t mono_now = sb_mono_us(), seen_max = 0;
 	for (unsigned i = 0; i < sb->nslots; i++) {
 		struct sb_slot *s = &snap->slots[n];
 		sb_slot_read(sb, i, s);
@@ -98,6 +98,10 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 			sp->active++;
 		else
 			sp->idle++;
+		/* a worker's count of its busy peers, clamped: it is the worker's to write */
+		uint64_t seen = s->active_seen < sb->nslots ? s->active_seen : sb->nslots;
+		if (seen > seen_max)
+			seen_max = seen;
 		if (s->memory > sp->memory_peak)
 			sp->memory_peak = s->memory;
 		for (int b = 0; b <= STATUS_HIST_BUCKETS; b++)
@@ -124,6 +128,8 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 	snap->n = n;
 	sp->total = n;
 	sp->max_active = hdr.max_active > sp->active ? hdr.max_active : sp->active;
+	if (seen_max > sp->max_active)
+		sp->max_active = seen_max;
 	return 0;
 }
 

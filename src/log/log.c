@@ -338,7 +338,8 @@ void log_worker_output(const char *prefix, const char *msg, size_t len, const ch
 		hl = n < 0 ? 0 : (size_t)n < sizeof(head) ? (size_t)n : sizeof(head) - 1;
 	}
 	size_t close_q = prefix ? 1 : 0;
-	size_t limit = lg.limit > 0 ? (size_t)lg.limit : 0;
+	/* php-fpm's limit counts the line's newline too */
+	size_t limit = lg.limit > 1 ? (size_t)lg.limit - 1 : 0;
 	size_t room = limit > hl + close_q ? limit - hl - close_q : 0;
 	if (!limit || !room)
 		room = len ? len : 1;

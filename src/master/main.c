@@ -215,10 +215,11 @@ int main(int argc, char **argv)
 		/* php-fpm's -v is PHP's version block; scripts parse it.  fpmd's own line follows. */
 		char so[PATH_MAX];
 		int prc = 0;
-		fflush(stdout);
+		copt.version = FPMD_VERSION;
 		if (php_library_path(so, sizeof(so)) == 0)
 			prc = php_cli_info(&copt, 'v');
-		printf("fpmd %s\n", FPMD_VERSION);
+		else
+			printf("fpmd %s (fpm-fcgi)\n", FPMD_VERSION);
 		conf_kv_list_free(&copt.php_defines);
 		return prc;
 	}

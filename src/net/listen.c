@@ -4,6 +4,7 @@
 #include "net/listen.h"
 
 #include <arpa/inet.h>
+#include "log/log.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -157,6 +158,21 @@ static int unix_path_free(const struct listen_addr *a, char *err, size_t errlen)
 	return 0;
 }
 
+/* A bare port on a host where [::] cannot be had: every IPv4 address instead. */
+static void bare_port_to_ipv4(struct listen_addr *a)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+	unsigned port = ntohs(s6->sin6_port);
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+	memset(&a->ss, 0, sizeof(a->ss));
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	s4->sin_addr.s_addr = htonl(INADDR_ANY);
+	a->family = AF_INET;
+	a->len = sizeof(*s4);
+	snprintf(a->text, sizeof(a->text), "0.0.0.0:%u", port);
+}
+
 int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *perms,
 		char *err, size_t errlen)
 {
@@ -167,16 +183,7 @@ int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *p
 	fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 && a->any && errno == EAFNOSUPPORT) {
 		/* No IPv6 on this host: the bare port means every IPv4 address. */
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
-		unsigned port = ntohs(s6->sin6_port);
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
-		memset(&a->ss, 0, sizeof(a->ss));
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		s4->sin_addr.s_addr = htonl(INADDR_ANY);
-		a->family = AF_INET;
-		a->len = sizeof(*s4);
-		snprintf(a->text, sizeof(a->text), "0.0.0.0:%u", port);
+		bare_port_to_ipv4(a);
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	}
 	if (fd < 0) {
@@ -196,6 +203,19 @@ int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *p
 	if (a->family == AF_UNIX)
 		old = umask(0777);
 	int r = bind(fd, (const struct sockaddr *)&a->ss, a->len);
+	if (r < 0 && a->any && a->family == AF_INET6) {
+		/* [::] is taken or refused: IPv4 alone may still be had (php-fpm's fallback) */
+		log_notice("Failed implicitly binding to ::, retrying with 0.0.0.0");
+		close(fd);
+		bare_port_to_ipv4(a);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "socket() failed: %s", strerror(errno));
+			goto fail;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		r = bind(fd, (const struct sockaddr *)&a->ss, a->len);
+	}
 	if (a->family == AF_UNIX)
 		umask(old);
 	if (r < 0) {

@@ -60,8 +60,9 @@ ZEND_FUNCTION(apache_request_headers)
 	struct request *r = php_current;
 	if (!r)
 		return;
+	/* last param first: php-fpm's order (its params live in a list built by prepending) */
 	size_t n = php_host->param_count(r);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = n; i-- > 0;) {
 		const struct fcgi_param *p = php_host->param_at(r, i);
 		if (!p)
 			continue;

@@ -469,8 +469,10 @@ static int cli_info(const struct conf_options *opt, int what)
 	if (what == 'i')
 		php_print_info(PHP_INFO_ALL & ~PHP_INFO_CREDITS);
 	else if (what == 'v')
-		php_printf("PHP %s (%s) (built: %s %s)\nCopyright (c) The PHP Group\n%s", PHP_VERSION,
-			   sapi_module.name, __DATE__, __TIME__, get_zend_version());
+		/* php-fpm's block exactly (scripts parse it), fpmd named inside its first line */
+		php_printf("PHP %s (%s; fpmd %s) (built: %s %s)\nCopyright (c) The PHP Group\n%s",
+			   PHP_VERSION, sapi_module.name, opt && opt->version ? opt->version : "?",
+			   __DATE__, __TIME__, get_zend_version());
 	else
 		php_print_modules();
 	php_request_shutdown(NULL);

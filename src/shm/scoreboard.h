@@ -48,6 +48,8 @@ struct sb_slot {
 	uint32_t stage;
 	uint32_t pid;                    /* set by the master before fork */
 	uint32_t ready;                  /* set by the worker once its handler started */
+	uint32_t active_seen;            /* busy workers it counted as its request started */
+	uint32_t pad_;
 	uint64_t start_us;               /* process start, wall clock µs (master) */
 	uint64_t requests;               /* requests served by this process */
 	uint64_t accepted_us;            /* current/last request start, wall clock µs */

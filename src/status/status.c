@@ -426,9 +426,9 @@ static void render_html(struct buf *b, const struct status_pool *p, const struct
 			bprintf(b, "</td><td>%.2f</td><td>%" PRIu64 "</td></tr>\n", pr->last_cpu,
 				pr->last_memory);
 		}
-		bputs(b, "</table>\n");
+		bputs(b, "</table>");
 	}
-	bputs(b, "</body>\n</html>\n");
+	bputs(b, "</body></html>");   /* php-fpm's bytes, no newline at the end */
 }
 
 /*

@@ -160,13 +160,44 @@ static int write_stream(struct request *r, uint8_t type, const void *data, size_
 	return 0;
 }
 
+/*
+ * Small writes are gathered into one FCGI_STDOUT record (as php-fpm does):
+ * a script's var_dump() is dozens of writes of a few bytes, and a record per
+ * write is 8 bytes of header each, a larger answer, more work for the web
+ * server, and clients that mishandle a record holding just "0".  One request
+ * at a time per worker, so one buffer per process.
+ */
+#define STDOUT_GATHER 8192
+static uint8_t gather[STDOUT_GATHER];
+static size_t gathered;
+static const struct request *gather_owner;
+
+int req_out_flush(struct request *r)
+{
+	if (!gathered || gather_owner != r)
+		return 0;
+	size_t n = gathered;
+	gathered = 0;
+	return write_stream(r, FCGI_STDOUT, gather, n);
+}
+
 int resp_write(struct request *r, const void *data, size_t len)
 {
 	/* An empty FCGI_STDOUT record would end the stream: nothing to send is nothing sent. */
 	if (len == 0)
 		return 0;
 	r->bytes_out += len;
-	return write_stream(r, FCGI_STDOUT, data, len);
+	if (gather_owner != r) {
+		gathered = 0;           /* a previous request's leftovers were flushed or abandoned */
+		gather_owner = r;
+	}
+	if (gathered + len > STDOUT_GATHER && req_out_flush(r) < 0)
+		return -1;
+	if (len >= STDOUT_GATHER)
+		return write_stream(r, FCGI_STDOUT, data, len);
+	memcpy(gather + gathered, data, len);
+	gathered += len;
+	return 0;
 }
 
 int resp_puts(struct request *r, const char *s)
@@ -198,6 +229,8 @@ int resp_printf(struct request *r, const char *fmt, ...)
 
 int resp_flush(struct request *r)
 {
+	if (req_out_flush(r) < 0)
+		return -1;
 	return conn_flush(r->conn);
 }
 
@@ -206,6 +239,9 @@ int resp_stderr(struct request *r, const void *data, size_t len)
 	if (len == 0)
 		return 0;
 	r->stderr_used = 1;
+	/* what the script printed before its error goes first */
+	if (req_out_flush(r) < 0)
+		return -1;
 	return write_stream(r, FCGI_STDERR, data, len);
 }
 

@@ -9,7 +9,9 @@
  */
 #include "worker/worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,19 @@ static uint64_t cpu_us(const struct rusage *ru)
 	return TV_US(ru->ru_utime) + TV_US(ru->ru_stime);
 }
 
+/* Workers of the pool in a request now, this one included (a racy read is good enough). */
+static uint32_t busy_now(const struct worker *w)
+{
+	const struct scoreboard *sb = &w->pool->sb;
+	uint32_t n = 0;
+	for (unsigned i = 0; i < sb->nslots; i++) {
+		uint32_t st = sb->slots[i].stage;
+		if (sb->slots[i].pid && st != SB_IDLE && st != SB_FINISHING)
+			n++;
+	}
+	return n;
+}
+
 static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
 {
 	const char *method = fcgi_param_value(p, "REQUEST_METHOD");
@@ -76,6 +91,8 @@ static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
 	sb_strcpy(w->slot->script, sizeof(w->slot->script), script);
 	sb_strcpy(w->slot->user, sizeof(w->slot->user), user);
 	w->slot->content_length = clen ? strtoull(clen, NULL, 10) : 0;
+	/* "max active processes" counts requests side by side: this one and the others now */
+	w->slot->active_seen = busy_now(w);
 	sb_write_end(w->slot);
 }
 
@@ -265,6 +282,8 @@ static int finish_request(struct request *r, uint32_t app_status)
 	uint8_t rec[FCGI_HEADER_LEN + FCGI_END_REQUEST_LEN], pad;
 	struct conn *c = r->conn;
 
+	if (req_out_flush(r) < 0)
+		return -1;
 	fcgi_stream_header(rec, FCGI_STDOUT, r->id, 0, &pad);
 	if (conn_write(c, rec, FCGI_HEADER_LEN) < 0)
 		return -1;
@@ -354,8 +373,14 @@ static void serve_connection(struct worker *w, struct conn *c)
 static void note_peer(struct worker *w, const struct sockaddr_storage *peer)
 {
 	w->peer_ip[0] = '\0';
-	if (peer->ss_family == AF_INET || peer->ss_family == AF_INET6)
+	if (peer->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)peer)->sin6_addr)) {
+		/* an IPv4 client of a dual-stack socket is an IPv4 address, as php-fpm prints it */
+		inet_ntop(AF_INET, &((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr[12],
+			  w->peer_ip, sizeof(w->peer_ip));
+	} else if (peer->ss_family == AF_INET || peer->ss_family == AF_INET6) {
 		sockaddr_text((const struct sockaddr *)peer, w->peer_ip, sizeof(w->peer_ip));
+	}
 }
 
 static int accept_one(struct worker *w, struct sockaddr_storage *peer)
