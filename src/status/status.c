@@ -699,6 +699,14 @@ static void render_fpmd_metrics(struct buf *b, const struct status_pool *p)
 
 static void render_openmetrics(struct buf *b, const struct status_pool *p)
 {
+	/*
+	 * fpmd's own families first: php-fpm's block stays byte for byte what
+	 * php-fpm 8.2 prints, up to "# EOF", where checks and parsers expect it.
+	 */
+	om_metric(b, "memory_peak", "gauge", "The memory usage peak since FPM has started.",
+		  p->memory_peak);
+	if (p->extra)
+		render_fpmd_metrics(b, p);
 	bprintf(b, "# HELP phpfpm_up Could pool %s using a %s PM on PHP-FPM be reached?\n"
 		"# TYPE phpfpm_up gauge\nphpfpm_up 1\n", p->pool, p->pm);
 	om_metric(b, "start_since", "counter", "The number of seconds since FPM has started.",
@@ -723,10 +731,6 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 		  p->max_children_reached);
 	om_metric(b, "slow_requests", "counter", "The number of requests that exceeded your 'request_slowlog_timeout' value.",
 		  p->slow_requests);
-	om_metric(b, "memory_peak", "gauge", "The memory usage peak since FPM has started.",
-		  p->memory_peak);
-	if (p->extra)
-		render_fpmd_metrics(b, p);
 	bputs(b, "# EOF\n");
 }
 
