@@ -465,7 +465,9 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		}
 	}
 	reload_after_start(&m);
-	log_notice("ready to handle connections");
+	/* After a reload: once the new generation serves and the previous one was told to go. */
+	if (!m.old)
+		log_notice("ready to handle connections");
 	for (size_t i = 0; opt->warnings && i < opt->warnings->n; i++) {
 		const struct conf_diag *dg = &opt->warnings->items[i];
 		if (dg->severity != 0)

@@ -315,6 +315,7 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 	}
 	if (!waiting) {
 		ev_timer_disarm(t);
+		log_notice("ready to handle connections");
 		if (!m->reload_failed) {
 			control_say(m, "OK reloaded: the new generation is serving, pid %d", (int)m->pid);
 			control_done(m, 0);

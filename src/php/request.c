@@ -386,6 +386,9 @@ int php_handle(struct worker *w, struct request *r)
 	r->memory_peak = zend_memory_peak_usage(1);
 	zend_destroy_file_handle(&fh);
 	php_request_shutdown(NULL);
+	/* the status the script ended with, as php-fpm logs it (http_response_code() after output too) */
+	if (SG(sapi_headers).http_response_code)
+		r->status = SG(sapi_headers).http_response_code;
 	SG(server_context) = NULL;
 	SG(request_info).path_translated = NULL;
 	SG(request_info).request_uri = NULL;

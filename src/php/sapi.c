@@ -144,10 +144,11 @@ static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 			if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
 				reason = sp + 1;
 		}
-		smart_str_appends(&buf, "Status: ");
-		smart_str_append_long(&buf, code);
-		smart_str_appendc(&buf, ' ');
-		smart_str_appends(&buf, reason ? reason : php_host->http_reason(code));
+		/* php-fpm's status line is at most 1023 bytes: a longer reason is cut, the line kept */
+		char line[1024];
+		int n = snprintf(line, sizeof(line), "Status: %d %s", code,
+				 reason ? reason : php_host->http_reason(code));
+		smart_str_appendl(&buf, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 		smart_str_appendl(&buf, "\r\n", 2);
 	}
 	zend_llist_position pos;
@@ -170,6 +171,12 @@ static size_t sapi_fpmd_read_post(char *buf, size_t count)
 {
 	struct request *r = php_current;
 	size_t got = 0;
+	/* CONTENT_LENGTH bytes and no more, as php-fpm: the rest of a stream is not the body */
+	int64_t left = SG(request_info).content_length - SG(read_post_bytes);
+	if (left <= 0)
+		return 0;
+	if ((uint64_t)left < count)
+		count = (size_t)left;
 	while (r && got < count) {
 		ssize_t n = php_host->body_read(r, buf + got, count - got);
 		if (n <= 0)
