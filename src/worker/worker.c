@@ -303,7 +303,17 @@ int req_finish_early(struct request *r)
 	if (r->finished)
 		return 0;
 	r->finished = 1;
-	return finish_request(r, 0);
+	int rc = finish_request(r, 0);
+	/*
+	 * Not a kept connection: close it now, as php-fpm does, so a web server
+	 * that waits for the end of the connection (nginx without keep-alive)
+	 * hands the answer on while the script runs on.
+	 */
+	if (!(r->fp->flags & FCGI_KEEP_CONN) && !r->conn->dead) {
+		shutdown(r->conn->fd, SHUT_RDWR);
+		r->conn->dead = 1;
+	}
+	return rc;
 }
 
 /*
