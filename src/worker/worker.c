@@ -455,8 +455,9 @@ void worker_signals_install(void)
 static void worker_serve(struct worker *w) __attribute__((noreturn));
 
 /* Accepts and serves connections until the worker must leave. */
-static void accept_loop(struct worker *w, struct conn *c, int listen_ep)
+static void accept_loop(struct worker *w, struct conn *c)
 {
+	int listen_ep = listen_wait_open(WORKER_FD_LISTEN);
 	while (!worker_quit) {
 		if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
 			continue;
@@ -542,16 +543,20 @@ static void worker_serve(struct worker *wp)
 	if (conn_init(&c, &limits) < 0)
 		_exit(70);
 
-	int listen_ep = listen_wait_open(WORKER_FD_LISTEN);
 	slot_stage(&w, SB_IDLE);
 	/* The master waits for this before a reload retires the previous generation. */
 	sb_write_begin(w.slot);
 	w.slot->ready = 1;
 	sb_write_end(w.slot);
+	/*
+	 * A handler whose program accepts on the pool socket itself: the worker
+	 * keeps no epoll watch on the socket, which every connection meant for
+	 * the program would notify.
+	 */
 	if (pool->handler->serve)
-		pool->handler->serve(&w);    /* its program accepts on the pool socket itself */
+		pool->handler->serve(&w);
 	else
-		accept_loop(&w, &c, listen_ep);
+		accept_loop(&w, &c);
 
 	slot_stage(&w, SB_FINISHING);
 	if (pool->handler->worker_exit)
