@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ev/ev.h"
+#include "handlers/handler.h"
 #include "log/log.h"
 #include "master/pm.h"
 #include "worker/worker.h"
@@ -285,7 +286,7 @@ static int spawn_one(struct master *m, struct pool *p)
 	s->stage = SB_IDLE;
 
 	pid_t pid;
-	if (p->zygote_fd >= 0) {
+	if (p->handler->prefork_start) {
 		/* php pools: the zygote clones the worker, as the master's child. */
 		if (zygote_spawn(m, p, (unsigned)slot, devnull >= 0 ? devnull : outp[1],
 				 devnull >= 0 ? devnull : errp[1], logp[1], &pid) < 0)
@@ -472,6 +473,8 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
 	unsigned want = (unsigned)p->respawn_pending;
 	p->respawn_pending = 0;
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want);
+	if (p->conf->pm == PM_ONDEMAND)
+		pm_tick(m, p, 1);      /* the back-off is over: the waiting connections get a worker */
 }
 
 /*
@@ -502,6 +505,26 @@ static void respawn(struct master *m, struct pool *p, double lived, int clean, i
 	}
 	p->fast_failures = 0;
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
+}
+
+/*
+ * An ondemand worker that crashed at startup: the pool spawns again for the
+ * waiting connection only after a back-off (pm.c checks the timer), or a
+ * crash at startup turns every queued connection into a fork.
+ */
+static void ondemand_backoff(struct master *m, struct pool *p)
+{
+	p->fast_failures++;
+	unsigned delay = 100u << (p->fast_failures > 7 ? 7 : p->fast_failures - 1);
+	if (delay > 10000)
+		delay = 10000;
+	if (!p->respawn_timer)
+		p->respawn_timer = ev_timer_new(m->loop, on_respawn_timer, p);
+	if (p->respawn_timer && !ev_timer_armed(p->respawn_timer))
+		ev_timer_arm(p->respawn_timer, delay, 0);
+	if (p->fast_failures == 3)
+		log_warning("[pool %s] children keep dying right after start; spawning with a "
+			    "delay of up to 10 s", p->conf->name);
 }
 
 void children_reap(struct master *m)
@@ -544,6 +567,8 @@ void children_reap(struct master *m)
 			/* ondemand pools grow when connections come, not when children die. */
 			if (!idle_kill && p->conf->pm != PM_ONDEMAND)
 				respawn(m, p, secs, clean, s.ready != 0);
+			else if (!idle_kill && secs < 1.0 && !clean && !s.ready)
+				ondemand_backoff(m, p);
 			if (p->pm_timer)
 				pm_tick(m, p, 0);
 		}

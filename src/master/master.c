@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,8 +191,13 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->slot_used = calloc(nslots, 1);
 	if (!p->slot_used)
 		goto fail;
-	/* Handlers that start an interpreter once per pool (php) run it in a zygote. */
-	if (p->handler->prefork_start && zygote_start(m, p, 1) < 0) {
+	/*
+	 * Handlers that start an interpreter once per pool (php) run it in a
+	 * zygote.  Started here, all pools at once (master_run waits for them);
+	 * an ondemand pool's only when its first connection comes: an idle
+	 * ondemand pool costs no process at all.
+	 */
+	if (p->handler->prefork_start && pc->pm != PM_ONDEMAND && zygote_start(m, p, 0) < 0) {
 		log_error("[pool %s] %s handler failed to start", pc->name, p->handler->name);
 		goto fail;
 	}
@@ -400,6 +406,22 @@ static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
 	return 0;
 }
 
+unsigned long long master_nofile_soft;
+
+/* Hundreds of pools need more than the usual 1024 descriptors in the master. */
+static void raise_nofile(const struct fpmd_conf *conf)
+{
+	struct rlimit rl;
+	if (conf->rlimit_files != CONF_UNSET || getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+	    rl.rlim_cur >= rl.rlim_max || rl.rlim_cur >= 65536)
+		return;
+	rlim_t want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		master_nofile_soft = (unsigned long long)was;
+}
+
 int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 {
 	struct master m = { .conf = conf, .opt = *opt, .daemon_pipe = -1, .exit_code = 0,
@@ -409,6 +431,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 
 	if (open_log(conf, opt) < 0)
 		return 78;
+	raise_nofile(conf);
 	if (opt->copt)
 		m.copt = *opt->copt;
 	ssize_t xl = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
@@ -448,6 +471,12 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		*tail = p;
 		tail = &p->next;
 	}
+	/* The zygotes started PHP side by side; each must be ready before its workers. */
+	for (struct pool *p = m.pools; p; p = p->next)
+		if (p->zygote && zygote_wait_ready(&m, p) < 0) {
+			log_error("[pool %s] %s handler failed to start", p->conf->name, p->handler->name);
+			goto fail;
+		}
 	if (control_open(&m) < 0)
 		goto fail;
 	if (conf->pid && pidfile_write(conf->pid) < 0) {

@@ -109,6 +109,7 @@ void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err
 
 /* zygote.c: php pools' workers are cloned by a per-pool zygote */
 int  zygote_start(struct master *m, struct pool *p, int wait_ready);
+int  zygote_wait_ready(struct master *m, struct pool *p);   /* after zygote_start(.., 0) */
 int  zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
 		  int log_w, pid_t *pid);
 int  zygote_reaped(struct master *m, pid_t pid, int status);  /* 1 if pid was a zygote */

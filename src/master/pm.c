@@ -294,7 +294,9 @@ static void manage_ondemand(struct master *m, struct pool *p, const struct pool_
 	 * could not be read. */
 	if (woke && waiting == 0 && v->idle == 0)
 		waiting = 1;
-	if (waiting) {
+	if (waiting && p->respawn_timer && ev_timer_armed(p->respawn_timer)) {
+		/* workers crash at startup: wait out the back-off (children.c) */
+	} else if (waiting) {
 		if (live >= max) {
 			reached_max(p);
 		} else {

@@ -75,6 +75,13 @@ struct pool {
 	struct pool *next;
 };
 
+/*
+ * The descriptor limit fpmd was started with.  The master raises its own
+ * (every pool holds a socket, an eventfd, a zygote's pipes...); workers go
+ * back to this one unless rlimit_files says otherwise.  0 = not raised.
+ */
+extern unsigned long long master_nofile_soft;
+
 /* A child process of a pool, as the master knows it. */
 struct child {
 	pid_t pid;

@@ -81,6 +81,8 @@ static void adopt_sockets(struct master *m, char *list)
 		is->fd = (int)fd;
 		snprintf(is->text, sizeof(is->text), "%s", eq + 1);
 		set_cloexec(is->fd, 1);
+		/* every socket handed over, used or not, as php-fpm lists them */
+		log_notice("using inherited socket fd=%d, \"%s\"", is->fd, is->text);
 	}
 }
 
@@ -189,7 +191,6 @@ int reload_take_socket(struct master *m, const char *text)
 		if (!is->used && strcmp(is->text, text) == 0) {
 			is->used = 1;
 			fcntl(is->fd, F_SETFL, fcntl(is->fd, F_GETFL) | O_NONBLOCK);
-			log_notice("using inherited socket fd=%d, \"%s\"", is->fd, is->text);
 			return is->fd;
 		}
 	}

@@ -174,9 +174,37 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 		return;
 	}
 	p->zygote_ready = 1;
-	log_notice("[pool %s] zygote %d restarted", p->conf->name, (int)p->zygote->pid);
-	if (m->state == MASTER_RUNNING)
+	if (p->zygote_failures || p->conf->pm != PM_ONDEMAND)
+		log_notice("[pool %s] zygote %d restarted", p->conf->name, (int)p->zygote->pid);
+	if (m->state != MASTER_RUNNING)
+		return;
+	if (p->conf->pm == PM_ONDEMAND)
+		pm_tick(m, p, 1);       /* the connection that woke it up is waiting */
+	else
 		spawn_missing(m, p);
+}
+
+int zygote_wait_ready(struct master *m, struct pool *p)
+{
+	if (!p->zygote || p->zygote_ready)
+		return p->zygote ? 0 : -1;
+	if (p->zygote_watch)
+		ev_fd_del(m->loop, p->zygote_watch);
+	p->zygote_watch = NULL;
+	int32_t answer;
+	if (read_answer(p->zygote_fd, ZYGOTE_START_MS, &answer, p) < 0 || answer != 0) {
+		/* Its own log lines say why: out with them before ours. */
+		struct child *z = p->zygote;
+		pid_t pid = z->pid;
+		kill_zygote(m, p);
+		waitpid(pid, NULL, 0);
+		children_close_pipes(m, z);
+		free(z);
+		p->zygote = NULL;
+		return -1;
+	}
+	p->zygote_ready = 1;
+	return 0;
 }
 
 static int pid_owned(const struct master *m, pid_t pid)
@@ -197,6 +225,12 @@ static int pid_owned(const struct master *m, pid_t pid)
 int zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
 		 int log_w, pid_t *pid)
 {
+	if (!p->zygote && !(p->zygote_timer && ev_timer_armed(p->zygote_timer))) {
+		/* an ondemand pool starts PHP when its first connection comes */
+		zygote_start(m, p, 0);
+		errno = EAGAIN;
+		return -1;
+	}
 	if (p->zygote_fd < 0 || !p->zygote_ready) {
 		errno = EAGAIN;
 		return -1;

@@ -99,8 +99,17 @@ int worker_setup(struct worker *w)
 	log_set_pipe(WORKER_FD_LOG, pc->name);
 	proctitle_set("fpmd: pool %s", pc->name);
 
-	set_rlimit(RLIMIT_NOFILE, pc->rlimit_files != CONF_UNSET ? pc->rlimit_files
-				  : w->global->rlimit_files, "rlimit_files");
+	long long nofile = pc->rlimit_files != CONF_UNSET ? pc->rlimit_files : w->global->rlimit_files;
+	if (nofile == CONF_UNSET && master_nofile_soft) {
+		/* the limit fpmd was started with, not the master's raised one */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = (rlim_t)master_nofile_soft;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	} else {
+		set_rlimit(RLIMIT_NOFILE, nofile, "rlimit_files");
+	}
 	set_rlimit(RLIMIT_CORE, pc->rlimit_core != CONF_UNSET ? pc->rlimit_core
 				: w->global->rlimit_core, "rlimit_core");
 	if (pc->process_priority != CONF_UNSET &&

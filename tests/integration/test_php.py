@@ -342,3 +342,14 @@ def test_slowlog_has_the_php_stack(fpmd, workdir):
     assert [l.split("] ", 1)[1] for l in lines[:3]] == [
         f"sleep() {workdir}/slow.php:3", f"inner() {workdir}/slow.php:5", f"outer() {workdir}/slow.php:6"], text
     assert "php_execute_script" in text        # and the native stack under it
+
+
+def test_ondemand_pool_starts_php_at_its_first_connection(fpmd, workdir):
+    """An idle ondemand php pool costs no process; its zygote starts with the first request."""
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, pm="ondemand", children=2)))
+    assert children_of(fpmd.pid) == []
+    pid = int(req(workdir, "/pid.php").body)
+    kids = children_of(fpmd.pid)
+    assert pid in kids and any("zygote" in open(f"/proc/{p}/cmdline").read() for p in kids)
+    assert int(req(workdir, "/pid.php").body) == pid
