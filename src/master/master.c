@@ -162,7 +162,11 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		p->listen_fd = listen_open(&p->addr, pc->listen_backlog, &perms, err, sizeof(err));
 	}
 	if (p->listen_fd < 0) {
-		log_error("[pool %s] %s", pc->name, err);
+		/* php-fpm's bind message names the address, not the pool: kept word for word */
+		if (strncmp(err, "unable to bind", 14) == 0)
+			log_error("%s", err);
+		else
+			log_error("[pool %s] %s", pc->name, err);
 		goto fail;
 	}
 	if (status_listen_open(m, p, &perms) < 0)

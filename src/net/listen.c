@@ -42,7 +42,17 @@ static int set_any(struct listen_addr *a, unsigned port)
 	return 0;
 }
 
+static int parse_spec(const char *spec, struct listen_addr *a, char *err, size_t errlen);
+
 int listen_parse(const char *spec, struct listen_addr *a, char *err, size_t errlen)
+{
+	int rc = parse_spec(spec, a, err, errlen);
+	if (spec)
+		snprintf(a->spec, sizeof(a->spec), "%s", spec);
+	return rc;
+}
+
+static int parse_spec(const char *spec, struct listen_addr *a, char *err, size_t errlen)
 {
 	unsigned port;
 	memset(a, 0, sizeof(*a));
@@ -219,7 +229,9 @@ int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *p
 	if (a->family == AF_UNIX)
 		umask(old);
 	if (r < 0) {
-		snprintf(err, errlen, "bind() for address '%s' failed: %s", a->text, strerror(errno));
+		/* php-fpm's words, which scripts match; the address as configured */
+		snprintf(err, errlen, "unable to bind listening socket for address '%s': %s (%d)",
+			 a->spec[0] ? a->spec : a->text, strerror(errno), errno);
 		goto fail;
 	}
 	if (a->family == AF_UNIX && perms) {

@@ -24,6 +24,7 @@ struct listen_addr {
 	int any;                         /* bare port: dual-stack wildcard */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char text[160];                  /* as php-fpm prints it: path or ip:port */
+	char spec[160];                  /* as configured (`listen = ...`) */
 };
 
 /* Returns 0, or -1 with a reason in err. */
