@@ -39,7 +39,8 @@ const char *conf_log_level_name(enum conf_log_level l)
 int conf_parse_bool(const char *s, int *out)
 {
 	static const char *const yes[] = { "1", "yes", "on", "true", NULL };
-	static const char *const no[] = { "", "0", "no", "off", "false", NULL };
+	/* "none" is false in PHP's INI syntax, which php-fpm.conf shares */
+	static const char *const no[] = { "", "0", "no", "off", "false", "none", NULL };
 
 	for (size_t i = 0; yes[i]; i++)
 		if (strcasecmp(s, yes[i]) == 0) {

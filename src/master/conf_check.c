@@ -53,6 +53,9 @@ static void check_dir_writable(struct conf_diags *d, const char *what, const cha
 {
 	if (!path || !*path || strcmp(path, "syslog") == 0)
 		return;
+	/* a file that exists and takes writes (/dev/stderr, a log made by hand) is fine as it is */
+	if (access(path, W_OK) == 0)
+		return;
 	char *copy = strdup(path);
 	if (!copy)
 		return;

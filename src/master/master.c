@@ -285,23 +285,26 @@ static void master_stop(struct master *m, enum master_state how)
  * workers are replaced gracefully (each finishes its request) so the new
  * ones write to the new file.
  */
-static void reopen_access_log(struct master *m, struct pool *p)
+static int reopen_access_log(struct master *m, struct pool *p)
 {
 	(void)m;
 	if (p->access_fd < 0)
-		return;
+		return 0;
 	int fd = open(p->conf->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] failed to reopen access.log '%s'", p->conf->name,
 			p->conf->access_log);
-		return;
+		return 0;
 	}
 	close(p->access_fd);
 	p->access_fd = fd;
+	/* Workers hold the old file: each finishes its request and a new one gets the new file
+	 * (a php zygote hands every new worker the pool's current access log). */
 	for (struct child *c = p->children; c; c = c->next) {
 		c->quitting = 1;
 		kill(c->pid, SIGQUIT);
 	}
+	return 1;
 }
 
 static void on_signal(struct ev_loop *loop, int signo, void *data)
@@ -324,11 +327,14 @@ static void on_signal(struct ev_loop *loop, int signo, void *data)
 			log_sys(LL_ERROR, "failed to reopen the error log");
 		else
 			log_notice("error log file re-opened");
+		int access = 0;
 		for (struct pool *p = m->pools; p; p = p->next) {
 			if (pm_slowlog_reopen(p) < 0)
 				log_sys(LL_ERROR, "[pool %s] failed to reopen the slowlog", p->conf->name);
-			reopen_access_log(m, p);
+			access += reopen_access_log(m, p);
 		}
+		if (access)
+			log_notice("access log file re-opened");
 		break;
 	case SIGUSR2:
 	case SIGHUP:

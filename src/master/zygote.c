@@ -241,17 +241,19 @@ int zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int
 			log_sys(LL_WARNING, "[pool %s] fchown() of the output pipes failed", p->conf->name);
 	}
 	uint32_t s = slot;
-	int fds[3] = { out_w, err_w, log_w };
+	/* the access log goes with each request: a USR1 may have reopened it since the zygote began */
+	int fds[4] = { out_w, err_w, log_w, p->access_fd };
+	size_t nfds = p->access_fd >= 0 ? 4 : 3;
 	char cbuf[CMSG_SPACE(sizeof(fds))];
 	memset(cbuf, 0, sizeof(cbuf));
 	struct iovec iov = { .iov_base = &s, .iov_len = sizeof(s) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
+			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	int32_t answer;
 	if (sendmsg(p->zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
 	    read_answer(p->zygote_fd, ZYGOTE_ANSWER_MS, &answer, NULL) < 0) {

@@ -10,7 +10,8 @@
  * reaped, counted and signalled by it exactly like workers it forked itself.
  *
  * Protocol on ZYGOTE_FD_CTL (SOCK_SEQPACKET): the master sends a uint32 slot
- * with three descriptors (stdout, stderr and log pipes of the new worker);
+ * with three descriptors (stdout, stderr and log pipes of the new worker),
+ * four with the pool's access log (reopened by USR1 since the zygote began);
  * the zygote answers an int32: the new worker's pid, or -errno.  EOF: exit.
  */
 #include "worker/worker.h"
@@ -28,9 +29,10 @@
 #include "log/log.h"
 #include "master/proctitle.h"
 
-static int recv_spawn(int fd, uint32_t *slot, int fds[3])
+/* The slot, and 3 descriptors (stdout, stderr, log) or 4 (and the access log). */
+static int recv_spawn(int fd, uint32_t *slot, int fds[4], int *nfds)
 {
-	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov = { .iov_base = slot, .iov_len = sizeof(*slot) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
@@ -42,7 +44,7 @@ static int recv_spawn(int fd, uint32_t *slot, int fds[3])
 		return -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	if (n != sizeof(*slot) || !cm || cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(3 * sizeof(int))) {
+	    (cm->cmsg_len != CMSG_LEN(3 * sizeof(int)) && cm->cmsg_len != CMSG_LEN(4 * sizeof(int)))) {
 		/* Not the master's message: close whatever came with it. */
 		for (; cm; cm = CMSG_NXTHDR(&mh, cm))
 			if (cm->cmsg_type == SCM_RIGHTS)
@@ -50,18 +52,20 @@ static int recv_spawn(int fd, uint32_t *slot, int fds[3])
 					close(((int *)CMSG_DATA(cm))[i]);
 		return -2;
 	}
-	memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
+	*nfds = cm->cmsg_len == CMSG_LEN(4 * sizeof(int)) ? 4 : 3;
+	memcpy(fds, CMSG_DATA(cm), (size_t)*nfds * sizeof(int));
 	return 0;
 }
 
 static void become_worker(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
-			  pid_t master_pid, const int fds[3])
+			  pid_t master_pid, const int fds[4], int nfds)
 {
-	/* stdout, stderr, the log pipe: the new worker's own, in place of the zygote's. */
-	for (int i = 0; i < 3; i++)
-		if (dup2(fds[i], i + 1) < 0)
+	/* stdout, stderr, the log pipe (and the access log): the new worker's own. */
+	static const int to[4] = { 1, 2, WORKER_FD_LOG, WORKER_FD_ACCESS };
+	for (int i = 0; i < nfds; i++)
+		if (dup2(fds[i], to[i]) < 0)
 			_exit(70);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	close(ZYGOTE_FD_CTL);
 	pool->sb.slots[slot].pid = (uint32_t)getpid();
@@ -114,23 +118,23 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 		_exit(0);
 	for (;;) {
 		uint32_t slot;
-		int fds[3];
-		int rc = recv_spawn(ZYGOTE_FD_CTL, &slot, fds);
+		int fds[4], nfds = 0;
+		int rc = recv_spawn(ZYGOTE_FD_CTL, &slot, fds, &nfds);
 		if (rc == -1)
 			_exit(0);
 		int32_t answer;
 		if (rc < 0 || slot >= pool->sb.nslots) {
 			answer = -EINVAL;
 			if (rc == 0)
-				for (int i = 0; i < 3; i++)
+				for (int i = 0; i < nfds; i++)
 					close(fds[i]);
 		} else {
 			/* Like fork(), but the child's parent is the master. */
 			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
 			if (pid == 0)
-				become_worker(pool, global, slot, master_pid, fds);
+				become_worker(pool, global, slot, master_pid, fds, nfds);
 			answer = pid < 0 ? -errno : (int32_t)pid;
-			for (int i = 0; i < 3; i++)
+			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 		}
 		ssize_t n;

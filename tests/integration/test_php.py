@@ -353,3 +353,19 @@ def test_ondemand_pool_starts_php_at_its_first_connection(fpmd, workdir):
     kids = children_of(fpmd.pid)
     assert pid in kids and any("zygote" in open(f"/proc/{p}/cmdline").read() for p in kids)
     assert int(req(workdir, "/pid.php").body) == pid
+
+
+def test_usr1_reopens_the_access_log_for_php_workers(fpmd, workdir):
+    """Workers cloned after a USR1 write to the new file (the zygote is handed the current one)."""
+    php(workdir, "a.php", "<?php echo 'a';")
+    log = os.path.join(workdir, "access.log")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1,
+                                            extra=f"access.log = {log}\naccess.format = \"%r\"\n")))
+    assert req(workdir, "/a.php").body == b"a"
+    assert wait_for(lambda: "/a.php" in open(log).read(), 5)
+    os.rename(log, log + ".1")
+    fpmd.signal(signal.SIGUSR1)
+    fpmd.wait_log("access log file re-opened")
+    assert wait_for(lambda: req(workdir, "/a.php?second").body == b"a" and os.path.exists(log)
+                    and "/a.php" in open(log).read(), 5)
+    assert "/a.php" in open(log + ".1").read()
