@@ -131,10 +131,14 @@ static void validate_user(struct conf_ctx *x, struct pool_conf *p)
 				 "workers need a user to run as (or pass -R to let them run as root)",
 				 p->name);
 		/* user = root is refused after the user is resolved (master/conf_check.c). */
-	} else if (!x->opt->running_as_root && (p->user || p->group)) {
-		conf_diag_add(x, 0, p->file, p->line,
-			      "pool %s: user and group are ignored when fpmd is not running as root",
-			      p->name);
+	} else if (!x->opt->running_as_root) {
+		/* php-fpm's notices, word for word */
+		if (p->user)
+			conf_diag_add(x, -1, NULL, 0, "[pool %s] 'user' directive is ignored when FPM is "
+				      "not running as root", p->name);
+		if (p->group)
+			conf_diag_add(x, -1, NULL, 0, "[pool %s] 'group' directive is ignored when FPM is "
+				      "not running as root", p->name);
 	}
 }
 

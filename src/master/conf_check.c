@@ -85,7 +85,7 @@ static int reachable_by_anyone(const struct listen_addr *a)
 	return 0;
 }
 
-int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
+int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check_users)
 {
 	size_t before = d->errors;
 	check_dir_writable(d, "error_log", c->error_log);
@@ -97,9 +97,10 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d)
 		/* php-fpm's words for these: scripts and tests match them. */
 		uid_t uid;
 		gid_t gid;
-		if (p->user && *p->user && ids_user(p->user, &uid, &gid, NULL, 0) < 0)
+		/* as php-fpm: not root and starting, user and group are ignored (a notice says so) */
+		if (check_users && p->user && *p->user && ids_user(p->user, &uid, &gid, NULL, 0) < 0)
 			diag_push(d, 1, NULL, 0, "[pool %s] cannot get uid for user '%s'", p->name, p->user);
-		if (p->group && *p->group && ids_group(p->group, &gid) < 0)
+		if (check_users && p->group && *p->group && ids_group(p->group, &gid) < 0)
 			diag_push(d, 1, NULL, 0, "[pool %s] cannot get gid for group '%s'", p->name,
 				  p->group);
 		if (p->listen_owner && *p->listen_owner && ids_user(p->listen_owner, &uid, &gid, NULL, 0) < 0)

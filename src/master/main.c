@@ -113,7 +113,8 @@ static void print_diags(const struct conf_diags *d, enum log_level level, int wa
 	for (size_t i = 0; i < d->n; i++) {
 		int sev = d->items[i].severity;
 		enum log_level l = sev > 0 ? LL_ERROR : sev == 0 ? LL_WARNING : LL_NOTICE;
-		if (l < level || (sev == 0 && !warnings))
+		/* notices are for a start (php-fpm's -t prints none) */
+		if (l < level || (sev == 0 && !warnings) || (sev < 0 && warnings))
 			continue;
 		char *line = conf_diag_format(&d->items[i]);
 		log_msg(l, "%s", line ? line : "?");
@@ -252,7 +253,7 @@ int main(int argc, char **argv)
 	}
 	/* The text first; then what the system says of it (users, paths), as php-fpm orders them. */
 	size_t text_errors = diags.errors;
-	if (text_errors == 0 && conf_check_system(conf, &diags) == 0)
+	if (text_errors == 0 && conf_check_system(conf, &diags, test || dump || geteuid() == 0) == 0)
 		conf_check_root_pools(conf, allow_root, &diags);
 	/* Running: warnings wait for the master's start lines (scripts match those first). */
 	int running = !diags.errors && !dump && !test;

@@ -392,22 +392,24 @@ static void sd_start(struct master *m)
 
 static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
 {
+	/* -O is for the foreground, as php-fpm's: a daemon logs to its file */
+	int force_stderr = opt->force_stderr && !c->daemonize;
 	struct log_settings ls = {
 		.path = c->error_log,
 		.syslog_ident = c->syslog_ident,
 		.syslog_facility = c->syslog_facility,
 		.level = (enum log_level)c->log_level,
 		.limit = c->log_limit,
-		.force_stderr = opt->force_stderr,
+		.force_stderr = force_stderr,
 		.json = c->log_format && strcmp(c->log_format, "json") == 0,
 	};
-	if (opt->force_stderr && c->error_log && strcmp(c->error_log, "syslog") != 0) {
+	if (force_stderr && c->error_log && strcmp(c->error_log, "syslog") != 0) {
 		/* -O: everything to stderr, as php-fpm does; like php-fpm, the file still exists */
 		int fd = open(c->error_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			close(fd);
 	}
-	if (opt->force_stderr)
+	if (force_stderr)
 		ls.path = NULL;
 	if (log_open(&ls) < 0) {
 		fprintf(stderr, "fpmd: failed to open error_log (%s): %s\n", c->error_log, strerror(errno));

@@ -905,8 +905,8 @@ static void test_root_options(void **state)
 	l.opt.running_as_root = 0;
 	load_fs(&l, MAIN, text, NULL, 0);
 	expect_no_errors(&l.d);
-	expect_diag(&l.d, 0, MAIN, 2,
-		    "pool www: user and group are ignored when fpmd is not running as root");
+	expect_diag(&l.d, -1, NULL, 0,
+		    "[pool www] 'user' directive is ignored when FPM is not running as root");
 	unload(&l);
 }
 
