@@ -104,13 +104,13 @@ unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
 integration: all
-	FPMD_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/integration
+	FPMD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration
 
 # Fault injection (tests/chaos, issue #12): each test prints a `CHAOS <n>:` line with its
 # figures, also appended to $(BUILD)/chaos-results.txt.  `make test` runs the short round
 # (CHAOS_SCALE=0, under 90 s); `make chaos` the full durations (20 s kill loop, 5 min soak).
 chaos-short: all
-	FPMD_BUILD=$(CURDIR)/$(BUILD) CHAOS_SCALE=$${CHAOS_SCALE:-0} $(PYTHON) -m pytest -q -s tests/chaos
+	FPMD_BUILD=$(abspath $(BUILD)) CHAOS_SCALE=$${CHAOS_SCALE:-0} $(PYTHON) -m pytest -q -s tests/chaos
 
 chaos: all
 	$(MAKE) chaos-short CHAOS_SCALE=1
@@ -130,7 +130,7 @@ asan:
 # Not part of `make test`.  As root; SUITE_USER=nobody runs them unprivileged.
 SUITE_DIR ?= /tmp/fpmd-php-fpm-suite
 test-php-fpm-suite: deps-test all
-	scripts/php-fpm-suite.sh $(CURDIR)/$(BUILD)/fpmd $(SUITE_DIR)
+	scripts/php-fpm-suite.sh $(abspath $(BUILD))/fpmd $(SUITE_DIR)
 
 run: deps-test all
 	@scripts/run-demo.sh $(BUILD)
