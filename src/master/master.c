@@ -24,6 +24,7 @@
 #include "log/log.h"
 #include "master/control.h"
 #include "master/ids.h"
+#include "master/socket_acl.h"
 #include "master/pm.h"
 #include "master/sdnotify.h"
 #include "master/status_listen.h"
@@ -160,6 +161,14 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		listen(p->listen_fd, pc->listen_backlog < 0 ? listen_somaxconn() : pc->listen_backlog);
 	} else {
 		p->listen_fd = listen_open(&p->addr, pc->listen_backlog, &perms, err, sizeof(err));
+	}
+	if (p->listen_fd >= 0 && p->addr.family == AF_UNIX &&
+	    ((pc->listen_acl_users && *pc->listen_acl_users) ||
+	     (pc->listen_acl_groups && *pc->listen_acl_groups)) &&
+	    socket_acl_apply(p->addr.path, (unsigned)(pc->listen_mode >= 0 ? pc->listen_mode : 0660),
+			     pc->listen_acl_users, pc->listen_acl_groups, err, sizeof(err)) < 0) {
+		log_error("[pool %s] %s", pc->name, err);
+		goto fail;
 	}
 	if (p->listen_fd < 0) {
 		/* php-fpm's bind message names the address, not the pool: kept word for word */
