@@ -95,6 +95,7 @@ struct pool_conf {
 	int   decorate_workers_output;  /* default yes */
 	int   clear_env;                /* default yes */
 	struct conf_str_list security_limit_extensions;
+	char *apparmor_hat;         /* workers change to PROFILE//HAT */
 	struct conf_kv_list env;
 	struct conf_kv_list php_value, php_flag, php_admin_value, php_admin_flag;
 

@@ -7,6 +7,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -60,6 +61,46 @@ static int apply_env(const struct pool_conf *pc)
 	for (size_t i = 0; i < pc->env.n; i++)
 		if (setenv(pc->env.items[i].key, pc->env.items[i].value, 1) < 0)
 			return -1;
+	return 0;
+}
+
+/*
+ * apparmor_hat: the worker moves to its profile's hat, as php-fpm's
+ * (libapparmor's aa_getcon and aa_change_profile are these two /proc writes).
+ */
+static int change_apparmor_hat(const struct pool_conf *pc)
+{
+	static const char *const attrs[] = { "/proc/self/attr/apparmor/current",
+					     "/proc/self/attr/current" };
+	char con[512];
+	const char *attr = NULL;
+	ssize_t n = -1;
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && n < 0; i++) {
+		int fd = open(attrs[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, con, sizeof(con) - 1);
+		close(fd);
+		attr = attrs[i];
+	}
+	if (n <= 0) {
+		log_sys(LL_ERROR, "[pool %s] failed to query apparmor confinement. Please check if "
+			"\"/proc/*/attr/current\" is read and writeable.", pc->name);
+		return -1;
+	}
+	con[n] = '\0';
+	con[strcspn(con, " \n")] = '\0';       /* "profile (enforce)" -> "profile" */
+	char cmd[600];
+	int len = snprintf(cmd, sizeof(cmd), "changeprofile %s//%s", con, pc->apparmor_hat);
+	int fd = open(attr, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || len < 0 || (size_t)len >= sizeof(cmd) || write(fd, cmd, (size_t)len) != len) {
+		log_sys(LL_ERROR, "[pool %s] failed to change to new confinement (%s//%s)", pc->name,
+			con, pc->apparmor_hat);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
@@ -138,6 +179,8 @@ int worker_setup(struct worker *w)
 			log_sys(LL_WARNING, "[pool %s] fchown() of the output pipes failed", pc->name);
 	}
 	if (drop_privileges(w) < 0)
+		return -1;
+	if (pc->apparmor_hat && *pc->apparmor_hat && change_apparmor_hat(pc) < 0)
 		return -1;
 	/*
 	 * If the master dies, finish the request in flight and leave.  Set after
