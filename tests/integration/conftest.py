@@ -21,7 +21,18 @@ BUILD = os.environ.get("FPMD_BUILD", os.path.join(os.path.dirname(__file__), "..
 BUILD = os.path.abspath(BUILD)
 FPMD = os.path.join(BUILD, "fpmd")
 FPMCTL = os.path.join(BUILD, "fpmctl")
-SANITIZED = os.path.basename(BUILD).startswith("build-san")
+def _sanitized():
+    """A -fsanitize=address build (make test SAN=1), wherever BUILD is."""
+    if os.path.basename(BUILD).startswith("build-san"):
+        return True
+    try:
+        with open(FPMD, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized()
 
 
 # --- a minimal FastCGI client (the tests' own, independent of fpmd's codec) ---
