@@ -42,23 +42,27 @@ FPMCTL_OBJ := $(FPMCTL_SRC:%.c=$(BUILD)/%.o)
 
 # fpmd-php.so: the PHP SAPI, built only when libphp8.2-embed and php8.2-dev are
 # installed (scripts/deps.sh build installs them); fpmd itself never links PHP.
+# `php-so` runs a second make once the packages are in, so a fresh machine's
+# first `make` builds it too (this make read the Makefile before deps.sh ran).
 PHP_CONFIG ?= $(shell command -v php-config8.2 2>/dev/null)
 PHP_INCLUDES := $(if $(PHP_CONFIG),$(patsubst -I%,-isystem %,$(shell $(PHP_CONFIG) --includes)))
 PHP_LIB    := $(firstword $(wildcard /usr/lib/libphp8.2.so /usr/lib/$(MULTIARCH)/libphp8.2.so))
 PHP_SRC    := $(wildcard src/php/*.c) src/pathinfo/pathinfo.c
 PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
-ifneq ($(and $(PHP_INCLUDES),$(PHP_LIB)),)
-PHP_SO     := $(BUILD)/fpmd-php.so
-endif
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all php-note test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
-all: $(BUILD)/fpmd $(BUILD)/fpmctl $(PHP_SO) php-note
+.PHONY: all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
+all: $(BUILD)/fpmd $(BUILD)/fpmctl php-so
 
-php-note:
-	@$(if $(PHP_SO),:,echo "fpmd: libphp8.2-embed or php8.2-dev is missing: php pools are not built (scripts/deps.sh build)")
+php-so: | deps
+	@if command -v php-config8.2 >/dev/null 2>&1 && \
+	    { [ -e /usr/lib/libphp8.2.so ] || [ -e /usr/lib/$(MULTIARCH)/libphp8.2.so ]; }; then \
+		$(MAKE) --no-print-directory $(BUILD)/fpmd-php.so; \
+	else \
+		echo "fpmd: libphp8.2-embed or php8.2-dev is missing: php pools are not built (scripts/deps.sh build)"; \
+	fi
 
 # PHP's headers are not -Wextra clean: -isystem keeps their warnings out of -Werror.
 $(BUILD)/pic/%.o: %.c | deps
@@ -169,7 +173,8 @@ install: all
 	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
 	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
 	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/
-	$(if $(PHP_SO),install -d $(DESTDIR)$(PREFIX)/lib/fpmd && install -m 0644 $(PHP_SO) $(DESTDIR)$(PREFIX)/lib/fpmd/)
+	if [ -f $(BUILD)/fpmd-php.so ]; then install -d $(DESTDIR)$(PREFIX)/lib/fpmd && \
+	    install -m 0644 $(BUILD)/fpmd-php.so $(DESTDIR)$(PREFIX)/lib/fpmd/; fi
 	install -d $(DESTDIR)$(PREFIX)/share/pkgconfig
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: fpmd-module\nDescription: build an fpmd app.type = module shared object\nVersion: 0.1.0\nCflags: -I$${includedir} -fPIC\nLibs: -shared\n' \
 	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/share/pkgconfig/fpmd-module.pc
