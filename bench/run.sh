@@ -300,7 +300,7 @@ load_args() {
 wait_ready() {
 	i=0
 	while [ $i -lt 100 ]; do
-		# shellcheck disable=SC2046
+		# shellcheck disable=SC2086
 		if [ -S "$1" ] && "$LOAD" -c 1 -n 1 -t 2000 -r "$WWW" -e "$3" $4 "unix:$1" "$2" \
 			>/dev/null 2>&1; then
 			return 0
