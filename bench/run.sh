@@ -131,6 +131,9 @@ cp "$ROOT/bench/cgi/hello.sh" "$ROOT/bench/cgi/sleep.sh" "$BIN/hello.cgi" \
 	"$ROOT/bench/php/hello.php" "$ROOT/bench/php/sleep.php" "$ROOT/bench/php/table.php" \
 	"$ROOT/bench/php/opcache.php" "$WWW/"
 chmod 755 "$WWW" "$WWW/hello.sh" "$WWW/sleep.sh" "$WWW/hello.cgi"
+# opcache does not cache a file modified in the last 2 s
+# (opcache.file_update_protection): the first server would compile every request
+touch -d '1 minute ago' "$WWW"/*
 
 AS_ROOT=""
 [ "$(id -u)" -eq 0 ] && AS_ROOT=-R
@@ -221,14 +224,15 @@ EOF
 
 # uWSGI's php plugin, the same libphp8.2: 2 workers under a master.  It reads
 # only the php.ini it is given, so the fpm conf.d files (opcache and the other
-# extensions php-fpm and fpmd load) are appended; no request log.
+# extensions php-fpm and fpmd load) are appended; no request log.  TERM
+# reloads uWSGI unless --die-on-term: stop_all's TERM must stop it.
 start_uwsgi() {
 	set -- "$1" "$2"
 	ini=""
 	for f in "$PHPINI_DIR"/conf.d/*.ini; do ini="$ini --php-ini-append $f"; done
 	# shellcheck disable=SC2086
 	spawn "$1" uwsgi --plugin 0:php --fastcgi-socket "$1/sock" --processes "$2" --master \
-		--disable-logging --php-docroot "$WWW" --php-ini "$PHPINI_DIR/php.ini" $ini
+		--die-on-term --disable-logging --php-docroot "$WWW" --php-ini "$PHPINI_DIR/php.ini" $ini
 }
 
 start_fcgiwrap() {
