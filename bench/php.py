@@ -80,8 +80,8 @@ def fcgi_get(sock, www, uri, params):
     try:
         r = subprocess.run(["cgi-fcgi", "-bind", "-connect", sock], env=env,
                            capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "cgi-fcgi: " + str(e)
     body = r.stdout.split(b"\r\n\r\n", 1)[-1].split(b"\n\n", 1)[-1]
     return body.decode(errors="replace")
 

@@ -217,11 +217,13 @@ def php_table(path):
             if goal:
                 ratio += f" (goal ≤ {goal}×{'' if x <= goal else ', MISSED'})"
         shared = oc.get("shared")
+        seen = ("? (" + oc["error"][:40] + ")" if "error" in oc else
+                f"{oc.get('cached_scripts', '?')} ({'shared' if shared else 'NOT shared'})")
         print(f"| {r['scenario']} | {r['workers']} | {r['server']} | {w.get('utime_stime', 0):.1f} "
               f"| {w.get('sched', 0):.1f} | {other:.1f} "
               f"| {sum(r['pss_kb'].get('master', [0])) / 1024:.1f} "
               f"| {'' if zy is None else f'{sum(zy) / 1024:.1f}'} | {sum(pw) / len(pw) / 1024:.1f} "
-              f"| {oc.get('cached_scripts', '?')} ({'shared' if shared else 'NOT shared'}) "
+              f"| {seen} "
               f"| {oc.get('hit_rate', 0):.1f} % | {ratio} |")
     return rows
 
