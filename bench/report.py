@@ -18,13 +18,18 @@ import sys
 import time
 
 # Goals from issues 6 and 13: fpmd's req/s divided by the peer's, same run.
-GOALS = {("cgi-c", "fcgiwrap"): 1.3, ("cgi-sh", "fcgiwrap"): 1.1}
+GOALS = {("cgi-c", "fcgiwrap"): 1.3, ("cgi-sh", "fcgiwrap"): 1.1,
+         ("php-hello", "uwsgi"): 1.1, ("php-table", "uwsgi"): 1.0}
+# Issue 10: fpmd's worker CPU per request divided by the peer's (below: better).
+CPU_GOALS = {"php-fpm": 0.5, "uwsgi": 0.65}
 
 SCENARIO_TEXT = {
     "ping": "ping.path answered by the manager (libfcgi, prefork: a hello app), new connection per request",
     "ping-ka": "the same with FCGI_KEEP_CONN, connections reused",
     "cgi-sh": "/bin/sh CGI script (one printf) through the gateway",
     "cgi-c": "compiled C CGI program through the gateway",
+    "php-hello": "php/hello.php in a PHP pool (fpmd app.type = php, php-fpm8.2, uWSGI php plugin), same php.ini, opcache on",
+    "php-table": "php/table.php (a 200-row HTML table from an array), the same servers",
 }
 
 
@@ -166,10 +171,61 @@ def table(raw, out_path, settings):
     for s in bad:
         print(f"  ! {s['scenario']} w={s['workers']} {s['server']}: {s['errors']} errors, "
               f"first: {s['first_error']}")
+    php = php_table(cfg.get("php"))
     with open(out_path, "w") as f:
-        json.dump({"machine": info, "settings": cfg, "results": summary, "runs": rows}, f, indent=1)
+        json.dump({"machine": info, "settings": cfg, "results": summary, "runs": rows, "php": php},
+                  f, indent=1)
         f.write("\n")
     print(f"\nwritten: {out_path}")
+
+
+def php_table(path):
+    """bench/php.py's lines: worker CPU per request, PSS by process, opcache."""
+    try:
+        with open(path) as f:
+            rows = [json.loads(ln) for ln in f if ln.strip()]
+    except (OSError, TypeError):
+        return []
+    if not rows:
+        return rows
+    print()
+    print(f"PHP pools: CPU over {rows[0]['requests']} requests at c=8 (utime+stime of the "
+          "workers, µs per request; sched: /proc/PID/schedstat), PSS after them, and what a "
+          "fresh worker's first request sees of opcache (every worker SIGKILLed after the "
+          "scenario's script was served; 'shared': that script is in the new worker's cache; the "
+          "hit rate is opcache's own, counted in its shared memory since the server started)")
+    print()
+    print("| scenario | workers | server | worker CPU µs/req | sched µs/req | master+zygote CPU µs/req "
+          "| PSS master MiB | PSS zygote MiB | PSS per worker MiB | fresh worker: scripts cached "
+          "| hit rate | fpmd ÷ server, worker CPU |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    fpmd = {(r["scenario"], r["workers"]): r for r in rows if r["server"] == "fpmd"}
+    for r in rows:
+        c = r["cpu_us_per_req"]
+        w = c.get("worker", {})
+        other = sum(c.get(k, {}).get("utime_stime", 0) for k in ("master", "zygote"))
+        pw = r["pss_kb"].get("worker", [0])
+        zy = r["pss_kb"].get("zygote")
+        oc = r["opcache_fresh"]
+        f = fpmd.get((r["scenario"], r["workers"]))
+        ratio = ""
+        if f and r["server"] != "fpmd" and w.get("utime_stime"):
+            x = f["cpu_us_per_req"]["worker"]["utime_stime"] / w["utime_stime"]
+            r["fpmd_cpu_ratio"] = x
+            ratio = f"{x:.2f}×"
+            goal = CPU_GOALS.get(r["server"])
+            if goal:
+                ratio += f" (goal ≤ {goal}×{'' if x <= goal else ', MISSED'})"
+        shared = oc.get("shared")
+        seen = ("? (" + oc["error"][:40] + ")" if "error" in oc else
+                f"{oc.get('cached_scripts', '?')} ({'shared' if shared else 'NOT shared'})")
+        print(f"| {r['scenario']} | {r['workers']} | {r['server']} | {w.get('utime_stime', 0):.1f} "
+              f"| {w.get('sched', 0):.1f} | {other:.1f} "
+              f"| {sum(r['pss_kb'].get('master', [0])) / 1024:.1f} "
+              f"| {'' if zy is None else f'{sum(zy) / 1024:.1f}'} | {sum(pw) / len(pw) / 1024:.1f} "
+              f"| {seen} "
+              f"| {oc.get('hit_rate', 0):.1f} % | {ratio} |")
+    return rows
 
 
 def main(argv):

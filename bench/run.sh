@@ -15,7 +15,11 @@
 #   BENCH_ROUNDS=3        rounds
 #   BENCH_CONNS=16        connections in flight (fcgi-load -c)
 #   BENCH_WORKERS="2 8"   worker counts
-#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c php ondemand-ramp recycle reload"
+#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload"
+#                         php-hello/php-table: PHP pools (app.type = php) against
+#                         php-fpm8.2 and uWSGI's php plugin, plus bench/php.py's
+#                         worker CPU per request, PSS by process and opcache sharing
+#   BENCH_PHP_REQS=20000  requests of php.py's CPU measurement
 #                         the last three (fpmd and php-fpm8.2's process managers)
 #                         are run by bench/pm.py, after the others
 #   CC=cc
@@ -27,12 +31,14 @@ SECS=${BENCH_SECS:-4}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-16}
 WORKERS=${BENCH_WORKERS:-2 8}
-SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c php ondemand-ramp recycle reload}
+SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload}
+PHP_REQS=${BENCH_PHP_REQS:-20000}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	SECS=1
 	ROUNDS=1
 	WARMUP=0.2
+	PHP_REQS=${BENCH_PHP_REQS:-5000}
 fi
 CC=${CC:-cc}
 PY=${PYTHON:-python3}
@@ -51,7 +57,7 @@ THRU=""
 PMSCEN=""
 for scen in $SCENARIOS; do
 	case "$scen" in
-	ping|ping-ka|cgi-sh|cgi-c|php) THRU="$THRU $scen" ;;
+	ping|ping-ka|cgi-sh|cgi-c|php|php-hello|php-table) THRU="$THRU $scen" ;;
 	ondemand-ramp|recycle|reload) PMSCEN="$PMSCEN $scen" ;;
 	*) die "unknown scenario '$scen'" ;;
 	esac
@@ -122,8 +128,12 @@ fi
 WWW=$TMP/www
 mkdir -p "$WWW"
 cp "$ROOT/bench/cgi/hello.sh" "$ROOT/bench/cgi/sleep.sh" "$BIN/hello.cgi" \
-	"$ROOT/bench/php/hello.php" "$ROOT/bench/php/sleep.php" "$WWW/"
+	"$ROOT/bench/php/hello.php" "$ROOT/bench/php/sleep.php" "$ROOT/bench/php/table.php" \
+	"$ROOT/bench/php/opcache.php" "$WWW/"
 chmod 755 "$WWW" "$WWW/hello.sh" "$WWW/sleep.sh" "$WWW/hello.cgi"
+# opcache does not cache a file modified in the last 2 s
+# (opcache.file_update_protection): the first server would compile every request
+touch -d '1 minute ago' "$WWW"/*
 
 AS_ROOT=""
 [ "$(id -u)" -eq 0 ] && AS_ROOT=-R
@@ -131,6 +141,9 @@ AS_ROOT=""
 have() { command -v "$1" >/dev/null 2>&1; }
 PHPFPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
 PHPCGI=$(command -v php-cgi8.2 || command -v php-cgi || true)
+PHPINI_DIR=/etc/php/8.2/fpm
+HAVE_UWSGI_PHP=0
+have uwsgi && [ -f /usr/lib/uwsgi/plugins/php_plugin.so ] && HAVE_UWSGI_PHP=1
 
 # --- servers ----------------------------------------------------------------
 # start_SERVER DIR WORKERS: starts the server in DIR on the socket DIR/sock
@@ -152,6 +165,8 @@ cgi.root = $WWW
 ping.path = /ping"
 	[ "$scen" = php ] && app="app.type = exec
 exec.command = $PHPCGI"
+	# php-hello, php-table: PHP in the workers, Debian's fpm php.ini (the default)
+	case "$scen" in php-*) app="app.type = php" ;; esac
 	cat > "$1/fpmd.conf" <<EOF
 [global]
 pid = $1/fpmd.pid
@@ -207,6 +222,19 @@ EOF
 	spawn "$1" "$PHPFPM" -F -y "$1/php-fpm.conf" -p "$1" $AS_ROOT
 }
 
+# uWSGI's php plugin, the same libphp8.2: 2 workers under a master.  It reads
+# only the php.ini it is given, so the fpm conf.d files (opcache and the other
+# extensions php-fpm and fpmd load) are appended; no request log.  TERM
+# reloads uWSGI unless --die-on-term: stop_all's TERM must stop it.
+start_uwsgi() {
+	set -- "$1" "$2"
+	ini=""
+	for f in "$PHPINI_DIR"/conf.d/*.ini; do ini="$ini --php-ini-append $f"; done
+	# shellcheck disable=SC2086
+	spawn "$1" uwsgi --plugin 0:php --fastcgi-socket "$1/sock" --processes "$2" --master \
+		--die-on-term --disable-logging --php-docroot "$WWW" --php-ini "$PHPINI_DIR/php.ini" $ini
+}
+
 start_fcgiwrap() {
 	spawn "$1" fcgiwrap -c "$2" -s "unix:$1/sock"
 }
@@ -228,7 +256,8 @@ request_for() {
 	ping*:*)                  echo "/hello Hello" ;;
 	cgi-sh:*)                 echo "/hello.sh Hello" ;;
 	cgi-c:*)                  echo "/hello.cgi Hello" ;;
-	php:*)                    echo "/hello.php Hello" ;;
+	php:*|php-hello:*)        echo "/hello.php Hello" ;;
+	php-table:*)              echo "/table.php </table>" ;;
 	esac
 }
 
@@ -252,15 +281,31 @@ servers_for() {
 		if have spawn-fcgi; then s="$s spawn-php"
 		else say "bench: spawn-fcgi missing, skipped"; fi
 		echo "$s" ;;
+	php-hello|php-table)
+		[ -f "$BUILD/fpmd-php.so" ] || { say "bench: $BUILD/fpmd-php.so not built, $1 skipped"; return 0; }
+		s=fpmd
+		if [ -n "$PHPFPM" ]; then s="$s php-fpm"
+		else say "bench: php-fpm8.2 missing, skipped"; fi
+		if [ $HAVE_UWSGI_PHP = 1 ]; then s="$s uwsgi"
+		else say "bench: uwsgi-core or uwsgi-plugin-php missing, skipped"; fi
+		echo "$s" ;;
 	*) die "unknown scenario '$1'" ;;
 	esac
+}
+
+# Extra fcgi-load arguments: uWSGI's php plugin finds the script at
+# DOCUMENT_ROOT + PATH_INFO.
+load_args() {
+	[ "$1" = uwsgi ] && echo "-p PATH_INFO=$2"
+	return 0
 }
 
 # One request until it succeeds, for up to 10 s: the server is ready.
 wait_ready() {
 	i=0
 	while [ $i -lt 100 ]; do
-		if [ -S "$1" ] && "$LOAD" -c 1 -n 1 -t 2000 -r "$WWW" -e "$3" "unix:$1" "$2" \
+		# shellcheck disable=SC2086
+		if [ -S "$1" ] && "$LOAD" -c 1 -n 1 -t 2000 -r "$WWW" -e "$3" $4 "unix:$1" "$2" \
 			>/dev/null 2>&1; then
 			return 0
 		fi
@@ -288,7 +333,8 @@ for scen in $THRU; do
 				die "$srv did not start: $(cat "$d/out.log" 2>/dev/null)"
 			# shellcheck disable=SC2046
 			set -- $(request_for "$scen" "$srv")
-			wait_ready "$d/sock" "$1" "$2" ||
+			XA=$(load_args "$srv" "$1")
+			wait_ready "$d/sock" "$1" "$2" "$XA" ||
 				die "$srv not answering on $d/sock: $(tail -5 "$d/out.log" "$d/error.log" 2>/dev/null)"
 			# an exec pool's programs lead their own process groups: count them too
 			if [ "$scen" = php ] && [ "${srv%%-*}" = fpmd ]; then
@@ -296,7 +342,8 @@ for scen in $THRU; do
 					pgrep -P "$wk" >> "$d/pgids" || true
 				done
 			fi
-			"$LOAD" -j -c "$CONNS" -d "$WARMUP" $KA -r "$WWW" -e "$2" "unix:$d/sock" "$1" \
+			# shellcheck disable=SC2086
+			"$LOAD" -j -c "$CONNS" -d "$WARMUP" $KA -r "$WWW" -e "$2" $XA "unix:$d/sock" "$1" \
 				>/dev/null 2>&1 || true
 		done
 		r=1
@@ -305,7 +352,9 @@ for scen in $THRU; do
 				d=$TMP/$scen-$w/$srv
 				# shellcheck disable=SC2046
 				set -- $(request_for "$scen" "$srv")
-				json=$("$LOAD" -j -c "$CONNS" -d "$SECS" $KA -r "$WWW" -e "$2" \
+				XA=$(load_args "$srv" "$1")
+				# shellcheck disable=SC2086
+				json=$("$LOAD" -j -c "$CONNS" -d "$SECS" $KA -r "$WWW" -e "$2" $XA \
 					"unix:$d/sock" "$1") || true
 				[ -n "$json" ] || die "fcgi-load failed against $srv"
 				# memory right after the run, one line into RAW, progress on stderr
@@ -315,6 +364,19 @@ for scen in $THRU; do
 			done
 			r=$((r + 1))
 		done
+		# PHP pools: worker CPU per request, PSS by process, opcache sharing
+		case "$scen" in php-*)
+			for srv in $servers; do
+				d=$TMP/$scen-$w/$srv
+				# shellcheck disable=SC2046
+				set -- $(request_for "$scen" "$srv")
+				XA=$(load_args "$srv" "$1")
+				# shellcheck disable=SC2086
+				$PY "$ROOT/bench/php.py" "$TMP/php.jsonl" "$scen" "$w" "$srv" "$LOAD" "$WWW" \
+					"$1" "$2" "$PHP_REQS" "$(head -1 "$d/pgids")" -- $XA >&2 ||
+					die "bench/php.py failed against $srv"
+			done ;;
+		esac
 		stop_all
 	done
 done
@@ -324,7 +386,7 @@ mkdir -p "$RESULTS"
 if [ -n "$THRU" ]; then
 	$PY "$ROOT/bench/report.py" table "$RAW" "$RESULTS/latest.json" \
 		"secs=$SECS" "rounds=$ROUNDS" "conns=$CONNS" "wall_s=$((T1 - T0))" \
-		"fpmd=$FPMD" "loadavg_start=$LOAD0" "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+		"fpmd=$FPMD" "php=$TMP/php.jsonl" "loadavg_start=$LOAD0" "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 
 # --- process managers: ondemand ramp, max_requests recycling, reloads ------
