@@ -74,12 +74,12 @@ static int is_regular_file(const char *path, void *ctx)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* php-fpm asks realpath(); stat() gives the same answer in one system call, not five. */
 static int path_exists(const char *path, void *ctx)
 {
+	struct stat st;
 	(void)ctx;
-	char *real = realpath(path, NULL);
-	free(real);
-	return real != NULL;
+	return stat(path, &st) == 0;
 }
 
 static const char *param(struct request *r, const char *name)

@@ -338,7 +338,11 @@ static void serve_connection(struct worker *w, struct conn *c)
 			break;
 
 		struct rusage ru_before, ru_after;
-		getrusage(RUSAGE_SELF, &ru_before);
+		/* the previous request's end is this one's start: one getrusage() per request */
+		if (w->have_ru)
+			ru_before = w->last_ru;
+		else
+			getrusage(RUSAGE_SELF, &ru_before);
 		w->resp_head_len = 0;
 		struct request req = {
 			.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
@@ -354,6 +358,8 @@ static void serve_connection(struct worker *w, struct conn *c)
 		 * answer finds its request there.
 		 */
 		getrusage(RUSAGE_SELF, &ru_after);
+		w->last_ru = ru_after;
+		w->have_ru = 1;
 		slot_request_end(w, &ru_before, &ru_after, req.memory_peak);
 		w->requests++;
 		if (w->access_log)

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 #include "master/pool.h"
 
@@ -40,6 +41,9 @@ struct worker {
 	void *handler_data;
 	/* Lines every answer of this worker carries, each ending in \r\n (php: X-Powered-By). */
 	const char *extra_headers;
+	/* CPU time at the end of the last request (the next one's start) */
+	struct rusage last_ru;
+	int have_ru;
 	/* The connection's peer address (TCP), "" on a unix socket: access.format's %R. */
 	char peer_ip[64];
 };
