@@ -162,6 +162,7 @@ static void adopt_activated(struct master *m)
 		set_cloexec(fd, 1);
 		m->ninherited++;
 		log_notice("socket activation: fd=%d, \"%s\"", fd, is->text);
+		log_notice("using inherited socket fd=%d, \"%s\"", fd, is->text);
 	}
 }
 

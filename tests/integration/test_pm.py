@@ -151,9 +151,13 @@ def test_terminate_timeout_on_a_cgi_tree_leaves_no_orphan(fpmd, workdir):
             return os.readlink(f"/proc/{p}/cwd") == os.path.realpath(workdir)
         except OSError:
             return False
-    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != worker and
-                 os.stat(f"/proc/{p}").st_uid == 65534 and alive(int(p)) and
-                 "sleep" in open(f"/proc/{p}/comm").read() and ours(p)]
+    def leftover(p):
+        try:        # a process may end while it is looked at
+            return (int(p) != worker and os.stat(f"/proc/{p}").st_uid == 65534 and alive(int(p))
+                    and "sleep" in open(f"/proc/{p}/comm").read() and ours(p))
+        except OSError:
+            return False
+    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and leftover(p)]
     assert not leftovers
 
 
