@@ -387,6 +387,8 @@ if [ -n "$THRU" ]; then
 	$PY "$ROOT/bench/report.py" table "$RAW" "$RESULTS/latest.json" \
 		"secs=$SECS" "rounds=$ROUNDS" "conns=$CONNS" "wall_s=$((T1 - T0))" \
 		"fpmd=$FPMD" "php=$TMP/php.jsonl" "loadavg_start=$LOAD0" "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+	# requests/s per scenario and server, as a picture (gnuplot; skipped without it)
+	$PY "$ROOT/bench/plot.py" "$RESULTS/latest.json" "$RESULTS/latest.svg" || true
 fi
 
 # --- process managers: ondemand ramp, max_requests recycling, reloads ------
