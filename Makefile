@@ -54,7 +54,7 @@ endif
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all php-note test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
+.PHONY: test-deb all php-note test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl $(PHP_SO) php-note
 
 php-note:
@@ -157,9 +157,17 @@ fuzz: deps-test $(FUZZ_BIN)
 	    grep -E '^(Done|stat::number_of_executed_units)|DONE ' build-fuzz/$$n.log; \
 	    if [ $$rc -ne 0 ]; then tail -40 build-fuzz/$$n.log; exit 1; fi; done
 
+# PREFIX=/usr (a distribution package): the configuration in /etc, units in /lib/systemd/system.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DOCDIR ?= $(PREFIX)/share/doc/fpmd
+
+# An existing $(SYSCONFDIR)/fpmd/fpmd.conf is never overwritten.  The units name
+# the installed binaries; the demo configuration goes to $(DOCDIR)/examples.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fpmd \
-	    $(DESTDIR)$(STATEDIR)/log $(DESTDIR)$(STATEDIR)/run $(DESTDIR)$(PREFIX)/etc/fpmd
+	    $(DESTDIR)$(SYSCONFDIR)/fpmd $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(if $(filter /usr,$(PREFIX)),,install -d $(DESTDIR)$(STATEDIR)/log $(DESTDIR)$(STATEDIR)/run)
 	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
 	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
 	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/
@@ -168,9 +176,17 @@ install: all
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: fpmd-module\nDescription: build an fpmd app.type = module shared object\nVersion: 0.1.0\nCflags: -I$${includedir} -fPIC\nLibs: -shared\n' \
 	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/share/pkgconfig/fpmd-module.pc
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man1
-	-install -m 0644 docs/man/fpmd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	-install -m 0644 docs/man/fpmd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	-install -m 0644 docs/man/fpmctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/fpmd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/man/fpmd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/man/fpmctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf ] || \
+	    install -m 0644 contrib/fpmd.conf $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf
+	install -m 0644 contrib/fpmd.conf $(DESTDIR)$(DOCDIR)/examples/fpmd.conf
+	install -m 0644 examples/fpmd.conf $(DESTDIR)$(DOCDIR)/examples/fpmd-demo.conf
+	for u in fpmd.service fpmd.socket; do \
+	    sed -e 's|/usr/sbin/fpmd|$(PREFIX)/sbin/fpmd|g' -e 's|/usr/bin/fpmctl|$(PREFIX)/bin/fpmctl|g' \
+	        -e 's|/etc/fpmd/|$(SYSCONFDIR)/fpmd/|g' contrib/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
 
 clean:
 	rm -rf build build-san build-fuzz

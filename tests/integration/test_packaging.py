@@ -1,0 +1,157 @@
+"""Issue #14, packaging: the systemd units, the man pages, `make install`, the .deb.
+
+The .deb test builds with dpkg-buildpackage in a copy of the tree (about a
+minute on two cores); it is skipped, with the reason, where Debian's
+packaging tools are missing.
+"""
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+import conftest
+from conftest import FPMCTL, basic_conf, fcgi_request, pool_conf, wait_for
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+MAN_PAGES = sorted(glob.glob(os.path.join(ROOT, "docs/man/*.[158]")))
+
+
+def run(cmd, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    return subprocess.run(cmd, **kw)
+
+
+@pytest.fixture(scope="module")
+def installed():
+    """`make install PREFIX=/usr DESTDIR=tmp`: the tree the tests below inspect."""
+    dest = tempfile.mkdtemp(prefix="fpmd-destdir-", dir="/tmp")
+    # A build of its own: PREFIX is compiled in (default paths, fpmd-php.so's directory).
+    r = run(["make", "-j2", "-C", ROOT, "install", "PREFIX=/usr", f"DESTDIR={dest}",
+             f"BUILD={os.path.join(dest, '.build')}"])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    shutil.rmtree(os.path.join(dest, ".build"), ignore_errors=True)
+    yield dest
+    shutil.rmtree(dest, ignore_errors=True)
+
+
+# --- make install -------------------------------------------------------------
+
+def test_make_install_tree(installed):
+    for path in ("usr/sbin/fpmd", "usr/bin/fpmctl", "usr/include/fpmd/module.h",
+                 "usr/share/pkgconfig/fpmd-module.pc", "usr/share/man/man8/fpmd.8",
+                 "usr/share/man/man5/fpmd.conf.5", "usr/share/man/man1/fpmctl.1",
+                 "etc/fpmd/fpmd.conf", "usr/share/doc/fpmd/examples/fpmd.conf"):
+        assert os.path.exists(os.path.join(installed, path)), path
+    if os.path.exists(os.path.join(conftest.BUILD, "fpmd-php.so")):
+        assert os.path.exists(os.path.join(installed, "usr/lib/fpmd/fpmd-php.so"))
+    # PREFIX=/usr puts the configuration in /etc, not /usr/etc.
+    assert not os.path.exists(os.path.join(installed, "usr/etc"))
+
+
+def test_installed_example_config_checks(installed):
+    """The installed fpmd accepts the installed example configuration (`fpmd -t`)."""
+    fpmd = os.path.join(installed, "usr/sbin/fpmd")
+    conf = os.path.join(installed, "etc/fpmd/fpmd.conf")
+    r = run([fpmd, "-t", "-y", conf])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "test is successful" in r.stdout + r.stderr
+    r = run([fpmd, "-v"])
+    assert r.returncode == 0 and "fpmd" in r.stdout
+
+
+def test_make_install_keeps_an_edited_config(installed, tmp_path):
+    """A second `make install` never overwrites /etc/fpmd/fpmd.conf an admin edited."""
+    conf = os.path.join(installed, "etc/fpmd/fpmd.conf")
+    with open(conf, "a") as f:
+        f.write("; edited by the admin\n")
+    r = run(["make", "-C", ROOT, "install", "PREFIX=/usr", f"DESTDIR={installed}",
+             f"BUILD={tmp_path}/build"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert open(conf).read().endswith("; edited by the admin\n")
+
+
+# --- man pages ----------------------------------------------------------------
+
+def test_man_pages_render_without_warnings():
+    assert len(MAN_PAGES) == 3
+    env = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH="80")
+    checked = 0
+    for page in MAN_PAGES:
+        if shutil.which("mandoc"):
+            r = run(["mandoc", "-Tlint", "-Wwarning", page], env=env)
+            assert r.returncode == 0 and not r.stdout.strip(), f"{page}: {r.stdout}{r.stderr}"
+            checked += 1
+        if shutil.which("groff"):
+            r = run(["groff", "-man", "-Tutf8", "-ww", "-z", page], env=env)
+            assert r.returncode == 0 and not r.stderr.strip(), f"{page}: {r.stderr}"
+            checked += 1
+        if shutil.which("man"):
+            r = run(["man", "--warnings", "-l", page], env=env)
+            assert r.returncode == 0, f"{page}: {r.stderr}"
+            assert not r.stderr.strip(), f"{page}: {r.stderr}"
+            assert len(r.stdout.splitlines()) > 20
+            checked += 1
+    if not checked:
+        pytest.skip("none of mandoc, groff, man is installed (Debian: man-db, groff-base)")
+
+
+# --- systemd units --------------------------------------------------------------
+
+def test_unit_files_verify(installed, tmp_path):
+    """systemd-analyze verify on fpmd.service and fpmd.socket, their commands pointed
+    at the binaries `make install` put in DESTDIR (systemd checks they exist)."""
+    tool = shutil.which("systemd-analyze")
+    if not tool:
+        pytest.skip("systemd-analyze is not installed (Debian: systemd)")
+    for unit in ("fpmd.service", "fpmd.socket"):
+        text = open(os.path.join(ROOT, "contrib", unit)).read()
+        text = text.replace("/usr/sbin/fpmd", f"{installed}/usr/sbin/fpmd")
+        text = text.replace("/usr/bin/fpmctl", f"{installed}/usr/bin/fpmctl")
+        (tmp_path / unit).write_text(text)
+    r = run([tool, "verify", "--man=no", str(tmp_path / "fpmd.socket"), str(tmp_path / "fpmd.service")])
+    assert r.returncode == 0 and not r.stderr.strip(), r.stdout + r.stderr
+
+
+def test_socket_unit_names_the_service():
+    text = open(os.path.join(ROOT, "contrib/fpmd.socket")).read()
+    assert "Service=fpmd.service" in text and "ListenStream=/run/fpmd/www.sock" in text
+    service = open(os.path.join(ROOT, "contrib/fpmd.service")).read()
+    # /run/fpmd holds the socket unit's sockets: a stopped service must not remove it.
+    assert "RuntimeDirectoryPreserve=yes" in service
+
+
+def test_socket_activation_keeps_systemds_path(fpmd, workdir):
+    """Sockets systemd made (here: systemd-socket-activate) survive a reload as systemd's,
+    and fpmd leaves their paths when it stops, so the socket unit stays reachable;
+    a socket fpmd bound itself is removed as before."""
+    activate = shutil.which("systemd-socket-activate")
+    if not activate:
+        pytest.skip("systemd-socket-activate is not installed (Debian: systemd)")
+    sock, own = f"{workdir}/www.sock", f"{workdir}/own.sock"
+    fpmd.write_conf(basic_conf(workdir, pools=pool_conf(workdir) + "\n" + pool_conf(workdir, name="own"),
+                               global_extra=f"control_socket = {workdir}/c.ctl"))
+    wrapper = f"{workdir}/activate.sh"
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec {activate} -l {sock} {conftest.FPMD} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    saved, conftest.FPMD = conftest.FPMD, wrapper
+    try:
+        fpmd.start(wait_ready=False)
+        assert wait_for(lambda: os.path.exists(sock), 10)
+        assert fcgi_request(sock, "/ping", timeout=10).body == b"pong"
+    finally:
+        conftest.FPMD = saved
+    fpmd.wait_log(r"socket activation: fd=3")
+    assert wait_for(lambda: os.path.exists(own), 10)
+    r = run([FPMCTL, "reload", "-c", f"{workdir}/c.ctl"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert fcgi_request(sock, "/ping", timeout=10).body == b"pong"
+    fpmd.signal(signal.SIGQUIT)
+    fpmd.wait(20)
+    assert os.path.exists(sock), fpmd.log()
+    assert not os.path.exists(own), fpmd.log()
