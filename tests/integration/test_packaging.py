@@ -155,3 +155,80 @@ def test_socket_activation_keeps_systemds_path(fpmd, workdir):
     fpmd.wait(20)
     assert os.path.exists(sock), fpmd.log()
     assert not os.path.exists(own), fpmd.log()
+
+
+# --- the Debian package -----------------------------------------------------------
+
+DEB_FILES = ("./usr/sbin/fpmd", "./usr/bin/fpmctl", "./usr/lib/fpmd/fpmd-php.so",
+             "./usr/share/man/man8/fpmd.8.gz", "./usr/share/man/man5/fpmd.conf.5.gz",
+             "./usr/share/man/man1/fpmctl.1.gz", "./lib/systemd/system/fpmd.service",
+             "./lib/systemd/system/fpmd.socket", "./etc/fpmd/fpmd.conf",
+             "./etc/logrotate.d/fpmd", "./usr/lib/tmpfiles.d/fpmd.conf",
+             "./usr/include/fpmd/module.h", "./usr/share/doc/fpmd/copyright")
+
+
+@pytest.fixture(scope="module")
+def deb():
+    """dpkg-buildpackage -us -uc -b in a copy of the tree (tracked and new files, no
+    build directories): the .deb's path."""
+    for tool in ("dpkg-buildpackage", "dh", "dpkg-checkbuilddeps"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (Debian: dpkg-dev, debhelper; scripts/deps.sh test)")
+    r = run(["dpkg-checkbuilddeps", os.path.join(ROOT, "debian/control")])
+    if r.returncode != 0:
+        pytest.skip(f"the package's build dependencies are missing: {r.stderr.strip()}")
+    top = tempfile.mkdtemp(prefix="fpmd-deb-", dir="/tmp")
+    src = os.path.join(top, "fpmd")
+    os.mkdir(src)
+    files = run(["git", "-C", ROOT, "ls-files", "-z", "-co", "--exclude-standard"]).stdout
+    subprocess.run(f"tar -C {ROOT} --null -T - -cf - | tar -C {src} -xf -", shell=True,
+                   input=files.encode(), check=True)
+    r = run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    debs = [d for d in glob.glob(os.path.join(top, "fpmd_*.deb"))]
+    assert len(debs) == 1, os.listdir(top)
+    yield debs[0]
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_deb_contents(deb):
+    listing = run(["dpkg-deb", "-c", deb]).stdout
+    paths = {line.split()[-1] for line in listing.splitlines()}
+    missing = [p for p in DEB_FILES if p not in paths]
+    assert not missing, listing
+    info = run(["dpkg-deb", "-I", deb]).stdout
+    assert "Package: fpmd" in info and "libphp8.2-embed" in info
+    ctl = tempfile.mkdtemp(prefix="fpmd-debctl-", dir="/tmp")
+    try:
+        run(["dpkg-deb", "-e", deb, ctl], check=True)
+        conffiles = open(os.path.join(ctl, "conffiles")).read().split()
+        assert "/etc/fpmd/fpmd.conf" in conffiles
+        # fpmd.service is enabled at install; fpmd.socket is left to the admin.
+        postinst = open(os.path.join(ctl, "postinst")).read()
+        assert "fpmd.service" in postinst
+    finally:
+        shutil.rmtree(ctl, ignore_errors=True)
+
+
+def test_deb_extracted_fpmd_serves(deb, fpmd, workdir):
+    """The packaged binaries, extracted (dpkg-deb -x): -v, -t on the packaged
+    configuration, PHP through the packaged fpmd-php.so, a cgi pool answering /ping."""
+    root = os.path.join(workdir, "root")
+    run(["dpkg-deb", "-x", deb, root], check=True)
+    bin_fpmd = os.path.join(root, "usr/sbin/fpmd")
+    # fpmd looks for fpmd-php.so next to itself, then in /usr/lib/fpmd (not this
+    # tree's): a copy of the packaged fpmd beside the packaged fpmd-php.so loads it.
+    beside = os.path.join(root, "usr/lib/fpmd/fpmd")
+    shutil.copy(bin_fpmd, beside)
+    r = run([beside, "-v"])
+    assert r.returncode == 0 and "(fpm-fcgi; fpmd " in r.stdout, r.stdout + r.stderr
+    r = run([bin_fpmd, "-t", "-y", os.path.join(root, "etc/fpmd/fpmd.conf")])
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run([os.path.join(root, "usr/bin/fpmctl"), "--help"])
+    assert r.returncode == 0
+    saved, conftest.FPMD = conftest.FPMD, bin_fpmd
+    try:
+        fpmd.start(basic_conf(workdir))
+    finally:
+        conftest.FPMD = saved
+    assert fcgi_request(f"{workdir}/www.sock", "/ping").body == b"pong"
