@@ -232,3 +232,83 @@ def test_deb_extracted_fpmd_serves(deb, fpmd, workdir):
     finally:
         conftest.FPMD = saved
     assert fcgi_request(f"{workdir}/www.sock", "/ping").body == b"pong"
+
+
+# --- docs/quickstart.md, followed in a temp dir -----------------------------------
+
+def heredocs(text):
+    """The bodies of the `<<'CONF'` here-documents of a markdown file, in order."""
+    out, lines, body = [], text.splitlines(), None
+    for line in lines:
+        if body is not None:
+            if line.strip() == "CONF":
+                out.append("\n".join(body) + "\n")
+                body = None
+            else:
+                body.append(line)
+        elif "<<'CONF'" in line:
+            body = []
+    return out
+
+
+def test_quickstart_nginx_php_and_cgi(fpmd, workdir):
+    """The quick start's pool file and nginx server block, with the paths moved into a
+    temp dir: nginx (with Debian's snippets/fastcgi-php.conf) in front of the installed
+    configuration's [www] php pool and the doc's [cgi] pool."""
+    import pwd
+    from test_nginx import NGINX, free_port, http_request, kill_group, port_open
+    if os.geteuid() != 0 or not os.access(NGINX, os.X_OK):
+        pytest.skip("needs root and nginx (the pools and nginx run as www-data)")
+    if not os.path.exists(os.path.join(conftest.BUILD, "fpmd-php.so")):
+        pytest.skip("fpmd-php.so is not built (libphp8.2-embed, php8.2-dev)")
+    if not os.path.exists("/etc/nginx/snippets/fastcgi-php.conf"):
+        pytest.skip("Debian's nginx-common snippets are not installed")
+    pwd.getpwnam("www-data")
+    cgi_conf, server = heredocs(open(os.path.join(ROOT, "docs/quickstart.md")).read())
+    run_dir, html, lib = f"{workdir}/run", f"{workdir}/html", f"{workdir}/lib"
+    for d in (run_dir, html, f"{lib}/cgi-bin", f"{workdir}/nginx"):
+        os.makedirs(d)
+        os.chmod(d, 0o755)
+
+    def moved(text):
+        return (text.replace("/run/fpmd/", run_dir + "/").replace("/usr/lib/cgi-bin", f"{lib}/cgi-bin")
+                .replace("root /usr/lib;", f"root {lib};").replace("/var/www/html", html))
+
+    installed = open(os.path.join(ROOT, "contrib/fpmd.conf")).read()
+    www = installed[installed.index("[www]"):]
+    fpmd.start(basic_conf(workdir, pools=moved(www) + "\n" + moved(cgi_conf)))
+    with open(f"{lib}/cgi-bin/hello.sh", "w") as f:
+        f.write('#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nhello from %s\\n" "$SCRIPT_NAME"\n')
+    os.chmod(f"{lib}/cgi-bin/hello.sh", 0o755)
+    with open(f"{html}/info.php", "w") as f:
+        f.write('<?php echo "PHP ", PHP_VERSION, " via ", php_sapi_name(), "\\n";')
+    os.chmod(f"{html}/info.php", 0o644)
+
+    # nginx resolves relative includes against its configuration's directory.
+    for name in ("fastcgi.conf", "fastcgi_params", "snippets"):
+        os.symlink(f"/etc/nginx/{name}", f"{workdir}/{name}")
+    port = free_port()
+    server = moved(server).replace("listen 80 default_server;", f"listen 127.0.0.1:{port};")
+    p = f"{workdir}/nginx"
+    with open(f"{workdir}/nginx.conf", "w") as f:
+        f.write(f"daemon off;\nuser www-data www-data;\nworker_processes 1;\npid {p}/nginx.pid;\n"
+                f"error_log {p}/error.log info;\nevents {{ worker_connections 64; }}\n"
+                f"http {{\n access_log off;\n client_body_temp_path {p}/body;\n"
+                f" fastcgi_temp_path {p}/fastcgi;\n proxy_temp_path {p}/proxy;\n"
+                f" uwsgi_temp_path {p}/uwsgi;\n scgi_temp_path {p}/scgi;\n{server}}}\n")
+    out = open(f"{p}/stderr.log", "ab")
+    proc = subprocess.Popen([NGINX, "-c", f"{workdir}/nginx.conf", "-p", p], stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert wait_for(lambda: proc.poll() is not None or port_open(port), 10), open(f"{p}/stderr.log").read()
+        r = http_request(port, "/info.php")
+        assert r.status == 200 and b" via fpm-fcgi" in r.body, (r, fpmd.log(), open(f"{p}/error.log").read())
+        r = http_request(port, "/cgi-bin/hello.sh")
+        assert r.status == 200 and r.body == b"hello from /cgi-bin/hello.sh\n", (r, fpmd.log())
+        r = http_request(port, "/ping")
+        assert r.status == 200 and r.body == b"pong"
+        r = http_request(port, "/status?json")
+        assert r.status == 200 and b'"pool":"www"' in r.body.replace(b" ", b"")
+    finally:
+        kill_group(proc)
+        out.close()
