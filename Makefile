@@ -60,8 +60,17 @@ all: $(BUILD)/fpmd $(BUILD)/fpmctl $(PHP_SO) php-note
 php-note:
 	@$(if $(PHP_SO),:,echo "fpmd: libphp8.2-embed or php8.2-dev is missing: php pools are not built (scripts/deps.sh build)")
 
+# PREFIX and STATEDIR are compiled in (default paths, where fpmd-php.so is looked
+# for): objects built for another PREFIX are rebuilt, so `make` then
+# `make install PREFIX=/usr` installs binaries that look in /usr.
+PATHS_STAMP := $(BUILD)/.paths-$(shell printf '%s' '$(PREFIX) $(STATEDIR)' | cksum | cut -d' ' -f1)
+$(PATHS_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.paths-*
+	@touch $@
+
 # PHP's headers are not -Wextra clean: -isystem keeps their warnings out of -Werror.
-$(BUILD)/pic/%.o: %.c | deps
+$(BUILD)/pic/%.o: %.c $(PATHS_STAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -Wno-missing-field-initializers $(PHP_INCLUDES) -MMD -MP -c $< -o $@
 
@@ -69,7 +78,7 @@ $(BUILD)/fpmd-php.so: $(PHP_OBJ)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PHP_LIB) -Wl,-rpath,$(dir $(PHP_LIB)) -Wl,-z,defs -lc
 
 # Build dependencies come first (scripts/deps.sh: a no-op when installed).
-$(BUILD)/%.o: %.c | deps
+$(BUILD)/%.o: %.c $(PATHS_STAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 

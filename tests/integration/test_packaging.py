@@ -30,10 +30,12 @@ def run(cmd, **kw):
 def installed():
     """`make install PREFIX=/usr DESTDIR=tmp`: the tree the tests below inspect."""
     dest = tempfile.mkdtemp(prefix="fpmd-destdir-", dir="/tmp")
-    # A build of its own: PREFIX is compiled in (default paths, fpmd-php.so's directory).
-    r = run(["make", "-j2", "-C", ROOT, "install", "PREFIX=/usr", f"DESTDIR={dest}",
-             f"BUILD={os.path.join(dest, '.build')}"])
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    build = os.path.join(dest, ".build")
+    # As the quick start does: `make`, then `make install PREFIX=/usr`.  PREFIX is
+    # compiled in (default paths, fpmd-php.so's directory): the install rebuilds.
+    for args in ([], ["install", "PREFIX=/usr", f"DESTDIR={dest}"]):
+        r = run(["make", "-j2", "-C", ROOT, f"BUILD={build}", *args])
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     shutil.rmtree(os.path.join(dest, ".build"), ignore_errors=True)
     yield dest
     shutil.rmtree(dest, ignore_errors=True)
@@ -51,6 +53,9 @@ def test_make_install_tree(installed):
         assert os.path.exists(os.path.join(installed, "usr/lib/fpmd/fpmd-php.so"))
     # PREFIX=/usr puts the configuration in /etc, not /usr/etc.
     assert not os.path.exists(os.path.join(installed, "usr/etc"))
+    # The installed fpmd looks for fpmd-php.so where it was installed.
+    binary = open(os.path.join(installed, "usr/sbin/fpmd"), "rb").read()
+    assert b"/usr/lib/fpmd\0" in binary and b"/usr/local/lib/fpmd" not in binary
 
 
 def test_installed_example_config_checks(installed):
