@@ -289,6 +289,12 @@ def test_quickstart_nginx_php_and_cgi(fpmd, workdir):
         f.write('<?php echo "PHP ", PHP_VERSION, " via ", php_sapi_name(), "\\n";')
     os.chmod(f"{html}/info.php", 0o644)
 
+    # The doc's checks without a web server.
+    r = run([FPMCTL, "ping", "-s", f"unix:{run_dir}/www.sock"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run([FPMCTL, "request", "-s", f"unix:{run_dir}/cgi.sock", "--root", f"{lib}/cgi-bin", "/hello.sh"])
+    assert r.returncode == 0 and r.stdout == "hello from /hello.sh\n", r.stdout + r.stderr
+
     # nginx resolves relative includes against its configuration's directory.
     for name in ("fastcgi.conf", "fastcgi_params", "snippets"):
         os.symlink(f"/etc/nginx/{name}", f"{workdir}/{name}")
