@@ -165,6 +165,8 @@ static void adopt_activated(struct master *m)
 		set_cloexec(fd, 1);
 		m->ninherited++;
 		log_notice("socket activation: fd=%d, \"%s\"", fd, is->text);
+		/* listed like every other inherited socket, as php-fpm lists them */
+		log_notice("using inherited socket fd=%d, \"%s\"", fd, is->text);
 	}
 }
 
