@@ -277,11 +277,24 @@ def test_quickstart_nginx_php_and_cgi(fpmd, workdir):
 
     def moved(text):
         return (text.replace("/run/fpmd/", run_dir + "/").replace("/usr/lib/cgi-bin", f"{lib}/cgi-bin")
-                .replace("root /usr/lib;", f"root {lib};").replace("/var/www/html", html))
+                .replace("root /usr/lib;", f"root {lib};").replace("/var/www/html", html)
+                .replace("/run/fpmd.pid", f"{workdir}/fpmd.pid").replace("/run/fpmd.ctl", f"{workdir}/fpmd.ctl")
+                .replace("/var/log/fpmd.log", f"{workdir}/error.log")
+                .replace("/etc/fpmd/pool.d", f"{workdir}/pool.d").replace("/etc/fpmd/fpmd.conf", fpmd.conf_path))
 
-    installed = open(os.path.join(ROOT, "contrib/fpmd.conf")).read()
-    www = installed[installed.index("[www]"):]
-    fpmd.start(basic_conf(workdir, pools=moved(www) + "\n" + moved(cgi_conf)))
+    # The installed configuration, its include turned on by the doc's own sed line,
+    # and the doc's pool file in pool.d.
+    with open(fpmd.conf_path, "w") as f:
+        f.write(moved(open(os.path.join(ROOT, "contrib/fpmd.conf")).read()))
+    doc = open(os.path.join(ROOT, "docs/quickstart.md")).read()
+    sed = [line for line in doc.splitlines() if line.startswith("sed -i ") and "include" in line]
+    assert len(sed) == 1
+    subprocess.run(moved(sed[0]), shell=True, check=True)
+    os.mkdir(f"{workdir}/pool.d")
+    with open(f"{workdir}/pool.d/cgi.conf", "w") as f:
+        f.write(moved(cgi_conf))
+    fpmd.start()
+    assert "[pool cgi]" in fpmd.log() or os.path.exists(f"{run_dir}/cgi.sock"), fpmd.log()
     with open(f"{lib}/cgi-bin/hello.sh", "w") as f:
         f.write('#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nhello from %s\\n" "$SCRIPT_NAME"\n')
     os.chmod(f"{lib}/cgi-bin/hello.sh", 0o755)
