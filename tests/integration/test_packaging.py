@@ -336,3 +336,43 @@ def test_quickstart_nginx_php_and_cgi(fpmd, workdir):
     finally:
         kill_group(proc)
         out.close()
+
+
+# --- contrib/logrotate ---------------------------------------------------------------
+
+def test_logrotate_reopens_the_logs(fpmd, workdir):
+    """contrib/logrotate, its paths moved into a temp dir, run by logrotate -f: the logs
+    are renamed and fpmd, told by USR1, writes new ones (error log and access log)."""
+    tool = shutil.which("logrotate")
+    if not tool:
+        pytest.skip("logrotate is not installed (Debian: logrotate; scripts/deps.sh test)")
+    logs = f"{workdir}/logs"
+    os.mkdir(logs)
+    os.chmod(logs, 0o755)
+    conf = open(os.path.join(ROOT, "contrib/logrotate")).read()
+    conf = (conf.replace("/var/log/fpmd.log", f"{workdir}/error.log")
+            .replace("/var/log/fpmd/*.log", f"{logs}/*.log").replace("/run/fpmd.pid", f"{workdir}/fpmd.pid"))
+    with open(f"{workdir}/logrotate.conf", "w") as f:
+        f.write(conf)
+    # -F without -O: the error log goes to its file only.
+    fpmd.start(basic_conf(workdir, pools=pool_conf(workdir, extra=f"access.log = {logs}/www.access.log\n")),
+               args=("-F",), wait_ready=False)
+    assert wait_for(lambda: "ready to handle connections" in open_or_empty(f"{workdir}/error.log"), 10), fpmd.log()
+    assert fcgi_request(f"{workdir}/www.sock", "/ping").body == b"pong"
+    assert wait_for(lambda: os.path.getsize(f"{logs}/www.access.log") > 0, 5)
+    r = run([tool, "-f", "-s", f"{workdir}/logrotate.state", f"{workdir}/logrotate.conf"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.path.exists(f"{workdir}/error.log.1") and os.path.exists(f"{logs}/www.access.log.1"), r.stderr
+    assert wait_for(lambda: "error log file re-opened" in open_or_empty(f"{workdir}/error.log"), 10)
+    # Access logs are reopened by workers replaced gracefully: the next request lands in the new file.
+    assert wait_for(lambda: fcgi_request(f"{workdir}/www.sock", "/ping").body == b"pong"
+                    and os.path.exists(f"{logs}/www.access.log")
+                    and os.path.getsize(f"{logs}/www.access.log") > 0, 10)
+
+
+def open_or_empty(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
