@@ -23,6 +23,10 @@ MAN_PAGES = sorted(glob.glob(os.path.join(ROOT, "docs/man/*.[158]")))
 def run(cmd, **kw):
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
+    # Run from `make test SAN=1`, make's own variables would reach the nested make
+    # and debian/rules (a sanitized package): these builds start clean.
+    kw.setdefault("env", {k: v for k, v in os.environ.items()
+                          if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")})
     return subprocess.run(cmd, **kw)
 
 
