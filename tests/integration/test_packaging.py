@@ -34,15 +34,17 @@ def run(cmd, **kw):
 def installed():
     """`make install PREFIX=/usr DESTDIR=tmp`: the tree the tests below inspect."""
     dest = tempfile.mkdtemp(prefix="fpmd-destdir-", dir="/tmp")
-    build = os.path.join(dest, ".build")
-    # As the quick start does: `make`, then `make install PREFIX=/usr`.  PREFIX is
-    # compiled in (default paths, fpmd-php.so's directory): the install rebuilds.
-    for args in ([], ["install", "PREFIX=/usr", f"DESTDIR={dest}"]):
-        r = run(["make", "-j2", "-C", ROOT, f"BUILD={build}", *args])
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    shutil.rmtree(os.path.join(dest, ".build"), ignore_errors=True)
-    yield dest
-    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        build = os.path.join(dest, ".build")
+        # As the quick start does: `make`, then `make install PREFIX=/usr`.  PREFIX is
+        # compiled in (default paths, fpmd-php.so's directory): the install rebuilds.
+        for args in ([], ["install", "PREFIX=/usr", f"DESTDIR={dest}"]):
+            r = run(["make", "-j2", "-C", ROOT, f"BUILD={build}", *args])
+            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        shutil.rmtree(build, ignore_errors=True)
+        yield dest
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 # --- make install -------------------------------------------------------------
@@ -187,17 +189,19 @@ def deb():
     if r.returncode != 0:
         pytest.skip(f"the package's build dependencies are missing: {r.stderr.strip()}")
     top = tempfile.mkdtemp(prefix="fpmd-deb-", dir="/tmp")
-    src = os.path.join(top, "fpmd")
-    os.mkdir(src)
-    files = run(["git", "-C", ROOT, "ls-files", "-z", "-co", "--exclude-standard"]).stdout
-    subprocess.run(f"tar -C {ROOT} --null -T - -cf - | tar -C {src} -xf -", shell=True,
-                   input=files.encode(), check=True)
-    r = run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    debs = [d for d in glob.glob(os.path.join(top, "fpmd_*.deb"))]
-    assert len(debs) == 1, os.listdir(top)
-    yield debs[0]
-    shutil.rmtree(top, ignore_errors=True)
+    try:
+        src = os.path.join(top, "fpmd")
+        os.mkdir(src)
+        files = run(["git", "-C", ROOT, "ls-files", "-z", "-co", "--exclude-standard"]).stdout
+        subprocess.run(f"tar -C {ROOT} --null -T - -cf - | tar -C {src} -xf -", shell=True,
+                       input=files.encode(), check=True)
+        r = run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+        debs = glob.glob(os.path.join(top, "fpmd_*.deb"))
+        assert len(debs) == 1, os.listdir(top)
+        yield debs[0]
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_deb_contents(deb):
