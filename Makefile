@@ -53,7 +53,7 @@ PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
+.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl php-so
 
 php-so: | deps
@@ -64,8 +64,17 @@ php-so: | deps
 		echo "fpmd: libphp8.2-embed or php8.2-dev is missing: php pools are not built (scripts/deps.sh build)"; \
 	fi
 
+# PREFIX and STATEDIR are compiled in (default paths, where fpmd-php.so is looked
+# for): objects built for another PREFIX are rebuilt, so `make` then
+# `make install PREFIX=/usr` installs binaries that look in /usr.
+PATHS_STAMP := $(BUILD)/.paths-$(shell printf '%s' '$(PREFIX) $(STATEDIR)' | cksum | cut -d' ' -f1)
+$(PATHS_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.paths-*
+	@touch $@
+
 # PHP's headers are not -Wextra clean: -isystem keeps their warnings out of -Werror.
-$(BUILD)/pic/%.o: %.c | deps
+$(BUILD)/pic/%.o: %.c $(PATHS_STAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -Wno-missing-field-initializers $(PHP_INCLUDES) -MMD -MP -c $< -o $@
 
@@ -73,7 +82,7 @@ $(BUILD)/fpmd-php.so: $(PHP_OBJ)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PHP_LIB) -Wl,-rpath,$(dir $(PHP_LIB)) -Wl,-z,defs -lc
 
 # Build dependencies come first (scripts/deps.sh: a no-op when installed).
-$(BUILD)/%.o: %.c | deps
+$(BUILD)/%.o: %.c $(PATHS_STAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -91,8 +100,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfpmd-pure.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libfpmd-pure.a $(LDFLAGS) -lcmocka
 
+# DEPS=0: the build dependencies are someone else's job (debian/control).
+DEPS ?= 1
 deps:
-	@scripts/deps.sh build
+	@$(if $(filter 1,$(DEPS)),scripts/deps.sh build,:)
 
 deps-test:
 	@scripts/deps.sh test
@@ -167,9 +178,17 @@ fuzz: deps-test $(FUZZ_BIN)
 	    grep -E '^(Done|stat::number_of_executed_units)|DONE ' build-fuzz/$$n.log; \
 	    if [ $$rc -ne 0 ]; then tail -40 build-fuzz/$$n.log; exit 1; fi; done
 
+# PREFIX=/usr (a distribution package): the configuration in /etc, units in /lib/systemd/system.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DOCDIR ?= $(PREFIX)/share/doc/fpmd
+
+# An existing $(SYSCONFDIR)/fpmd/fpmd.conf is never overwritten.  The units name
+# the installed binaries; the demo configuration goes to $(DOCDIR)/examples.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fpmd \
-	    $(DESTDIR)$(STATEDIR)/log $(DESTDIR)$(STATEDIR)/run $(DESTDIR)$(PREFIX)/etc/fpmd
+	    $(DESTDIR)$(SYSCONFDIR)/fpmd $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(if $(filter /usr,$(PREFIX)),,install -d $(DESTDIR)$(STATEDIR)/log $(DESTDIR)$(STATEDIR)/run)
 	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
 	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
 	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/
@@ -179,11 +198,24 @@ install: all
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: fpmd-module\nDescription: build an fpmd app.type = module shared object\nVersion: 0.1.0\nCflags: -I$${includedir} -fPIC\nLibs: -shared\n' \
 	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/share/pkgconfig/fpmd-module.pc
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man1
-	-install -m 0644 docs/man/fpmd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	-install -m 0644 docs/man/fpmd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	-install -m 0644 docs/man/fpmctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/fpmd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/man/fpmd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/man/fpmctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf ] || \
+	    install -m 0644 contrib/fpmd.conf $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf
+	install -m 0644 contrib/fpmd.conf $(DESTDIR)$(DOCDIR)/examples/fpmd.conf
+	install -m 0644 examples/fpmd.conf $(DESTDIR)$(DOCDIR)/examples/fpmd-demo.conf
+	for u in fpmd.service fpmd.socket; do \
+	    sed -e 's|/usr/sbin/fpmd|$(PREFIX)/sbin/fpmd|g' -e 's|/usr/bin/fpmctl|$(PREFIX)/bin/fpmctl|g' \
+	        -e 's|/etc/fpmd/|$(SYSCONFDIR)/fpmd/|g' contrib/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-deb
+
+# The Debian package (debian/), built with dpkg-buildpackage in a copy of the
+# tree and checked (tests/integration/test_packaging.py -k deb; about a minute).
+test-deb: deps-test all
+	FPMD_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/integration/test_packaging.py -k deb
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

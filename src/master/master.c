@@ -104,7 +104,7 @@ static void pool_close(struct master *m, struct pool *p)
 		ev_timer_free(m->loop, p->respawn_timer);
 	if (p->listen_fd >= 0) {
 		close(p->listen_fd);
-		if (p->addr.family == AF_UNIX)
+		if (p->addr.family == AF_UNIX && !p->listen_systemd)
 			unlink(p->addr.path);
 	}
 	allowed_clients_free(&p->allowed);
@@ -149,7 +149,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	struct listen_perms perms;
 	if (listen_perms_for(pc, p, &perms) < 0)
 		goto fail;
-	p->listen_fd = reload_take_socket(m, p->addr.text);
+	p->listen_fd = reload_take_socket(m, p->addr.text, &p->listen_systemd);
 	if (p->listen_fd >= 0) {
 		p->listen_inherited = 1;
 		/* A changed mode, owner or backlog applies to an inherited socket too. */

@@ -60,6 +60,7 @@ struct master {
 		int fd;
 		char text[160];
 		int used;
+		int systemd;         /* from socket activation: systemd owns its path */
 	} *inherited;
 	size_t ninherited;
 	int reloaded;                /* this master was re-exec'd by a reload */
@@ -117,7 +118,7 @@ void zygote_stop(struct master *m, struct pool *p);
 
 /* reload.c */
 void reload_init(struct master *m);                   /* adopt what a reload passed on */
-int  reload_take_socket(struct master *m, const char *text);
+int  reload_take_socket(struct master *m, const char *text, int *systemd);
 void reload_after_start(struct master *m);            /* close unused sockets, watch canaries */
 void reload_request(struct master *m);                /* USR2 / HUP */
 int  reload_reap(struct master *m, pid_t pid, int status);  /* 1 if pid was a previous child */

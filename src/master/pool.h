@@ -28,6 +28,7 @@ struct pool {
 	struct listen_addr addr;
 	int listen_fd;
 	int listen_inherited;
+	int listen_systemd;               /* socket-activated: never unlink its path */
 	struct scoreboard sb;
 	struct allowed_clients allowed;
 	uid_t uid;                   /* -1 when not switching user */
@@ -49,6 +50,7 @@ struct pool {
 	int wake_fd;                     /* eventfd workers poke while the master sleeps */
 	int access_fd;                   /* access.log, opened by the master; -1 = none */
 	int status_fd;                   /* pm.status_listen, answered by the master; -1 = none */
+	int status_systemd;              /* status_fd came from socket activation */
 	struct listen_addr status_addr;
 	struct ev_watch *status_watch;
 	struct ev_watch *wake_watch;

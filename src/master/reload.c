@@ -74,11 +74,13 @@ static void adopt_sockets(struct master *m, char *list)
 		if (!eq)
 			continue;
 		*eq = '\0';
-		long fd = strtol(tok, NULL, 10);
+		char *end = NULL;
+		long fd = strtol(tok, &end, 10);
 		if (!valid_fd(fd))
 			continue;
 		struct inherited_socket *is = &m->inherited[m->ninherited++];
 		is->fd = (int)fd;
+		is->systemd = strcmp(end, ":s") == 0;
 		snprintf(is->text, sizeof(is->text), "%s", eq + 1);
 		set_cloexec(is->fd, 1);
 		/* every socket handed over, used or not, as php-fpm lists them */
@@ -159,9 +161,11 @@ static void adopt_activated(struct master *m)
 			continue;
 		}
 		is->fd = fd;
+		is->systemd = 1;
 		set_cloexec(fd, 1);
 		m->ninherited++;
 		log_notice("socket activation: fd=%d, \"%s\"", fd, is->text);
+		/* listed like every other inherited socket, as php-fpm lists them */
 		log_notice("using inherited socket fd=%d, \"%s\"", fd, is->text);
 	}
 }
@@ -185,12 +189,19 @@ void reload_init(struct master *m)
 	free(kids);
 }
 
-int reload_take_socket(struct master *m, const char *text)
+/*
+ * The inherited socket listening at `text`, or -1.  *systemd says whether it
+ * came from socket activation (then systemd made its path, and keeps
+ * listening there after fpmd stops: fpmd must not remove it).
+ */
+int reload_take_socket(struct master *m, const char *text, int *systemd)
 {
+	*systemd = 0;
 	for (size_t i = 0; i < m->ninherited; i++) {
 		struct inherited_socket *is = &m->inherited[i];
 		if (!is->used && strcmp(is->text, text) == 0) {
 			is->used = 1;
+			*systemd = is->systemd;
 			fcntl(is->fd, F_SETFL, fcntl(is->fd, F_GETFL) | O_NONBLOCK);
 			return is->fd;
 		}
@@ -336,7 +347,7 @@ void reload_after_start(struct master *m)
 		log_notice("closing inherited socket fd=%d, \"%s\": no pool listens there any more",
 			   is->fd, is->text);
 		close(is->fd);
-		if (is->text[0] == '/')
+		if (is->text[0] == '/' && !is->systemd)
 			unlink(is->text);
 	}
 	free(m->inherited);
@@ -534,10 +545,13 @@ void reload_request(struct master *m)
 	append(&kids, &kl, &kc, "%s", "");
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 0);
-		append(&socks, &sl, &sc, "%d=%s;", p->listen_fd, p->addr.text);
+		/* FD[:s]=ADDRESS; ":s": from socket activation, still systemd's after the re-exec */
+		append(&socks, &sl, &sc, "%d%s=%s;", p->listen_fd, p->listen_systemd ? ":s" : "",
+		       p->addr.text);
 		if (p->status_fd >= 0) {
 			set_cloexec(p->status_fd, 0);
-			append(&socks, &sl, &sc, "%d=%s;", p->status_fd, p->status_addr.text);
+			append(&socks, &sl, &sc, "%d%s=%s;", p->status_fd, p->status_systemd ? ":s" : "",
+			       p->status_addr.text);
 		}
 		for (struct child *c = p->children; c; c = c->next)
 			pass_child(c, &kids, &kl, &kc);

@@ -263,7 +263,7 @@ int status_listen_open(struct master *m, struct pool *p, const struct listen_per
 		log_error("[pool %s] pm.status_listen = '%s': %s", p->conf->name, spec, err);
 		return -1;
 	}
-	p->status_fd = reload_take_socket(m, a.text);
+	p->status_fd = reload_take_socket(m, a.text, &p->status_systemd);
 	if (p->status_fd < 0)
 		p->status_fd = listen_open(&a, 64, perms, err, sizeof(err));
 	if (p->status_fd < 0) {
@@ -294,7 +294,7 @@ void status_listen_close(struct master *m, struct pool *p)
 	p->status_watch = NULL;
 	if (p->status_fd >= 0) {
 		close(p->status_fd);
-		if (p->status_addr.family == AF_UNIX)
+		if (p->status_addr.family == AF_UNIX && !p->status_systemd)
 			unlink(p->status_addr.path);
 	}
 	p->status_fd = -1;
