@@ -66,6 +66,7 @@ struct master {
 	int reloaded;                /* this master was re-exec'd by a reload */
 	struct ev_watch *reload_timer;
 	uint64_t reload_started_us;
+	uint64_t handover_us;        /* the new generation serves; the previous one was told */
 	int reload_failed;
 	struct ev_watch *old_stop_timer;
 	int old_stop_step;

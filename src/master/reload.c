@@ -327,6 +327,19 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 		}
 	}
 	if (!waiting) {
+		/*
+		 * Every previous worker was told to go.  Idle ones leave within
+		 * milliseconds; until they have, one may still take a connection
+		 * (its wake-up can come before its SIGQUIT).  "ready" waits for
+		 * them, a second at most: busy ones finish in their own time
+		 * (this master cannot tell which are busy: their scoreboard was
+		 * the previous master's).
+		 */
+		uint64_t now = sb_mono_us();
+		if (!m->handover_us)
+			m->handover_us = now;
+		if (m->old_children && now - m->handover_us < 1000000u)
+			return;
 		ev_timer_disarm(t);
 		log_notice("ready to handle connections");
 		if (!m->reload_failed) {
