@@ -2,6 +2,10 @@
 # `make test` installs what the tests need (scripts/deps.sh) and runs every test.
 # `make test SAN=1` (or `make asan`) builds with -fsanitize=address,undefined into build-san/.
 
+# Recursive makes (test, php-so) print no "Entering directory": the test output ends on
+# pytest's summary line.
+MAKEFLAGS += --no-print-directory
+
 CC      ?= cc
 PREFIX  ?= /usr/local
 SAN     ?=
