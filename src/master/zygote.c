@@ -139,18 +139,7 @@ int zygote_start(struct master *m, struct pool *p, int wait_ready)
 		p->zygote_watch = ev_fd_add(m->loop, p->zygote_fd, EPOLLIN, on_zygote_ready, p);
 		return p->zygote_watch ? 0 : -1;
 	}
-	int32_t answer;
-	if (read_answer(p->zygote_fd, ZYGOTE_START_MS, &answer, p) < 0 || answer != 0) {
-		/* Its own log lines say why: out with them before ours. */
-		kill_zygote(m, p);
-		waitpid(pid, NULL, 0);
-		children_close_pipes(m, z);
-		free(z);
-		p->zygote = NULL;
-		return -1;
-	}
-	p->zygote_ready = 1;
-	return 0;
+	return zygote_wait_ready(m, p);
 fail:
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0) close(sv[i]);
