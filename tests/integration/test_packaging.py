@@ -26,7 +26,8 @@ def run(cmd, **kw):
     # Run from `make test SAN=1`, make's own variables would reach the nested make
     # and debian/rules (a sanitized package): these builds start clean.
     kw.setdefault("env", {k: v for k, v in os.environ.items()
-                          if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")})
+                          if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+                                       "SAN", "BUILD", "CFLAGS", "LDFLAGS")})
     return subprocess.run(cmd, **kw)
 
 
@@ -264,6 +265,8 @@ def heredocs(text):
     return out
 
 
+@pytest.mark.skipif(conftest.SANITIZED, reason="the quick start's php pool: libphp loads extensions "
+                                              "with RTLD_DEEPBIND, which AddressSanitizer cannot run")
 def test_quickstart_nginx_php_and_cgi(fpmd, workdir):
     """The quick start's pool file and nginx server block, with the paths moved into a
     temp dir: nginx (with Debian's snippets/fastcgi-php.conf) in front of the installed
