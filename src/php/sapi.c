@@ -225,9 +225,11 @@ static void add_request_vars(zval *arr, int filter_arg, int filtered)
 		const struct fcgi_param *p = php_host->param_at(r, i);
 		if (!p || !p->name_len)
 			continue;
+		/* replaced or removed by cgi.fix_pathinfo: a look at its few variables, not a param
+		 * lookup per param (that made the import quadratic in the params) */
 		int changed = 0;
-		if (pi)
-			php_request_var(p->name, &changed);
+		for (size_t k = 0; pi && k < pi->nvars && !changed; k++)
+			changed = strcmp(pi->vars[k].name, p->name) == 0;
 		if (changed)
 			continue;
 		if (filtered)
