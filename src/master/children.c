@@ -485,34 +485,12 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
  * fast stays short of them for up to 10 s.  A worker that lies about ready
  * only loses its own back-off.
  */
-static void respawn(struct master *m, struct pool *p, double lived, int clean, int ready)
-{
-	if (lived < 1.0 && !clean && !ready) {
-		/* Died young: back off so a crashing app cannot make a fork storm. */
-		p->fast_failures++;
-		unsigned delay = 100u << (p->fast_failures > 7 ? 7 : p->fast_failures - 1);
-		if (delay > 10000)
-			delay = 10000;
-		p->respawn_pending++;
-		if (!p->respawn_timer)
-			p->respawn_timer = ev_timer_new(m->loop, on_respawn_timer, p);
-		if (p->respawn_timer && !ev_timer_armed(p->respawn_timer))
-			ev_timer_arm(p->respawn_timer, delay, 0);
-		if (p->fast_failures == 3)
-			log_warning("[pool %s] children keep dying right after start; respawning with a "
-				    "delay of up to 10 s", p->conf->name);
-		return;
-	}
-	p->fast_failures = 0;
-	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
-}
-
 /*
- * An ondemand worker that crashed at startup: the pool spawns again for the
- * waiting connection only after a back-off (pm.c checks the timer), or a
- * crash at startup turns every queued connection into a fork.
+ * A worker died young: the next spawn waits, doubling up to 10 s, so a
+ * crashing app cannot make a fork storm.  An ondemand pool spawns for its
+ * waiting connections when the timer ends (pm.c holds off until then).
  */
-static void ondemand_backoff(struct master *m, struct pool *p)
+static void back_off(struct master *m, struct pool *p)
 {
 	p->fast_failures++;
 	unsigned delay = 100u << (p->fast_failures > 7 ? 7 : p->fast_failures - 1);
@@ -523,8 +501,19 @@ static void ondemand_backoff(struct master *m, struct pool *p)
 	if (p->respawn_timer && !ev_timer_armed(p->respawn_timer))
 		ev_timer_arm(p->respawn_timer, delay, 0);
 	if (p->fast_failures == 3)
-		log_warning("[pool %s] children keep dying right after start; spawning with a "
+		log_warning("[pool %s] children keep dying right after start; respawning with a "
 			    "delay of up to 10 s", p->conf->name);
+}
+
+static void respawn(struct master *m, struct pool *p, double lived, int clean, int ready)
+{
+	if (lived < 1.0 && !clean && !ready) {
+		p->respawn_pending++;
+		back_off(m, p);
+		return;
+	}
+	p->fast_failures = 0;
+	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
 }
 
 void children_reap(struct master *m)
@@ -568,7 +557,7 @@ void children_reap(struct master *m)
 			if (!idle_kill && p->conf->pm != PM_ONDEMAND)
 				respawn(m, p, secs, clean, s.ready != 0);
 			else if (!idle_kill && secs < 1.0 && !clean && !s.ready)
-				ondemand_backoff(m, p);
+				back_off(m, p);
 			if (p->pm_timer)
 				pm_tick(m, p, 0);
 		}

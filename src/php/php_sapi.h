@@ -14,6 +14,9 @@ struct pool;
 struct request;
 struct worker;
 
+/* log/log.h's levels, for php_host->log (its declarations stay out of PHP's namespace) */
+enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
+
 extern const struct fpmd_php_host *php_host;
 extern struct pool *php_pool;          /* this process's pool */
 extern struct request *php_current;    /* the request in progress, NULL between requests */

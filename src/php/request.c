@@ -27,7 +27,6 @@
 #include "worker/request.h"
 #include "worker/worker.h"
 
-enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
 
 static struct pathinfo cur_paths;
 static struct pathinfo_in cur_in;

@@ -45,7 +45,6 @@ struct pool *php_pool;
 struct request *php_current;
 
 /* log levels of log/log.h, without its declarations in PHP's namespace */
-enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
 
 /* --- our module: the SAPI's own php.ini settings --------------------------- */
 
