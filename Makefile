@@ -57,7 +57,7 @@ PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-run install deps deps-test lint bench deps-bench
+.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install deps deps-test deps-fuzz lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl php-so
 
 php-so: | deps
@@ -106,6 +106,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfpmd-pure.a
 
 # DEPS=0: the build dependencies are someone else's job (debian/control).
 DEPS ?= 1
+deps-fuzz:
+	@scripts/deps.sh fuzz
+
 deps:
 	@$(if $(filter 1,$(DEPS)),scripts/deps.sh build,:)
 
@@ -165,22 +168,44 @@ lint:
 	fi
 
 # libFuzzer harnesses, built with clang (Debian: clang, libclang-rt-14-dev).
+# fuzz_conn drives the worker's own connection code (it includes worker.c) and
+# interposes the connection's system calls and the clock with ld's --wrap.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/%.c=%)
+FUZZ_BIN := $(FUZZ_NAMES:%=build-fuzz/%)
 FUZZ_TIME ?= 60
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined
+FUZZ_CONN_SRC := src/worker/conn.c src/worker/request.c src/handlers/ping.c src/shm/scoreboard.c src/net/listen.c
+FUZZ_LINK_fuzz_conn := $(FUZZ_CONN_SRC) \
+	-Wl,--wrap=read,--wrap=write,--wrap=writev,--wrap=close,--wrap=shutdown,--wrap=poll,--wrap=ppoll,--wrap=clock_gettime
+$(foreach d,build-fuzz build-fuzz/afl build-fuzz/m32,$(d)/fuzz_conn): src/worker/worker.c $(FUZZ_CONN_SRC) \
+	$(wildcard src/worker/*.h src/handlers/*.h src/shm/*.h src/master/*.h)
 build-fuzz/%: tests/fuzz/%.c $(PURE_SRC)
 	@mkdir -p build-fuzz
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(PURE_SRC)
+	clang $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $@ $< $(PURE_SRC) $(FUZZ_LINK_$*)
 fuzz: deps-test $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
-	    echo "== $$n for $(FUZZ_TIME)s"; \
-	    dict=; case $$n in fuzz_fcgi_*) dict=-dict=tests/fuzz/fcgi.dict;; \
-	        fuzz_access_format) dict=-dict=tests/fuzz/access_format.dict;; esac; \
-	    $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$dict build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
-	        > build-fuzz/$$n.log 2>&1; rc=$$?; \
-	    grep -E '^(Done|stat::number_of_executed_units)|DONE ' build-fuzz/$$n.log; \
-	    if [ $$rc -ne 0 ]; then tail -40 build-fuzz/$$n.log; exit 1; fi; done
+	@tests/fuzz/run.sh libfuzzer $(FUZZ_TIME) $(FUZZ_BIN)
+
+# The same harnesses under AFL++ (afl-clang-fast links its libFuzzer-compatible
+# driver for -fsanitize=fuzzer), same corpora and dictionaries.
+build-fuzz/afl/%: tests/fuzz/%.c $(PURE_SRC)
+	@mkdir -p build-fuzz/afl
+	AFL_QUIET=1 afl-clang-fast $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $@ $< $(PURE_SRC) $(FUZZ_LINK_$*)
+fuzz-afl: deps-fuzz $(FUZZ_NAMES:%=build-fuzz/afl/%)
+	@tests/fuzz/run.sh afl $(FUZZ_TIME) $(FUZZ_NAMES:%=build-fuzz/afl/%)
+
+# i386 (-m32): 32-bit size_t and long, where a length sum or a cast can wrap
+# that cannot on x86-64.  Run under qemu-i386 when the kernel cannot run i386.
+build-fuzz/m32/%: tests/fuzz/%.c $(PURE_SRC)
+	@mkdir -p build-fuzz/m32
+	clang -m32 $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $@ $< $(PURE_SRC) $(FUZZ_LINK_$*)
+fuzz-m32: deps-fuzz $(FUZZ_NAMES:%=build-fuzz/m32/%)
+	@tests/fuzz/run.sh m32 $(FUZZ_TIME) $(FUZZ_NAMES:%=build-fuzz/m32/%)
+
+# Seeds captured from live nginx and php-fpm (tests/fuzz/capture_seeds.py).
+fuzz-seeds: deps-test
+	$(PYTHON) tests/fuzz/capture_seeds.py
 
 # PREFIX=/usr (a distribution package): the configuration in /etc, units in /lib/systemd/system.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)

@@ -3,19 +3,22 @@
 #   scripts/deps.sh build   compiler, make, pkg-config, cmocka
 #   scripts/deps.sh test    build + pytest, nginx, cgi-fcgi, php8.2-fpm, clang (fuzzing), chromium (status dashboard),
 #                           dpkg-dev + debhelper (the .deb), man-db + groff (man pages), systemd (systemd-analyze), logrotate
+#   scripts/deps.sh fuzz    test + AFL++ and the i386 libraries and qemu-user (make fuzz-afl, make fuzz-m32)
 #   scripts/deps.sh bench   test + the peers measured by make bench
 # Idempotent: a second run installs nothing.  Not root: prints the apt-get line to run.
 set -eu
 
 build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev libphp8.2-embed php8.2-dev php8.2-opcache php8.2-cli"
 test_pkgs="python3 acl python3-pytest nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck chromium dpkg-dev debhelper man-db groff-base systemd logrotate"
+fuzz_pkgs="afl++ libc6-dev-i386 lib32gcc-12-dev lib32stdc++-12-dev qemu-user"
 bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk gnuplot-nox uwsgi-core uwsgi-plugin-php"
 
 case "${1:-build}" in
 	build) want="$build_pkgs" ;;
 	test)  want="$build_pkgs $test_pkgs" ;;
+	fuzz)  want="$build_pkgs $test_pkgs $fuzz_pkgs" ;;
 	bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
-	*) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
+	*) echo "usage: $0 build|test|fuzz|bench" >&2; exit 64 ;;
 esac
 
 missing=""

@@ -94,6 +94,55 @@ def main():
                              b"%{%n}t %e %o %"]):
         write("fuzz_access_format", f"format{i}", b"\0\0\0\0\x65\x00\x00\x00" + fmt + b"\xff" + b"\xff".join(fields))
 
+    # The connection harness: client bytes, then CTL and control bytes (tests/fuzz/fuzz_conn.c):
+    # the first is the worker's settings (bits 0-1 max_requests, 2 access log, 3 extra header),
+    # then one per read (0 all, 0x20+n n+1 bytes, 0x60 one byte, 0x80 EINTR, 0xa0 EAGAIN,
+    # 0xc0 ECONNRESET, 0xe0 EOF), write (0x80+n short, 0xa0 EINTR, 0xc0 EPIPE, 0xe0 ECONNRESET),
+    # wait (n * 100 ms of fake time, 0xff SIGQUIT) and handler step (op % 16, see stub_handle).
+    ctl = b"\0FPMDCTL"
+
+    def reads(n):
+        """Read ops that deliver exactly n bytes: 64-byte blocks (0x40+k), then 1..32 (0x20+k)."""
+        ops = b""
+        while n >= 64:
+            k = min(n // 64, 32)
+            ops += bytes([0x40 + k - 1])
+            n -= k * 64
+        while n > 0:
+            k = min(n, 32)
+            ops += bytes([0x20 + k - 1])
+            n -= k
+        return ops
+
+    body = b"name=value!" * 300
+    post = request(NGINX_PARAMS, body)
+    post_head = len(request(NGINX_PARAMS)) - 8
+    get1 = request(get, keep=True)
+    ping = [(k, "/ping" if k == "SCRIPT_NAME" else v) for k, v in get]
+    conn = {
+        "nginx_get": request(get),
+        "nginx_post": request(NGINX_PARAMS, b"name=value!"),
+        "nginx_keepalive_x2": get1 + request(get, keep=True, rid=2),
+        "ping_keepalive": request(ping, keep=True) + request(ping + [("QUERY_STRING", "ready")], keep=True),
+        "get_values_mid_body": request(NGINX_PARAMS)[:-8] + record(9, 0, nv(b"FCGI_MAX_CONNS", b""))
+        + record(5, 1, b"x") + record(5, 1),
+        "mpx_refused": request(get)[:16] + record(1, 2, struct.pack(">HB5x", 1, 0)) + request(get)[16:],
+        # the harness's control bytes: see fuzz_conn.c (settings, then one per call, in call order)
+        "one_byte_reads": post + ctl + b"\x0c" + b"\x21\x60\x3f\x27" * 60 + b"\x00\x06\x10\x06\x40\x01",
+        "eintr_eagain": request(get) + ctl + b"\x00\x80\xa0\x00" + b"\x01\x02\x03\x10\x00" + b"\xa0\x00",
+        "reset_mid_body": post + ctl + b"\x00" + reads(post_head) + b"\x06\xff\xc0\x01\x00",
+        "eof_mid_body": post + ctl + b"\x00" + reads(post_head) + b"\x06\xff\xe0\x01\x00",
+        "abort_mid_body": request(NGINX_PARAMS)[:-8] + record(5, 1, b"abc") + record(2, 1) + ctl + b"\x00\x00\x06\x10\x06\x10\x00",
+        "short_writes": request(get) + ctl + b"\x08\x00" + b"\x01\x03\x40\x02\x05\x0a" + b"\x85\x81\x9f\x00" + b"\x00\x00",
+        "epipe_large": get1 + get1 + ctl + b"\x04\x00" + b"\x04\x80" + b"\x00\xc0" + b"\x00",
+        "slow_drain": post + ctl + b"\x00" + reads(post_head) + b"\x00\x00" + b"\x40\x60\x40",
+        "quit_between": get1 + request(get, keep=True, rid=2) + ctl + b"\x00" + reads(len(get1)) + b"\x00\x00\xff",
+        "finish_early": get1 + request(get, keep=True, rid=3) + ctl
+        + b"\x00\x00" + b"\x01\x02\x09\x00\x02\x05\x0a\x0d\x00" + b"\x00\x00",
+        "max_requests_1": get1 + request(get, keep=True, rid=2) + ctl + b"\x01",
+    }
+    for name, data in conn.items():
+        write("fuzz_conn", name, data)
 
 if __name__ == "__main__":
     main()
