@@ -5,7 +5,7 @@ and what php-fpm answers.
 nginx (Debian's nginx-light, its own configuration in a temporary directory,
 loopback ports) is put in front of a tiny capturing FastCGI server on a unix
 socket; a set of HTTP requests (GET with a query, POST forms, a multipart
-upload, big headers, a chunked upload, a 100 KiB PUT, HEAD, PATH_INFO, and
+upload, big headers, a chunked upload, a 32 KiB PUT, HEAD, PATH_INFO, and
 keep-alive with fastcgi_keep_conn on) is sent through it, and the raw bytes
 of each upstream connection are recorded.  Those bytes are then replayed to
 php-fpm8.2 (started with -F -y and its own pool in the temporary directory)
@@ -36,7 +36,7 @@ PHP_SCRIPTS = {
     "hello.php": "<?php header('X-Seed: hello'); echo 'hello ', $_GET['a'] ?? '', \"\\n\";",
     "post.php": "<?php echo count($_POST), ' fields; ', file_get_contents('php://input');",
     "upload.php": "<?php foreach ($_FILES as $k => $f) { echo $k, ' ', $f['size'], \"\\n\"; }",
-    "big.php": "<?php echo str_repeat('0123456789abcdef', 6400);",
+    "big.php": "<?php echo str_repeat('0123456789abcdef', 2048);",
     "flush.php": "<?php for ($i = 0; $i < 5; $i++) { echo \"part $i\\n\"; flush(); }",
     # no error_log set: php-fpm sends the messages to the web server as FCGI_STDERR
     "stderr.php": "<?php error_log('seed message to the web server'); trigger_error('notice', E_USER_NOTICE);"
@@ -197,7 +197,7 @@ def requests():
                  b"\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nvalue\r\n--" + boundary + b"--\r\n")
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (b"first chunk;", b"x" * 3000, b"last")) + b"0\r\n\r\n"
     big = b"".join(b"X-Header-%d: %s\r\n" % (i, b"v" * 100) for i in range(40))
-    put = bytes(range(256)) * 400
+    put = bytes(range(256)) * 128
     yield "get_query", "plain", b"GET /hello.php?a=1&b=%0a&c=%C3%A9 HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n"
     yield "post_form", "plain", (b"POST /post.php HTTP/1.1\r\n" + host +
                                  b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n"
@@ -210,7 +210,7 @@ def requests():
     yield "chunked_upload", "plain", (b"POST /post.php HTTP/1.1\r\n" + host +
                                       b"Transfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n"
                                       b"Connection: close\r\n\r\n" + chunks)
-    yield "put_100k", "plain", (b"PUT /post.php HTTP/1.1\r\n" + host + b"Content-Length: %d\r\n"
+    yield "put_32k", "plain", (b"PUT /post.php HTTP/1.1\r\n" + host + b"Content-Length: %d\r\n"
                                 b"Connection: close\r\n\r\n" % len(put) + put)
     yield "head", "plain", b"HEAD /hello.php HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n"
     yield "path_info", "plain", b"GET /hello.php/extra/path%20x?q HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n"

@@ -84,6 +84,7 @@ static struct {
 
 	/* client-side walk of the delivered bytes: BEGIN_REQUESTs per id */
 	size_t walk_pos;
+	int walk_counted;              /* the BEGIN_REQUEST at walk_pos is counted */
 	uint32_t begins[65536];
 	uint32_t ends[65536];
 	uint8_t stream_ended[65536];   /* the empty STDOUT went out for the open request */
@@ -135,14 +136,16 @@ static void walk_client(void)
 		} else if (left < FCGI_HEADER_LEN + clen + pad) {
 			return;
 		}
-		if (h[1] == FCGI_BEGIN_REQUEST) {
+		if (h[1] == FCGI_BEGIN_REQUEST && !S.walk_counted) {
 			uint16_t id = (uint16_t)(h[2] << 8 | h[3]);
 			S.begins[id]++;
 			S.stream_ended[id] = 0;
+			S.walk_counted = 1;
 		}
 		if (left < FCGI_HEADER_LEN + clen + pad)
 			return;     /* counted; padding still to come */
 		S.walk_pos += FCGI_HEADER_LEN + clen + pad;
+		S.walk_counted = 0;
 	}
 }
 
