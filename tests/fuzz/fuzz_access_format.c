@@ -87,8 +87,9 @@ static char *render(const char *fmt, const struct vals *v, uint64_t num, size_t 
 	e.cpu_user_us = num >> 5;
 	e.cpu_system_us = num >> 7;
 	e.memory = num;
-	/* The worker's clock: a real time, never a value localtime_r refuses. */
-	e.start.tv_sec = (time_t)(num & 0xffffffffu);
+	/* The worker's clock: a real time, never a value localtime_r refuses, and
+	 * one second later still a time_t where it has 32 bits (i386: make fuzz-m32). */
+	e.start.tv_sec = (time_t)(num % 0x7fffffffu);
 	e.now.tv_sec = e.start.tv_sec + 1;
 	e.param = param;
 	e.header = header;

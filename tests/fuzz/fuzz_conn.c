@@ -30,7 +30,8 @@
  * with EPIPE/ECONNRESET, a read with ECONNRESET, or the worker shut the
  * socket down) and no call at all on the descriptor once closed; a request
  * handed to a handler while the peer stayed intact gets exactly one
- * END_REQUEST; the connection is closed exactly once; the loop ends within a
+ * END_REQUEST; no STDOUT carries bytes the handler wrote for another request
+ * (the stub's body bytes are tagged with the request's serial number); the connection is closed exactly once; the loop ends within a
  * bound of system calls and fake time (no busy loop on EAGAIN/EINTR).
  * Access log lines (fd 5) are one line each.
  */
@@ -99,6 +100,7 @@ static struct {
 	int handled_end;               /* its END_REQUEST went out */
 	unsigned eofs, eofs_before;    /* reads that returned 0 */
 	size_t handler_out;            /* bytes the stub wrote this run */
+	unsigned serial;               /* requests dispatched so far: tags the stub's body bytes */
 } S;
 
 static uint8_t ctl_byte(void)
@@ -149,6 +151,11 @@ static void walk_client(void)
 	}
 }
 
+static uint8_t tag(unsigned serial)
+{
+	return (uint8_t)(0x80 | (serial & 0x7f));
+}
+
 /* Checks the complete records of the output written so far. */
 static void parse_output(void)
 {
@@ -177,6 +184,10 @@ static void parse_output(void)
 				fail("STDOUT after its stream's empty record");
 			if (h[1] == FCGI_STDOUT && clen == 0)
 				S.stream_ended[id] = 1;
+			/* the stub's body bytes carry its request's tag (headers are ASCII) */
+			for (size_t i = 0; h[1] == FCGI_STDOUT && i < clen; i++)
+				if (h[FCGI_HEADER_LEN + i] >= 0x80 && h[FCGI_HEADER_LEN + i] != tag(S.serial))
+					fail("STDOUT carries another request's output");
 			break;
 		case FCGI_END_REQUEST:
 			if (clen != 8)
@@ -478,6 +489,7 @@ static int stub_write(struct request *r, size_t n)
 	if (S.handler_out + n > (1u << 20))
 		n = 1;
 	S.handler_out += n;
+	memset(pattern, tag(S.serial), n);
 	return resp_write(r, pattern, n);
 }
 
@@ -504,6 +516,7 @@ static int stub_handle(struct worker *w, struct request *r)
 	int app_status = 0;
 	/* the harness knows which request the worker dispatched */
 	check_handled();
+	S.serial++;
 	S.handled = 1;
 	S.handled_id = r->id;
 	S.handled_end = 0;
@@ -591,7 +604,6 @@ static void setup_once(void)
 	if (done)
 		return;
 	done = 1;
-	memset(pattern, 'x', sizeof(pattern));
 	write_after_finish = getenv("FUZZ_CONN_WRITE_AFTER_FINISH") != NULL;
 	trace = getenv("FUZZ_CONN_TRACE") != NULL;
 	pc.name = (char *)"fuzz";

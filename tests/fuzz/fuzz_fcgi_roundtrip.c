@@ -293,7 +293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fcgi_parser_free(&ps);
 
-	check_response(body, body_len, id, (uint32_t)(data[6] << 24 | data[7]), chunks, nchunks);
+	check_response(body, body_len, id, (uint32_t)data[6] << 24 | data[7], chunks, nchunks);
 	free(req.b);
 	free(nv.b);
 	free(got.b);
