@@ -12,7 +12,8 @@
  * on a fake clock (a wait longer than the timeout times out, and the clock
  * moves by the timeout), or whether a SIGQUIT arrives.  They also drive a
  * stub handler (read the body piecewise, write small/large STDOUT, STDERR,
- * finish early, fail).  Without control bytes every read returns what is
+ * finish early, fail).  The first control byte sets the worker up
+ * (max_requests, access log, an extra header line).  Without control bytes every read returns what is
  * left and every write is taken whole: a captured nginx request replays as
  * nginx sent it.
  *
@@ -31,8 +32,9 @@
  * socket down) and no call at all on the descriptor once closed; a request
  * handed to a handler while the peer stayed intact gets exactly one
  * END_REQUEST; no STDOUT carries bytes the handler wrote for another request
- * (the stub's body bytes are tagged with the request's serial number); the connection is closed exactly once; the loop ends within a
- * bound of system calls and fake time (no busy loop on EAGAIN/EINTR).
+ * (the stub's body bytes are tagged with the request's serial number); the
+ * connection is closed exactly once; the loop ends within a bound of system
+ * calls and fake time (no busy loop on EAGAIN/EINTR).
  * Access log lines (fd 5) are one line each.
  */
 #include <errno.h>
