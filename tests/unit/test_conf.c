@@ -807,8 +807,12 @@ static const struct xcase xcases[] = {
 	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
 	  "listen = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\n", 2, NULL },
 	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
-	  "listen = /run/w.sock\nuser = nobody\npm = ondemand\npm.max_children = 1\n", 2,
-	  "pool www: exec.mode = direct needs pm = static (fpmd cannot see which programs are busy)" },
+	  "listen = /run/w.sock\nuser = nobody\npm = ondemand\npm.max_children = 1\n", 2, NULL },
+	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
+	  "listen = /run/w.sock\nuser = nobody\npm = dynamic\npm.max_children = 2\n"
+	  "pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 1\n", 2,
+	  "pool www: exec.mode = direct needs pm = static or ondemand (fpmd cannot count the spare "
+	  "programs of pm = dynamic)" },
 	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
 	  "listen = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\nping.path = /ping\n",
 	  2, "pool www: ping.path and pm.status_path are not answered with exec.mode = direct "
