@@ -306,8 +306,6 @@ def heredocs(text):
     return out
 
 
-@pytest.mark.skipif(conftest.SANITIZED, reason="the quick start's php pool: libphp loads extensions "
-                                              "with RTLD_DEEPBIND, which AddressSanitizer cannot run")
 def test_quickstart_nginx_php_and_cgi(fpmd, workdir):
     """The quick start's pool file and nginx server block, with the paths moved into a
     temp dir: nginx (with Debian's snippets/fastcgi-php.conf) in front of the installed
