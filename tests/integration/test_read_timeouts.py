@@ -66,9 +66,13 @@ def head_of(params, keep=False):
     return build_request(params)[:-8] if not keep else build_request(params, keep=True)[:-8]
 
 
-def status_procs(sock):
-    r = fcgi_request(sock, "/status", extra={"QUERY_STRING": "json&full"})
+def status_procs(workdir):
+    """The pool's workers as the master sees them (pm.status_listen: no worker serves it)."""
+    r = fcgi_request(f"{workdir}/status.sock", "/status", extra={"QUERY_STRING": "json&full"})
     return {p["pid"]: p for p in json.loads(r.body)["processes"]}
+
+
+STATUS = "pm.status_listen = {}/status.sock\n"
 
 
 def worker_pid_from(line):
@@ -80,7 +84,7 @@ def worker_pid_from(line):
 def test_header_slowloris_is_cut(fpmd, workdir, stage, prefix_len):
     write_script(f"{workdir}/hi.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi'\n")
     fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1,
-                                             extra="request_header_timeout = 1s\n")))
+                                             extra="request_header_timeout = 1s\n" + STATUS.format(workdir))))
     sock = f"{workdir}/www.sock"
     req = build_request(cgi_params("/hi.sh", root=workdir))
     # 1 byte per 0.3 s: the whole head would take minutes.
@@ -94,10 +98,10 @@ def test_header_slowloris_is_cut(fpmd, workdir, stage, prefix_len):
     assert "[pool www]" in lines[0] and f"the request's {stage}" in lines[0]
     pid = worker_pid_from(lines[0])
     assert pid in fpmd.workers()
-    # The only worker is back at accept: the next client is served, and it is idle again.
+    # The only worker is back at accept and shown idle; the next client is served.
+    assert wait_for(lambda: status_procs(workdir)[pid]["state"] == "Idle", 5)
     assert fcgi_request(sock, "/hi.sh", root=workdir, timeout=5).body == b"hi"
-    procs = status_procs(sock)
-    assert pid in procs and procs[pid]["requests"] >= 1
+    assert status_procs(workdir)[pid]["requests"] >= 1
 
 
 def test_connection_that_sends_nothing_is_closed(fpmd, workdir):
@@ -192,7 +196,8 @@ def body_pool(workdir, kind, echo_so, extra):
 
 @pytest.mark.parametrize("kind", ["cgi", "module", "exec"])
 def test_body_gap_is_cut(fpmd, workdir, kind, echo_module):
-    fpmd.start(basic_conf(workdir, body_pool(workdir, kind, echo_module, "request_body_timeout = 1s\n")))
+    fpmd.start(basic_conf(workdir, body_pool(workdir, kind, echo_module,
+                                             "request_body_timeout = 1s\n" + STATUS.format(workdir))))
     sock = f"{workdir}/www.sock"
     body = b"b" * 1000
     params = cgi_params("/count.sh", root=workdir, method="POST", body=body)
@@ -219,10 +224,10 @@ def test_body_gap_is_cut(fpmd, workdir, kind, echo_module):
                                      and _cmdline(p).endswith(f"{workdir}/count.sh")], 5)
     pid = worker_pid_from(lines[0])
     assert pid in fpmd.workers()
+    assert wait_for(lambda: status_procs(workdir)[pid]["state"] == "Idle", 5)
     r = fcgi_request(sock, "/count.sh", root=workdir, method="POST", body=b"x" * 10, timeout=5)
     assert r.status == 200
-    procs = status_procs(sock)
-    assert procs[pid]["requests"] >= 2
+    assert status_procs(workdir)[pid]["requests"] >= 2
 
 
 def _cmdline(pid):
