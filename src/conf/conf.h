@@ -110,6 +110,7 @@ struct pool_conf {
 	struct conf_str_list cgi_allow;
 	struct conf_kv_list cgi_interpreter;   /* key = ".py" (or "" for the default), value = path */
 	enum conf_cgi_stderr cgi_stderr;
+	int   cgi_landlock;             /* Landlock: reads and exec limited (handlers/cgi_landlock.c) */
 	char *module_path;
 	struct conf_kv_list module_param;
 	char *exec_command;

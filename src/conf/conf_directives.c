@@ -244,6 +244,8 @@ const struct conf_directive conf_directives[] = {
 	  .offset = P(php_ini_params), .def = "user", .choices = php_ini_params },
 	{ .name = "cgi.stderr", .type = CT_ENUM, .flags = CF_POOL, .offset = P(cgi_stderr),
 	  .def = "log", .choices = cgi_stderrs },
+	{ .name = "cgi.landlock", .type = CT_BOOL, .flags = CF_POOL, .offset = P(cgi_landlock),
+	  .def = "no" },
 	{ .name = "module.path", .type = CT_STR, .flags = CF_POOL | CF_ABS,
 	  .offset = P(module_path) },
 	{ .name = "module.param", .type = CT_KV, .flags = CF_POOL, .offset = P(module_param) },

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cgi/cgi.h"
+#include "handlers/cgi_landlock.h"
 #include "log/log.h"
 #include "master/pool.h"
 #include "worker/conn.h"
@@ -126,6 +127,9 @@ static int cgi_worker_init(struct worker *w)
 		return -1;
 	}
 	w->handler_data = st;
+	if (pc->cgi_landlock && cgi_landlock_apply(pc, st->roots, st->nroots, st->allow,
+						   st->nallow) < 0)
+		return -1;
 	return reserve_check(w);
 }
 
