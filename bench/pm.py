@@ -461,31 +461,30 @@ def idle():
     dyn = ("pm = dynamic\npm.max_children = 8\npm.start_servers = 2\npm.min_spare_servers = 1\n"
            "pm.max_spare_servers = 3\nping.path = /ping\n")
     php = "app.type = php\n"
-    # (kind, name, pool, goal: master wake-ups/s, uri, expect, conf)
-    cases = [("fpmd", "fpmd-static", "static 4, cgi", 0, "/hello.sh", "Hello", {"pool": static4}),
-             ("fpmd", "fpmd-dynamic", "dynamic 1..8, cgi", 1, "/hello.sh", "Hello", {"pool": dyn})]
+    # (kind, name, pool, uri, expect, conf); the goals are in `pairs` below
+    cases = [("fpmd", "fpmd-static", "static 4, cgi", "/hello.sh", "Hello", {"pool": static4}),
+             ("fpmd", "fpmd-dynamic", "dynamic 1..8, cgi", "/hello.sh", "Hello", {"pool": dyn})]
     if HAVE_PHP_SO:
-        cases += [("fpmd", "fpmd-php", "static 4, php", 0, "/hello.php", "Hello",
+        cases += [("fpmd", "fpmd-php", "static 4, php", "/hello.php", "Hello",
                    {"pool": static4, "app": php}),
-                  ("fpmd", "fpmd-php-dynamic", "dynamic 1..8, php", 1, "/hello.php", "Hello",
+                  ("fpmd", "fpmd-php-dynamic", "dynamic 1..8, php", "/hello.php", "Hello",
                    {"pool": dyn, "app": php})]
     else:
         say("bench: %s/fpmd-php.so not built: no php pool in idle" % os.path.dirname(FPMD))
-    cases += [("php-fpm", "php-fpm-static", "static 4", None, "/hello.php", "Hello", {"pool": static4}),
-              ("php-fpm", "php-fpm-dynamic", "dynamic 1..8", None, "/hello.php", "Hello", {"pool": dyn})]
+    cases += [("php-fpm", "php-fpm-static", "static 4", "/hello.php", "Hello", {"pool": static4}),
+              ("php-fpm", "php-fpm-dynamic", "dynamic 1..8", "/hello.php", "Hello", {"pool": dyn})]
     if FCGIWRAP:
-        cases.append(("fcgiwrap", "fcgiwrap", "-c 4", None, "/hello.sh", "Hello", {"workers": 4}))
+        cases.append(("fcgiwrap", "fcgiwrap", "-c 4", "/hello.sh", "Hello", {"workers": 4}))
     else:
         say("bench: fcgiwrap missing, skipped in idle")
     # All of them idle side by side, measured over the same window: an idle
     # process's wake-ups do not depend on its neighbours, and it keeps the
     # scenario short.
     srvs = []
-    for kind, name, _, _, uri, expect, conf in cases:
-        srv = Server(kind, "idle-" + name, conf)
-        srvs.append(srv)
+    for kind, name, _, _, _, conf in cases:
+        srvs.append(Server(kind, "idle-" + name, conf))
     try:
-        for srv, (_, _, _, _, uri, expect, _) in zip(srvs, cases):
+        for srv, (_, _, _, uri, expect, _) in zip(srvs, cases):
             wait_ready(srv, uri, expect)
             j = load(srv, uri, expect, 2, n=20)
             if j["ok"] != 20:
@@ -496,8 +495,8 @@ def idle():
         t0 = time.monotonic()
         time.sleep(IDLE_SECS)
         secs = time.monotonic() - t0
-        raw, rows, by = {}, [], {}
-        for srv, (kind, name, pool, goal, _, _, _) in zip(srvs, cases):
+        by, rows = {}, []
+        for srv, (_, name, pool, _, _, _) in zip(srvs, cases):
             now = tree(srv.pid)
             b = before[srv.name]
             per = {}
@@ -526,7 +525,6 @@ def idle():
                  "pss_worker_kb": (sum(of("worker", "pss_kb")) / len(of("worker", "pss_kb"))
                                    if of("worker", "pss_kb") else None),
                  "pss_total_kb": sum(v["pss_kb"] or 0 for v in per.values())}
-            raw[name] = r
             by[name] = r
             say("bench: idle %s: master %d wake-ups in %.1f s, %d workers %d, PSS total %s MiB%s"
                 % (name, m_cs, secs, nw, sum(of("worker", "ctxt_switches")), mib(r["pss_total_kb"]),
@@ -560,7 +558,7 @@ def idle():
                          "%s %s" % ("0" if goal == 0 else "≤ %g" % goal, "met" if wake_ok else "MISSED"),
                          fmt(mem, 2) + "×", fmt(per_w, 2) + "×",
                          "lowest: %s" % ("met" if v["memory_met"] else "MISSED")))
-    RESULTS["idle"] = {"seconds": secs, "servers": raw, "against": verdicts}
+    RESULTS["idle"] = {"seconds": secs, "servers": by, "against": verdicts}
     print("idle: after a warm-up of 20 requests (c=2) and 2 s of quiet, %.1f s with no request, "
           "every server idle in the same window. Wake-ups: voluntary + nonvoluntary context "
           "switches (/proc/PID/task/*/status) per second; timeslices: /proc/PID/schedstat's third "
