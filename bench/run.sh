@@ -15,7 +15,7 @@
 #   BENCH_ROUNDS=3        rounds
 #   BENCH_CONNS=16        connections in flight (fcgi-load -c)
 #   BENCH_WORKERS="2 8"   worker counts
-#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload"
+#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload idle ondemand-first"
 #                         php-hello/php-table: PHP pools (app.type = php) against
 #                         php-fpm8.2 and uWSGI's php plugin, plus bench/php.py's
 #                         worker CPU per request, PSS by process and opcache sharing
@@ -31,7 +31,7 @@ SECS=${BENCH_SECS:-4}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-16}
 WORKERS=${BENCH_WORKERS:-2 8}
-SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload}
+SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload idle ondemand-first}
 PHP_REQS=${BENCH_PHP_REQS:-20000}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -58,7 +58,7 @@ PMSCEN=""
 for scen in $SCENARIOS; do
 	case "$scen" in
 	ping|ping-ka|cgi-sh|cgi-c|php|php-hello|php-table) THRU="$THRU $scen" ;;
-	ondemand-ramp|recycle|reload) PMSCEN="$PMSCEN $scen" ;;
+	ondemand-ramp|recycle|reload|idle|ondemand-first) PMSCEN="$PMSCEN $scen" ;;
 	*) die "unknown scenario '$scen'" ;;
 	esac
 done
