@@ -17,7 +17,8 @@
 #                         number or a list ("8 64") for every scenario; unset,
 #                         each scenario has its own: hello "8 64", hello-ka 8,
 #                         nginx 64, the others 16
-#   BENCH_WORKERS="2 8"   worker counts
+#   BENCH_WORKERS         worker counts; unset: "2 8", the php scenario (php-cgi
+#                         in exec pools, a report without goal) 2 only
 #   BENCH_SCENARIOS="cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp recycle reload"
 #                         (ping and ping-ka also exist, out of the default list:
 #                         hello and hello-ka measure the same path through a module)
@@ -28,10 +29,13 @@
 #                         against prefork, spawn-fcgi + libfcgi and php-fpm8.2
 #                         nginx: nginx-light + wrk in front of fpmd (module and
 #                         php pools) and php-fpm8.2
-#   BENCH_PHP_REQS=20000  requests of php.py's CPU measurement
+#   BENCH_PHP_REQS=10000  requests of php.py's CPU measurement
 #                         the last three (fpmd and php-fpm8.2's process managers)
 #                         are run by bench/pm.py, after the others
 #   CC=cc
+#   PYTHON                the helpers' interpreter: /usr/bin/python3 when there
+#                         (a pyenv shim costs a second per call, and run.sh calls
+#                         report.py after every measurement)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,9 +43,9 @@ BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 SECS=${BENCH_SECS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-}
-WORKERS=${BENCH_WORKERS:-2 8}
+WORKERS=${BENCH_WORKERS:-}
 SCENARIOS=${BENCH_SCENARIOS:-cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp recycle reload}
-PHP_REQS=${BENCH_PHP_REQS:-20000}
+PHP_REQS=${BENCH_PHP_REQS:-10000}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	SECS=1
@@ -50,7 +54,11 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	PHP_REQS=${BENCH_PHP_REQS:-5000}
 fi
 CC=${CC:-cc}
-PY=${PYTHON:-python3}
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+	PY=python3
+	[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+fi
 FPMD=$BUILD/fpmd
 BIN=$BUILD/bench
 LOAD=$BIN/fcgi-load
@@ -322,6 +330,16 @@ wait_http() {
 	return 1
 }
 
+# Worker counts of a scenario: BENCH_WORKERS for all, else its own.
+workers_for() {
+	if [ -n "$WORKERS" ]; then echo "$WORKERS"; return 0; fi
+	case "$1" in
+	# php-cgi, a report without goal: 2 workers keep make bench under 15 min
+	php) echo 2 ;;
+	*) echo "2 8" ;;
+	esac
+}
+
 # Connection counts of a scenario: BENCH_CONNS for all, else its own.
 conns_for() {
 	if [ -n "$CONNS" ]; then echo "$CONNS"; return 0; fi
@@ -435,7 +453,7 @@ wait_ready() {
 }
 
 # --- the run ----------------------------------------------------------------
-say "bench: $(nproc) CPUs, ${SECS}s per run, $ROUNDS rounds, c=${CONNS:-per scenario}, workers: $WORKERS"
+say "bench: $(nproc) CPUs, ${SECS}s per run, $ROUNDS rounds, c=${CONNS:-per scenario}, workers: ${WORKERS:-per scenario}"
 say "bench: scenarios: $SCENARIOS"
 T0=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -444,7 +462,8 @@ for scen in $THRU; do
 	servers=$(servers_for "$scen")
 	conns=$(conns_for "$scen")
 	CONNS_USED="$CONNS_USED $scen:$(echo "$conns" | tr ' ' ,)"
-	for w in $WORKERS; do
+	TS=$(date +%s)
+	for w in $(workers_for "$scen"); do
 		# start every server of the scenario
 		for srv in $servers; do
 			d=$TMP/$scen-$w/$srv
@@ -505,6 +524,7 @@ for scen in $THRU; do
 		esac
 		stop_all
 	done
+	say "bench: $scen done in $(($(date +%s) - TS)) s"
 done
 T1=$(date +%s)
 
