@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""bench/plot.py RESULTS.json OUT.svg [rps]: requests/s and p99 latency per scenario,
-worker count, concurrency and server.
+"""bench/plot.py RESULTS.json OUT.svg [rps] [only=SCENARIO,...]: requests/s and p99 latency
+per scenario, worker count, concurrency and server.
 
 Two panels in one SVG: requests/s (median of the rounds, min-max bars) above, p99
 latency (median of the rounds) below, both on a log scale since a CGI fork and a
 keep-alive hello are two orders of magnitude apart.  With "rps" only the first
-panel is drawn, as for docs/bench-php.svg.  Results written before the
+panel is drawn, as for docs/bench-php.svg; only= keeps those scenarios (docs/bench-module.svg:
+only=hello,hello-ka,nginx).  Results written before the
 concurrency was recorded per row (no "conns") are labelled by worker count only.
 
 gnuplot (Debian gnuplot-nox) draws it; run.sh calls this after each run when gnuplot is there.
@@ -22,12 +23,12 @@ def label(sc, w, c):
     return f"{sc} w{w}" + (f" c{c}" if c else "")
 
 
-def main(src, out, only_rps=False):
+def main(src, out, only_rps=False, only=None):
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         print("bench/plot.py: gnuplot is not installed (scripts/deps.sh bench): no plot", file=sys.stderr)
         return 0
-    res = json.load(open(src))["results"]
+    res = [r for r in json.load(open(src))["results"] if not only or r["scenario"] in only]
     groups = []                       # (scenario, workers, conns) in order
     servers = []
     for r in res:
@@ -78,7 +79,9 @@ def main(src, out, only_rps=False):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] != "rps"):
+    opts = sys.argv[3:]
+    keep = [o[5:].split(",") for o in opts if o.startswith("only=")]
+    if len(sys.argv) < 3 or any(o != "rps" and not o.startswith("only=") for o in opts):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1], sys.argv[2], len(sys.argv) == 4))
+    sys.exit(main(sys.argv[1], sys.argv[2], "rps" in opts, keep[0] if keep else None))
