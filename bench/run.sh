@@ -399,8 +399,10 @@ servers_for() {
 		else say "bench: php-fpm8.2 missing, skipped"; fi
 		echo "$s" ;;
 	nginx)
-		have nginx && have wrk && have curl ||
-			{ say "bench: nginx, wrk or curl missing, nginx skipped"; return 0; }
+		if ! have nginx || ! have wrk || ! have curl; then
+			say "bench: nginx, wrk or curl missing, nginx skipped"
+			return 0
+		fi
 		s=fpmd
 		if [ -f "$BUILD/fpmd-php.so" ]; then s="$s fpmd-php"
 		else say "bench: $BUILD/fpmd-php.so not built, fpmd-php skipped"; fi
