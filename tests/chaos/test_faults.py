@@ -345,6 +345,8 @@ def test_07_slowloris_and_clients_that_leave(fpmd, workdir):
     freed_s = time.monotonic() - t0
     for t in threads:
         t.join(terminate_t)
+    # The workers' log lines travel through the master: they may come after the answers.
+    wait_for(lambda: len(re.findall(r"\[pool app\] child \d+: request_(header|body)_timeout", fpmd.log())) >= 3, 5)
     kills = len(re.findall(r"\[pool app\] child \d+, script .* execution timed out", fpmd.log()))
     header_cuts = len(re.findall(r"\[pool app\] child \d+: request_header_timeout \(1s\) expired", fpmd.log()))
     body_cuts = len(re.findall(r"\[pool app\] child \d+: request_body_timeout \(1s\) expired", fpmd.log()))
