@@ -16,6 +16,8 @@ STATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
 ifeq ($(SAN),1)
 BUILD   ?= build-san
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# src/master/sanitizer.c: libphp's extensions load without RTLD_DEEPBIND under ASan.
+SAN_FPMD_LDFLAGS = -Wl,--export-dynamic-symbol=dlopen
 else
 BUILD   ?= build
 SANFLAGS =
@@ -95,7 +97,7 @@ $(BUILD)/libfpmd-pure.a: $(PURE_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/fpmd: $(FPMD_OBJ) $(BUILD)/libfpmd-pure.a
-	$(CC) $(LDFLAGS) -o $@ $^ -ldl $(UNWIND_LIBS)
+	$(CC) $(LDFLAGS) $(SAN_FPMD_LDFLAGS) -o $@ $^ -ldl $(UNWIND_LIBS)
 
 $(BUILD)/fpmctl: $(FPMCTL_OBJ) $(BUILD)/libfpmd-pure.a
 	$(CC) $(LDFLAGS) -o $@ $^

@@ -10,15 +10,24 @@ Scenarios (bench/README.md):
                  failures, worker restarts
   reload         c=16 load while the master gets SIGUSR2 every second: ok and
                  failed requests
+  idle           fpmd (static and dynamic; cgi and php pools), php-fpm (static,
+                 dynamic) and fcgiwrap -c 4 idle side by side after a warm-up:
+                 wake-ups per second of the master and of the workers (context
+                 switches), PSS of the master, the zygote, each worker, in all
+  ondemand-first pm=ondemand, no worker: latency of one request (connect to
+                 END_REQUEST) and the server's CPU for it, median of rounds
 
 Every server is started in its own session; its process group is written to
 DIR/pgids at once (run.sh's trap kills those too) and killed here at the end of
 its scenario, on failure, on SIGTERM and on Ctrl-C.  Environment: BENCH_QUICK,
-BENCH_SECS, BENCH_ROUNDS, BENCH_RESULTS (a JSON file to write the figures to).
+BENCH_SECS, BENCH_ROUNDS, BENCH_IDLE_SECS (idle's window, 10 s; 3 quick),
+BENCH_FIRST_ROUNDS (ondemand-first's rounds, 9; 2 quick), BENCH_RESULTS (a JSON
+file to write the figures to).
 """
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -32,8 +41,14 @@ SECS = float(os.environ.get("BENCH_SECS", "4"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 if QUICK:
     SECS, ROUNDS = 1.0, 1
+IDLE_SECS = float(os.environ.get("BENCH_IDLE_SECS", "3" if QUICK else "10"))
+FIRST_ROUNDS = int(os.environ.get("BENCH_FIRST_ROUNDS", "2" if QUICK else "9"))
 AS_ROOT = ["-R"] if os.getuid() == 0 else []
+FCGIWRAP = shutil.which("fcgiwrap")
+# the php pools' SAPI, next to fpmd when `make` built it
+HAVE_PHP_SO = os.path.exists(os.path.join(os.path.dirname(FPMD), "fpmd-php.so"))
 GROUPS = []          # process groups started and not yet stopped
+POPENS = {}          # their leaders (the masters), by group
 LOADS = []           # fcgi-load processes started
 RESULTS = {}
 
@@ -58,25 +73,33 @@ class Server:
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "sock")
         self.log = os.path.join(self.dir, "error.log")
+        if kind == "fcgiwrap":
+            self.spawn([FCGIWRAP, "-c", str(conf["workers"]), "-s", "unix:" + self.sock])
+            return
         cf = os.path.join(self.dir, kind + ".conf")
         glob = "[global]\npid = %s/%s.pid\nerror_log = %s\n" % (self.dir, kind, self.log)
         if kind == "php-fpm":
             glob += "daemonize = no\n"
         pool = "[bench]\nlisten = %s\n" % self.sock
         if kind == "fpmd":
-            pool += "app.type = cgi\ncgi.root = %s\n" % WWW
+            pool += conf.get("app", "app.type = cgi\ncgi.root = %s\n" % WWW)
         with open(cf, "w") as f:
             f.write(glob + conf.get("global", "") + "\n" + pool + conf["pool"])
         if kind == "fpmd":
             argv = [FPMD, "-F", "-y", cf] + AS_ROOT
         else:
             argv = [PHPFPM, "-F", "-y", cf, "-p", self.dir] + AS_ROOT
+        self.spawn(argv)
+
+    def spawn(self, argv):
+        name = self.name
         out = open(os.path.join(self.dir, "out.log"), "w")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
         self.pid = self.proc.pid          # a session leader: pid = pgid
         GROUPS.append(self.pid)
+        POPENS[self.pid] = self.proc
         with open(os.path.join(self.dir, "pgids"), "a") as f:
             f.write("%d\n" % self.pid)
         end = time.monotonic() + 10
@@ -124,31 +147,42 @@ class Server:
         return self.proc.poll() is None
 
     def stop(self):
-        stop_group(self.pid)
-        try:
-            self.proc.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_groups([self.pid])
 
 
-def stop_group(g):
-    try:
-        os.killpg(g, signal.SIGTERM)
-    except OSError:
-        pass
-    end = time.monotonic() + 2
-    while time.monotonic() < end:
+def stop_groups(gs):
+    """TERM to each process group, KILL to what is left after 2 s.  A master
+    this script started is reaped as it exits (a zombie would keep its group
+    alive for kill(-g, 0)), so a server that stops at once costs no wait."""
+    for g in gs:
         try:
-            os.killpg(g, 0)
+            os.killpg(g, signal.SIGTERM)
         except OSError:
-            break
-        time.sleep(0.05)
-    try:
-        os.killpg(g, signal.SIGKILL)
-    except OSError:
-        pass
-    if g in GROUPS:
-        GROUPS.remove(g)
+            pass
+    end = time.monotonic() + 2
+    left = list(gs)
+    while left and time.monotonic() < end:
+        for g in list(left):
+            if g in POPENS:
+                POPENS[g].poll()
+            try:
+                os.killpg(g, 0)
+            except OSError:
+                left.remove(g)
+        time.sleep(0.02)
+    for g in gs:
+        if g in left:
+            try:
+                os.killpg(g, signal.SIGKILL)
+            except OSError:
+                pass
+        if g in POPENS:
+            try:
+                POPENS.pop(g).wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        if g in GROUPS:
+            GROUPS.remove(g)
 
 
 def load(srv, uri, expect, conns, secs=None, n=None, timeout_ms=10000, bg=False):
@@ -355,6 +389,302 @@ def reload():
            "failed", "unfinished", "max ms", "answering after"], rows, text=3)
 
 
+# --- processes ------------------------------------------------------------------
+
+def tree(master):
+    """{pid: role} of a server's processes: the master and every descendant
+    (fpmd's php workers are the master's children too, cloned with
+    CLONE_PARENT by the zygote)."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            kids.setdefault(int(fields[1]), []).append(int(d))
+    out, todo = {master: "master"}, list(kids.get(master, []))
+    while todo:
+        pid = todo.pop()
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        out[pid] = "zygote" if b"zygote" in cmd else "worker"
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def wakeups(pid):
+    """(context switches, timeslices) of a process, summed over its threads:
+    voluntary_ctxt_switches + nonvoluntary_ctxt_switches of /proc/PID/task/*/status
+    (each switch-out of a sleeping process is one sleep, so one wake-up), and
+    /proc/PID/task/*/schedstat's third field (times it was given the CPU).
+    None once the process is gone."""
+    cs = ts = 0
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for ln in f:
+                    if ln.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        cs += int(ln.split()[1])
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                ts += int(f.read().split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
+    return cs, ts
+
+
+def pss_kb(pid):
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for ln in f:
+                if ln.startswith("Pss:"):
+                    return int(ln.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def mib(kb):
+    return "–" if kb is None else "%.1f" % (kb / 1024)
+
+
+# --- idle -----------------------------------------------------------------------
+
+def idle():
+    static4 = "pm = static\npm.max_children = 4\nping.path = /ping\n"
+    dyn = ("pm = dynamic\npm.max_children = 8\npm.start_servers = 2\npm.min_spare_servers = 1\n"
+           "pm.max_spare_servers = 3\nping.path = /ping\n")
+    php = "app.type = php\n"
+    # (kind, name, pool, uri, expect, conf); the goals are in `pairs` below
+    cases = [("fpmd", "fpmd-static", "static 4, cgi", "/hello.sh", "Hello", {"pool": static4}),
+             ("fpmd", "fpmd-dynamic", "dynamic 1..8, cgi", "/hello.sh", "Hello", {"pool": dyn})]
+    if HAVE_PHP_SO:
+        cases += [("fpmd", "fpmd-php", "static 4, php", "/hello.php", "Hello",
+                   {"pool": static4, "app": php}),
+                  ("fpmd", "fpmd-php-dynamic", "dynamic 1..8, php", "/hello.php", "Hello",
+                   {"pool": dyn, "app": php})]
+    else:
+        say("bench: %s/fpmd-php.so not built: no php pool in idle" % os.path.dirname(FPMD))
+    cases += [("php-fpm", "php-fpm-static", "static 4", "/hello.php", "Hello", {"pool": static4}),
+              ("php-fpm", "php-fpm-dynamic", "dynamic 1..8", "/hello.php", "Hello", {"pool": dyn})]
+    if FCGIWRAP:
+        cases.append(("fcgiwrap", "fcgiwrap", "-c 4", "/hello.sh", "Hello", {"workers": 4}))
+    else:
+        say("bench: fcgiwrap missing, skipped in idle")
+    # All of them idle side by side, measured over the same window: an idle
+    # process's wake-ups do not depend on its neighbours, and it keeps the
+    # scenario short.
+    srvs = []
+    for kind, name, _, _, _, conf in cases:
+        srvs.append(Server(kind, "idle-" + name, conf))
+    try:
+        for srv, (_, _, _, uri, expect, _) in zip(srvs, cases):
+            wait_ready(srv, uri, expect)
+            j = load(srv, uri, expect, 2, n=20)
+            if j["ok"] != 20:
+                raise RuntimeError("%s: warm-up %d of 20 ok, errors %s" % (srv.name, j["ok"], errs(j)))
+        time.sleep(2.0)          # dynamic pools settle in their band; then quiet
+        before = {srv.name: {pid: (role, wakeups(pid)) for pid, role in tree(srv.pid).items()}
+                  for srv in srvs}
+        t0 = time.monotonic()
+        time.sleep(IDLE_SECS)
+        secs = time.monotonic() - t0
+        by, rows = {}, []
+        for srv, (_, name, pool, _, _, _) in zip(srvs, cases):
+            now = tree(srv.pid)
+            b = before[srv.name]
+            per = {}
+            for pid, (role, w0) in b.items():
+                w1 = wakeups(pid)
+                if w0 is None or w1 is None or now.get(pid) != role:
+                    continue
+                per[pid] = {"role": role, "ctxt_switches": w1[0] - w0[0], "timeslices": w1[1] - w0[1],
+                            "pss_kb": pss_kb(pid)}
+            came = sorted(set(now) - set(b))
+            gone = sorted(set(b) - set(now))
+
+            def of(role, key):
+                return [v[key] for v in per.values() if v["role"] == role and v[key] is not None]
+            nw = len(of("worker", "ctxt_switches"))
+            m_cs = sum(of("master", "ctxt_switches"))
+            r = {"pool": pool, "seconds": secs, "procs": per, "came": came, "gone": gone,
+                 "master_wakeups_per_s": m_cs / secs,
+                 "master_timeslices_per_s": sum(of("master", "timeslices")) / secs,
+                 "workers": nw,
+                 "workers_wakeups_per_s": sum(of("worker", "ctxt_switches")) / secs,
+                 "zygote_wakeups_per_s": sum(of("zygote", "ctxt_switches")) / secs
+                 if of("zygote", "ctxt_switches") else None,
+                 "pss_master_kb": sum(of("master", "pss_kb")),
+                 "pss_zygote_kb": sum(of("zygote", "pss_kb")) if of("zygote", "pss_kb") else None,
+                 "pss_worker_kb": (sum(of("worker", "pss_kb")) / len(of("worker", "pss_kb"))
+                                   if of("worker", "pss_kb") else None),
+                 "pss_total_kb": sum(v["pss_kb"] or 0 for v in per.values())}
+            by[name] = r
+            say("bench: idle %s: master %d wake-ups in %.1f s, %d workers %d, PSS total %s MiB%s"
+                % (name, m_cs, secs, nw, sum(of("worker", "ctxt_switches")), mib(r["pss_total_kb"]),
+                   " (processes came %s, went %s)" % (came, gone) if came or gone else ""))
+            rows.append((name, pool, "1 + %d%s" % (nw, " + zygote" if r["pss_zygote_kb"] is not None else ""),
+                         "%.2f" % r["master_wakeups_per_s"], "%.2f" % r["master_timeslices_per_s"],
+                         "%.2f" % r["workers_wakeups_per_s"],
+                         "–" if r["zygote_wakeups_per_s"] is None else "%.2f" % r["zygote_wakeups_per_s"],
+                         mib(r["pss_master_kb"]), mib(r["pss_zygote_kb"]), mib(r["pss_worker_kb"]),
+                         mib(r["pss_total_kb"])))
+    finally:
+        stop_groups([srv.pid for srv in srvs])
+    # fpmd against each peer
+    pairs = [("fpmd-static", "php-fpm-static", 0), ("fpmd-dynamic", "php-fpm-dynamic", 1),
+             ("fpmd-php", "php-fpm-static", 0), ("fpmd-php-dynamic", "php-fpm-dynamic", 1),
+             ("fpmd-static", "fcgiwrap", 0)]
+    cmp_rows, verdicts = [], []
+    for a, b, goal in pairs:
+        if a not in by or b not in by:
+            continue
+        fa, fb = by[a], by[b]
+        wa = fa["master_wakeups_per_s"]
+        wake_ok = wa == 0 if goal == 0 else wa <= goal
+        mem = fa["pss_total_kb"] / fb["pss_total_kb"] if fb["pss_total_kb"] else None
+        per_w = (fa["pss_worker_kb"] / fb["pss_worker_kb"]
+                 if fa["pss_worker_kb"] and fb["pss_worker_kb"] else None)
+        v = {"fpmd": a, "peer": b, "master_wakeups_goal": goal, "master_wakeups_met": wake_ok,
+             "pss_total_ratio": mem, "pss_worker_ratio": per_w, "memory_met": mem is not None and mem < 1}
+        verdicts.append(v)
+        cmp_rows.append((a, b, "%.2f / %.2f" % (wa, fb["master_wakeups_per_s"]),
+                         "%s %s" % ("0" if goal == 0 else "≤ %g" % goal, "met" if wake_ok else "MISSED"),
+                         fmt(mem, 2) + "×", fmt(per_w, 2) + "×",
+                         "lowest: %s" % ("met" if v["memory_met"] else "MISSED")))
+    RESULTS["idle"] = {"seconds": secs, "servers": by, "against": verdicts}
+    print("idle: after a warm-up of 20 requests (c=2) and 2 s of quiet, %.1f s with no request, "
+          "every server idle in the same window. Wake-ups: voluntary + nonvoluntary context "
+          "switches (/proc/PID/task/*/status) per second; timeslices: /proc/PID/schedstat's third "
+          "field. PSS from smaps_rollup at the end. Workers: all of a server's workers together"
+          % secs)
+    print()
+    table(["server", "pool", "processes", "master wake-ups/s", "master timeslices/s",
+           "workers wake-ups/s", "zygote wake-ups/s", "PSS master MiB", "PSS zygote MiB",
+           "PSS per worker MiB", "PSS total MiB"], rows)
+    table(["fpmd", "peer", "master wake-ups/s (fpmd / peer)", "goal", "PSS total fpmd ÷ peer",
+           "PSS per worker fpmd ÷ peer", "memory goal"], cmp_rows, text=2)
+
+
+# --- ondemand-first -------------------------------------------------------------
+
+def cpu_ns(pid):
+    """Time on a CPU so far (/proc/PID/schedstat, ns, all threads), None if gone."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def server_cpu(srv):
+    return {pid: cpu_ns(pid) for pid in tree(srv.pid)}
+
+
+def workers_of(srv):
+    return [pid for pid, role in tree(srv.pid).items() if role == "worker"]
+
+
+def ondemand_first():
+    pool = "pm = ondemand\npm.max_children = 4\npm.process_idle_timeout = 1s\nping.path = /ping\n"
+    cases = [("fpmd", "fpmd-ping", "ping.path", "/ping", "pong", {}),
+             ("fpmd", "fpmd-cgi", "cgi/hello.sh", "/hello.sh", "Hello", {})]
+    if HAVE_PHP_SO:
+        cases.append(("fpmd", "fpmd-php", "php/hello.php, php pool", "/hello.php", "Hello",
+                      {"app": "app.type = php\n"}))
+    else:
+        say("bench: %s/fpmd-php.so not built: no php pool in ondemand-first" % os.path.dirname(FPMD))
+    cases += [("php-fpm", "php-fpm-ping", "ping.path", "/ping", "pong", {}),
+              ("php-fpm", "php-fpm", "php/hello.php", "/hello.php", "Hello", {})]
+    srvs = [Server(kind, "first-" + name, dict(conf, pool=pool)) for kind, name, _, _, _, conf in cases]
+    first = {c[1]: [] for c in cases}
+    warm = {c[1]: [] for c in cases}
+    cpu = {c[1]: [] for c in cases}
+    cpu_next = {c[1]: [] for c in cases}
+    try:
+        # a first request each (PHP compiles the script, opcache keeps it in the
+        # master's or the zygote's shared memory), then rounds A B C A B C …
+        for srv, c in zip(srvs, cases):
+            wait_ready(srv, c[3], c[4])
+        for rnd in range(FIRST_ROUNDS):
+            # every worker retired (the idle timeout), then each server in turn,
+            # starting one further along each round
+            end = time.monotonic() + 20
+            while any(workers_of(srv) for srv in srvs):
+                if time.monotonic() > end:
+                    raise RuntimeError("ondemand-first: workers still there after 20 s: %s"
+                                       % [srv.name for srv in srvs if workers_of(srv)])
+                time.sleep(0.05)
+            k = rnd % len(srvs)
+            for srv, (kind, name, what, uri, expect, _) in (list(zip(srvs, cases))[k:]
+                                                            + list(zip(srvs, cases))[:k]):
+                got = []
+                c0 = server_cpu(srv)
+                for _ in range(2):       # from no worker, then again at once (the worker is there)
+                    j = load(srv, uri, expect, 1, n=1)
+                    if j["ok"] != 1:
+                        raise RuntimeError("%s: request failed: %s" % (name, errs(j)))
+                    got.append(j["latency_us"]["max"] / 1000)
+                    # the first: the new worker's whole life so far, the master's
+                    # (and zygote's) share since the request came; the next: all
+                    # of them since the first ended
+                    c1 = server_cpu(srv)
+                    got.append(sum(v - (c0.get(pid) or 0) for pid, v in c1.items()
+                                   if v is not None) / 1e6)
+                    c0 = c1
+                first[name].append(got[0])
+                cpu[name].append(got[1])
+                warm[name].append(got[2])
+                cpu_next[name].append(got[3])
+                say("bench: ondemand-first %s round %d: first %.2f ms (server CPU %.2f ms), "
+                    "next %.2f ms (%.2f ms)" % ((name, rnd + 1) + tuple(got)))
+    finally:
+        stop_groups([srv.pid for srv in srvs])
+    rows, med, mcpu = [], {}, {}
+    for kind, name, what, uri, expect, _ in cases:
+        f, w = first[name], warm[name]
+        med[name] = statistics.median(f)
+        mcpu[name] = statistics.median(cpu[name])
+        rows.append((name, what, "%.2f" % med[name], "%.2f–%.2f" % (min(f), max(f)),
+                     "%.2f" % mcpu[name], "%.2f–%.2f" % (min(cpu[name]), max(cpu[name])),
+                     "%.2f" % statistics.median(w), "%.2f" % statistics.median(cpu_next[name])))
+    pairs = [("fpmd-ping", "php-fpm-ping", "faster"), ("fpmd-php", "php-fpm", "faster"),
+             ("fpmd-cgi", "php-fpm", "report")]
+    cmp_rows, verdicts = [], []
+    for a, b, goal in pairs:
+        if a not in med or b not in med:
+            continue
+        r = med[a] / med[b]
+        rc = mcpu[a] / mcpu[b] if mcpu[b] else None
+        met = r < 1
+        verdicts.append({"fpmd": a, "peer": b, "ratio": r, "cpu_ratio": rc, "goal": goal,
+                         "met": met if goal == "faster" else None})
+        cmp_rows.append((a, b, "%.2f / %.2f" % (med[a], med[b]), "%.2f×" % r, fmt(rc, 2) + "×",
+                         "faster: %s" % ("met" if met else "MISSED") if goal == "faster"
+                         else "(a shell script against PHP: for information)"))
+    RESULTS["ondemand-first"] = {"rounds": FIRST_ROUNDS, "first_ms": first, "next_ms": warm,
+                                 "first_server_cpu_ms": cpu, "next_server_cpu_ms": cpu_next,
+                                 "against": verdicts}
+    print("ondemand-first: pm = ondemand, pm.max_children = 4, pm.process_idle_timeout = 1s; "
+          "one request from no worker (connect to END_REQUEST, fcgi-load -n 1), then one more "
+          "at once (served by the worker the first started); median of %d rounds, each after the "
+          "idle timeout retired every worker, the servers in turn. Server CPU: on-CPU time "
+          "(/proc/PID/schedstat) of the new worker since its birth plus the master's and the "
+          "zygote's during the request; for the next, all of theirs; a CGI's own process is not "
+          "in it" % FIRST_ROUNDS)
+    print()
+    table(["server", "request", "first request ms (median)", "min–max", "server CPU for it ms",
+           "min–max", "next request ms", "server CPU for it ms"], rows)
+    table(["fpmd", "peer", "first request ms (fpmd / peer)", "fpmd ÷ peer",
+           "server CPU fpmd ÷ peer", "goal"], cmp_rows)
+
+
 def main():
     if not PHPFPM:
         say("bench: php-fpm8.2 missing: %s skipped" % " ".join(SCENARIOS))
@@ -365,14 +695,14 @@ def main():
     try:
         for s in SCENARIOS:
             say("bench: scenario %s" % s)
-            {"ondemand-ramp": ondemand_ramp, "recycle": recycle, "reload": reload}[s]()
+            {"ondemand-ramp": ondemand_ramp, "recycle": recycle, "reload": reload, "idle": idle,
+             "ondemand-first": ondemand_first}[s]()
     finally:
         for p in LOADS:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        for g in list(GROUPS):
-            stop_group(g)
+        stop_groups(list(GROUPS))
         out = os.environ.get("BENCH_RESULTS")
         if out and RESULTS:
             with open(out, "w") as f:

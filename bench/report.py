@@ -8,10 +8,12 @@
                                        groups to RAW (JSON lines), prints a progress line
     report.py table RAW OUT [k=v]...   medians, min-max, ratios to fpmd: a markdown
                                        table on stdout, everything in OUT (JSON)
+    report.py wrk WRK_OUTPUT CONNS     `wrk --latency`'s report as fcgi-load's JSON line
 """
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -19,17 +21,29 @@ import time
 
 # Goals from issues 6 and 13: fpmd's req/s divided by the peer's, same run.
 GOALS = {("cgi-c", "fcgiwrap"): 1.3, ("cgi-sh", "fcgiwrap"): 1.1,
-         ("php-hello", "uwsgi"): 1.1, ("php-table", "uwsgi"): 1.0}
+         ("php-hello", "uwsgi"): 1.1, ("php-table", "uwsgi"): 1.0,
+         ("hello", "prefork"): 0.95, ("hello", "libfcgi"): 1.2, ("hello", "php-fpm"): 2.0,
+         ("hello-ka", "prefork"): 0.95, ("hello-ka", "libfcgi"): 1.2, ("hello-ka", "php-fpm"): 2.0}
+# Scenarios whose ratios are taken the other way round: each server's req/s
+# divided by this peer's (issue 13's "end to end through nginx": report, no goal).
+REFERENCE = {"nginx": "php-fpm"}
 # Issue 10: fpmd's worker CPU per request divided by the peer's (below: better).
 CPU_GOALS = {"php-fpm": 0.5, "uwsgi": 0.65}
 
 SCENARIO_TEXT = {
+    "php": "php/hello.php through php-cgi8.2: fpmd exec pool (managed relay), fpmd exec.mode = direct, "
+           "spawn-fcgi + php-cgi, php-fpm8.2; report",
     "ping": "ping.path answered by the manager (libfcgi, prefork: a hello app), new connection per request",
     "ping-ka": "the same with FCGI_KEEP_CONN, connections reused",
     "cgi-sh": "/bin/sh CGI script (one printf) through the gateway",
     "cgi-c": "compiled C CGI program through the gateway",
     "php-hello": "php/hello.php in a PHP pool (fpmd app.type = php, php-fpm8.2, uWSGI php plugin), same php.ini, opcache on",
     "php-table": "php/table.php (a 200-row HTML table from an array), the same servers",
+    "hello": "examples/modules/hello.c in a module pool against the prefork minimal responder, "
+             "spawn-fcgi + libfcgi hello and php-fpm8.2 + php/hello.php (opcache on); new connection per request",
+    "hello-ka": "the same with FCGI_KEEP_CONN (one kept connection per worker is served, the others wait)",
+    "nginx": "nginx-light (1 worker) + wrk -t1 over HTTP in front of fpmd's module hello, fpmd's php pool "
+             "(fpmd-php) and php-fpm8.2 with php/hello.php; ratio: server ÷ php-fpm, reported",
 }
 
 
@@ -75,7 +89,7 @@ def line(m):
     lat = ld["latency_us"]
     err = ld["error_total"]
     extra = f"  first error: {ld['first_error']}" if err else ""
-    print(f"  {m['scenario']:8} w={m['workers']} round {m['round']}  {m['server']:9}"
+    print(f"  {m['scenario']:8} w={m['workers']} c={ld.get('conns', '?')} round {m['round']}  {m['server']:9}"
           f" {ld['rps']:9.1f} req/s  p50 {lat['p50'] / 1000:7.3f} ms  p99 {lat['p99'] / 1000:7.3f} ms"
           f"  errors {err}  RSS {m['mem']['rss_kb'] / 1024:6.1f} MiB ({m['mem']['procs']} procs){extra}",
           flush=True)
@@ -107,16 +121,47 @@ def machine():
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit}
 
 
+def wrk(path, conns):
+    """`wrk --latency` output -> fcgi-load's JSON (req/s, latency in µs, errors)."""
+    with open(path) as f:
+        text = f.read()
+    unit = {"us": 1, "ms": 1000, "s": 1000000, "m": 60000000}
+
+    def us(v):
+        m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
+        return float(m.group(1)) * unit[m.group(2)] if m else 0.0
+
+    lat = {f"p{p}": us(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", text, re.M)}
+    m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", text, re.M)
+    lat["max"] = us(m.group(1)) if m else 0.0
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    done = re.search(r"^\s+(\d+) requests in", text, re.M)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = {}
+    if sock:
+        errors = {k: int(v) for k, v in zip(("connect", "read", "write", "timeout"), sock.groups()) if int(v)}
+    if non2xx:
+        errors["status"] = int(non2xx.group(1))
+    if not rps:
+        errors["wrk"] = 1
+    first = ", ".join(f"{k} {v}" for k, v in errors.items())
+    return {"rps": float(rps.group(1)) if rps else 0.0, "ok": int(done.group(1)) if done else 0,
+            "conns": int(conns), "keepalive": True, "latency_us": lat,
+            "error_total": sum(errors.values()), "errors": errors,
+            "first_error": first, "tool": "wrk"}
+
+
 def summarize(rows):
-    """Groups the runs by (scenario, workers, server), in the order they ran."""
+    """Groups the runs by (scenario, workers, conns, server), in the order they ran."""
     groups = {}
     for r in rows:
-        groups.setdefault((r["scenario"], r["workers"], r["server"]), []).append(r)
+        groups.setdefault((r["scenario"], r["workers"], r["load"].get("conns"), r["server"]), []).append(r)
     out = []
-    for (scen, w, srv), runs in groups.items():
+    for (scen, w, c, srv), runs in groups.items():
         rps = [x["load"]["rps"] for x in runs]
         out.append({
-            "scenario": scen, "workers": w, "server": srv, "runs": len(runs),
+            "scenario": scen, "workers": w, "conns": c, "server": srv, "runs": len(runs),
             "rps": {"median": statistics.median(rps), "min": min(rps), "max": max(rps), "all": rps},
             "latency_us": {
                 "p50": statistics.median(x["load"]["latency_us"]["p50"] for x in runs),
@@ -130,11 +175,20 @@ def summarize(rows):
             "pss_kb": statistics.median(x["mem"]["pss_kb"] for x in runs),
             "procs": max(x["mem"]["procs"] for x in runs),
         })
-    by_key = {(s["scenario"], s["workers"], s["server"]): s for s in out}
+    by_key = {(s["scenario"], s["workers"], s["conns"], s["server"]): s for s in out}
     for s in out:
-        f = by_key.get((s["scenario"], s["workers"], "fpmd"))
-        s["fpmd_ratio"] = (f["rps"]["median"] / s["rps"]["median"]
-                           if f and s["server"] != "fpmd" and s["rps"]["median"] else None)
+        ref = REFERENCE.get(s["scenario"])
+        if ref:
+            # this server ÷ the reference peer, on the other rows
+            p = by_key.get((s["scenario"], s["workers"], s["conns"], ref))
+            s["ref_ratio"] = (s["rps"]["median"] / p["rps"]["median"]
+                              if p and s["server"] != ref and p["rps"]["median"] else None)
+            s["ref"] = ref
+            s["fpmd_ratio"] = None
+        else:
+            f = by_key.get((s["scenario"], s["workers"], s["conns"], "fpmd"))
+            s["fpmd_ratio"] = (f["rps"]["median"] / s["rps"]["median"]
+                               if f and s["server"] != "fpmd" and s["rps"]["median"] else None)
         s["goal"] = GOALS.get((s["scenario"], s["server"]))
     return out
 
@@ -148,19 +202,24 @@ def table(raw, out_path, settings):
     print()
     print(f"fpmd bench: {info['cpus']} CPUs ({info['cpu']}), kernel {info['kernel']}, tree "
           f"{info['commit'] or '?'}, {cfg.get('secs')} s per run, {cfg.get('rounds')} rounds "
-          f"(medians; min–max over rounds), c={cfg.get('conns')}, unix sockets, {cfg.get('wall_s')} s in all; "
+          f"(medians; min–max over rounds), connections {cfg.get('conns')}, unix sockets, "
+          f"{cfg.get('wall_s')} s in all; "
           f"load average {cfg.get('loadavg_start')} before, {cfg.get('loadavg_end')} after")
     print()
-    print("| scenario | workers | server | req/s (median) | min–max | p50 ms | p99 ms | errors "
+    print("| scenario | workers | c | server | req/s (median) | min–max | p50 ms | p99 ms | errors "
           "| RSS MiB | PSS MiB | procs | fpmd ÷ server |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in summary:
         ratio = ""
         if s["fpmd_ratio"] is not None:
-            ratio = f"{s['fpmd_ratio']:.2f}×"
+            x = s["fpmd_ratio"]
+            # 1.197 against a goal of 1.2 is a miss: never print it as "1.20"
+            ratio = f"{x:.3f}×" if s["goal"] and x < s["goal"] <= round(x, 2) else f"{x:.2f}×"
             if s["goal"]:
                 ratio += f" (goal ≥ {s['goal']}×{'' if s['fpmd_ratio'] >= s['goal'] else ', MISSED'})"
-        print(f"| {s['scenario']} | {s['workers']} | {s['server']} | {s['rps']['median']:.0f} "
+        elif s.get("ref_ratio") is not None:
+            ratio = f"this ÷ {s['ref']}: {s['ref_ratio']:.2f}× (report)"
+        print(f"| {s['scenario']} | {s['workers']} | {s['conns'] or ''} | {s['server']} | {s['rps']['median']:.0f} "
               f"| {s['rps']['min']:.0f}–{s['rps']['max']:.0f} | {s['latency_us']['p50'] / 1000:.2f} "
               f"| {s['latency_us']['p99'] / 1000:.2f} | {s['errors']} | {s['rss_kb'] / 1024:.1f} "
               f"| {s['pss_kb'] / 1024:.1f} | {s['procs']} | {ratio} |")
@@ -233,6 +292,8 @@ def main(argv):
         print(json.dumps(mem(argv[2:])))
     elif len(argv) >= 8 and argv[1] == "record":
         record(*argv[2:8], argv[8:])
+    elif len(argv) == 4 and argv[1] == "wrk":
+        print(json.dumps(wrk(argv[2], argv[3])))
     elif len(argv) >= 4 and argv[1] == "table":
         table(argv[2], argv[3], argv[4:])
     else:

@@ -11,28 +11,41 @@
 #
 # Environment:
 #   BENCH_QUICK=1         smoke test: 1 s runs, 1 round
-#   BENCH_SECS=4          seconds per measurement
+#   BENCH_SECS=2          seconds per measurement
 #   BENCH_ROUNDS=3        rounds
-#   BENCH_CONNS=16        connections in flight (fcgi-load -c)
-#   BENCH_WORKERS="2 8"   worker counts
-#   BENCH_SCENARIOS="ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload"
+#   BENCH_CONNS           connections in flight (fcgi-load -c, wrk -c), one
+#                         number or a list ("8 64") for every scenario; unset,
+#                         each scenario has its own: hello "8 64", hello-ka 8,
+#                         nginx 64, the others 16
+#   BENCH_WORKERS         worker counts; unset: "2 8", the php scenario (php-cgi
+#                         in exec pools, a report without goal) 2 only
+#   BENCH_SCENARIOS="cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp recycle reload idle ondemand-first"
+#                         (ping and ping-ka also exist, out of the default list:
+#                         hello and hello-ka measure the same path through a module)
 #                         php-hello/php-table: PHP pools (app.type = php) against
 #                         php-fpm8.2 and uWSGI's php plugin, plus bench/php.py's
 #                         worker CPU per request, PSS by process and opcache sharing
-#   BENCH_PHP_REQS=20000  requests of php.py's CPU measurement
+#                         hello/hello-ka: a module pool (examples/modules/hello.c)
+#                         against prefork, spawn-fcgi + libfcgi and php-fpm8.2
+#                         nginx: nginx-light + wrk in front of fpmd (module and
+#                         php pools) and php-fpm8.2
+#   BENCH_PHP_REQS=10000  requests of php.py's CPU measurement
 #                         the last three (fpmd and php-fpm8.2's process managers)
 #                         are run by bench/pm.py, after the others
 #   CC=cc
+#   PYTHON                the helpers' interpreter: /usr/bin/python3 when there
+#                         (a pyenv shim costs a second per call, and run.sh calls
+#                         report.py after every measurement)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
-SECS=${BENCH_SECS:-4}
+SECS=${BENCH_SECS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
-CONNS=${BENCH_CONNS:-16}
-WORKERS=${BENCH_WORKERS:-2 8}
-SCENARIOS=${BENCH_SCENARIOS:-ping ping-ka cgi-sh cgi-c php php-hello php-table ondemand-ramp recycle reload}
-PHP_REQS=${BENCH_PHP_REQS:-20000}
+CONNS=${BENCH_CONNS:-}
+WORKERS=${BENCH_WORKERS:-}
+SCENARIOS=${BENCH_SCENARIOS:-cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp recycle reload idle ondemand-first}
+PHP_REQS=${BENCH_PHP_REQS:-10000}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	SECS=1
@@ -41,7 +54,11 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	PHP_REQS=${BENCH_PHP_REQS:-5000}
 fi
 CC=${CC:-cc}
-PY=${PYTHON:-python3}
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+	PY=python3
+	[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+fi
 FPMD=$BUILD/fpmd
 BIN=$BUILD/bench
 LOAD=$BIN/fcgi-load
@@ -57,8 +74,8 @@ THRU=""
 PMSCEN=""
 for scen in $SCENARIOS; do
 	case "$scen" in
-	ping|ping-ka|cgi-sh|cgi-c|php|php-hello|php-table) THRU="$THRU $scen" ;;
-	ondemand-ramp|recycle|reload) PMSCEN="$PMSCEN $scen" ;;
+	ping|ping-ka|cgi-sh|cgi-c|php|php-hello|php-table|hello|hello-ka|nginx) THRU="$THRU $scen" ;;
+	ondemand-ramp|recycle|reload|idle|ondemand-first) PMSCEN="$PMSCEN $scen" ;;
 	*) die "unknown scenario '$scen'" ;;
 	esac
 done
@@ -110,13 +127,16 @@ CFLAGS_BENCH="-std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 -Wmissing-prototypes -D_GNU_SOURCE -I$ROOT/src"
 FCGI_SRC="$ROOT/src/fcgi/fcgi_nv.c $ROOT/src/fcgi/fcgi_parser.c $ROOT/src/fcgi/fcgi_record.c \
 $ROOT/src/fcgi/fcgi_resp.c"
-say "bench: building fcgi-load, prefork, hello-fcgi, hello.cgi into $BIN"
+say "bench: building fcgi-load, prefork, hello-fcgi, hello.cgi, hello.so into $BIN"
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH -o "$LOAD" "$ROOT/bench/fcgi-load.c" $FCGI_SRC
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH -o "$BIN/prefork" "$ROOT/bench/apps/prefork.c" $FCGI_SRC
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH -o "$BIN/hello.cgi" "$ROOT/bench/cgi/hello.c"
+# the module pool's handler, as examples/modules/Makefile builds it
+$CC -O2 -g -Wall -Wextra -Werror -I"$ROOT/include" -shared -fPIC -o "$BIN/hello.so" \
+	"$ROOT/examples/modules/hello.c"
 HAVE_LIBFCGI=0
 # shellcheck disable=SC2086
 if $CC $CFLAGS_BENCH -o "$BIN/hello-fcgi" "$ROOT/bench/apps/hello-fcgi.c" -lfcgi 2>"$TMP/libfcgi.err"; then
@@ -167,6 +187,10 @@ ping.path = /ping"
 exec.command = $PHPCGI"
 	# php-hello, php-table: PHP in the workers, Debian's fpm php.ini (the default)
 	case "$scen" in php-*) app="app.type = php" ;; esac
+	# hello, hello-ka, nginx: the benchmark handler in a module pool
+	case "$scen" in hello*|nginx) app="app.type = module
+module.path = $BIN/hello.so" ;; esac
+	[ "${3:-}" = php ] && app="app.type = php"
 	cat > "$1/fpmd.conf" <<EOF
 [global]
 pid = $1/fpmd.pid
@@ -179,6 +203,11 @@ pm.max_children = $2
 $app
 EOF
 	spawn "$1" "$FPMD" -F -y "$1/fpmd.conf" $AS_ROOT
+}
+
+# nginx's second fpmd: hello.php in a PHP pool
+start_fpmd_php() {
+	start_fpmd "$1" "$2" php
 }
 
 # php-cgi accepting on the pool socket itself, the workers only supervising it.
@@ -249,10 +278,102 @@ start_libfcgi() {
 		>"$1/out.log" 2>&1 </dev/null
 }
 
+# nginx in front of the server in DIR (its socket DIR/sock), on a free
+# loopback port written to DIR/port: one worker process under a master, the
+# config, pid and logs in DIR/nginx, no access log.  Its process group joins
+# DIR/pgids.
+start_nginx_front() {
+	nd=$1/nginx
+	mkdir -p "$nd"
+	port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	echo "$port" > "$1/port"
+	user=""
+	[ "$(id -u)" -eq 0 ] && user="user root;"
+	cat > "$nd/nginx.conf" <<EOF
+$user
+daemon off;
+master_process on;
+worker_processes 1;
+pid $nd/nginx.pid;
+error_log $nd/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $nd/body;
+	proxy_temp_path $nd/proxy;
+	fastcgi_temp_path $nd/fastcgi;
+	uwsgi_temp_path $nd/uwsgi;
+	scgi_temp_path $nd/scgi;
+	server {
+		listen 127.0.0.1:$port;
+		root $WWW;
+		location / {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+			fastcgi_pass unix:$1/sock;
+		}
+	}
+}
+EOF
+	setsid nginx -p "$nd" -c "$nd/nginx.conf" >"$nd/out.log" 2>&1 </dev/null &
+	echo $! >> "$1/pgids"
+}
+
+# nginx answers over HTTP with the page, for up to 10 s: ready.
+wait_http() {
+	i=0
+	while [ $i -lt 100 ]; do
+		curl -fsS -m 2 "$1" 2>/dev/null | grep -q "$2" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# Worker counts of a scenario: BENCH_WORKERS for all, else its own.
+workers_for() {
+	if [ -n "$WORKERS" ]; then echo "$WORKERS"; return 0; fi
+	case "$1" in
+	# php-cgi, a report without goal: 2 workers keep make bench under 15 min
+	php) echo 2 ;;
+	*) echo "2 8" ;;
+	esac
+}
+
+# Connection counts of a scenario: BENCH_CONNS for all, else its own.
+conns_for() {
+	if [ -n "$CONNS" ]; then echo "$CONNS"; return 0; fi
+	case "$1" in
+	hello) echo "8 64" ;;
+	# keep-alive: a process-per-connection server (prefork, libfcgi,
+	# php-fpm, fpmd) serves one kept connection per worker; the others wait
+	hello-ka) echo 8 ;;
+	nginx) echo 64 ;;
+	*) echo 16 ;;
+	esac
+}
+
+# One measurement, JSON on stdout: fcgi-load on the socket, or, for nginx,
+# wrk over HTTP (its report turned into fcgi-load's JSON by report.py).
+measure() { # SCEN SRV DIR CONNS SECS URI EXPECT
+	if [ "$1" = nginx ]; then
+		wrk -t1 -c "$4" -d "${5%.*}s" --latency "http://127.0.0.1:$(cat "$3/port")$6" \
+			> "$3/wrk.out" 2>&1 || return 1
+		$PY "$ROOT/bench/report.py" wrk "$3/wrk.out" "$4"
+		return
+	fi
+	KA=""
+	case "$1" in *-ka) KA=-k ;; esac
+	XA=$(load_args "$2" "$6")
+	# shellcheck disable=SC2086
+	"$LOAD" -j -c "$4" -d "$5" $KA -r "$WWW" -e "$7" $XA "unix:$3/sock" "$6"
+}
+
 # What each server is asked in each scenario: "URI EXPECT".
 request_for() {
 	case "$1:$2" in
 	ping*:fpmd|ping*:php-fpm) echo "/ping pong" ;;
+	hello*:*|nginx:*)         echo "/hello.php Hello" ;;
 	ping*:*)                  echo "/hello Hello" ;;
 	cgi-sh:*)                 echo "/hello.sh Hello" ;;
 	cgi-c:*)                  echo "/hello.cgi Hello" ;;
@@ -270,6 +391,24 @@ servers_for() {
 		if [ $HAVE_LIBFCGI = 1 ] && have spawn-fcgi; then s="$s libfcgi"
 		else say "bench: spawn-fcgi or libfcgi missing, skipped"; fi
 		echo "$s prefork" ;;
+	hello|hello-ka)
+		s="fpmd prefork"
+		if [ $HAVE_LIBFCGI = 1 ] && have spawn-fcgi; then s="$s libfcgi"
+		else say "bench: spawn-fcgi or libfcgi missing, skipped"; fi
+		if [ -n "$PHPFPM" ]; then s="$s php-fpm"
+		else say "bench: php-fpm8.2 missing, skipped"; fi
+		echo "$s" ;;
+	nginx)
+		if ! have nginx || ! have wrk || ! have curl; then
+			say "bench: nginx, wrk or curl missing, nginx skipped"
+			return 0
+		fi
+		s=fpmd
+		if [ -f "$BUILD/fpmd-php.so" ]; then s="$s fpmd-php"
+		else say "bench: $BUILD/fpmd-php.so not built, fpmd-php skipped"; fi
+		if [ -n "$PHPFPM" ]; then s="$s php-fpm"
+		else say "bench: php-fpm8.2 missing, skipped"; fi
+		echo "$s" ;;
 	cgi-sh|cgi-c)
 		if have fcgiwrap; then echo "fpmd fcgiwrap"
 		else say "bench: fcgiwrap missing, skipped"; echo fpmd; fi ;;
@@ -316,15 +455,17 @@ wait_ready() {
 }
 
 # --- the run ----------------------------------------------------------------
-say "bench: $(nproc) CPUs, ${SECS}s per run, $ROUNDS rounds, c=$CONNS, workers: $WORKERS"
+say "bench: $(nproc) CPUs, ${SECS}s per run, $ROUNDS rounds, c=${CONNS:-per scenario}, workers: ${WORKERS:-per scenario}"
 say "bench: scenarios: $SCENARIOS"
 T0=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+CONNS_USED=""
 for scen in $THRU; do
-	KA=""
-	[ "$scen" = ping-ka ] && KA=-k
 	servers=$(servers_for "$scen")
-	for w in $WORKERS; do
+	conns=$(conns_for "$scen")
+	CONNS_USED="$CONNS_USED $scen:$(echo "$conns" | tr ' ' ,)"
+	TS=$(date +%s)
+	for w in $(workers_for "$scen"); do
 		# start every server of the scenario
 		for srv in $servers; do
 			d=$TMP/$scen-$w/$srv
@@ -342,27 +483,33 @@ for scen in $THRU; do
 					pgrep -P "$wk" >> "$d/pgids" || true
 				done
 			fi
-			# shellcheck disable=SC2086
-			"$LOAD" -j -c "$CONNS" -d "$WARMUP" $KA -r "$WWW" -e "$2" $XA "unix:$d/sock" "$1" \
-				>/dev/null 2>&1 || true
+			if [ "$scen" = nginx ]; then
+				start_nginx_front "$d"
+				wait_http "http://127.0.0.1:$(cat "$d/port")$1" "$2" ||
+					die "nginx in front of $srv not answering: $(tail -5 "$d/nginx/out.log" "$d/nginx/error.log" 2>/dev/null)"
+				# wrk counts whole seconds
+				measure "$scen" "$srv" "$d" "${conns%% *}" 1 "$1" "$2" >/dev/null 2>&1 || true
+			else
+				measure "$scen" "$srv" "$d" "${conns%% *}" "$WARMUP" "$1" "$2" >/dev/null 2>&1 || true
+			fi
 		done
-		r=1
-		while [ $r -le "$ROUNDS" ]; do
-			for srv in $servers; do
-				d=$TMP/$scen-$w/$srv
-				# shellcheck disable=SC2046
-				set -- $(request_for "$scen" "$srv")
-				XA=$(load_args "$srv" "$1")
-				# shellcheck disable=SC2086
-				json=$("$LOAD" -j -c "$CONNS" -d "$SECS" $KA -r "$WWW" -e "$2" $XA \
-					"unix:$d/sock" "$1") || true
-				[ -n "$json" ] || die "fcgi-load failed against $srv"
-				# memory right after the run, one line into RAW, progress on stderr
-				# shellcheck disable=SC2046
-				$PY "$ROOT/bench/report.py" record "$RAW" "$scen" "$w" "$srv" "$r" "$json" \
-					$(cat "$d/pgids") >&2
+		for c in $conns; do
+			r=1
+			while [ $r -le "$ROUNDS" ]; do
+				for srv in $servers; do
+					d=$TMP/$scen-$w/$srv
+					# shellcheck disable=SC2046
+					set -- $(request_for "$scen" "$srv")
+					json=$(measure "$scen" "$srv" "$d" "$c" "$SECS" "$1" "$2") || true
+					[ -n "$json" ] || die "the load generator failed against $srv" \
+						"$(cat "$d/wrk.out" 2>/dev/null)"
+					# memory right after the run, one line into RAW, progress on stderr
+					# shellcheck disable=SC2046
+					$PY "$ROOT/bench/report.py" record "$RAW" "$scen" "$w" "$srv" "$r" "$json" \
+						$(cat "$d/pgids") >&2
+				done
+				r=$((r + 1))
 			done
-			r=$((r + 1))
 		done
 		# PHP pools: worker CPU per request, PSS by process, opcache sharing
 		case "$scen" in php-*)
@@ -379,13 +526,14 @@ for scen in $THRU; do
 		esac
 		stop_all
 	done
+	say "bench: $scen done in $(($(date +%s) - TS)) s"
 done
 T1=$(date +%s)
 
 mkdir -p "$RESULTS"
 if [ -n "$THRU" ]; then
 	$PY "$ROOT/bench/report.py" table "$RAW" "$RESULTS/latest.json" \
-		"secs=$SECS" "rounds=$ROUNDS" "conns=$CONNS" "wall_s=$((T1 - T0))" \
+		"secs=$SECS" "rounds=$ROUNDS" "conns=${CONNS_USED# }" "wall_s=$((T1 - T0))" \
 		"fpmd=$FPMD" "php=$TMP/php.jsonl" "loadavg_start=$LOAD0" "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
 	# requests/s per scenario and server, as a picture (gnuplot; skipped without it)
 	$PY "$ROOT/bench/plot.py" "$RESULTS/latest.json" "$RESULTS/latest.svg" || true

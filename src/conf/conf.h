@@ -87,6 +87,11 @@ struct pool_conf {
 	int   request_slowlog_trace_depth;
 	int   request_terminate_timeout;
 	int   request_terminate_timeout_track_finished;
+	/* fpmd's read timeouts, seconds, 0 = off (nginx's client_header_timeout,
+	 * client_body_timeout and keepalive_timeout; see docs/configuration.md) */
+	int   request_header_timeout;    /* accept (a kept connection: first byte) → PARAMS complete */
+	int   request_body_timeout;      /* longest wait for the next piece of the body */
+	int   request_keepalive_timeout; /* a kept connection idle between requests */
 	long long rlimit_files;     /* CONF_UNSET = leave; -2 = unlimited */
 	long long rlimit_core;
 	char *chroot;
@@ -105,6 +110,7 @@ struct pool_conf {
 	struct conf_str_list cgi_allow;
 	struct conf_kv_list cgi_interpreter;   /* key = ".py" (or "" for the default), value = path */
 	enum conf_cgi_stderr cgi_stderr;
+	int   cgi_landlock;             /* Landlock: reads and exec limited (handlers/cgi_landlock.c) */
 	char *module_path;
 	struct conf_kv_list module_param;
 	char *exec_command;
@@ -113,6 +119,17 @@ struct pool_conf {
 	size_t request_max_params_size; /* default 128 KiB */
 	long long request_max_body_size; /* 0 = unlimited */
 };
+
+/*
+ * Descriptors a cgi worker needs (handlers/cgi.c).  A worker serves one
+ * connection at a time, so the count is fixed: up to 7 held between
+ * requests (0-5 of the worker layout, the epoll set it waits on), 1 for the
+ * connection, CGI_REQUEST_FDS for a request (the script, opened to check and
+ * execute it, and three pipes).  A lower rlimit_files is refused by fpmd -t
+ * and at start, so a cgi worker never accepts a request it cannot run.
+ */
+#define CGI_REQUEST_FDS 7
+#define CGI_WORKER_MIN_FILES (7 + 1 + CGI_REQUEST_FDS)
 
 struct fpmd_conf {
 	char *file;                 /* the main config file, absolute */

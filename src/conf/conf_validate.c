@@ -178,12 +178,14 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 			POOL_ERR(x, p, "pool %s: app.type = exec needs exec.command", p->name);
 		/*
 		 * Direct: the programs accept on the pool socket, so no worker sees a
-		 * request: nothing for dynamic/ondemand to count, nobody to answer
-		 * ping.path or pm.status_path (pm.status_listen still works).
+		 * request: dynamic's spare-server counting has nothing to count, and
+		 * nobody answers ping.path or pm.status_path (pm.status_listen still
+		 * works).  ondemand needs only "is a program waiting in accept()",
+		 * which the master reads from /proc (pm.c).
 		 */
-		if (p->exec_mode == EXEC_DIRECT && p->pm != PM_STATIC)
-			POOL_ERR(x, p, "pool %s: exec.mode = direct needs pm = static (fpmd cannot see "
-				 "which programs are busy)", p->name);
+		if (p->exec_mode == EXEC_DIRECT && p->pm == PM_DYNAMIC)
+			POOL_ERR(x, p, "pool %s: exec.mode = direct needs pm = static or ondemand "
+				 "(fpmd cannot count the spare programs of pm = dynamic)", p->name);
 		if (p->exec_mode == EXEC_DIRECT && (p->ping_path || p->pm_status_path))
 			POOL_ERR(x, p, "pool %s: ping.path and pm.status_path are not answered with "
 				 "exec.mode = direct (the program accepts the connections); use "
@@ -193,6 +195,9 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 		exts = php_exts;
 		break;
 	}
+	/* It confines scripts; in any other pool it would protect nothing, silently. */
+	if (p->cgi_landlock && p->app_type != APP_CGI)
+		POOL_ERR(x, p, "pool %s: cgi.landlock applies to app.type = cgi pools only", p->name);
 	if (p->app_type == APP_CGI || p->app_type == APP_MODULE) {
 		warn_php_list(x, p, &p->php_value, "php_value");
 		warn_php_list(x, p, &p->php_flag, "php_flag");

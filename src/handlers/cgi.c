@@ -20,12 +20,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgi/cgi.h"
+#include "handlers/cgi_landlock.h"
 #include "log/log.h"
 #include "master/pool.h"
 #include "worker/conn.h"
@@ -77,6 +79,35 @@ static char **resolve_list(const struct conf_str_list *l, size_t *n, const char 
 	return out;
 }
 
+/*
+ * slowcgi's accept_reserve, for a worker that serves one connection at a
+ * time: the descriptors a request needs (its connection, the wait set the
+ * worker opens next, the script and its pipes) must all be free now, or the
+ * worker would accept connections it cannot serve.  Tried for real, as what
+ * the worker inherited may differ from the layout fpmd -t assumes.
+ */
+static int reserve_check(const struct worker *w)
+{
+	enum { NEED = 1 + 1 + CGI_REQUEST_FDS };
+	int fds[NEED], got = 0;
+	while (got < NEED && (fds[got] = fcntl(WORKER_FD_LISTEN, F_DUPFD_CLOEXEC, 0)) >= 0)
+		got++;
+	int e = errno;
+	for (int i = 0; i < got; i++)
+		close(fds[i]);
+	if (got == NEED)
+		return 0;
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	errno = e;
+	log_sys(LL_ERROR, "[pool %s] child %d: rlimit_files (RLIMIT_NOFILE %llu) leaves %d free "
+		"descriptors; a cgi worker needs %d (its connection, its wait set, the script and "
+		"three pipes): set rlimit_files to at least %llu", w->pool->conf->name,
+		(int)getpid(), (unsigned long long)rl.rlim_cur, got, NEED,
+		(unsigned long long)rl.rlim_cur + (unsigned long long)(NEED - got));
+	return -1;
+}
+
 static int cgi_worker_init(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
@@ -96,7 +127,10 @@ static int cgi_worker_init(struct worker *w)
 		return -1;
 	}
 	w->handler_data = st;
-	return 0;
+	if (pc->cgi_landlock && cgi_landlock_apply(pc, st->roots, st->nroots, st->allow,
+						   st->nallow) < 0)
+		return -1;
+	return reserve_check(w);
 }
 
 static void cgi_worker_exit(struct worker *w)
@@ -679,13 +713,24 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 			}
 			timeout = (int)(deadline - now);
 		}
+		/*
+		 * request_body_timeout runs only while the body is awaited: a script
+		 * that does not read (a full pipe) does not count against the client.
+		 */
+		int gap = req_body_gap(r, i_conn >= 0 && pfd[i_conn].events == POLLIN);
+		if (gap == -2) {
+			run->aborted = 1;
+			return -1;
+		}
+		if (gap >= 0 && (timeout < 0 || gap < timeout))
+			timeout = gap;
 		int n = poll(pfd, (nfds_t)nfd, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
 		if (n == 0)
-			continue;          /* the deadline check above ends it */
+			continue;          /* the deadline and gap checks above end it */
 
 		if (i_conn >= 0 && pfd[i_conn].revents) {
 			if (pfd[i_conn].events == POLLIN) {
@@ -818,6 +863,9 @@ static int cgi_handle(struct worker *w, struct request *r)
 				rc = refuse(r, 413);
 		} else if (run.bad_headers) {
 			rc = refuse(r, 502);
+		} else if (r->body_timed_out) {
+			/* logged by req_body_gap; the client is given up, the script with it */
+			rc = -1;
 		} else {
 			/* After the headers (a HEAD behind nginx) a hang-up is the normal end. */
 			log_msg(run.status_sent ? LL_DEBUG : LL_NOTICE,

@@ -649,7 +649,13 @@ static int exec_handle(struct worker *w, struct request *r)
 			{ .fd = r->conn->fd, .events = need_body ? POLLIN : POLLRDHUP },
 			{ .fd = rl.got_any ? -1 : st->pidfd, .events = POLLIN },
 		};
-		if (poll(pfd, 3, -1) < 0) {
+		/* request_body_timeout, while the body is awaited (logged by req_body_gap) */
+		int gap = req_body_gap(r, need_body);
+		if (gap == -2) {
+			rc = -1;
+			break;
+		}
+		if (poll(pfd, 3, gap) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = -1;

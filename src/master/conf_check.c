@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "handlers/handler.h"
@@ -85,6 +86,29 @@ static int reachable_by_anyone(const struct listen_addr *a)
 	return 0;
 }
 
+/* A cgi pool's workers need CGI_WORKER_MIN_FILES descriptors (conf.h says why). */
+static void check_cgi_files(struct conf_diags *d, const struct fpmd_conf *c,
+			    const struct pool_conf *p)
+{
+	long long files = p->rlimit_files != CONF_UNSET ? p->rlimit_files : c->rlimit_files;
+	const char *from = p->rlimit_files != CONF_UNSET ? "rlimit_files" : "the global rlimit_files";
+	struct rlimit rl;
+	if (files == CONF_UNSET) {
+		/* workers keep the limit fpmd was started with */
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+			return;
+		files = (long long)rl.rlim_cur;
+		from = "the inherited open files limit (ulimit -n)";
+	}
+	if (files == -2 || files >= CGI_WORKER_MIN_FILES)
+		return;
+	diag_push(d, 1, p->file, p->line, "pool %s: %s = %lld is too low for a cgi pool: a worker "
+		  "holds up to %d descriptors with its connection and a CGI request needs %d more "
+		  "(the script and three pipes); set rlimit_files to at least %d", p->name, from,
+		  files, CGI_WORKER_MIN_FILES - CGI_REQUEST_FDS, CGI_REQUEST_FDS,
+		  CGI_WORKER_MIN_FILES);
+}
+
 int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check_users)
 {
 	size_t before = d->errors;
@@ -131,6 +155,8 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 				conf_str_list_free(&words);
 			}
 		}
+		if (p->app_type == APP_CGI)
+			check_cgi_files(d, c, p);
 		check_dir_writable(d, "access.log", p->access_log);
 		if (p->access_format && access_format_check(p->access_format, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: %s", p->name, err);

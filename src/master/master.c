@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -355,8 +356,8 @@ static void on_signal(struct ev_loop *loop, int signo, void *data)
 }
 
 /*
- * Under systemd: php-fpm's STATUS= line every systemd_interval, and
- * WATCHDOG=1 at half the watchdog period when one is set.
+ * Under systemd: php-fpm's STATUS= line every systemd_interval (0: never),
+ * and WATCHDOG=1 at half the watchdog period when one is set.
  */
 static void on_sd_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 {
@@ -365,6 +366,10 @@ static void on_sd_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 	uint64_t requests = 0, slow = 0;
 	(void)loop;
 	(void)t;
+	if (m->conf->systemd_interval <= 0) {
+		sdnotify("WATCHDOG=1");       /* the timer runs for the watchdog alone */
+		return;
+	}
 	for (struct pool *p = m->pools; p; p = p->next) {
 		struct pool_counts n;
 		pool_count(p, &n);
@@ -387,14 +392,21 @@ static void sd_start(struct master *m)
 {
 	if (!sdnotify_enabled())
 		return;
-	unsigned ms = (unsigned)(m->conf->systemd_interval > 0 ? m->conf->systemd_interval : 10) * 1000u;
-	if (m->sd_watchdog_us && m->sd_watchdog_us / 2000u < ms)
-		ms = (unsigned)(m->sd_watchdog_us / 2000u);
+	/* systemd_interval = 0 and no watchdog: no timer at all, so an idle
+	 * master never wakes (the conf parser already made "unset" 10 s). */
+	uint64_t ms = m->conf->systemd_interval > 0 ? (uint64_t)m->conf->systemd_interval * 1000u : 0;
+	if (m->sd_watchdog_us) {
+		uint64_t half = m->sd_watchdog_us / 2000u;
+		if (ms == 0 || half < ms)
+			ms = half ? half : 1000;
+	}
 	if (ms == 0)
-		ms = 1000;
+		return;
+	if (ms > UINT_MAX)
+		ms = UINT_MAX;
 	m->sd_timer = ev_timer_new(m->loop, on_sd_timer, m);
 	if (m->sd_timer)
-		ev_timer_arm(m->sd_timer, ms, ms);
+		ev_timer_arm(m->sd_timer, (unsigned)ms, (unsigned)ms);
 }
 
 /* --- run ------------------------------------------------------------- */

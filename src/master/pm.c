@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,20 +182,78 @@ static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot
 	}
 }
 
+/* --- exec.mode = direct ----------------------------------------------- */
+
+/*
+ * Whether a direct-mode worker's program waits in accept() on its fd 0, the
+ * pool socket: the only sign of an idle program fpmd has, since the program,
+ * not the worker, takes the connections.  Read from the kernel (the worker's
+ * children list, the program's /proc/PID/syscall), never from anything the
+ * worker or the program could write.  A program that waits in poll() or
+ * select() before accepting never looks idle: it is kept, not retired.
+ */
+static int direct_program_waits_in_accept(pid_t worker)
+{
+	char path[64], kids[128], line[128];
+	snprintf(path, sizeof(path), "task/%d/children", (int)worker);
+	read_proc_line(worker, path, kids, sizeof(kids));
+	char *end;
+	long prog = strtol(kids, &end, 10);
+	if (prog <= 0 || end == kids)
+		return 0;
+	read_proc_line((pid_t)prog, "syscall", line, sizeof(line));
+	long nr = strtol(line, &end, 10);
+	if (end == line || strncmp(end, " 0x0 ", 5) != 0)
+		return 0;                  /* running, not readable, or another fd */
+#ifdef SYS_accept
+	if (nr == SYS_accept)
+		return 1;
+#endif
+	return nr == SYS_accept4;
+}
+
+static int pool_is_direct(const struct pool_conf *pc)
+{
+	return pc->app_type == APP_EXEC && pc->exec_mode == EXEC_DIRECT;
+}
+
+/*
+ * A direct-mode child seen as the ondemand manager needs it: idle since its
+ * program was first seen in accept(), busy otherwise.  One that started less
+ * than a second ago is counted idle (its program is on its way to accept()),
+ * so a burst does not spawn again for connections it is about to take.
+ */
+static int direct_child_idle(struct child *c, uint64_t now, uint64_t *since)
+{
+	if (direct_program_waits_in_accept(c->pid)) {
+		if (!c->direct_idle_since)
+			c->direct_idle_since = now;
+		*since = c->direct_idle_since;
+		return 1;
+	}
+	c->direct_idle_since = 0;
+	*since = now;
+	return now - c->start_mono_us < 1000000u;
+}
+
 static void look(struct pool *p, struct pool_view *v, uint64_t now)
 {
 	memset(v, 0, sizeof(*v));
+	int direct = pool_is_direct(p->conf) && p->conf->pm == PM_ONDEMAND;
 	for (struct child *c = p->children; c; c = c->next) {
 		struct sb_slot s;
 		sb_slot_read(&p->sb, c->slot, &s);
 		v->running++;
 		if (c->idle_kill)
 			continue;          /* leaving: counts as neither */
-		if (is_busy(s.stage)) {
+		uint64_t since = 0;
+		int idle = direct ? direct_child_idle(c, now, &since) : !is_busy(s.stage);
+		if (!idle) {
 			v->active++;
 		} else {
 			v->idle++;
-			uint64_t since = s.idle_since_mono_us > now ? now : s.idle_since_mono_us;
+			if (!direct)
+				since = s.idle_since_mono_us > now ? now : s.idle_since_mono_us;
 			if (!v->longest_idle || since < v->longest_idle_since) {
 				v->longest_idle = c;
 				v->longest_idle_since = since;

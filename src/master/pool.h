@@ -96,6 +96,8 @@ struct child {
 	int idle_kill;               /* retired by the pm: not respawned */
 	uint64_t term_sent_us;       /* request_terminate_timeout: SIGTERM sent at (monotonic) */
 	uint64_t slow_logged_for;    /* accepted_us of the request already slowlogged */
+	uint64_t direct_idle_since;  /* exec.mode = direct: its program seen waiting in accept()
+				      * since (monotonic µs), 0 = not seen so */
 	struct child_pipe {
 		int fd;
 		struct ev_watch *watch;

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "log/log.h"
+#include "master/pool.h"
 #include "worker/conn.h"
 #include "worker/worker.h"
 
@@ -49,6 +52,42 @@ ssize_t req_body_read(struct request *r, void *buf, size_t cap)
 	}
 }
 
+static int body_timeout_ms(const struct request *r)
+{
+	return r->worker ? worker_timeout_ms(r->worker->pool->conf->request_body_timeout) : -1;
+}
+
+/* The client sent nothing for request_body_timeout: one line, the connection is given up. */
+static void body_expired(struct request *r)
+{
+	const struct pool_conf *pc = r->worker->pool->conf;
+	log_warning("[pool %s] child %d: request_body_timeout (%ds) expired while reading the "
+		    "request body (FCGI_STDIN): nothing received for %ds; closing the connection",
+		    pc->name, (int)getpid(), pc->request_body_timeout, pc->request_body_timeout);
+	r->body_timed_out = 1;
+	r->aborted = 1;
+	r->conn->dead = 1;
+}
+
+int req_body_gap(struct request *r, int waiting)
+{
+	int limit = body_timeout_ms(r);
+	if (!waiting || limit < 0) {
+		r->body_wait_ms = 0;
+		return -1;
+	}
+	uint64_t now = conn_now_ms();
+	if (!r->body_wait_ms)
+		r->body_wait_ms = now;
+	uint64_t spent = now - r->body_wait_ms;
+	if (spent >= (uint64_t)limit) {
+		if (!r->body_timed_out)
+			body_expired(r);
+		return -2;
+	}
+	return (int)((uint64_t)limit - spent);
+}
+
 /*
  * Management records may arrive in the middle of a body (spec §4.1) and
  * are answered at once.
@@ -67,7 +106,21 @@ int req_body_next(struct request *r, int may_read)
 			if (!may_read)
 				return 0;
 			may_read = 0;
-			enum conn_read_result rr = conn_read(c, 0);
+			/*
+			 * A multiplexing handler that waited already (req_body_gap)
+			 * has only the rest of the gap left.
+			 */
+			int limit = body_timeout_ms(r);
+			if (limit >= 0 && r->body_wait_ms) {
+				uint64_t spent = conn_now_ms() - r->body_wait_ms;
+				limit = spent >= (uint64_t)limit ? 0 : limit - (int)spent;
+			}
+			enum conn_read_result rr = conn_read(c, 0, limit);
+			r->body_wait_ms = 0;
+			if (rr == CONN_READ_TIMEOUT) {
+				body_expired(r);
+				return -1;
+			}
 			if (rr != CONN_READ_OK) {
 				r->aborted = 1;
 				c->dead = 1;

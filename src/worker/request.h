@@ -34,6 +34,8 @@ struct request {
 	int stderr_used;
 	int finished;                /* END_REQUEST already sent (fastcgi_finish_request) */
 	uint64_t memory_peak;        /* the handler's own figure (PHP's), 0 = use ru_maxrss */
+	uint64_t body_wait_ms;       /* request_body_timeout: waiting for the body since (0 = not) */
+	int body_timed_out;          /* request_body_timeout expired (logged; aborted is set too) */
 };
 
 const char *req_param(const struct request *r, const char *name);
@@ -54,6 +56,16 @@ ssize_t req_body_read(struct request *r, void *buf, size_t cap);
  * the body is complete, -1 when the client aborted or went away.
  */
 int req_body_next(struct request *r, int may_read);
+
+/*
+ * request_body_timeout for handlers that multiplex the client with other
+ * descriptors (req_body_read and req_body_next's own reads apply it by
+ * themselves).  Call before each poll, waiting set when that poll waits for
+ * the client's body: returns the longest the poll may wait in ms (-1 = no
+ * limit), or -2 when the client has sent nothing for request_body_timeout
+ * (logged once; r->aborted and r->body_timed_out set, the connection dead).
+ */
+int req_body_gap(struct request *r, int waiting);
 
 /* Discards whatever remains of the body (needed before the next keep-alive request). */
 int req_body_drain(struct request *r);

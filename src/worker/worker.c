@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,13 +116,30 @@ static void slot_request_end(struct worker *w, const struct rusage *before,
 	sb_write_end(w->slot);
 }
 
+/* A timeout in seconds as milliseconds for poll, 0 (off) as -1 (no limit). */
+int worker_timeout_ms(int seconds)
+{
+	if (seconds <= 0)
+		return -1;
+	return seconds > INT_MAX / 1000 ? INT_MAX : seconds * 1000;
+}
+
 /*
  * Reads until BEGIN_REQUEST and every PARAMS record have arrived.
  * Returns 1 when a request is ready, 0 when the connection ended cleanly
- * (or a quit came between requests), -1 on a protocol error.
+ * (or a quit came between requests, or request_keepalive_timeout), -1 on a
+ * protocol error or request_header_timeout.
+ *
+ * request_header_timeout counts from accept_ms on a new connection and from
+ * the first byte of the request on a kept one, as nginx's
+ * client_header_timeout: the wait for that first byte on a kept connection
+ * is request_keepalive_timeout's.
  */
-static int read_request_head(struct worker *w, struct conn *c, int first)
+static int read_request_head(struct worker *w, struct conn *c, int first, uint64_t accept_ms)
 {
+	const struct pool_conf *pc = w->pool->conf;
+	int header_ms = worker_timeout_ms(pc->request_header_timeout);
+	uint64_t deadline = header_ms >= 0 ? accept_ms + (uint64_t)header_ms : 0;
 	int marked = 0;
 	for (;;) {
 		if (c->in_pos == c->in_len) {
@@ -129,7 +147,29 @@ static int read_request_head(struct worker *w, struct conn *c, int first)
 			 * Between keep-alive requests a graceful stop may interrupt the
 			 * wait; a connection just accepted is owed its answer.
 			 */
-			enum conn_read_result rr = conn_read(c, !marked && !first);
+			int idle = !marked && !first;
+			int wait_ms = -1;
+			if (idle) {
+				wait_ms = worker_timeout_ms(pc->request_keepalive_timeout);
+			} else if (deadline) {
+				uint64_t now = conn_now_ms();
+				wait_ms = now >= deadline ? 0 : (int)(deadline - now);
+			}
+			enum conn_read_result rr = conn_read(c, idle, wait_ms);
+			if (rr == CONN_READ_TIMEOUT && idle) {
+				log_debug("[pool %s] child %d: kept connection idle for "
+					  "request_keepalive_timeout (%ds); closing it", pc->name,
+					  (int)getpid(), pc->request_keepalive_timeout);
+				return 0;
+			}
+			if (rr == CONN_READ_TIMEOUT) {
+				log_warning("[pool %s] child %d: request_header_timeout (%ds) expired while "
+					    "reading the request's %s; closing the connection", pc->name,
+					    (int)getpid(), pc->request_header_timeout,
+					    !marked ? "first byte" : c->parser.active ?
+					    "params (FCGI_PARAMS)" : "header (FCGI_BEGIN_REQUEST)");
+				return -1;
+			}
 			if (rr == CONN_READ_EOF || rr == CONN_READ_QUIT)
 				return 0;
 			if (rr == CONN_READ_ERR)
@@ -143,6 +183,8 @@ static int read_request_head(struct worker *w, struct conn *c, int first)
 			w->slot->accepted_mono_us = sb_mono_us();
 			sb_write_end(w->slot);
 			marked = 1;
+			if (!first && header_ms >= 0)
+				deadline = conn_now_ms() + (uint64_t)header_ms;
 			/* Busy is stored first, the flag read second: the master does the
 			 * reverse, so one of the two always sees the other. */
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -330,10 +372,10 @@ static void flush_worker_output(const struct worker *w)
 	(void)n;
 }
 
-static void serve_connection(struct worker *w, struct conn *c)
+static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_ms)
 {
 	for (int first = 1;; first = 0) {
-		int ready = read_request_head(w, c, first);
+		int ready = read_request_head(w, c, first, accept_ms);
 		if (ready <= 0)
 			break;
 
@@ -399,6 +441,57 @@ static void note_peer(struct worker *w, const struct sockaddr_storage *peer)
 	}
 }
 
+/*
+ * Out of descriptors, accept4() fails every 100 ms back-off: the first
+ * failure is logged, the ones after it are counted and summed up in one line
+ * when accepting works again, or every ACCEPT_SUMMARY_MS while it does not.
+ */
+#define ACCEPT_SUMMARY_MS 10000
+static struct {
+	uint64_t first_ms;           /* the failure that was logged; 0 = none pending */
+	uint64_t since_ms;           /* start of the period being counted */
+	unsigned more;               /* failures since, not logged */
+	int err;
+} accept_fail;
+
+static void accept_fail_summary(const struct worker *w, uint64_t now)
+{
+	if (accept_fail.more) {
+		errno = accept_fail.err;
+		log_sys(LL_ERROR, "[pool %s] child %d: %u more accept4() failures (one try per 100 ms) in "
+			"the last %.1fs",
+			w->pool->conf->name, (int)getpid(), accept_fail.more,
+			(double)(now - accept_fail.since_ms) / 1000.0);
+	}
+	accept_fail.more = 0;
+	accept_fail.since_ms = now;
+}
+
+static void accept_failed(const struct worker *w, int err)
+{
+	uint64_t now = conn_now_ms();
+	if (!accept_fail.first_ms) {
+		errno = err;
+		log_sys(LL_ERROR, "[pool %s] child %d: accept4() failed", w->pool->conf->name,
+			(int)getpid());
+		accept_fail.first_ms = accept_fail.since_ms = now;
+		accept_fail.more = 0;
+		return;
+	}
+	accept_fail.more++;
+	accept_fail.err = err;
+	if (now - accept_fail.since_ms >= ACCEPT_SUMMARY_MS)
+		accept_fail_summary(w, now);
+}
+
+static void accept_worked(const struct worker *w)
+{
+	if (!accept_fail.first_ms)
+		return;
+	accept_fail_summary(w, conn_now_ms());
+	accept_fail.first_ms = 0;
+}
+
 static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 {
 	socklen_t len = sizeof(*peer);
@@ -406,11 +499,12 @@ static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE) {
 			/* Out of descriptors: back off instead of spinning on the ready socket. */
-			log_sys(LL_ERROR, "[pool %s] accept4() failed", w->pool->conf->name);
+			accept_failed(w, errno);
 			usleep(100 * 1000);
 		}
 		return -1;
 	}
+	accept_worked(w);
 	if (!allowed_clients_match(&w->pool->allowed, (struct sockaddr *)peer)) {
 		char ip[64];
 		sockaddr_text((struct sockaddr *)peer, ip, sizeof(ip));
@@ -474,9 +568,10 @@ static void accept_loop(struct worker *w, struct conn *c)
 		int fd = accept_one(w, &peer);
 		if (fd < 0)
 			continue;
+		uint64_t accept_ms = conn_now_ms();
 		note_peer(w, &peer);
 		conn_attach(c, fd);
-		serve_connection(w, c);
+		serve_connection(w, c, accept_ms);
 		slot_stage(w, SB_IDLE);
 		if (w->max_requests && w->requests >= w->max_requests)
 			break;
@@ -492,9 +587,10 @@ static void accept_loop(struct worker *w, struct conn *c)
 		struct sockaddr_storage peer;
 		int fd = accept_one(w, &peer);
 		if (fd >= 0) {
+			uint64_t accept_ms = conn_now_ms();
 			note_peer(w, &peer);
 			conn_attach(c, fd);
-			serve_connection(w, c);
+			serve_connection(w, c, accept_ms);
 		}
 	}
 }

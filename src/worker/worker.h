@@ -65,6 +65,9 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 /* Set by the SIGQUIT handler: finish the request in flight, then exit. */
 extern volatile sig_atomic_t worker_quit;
 
+/* A timeout directive in seconds as a poll timeout: 0 (off) becomes -1 (none). */
+int worker_timeout_ms(int seconds);
+
 /* Privileges, limits, environment: everything between fork and the first accept. */
 int worker_setup(struct worker *w);
 

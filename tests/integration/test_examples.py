@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, FPMD, SANITIZED, fcgi_request, wait_for
+from conftest import BUILD, FPMD, fcgi_request, wait_for
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -17,8 +17,6 @@ def test_example_config_checks():
     assert "test is successful" in r.stderr
 
 
-@pytest.mark.skipif(SANITIZED, reason="the demo's php pool: libphp loads extensions with "
-                                      "RTLD_DEEPBIND, which AddressSanitizer cannot run")
 def test_make_run_demo_serves_and_stops_on_ctrl_c():
     proc = subprocess.Popen([f"{TOP}/scripts/run-demo.sh", BUILD], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

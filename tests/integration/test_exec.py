@@ -376,7 +376,12 @@ def test_direct_mode_php_cgi(fpmd, workdir):
     """No relay: php-cgi accepts on the pool socket; recycling by restart follows
     pm.max_requests (PHP_FCGI_MAX_REQUESTS), and a graceful stop lets a request finish."""
     # SIGTERM interrupts one usleep(): ten of them show the request was let finish.
-    write_script(f"{workdir}/env.php", "<?php\nfor ($i = 0; $i < (int)($_GET['sleep'] ?? 0); $i++) usleep(100000);\n"
+    # The slow request says when it has started (a marker file), so the stop is sent
+    # once a program holds it, not while it still waits in the backlog.
+    os.makedirs(f"{workdir}/mark", mode=0o777)
+    os.chmod(f"{workdir}/mark", 0o777)
+    write_script(f"{workdir}/env.php", "<?php\nif (isset($_GET['sleep'])) touch(__DIR__ . '/mark/started');\n"
+                 "for ($i = 0; $i < (int)($_GET['sleep'] ?? 0); $i++) usleep(100000);\n"
                  "echo getmypid(), ' ', getenv('PHP_FCGI_MAX_REQUESTS');\n", 0o644)
     fpmd.start(basic_conf(workdir, (
         f"[php]\nuser = nobody\nlisten = {workdir}/php.sock\npm = static\npm.max_children = 2\n"
@@ -406,13 +411,56 @@ def test_direct_mode_php_cgi(fpmd, workdir):
         r=fcgi_request(sock, "/env.php?sleep=10", root=workdir, timeout=15)))
     t0 = time.monotonic()
     t.start()
-    time.sleep(0.3)
+    assert wait_for(lambda: os.path.exists(f"{workdir}/mark/started"), 10), fpmd.log()
     fpmd.signal(signal.SIGQUIT)
     t.join(15)
     assert "r" in result, fpmd.log()
     assert result["r"].status == 200 and result["r"].body.split()[1] == b"3"
     assert time.monotonic() - t0 >= 0.9
     assert fpmd.wait(15) == 0
+
+
+def test_direct_mode_ondemand(fpmd, workdir):
+    """pm = ondemand in direct mode: no program until a connection comes, more while
+    every program is busy (up to pm.max_children), and the idle ones retired after
+    pm.process_idle_timeout; a program busy in a long request (asleep, not in accept())
+    is not taken for idle."""
+    import threading
+    write_script(f"{workdir}/env.php", "<?php\nusleep((int)($_GET['ms'] ?? 0) * 1000);\necho getmypid();\n",
+                 0o644)
+    fpmd.start(basic_conf(workdir, (
+        f"[php]\nuser = nobody\nlisten = {workdir}/php.sock\npm = ondemand\npm.max_children = 3\n"
+        f"pm.process_idle_timeout = 1s\napp.type = exec\nexec.mode = direct\n"
+        f"exec.command = {PHP_CGI}\n")))
+    sock = f"{workdir}/php.sock"
+    time.sleep(0.5)
+    assert fpmd.workers() == [], "an ondemand pool started a program before any connection"
+    r = fcgi_request(sock, "/env.php", root=workdir)
+    assert r.status == 200 and r.body.isdigit(), (r.stdout, fpmd.log())
+    assert len(fpmd.workers()) == 1
+
+    results = []
+
+    def slow(ms):
+        results.append(fcgi_request(sock, f"/env.php?ms={ms}", root=workdir, timeout=20))
+    # One request far longer than process_idle_timeout, and a burst beside it.
+    threads = [threading.Thread(target=slow, args=(3000,))]
+    threads += [threading.Thread(target=slow, args=(800,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    most = 0
+    while any(t.is_alive() for t in threads):
+        most = max(most, len(fpmd.workers()))
+        time.sleep(0.05)
+    assert len(results) == 5 and all(r.status == 200 and r.body.isdigit() for r in results), \
+        [(r.status, r.stdout) for r in results]
+    assert 2 <= most <= 3, most
+    assert len({r.body for r in results}) >= 2, "the burst was served by one program"
+    # Quiet: every program waits in accept(), and goes after the idle timeout.
+    assert wait_for(lambda: fpmd.workers() == [], 8), (fpmd.workers(), fpmd.log())
+    assert "exited on signal" not in fpmd.log() and "restarting it" not in fpmd.log(), fpmd.log()
+    assert fcgi_request(sock, "/env.php", root=workdir).status == 200
 
 
 def test_direct_mode_is_checked(fpmd, workdir):

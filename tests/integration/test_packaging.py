@@ -248,6 +248,47 @@ def test_deb_extracted_fpmd_serves(deb, fpmd, workdir):
     assert fcgi_request(f"{workdir}/www.sock", "/ping").body == b"pong"
 
 
+def test_deb_installs_and_purges(deb):
+    """dpkg -i on this machine, then dpkg --purge: the package installs with its
+    dependencies present, its binaries run from /usr, its configuration checks,
+    fpmd.service is enabled (not fpmd.socket), and purging leaves nothing behind."""
+    if os.geteuid() != 0:
+        pytest.skip("dpkg -i needs root")
+    if run(["dpkg-query", "-W", "-f=${Status}", "fpmd"]).stdout.strip():
+        pytest.skip("an fpmd package is already installed here: not touching it")
+    taken = [p for p in ("/usr/sbin/fpmd", "/usr/bin/fpmctl", "/etc/fpmd") if os.path.lexists(p)]
+    if taken:
+        pytest.skip(f"{taken} exist outside dpkg (make install PREFIX=/usr?): not overwriting them")
+    wants = "/etc/systemd/system/multi-user.target.wants/fpmd.service"
+    try:
+        r = run(["dpkg", "-i", deb])
+        assert r.returncode == 0, r.stdout + r.stderr
+        status = run(["dpkg-query", "-W", "-f=${Status} ${Version}", "fpmd"]).stdout
+        assert status.startswith("install ok installed"), status
+        r = run(["/usr/sbin/fpmd", "-v"])
+        assert r.returncode == 0 and "fpmd" in r.stdout, r.stdout + r.stderr
+        # The packaged configuration, from its packaged path, with the packaged
+        # fpmd-php.so (/usr/lib/fpmd) for its php pool.
+        r = run(["/usr/sbin/fpmd", "-t"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = run(["/usr/bin/fpmctl", "--help"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert os.path.exists("/usr/lib/fpmd/fpmd-php.so")
+        assert os.path.islink(wants) and os.readlink(wants).endswith("/fpmd.service"), \
+            "fpmd.service is not enabled by the postinst"
+        assert not os.path.lexists("/etc/systemd/system/sockets.target.wants/fpmd.socket")
+        r = run(["man", "-w", "fpmd.conf"])
+        assert r.returncode == 0 and "/usr/share/man/man5/fpmd.conf.5" in r.stdout, r.stdout + r.stderr
+    finally:
+        r = run(["dpkg", "--purge", "fpmd"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not run(["dpkg-query", "-W", "-f=${Status}", "fpmd"]).stdout.strip().startswith("install ok")
+    left = [p for p in ("/usr/sbin/fpmd", "/usr/bin/fpmctl", "/usr/lib/fpmd", "/etc/fpmd",
+                        "/lib/systemd/system/fpmd.service", wants, "/etc/logrotate.d/fpmd")
+            if os.path.lexists(p)]
+    assert not left, f"left behind after dpkg --purge: {left}"
+
+
 # --- docs/quickstart.md, followed in a temp dir -----------------------------------
 
 def heredocs(text):
@@ -265,8 +306,6 @@ def heredocs(text):
     return out
 
 
-@pytest.mark.skipif(conftest.SANITIZED, reason="the quick start's php pool: libphp loads extensions "
-                                              "with RTLD_DEEPBIND, which AddressSanitizer cannot run")
 def test_quickstart_nginx_php_and_cgi(fpmd, workdir):
     """The quick start's pool file and nginx server block, with the paths moved into a
     temp dir: nginx (with Debian's snippets/fastcgi-php.conf) in front of the installed

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, FPMD, SANITIZED, wait_for
+from conftest import BUILD, FPMD, wait_for
 from test_nginx import NGINX, free_port, http_request, kill_group, port_open
 
 PHP_FPM = "/usr/sbin/php-fpm8.2"
@@ -23,8 +23,6 @@ pytestmark = [
                        reason="fpmd-php.so not built (libphp8.2-embed / php8.2-dev missing)"),
     pytest.mark.skipif(not os.path.exists(PHP_FPM), reason="php-fpm8.2 not installed"),
     pytest.mark.skipif(not os.access(NGINX, os.X_OK), reason="nginx is not installed"),
-    pytest.mark.skipif(SANITIZED, reason="libphp loads extensions with RTLD_DEEPBIND, "
-                                         "which AddressSanitizer cannot run"),
 ]
 
 POOL = """

@@ -215,3 +215,22 @@ def test_slowlog_has_the_native_stack_of_the_slow_program(fpmd, workdir):
     names = [l.split()[1].split("+")[0] for l in frames]
     assert names.index("deep_sleep_in_known_function") < names.index("called_by_main") < names.index("main")
     assert len(frames) <= 10
+
+
+def test_an_idle_master_arms_no_timer(fpmd, workdir):
+    """Idle, the master sleeps until something happens: after the requests have been
+    answered and a dynamic pool is back within its band, no timerfd of the master is
+    armed (a periodic tick would wake it for nothing; php-fpm wakes every second).
+    Read from /proc/PID/fdinfo, so it does not depend on timing."""
+    from test_systemd import armed_timers
+    pools = (pool_conf(workdir, "st", children=2) +
+             pool_conf(workdir, "dyn", pm="dynamic", children=4,
+                       extra="pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 2\n"))
+    fpmd.start(basic_conf(workdir, pools))
+    for sock in ("st.sock", "dyn.sock"):
+        for _ in range(5):
+            assert fcgi_request(f"{workdir}/{sock}", "/ping").body == b"pong"
+    # After the last request the pool timer may run a few ticks (workers seen idle).
+    assert wait_for(lambda: armed_timers(fpmd.pid) == [], 10), armed_timers(fpmd.pid)
+    time.sleep(1.5)
+    assert armed_timers(fpmd.pid) == [], "the idle master armed a timer again"

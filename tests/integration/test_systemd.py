@@ -5,6 +5,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from conftest import FPMCTL, basic_conf, fcgi_request, pool_conf, wait_for, write_script
 
 
@@ -84,3 +86,50 @@ def test_socket_activation(fpmd, workdir):
     fpmd.wait_log(r"socket activation: fd=3")
     fpmd.wait_log(r'using inherited socket fd=3, "' + sock)
     assert os.stat(sock).st_ino == inode
+
+
+def armed_timers(pid):
+    """fdinfo of the process's timerfds that are armed (it_value not zero)."""
+    armed = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[timerfd]":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = f.read()
+        except OSError:
+            continue
+        if "it_value: (0, 0)" not in info:
+            armed.append(info)
+    return armed
+
+
+@pytest.mark.parametrize("interval,watchdog", [(0, None), (1, None), (0, "2000000")])
+def test_systemd_interval_zero_means_no_status_timer(fpmd, workdir, interval, watchdog):
+    """systemd_interval = 0 is "never" (as in php-fpm): no STATUS= line and, without a
+    watchdog, no timer, so an idle master under systemd sleeps until something happens.
+    Checked on the master's timerfds (/proc/PID/fdinfo), not by waiting for a line that
+    should not come; interval = 1 shows the check sees the timer when there is one.  With
+    a watchdog the timer feeds it (WATCHDOG=1) and still sends no STATUS= report."""
+    write_script(f"{workdir}/ok.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    listener = Listener(f"{workdir}/notify.sock")
+    os.environ["NOTIFY_SOCKET"] = f"{workdir}/notify.sock"
+    if watchdog:
+        os.environ["WATCHDOG_USEC"] = watchdog
+    try:
+        fpmd.start(basic_conf(workdir, global_extra=f"systemd_interval = {interval}"))
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+        os.environ.pop("WATCHDOG_USEC", None)
+    assert listener.wait("READY=1")
+    assert fcgi_request(f"{workdir}/www.sock", "/ok.sh", root=workdir).body == b"ok"
+    if interval:
+        assert wait_for(lambda: any("it_interval: (1, 0)" in t for t in armed_timers(fpmd.pid)), 5)
+        assert listener.wait("STATUS=Processes active: ")
+    elif watchdog:
+        assert listener.wait("WATCHDOG=1")
+        assert not any("STATUS=Processes" in m for m in listener.drain())
+    else:
+        # a static pool without request timeouts arms nothing once idle
+        assert wait_for(lambda: not armed_timers(fpmd.pid), 5), armed_timers(fpmd.pid)
+        assert not any("STATUS=Processes" in m for m in listener.drain())

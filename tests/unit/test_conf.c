@@ -493,6 +493,15 @@ static const struct dcase dcases[] = {
 	  NULL },
 	{ 'p', "request_terminate_timeout_track_finished = true", NULL,
 	  "request_terminate_timeout_track_finished = yes\n" },
+	{ 'p', "cgi.landlock = yes", NULL, "cgi.landlock = yes\n" },
+	{ 'p', "cgi.landlock = maybe",
+	  "cgi.landlock: 'maybe' is not a valid boolean (use yes or no)", NULL },
+	{ 'p', "request_header_timeout = 0", NULL, "request_header_timeout = 0s\n" },
+	{ 'p', "request_header_timeout = 2m", NULL, "request_header_timeout = 120s\n" },
+	{ 'p', "request_body_timeout = 90", NULL, "request_body_timeout = 90s\n" },
+	{ 'p', "request_body_timeout = soon",
+	  "request_body_timeout: 'soon' is not a valid time (use a number with s, m, h or d)", NULL },
+	{ 'p', "request_keepalive_timeout = 1h", NULL, "request_keepalive_timeout = 3600s\n" },
 	{ 'p', "request_terminate_timeout_track_finished = nope",
 	  "request_terminate_timeout_track_finished: 'nope' is not a valid boolean (use yes or no)",
 	  NULL },
@@ -731,6 +740,9 @@ static void test_defaults(void **state)
 	assert_int_equal(p->request_slowlog_trace_depth, 20);
 	assert_int_equal(p->request_terminate_timeout, 0);
 	assert_int_equal(p->request_terminate_timeout_track_finished, 0);
+	assert_int_equal(p->request_header_timeout, 60);
+	assert_int_equal(p->request_body_timeout, 60);
+	assert_int_equal(p->request_keepalive_timeout, 0);
 	assert_true(p->rlimit_files == CONF_UNSET);
 	assert_true(p->rlimit_core == CONF_UNSET);
 	assert_null(p->chroot);
@@ -807,8 +819,12 @@ static const struct xcase xcases[] = {
 	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
 	  "listen = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\n", 2, NULL },
 	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
-	  "listen = /run/w.sock\nuser = nobody\npm = ondemand\npm.max_children = 1\n", 2,
-	  "pool www: exec.mode = direct needs pm = static (fpmd cannot see which programs are busy)" },
+	  "listen = /run/w.sock\nuser = nobody\npm = ondemand\npm.max_children = 1\n", 2, NULL },
+	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
+	  "listen = /run/w.sock\nuser = nobody\npm = dynamic\npm.max_children = 2\n"
+	  "pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 1\n", 2,
+	  "pool www: exec.mode = direct needs pm = static or ondemand (fpmd cannot count the spare "
+	  "programs of pm = dynamic)" },
 	{ XG "[www]\napp.type = exec\nexec.command = /bin/app\nexec.mode = direct\n"
 	  "listen = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\nping.path = /ping\n",
 	  2, "pool www: ping.path and pm.status_path are not answered with exec.mode = direct "
