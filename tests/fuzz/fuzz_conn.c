@@ -13,7 +13,8 @@
  * moves by the timeout), or whether a SIGQUIT arrives.  They also drive a
  * stub handler (read the body piecewise, write small/large STDOUT, STDERR,
  * finish early, fail).  The first control byte sets the worker up
- * (max_requests, access log, an extra header line).  Without control bytes every read returns what is
+ * (max_requests, access log, an extra header line, the header/keep-alive and
+ * body read timeouts: off, 1, 5 or 60 s of fake time).  Without control bytes every read returns what is
  * left and every write is taken whole: a captured nginx request replays as
  * nginx sent it.
  *
@@ -30,7 +31,8 @@
  * replies on id 0; nothing written after the peer is gone (a write failed
  * with EPIPE/ECONNRESET, a read with ECONNRESET, or the worker shut the
  * socket down) and no call at all on the descriptor once closed; a request
- * handed to a handler while the peer stayed intact gets exactly one
+ * handed to a handler while the peer stayed intact (and no body timeout
+ * cut it) gets exactly one
  * END_REQUEST; no STDOUT carries bytes the handler wrote for another request
  * (the stub's body bytes are tagged with the request's serial number); the
  * connection is closed exactly once; the loop ends within a bound of system
@@ -100,6 +102,7 @@ static struct {
 	int handled;                   /* a request went to the handler */
 	uint16_t handled_id;
 	int handled_end;               /* its END_REQUEST went out */
+	int handled_timed_out;         /* request_body_timeout cut it: no answer is owed */
 	unsigned eofs, eofs_before;    /* reads that returned 0 */
 	size_t handler_out;            /* bytes the stub wrote this run */
 	unsigned serial;               /* requests dispatched so far: tags the stub's body bytes */
@@ -236,6 +239,8 @@ int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
 int __real_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
 int __real_clock_gettime(clockid_t id, struct timespec *ts);
 ssize_t __wrap_read(int fd, void *buf, size_t n);
+ssize_t __real_recv(int fd, void *buf, size_t n, int flags);
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 ssize_t __wrap_writev(int fd, const struct iovec *iov, int cnt);
 int __wrap_close(int fd);
@@ -244,10 +249,12 @@ int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
 int __wrap_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
 int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
 
-ssize_t __wrap_read(int fd, void *buf, size_t n)
+/*
+ * The client's next bytes.  conn.c reads with recv(MSG_DONTWAIT) and waits
+ * (poll/ppoll, fake_wait below) only on EAGAIN: an EAGAIN op is "nothing yet".
+ */
+static ssize_t fake_read(void *buf, size_t n)
 {
-	if (!S.active || fd != FAKE_FD)
-		return __real_read(fd, buf, n);
 	touch_fd();
 	if (S.peer_gone) {
 		errno = ECONNRESET;
@@ -285,6 +292,20 @@ ssize_t __wrap_read(int fd, void *buf, size_t n)
 	S.in_pos += want;
 	walk_client();
 	return (ssize_t)want;
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+	if (!S.active || fd != FAKE_FD)
+		return __real_read(fd, buf, n);
+	return fake_read(buf, n);
+}
+
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
+{
+	if (!S.active || fd != FAKE_FD)
+		return __real_recv(fd, buf, n, flags);
+	return fake_read(buf, n);
 }
 
 /* How much of an n-byte write the peer takes now; -1 with errno for a failure. */
@@ -506,7 +527,8 @@ static void check_handled(void)
 		return;
 	S.handled = 0;
 	/* more than one is caught as an END_REQUEST without its BEGIN_REQUEST */
-	int intact = !S.peer_gone && S.eofs == S.eofs_before && conn.parser.error == FCGI_OK;
+	int intact = !S.peer_gone && S.eofs == S.eofs_before && conn.parser.error == FCGI_OK &&
+		     !S.handled_timed_out;
 	if (intact && !S.handled_end)
 		fail("a dispatched request got no END_REQUEST although the peer stayed");
 }
@@ -522,6 +544,7 @@ static int stub_handle(struct worker *w, struct request *r)
 	S.handled = 1;
 	S.handled_id = r->id;
 	S.handled_end = 0;
+	S.handled_timed_out = 0;
 	S.eofs_before = S.eofs;
 	for (int step = 0; step < 24; step++) {
 		uint8_t op = ctl_byte();
@@ -588,6 +611,7 @@ static int stub_handle(struct worker *w, struct request *r)
 		}
 	}
 out:
+	S.handled_timed_out = r->body_timed_out;
 	return app_status;
 }
 
@@ -659,12 +683,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wk.max_requests = cfg & 3;                    /* 0 = unlimited */
 	wk.access_log = (cfg >> 2) & 1;
 	wk.extra_headers = (cfg & 8) ? "X-Powered-By: fuzz\r\n" : NULL;
+	/* read timeouts in seconds (0 = off): header and keep-alive, body */
+	static const int timeouts[4] = { 0, 1, 5, 60 };
+	pc.request_header_timeout = pc.request_keepalive_timeout = timeouts[(cfg >> 4) & 3];
+	pc.request_body_timeout = timeouts[(cfg >> 6) & 3];
 	worker_quit = 0;
 
 	S.active = 1;
 	conn_attach(&conn, FAKE_FD);
 	/* a request in flight when serve_connection returns is followed in stub_handle */
-	serve_connection(&wk, &conn);
+	serve_connection(&wk, &conn, conn_now_ms());
 	S.active = 0;
 	check_handled();
 	TRACE("end: %zu of %zu bytes read, %zu written, t=%llu ms, quit=%d\n", S.in_pos, S.in_len,

@@ -129,17 +129,24 @@ def main():
         "mpx_refused": request(get)[:16] + record(1, 2, struct.pack(">HB5x", 1, 0)) + request(get)[16:],
         # the harness's control bytes: see fuzz_conn.c (settings, then one per call, in call order)
         "one_byte_reads": post + ctl + b"\x0c" + b"\x21\x60\x3f\x27" * 60 + b"\x00\x06\x10\x06\x40\x01",
-        "eintr_eagain": request(get) + ctl + b"\x00\x80\xa0\x00" + b"\x01\x02\x03\x10\x00" + b"\xa0\x00",
+        "eintr_eagain": request(get) + ctl + b"\x00\x80\xa0\x05\x00" + b"\x01\x02\x03\x10\x00" + b"\xa0\x00",
         "reset_mid_body": post + ctl + b"\x00" + reads(post_head) + b"\x06\xff\xc0\x01\x00",
         "eof_mid_body": post + ctl + b"\x00" + reads(post_head) + b"\x06\xff\xe0\x01\x00",
         "abort_mid_body": request(NGINX_PARAMS)[:-8] + record(5, 1, b"abc") + record(2, 1) + ctl + b"\x00\x00\x06\x10\x06\x10\x00",
         "short_writes": request(get) + ctl + b"\x08\x00" + b"\x01\x03\x40\x02\x05\x0a" + b"\x85\x81\x9f\x00" + b"\x00\x00",
         "epipe_large": get1 + get1 + ctl + b"\x04\x00" + b"\x04\x80" + b"\x00\xc0" + b"\x00",
         "slow_drain": post + ctl + b"\x00" + reads(post_head) + b"\x00\x00" + b"\x40\x60\x40",
-        "quit_between": get1 + request(get, keep=True, rid=2) + ctl + b"\x00" + reads(len(get1)) + b"\x00\x00\xff",
+        "quit_between": get1 + request(get, keep=True, rid=2) + ctl + b"\x00" + reads(len(get1)) + b"\x00\x00\xa0\xff",
         "finish_early": get1 + request(get, keep=True, rid=3) + ctl
         + b"\x00\x00" + b"\x01\x02\x09\x00\x02\x05\x0a\x0d\x00" + b"\x00\x00",
         "max_requests_1": get1 + request(get, keep=True, rid=2) + ctl + b"\x01",
+        # read timeouts (settings bits 4-5: header and keep-alive, 6-7: body; 1, 5, 60 s);
+        # a recv EAGAIN (0xa0) then a wait longer than the timeout (n * 100 ms)
+        "header_timeout": post + ctl + b"\x10\x3f\xa0\x0f",
+        "keepalive_timeout": get1 + request(get, keep=True, rid=2) + ctl + b"\x10" + reads(len(get1))
+        + b"\x00\x00\xa0\x20",
+        "body_timeout": post + ctl + b"\x40" + reads(post_head) + b"\x06\xff\xa0\x20\x01\x00",
+        "body_slow_not_cut": post + ctl + b"\x40" + reads(post_head) + b"\x06\xff" + b"\xa0\x08\x21" * 20 + b"\x00",
     }
     for name, data in conn.items():
         write("fuzz_conn", name, data)
