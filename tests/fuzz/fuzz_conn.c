@@ -605,6 +605,10 @@ static int stub_handle(struct worker *w, struct request *r)
 		case 13:
 			(void)resp_simple(r, 404, "not here\n");
 			break;
+		case 14:
+			/* a multiplexing handler's check before its poll (cgi.c) */
+			(void)req_body_gap(r, op & 16);
+			break;
 		default:
 			(void)req_body_read(r, buf, sizeof(buf));
 			break;
