@@ -189,9 +189,15 @@ void php_activate_user_ini(void)
  * A script that changes directory itself (chdir(), chroot()) makes the
  * directory unknown: the next request chdir()s whatever it is.  A script
  * path that is not absolute takes PHP's own way, from the pool's directory.
+ * The same directory is entered again once a second: a path through a
+ * symlink that a deployment switches (current -> releases/N) then leads to
+ * the new directory within a second, where PHP's chdir() per request found
+ * it at once (opcache and PHP's realpath cache lag behind such a switch
+ * longer than that by default).
  */
 static char base_dir[PATH_MAX];   /* the pool's directory, where the worker started */
 static char *cwd_now;             /* where the worker is; NULL: base_dir */
+static time_t cwd_when;           /* the second cwd_now was entered */
 static int cwd_unknown;           /* a script changed directory itself */
 static zif_handler php_chdir_fn, php_chroot_fn;
 
@@ -261,13 +267,18 @@ static int cwd_for_script(const char *script)
 		return -1;
 	const char *slash = strrchr(script, '/');
 	size_t len = slash == script ? 1 : (size_t)(slash - script);
-	if (!cwd_unknown && cwd_now && strlen(cwd_now) == len && memcmp(cwd_now, script, len) == 0)
+	time_t now = time(NULL);      /* the vDSO's: no system call */
+	if (!cwd_unknown && cwd_now && now == cwd_when && strlen(cwd_now) == len &&
+	    memcmp(cwd_now, script, len) == 0)
 		return 0;
 	cwd_forget();
 	cwd_unknown = 0;
 	char *dir = malloc(len + 1);
-	if (!dir)
+	if (!dir) {
+		/* PHP's way for this request, from a directory that is no longer known */
+		cwd_unknown = 1;
 		return -1;
+	}
 	memcpy(dir, script, len);
 	dir[len] = '\0';
 	if (chdir(dir) < 0) {
@@ -277,6 +288,7 @@ static int cwd_for_script(const char *script)
 		return 0;
 	}
 	cwd_now = dir;
+	cwd_when = now;
 	return 0;
 }
 
