@@ -16,8 +16,12 @@ def test_worker_holds_only_its_descriptors_and_no_new_privs(fpmd, workdir):
     fpmd.start(basic_conf(workdir, pools))
     seen = {}
     for w in fpmd.workers():
-        with open(f"/proc/{w}/cmdline", "rb") as f:
-            pool = f.read().split(b"pool ", 1)[1].replace(b"\0", b" ").split()[0].decode()
+        def title():
+            with open(f"/proc/{w}/cmdline", "rb") as f:
+                return f.read()
+        # "ready to handle connections" can come before a fresh worker has set its title.
+        assert wait_for(lambda: b"pool " in title(), 5), title()
+        pool = title().split(b"pool ", 1)[1].replace(b"\0", b" ").split()[0].decode()
         # Setup runs right after fork: wait until privileges are dropped.
         assert wait_for(lambda: status_field(w, "NoNewPrivs") == "1", 5), w
         # ... and until it waits for connections (the signalfd for SIGQUIT in its epoll set is
