@@ -530,7 +530,14 @@ static void worker_serve(struct worker *w) __attribute__((noreturn));
 static void accept_loop(struct worker *w, struct conn *c)
 {
 	int listen_ep = listen_wait_open(WORKER_FD_LISTEN);
-	int quit_fd = listen_ep >= 0 ? quit_fd_open(listen_ep) : -1;
+	/*
+	 * Not in a cgi pool: its workers keep their descriptors for the CGI
+	 * requests (the script, three pipes; rlimit_files is checked against
+	 * what a worker holds), and a fork and exec per request dwarf the two
+	 * system calls quit_fd saves.
+	 */
+	int quit_fd = listen_ep >= 0 && w->pool->conf->app_type != APP_CGI ?
+		      quit_fd_open(listen_ep) : -1;
 	while (!worker_quit) {
 		if (quit_fd >= 0) {
 			if (!wait_connection(listen_ep))
