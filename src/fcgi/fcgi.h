@@ -198,6 +198,13 @@ struct fcgi_parser {
 	size_t   arena_len, arena_cap;
 	struct fcgi_param *params;
 	size_t   nparams, params_cap;
+	/*
+	 * private: the params' index, built once per request when the params
+	 * are decoded.  Open addressing over a power-of-two table at most half
+	 * full; a slot holds a name's hash and its param's position + 1 (0: empty).
+	 */
+	struct fcgi_param_slot { uint32_t hash, pos1; } *index;
+	size_t   index_cap;
 
 	uint8_t  reply[512];           /* private: management and refusal replies */
 	size_t   reply_len;
@@ -237,7 +244,11 @@ void fcgi_parser_free(struct fcgi_parser *p);
 ssize_t fcgi_parser_feed(struct fcgi_parser *p, const uint8_t *buf, size_t len,
 			 struct fcgi_event *ev);
 
-/* Looks a param up by exact name; NULL when absent. Valid after FCGI_EV_PARAMS_DONE. */
+/*
+ * Looks a param up by exact name; NULL when absent. Valid after FCGI_EV_PARAMS_DONE.
+ * A hash lookup (the index above): PHP asks for two dozen names per request,
+ * most of them absent, which a linear scan paid with every param.
+ */
 const struct fcgi_param *fcgi_param_get(const struct fcgi_parser *p, const char *name);
 const char *fcgi_param_value(const struct fcgi_parser *p, const char *name);
 

@@ -94,9 +94,12 @@ void fcgi_parser_free(struct fcgi_parser *p)
 	free(p->nvbuf);
 	free(p->arena);
 	free(p->params);
+	free(p->index);
 	p->nvbuf = NULL;
 	p->arena = NULL;
 	p->params = NULL;
+	p->index = NULL;
+	p->index_cap = 0;
 	p->nvbuf_len = p->nvbuf_cap = 0;
 	p->arena_len = p->arena_cap = 0;
 	p->nparams = p->params_cap = 0;
@@ -291,6 +294,21 @@ static int params_alloc(struct fcgi_parser *p, size_t count, size_t bytes)
 		p->params = np;
 		p->params_cap = count;
 	}
+	/* at most half full: a miss (the usual lookup) ends after a probe or two */
+	size_t cap = 16;
+
+	if (count > UINT32_MAX / 4)
+		return fail(p, FCGI_E_NO_MEMORY);
+	while (cap < 2 * count)
+		cap *= 2;
+	if (cap > p->index_cap) {
+		struct fcgi_param_slot *ni = realloc(p->index, cap * sizeof(*ni));
+
+		if (!ni)
+			return fail(p, FCGI_E_NO_MEMORY);
+		p->index = ni;
+		p->index_cap = cap;
+	}
 	return 0;
 }
 
@@ -305,14 +323,48 @@ static const char *arena_copy(struct fcgi_parser *p, const uint8_t *s, uint32_t 
 	return d;
 }
 
-static struct fcgi_param *param_find(struct fcgi_parser *p, const uint8_t *n, uint32_t nl)
+/*
+ * The hash of a name: eight bytes at a time (the last word overlapping the
+ * one before), so a name costs a few multiplications, not one per byte.
+ * Not seeded: a client that makes its names collide gets the linear cost
+ * the parser had before the index, bounded by max_params_count.
+ */
+static uint32_t name_hash(const char *s, size_t n)
 {
-	size_t i;
+	uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull, w;
 
-	for (i = 0; i < p->nparams; i++)
-		if (p->params[i].name_len == nl && memcmp(p->params[i].name, n, nl) == 0)
-			return &p->params[i];
-	return NULL;
+	if (n >= 8) {
+		size_t i;
+
+		for (i = 0; i + 8 < n; i += 8) {
+			memcpy(&w, s + i, 8);
+			h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+		}
+		memcpy(&w, s + n - 8, 8);
+	} else {
+		w = 0;
+		memcpy(&w, s, n);
+	}
+	h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+	return (uint32_t)(h >> 32);
+}
+
+/* The slot of name in the index: the one holding it, or the empty one it would take. */
+static struct fcgi_param_slot *index_slot(const struct fcgi_parser *p, const char *name,
+					  size_t len, uint32_t hash)
+{
+	size_t mask = p->index_cap - 1, i = hash & mask;
+
+	for (;; i = (i + 1) & mask) {
+		struct fcgi_param_slot *sl = &p->index[i];
+		const struct fcgi_param *pr;
+
+		if (!sl->pos1)
+			return sl;
+		pr = &p->params[sl->pos1 - 1];
+		if (sl->hash == hash && pr->name_len == len && memcmp(pr->name, name, len) == 0)
+			return sl;
+	}
 }
 
 /*
@@ -328,18 +380,26 @@ static int params_decode(struct fcgi_parser *p, struct fcgi_event *ev)
 		return -1;
 	p->arena_len = 0;
 	p->nparams = 0;
+	memset(p->index, 0, p->index_cap * sizeof(*p->index));
 	while (off < p->nvbuf_len) {
 		const uint8_t *n, *v;
 		uint32_t nl, vl;
 		struct fcgi_param *pr;
+		struct fcgi_param_slot *sl;
+		uint32_t h;
 
 		off += (size_t)fcgi_nv_decode(p->nvbuf + off, p->nvbuf_len - off,
 					      &n, &nl, &v, &vl);
-		pr = param_find(p, n, nl);
-		if (!pr) {
+		h = name_hash((const char *)n, nl);
+		sl = index_slot(p, (const char *)n, nl, h);
+		if (sl->pos1) {
+			pr = &p->params[sl->pos1 - 1];
+		} else {
 			pr = &p->params[p->nparams++];
 			pr->name = arena_copy(p, n, nl);
 			pr->name_len = nl;
+			sl->hash = h;
+			sl->pos1 = (uint32_t)p->nparams;
 		}
 		pr->value = arena_copy(p, v, vl);
 		pr->value_len = vl;
@@ -352,12 +412,15 @@ static int params_decode(struct fcgi_parser *p, struct fcgi_event *ev)
 
 const struct fcgi_param *fcgi_param_get(const struct fcgi_parser *p, const char *name)
 {
-	size_t i;
+	const struct fcgi_param_slot *sl;
+	size_t len;
 
-	for (i = 0; i < p->nparams; i++)
-		if (strcmp(p->params[i].name, name) == 0)
-			return &p->params[i];
-	return NULL;
+	/* no params yet (or a reset since): the index holds the previous request's */
+	if (!p->nparams)
+		return NULL;
+	len = strlen(name);
+	sl = index_slot(p, name, len, name_hash(name, len));
+	return sl->pos1 ? &p->params[sl->pos1 - 1] : NULL;
 }
 
 const char *fcgi_param_value(const struct fcgi_parser *p, const char *name)

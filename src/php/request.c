@@ -5,6 +5,7 @@
  * an uncaught exception ends the script, never the worker.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
@@ -58,13 +59,21 @@ const char *php_request_self(void)
 	return have_paths ? cur_self : NULL;
 }
 
-/* php.ini booleans: "1", "on", "yes", "true" (OnUpdateBool's words). */
-static int ini_bool(const char *name, size_t len)
+/*
+ * php.ini booleans: "1", "on", "yes", "true" (OnUpdateBool's words).  The
+ * entry is looked up once per worker: entries live as long as PHP, only
+ * their value changes (per directory, per request).
+ */
+static int ini_bool(zend_ini_entry **cache, const char *name, size_t len)
 {
-	const char *v = zend_ini_string((char *)name, len, 0);
+	if (!*cache)
+		*cache = zend_hash_str_find_ptr(EG(ini_directives), name, len);
+	const zend_string *zv = *cache ? (*cache)->value : NULL;
+	const char *v = zv ? ZSTR_VAL(zv) : NULL;
 	return v && (!strcmp(v, "1") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") ||
 		     !strcasecmp(v, "true"));
 }
+static zend_ini_entry *ini_fix_pathinfo, *ini_discard_path;
 
 static int is_regular_file(const char *path, void *ctx)
 {
@@ -145,7 +154,10 @@ void php_activate_user_ini(void)
 	if (!have_paths || !cur_paths.script || !PG(user_ini_filename) || !*PG(user_ini_filename))
 		return;
 	char dir[4096];
-	snprintf(dir, sizeof(dir), "%s", cur_paths.script);
+	/* a copy, truncated as snprintf would (PHP's snprintf costs ~450 instructions here) */
+	size_t sl = strnlen(cur_paths.script, sizeof(dir) - 1);
+	memcpy(dir, cur_paths.script, sl);
+	dir[sl] = '\0';
 	char *slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
 		return;
@@ -171,6 +183,126 @@ void php_activate_user_ini(void)
 	}
 }
 
+/*
+ * --- the script's directory -------------------------------------------------
+ *
+ * PHP runs a script from its directory: php_execute_script() calls getcwd(),
+ * chdir() to the script's directory and chdir() back at its end, three
+ * system calls per request.  With SAPI_OPTION_NO_CHDIR it does none of them
+ * and this file does the chdir(), only when the script's directory is not
+ * the one the worker is already in: a pool serving one application's
+ * directory pays one chdir() per worker, not three calls per request.
+ *
+ * What stays the same: the script (and what it includes relatively) runs
+ * in its own directory.  What differs: the worker stays there after the
+ * script, so shutdown functions and destructors run there too (php-fpm runs
+ * them in the pool's chdir directory, which PHP's manual leaves to the SAPI).
+ * A script that changes directory itself (chdir(), chroot()) makes the
+ * directory unknown: the next request chdir()s whatever it is.  A script
+ * path that is not absolute takes PHP's own way, from the pool's directory.
+ * The same directory is entered again once a second: a path through a
+ * symlink that a deployment switches (current -> releases/N) then leads to
+ * the new directory within a second, where PHP's chdir() per request found
+ * it at once (opcache and PHP's realpath cache lag behind such a switch
+ * longer than that by default).
+ */
+static char base_dir[PATH_MAX];   /* the pool's directory, where the worker started */
+static char *cwd_now;             /* where the worker is; NULL: base_dir */
+static time_t cwd_when;           /* the second cwd_now was entered */
+static int cwd_unknown;           /* a script changed directory itself */
+static zif_handler php_chdir_fn, php_chroot_fn;
+
+static ZEND_NAMED_FUNCTION(fpmd_chdir)
+{
+	cwd_unknown = 1;
+	php_chdir_fn(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+}
+
+static ZEND_NAMED_FUNCTION(fpmd_chroot)
+{
+	cwd_unknown = 1;
+	php_chroot_fn(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+}
+
+/* PHP's own functions that change the directory, wrapped to say so. */
+static void wrap_cwd_function(const char *name, zif_handler *orig, zif_handler wrapper)
+{
+	zend_function *fn = zend_hash_str_find_ptr(CG(function_table), name, strlen(name));
+	if (fn && fn->type == ZEND_INTERNAL_FUNCTION && fn->internal_function.handler != wrapper) {
+		*orig = fn->internal_function.handler;
+		fn->internal_function.handler = wrapper;
+	}
+}
+
+static int cwd_init(void)
+{
+	if (!getcwd(base_dir, sizeof(base_dir)))
+		return -1;
+	wrap_cwd_function("chdir", &php_chdir_fn, fpmd_chdir);
+	wrap_cwd_function("chroot", &php_chroot_fn, fpmd_chroot);
+	SG(options) |= SAPI_OPTION_NO_CHDIR;
+	return 0;
+}
+
+static void cwd_forget(void)
+{
+	free(cwd_now);
+	cwd_now = NULL;
+}
+
+/* Before the script's path is resolved: relative paths are the pool directory's. */
+static void cwd_for_resolve(struct request *r)
+{
+	if (!base_dir[0] || (!cwd_now && !cwd_unknown))
+		return;
+	const char *sf = param(r, "SCRIPT_FILENAME");
+	const char *dr = PG(doc_root);
+	/* Apache's mod_proxy_fcgi prefixes an absolute path with "proxy:fcgi://host:port" */
+	if (sf && (sf[0] == '/' || strncmp(sf, "proxy:", 6) == 0) && (!dr || !*dr || dr[0] == '/'))
+		return;
+	if (chdir(base_dir) < 0)
+		php_host->log(LOG_L_WARNING, "[pool %s] chdir(%s) failed: %s", php_pool_name(),
+			      base_dir, strerror(errno));
+	cwd_forget();
+	cwd_unknown = 0;
+}
+
+/*
+ * Into the script's directory, unless already there.  0: done (PHP must not
+ * chdir); -1: let PHP do it its own way for this request (a relative path,
+ * or no base directory).
+ */
+static int cwd_for_script(const char *script)
+{
+	if (!base_dir[0] || script[0] != '/')
+		return -1;
+	const char *slash = strrchr(script, '/');
+	size_t len = slash == script ? 1 : (size_t)(slash - script);
+	time_t now = time(NULL);      /* the vDSO's: no system call */
+	if (!cwd_unknown && cwd_now && now == cwd_when && strlen(cwd_now) == len &&
+	    memcmp(cwd_now, script, len) == 0)
+		return 0;
+	cwd_forget();
+	cwd_unknown = 0;
+	char *dir = malloc(len + 1);
+	if (!dir) {
+		/* PHP's way for this request, from a directory that is no longer known */
+		cwd_unknown = 1;
+		return -1;
+	}
+	memcpy(dir, script, len);
+	dir[len] = '\0';
+	if (chdir(dir) < 0) {
+		/* as PHP does: the script runs where the worker is; the directory is not known */
+		free(dir);
+		cwd_unknown = 1;
+		return 0;
+	}
+	cwd_now = dir;
+	cwd_when = now;
+	return 0;
+}
+
 static const char *powered_by;
 
 int php_worker_init(struct worker *w)
@@ -179,6 +311,9 @@ int php_worker_init(struct worker *w)
 	if (PG(expose_php))
 		powered_by = "X-Powered-By: PHP/" PHP_VERSION "\r\n";
 	w->extra_headers = powered_by;
+	if (cwd_init() < 0)
+		php_host->log(LOG_L_WARNING, "[pool %s] getcwd() failed: %s; PHP changes directory "
+			      "for every request", php_pool_name(), strerror(errno));
 	return 0;
 }
 
@@ -288,8 +423,10 @@ static int resolve(struct request *r, const char **why)
 	const struct pool_conf *pc = php_pool->conf;
 	cur_in = (struct pathinfo_in){
 		.param = param_cb, .is_file = is_regular_file, .exists = path_exists, .ctx = r,
-		.fix_pathinfo = ini_bool("cgi.fix_pathinfo", sizeof("cgi.fix_pathinfo") - 1),
-		.discard_path = ini_bool("cgi.discard_path", sizeof("cgi.discard_path") - 1),
+		.fix_pathinfo = ini_bool(&ini_fix_pathinfo, "cgi.fix_pathinfo",
+					 sizeof("cgi.fix_pathinfo") - 1),
+		.discard_path = ini_bool(&ini_discard_path, "cgi.discard_path",
+					 sizeof("cgi.discard_path") - 1),
 		.doc_root = PG(doc_root),
 	};
 	*why = NULL;
@@ -340,6 +477,7 @@ int php_handle(struct worker *w, struct request *r)
 {
 	(void)w;
 	const char *why;
+	cwd_for_resolve(r);
 	int refused = resolve(r, &why);
 	if (refused) {
 		int rc;
@@ -366,6 +504,12 @@ int php_handle(struct worker *w, struct request *r)
 	}
 	apply_request_ini(r);
 
+	/* PHP's chdir() for the request unless this one did it (see cwd_for_script) */
+	int own_chdir = base_dir[0] && cwd_for_script(cur_paths.script) == 0;
+	if (own_chdir)
+		SG(options) |= SAPI_OPTION_NO_CHDIR;
+	else
+		SG(options) &= ~SAPI_OPTION_NO_CHDIR;
 	zend_file_handle fh;
 	zend_stream_init_filename(&fh, cur_paths.script);
 	EG(exit_status) = 0;       /* the previous request's fatal error is not this one's */

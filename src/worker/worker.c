@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -518,6 +520,7 @@ static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 /*
  * epoll_pwait and ppoll return ready descriptors without delivering a
  * pending signal, so a busy worker would never see its SIGQUIT: ask.
+ * Only where the accept loop has no quit_fd (below).
  */
 static int quit_pending(void)
 {
@@ -527,6 +530,56 @@ static int quit_pending(void)
 	if (sigpending(&set) == 0 && sigismember(&set, SIGQUIT))
 		worker_quit = 1;
 	return worker_quit;
+}
+
+#define QUIT_FD_TAG 1u   /* epoll data of quit_fd; the listening socket's is 0 (conn.c) */
+
+/*
+ * A SIGQUIT that arrives while a request is served stays pending (it is
+ * blocked then: worker_setup).  A signalfd for it in the epoll set the
+ * worker waits on makes it one more ready descriptor, reported by the same
+ * epoll_wait that reports the next connection: no system call per request
+ * to ask (sigpending was one).  The signal is left pending, not read: a
+ * later interruptible wait (ppoll in conn.c, SIGQUIT unblocked) still sees it.
+ * -1 if it cannot be made: the loop then asks quit_pending().
+ */
+static int quit_fd_open(int listen_ep)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGQUIT);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = QUIT_FD_TAG };
+	if (epoll_ctl(listen_ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * 1 when a connection may be waiting, 0 when the worker must leave.  Both
+ * events of one wake-up are looked at: a quit seen with a connection still
+ * leaves (the loop's exit serves that connection once, as before).
+ * SIGQUIT stays blocked here: quit_fd is how it is seen.
+ */
+static int wait_connection(int listen_ep)
+{
+	for (;;) {
+		if (worker_quit)
+			return 0;
+		struct epoll_event ev[2];
+		int n = epoll_wait(listen_ep, ev, 2, -1);
+		if (n < 0 && errno != EINTR)
+			return 0;
+		for (int i = 0; i < n; i++)
+			if (ev[i].data.u32 == QUIT_FD_TAG)
+				worker_quit = 1;
+		if (n > 0)
+			return !worker_quit;
+	}
 }
 
 static unsigned pick_max_requests(const struct pool_conf *pc)
@@ -554,16 +607,42 @@ void worker_signals_install(void)
 
 static void worker_serve(struct worker *w) __attribute__((noreturn));
 
-/* Accepts and serves connections until the worker must leave. */
+/*
+ * Accepts and serves connections until the worker must leave.
+ *
+ * The master's death: PR_SET_PDEATHSIG sends this worker SIGQUIT when the
+ * master exits (set after the last credential change, which would clear it,
+ * and followed by a getppid() check for a master that died before:
+ * worker_setup, worker_main_forked; the master is single-threaded, so the
+ * thread that forked is the process).  With quit_fd that SIGQUIT ends the
+ * loop at its next wait, like any graceful stop, so no getppid() per
+ * connection is needed: a connection that was already queued when the
+ * master died may still be served, which the old check allowed too (it ran
+ * before accept, with the same race).  Without quit_fd (no epoll, no
+ * signalfd) the old checks stay.
+ */
 static void accept_loop(struct worker *w, struct conn *c)
 {
 	int listen_ep = listen_wait_open(WORKER_FD_LISTEN);
+	/*
+	 * Not in a cgi pool: its workers keep their descriptors for the CGI
+	 * requests (the script, three pipes; rlimit_files is checked against
+	 * what a worker holds), and a fork and exec per request dwarf the two
+	 * system calls quit_fd saves.
+	 */
+	int quit_fd = listen_ep >= 0 && w->pool->conf->app_type != APP_CGI ?
+		      quit_fd_open(listen_ep) : -1;
 	while (!worker_quit) {
-		if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
-			continue;
-		/* A worker whose master died serves no new connection (PDEATHSIG may race). */
-		if (getppid() != w->master_pid)
-			break;
+		if (quit_fd >= 0) {
+			if (!wait_connection(listen_ep))
+				continue;
+		} else {
+			if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
+				continue;
+			/* A worker whose master died serves no new connection (PDEATHSIG may race). */
+			if (getppid() != w->master_pid)
+				break;
+		}
 		struct sockaddr_storage peer;
 		int fd = accept_one(w, &peer);
 		if (fd < 0)
@@ -575,7 +654,7 @@ static void accept_loop(struct worker *w, struct conn *c)
 		slot_stage(w, SB_IDLE);
 		if (w->max_requests && w->requests >= w->max_requests)
 			break;
-		if (quit_pending())
+		if (quit_fd < 0 && quit_pending())
 			break;
 	}
 	/*

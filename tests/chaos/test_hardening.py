@@ -16,20 +16,28 @@ def test_worker_holds_only_its_descriptors_and_no_new_privs(fpmd, workdir):
     fpmd.start(basic_conf(workdir, pools))
     seen = {}
     for w in fpmd.workers():
-        with open(f"/proc/{w}/cmdline", "rb") as f:
-            pool = f.read().split(b"pool ", 1)[1].replace(b"\0", b" ").split()[0].decode()
+        def title():
+            with open(f"/proc/{w}/cmdline", "rb") as f:
+                return f.read()
+        # "ready to handle connections" can come before a fresh worker has set its title.
+        assert wait_for(lambda: b"pool " in title(), 5), title()
+        pool = title().split(b"pool ", 1)[1].replace(b"\0", b" ").split()[0].decode()
         # Setup runs right after fork: wait until privileges are dropped.
         assert wait_for(lambda: status_field(w, "NoNewPrivs") == "1", 5), w
-        # ... and until it waits for connections (its epoll is the last descriptor it opens).
-        assert wait_for(lambda: "anon_inode:[eventpoll]" in fd_targets(w).values(), 5), fd_targets(w)
+        # ... and until it waits for connections: the last descriptor it opens is its epoll set
+        # (a cgi pool) or the signalfd for SIGQUIT in that set (other pools).
+        last = "anon_inode:[eventpoll]" if pool != "app" else "anon_inode:[signalfd]"
+        assert wait_for(lambda: last in fd_targets(w).values(), 5), fd_targets(w)
         fds = fd_targets(w)
         seen[pool] = fds
         # worker.h: 0 listening socket, 1-2 /dev/null or output pipes, 3 log pipe, 4 eventfd,
-        # 5 access log; then the one descriptor the worker opens itself: the epoll it waits
-        # for connections in (EPOLLEXCLUSIVE).  Nothing of the master's, nothing of other pools.
+        # 5 access log; then what the worker opens itself: the epoll it waits for connections
+        # in (EPOLLEXCLUSIVE) and, except in a cgi pool (plain, logged), the signalfd that
+        # reports SIGQUIT in it.  Nothing of the master's, nothing of other pools.
         fixed = {0, 1, 2, 3, 4} | ({5} if pool == "logged" else set())
         own = {fd: t for fd, t in fds.items() if fd not in fixed}
-        assert fixed <= set(fds) and list(own.values()) == ["anon_inode:[eventpoll]"], (pool, fds)
+        expect = ["anon_inode:[eventpoll]"] + (["anon_inode:[signalfd]"] if pool == "app" else [])
+        assert fixed <= set(fds) and sorted(own.values()) == expect, (pool, fds)
         assert fds[0].startswith("socket:") and fds[3].startswith("pipe:")
         assert fds[4] == "anon_inode:[eventfd]"
         if pool == "logged":

@@ -266,6 +266,66 @@ def test_path_info_and_php_self(fpmd, workdir):
     assert json.loads(r.body)[3] == f"{workdir}/index.php"
 
 
+def test_script_runs_in_its_directory_on_the_same_worker(fpmd, workdir):
+    """PHP no longer chdir()s per request (SAPI_OPTION_NO_CHDIR): fpmd does, when the directory changes.
+
+    Alternating scripts of two directories on one worker: each runs in its own directory
+    (getcwd(), a relative file, an include of ./), and a script that chdir()s itself
+    does not leave the next request of the same directory somewhere else.
+    """
+    for d in ("a", "b"):
+        os.makedirs(os.path.join(workdir, d), exist_ok=True)
+        os.chmod(os.path.join(workdir, d), 0o755)
+        php(workdir, f"{d}/index.php", "<?php echo getmypid(), '|', getcwd(), '|', "
+            "file_get_contents('data.txt'), '|'; include './inc.php';")
+        php(workdir, f"{d}/inc.php", f"<?php echo 'inc-{d}';")
+        php(workdir, f"{d}/data.txt", f"data-{d}")
+    php(workdir, "a/away.php", "<?php chdir('/'); echo getmypid(), '|', getcwd();")
+    php(workdir, "top.php", "<?php echo getmypid(), '|', getcwd();")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    pids = set()
+
+    def run(uri):
+        r = req(workdir, uri)
+        assert r.status == 200, r.stdout
+        pid, rest = r.body.decode().split("|", 1)
+        pids.add(pid)
+        return rest
+
+    for _ in range(2):
+        assert run("/a/index.php") == f"{workdir}/a|data-a|inc-a"
+        assert run("/b/index.php") == f"{workdir}/b|data-b|inc-b"
+        assert run("/a/index.php") == f"{workdir}/a|data-a|inc-a"
+        assert run("/a/index.php") == f"{workdir}/a|data-a|inc-a"
+        assert run("/a/away.php") == "/"
+        assert run("/a/index.php") == f"{workdir}/a|data-a|inc-a"
+        assert run("/top.php") == workdir
+        assert run("/b/index.php") == f"{workdir}/b|data-b|inc-b"
+    assert len(pids) == 1
+
+
+def test_script_directory_follows_a_switched_symlink(fpmd, workdir):
+    """A deployment switches current -> rel1 to rel2: the worker's directory follows.
+
+    fpmd does not chdir() at every request, but enters the same directory again once a
+    second, so a script reached through the symlink runs in the new release soon after.
+    """
+    for d in ("rel1", "rel2"):
+        os.makedirs(os.path.join(workdir, d), exist_ok=True)
+        os.chmod(os.path.join(workdir, d), 0o755)
+        php(workdir, f"{d}/index.php", "<?php echo getmypid(), '|', file_get_contents('data.txt');")
+        php(workdir, f"{d}/data.txt", d)
+    os.symlink("rel1", os.path.join(workdir, "current"))
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    r = req(workdir, "/current/index.php")
+    assert r.status == 200, r.stdout
+    pid, data = r.body.decode().split("|")
+    assert data == "rel1"
+    os.symlink("rel2", os.path.join(workdir, "current.new"))
+    os.rename(os.path.join(workdir, "current.new"), os.path.join(workdir, "current"))
+    assert wait_for(lambda: req(workdir, "/current/index.php").body.decode() == f"{pid}|rel2", 10)
+
+
 def test_fpm_functions(fpmd, workdir):
     php(workdir, "h.php", "<?php echo json_encode(getallheaders() == apache_request_headers() ? getallheaders() : null);")
     php(workdir, "st.php", "<?php $s = fpm_get_status(); echo json_encode([$s['pool'], $s['process-manager'],"

@@ -939,6 +939,104 @@ static void test_parser_params_duplicate(void **state)
 	sb_free(&pairs);
 }
 
+/*
+ * The lookup index: every name of a request with many params (lengths
+ * around the hash's 8-byte words, names that are prefixes of one another)
+ * is found with its value, near misses are not, and a duplicate keeps its
+ * first position and its last value as the linear scan did.
+ */
+static void test_parser_params_index(void **state)
+{
+	struct sb s = { 0 }, pairs = { 0 };
+	struct fcgi_parser p;
+	struct evlog l;
+	char name[64], val[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "HTTP_X_%zu", i);
+		snprintf(val, sizeof(val), "v%zu", i);
+		nv(&pairs, name, val);
+	}
+	for (i = 1; i <= 20; i++) {      /* "P", "PP", ... 20 x "P": every length to 20 */
+		memset(name, 'P', i);
+		name[i] = '\0';
+		snprintf(val, sizeof(val), "len%zu", i);
+		nv(&pairs, name, val);
+	}
+	nv(&pairs, "HTTP_X_7", "seven again");   /* duplicate: position 7, this value */
+	nv(&pairs, "PPPPPPPPP", "nine again");
+	head(&s, 1, &pairs);
+	assert_int_equal(run1(&p, NULL, &s, &l), 0);
+	assert_string_equal(l.s, "P");
+	assert_int_equal(p.nparams, 320);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "HTTP_X_%zu", i);
+		snprintf(val, sizeof(val), "v%zu", i);
+		if (i == 7)
+			snprintf(val, sizeof(val), "seven again");
+		assert_string_equal(fcgi_param_value(&p, name), val);
+		/* the one found is the param at the name's first position */
+		assert_ptr_equal(fcgi_param_get(&p, name), &p.params[i]);
+	}
+	for (i = 1; i <= 20; i++) {
+		memset(name, 'P', i);
+		name[i] = '\0';
+		snprintf(val, sizeof(val), i == 9 ? "nine again" : "len%zu", i);
+		assert_string_equal(fcgi_param_value(&p, name), val);
+		assert_int_equal(fcgi_param_get(&p, name)->name_len, i);
+	}
+	assert_null(fcgi_param_get(&p, "PPPPPPPPPPPPPPPPPPPPP"));   /* 21 */
+	assert_null(fcgi_param_get(&p, "HTTP_X_300"));
+	assert_null(fcgi_param_get(&p, "HTTP_X_"));
+	assert_null(fcgi_param_get(&p, "HTTP_X_1 "));
+	assert_null(fcgi_param_get(&p, "http_x_1"));
+	assert_null(fcgi_param_get(&p, "p"));
+	assert_null(fcgi_param_get(&p, ""));
+	fcgi_parser_free(&p);
+	sb_free(&s);
+	sb_free(&pairs);
+}
+
+/* The index of a kept connection's previous request answers nothing for the next. */
+static void test_parser_params_index_keepalive(void **state)
+{
+	struct sb s1 = { 0 }, s2 = { 0 }, pairs = { 0 };
+	struct fcgi_parser p;
+	struct evlog l;
+	char name[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "FIRST_%zu", i);
+		nv(&pairs, name, "1");
+	}
+	head(&s1, 1, &pairs);
+	sb_free(&pairs);
+	nv(&pairs, "SECOND", "2");
+	nv(&pairs, "SECOND", "3");
+	head(&s2, 2, &pairs);
+	assert_int_equal(run1(&p, NULL, &s1, &l), 0);
+	assert_int_equal(p.nparams, 40);
+	assert_string_equal(fcgi_param_value(&p, "FIRST_39"), "1");
+	fcgi_parser_reset(&p);
+	assert_null(fcgi_param_get(&p, "FIRST_0"));
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(run_chunks(&p, s2.b, s2.len, 2, 0, &l), 0);
+	assert_int_equal(p.nparams, 1);
+	assert_string_equal(fcgi_param_value(&p, "SECOND"), "3");
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "FIRST_%zu", i);
+		assert_null(fcgi_param_get(&p, name));
+	}
+	fcgi_parser_free(&p);
+	sb_free(&s1);
+	sb_free(&s2);
+	sb_free(&pairs);
+}
+
 static void expect_params_error(const struct fcgi_limits *lim, const struct sb *pairs,
 				enum fcgi_error err)
 {
@@ -1444,6 +1542,8 @@ int main(void)
 		cmocka_unit_test(test_parser_filter_data),
 		cmocka_unit_test(test_parser_params_split),
 		cmocka_unit_test(test_parser_params_duplicate),
+		cmocka_unit_test(test_parser_params_index),
+		cmocka_unit_test(test_parser_params_index_keepalive),
 		cmocka_unit_test(test_parser_params_malformed),
 		cmocka_unit_test(test_parser_bad_names),
 		cmocka_unit_test(test_parser_limits),
