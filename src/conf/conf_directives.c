@@ -280,6 +280,11 @@ size_t conf_directive_index(const struct conf_directive *d)
 	return (size_t)(d - conf_directives);
 }
 
+int conf_directive_stores_nothing(const struct conf_directive *d)
+{
+	return d->offset == NOSTORE;
+}
+
 void *conf_field(void *base, const struct conf_directive *d)
 {
 	return (char *)base + d->offset;

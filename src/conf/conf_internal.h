@@ -121,6 +121,8 @@ size_t conf_directive_index(const struct conf_directive *d);
 void conf_directive_apply(struct conf_ctx *x, const struct conf_directive *d,
 			  const char *key, int has_brackets, const struct conf_value *v);
 int conf_set_defaults(struct conf_ctx *x, void *base, unsigned section_flag);
+/* 1 for a directive accepted and stored nowhere (listen.setfib): it has no field. */
+int conf_directive_stores_nothing(const struct conf_directive *d);
 void *conf_field(void *base, const struct conf_directive *d);
 const void *conf_cfield(const void *base, const struct conf_directive *d);
 

@@ -232,7 +232,8 @@ static void resolve_pool_paths(struct conf_ctx *x, struct pool_conf *p, const un
 		const struct conf_directive *d = &conf_directives[i];
 		char **slot;
 
-		if (!(d->flags & CF_POOL) || d->type != CT_STR)
+		/* listen.setfib is accepted and stored nowhere: no field to point at. */
+		if (!(d->flags & CF_POOL) || d->type != CT_STR || conf_directive_stores_nothing(d))
 			continue;
 		slot = conf_field(p, d);
 		if ((d->flags & CF_PATH) && slot != &p->prefix)

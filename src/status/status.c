@@ -177,6 +177,15 @@ static void put_text(struct buf *b, const char *s)
 	}
 }
 
+/*
+ * Seconds from start to now.  start comes from a worker-writable slot, so it
+ * can be anything: widen before subtracting (a 32-bit time_t overflows).
+ */
+static long long seconds_since(time_t now, time_t start)
+{
+	return (long long)now - (long long)start;
+}
+
 static void fmt_time(char *out, size_t cap, time_t t)
 {
 	struct tm tm;
@@ -235,7 +244,7 @@ static void render_text(struct buf *b, const struct status_pool *p, const struct
 	bprintf(b, "pool:                 %s\n", p->pool);
 	bprintf(b, "process manager:      %s\n", p->pm);
 	bprintf(b, "start time:           %s\n", t);
-	bprintf(b, "start since:          %lld\n", (long long)(p->now - p->start_time));
+	bprintf(b, "start since:          %lld\n", seconds_since(p->now, p->start_time));
 	bprintf(b, "accepted conn:        %" PRIu64 "\n", p->accepted_conn);
 	bprintf(b, "listen queue:         %" PRIu64 "\n", p->listen_queue);
 	bprintf(b, "max listen queue:     %" PRIu64 "\n", p->max_listen_queue);
@@ -255,7 +264,7 @@ static void render_text(struct buf *b, const struct status_pool *p, const struct
 		bprintf(b, "pid:                  %d\n", pr->pid);
 		bprintf(b, "state:                %s\n", pr->state);
 		bprintf(b, "start time:           %s\n", t);
-		bprintf(b, "start since:          %lld\n", (long long)(p->now - pr->start_time));
+		bprintf(b, "start since:          %lld\n", seconds_since(p->now, pr->start_time));
 		bprintf(b, "requests:             %" PRIu64 "\n", pr->requests);
 		bprintf(b, "request duration:     %" PRIu64 "\n", pr->request_duration_us);
 		bputs(b, "request method:       "); put_text(b, or_dash(pr->method)); bputs(b, "\n");
@@ -282,7 +291,7 @@ static void render_json(struct buf *b, const struct status_pool *p, const struct
 		",\"active processes\":%" PRIu64 ",\"total processes\":%" PRIu64
 		",\"max active processes\":%" PRIu64 ",\"max children reached\":%" PRIu64
 		",\"slow requests\":%" PRIu64,
-		(long long)p->start_time, (long long)(p->now - p->start_time), p->accepted_conn,
+		(long long)p->start_time, seconds_since(p->now, p->start_time), p->accepted_conn,
 		p->listen_queue, p->max_listen_queue, p->listen_queue_len, p->idle, p->active,
 		p->total, p->max_active, p->max_children_reached, p->slow_requests);
 	if (full) {
@@ -293,7 +302,7 @@ static void render_json(struct buf *b, const struct status_pool *p, const struct
 			put_json_str(b, pr->state);
 			bprintf(b, ",\"start time\":%lld,\"start since\":%lld,\"requests\":%" PRIu64
 				",\"request duration\":%" PRIu64 ",\"request method\":",
-				(long long)pr->start_time, (long long)(p->now - pr->start_time),
+				(long long)pr->start_time, seconds_since(p->now, pr->start_time),
 				pr->requests, pr->request_duration_us);
 			put_json_str(b, or_dash(pr->method));
 			bputs(b, ",\"request uri\":");
@@ -330,7 +339,7 @@ static void render_xml(struct buf *b, const struct status_pool *p, const struct 
 	xml_str(b, "pool", p->pool);
 	xml_str(b, "process-manager", p->pm);
 	xml_num(b, "start-time", (uint64_t)p->start_time);
-	xml_num(b, "start-since", (uint64_t)(p->now - p->start_time));
+	xml_num(b, "start-since", (uint64_t)seconds_since(p->now, p->start_time));
 	xml_num(b, "accepted-conn", p->accepted_conn);
 	xml_num(b, "listen-queue", p->listen_queue);
 	xml_num(b, "max-listen-queue", p->max_listen_queue);
@@ -349,7 +358,7 @@ static void render_xml(struct buf *b, const struct status_pool *p, const struct 
 			xml_num(b, "pid", (uint64_t)pr->pid);
 			xml_str(b, "state", pr->state);
 			xml_num(b, "start-time", (uint64_t)pr->start_time);
-			xml_num(b, "start-since", (uint64_t)(p->now - pr->start_time));
+			xml_num(b, "start-since", (uint64_t)seconds_since(p->now, pr->start_time));
 			xml_num(b, "requests", pr->requests);
 			xml_num(b, "request-duration", pr->request_duration_us);
 			xml_str(b, "request-method", or_dash(pr->method));
@@ -390,7 +399,7 @@ static void render_html(struct buf *b, const struct status_pool *p, const struct
 	html_row(b, "pool", p->pool);
 	html_row(b, "process manager", p->pm);
 	html_row(b, "start time", t);
-	html_num(b, "start since", (uint64_t)(p->now - p->start_time));
+	html_num(b, "start since", (uint64_t)seconds_since(p->now, p->start_time));
 	html_num(b, "accepted conn", p->accepted_conn);
 	html_num(b, "listen queue", p->listen_queue);
 	html_num(b, "max listen queue", p->max_listen_queue);
@@ -414,7 +423,7 @@ static void render_html(struct buf *b, const struct status_pool *p, const struct
 			bprintf(b, "<tr><td>%d</td><td>", pr->pid);
 			put_markup(b, pr->state);
 			bprintf(b, "</td><td>%s</td><td>%lld</td><td>%" PRIu64 "</td><td>%" PRIu64
-				"</td><td>", t, (long long)(p->now - pr->start_time), pr->requests,
+				"</td><td>", t, seconds_since(p->now, pr->start_time), pr->requests,
 				pr->request_duration_us);
 			put_markup(b, or_dash(pr->method));
 			bputs(b, "</td><td>");
@@ -710,7 +719,7 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 	bprintf(b, "# HELP phpfpm_up Could pool %s using a %s PM on PHP-FPM be reached?\n"
 		"# TYPE phpfpm_up gauge\nphpfpm_up 1\n", p->pool, p->pm);
 	om_metric(b, "start_since", "counter", "The number of seconds since FPM has started.",
-		  (uint64_t)(p->now - p->start_time));
+		  (uint64_t)seconds_since(p->now, p->start_time));
 	om_metric(b, "accepted_connections", "counter",
 		  "The number of requests accepted by the pool.", p->accepted_conn);
 	om_metric(b, "listen_queue", "gauge",

@@ -236,8 +236,14 @@ int req_out_flush(struct request *r)
 
 int resp_write(struct request *r, const void *data, size_t len)
 {
-	/* An empty FCGI_STDOUT record would end the stream: nothing to send is nothing sent. */
-	if (len == 0)
+	/*
+	 * An empty FCGI_STDOUT record would end the stream: nothing to send is
+	 * nothing sent.  After END_REQUEST (req_finish_early) the output is
+	 * dropped, as request.h promises: sent, it would follow END_REQUEST, or
+	 * wait in the gather buffer and go out under the next request's id on a
+	 * kept connection (found by fuzz_conn).
+	 */
+	if (len == 0 || r->finished)
 		return 0;
 	r->bytes_out += len;
 	if (gather_owner != r) {
@@ -282,6 +288,8 @@ int resp_printf(struct request *r, const char *fmt, ...)
 
 int resp_flush(struct request *r)
 {
+	if (r->finished)
+		return 0;
 	if (req_out_flush(r) < 0)
 		return -1;
 	return conn_flush(r->conn);
@@ -289,7 +297,7 @@ int resp_flush(struct request *r)
 
 int resp_stderr(struct request *r, const void *data, size_t len)
 {
-	if (len == 0)
+	if (len == 0 || r->finished)
 		return 0;
 	r->stderr_used = 1;
 	/* what the script printed before its error goes first */
