@@ -681,8 +681,16 @@ static int exec_handle(struct worker *w, struct request *r)
 			ssize_t n = recv(fd, st->buf, EXEC_BUF, MSG_DONTWAIT);
 			if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 				continue;
-			if (n < 0 && errno == ECONNRESET && reused && replay && !rl.got_any) {
-				/* Our bytes were dropped unread: same as above. */
+			/*
+			 * A kept connection the program closed before answering: our bytes
+			 * were dropped unread (ECONNRESET), or read and discarded (EOF).
+			 * libfcgi does the latter when the previous request's empty STDIN
+			 * record, which a program that never reads its input leaves in the
+			 * socket, comes first on the next request: it calls that a protocol
+			 * error and closes.  Nothing was answered, so send it again on a
+			 * new connection, as a web server does with a stale kept upstream.
+			 */
+			if ((n == 0 || (n < 0 && errno == ECONNRESET)) && reused && replay && !rl.got_any) {
 				close(fd);
 				reused = replay = 0;
 				if ((fd = connect_program(st)) < 0)

@@ -14,6 +14,10 @@ Options:
   grandchild=FILE  leave a child behind (same process group) and one in its own
                    session; write their pids to FILE
   env              answer with the FCGI/PHP environment variables instead
+  libfcgi-strict   behave as libfcgi with a program that never reads its input:
+                   answer without reading STDIN (its records stay in the kept
+                   connection), and close a kept connection whose next record is not
+                   a BEGIN_REQUEST without answering (libfcgi's protocol error)
 """
 import hashlib
 import os
@@ -109,6 +113,16 @@ def main():
             while True:
                 rtype, rid, content = c.record()
                 if rtype != BEGIN:
+                    if "libfcgi-strict" in o:
+                        # libfcgi's close: shutdown(SHUT_WR), then read to EOF, so the
+                        # peer sees an end of stream, not a reset.  The pause lets the
+                        # next request be sent first, as happens when libfcgi reads the
+                        # stale record late: the timing of the real race, made certain.
+                        time.sleep(0.3)
+                        sock.shutdown(socket.SHUT_WR)
+                        while sock.recv(65536):
+                            pass
+                        break
                     continue
                 keep = content[2] & 1
                 pdata = b""
@@ -124,7 +138,7 @@ def main():
                     c.send(STDOUT, rid, b"Content-Type: text/plain\r\n\r\n" + b"x" * int(o["big"]))
                 body = hashlib.sha256()
                 blen = 0
-                while True:
+                while "libfcgi-strict" not in o:
                     rtype, _, content = c.record()
                     if rtype == STDIN and not content:
                         break
