@@ -525,12 +525,6 @@ static int stop_script(struct script_proc *sp)
 
 /* --- the request ------------------------------------------------------- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Script stderr: whole lines to the log (with pool, pid and script), and/or raw to the client. */
 static void relay_stderr(struct worker *w, struct request *r, const struct script *s,
@@ -659,7 +653,7 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 	const struct pool_conf *pc = w->pool->conf;
 	long long max_body = pc->request_max_body_size;
 	uint64_t deadline = pc->request_terminate_timeout > 0
-		? now_ms() + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
+		? conn_now_ms() + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
 
 	cgi_headers_init(st->hdr);
 	st->errlen = 0;
@@ -706,7 +700,7 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		}
 		int timeout = -1;
 		if (deadline) {
-			uint64_t now = now_ms();
+			uint64_t now = conn_now_ms();
 			if (now >= deadline) {
 				run->timed_out = 1;
 				return -1;

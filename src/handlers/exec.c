@@ -91,12 +91,6 @@ struct exec_state {
 	struct cgi_headers *hdr;     /* to learn the status for logs; bytes pass unchanged */
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* The program's group, for the SIGTERM handler. */
 static volatile sig_atomic_t program_pgid;
@@ -167,7 +161,7 @@ static int start_program(struct worker *w, struct exec_state *st)
 	setpgid(pid, pid);
 	st->pid = pid;
 	program_pgid = pid;
-	st->started_ms = mono_ms();
+	st->started_ms = conn_now_ms();
 	if (st->pidfd >= 0)
 		close(st->pidfd);
 	st->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -261,7 +255,7 @@ static int ensure_program(struct worker *w, struct exec_state *st)
 	 * for it would wait for ever: past EXEC_RESTART_BURST restarts within a
 	 * second, none until the second is over (the request gets a 502 or 503).
 	 */
-	uint64_t now = mono_ms();
+	uint64_t now = conn_now_ms();
 	if (now - st->burst_start_ms >= 1000) {
 		st->burst_start_ms = now;
 		st->burst = 0;
@@ -770,7 +764,7 @@ static void direct_serve(struct worker *w)
 			if (!program_exited(st, &clean))
 				continue;
 			/* Leaving after its N requests is its way of recycling: no delay for that. */
-			if (!clean && mono_ms() - st->started_ms < 1000) {
+			if (!clean && conn_now_ms() - st->started_ms < 1000) {
 				wait_readable(-1, 1000);
 				if (worker_quit)
 					break;

@@ -160,9 +160,7 @@ int req_body_next(struct request *r, int may_read)
 
 int req_body_drain_bounded(struct request *r, uint64_t max_bytes, int timeout_ms)
 {
-	struct timespec t0, now;
-	uint64_t drained = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t drained = 0, t0 = conn_now_ms();
 	for (;;) {
 		int st = req_body_next(r, 0);
 		if (st == 2)
@@ -176,12 +174,11 @@ int req_body_drain_bounded(struct request *r, uint64_t max_bytes, int timeout_ms
 				return -1;
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long spent = (now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L;
-		if (spent >= timeout_ms)
+		uint64_t spent = conn_now_ms() - t0;
+		if (timeout_ms < 0 || spent >= (uint64_t)timeout_ms)
 			return -1;
 		struct pollfd pfd = { .fd = r->conn->fd, .events = POLLIN };
-		if (poll(&pfd, 1, (int)(timeout_ms - spent)) <= 0)
+		if (poll(&pfd, 1, (int)((uint64_t)timeout_ms - spent)) <= 0)
 			return -1;
 		if (req_body_next(r, 1) < 0)
 			return -1;
