@@ -191,6 +191,9 @@ exec.command = $PHPCGI"
 	case "$scen" in hello*|nginx) app="app.type = module
 module.path = $BIN/hello.so" ;; esac
 	[ "${3:-}" = php ] && app="app.type = php"
+	[ "${3:-}" = direct ] && app="app.type = exec
+exec.mode = direct
+exec.command = $PHPCGI"
 	cat > "$1/fpmd.conf" <<EOF
 [global]
 pid = $1/fpmd.pid
@@ -212,20 +215,7 @@ start_fpmd_php() {
 
 # php-cgi accepting on the pool socket itself, the workers only supervising it.
 start_fpmd_direct() {
-	cat > "$1/fpmd.conf" <<EOF
-[global]
-pid = $1/fpmd.pid
-error_log = $1/error.log
-
-[bench]
-listen = $1/sock
-pm = static
-pm.max_children = $2
-app.type = exec
-exec.mode = direct
-exec.command = $PHPCGI
-EOF
-	spawn "$1" "$FPMD" -F -y "$1/fpmd.conf" $AS_ROOT
+	start_fpmd "$1" "$2" direct
 }
 
 # php-cgi the classic way: N processes forked by spawn-fcgi, never restarted
