@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
@@ -75,19 +76,101 @@ static int ini_bool(zend_ini_entry **cache, const char *name, size_t len)
 }
 static zend_ini_entry *ini_fix_pathinfo, *ini_discard_path;
 
+/*
+ * --- what the file system said of a script, this second ---------------------
+ *
+ * Each request asked stat() (a regular file? cgi.fix_pathinfo's walk and
+ * "Primary script unknown") and access() (readable? php-fpm's 403 "Access
+ * denied" for a script it cannot open) of the same few paths, two system
+ * calls of the fifteen a hello-world request made.  A yes is remembered for
+ * the rest of the current second (time(): the vDSO's, no system call), a no
+ * never: a new script is found at once, a removed or unreadable one within a
+ * second.  PHP trusts what it saw for longer than that: opcache re-reads a
+ * changed script after opcache.revalidate_freq (2 s), and php-fpm finds the
+ * script through PHP's realpath cache (realpath_cache_ttl, 120 s).
+ * Direct-mapped by a hash of the path, so a worker remembers at most
+ * SCRIPT_SEEN_SLOTS paths and looks one up in one string comparison.
+ */
+#define SCRIPT_SEEN_SLOTS 64
+struct script_seen {
+	char *path;             /* malloc'd; NULL: the slot is free */
+	time_t regular_when;    /* the second stat() said: a regular file; 0: not said */
+	time_t readable_when;   /* the second access(R_OK) said yes; 0: not said */
+};
+static struct script_seen script_seen[SCRIPT_SEEN_SLOTS];
+
+static struct script_seen *script_seen_slot(const char *path)
+{
+	uint32_t h = 2166136261u;        /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &script_seen[h % SCRIPT_SEEN_SLOTS];
+}
+
+/* The slot that remembers PATH, taken over from another path if need be; NULL: no memory. */
+static struct script_seen *script_seen_claim(const char *path)
+{
+	struct script_seen *s = script_seen_slot(path);
+	if (s->path && strcmp(s->path, path) == 0)
+		return s;
+	char *copy = strdup(path);
+	if (!copy)
+		return NULL;
+	free(s->path);
+	*s = (struct script_seen){ .path = copy };
+	return s;
+}
+
+static const struct script_seen *script_seen_find(const char *path)
+{
+	const struct script_seen *s = script_seen_slot(path);
+	return s->path && strcmp(s->path, path) == 0 ? s : NULL;
+}
+
+/* stat(path): 1 a regular file, 0 something else, -1 nothing; a regular file is remembered. */
+static int script_kind(const char *path)
+{
+	time_t now = time(NULL);
+	const struct script_seen *seen = script_seen_find(path);
+	if (seen && seen->regular_when == now)
+		return 1;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	struct script_seen *s = script_seen_claim(path);
+	if (s)
+		s->regular_when = now;
+	return 1;
+}
+
 static int is_regular_file(const char *path, void *ctx)
 {
-	struct stat st;
 	(void)ctx;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	return script_kind(path) == 1;
+}
+
+/* access(path, R_OK), a yes remembered for the rest of this second (above). */
+static int script_readable(const char *path)
+{
+	time_t now = time(NULL);
+	const struct script_seen *seen = script_seen_find(path);
+	if (seen && seen->readable_when == now)
+		return 0;
+	if (access(path, R_OK) < 0)
+		return -1;
+	struct script_seen *s = script_seen_claim(path);
+	if (s)
+		s->readable_when = now;
+	return 0;
 }
 
 /* php-fpm asks realpath(); stat() gives the same answer in one system call, not five. */
 static int path_exists(const char *path, void *ctx)
 {
-	struct stat st;
 	(void)ctx;
-	return stat(path, &st) == 0;
+	return script_kind(path) >= 0;
 }
 
 static const char *param(struct request *r, const char *name)
@@ -457,7 +540,7 @@ static int resolve(struct request *r, const char **why)
 		*why = "Access to the script has been denied (see security.limit_extensions)";
 		return 403;
 	}
-	if (access(cur_paths.script, R_OK) < 0) {
+	if (script_readable(cur_paths.script) < 0) {
 		php_host->log(LOG_L_ERROR, "[pool %s] Unable to open primary script: %s (%s)",
 			      php_pool_name(), cur_paths.script, strerror(errno));
 		return errno == EACCES ? 403 : 4040;
@@ -495,7 +578,22 @@ int php_handle(struct worker *w, struct request *r)
 
 	php_current = r;
 	fill_request_info(r);
+	/*
+	 * A request without a body has no input phase to time: PHP's
+	 * max_input_time timer, armed at request startup and re-armed with
+	 * max_execution_time before the script, is then one setitimer() too
+	 * many.  max_input_time = -1 for the request (what PHP itself does
+	 * when it is -1) arms max_execution_time at startup, once.
+	 * ini_get() still shows the configured value: it reads the ini
+	 * entry, not this global.
+	 */
+	zend_long max_input_time = PG(max_input_time);
+	int untimed_input = SG(request_info).content_length == 0 && max_input_time != -1;
+	if (untimed_input)
+		PG(max_input_time) = -1;
 	if (php_request_startup() == FAILURE) {
+		if (untimed_input && PG(max_input_time) == -1)
+			PG(max_input_time) = max_input_time;
 		SG(server_context) = NULL;
 		php_current = NULL;
 		end_paths();
@@ -516,6 +614,9 @@ int php_handle(struct worker *w, struct request *r)
 	zend_first_try {
 		php_execute_script(&fh);
 	} zend_end_try();
+	/* unless the request's own ini (.user.ini, PHP_VALUE) set it, which shutdown restores */
+	if (untimed_input && PG(max_input_time) == -1)
+		PG(max_input_time) = max_input_time;
 
 	/* fastcgi.error_header: php-fpm's header for a script that died before any output */
 	if (EG(exit_status) == 255 && !SG(headers_sent)) {

@@ -441,3 +441,117 @@ def test_usr1_reopens_the_access_log_for_php_workers(fpmd, workdir):
     assert wait_for(lambda: req(workdir, "/a.php?second").body == b"a" and os.path.exists(log)
                     and "/a.php" in open(log).read(), 5)
     assert "/a.php" in open(log + ".1").read()
+
+
+# --- the per-request system calls the worker saves (docs/performance.md) ---
+
+def strace_worker(pid, calls, out):
+    """strace -f of one worker, only CALLS, into OUT; returns the Popen once attached."""
+    p = subprocess.Popen(["strace", "-qq", "-e", "trace=" + ",".join(calls), "-o", out, "-p", str(pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)     # strace attaches before it says anything: give it the time
+    return p
+
+
+def strace_stop(p, out):
+    p.send_signal(signal.SIGINT)
+    p.wait(10)
+    with open(out) as f:
+        return f.read()
+
+
+STRACE = pytest.mark.skipif(subprocess.run(["sh", "-c", "command -v strace"], capture_output=True).returncode,
+                            reason="strace missing (scripts/deps.sh installs it)")
+
+
+@STRACE
+def test_a_script_seen_this_second_is_not_checked_again(fpmd, workdir):
+    """stat() and access() of a script that answered yes are not asked again within the second."""
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    php(workdir, "t.php", "<?php echo 'ok';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        "php_admin_value[max_input_time] = 60\nphp_admin_value[max_execution_time] = 30\n"))))
+    pid = int(req(workdir, "/pid.php").body)
+    out = os.path.join(workdir, "strace.txt")
+    tr = strace_worker(pid, ["stat", "newfstatat", "access", "setitimer"], out)
+    t0 = time.time()
+    for _ in range(20):
+        assert req(workdir, "/t.php").body == b"ok"
+    seconds = int(time.time()) - int(t0) + 1           # the seconds the 20 requests spanned
+    r = req(workdir, "/t.php", method="POST", body=b"a=1",
+            extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"})
+    assert r.status == 200
+    text = strace_stop(tr, out)
+    script = os.path.join(workdir, "t.php")
+    stats = [l for l in text.splitlines() if "stat" in l and script in l]
+    accesses = [l for l in text.splitlines() if l.startswith("access(") and script in l]
+    # ours once per second at most, opcache's every opcache.revalidate_freq, the POST's second
+    assert 1 <= len(stats) <= 2 * seconds + 2, text
+    assert 1 <= len(accesses) <= seconds + 1, text
+    # max_input_time has nothing to time without a body: 2 setitimer() per GET (arm, disarm),
+    # 3 for the POST (input, execution, disarm)
+    timers = [l for l in text.splitlines() if l.startswith("setitimer(")]
+    assert len(timers) == 20 * 2 + 3, text
+
+
+def test_a_removed_or_unreadable_script_is_seen_within_a_second(fpmd, workdir):
+    """The yes is remembered for the second only; a no is never remembered."""
+    path = php(workdir, "t.php", "<?php echo 'ok';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    assert req(workdir, "/new.php").status == 404
+    php(workdir, "new.php", "<?php echo 'new';")
+    assert req(workdir, "/new.php").body == b"new"     # found at once: a no is not remembered
+    assert req(workdir, "/t.php").body == b"ok"
+    os.chmod(path, 0o600)                              # the workers run as nobody
+    time.sleep(1.1)
+    r = req(workdir, "/t.php")
+    assert r.status == 403 and r.body == b"Access denied.\n", r
+    os.chmod(path, 0o644)
+    assert req(workdir, "/t.php").body == b"ok"
+    os.unlink(path)
+    time.sleep(1.1)
+    r = req(workdir, "/t.php")
+    assert r.status == 404 and r.body == b"File not found.\n", r
+
+
+def test_ini_get_shows_max_input_time_for_a_request_without_body(fpmd, workdir):
+    """The request without a body runs with max_input_time = -1 inside; scripts still see the setting."""
+    php(workdir, "m.php", "<?php echo ini_get('max_input_time'), ' ', ini_get('max_execution_time');")
+    php(workdir, "loop.php", "<?php while (true) {}")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        "php_admin_value[max_input_time] = 7\nphp_admin_value[max_execution_time] = 1\n"))))
+    assert req(workdir, "/m.php").body == b"7 1"
+    r = req(workdir, "/m.php", method="POST", body=b"a=1",
+            extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"})
+    assert r.body == b"7 1"
+    r = req(workdir, "/loop.php", timeout=20)          # max_execution_time still ends it
+    assert r.status == 500
+    assert "Maximum execution time of 1 second" in r.stderr.decode() + fpmd.log()
+    assert req(workdir, "/m.php").body == b"7 1"
+
+
+def test_a_busy_worker_still_sees_quit(fpmd, workdir):
+    """A worker under constant load (its queue never empty) still leaves on QUIT."""
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    pid = int(req(workdir, "/pid.php").body)
+    import threading
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                req(workdir, "/pid.php", timeout=5)
+            except OSError:
+                pass
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGQUIT)
+        fpmd.wait_log(rf"child {pid} exited with code 0", timeout=5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
