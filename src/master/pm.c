@@ -292,7 +292,16 @@ static void reached_max(struct pool *p)
 		    p->conf->name, p->conf->pm_max_children);
 }
 
-static void manage_dynamic(struct master *m, struct pool *p, const struct pool_view *v)
+/*
+ * dynamic: keep pm.min_spare_servers idle workers and no more than
+ * pm.max_spare_servers.  A shortfall seen on a wake-up (the first request
+ * to a pool whose master slept) is acted on at the next tick if it still
+ * holds, as php-fpm's once-a-second maintenance does: a request of a few
+ * milliseconds to a one-worker pool does not fork a second worker each
+ * time.  Connections waiting with no idle worker to take them are a real
+ * shortage: acted on at once.
+ */
+static void manage_dynamic(struct master *m, struct pool *p, const struct pool_view *v, int woke)
 {
 	const struct pool_conf *pc = p->conf;
 	unsigned max = (unsigned)pc->pm_max_children;
@@ -318,6 +327,8 @@ static void manage_dynamic(struct master *m, struct pool *p, const struct pool_v
 		p->max_children_warned = 0;
 		return;
 	}
+	if (woke && v->pending <= v->idle)
+		return;
 	if (live >= max) {
 		reached_max(p);
 		return;
@@ -409,7 +420,7 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 	look(p, &v, now);
 	switch (p->conf->pm) {
 	case PM_DYNAMIC:
-		manage_dynamic(m, p, &v);
+		manage_dynamic(m, p, &v, woke);
 		break;
 	case PM_ONDEMAND:
 		manage_ondemand(m, p, &v, now, woke);
@@ -439,7 +450,8 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
 	if (pc->pm != PM_STATIC && v.running < p->floor)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
-	if (v.pending && pc->pm != PM_STATIC)
+	/* Waiting: more connections queued than idle workers about to accept them. */
+	if (v.pending > v.idle && pc->pm != PM_STATIC)
 		period = PM_QUEUE_PERIOD_MS;
 	if (period == 0) {
 		/* Going to sleep: say so first, then look once more, so a request that

@@ -234,3 +234,27 @@ def test_an_idle_master_arms_no_timer(fpmd, workdir):
     assert wait_for(lambda: armed_timers(fpmd.pid) == [], 10), armed_timers(fpmd.pid)
     time.sleep(1.5)
     assert armed_timers(fpmd.pid) == [], "the idle master armed a timer again"
+
+
+def test_dynamic_spare_shortfall_waits_for_the_next_tick(fpmd, workdir):
+    """A request that wakes the sleeping master of a one-worker dynamic pool does not fork a
+    second worker for itself: the min_spare shortfall is acted on at the next tick if it
+    still holds (php-fpm's once-a-second maintenance; its own fpm_get_status_basic test
+    counts one process during the request). A request still running then does get its spare."""
+    from test_systemd import armed_timers
+    write_script(f"{workdir}/short.sh", "#!/bin/sh\nsleep 0.2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    write_script(f"{workdir}/long.sh", "#!/bin/sh\nsleep 2.5\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="dynamic", children=4, extra=(
+        "pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n"))))
+    sock = f"{workdir}/www.sock"
+    assert wait_for(lambda: armed_timers(fpmd.pid) == [], 10), "the master never went to sleep"
+    assert len(fpmd.workers()) == 1
+    for _ in range(3):
+        # each from a sleeping master: back to back, the requests would span its next tick
+        assert wait_for(lambda: armed_timers(fpmd.pid) == [], 10)
+        assert fcgi_request(sock, "/short.sh", root=workdir).body == b"ok"
+        assert len(fpmd.workers()) == 1, fpmd.workers()
+    assert wait_for(lambda: armed_timers(fpmd.pid) == [], 10)   # the tick came, and saw no shortfall
+    assert len(fpmd.workers()) == 1, fpmd.workers()
+    assert fcgi_request(sock, "/long.sh", root=workdir, timeout=10).body == b"ok"
+    assert len(fpmd.workers()) == 2, fpmd.workers()   # spawned at the tick while it ran

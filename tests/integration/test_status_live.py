@@ -83,7 +83,9 @@ def hold_script(workdir):
 
 def test_dashboard_renders_workers_from_json(fpmd, workdir):
     hold_script(workdir)
-    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=3)))
+    # One worker held, one or two answering the page's and this test's status requests at
+    # the moment the page draws: four, so one is always idle to show.
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=4)))
     sock = f"{workdir}/www.sock"
     # Load arrives once the page has drawn its first data: one worker gets busy on a request
     # whose URI would be markup if the page used innerHTML.
