@@ -134,19 +134,19 @@ static void walk_client(void)
 		size_t left = S.in_pos - S.walk_pos;
 		if (left < FCGI_HEADER_LEN)
 			return;
-		const uint8_t *h = S.in + S.walk_pos;
-		size_t clen = (size_t)h[4] << 8 | h[5], pad = h[6];
+		struct fcgi_header hd;
+		fcgi_header_decode(S.in + S.walk_pos, &hd);
+		size_t clen = hd.content_length, pad = hd.padding_length;
 		/* a BEGIN_REQUEST counts once its body is in (that is when it can be answered) */
-		if (h[1] == FCGI_BEGIN_REQUEST) {
+		if (hd.type == FCGI_BEGIN_REQUEST) {
 			if (left < FCGI_HEADER_LEN + clen)
 				return;
 		} else if (left < FCGI_HEADER_LEN + clen + pad) {
 			return;
 		}
-		if (h[1] == FCGI_BEGIN_REQUEST && !S.walk_counted) {
-			uint16_t id = (uint16_t)(h[2] << 8 | h[3]);
-			S.begins[id]++;
-			S.stream_ended[id] = 0;
+		if (hd.type == FCGI_BEGIN_REQUEST && !S.walk_counted) {
+			S.begins[hd.request_id]++;
+			S.stream_ended[hd.request_id] = 0;
 			S.walk_counted = 1;
 		}
 		if (left < FCGI_HEADER_LEN + clen + pad)
@@ -169,28 +169,31 @@ static void parse_output(void)
 		if (left < FCGI_HEADER_LEN)
 			return;
 		const uint8_t *h = S.out + S.out_parsed;
-		size_t clen = (size_t)h[4] << 8 | h[5], pad = h[6];
-		uint16_t id = (uint16_t)(h[2] << 8 | h[3]);
+		struct fcgi_header hd;
+		fcgi_header_decode(h, &hd);
+		size_t clen = hd.content_length, pad = hd.padding_length;
+		uint16_t id = hd.request_id;
+		uint8_t type = hd.type;
 		if (left < FCGI_HEADER_LEN + clen + pad)
 			return;
-		if (h[0] != FCGI_VERSION_1)
+		if (hd.version != FCGI_VERSION_1)
 			fail("output record version is not 1");
 		if ((clen + pad) % 8 != 0 || pad > 7)
 			fail("output record not padded to a multiple of 8");
 		for (size_t i = 0; i < pad; i++)
 			if (h[FCGI_HEADER_LEN + clen + i] != 0)
 				fail("output padding is not zero");
-		switch (h[1]) {
+		switch (type) {
 		case FCGI_STDOUT:
 		case FCGI_STDERR:
 			if (id == 0 || S.begins[id] <= S.ends[id])
 				fail("stream record for a request not begun or already ended");
-			if (h[1] == FCGI_STDOUT && S.stream_ended[id])
+			if (type == FCGI_STDOUT && S.stream_ended[id])
 				fail("STDOUT after its stream's empty record");
-			if (h[1] == FCGI_STDOUT && clen == 0)
+			if (type == FCGI_STDOUT && clen == 0)
 				S.stream_ended[id] = 1;
 			/* the stub's body bytes carry its request's tag (headers are ASCII) */
-			for (size_t i = 0; h[1] == FCGI_STDOUT && i < clen; i++)
+			for (size_t i = 0; type == FCGI_STDOUT && i < clen; i++)
 				if (h[FCGI_HEADER_LEN + i] >= 0x80 && h[FCGI_HEADER_LEN + i] != tag(S.serial))
 					fail("STDOUT carries another request's output");
 			break;
