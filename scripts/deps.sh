@@ -9,7 +9,7 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev libphp8.2-embed php8.2-dev php8.2-opcache php8.2-cli"
-test_pkgs="python3 acl python3-pytest strace nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck chromium dpkg-dev debhelper man-db groff-base systemd logrotate"
+test_pkgs="python3 acl git python3-pytest strace nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 valgrind tmux cppcheck chromium dpkg-dev debhelper man-db groff-base systemd logrotate"
 fuzz_pkgs="afl++ libc6-dev-i386 lib32gcc-12-dev lib32stdc++-12-dev qemu-user"
 bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk curl gnuplot-nox uwsgi-core uwsgi-plugin-php"
 

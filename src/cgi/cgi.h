@@ -41,12 +41,14 @@ int cgi_headers_feed(struct cgi_headers *h, const char *data, size_t len, size_t
 size_t cgi_headers_output(const struct cgi_headers *h, char *out, size_t cap);
 
 /*
- * May a request parameter of this name be passed to a script's
- * environment?  No: HTTP_PROXY (httpoxy), loader and interpreter switches
- * (LD_*, BASH_ENV, PERL5OPT, PYTHON*, ...), PATH and friends: those come from
- * the pool's env[] only.
+ * May a request parameter of this name be passed to a script's environment?
+ * An allowlist (cgi_env.c): RFC 3875's meta-variables and what web servers
+ * commonly add, HTTP_* (never HTTP_PROXY: httpoxy), and the names the pool's
+ * cgi.pass_params lists ("NAME", or "PREFIX*").  Everything else is dropped:
+ * a denylist of loader, shell, interpreter and tool switches (LD_*,
+ * GIT_CONFIG_*, OPENSSL_CONF, JAVA_TOOL_OPTIONS ...) can never be complete.
  */
-int cgi_env_allowed(const char *name);
+int cgi_env_allowed(const char *name, const char *const *extra, size_t nextra);
 
 /* Does name end with one of the extensions (space-separated list)? Empty list = yes. */
 int cgi_extension_allowed(const char *path, const char *const *exts, size_t n);

@@ -141,28 +141,6 @@ size_t cgi_headers_output(const struct cgi_headers *h, char *out, size_t cap)
 	return o;
 }
 
-int cgi_env_allowed(const char *name)
-{
-	static const char *const exact[] = {
-		"HTTP_PROXY", "PATH", "IFS", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4",
-		"CDPATH", "GLOBIGNORE", "PERL5OPT", "PERL5LIB", "PERLLIB", "PERL5DB", "RUBYOPT",
-		"RUBYLIB", "NODE_OPTIONS", "NODE_PATH", "GCONV_PATH", "LOCPATH", "NLSPATH",
-		"GLIBC_TUNABLES", "HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "TMPDIR", "HOME",
-		"SHELL", "LUA_INIT", "LUA_PATH", "LUA_CPATH", "PHPRC", "PHP_INI_SCAN_DIR",
-		"GIT_CONFIG_PARAMETERS", "GIT_EXEC_PATH", "GIT_SSH", "GIT_SSH_COMMAND",
-	};
-	static const char *const prefix[] = { "LD_", "BASH_FUNC_", "PYTHON", "MALLOC_", "DYLD_" };
-	if (!name || !*name)
-		return 0;
-	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (strcmp(name, exact[i]) == 0)
-			return 0;
-	for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
-		if (strncmp(name, prefix[i], strlen(prefix[i])) == 0)
-			return 0;
-	return 1;
-}
-
 int cgi_extension_allowed(const char *path, const char *const *exts, size_t n)
 {
 	if (n == 0)

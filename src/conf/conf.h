@@ -108,6 +108,7 @@ struct pool_conf {
 	enum conf_app app_type;
 	struct conf_str_list cgi_root;
 	struct conf_str_list cgi_allow;
+	struct conf_str_list cgi_pass_params;  /* more FastCGI params a script may see (cgi/cgi_env.c) */
 	struct conf_kv_list cgi_interpreter;   /* key = ".py" (or "" for the default), value = path */
 	enum conf_cgi_stderr cgi_stderr;
 	int   cgi_landlock;             /* Landlock: reads and exec limited (handlers/cgi_landlock.c) */

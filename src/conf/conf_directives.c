@@ -238,6 +238,8 @@ const struct conf_directive conf_directives[] = {
 	  .offset = P(cgi_root) },
 	{ .name = "cgi.allow", .type = CT_LIST, .flags = CF_POOL | CF_ABS,
 	  .offset = P(cgi_allow) },
+	{ .name = "cgi.pass_params", .type = CT_WORDS, .flags = CF_POOL,
+	  .offset = P(cgi_pass_params) },
 	{ .name = "cgi.interpreter", .type = CT_KV, .flags = CF_POOL | CF_ABS | CF_KEY_OPTIONAL,
 	  .offset = P(cgi_interpreter) },
 	{ .name = "php.ini_params", .type = CT_ENUM, .flags = CF_POOL | CF_PHP_ONLY,

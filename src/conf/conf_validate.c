@@ -198,6 +198,9 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 	/* It confines scripts; in any other pool it would protect nothing, silently. */
 	if (p->cgi_landlock && p->app_type != APP_CGI)
 		POOL_ERR(x, p, "pool %s: cgi.landlock applies to app.type = cgi pools only", p->name);
+	if (p->cgi_pass_params.n && p->app_type != APP_CGI)
+		POOL_ERR(x, p, "pool %s: cgi.pass_params applies to app.type = cgi pools only (the "
+			 "params of other pools never reach a process environment)", p->name);
 	if (p->app_type == APP_CGI || p->app_type == APP_MODULE) {
 		warn_php_list(x, p, &p->php_value, "php_value");
 		warn_php_list(x, p, &p->php_flag, "php_flag");

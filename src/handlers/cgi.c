@@ -5,10 +5,11 @@
  * SCRIPT_NAME, with PATH_INFO split off when the web server did not), check
  * it (inside a cgi.root or named by cgi.allow[], regular file, no
  * setuid/setgid, allowed extension, executable or interpreted), spawn it
- * with vfork in its own process group, then move bytes in one poll loop:
+ * with vfork as the leader of its own session, then move bytes in one poll loop:
  * request body → script stdin as it arrives, script stdout → client as it is
  * produced (headers checked first), script stderr → log and/or client.
- * Client abort and request_terminate_timeout kill the script's whole group.
+ * Client abort and request_terminate_timeout kill the script's whole session
+ * (worker/session.c): a process of it that changed its group is still found.
  */
 #include "handlers/handler.h"
 
@@ -32,6 +33,7 @@
 #include "master/pool.h"
 #include "worker/conn.h"
 #include "worker/request.h"
+#include "worker/session.h"
 #include "worker/worker.h"
 
 extern char **environ;
@@ -350,17 +352,18 @@ static void env_free(char **env)
 }
 
 /*
- * The script sees: the request's meta-variables (minus httpoxy and loader
- * switches), then the worker's environment (the pool's env[], clear_env
+ * The script sees: the request's meta-variables that cgi_env_allowed() lets
+ * through (an allowlist, widened by cgi.pass_params), then the worker's environment (the pool's env[], clear_env
  * applied), then what CGI requires and the web server did not send.
  */
-static char **build_env(struct request *r, const struct script *s)
+static char **build_env(const struct pool_conf *pc, struct request *r, const struct script *s)
 {
 	char **env = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t i = 0; i < req_param_count(r); i++) {
 		const struct fcgi_param *p = req_param_at(r, i);
-		if (!cgi_env_allowed(p->name) || strcmp(p->name, "SCRIPT_FILENAME") == 0 ||
+		if (!cgi_env_allowed(p->name, (const char *const *)pc->cgi_pass_params.items,
+				     pc->cgi_pass_params.n) || strcmp(p->name, "SCRIPT_FILENAME") == 0 ||
 		    (s->has_path_info && strcmp(p->name, "PATH_INFO") == 0))
 			continue;
 		if (env_push(&env, &n, &cap, p->name, p->value) < 0)
@@ -452,7 +455,12 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 		sigaction(SIGINT, &dfl, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		setpgid(0, 0);
+		/*
+		 * A session of its own, not just a group: setpgid() can only move a
+		 * process to a group of its own session, so the script cannot join
+		 * the worker's group to dodge the kill that ends its request.
+		 */
+		setsid();
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 ||
 		    dup2(script_fd, 3) < 0) {
 			exec_errno = errno;
@@ -472,7 +480,7 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 		exec_errno = errno ? errno : ENOEXEC;
 		_exit(127);
 	}
-	/* The child made its own process group before exec (vfork ran it first). */
+	/* The child made its own session before exec (vfork ran it first). */
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
@@ -504,20 +512,25 @@ fail:;
 	return -1;
 }
 
-/* Stops the script's whole process group: TERM, a grace period, then KILL. */
+/*
+ * Stops the script and everything it started: TERM to its session (the pid,
+ * its group, and any process of the session that moved to another group),
+ * a grace period, then KILL.  Every wait is bounded: after SIGKILL to the
+ * pid itself, waitpid returns.
+ */
 static int stop_script(struct script_proc *sp)
 {
 	int status = 0;
-	kill(-sp->pid, SIGTERM);
+	session_kill(sp->pid, SIGTERM);
 	for (int waited = 0; waited < CGI_KILL_GRACE_MS; waited += 10) {
 		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid) {
-			kill(-sp->pid, SIGKILL);   /* grandchildren too */
+			session_kill(sp->pid, SIGKILL);   /* what it started, too */
 			sp->pid = 0;
 			return status;
 		}
 		usleep(10 * 1000);
 	}
-	kill(-sp->pid, SIGKILL);
+	session_kill(sp->pid, SIGKILL);
 	waitpid(sp->pid, &status, 0);
 	sp->pid = 0;
 	return status;
@@ -572,6 +585,7 @@ struct run {
 	int aborted;
 	int bad_headers;
 	int too_large;
+	uint64_t started_ms;         /* request_terminate_timeout counts from here */
 };
 
 /* Handles bytes from the script's stdout. -1 when the response cannot go on. */
@@ -652,8 +666,9 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 	struct cgi_state *st = w->handler_data;
 	const struct pool_conf *pc = w->pool->conf;
 	long long max_body = pc->request_max_body_size;
+	run->started_ms = conn_now_ms();
 	uint64_t deadline = pc->request_terminate_timeout > 0
-		? conn_now_ms() + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
+		? run->started_ms + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
 
 	cgi_headers_init(st->hdr);
 	st->errlen = 0;
@@ -818,7 +833,7 @@ static int cgi_handle(struct worker *w, struct request *r)
 		rc = refuse(r, 413);
 		goto out;
 	}
-	char **env = build_env(r, &s);
+	char **env = build_env(pc, r, &s);
 	if (!env) {
 		rc = refuse(r, 500);
 		goto out;
@@ -869,7 +884,26 @@ static int cgi_handle(struct worker *w, struct request *r)
 		}
 		goto out;
 	}
-	waitpid(sp.pid, &status, 0);
+	/*
+	 * Its output is over; its exit status is the request's app status.  A
+	 * script that closed its output and lingers is waited for only while
+	 * request_terminate_timeout allows and its client is still there.
+	 */
+	uint64_t deadline = pc->request_terminate_timeout > 0
+		? run.started_ms + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
+	int exited = session_wait_leader(sp.pid, &status, deadline, r->conn->dead ? -1 : r->conn->fd);
+	if (exited <= 0) {
+		if (exited == 0)
+			log_warning("[pool %s] child %d, script '%s' execution timed out (%d sec) after "
+				    "its output ended, terminating", pc->name, (int)getpid(), s.real,
+				    pc->request_terminate_timeout);
+		status = stop_script(&sp);
+		if (exited < 0) {
+			r->aborted = 1;
+			rc = -1;
+			goto out;
+		}
+	}
 	sp.pid = 0;
 	if (!run.status_sent) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {

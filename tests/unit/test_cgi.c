@@ -552,35 +552,63 @@ static void test_output_too_small(void **state)
 
 static void test_env_refused(void **state)
 {
+	/* Loader, shell, interpreter and tool switches, and anything not on the list. */
 	static const char *const no[] = {
 		"HTTP_PROXY", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "BASH_ENV",
 		"BASH_FUNC_x%%", "BASH_FUNC_foo()", "PATH", "PYTHONPATH", "PYTHONSTARTUP",
 		"PYTHONHOME", "PERL5OPT", "PERL5LIB", "IFS", "ENV", "SHELLOPTS", "NODE_OPTIONS",
 		"RUBYOPT", "GCONV_PATH", "GLIBC_TUNABLES", "MALLOC_CHECK_", "PHPRC",
 		"GIT_SSH_COMMAND", "GIT_CONFIG_PARAMETERS", "HOME", "TMPDIR", "",
+		/* the ones a denylist missed (issue 20) */
+		"GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0", "GIT_DIR",
+		"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF",
+		"OPENSSL_CONF", "SSLKEYLOGFILE", "JAVA_TOOL_OPTIONS", "LESSOPEN", "PERLDB_OPTS",
+		"GEM_PATH", "http_proxy", "HTTPS_PROXY", "ALL_PROXY", "https_proxy", "no_proxy",
+		"SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_PROJECT_ROOT", "GIT_HTTP_EXPORT_ALL",
+		/* HTTP_ names a web server would never make */
+		"HTTP_", "HTTP_a", "HTTP_X=Y", "HTTP_X-Y", "SSL_CLIENT_x",
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
-		if (cgi_env_allowed(no[i]))
+		if (cgi_env_allowed(no[i], NULL, 0))
 			fail_msg("cgi_env_allowed(\"%s\") should be 0", no[i]);
 	}
-	assert_int_equal(cgi_env_allowed(NULL), 0);
+	assert_int_equal(cgi_env_allowed(NULL, NULL, 0), 0);
 }
 
 static void test_env_allowed(void **state)
 {
 	static const char *const yes[] = {
-		"HTTP_HOST", "QUERY_STRING", "GIT_PROJECT_ROOT", "GIT_HTTP_EXPORT_ALL",
-		"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "CONTENT_LENGTH", "HTTP_USER_AGENT",
-		"HTTP_PROXY_AUTHORIZATION", "REMOTE_USER", "HTTPS", "PATH_TRANSLATED",
+		"HTTP_HOST", "QUERY_STRING", "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO",
+		"CONTENT_LENGTH", "CONTENT_TYPE", "HTTP_USER_AGENT", "HTTP_PROXY_AUTHORIZATION",
+		"REMOTE_USER", "HTTPS", "PATH_TRANSLATED", "AUTH_TYPE", "REMOTE_HOST", "REMOTE_IDENT",
+		"SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE", "GATEWAY_INTERFACE",
+		"REMOTE_ADDR", "REQUEST_URI", "DOCUMENT_ROOT", "DOCUMENT_URI", "REDIRECT_STATUS",
+		"REQUEST_SCHEME", "REMOTE_PORT", "SERVER_ADDR", "HTTP_X_FORWARDED_FOR",
+		"SSL_CLIENT_S_DN", "SSL_PROTOCOL",
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (!cgi_env_allowed(yes[i]))
+		if (!cgi_env_allowed(yes[i], NULL, 0))
 			fail_msg("cgi_env_allowed(\"%s\") should be 1", yes[i]);
 	}
+}
+
+/* cgi.pass_params: exact names and PREFIX* */
+static void test_env_pass_params(void **state)
+{
+	static const char *const extra[] = { "GIT_PROJECT_ROOT", "GIT_HTTP_EXPORT_ALL", "APP_*" };
+
+	(void)state;
+	assert_int_equal(cgi_env_allowed("GIT_PROJECT_ROOT", extra, 3), 1);
+	assert_int_equal(cgi_env_allowed("GIT_HTTP_EXPORT_ALL", extra, 3), 1);
+	assert_int_equal(cgi_env_allowed("APP_ENV", extra, 3), 1);
+	assert_int_equal(cgi_env_allowed("GIT_PROJECT_ROOTX", extra, 3), 0);
+	assert_int_equal(cgi_env_allowed("GIT_CONFIG_COUNT", extra, 3), 0);
+	assert_int_equal(cgi_env_allowed("APP", extra, 3), 0);
+	assert_int_equal(cgi_env_allowed("A=B", extra, 3), 0);
 }
 
 /* ---- extension check ----------------------------------------------------- */
@@ -639,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_output_too_small),
 		cmocka_unit_test(test_env_refused),
 		cmocka_unit_test(test_env_allowed),
+		cmocka_unit_test(test_env_pass_params),
 		cmocka_unit_test(test_extension),
 	};
 

@@ -542,6 +542,8 @@ static const struct dcase dcases[] = {
 	{ 'p', "cgi.allow[] = /usr/lib/cgit/cgit.cgi", NULL,
 	  "cgi.allow[] = /usr/lib/cgit/cgit.cgi\n" },
 	{ 'p', "cgi.allow[] = cgit.cgi", "cgi.allow: 'cgit.cgi' must be an absolute path", NULL },
+	{ 'p', "cgi.pass_params = GIT_PROJECT_ROOT GIT_HTTP_EXPORT_ALL", NULL,
+	  "cgi.pass_params = \"GIT_PROJECT_ROOT GIT_HTTP_EXPORT_ALL\"\n" },
 	{ 'p', "cgi.interpreter = /usr/bin/env", NULL, "cgi.interpreter = /usr/bin/env\n" },
 	{ 'p', "cgi.interpreter[.py] = /usr/bin/python3", NULL,
 	  "cgi.interpreter[.py] = /usr/bin/python3\n" },

@@ -1,0 +1,100 @@
+/* A request's processes: signalled by session, waited for with a bound. */
+#include "worker/session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "worker/conn.h"
+
+/* The session id in /proc/PID/stat: the sixth field, after "(comm)" which may hold anything. */
+static pid_t session_of(const char *pid_dir)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	char state;
+	int ppid, pgrp, sid;
+	if (sscanf(p + 1, " %c %d %d %d", &state, &ppid, &pgrp, &sid) != 4)
+		return -1;
+	return (pid_t)sid;
+}
+
+int session_kill(pid_t sid, int sig)
+{
+	if (sid <= 1)
+		return 0;
+	kill(-sid, sig);
+	kill(sid, sig);
+	int n = 0;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid == sid || session_of(e->d_name) != sid)
+			continue;
+		if (kill(pid, sig) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0) {
+		/* No pidfd (a kernel before 5.3): the old unbounded wait. */
+		return waitpid(pid, status, 0) == pid ? 1 : 0;
+	}
+	int rc = 0;
+	for (;;) {
+		if (waitpid(pid, status, WNOHANG) == pid) {
+			rc = 1;
+			break;
+		}
+		int timeout = -1;
+		if (deadline_ms) {
+			uint64_t now = conn_now_ms();
+			if (now >= deadline_ms)
+				break;
+			timeout = (int)(deadline_ms - now);
+		}
+		struct pollfd p[2] = {
+			{ .fd = pfd, .events = POLLIN },
+			{ .fd = watch_fd, .events = POLLRDHUP },
+		};
+		int r = poll(p, watch_fd >= 0 ? 2 : 1, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0 && watch_fd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) &&
+		    !(p[0].revents & POLLIN)) {
+			rc = -1;
+			break;
+		}
+	}
+	close(pfd);
+	return rc;
+}

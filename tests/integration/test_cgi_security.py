@@ -1,0 +1,198 @@
+"""app.type = cgi: what a request may not do to the host (issue 20, items 2 and 4).
+
+The environment a script sees is an allowlist (src/cgi/cgi_env.c), and a
+script cannot outlive its request by leaving its process group.
+"""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import (alive, basic_conf, build_request, cgi_params, connect, fcgi_request,
+                      pool_conf, read_records, wait_for, write_script, Response)
+
+GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
+
+
+def cgi_pool(workdir, www, extra="", children=2):
+    return pool_conf(workdir, children=children, extra=extra).replace(
+        f"cgi.root = {workdir}", f"cgi.root = {www}")
+
+
+def env_of(resp):
+    out = {}
+    for line in resp.body.decode().splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+ECHO_ENV = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nenv\n"
+
+# Names that switch programs a script may start (git, OpenSSL, the JVM, less,
+# perl, ruby, curl/wget's proxies): none is a CGI meta-variable.
+HOSTILE = {
+    "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.pager", "GIT_CONFIG_VALUE_0": "x",
+    "GIT_DIR": "/tmp", "GIT_CONFIG_GLOBAL": "/tmp/x", "GIT_CONFIG_SYSTEM": "/tmp/x",
+    "GIT_PROXY_COMMAND": "x", "GIT_EXTERNAL_DIFF": "x", "OPENSSL_CONF": "/tmp/x",
+    "SSLKEYLOGFILE": "/tmp/x", "JAVA_TOOL_OPTIONS": "-x", "LESSOPEN": "|x", "PERLDB_OPTS": "x",
+    "GEM_PATH": "/tmp", "http_proxy": "http://x:1", "HTTPS_PROXY": "http://x:1",
+    "ALL_PROXY": "http://x:1", "HTTP_PROXY": "http://x:1", "LD_PRELOAD": "/tmp/x.so",
+    "SSL_CERT_FILE": "/tmp/x", "GIT_PROJECT_ROOT": "/tmp",
+}
+
+
+def test_only_meta_variables_and_headers_reach_the_script(fpmd, workdir):
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    write_script(f"{www}/env.sh", ECHO_ENV)
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, "env[FROM_POOL] = yes\n")))
+    r = fcgi_request(f"{workdir}/www.sock", "/env.sh?a=1", root=www,
+                     extra=dict(HOSTILE, HTTP_X_TRACE="t1", HTTPS="on", REMOTE_USER="bob"))
+    assert r.status == 200, r.stdout
+    env = env_of(r)
+    leaked = sorted(k for k in HOSTILE if k in env)
+    assert leaked == [], f"params that must not reach a script: {leaked}"
+    # what a script needs still arrives
+    assert env["QUERY_STRING"] == "a=1" and env["HTTP_X_TRACE"] == "t1"
+    assert env["HTTPS"] == "on" and env["REMOTE_USER"] == "bob"
+    assert env["REQUEST_METHOD"] == "GET" and env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["FROM_POOL"] == "yes"
+
+
+def test_cgi_pass_params_lets_named_params_through(fpmd, workdir):
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    write_script(f"{www}/env.sh", ECHO_ENV)
+    fpmd.start(basic_conf(workdir, cgi_pool(
+        workdir, www, "cgi.pass_params = GIT_PROJECT_ROOT APP_*\n")))
+    r = fcgi_request(f"{workdir}/www.sock", "/env.sh", root=www,
+                     extra={"GIT_PROJECT_ROOT": "/srv/git", "APP_MODE": "prod",
+                            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "a.b"})
+    env = env_of(r)
+    assert env["GIT_PROJECT_ROOT"] == "/srv/git" and env["APP_MODE"] == "prod"
+    assert "GIT_CONFIG_COUNT" not in env and "GIT_CONFIG_KEY_0" not in env
+
+
+def test_cgi_pass_params_outside_a_cgi_pool_is_an_error(fpmd, workdir):
+    pool = pool_conf(workdir, app="module", extra="cgi.pass_params = X\n"
+                     "module.path = /nonexistent.so\n")
+    fpmd.write_conf(basic_conf(workdir, pool))
+    out = subprocess.run([fpmd_binary(), "-t", "-y", fpmd.conf_path], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "cgi.pass_params applies to app.type = cgi pools only" in out.stderr + out.stdout
+
+
+def fpmd_binary():
+    from conftest import FPMD
+    return FPMD
+
+
+@pytest.mark.skipif(not os.path.exists(GIT_BACKEND), reason="git is not installed")
+def test_git_http_backend_config_injection_runs_nothing(fpmd, workdir):
+    """The reported exploit: GIT_CONFIG_* params set uploadpack.packObjectsHook."""
+    repos = os.path.join(workdir, "git")
+    os.makedirs(repos)
+    src = os.path.join(workdir, "src")
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", HOME=workdir)
+    subprocess.run(["git", "init", "-q", src], check=True, env=env)
+    with open(os.path.join(src, "f"), "w") as f:
+        f.write("x\n")
+    subprocess.run(["git", "-C", src, "add", "f"], check=True, env=env)
+    subprocess.run(["git", "-C", src, "commit", "-qm", "one"], check=True, env=env)
+    subprocess.run(["git", "clone", "-q", "--bare", src, f"{repos}/r.git"], check=True, env=env)
+    head = subprocess.run(["git", "-C", f"{repos}/r.git", "rev-parse", "HEAD"], check=True,
+                          env=env, capture_output=True, text=True).stdout.strip()
+    # owned by the pool user, or git refuses it ("dubious ownership")
+    subprocess.run(["chown", "-R", "nobody", repos], check=True)
+    marker = f"/tmp/fpmd-test-pwned-{os.getpid()}"
+    if os.path.exists(marker):
+        os.unlink(marker)
+
+    # The operator's setup: git's own variables from the pool, as its docs say.
+    pool = pool_conf(workdir, extra=f"cgi.allow[] = {GIT_BACKEND}\n"
+                     f"env[GIT_PROJECT_ROOT] = {repos}\nenv[GIT_HTTP_EXPORT_ALL] = 1\n")
+    fpmd.start(basic_conf(workdir, pool))
+    want = f"want {head}\n"
+    body = (f"{len(want) + 4:04x}{want}0000" + "0009done\n").encode()
+    attack = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "uploadpack.packObjectsHook",
+              "GIT_CONFIG_VALUE_0": f"touch {marker}; true",
+              "SCRIPT_FILENAME": GIT_BACKEND, "PATH_INFO": "/r.git/git-upload-pack",
+              "CONTENT_TYPE": "application/x-git-upload-pack-request"}
+    r = fcgi_request(f"{workdir}/www.sock", "/git/r.git/git-upload-pack", method="POST",
+                     body=body, extra=attack, timeout=20)
+    try:
+        assert not os.path.exists(marker), "a request's GIT_CONFIG_* params ran a command"
+        # and the clone itself worked: the pack came back
+        assert r.status == 200, r.stdout[:300]
+        assert b"PACK" in r.body
+    finally:
+        if os.path.exists(marker):
+            os.unlink(marker)
+
+
+# --- item 4: a script cannot escape termination ---------------------------
+
+ESCAPE = """#!/usr/bin/python3
+import os, time
+# Leave the process group fpmd made for this script: join the worker's.
+try:
+    os.setpgid(0, os.getpgid(os.getppid()))
+    moved = "moved"
+except OSError as e:
+    moved = "stayed:" + e.strerror
+with open("{marker}", "w") as f:
+    f.write(f"{{os.getpid()}} {{moved}}")
+os.close(1)
+os.close(2)
+time.sleep(60)
+"""
+
+
+def test_script_leaving_its_group_is_still_terminated(fpmd, workdir):
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    marker = f"/tmp/fpmd-test-escape-{os.getpid()}"
+    write_script(f"{www}/escape.py", ESCAPE.format(marker=marker))
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, "request_terminate_timeout = 1\n",
+                                            children=1)))
+    try:
+        t0 = time.monotonic()
+        r = fcgi_request(f"{workdir}/www.sock", "/escape.py", root=www, timeout=15)
+        took = time.monotonic() - t0
+        assert wait_for(lambda: os.path.exists(marker) and " " in open(marker).read(), 5)
+        pid = int(open(marker).read().split()[0])
+        assert r.status == 504 or r.status >= 500
+        assert took < 6, f"answered after {took:.1f}s"
+        assert wait_for(lambda: not alive(pid), 5), "the script outlived its request"
+        # the worker is free again: the next request is served at once
+        write_script(f"{www}/ok.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+        r2 = fcgi_request(f"{workdir}/www.sock", "/ok.sh", root=www, timeout=5)
+        assert r2.body == b"ok"
+    finally:
+        if os.path.exists(marker):
+            try:
+                os.kill(int(open(marker).read().split()[0]), 9)
+            except (OSError, ValueError):
+                pass
+            os.unlink(marker)
+
+
+def test_script_that_closes_its_output_and_lingers_is_bounded(fpmd, workdir):
+    """Output over, the script lives on: the worker waits only until the terminate timeout."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    write_script(f"{www}/linger.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nbye'\n"
+                 "exec >&- 2>&-\nsleep 60\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, "request_terminate_timeout = 1\n",
+                                            children=1)))
+    t0 = time.monotonic()
+    r = fcgi_request(f"{workdir}/www.sock", "/linger.sh", root=www, timeout=15)
+    assert r.body == b"bye"
+    assert time.monotonic() - t0 < 6
+    r2 = fcgi_request(f"{workdir}/www.sock", "/linger.sh", root=www, timeout=15)
+    assert r2.body == b"bye"
