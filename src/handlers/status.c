@@ -92,12 +92,12 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 		if (s->pid == 0)
 			continue;
 		struct status_proc *pr = &snap->procs[n];
-		int busy = s->stage != SB_IDLE && s->stage != SB_FINISHING;
+		int busy = SB_SLOT_BUSY(s);
 		sp->accepted_conn += s->requests + (busy ? 1 : 0);
-		if (busy)
-			sp->active++;
-		else
+		if (SB_SLOT_ACCEPTS(s))
 			sp->idle++;
+		else
+			sp->active++;
 		/* a worker's count of its busy peers, clamped: it is the worker's to write */
 		uint64_t seen = s->active_seen < sb->nslots ? s->active_seen : sb->nslots;
 		if (seen > seen_max)
@@ -108,11 +108,14 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 			extra->hist[b] += s->hist[b] > (1ull << 40) ? 0 : s->hist[b];
 		extra->hist_sum_us += s->duration_sum_us > (1ull << 60) ? 0 : s->duration_sum_us;
 		pr->pid = (int)s->pid;
-		pr->state = sb_stage_name((enum sb_stage)s->stage);
+		pr->state = sb_stage_name(s->kept ? SB_READING_HEADERS : (enum sb_stage)s->stage);
 		pr->start_time = (time_t)(s->start_us / 1000000u);
 		pr->requests = s->requests + (busy ? 1 : 0);
 		pr->request_duration_us = busy && mono_now > s->accepted_mono_us
 			? mono_now - s->accepted_mono_us : s->duration_us;
+		/* parked: how long it has waited for the kept connection's next request */
+		if (s->kept && mono_now > s->idle_since_mono_us)
+			pr->request_duration_us = mono_now - s->idle_since_mono_us;
 		pr->method = s->method;
 		pr->uri = s->uri;
 		pr->query = s->query;

@@ -31,10 +31,10 @@ void pool_count(const struct pool *p, struct pool_counts *out)
 		struct sb_slot s;
 		sb_slot_read(&p->sb, c->slot, &s);
 		out->requests += s.requests > (1ull << 40) ? 0 : s.requests;
-		if (s.stage != SB_IDLE && s.stage != SB_FINISHING)
-			out->active++;
-		else
+		if (SB_SLOT_ACCEPTS(&s))
 			out->idle++;
+		else
+			out->active++;
 	}
 }
 

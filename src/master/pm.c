@@ -25,6 +25,7 @@
 
 #include "ev/ev.h"
 #include "log/log.h"
+#include "worker/worker.h"
 #include "master/stacktrace.h"
 #include "php/php_trace.h"
 #include "net/queue.h"
@@ -36,12 +37,21 @@
  * the master steps in only if the worker itself does not. */
 #define PM_CGI_EXTRA_US    (3u * 1000u * 1000u)
 
+/*
+ * What a tick sees.  A worker is idle (can accept), active (in a request)
+ * or parked (between two requests of a kept connection: it cannot accept,
+ * so it is spawned for as an active one; it is asked to give the
+ * connection up when connections wait and no worker can be added).
+ */
 struct pool_view {
-	unsigned idle, active, running;
+	unsigned idle, active, parked, running;
 	struct child *longest_idle;
 	uint64_t longest_idle_since;
 	unsigned pending, backlog;
 };
+
+static void on_listen(struct ev_loop *loop, int fd, uint32_t events, void *data);
+static int pool_needs_watch(const struct pool_conf *pc);
 
 static int is_busy(uint32_t stage)
 {
@@ -247,6 +257,11 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 		if (c->idle_kill)
 			continue;          /* leaving: counts as neither */
 		uint64_t since = 0;
+		if (!direct && s.kept) {
+			v->parked++;
+			check_timeouts(p, c, &s, now);
+			continue;
+		}
 		int idle = direct ? direct_child_idle(c, now, &since) : !is_busy(s.stage);
 		if (!idle) {
 			v->active++;
@@ -281,6 +296,71 @@ static void retire(struct pool *p, struct child *c, const char *why)
 	kill(c->pid, SIGQUIT);
 }
 
+#define PM_RELEASE_RETRY_US (1000u * 1000u)
+
+/*
+ * Connections wait, no worker is idle and none can be added: workers
+ * parked on kept connections give theirs up, the one parked longest first,
+ * one per waiting connection.  The web server opens a new connection for
+ * its next request (nginx retries a request whose cached connection was
+ * closed).  A worker is asked again after a second if it is still parked.
+ */
+static void release_parked(struct pool *p, const struct pool_view *v, uint64_t now)
+{
+	const struct pool_conf *pc = p->conf;
+	unsigned live = v->idle + v->active + v->parked;
+	if (!v->parked || v->pending <= v->idle)
+		return;
+	if (pc->pm != PM_STATIC && live < (unsigned)pc->pm_max_children)
+		return;                    /* a new worker is on its way instead */
+	unsigned want = v->pending - v->idle;
+	while (want--) {
+		struct child *pick = NULL;
+		uint64_t pick_since = 0;
+		uint32_t pick_requests = 0;
+		for (struct child *c = p->children; c; c = c->next) {
+			struct sb_slot s;
+			if (c->idle_kill || c->quitting ||
+			    (c->release_sent_us && now - c->release_sent_us < PM_RELEASE_RETRY_US))
+				continue;
+			sb_slot_read(&p->sb, c->slot, &s);
+			if (!s.kept)
+				continue;
+			if (!pick || s.idle_since_mono_us < pick_since) {
+				pick = c;
+				pick_since = s.idle_since_mono_us;
+				pick_requests = (uint32_t)s.requests;
+			}
+		}
+		if (!pick)
+			return;
+		union sigval val = { .sival_int = (int)pick_requests };
+		log_debug("[pool %s] child %d: asking it to give up its kept connection (%u waiting)",
+			  pc->name, (int)pick->pid, v->pending - v->idle);
+		if (sigqueue(pick->pid, WORKER_SIG_RELEASE, val) == 0)
+			p->kept_released++;
+		pick->release_sent_us = now;
+	}
+}
+
+/*
+ * A static pool needs no watch on its socket, except while some worker is
+ * parked: then an arrival may have to free one.  Workers say when they
+ * park (once per kept connection); the watch goes at the first tick that
+ * finds none parked.
+ */
+static void static_watch(struct master *m, struct pool *p, const struct pool_view *v)
+{
+	if (pool_needs_watch(p->conf))
+		return;                    /* watched all the time */
+	if (v->parked && !p->listen_watch)
+		p->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
+	else if (!v->parked && p->listen_watch) {
+		ev_fd_del(m->loop, p->listen_watch);
+		p->listen_watch = NULL;
+	}
+}
+
 static void reached_max(struct pool *p)
 {
 	if (p->max_children_warned)
@@ -307,7 +387,7 @@ static void manage_dynamic(struct master *m, struct pool *p, const struct pool_v
 	unsigned max = (unsigned)pc->pm_max_children;
 	unsigned min_spare = (unsigned)pc->pm_min_spare_servers;
 	unsigned max_spare = (unsigned)pc->pm_max_spare_servers;
-	unsigned live = v->idle + v->active;
+	unsigned live = v->idle + v->active + v->parked;
 
 	if (live < p->floor && live < max) {
 		/* fpmctl scale asked for more: up to the floor at the spawn rate. */
@@ -358,7 +438,7 @@ static void manage_ondemand(struct master *m, struct pool *p, const struct pool_
 {
 	const struct pool_conf *pc = p->conf;
 	unsigned max = (unsigned)pc->pm_max_children;
-	unsigned live = v->idle + v->active;
+	unsigned live = v->idle + v->active + v->parked;
 	unsigned waiting = v->pending > v->idle ? v->pending - v->idle : 0;
 	/* A wake-up with no idle worker means a connection came, even if the queue
 	 * could not be read. */
@@ -381,7 +461,7 @@ static void manage_ondemand(struct master *m, struct pool *p, const struct pool_
 	} else if (v->pending == 0) {
 		p->max_children_warned = 0;
 	}
-	live = v->idle + v->active;
+	live = v->idle + v->active + v->parked;
 	if (live < p->floor && live < max) {
 		unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
 		unsigned want = p->floor - live;
@@ -397,8 +477,11 @@ static void manage_ondemand(struct master *m, struct pool *p, const struct pool_
 
 static void schedule(struct pool *p, unsigned period_ms)
 {
-	/* Asleep, the master relies on workers to poke the eventfd. */
-	p->sb.hdr->master_sleeping = period_ms == 0;
+	/*
+	 * Asleep, the master relies on workers to poke the eventfd.  A static
+	 * pool without timeouts has nothing to be woken for at a request's start.
+	 */
+	p->sb.hdr->master_sleeping = period_ms == 0 && pool_needs_watch(p->conf);
 	if (period_ms == p->pm_period_ms)
 		return;
 	p->pm_period_ms = period_ms;
@@ -426,8 +509,10 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 		manage_ondemand(m, p, &v, now, woke);
 		break;
 	default:
+		static_watch(m, p, &v);
 		break;
 	}
+	release_parked(p, &v, now);
 	p->last_tick_us = now;
 
 	/* Keep ticking only while something needs watching. */
@@ -451,7 +536,7 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 	if (pc->pm != PM_STATIC && v.running < p->floor)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
 	/* Waiting: more connections queued than idle workers about to accept them. */
-	if (v.pending > v.idle && pc->pm != PM_STATIC)
+	if (v.pending > v.idle && (pc->pm != PM_STATIC || v.parked))
 		period = PM_QUEUE_PERIOD_MS;
 	if (period == 0) {
 		/* Going to sleep: say so first, then look once more, so a request that
@@ -512,15 +597,18 @@ int pm_pool_start(struct master *m, struct pool *p)
 			log_sys(LL_WARNING, "[pool %s] cannot open slowlog '%s'", p->conf->name,
 				p->conf->slowlog);
 	}
-	if (!pool_needs_watch(p->conf))
-		return 0;
+	/* Every pool: its workers say when they park on a kept connection (static_watch). */
 	p->pm_timer = ev_timer_new(m->loop, on_pm_timer, p);
 	if (!p->pm_timer)
 		return -1;
-	p->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
 	p->wake_watch = ev_fd_add(m->loop, p->wake_fd, EPOLLIN, on_wake, p);
-	if (!p->listen_watch || !p->wake_watch)
+	if (!p->wake_watch)
 		return -1;
+	if (pool_needs_watch(p->conf)) {
+		p->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
+		if (!p->listen_watch)
+			return -1;
+	}
 	pm_tick(m, p, 0);
 	return 0;
 }

@@ -64,6 +64,7 @@ struct pool {
 	uint64_t max_active;
 	uint64_t max_listen_queue;
 	uint64_t slow_requests;
+	uint64_t kept_released;          /* kept connections given up for waiting ones */
 	int slowlog_fd;
 	/* php pools: the zygote that clones the workers (zygote.c); -1 / NULL when none */
 	int zygote_fd;                   /* SOCK_SEQPACKET to it */
@@ -96,6 +97,7 @@ struct child {
 	int idle_kill;               /* retired by the pm: not respawned */
 	uint64_t term_sent_us;       /* request_terminate_timeout: SIGTERM sent at (monotonic) */
 	uint64_t slow_logged_for;    /* accepted_us of the request already slowlogged */
+	uint64_t release_sent_us;    /* asked to give up its kept connection at (monotonic) */
 	uint64_t direct_idle_since;  /* exec.mode = direct: its program seen waiting in accept()
 				      * since (monotonic µs), 0 = not seen so */
 	struct child_pipe {

@@ -98,6 +98,8 @@ int sb_slot_read(const struct scoreboard *sb, unsigned i, struct sb_slot *out)
 	terminate(out->user, sizeof(out->user));
 	if (out->stage >= SB_STAGE_MAX)
 		out->stage = SB_IDLE;
+	/* parked only between requests: with any other stage the flag is noise */
+	out->kept = out->kept && out->stage == SB_IDLE;
 	return ok ? 0 : -1;
 }
 

@@ -43,13 +43,22 @@ enum sb_stage {
 
 const char *sb_stage_name(enum sb_stage s);
 
+/*
+ * A worker can take a new connection only when idle and not waiting on a
+ * kept one ("parked", sb_slot.kept): php-fpm's "Idle" means "can accept".
+ * A parked worker is shown as php-fpm shows one waiting for the next
+ * request of a kept connection: "Reading headers", counted active.
+ */
+#define SB_SLOT_BUSY(s) ((s)->stage != SB_IDLE && (s)->stage != SB_FINISHING)
+#define SB_SLOT_ACCEPTS(s) (!SB_SLOT_BUSY(s) && !(s)->kept)
+
 struct sb_slot {
 	volatile uint32_t seq;           /* odd while the worker writes */
 	uint32_t stage;
 	uint32_t pid;                    /* set by the master before fork */
 	uint32_t ready;                  /* set by the worker once its handler started */
 	uint32_t active_seen;            /* busy workers it counted as its request started */
-	uint32_t pad_;
+	uint32_t kept;                   /* 1: waiting for the next request on a kept connection */
 	uint64_t start_us;               /* process start, wall clock µs (master) */
 	uint64_t requests;               /* requests served by this process */
 	uint64_t accepted_us;            /* current/last request start, wall clock µs */

@@ -59,7 +59,8 @@ void conn_close(struct conn *c)
 	c->fd = -1;
 }
 
-/* The mask used while waiting: the worker's own, with SIGQUIT let through.
+/* The mask used while waiting: the worker's own, with SIGQUIT and the
+ * master's release signal let through.
  * Computed once: the worker's mask does not change after setup. */
 static const sigset_t *waiting_mask(void)
 {
@@ -68,6 +69,7 @@ static const sigset_t *waiting_mask(void)
 	if (!ready) {
 		sigprocmask(SIG_SETMASK, NULL, &mask);
 		sigdelset(&mask, SIGQUIT);
+		sigdelset(&mask, WORKER_SIG_RELEASE);
 		ready = 1;
 	}
 	return &mask;
@@ -120,7 +122,7 @@ int wait_readable(int fd, int timeout_ms)
 			return 0;
 		if (errno != EINTR)
 			return 0;
-		if (worker_quit)
+		if (worker_quit || worker_release)
 			return 0;
 	}
 }
@@ -144,7 +146,7 @@ static int wait_input(int fd, int interruptible, int timeout_ms)
 		/* wait_readable returns 0 for both a quit and the time being up */
 		if (wait_readable(fd, timeout_ms))
 			return 1;
-		if (worker_quit || timeout_ms < 0)
+		if (worker_quit || worker_release || timeout_ms < 0)
 			return -1;
 		return conn_now_ms() - start >= (uint64_t)timeout_ms ? 0 : -1;
 	}
@@ -191,7 +193,8 @@ enum conn_read_result conn_read(struct conn *c, int interruptible, int timeout_m
 		if (w == 0)
 			return CONN_READ_TIMEOUT;
 		if (w < 0)
-			return worker_quit ? CONN_READ_QUIT : CONN_READ_ERR;
+			return worker_quit ? CONN_READ_QUIT : worker_release ? CONN_READ_RELEASE :
+			       CONN_READ_ERR;
 	}
 }
 

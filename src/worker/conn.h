@@ -31,12 +31,13 @@ void conn_attach(struct conn *c, int fd);
 void conn_close(struct conn *c);
 
 enum conn_read_result { CONN_READ_OK = 1, CONN_READ_EOF = 0, CONN_READ_ERR = -1,
-			CONN_READ_QUIT = -2, CONN_READ_TIMEOUT = -3 };
+			CONN_READ_QUIT = -2, CONN_READ_TIMEOUT = -3, CONN_READ_RELEASE = -4 };
 /*
  * Reads more bytes into the (empty) input buffer, waiting at most timeout_ms
  * for them (-1 = no limit): CONN_READ_TIMEOUT when nothing came in time.
  * With interruptible set, a SIGQUIT while waiting returns CONN_READ_QUIT
- * (used between requests).
+ * and the master's WORKER_SIG_RELEASE CONN_READ_RELEASE (used between
+ * requests).
  */
 enum conn_read_result conn_read(struct conn *c, int interruptible, int timeout_ms);
 

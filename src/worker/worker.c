@@ -4,8 +4,10 @@
  *
  *   accept4 → allowed_clients → READING_HEADERS → parser fed until PARAMS end
  *   → GETTING_INFO (scoreboard filled) → route (ping, status, pool handler)
- *   → RUNNING → handler streams the response → ENDING → END_REQUEST
- *   → IDLE → keep-alive or close → max_requests → next accept.
+ *   → RUNNING → handler streams the response → END_REQUEST → IDLE
+ *   (ENDING in between when the script runs on after req_finish_early,
+ *   php's fastcgi_finish_request()) → keep-alive or close → max_requests
+ *   → next accept.
  */
 #include "worker/worker.h"
 
@@ -34,6 +36,9 @@
 #include "worker/request.h"
 
 volatile sig_atomic_t worker_quit;
+volatile sig_atomic_t worker_release;
+static volatile sig_atomic_t release_token;
+static pid_t release_from;
 
 static void on_sigquit(int signo)
 {
@@ -41,10 +46,53 @@ static void on_sigquit(int signo)
 	worker_quit = 1;
 }
 
+/* Only the master's, only sigqueue()d: anybody else's is ignored. */
+static void on_release(int signo, siginfo_t *si, void *ctx)
+{
+	(void)signo;
+	(void)ctx;
+	if (si->si_code != SI_QUEUE || si->si_pid != release_from)
+		return;
+	release_token = si->si_value.sival_int;
+	worker_release = 1;
+}
+
+/*
+ * Installed once the worker serves (a handler set before would be reset by
+ * worker_setup), blocked except while waiting, like SIGQUIT.
+ */
+static void release_signal_install(pid_t master_pid)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_release;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	release_from = master_pid;
+	sigaction(WORKER_SIG_RELEASE, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, WORKER_SIG_RELEASE);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+/*
+ * A release meant for this wait: the master saw this worker parked after
+ * the request count it sent.  One that arrives after the worker has served
+ * another request is stale and ignored.
+ */
+static int release_is_current(const struct worker *w)
+{
+	int current = worker_release && (uint32_t)release_token == (uint32_t)w->slot->requests;
+	worker_release = 0;
+	return current;
+}
+
 static void slot_stage(struct worker *w, enum sb_stage stage)
 {
 	sb_write_begin(w->slot);
 	w->slot->stage = stage;
+	w->slot->kept = 0;
 	if (stage == SB_IDLE)
 		w->slot->idle_since_mono_us = sb_mono_us();
 	sb_write_end(w->slot);
@@ -99,7 +147,7 @@ static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
 	sb_write_end(w->slot);
 }
 
-/* The request's figures; the stage stays ENDING until END_REQUEST is out. */
+/* The request's figures, before END_REQUEST goes out (php-fpm's order). */
 static void slot_request_end(struct worker *w, const struct rusage *before,
 			     const struct rusage *after, uint64_t memory_peak)
 {
@@ -116,6 +164,27 @@ static void slot_request_end(struct worker *w, const struct rusage *before,
 	w->slot->requests++;
 	w->slot->idle_since_mono_us = sb_mono_us();
 	sb_write_end(w->slot);
+}
+
+/*
+ * Waiting on a kept connection, the worker cannot take a new one: it is
+ * marked so the master counts it as neither idle nor busy ("parked": it
+ * spawns for it as for a busy one, and asks it to give the connection up
+ * when no worker can be added; pm.c).  The first wait of a connection also
+ * tells the master, which may be asleep or, in a static pool, not watching
+ * the socket: once per kept connection, not per request.
+ */
+static void slot_park(struct worker *w, int tell_master)
+{
+	sb_write_begin(w->slot);
+	w->slot->kept = 1;
+	sb_write_end(w->slot);
+	if (tell_master) {
+		uint64_t one = 1;
+		if (write(WORKER_FD_WAKE, &one, sizeof(one)) < 0) {
+			/* Counter full or no eventfd: the master is awake anyway. */
+		}
+	}
 }
 
 /* A timeout in seconds as milliseconds for poll, 0 (off) as -1 (no limit). */
@@ -137,11 +206,12 @@ int worker_timeout_ms(int seconds)
  * client_header_timeout: the wait for that first byte on a kept connection
  * is request_keepalive_timeout's.
  */
-static int read_request_head(struct worker *w, struct conn *c, int first, uint64_t accept_ms)
+static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uint64_t accept_ms)
 {
 	const struct pool_conf *pc = w->pool->conf;
 	int header_ms = worker_timeout_ms(pc->request_header_timeout);
 	uint64_t deadline = header_ms >= 0 ? accept_ms + (uint64_t)header_ms : 0;
+	int first = nth == 0;
 	int marked = 0;
 	for (;;) {
 		if (c->in_pos == c->in_len) {
@@ -153,11 +223,20 @@ static int read_request_head(struct worker *w, struct conn *c, int first, uint64
 			int wait_ms = -1;
 			if (idle) {
 				wait_ms = worker_timeout_ms(pc->request_keepalive_timeout);
+				if (!w->slot->kept)
+					slot_park(w, nth == 1);
 			} else if (deadline) {
 				uint64_t now = conn_now_ms();
 				wait_ms = now >= deadline ? 0 : (int)(deadline - now);
 			}
 			enum conn_read_result rr = conn_read(c, idle, wait_ms);
+			if (rr == CONN_READ_RELEASE) {
+				if (!release_is_current(w))
+					continue;
+				log_debug("[pool %s] child %d: kept connection given up: the pool needs "
+					  "this worker for a waiting connection", pc->name, (int)getpid());
+				return 0;
+			}
 			if (rr == CONN_READ_TIMEOUT && idle) {
 				log_debug("[pool %s] child %d: kept connection idle for "
 					  "request_keepalive_timeout (%ds); closing it", pc->name,
@@ -181,6 +260,7 @@ static int read_request_head(struct worker *w, struct conn *c, int first, uint64
 			/* The request starts with its first byte, as php-fpm counts it. */
 			sb_write_begin(w->slot);
 			w->slot->stage = SB_READING_HEADERS;
+			w->slot->kept = 0;
 			w->slot->accepted_us = sb_now_us();
 			w->slot->accepted_mono_us = sb_mono_us();
 			sb_write_end(w->slot);
@@ -349,6 +429,13 @@ int req_finish_early(struct request *r)
 	r->finished = 1;
 	int rc = finish_request(r, 0);
 	/*
+	 * The client has its answer; what runs on is the script's own work
+	 * (fastcgi_finish_request()).  ENDING tells the master so:
+	 * request_terminate_timeout spares it unless
+	 * request_terminate_timeout_track_finished says otherwise (php-fpm's rule).
+	 */
+	slot_stage(r->worker, SB_ENDING);
+	/*
 	 * Not a kept connection: close it now, as php-fpm does, so a web server
 	 * that waits for the end of the connection (nginx without keep-alive)
 	 * hands the answer on while the script runs on.
@@ -376,8 +463,8 @@ static void flush_worker_output(const struct worker *w)
 
 static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_ms)
 {
-	for (int first = 1;; first = 0) {
-		int ready = read_request_head(w, c, first, accept_ms);
+	for (unsigned nth = 0;; nth++) {
+		int ready = read_request_head(w, c, nth, accept_ms);
 		if (ready <= 0)
 			break;
 
@@ -708,6 +795,7 @@ static void worker_serve(struct worker *wp)
 	struct pool *pool = w.pool;
 	w.max_requests = pick_max_requests(pool->conf);
 	w.access_log = pool->access_fd >= 0;
+	release_signal_install(w.master_pid);
 	if (pool->handler->worker_init && pool->handler->worker_init(&w) < 0) {
 		log_error("[pool %s] child %d: %s handler failed to initialise", pool->conf->name,
 			  (int)getpid(), pool->handler->name);

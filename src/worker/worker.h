@@ -65,6 +65,17 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 /* Set by the SIGQUIT handler: finish the request in flight, then exit. */
 extern volatile sig_atomic_t worker_quit;
 
+/*
+ * The master's "give up your kept connection": sigqueue()d to a worker that
+ * waits for the next request on a kept connection while connections queue
+ * on the pool socket and no worker can be added.  The value is the slot's
+ * request count when the master looked, so a signal that arrives late (the
+ * worker got its next request meanwhile) is recognised and ignored.
+ * A realtime signal: PHP's own signal handling never touches those.
+ */
+#define WORKER_SIG_RELEASE (SIGRTMIN + 2)
+extern volatile sig_atomic_t worker_release;
+
 /* A timeout directive in seconds as a poll timeout: 0 (off) becomes -1 (none). */
 int worker_timeout_ms(int seconds);
 

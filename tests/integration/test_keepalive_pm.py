@@ -1,0 +1,192 @@
+"""Kept-alive connections and the process manager (issue 20, item 1).
+
+A worker waiting for the next request of a kept connection (FCGI_KEEP_CONN,
+nginx's `upstream { keepalive N; }` with `fastcgi_keep_conn on`) cannot take
+a new connection.  fpmd counts it as "parked": not idle (the status page shows
+it "Reading headers", as php-fpm does), spawned for like a busy worker, and
+asked to give its connection up when connections wait and no worker can be
+added.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (Response, basic_conf, build_request, cgi_params, connect, fcgi_request,
+                      pool_conf, read_records, wait_for, write_script)
+from test_nginx import free_port, http_request, kill_group, port_open
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def kept_request(sock_path, www, uri="/ping"):
+    """A connection with one answered FCGI_KEEP_CONN request, left open."""
+    s = connect(sock_path, timeout=10)
+    s.sendall(build_request(cgi_params(uri, www), keep=True))
+    r = read_records(s, Response())
+    assert r.app_status == 0
+    return s
+
+
+def status_text(sock_path, www):
+    return fcgi_request(sock_path, "/status?full", root=www).body.decode()
+
+
+def test_dynamic_pool_spawns_for_a_client_behind_kept_connections(fpmd, workdir):
+    """The issue's repro: 3 kept connections, a 4th client must not wait forever."""
+    pool = pool_conf(workdir, pm="dynamic", children=8,
+                     extra="pm.start_servers = 2\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n")
+    fpmd.start(basic_conf(workdir, pool))
+    sock = f"{workdir}/www.sock"
+    kept = []
+    try:
+        for _ in range(3):
+            kept.append(kept_request(sock, workdir))
+        t0 = time.monotonic()
+        r = fcgi_request(sock, "/ping", root=workdir, timeout=5)
+        assert r.body.strip() == b"pong"
+        assert time.monotonic() - t0 < 2.5
+        # parked workers are not idle, on the status page as for the pm
+        text = status_text(sock, workdir)
+        assert text.count("Reading headers") >= 3, text
+    finally:
+        for s in kept:
+            s.close()
+
+
+def test_static_pool_frees_a_parked_worker_for_a_waiting_client(fpmd, workdir):
+    """No worker can be added: a kept connection is given up for the waiting one."""
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=2)))
+    sock = f"{workdir}/www.sock"
+    kept = [kept_request(sock, workdir) for _ in range(2)]
+    try:
+        t0 = time.monotonic()
+        r = fcgi_request(sock, "/ping", root=workdir, timeout=5)
+        assert r.body.strip() == b"pong"
+        assert time.monotonic() - t0 < 2.5
+        # one of the kept connections was closed by its worker, cleanly
+        closed = 0
+        for s in kept:
+            s.settimeout(0.5)
+            try:
+                closed += s.recv(1) == b""
+            except OSError:
+                pass
+        assert closed >= 1
+    finally:
+        for s in kept:
+            s.close()
+    # the workers are idle again (one answers the status request): nothing left parked
+    assert wait_for(lambda: "idle processes:       1" in status_text(sock, workdir), 5)
+
+
+def test_ondemand_pool_spawns_behind_kept_connections(fpmd, workdir):
+    pool = pool_conf(workdir, pm="ondemand", children=4, extra="pm.process_idle_timeout = 10s\n")
+    fpmd.start(basic_conf(workdir, pool))
+    sock = f"{workdir}/www.sock"
+    kept = []
+    try:
+        for _ in range(2):
+            kept.append(kept_request(sock, workdir))
+        t0 = time.monotonic()
+        r = fcgi_request(sock, "/ping", root=workdir, timeout=5)
+        assert r.body.strip() == b"pong" and time.monotonic() - t0 < 2.5
+    finally:
+        for s in kept:
+            s.close()
+
+
+# --- two real nginx instances with upstream keepalive ---------------------
+
+class KeepaliveNginx:
+    def __init__(self, workdir, name, sock):
+        self.prefix = os.path.join(workdir, f"nginx-{name}")
+        os.makedirs(self.prefix)
+        self.port = free_port()
+        root = os.path.join(workdir, "www")
+        p = self.prefix
+        conf = f"""daemon off;
+master_process on;
+worker_processes 1;
+user nobody nogroup;
+pid {p}/nginx.pid;
+error_log {p}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {p}/body; fastcgi_temp_path {p}/fastcgi; proxy_temp_path {p}/proxy;
+    uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;
+    upstream fpmd {{ server unix:{sock}; keepalive 8; }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        root {root};
+        location /cgi-bin/ {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_keep_conn on;
+            fastcgi_read_timeout 4s;
+            fastcgi_pass fpmd;
+        }}
+    }}
+}}
+"""
+        with open(os.path.join(p, "nginx.conf"), "w") as f:
+            f.write(conf)
+        self.out = open(os.path.join(p, "stderr.log"), "ab")
+        self.proc = subprocess.Popen([NGINX, "-c", os.path.join(p, "nginx.conf"), "-p", p],
+                                     stdout=self.out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        assert wait_for(lambda: self.proc.poll() is not None or port_open(self.port), 10)
+        assert self.proc.poll() is None
+
+    def log(self):
+        with open(os.path.join(self.prefix, "error.log"), errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        kill_group(self.proc)
+        self.out.close()
+
+
+@pytest.mark.skipif(not os.access(NGINX, os.X_OK), reason="nginx is not installed")
+def test_two_nginx_with_upstream_keepalive_get_no_errors(fpmd, workdir):
+    www = os.path.join(workdir, "www")
+    cgibin = os.path.join(www, "cgi-bin")
+    os.makedirs(cgibin)
+    write_script(f"{cgibin}/slow.sh", "#!/bin/sh\nsleep 0.2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    pool = pool_conf(workdir, pm="static", children=2).replace(f"cgi.root = {workdir}",
+                                                                 f"cgi.root = {cgibin}")
+    fpmd.start(basic_conf(workdir, pool))
+    sock = f"{workdir}/www.sock"
+    a = KeepaliveNginx(workdir, "a", sock)
+    b = KeepaliveNginx(workdir, "b", sock)
+    statuses = []
+    lock = threading.Lock()
+
+    def get(port):
+        try:
+            st = http_request(port, "/cgi-bin/slow.sh", timeout=15).status
+        except OSError as e:
+            st = repr(e)
+        with lock:
+            statuses.append(st)
+
+    try:
+        # Each instance in turn fills its keepalive cache with both workers'
+        # connections; the other one then needs a worker.
+        for rnd in range(6):
+            port = a.port if rnd % 2 == 0 else b.port
+            threads = [threading.Thread(target=get, args=(port,)) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(20)
+        bad = [s for s in statuses if s != 200]
+        assert len(statuses) == 18 and not bad, f"non-200: {bad}\n{a.log()[-2000:]}\n{b.log()[-2000:]}"
+    finally:
+        a.stop()
+        b.stop()
