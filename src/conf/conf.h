@@ -92,6 +92,7 @@ struct pool_conf {
 	int   request_header_timeout;    /* accept (a kept connection: first byte) → PARAMS complete */
 	int   request_body_timeout;      /* longest wait for the next piece of the body */
 	int   request_keepalive_timeout; /* a kept connection idle between requests */
+	int   request_send_timeout;      /* longest wait for the client to take output (nginx's send_timeout) */
 	long long rlimit_files;     /* CONF_UNSET = leave; -2 = unlimited */
 	long long rlimit_core;
 	char *chroot;

@@ -207,6 +207,8 @@ const struct conf_directive conf_directives[] = {
 	  .offset = P(request_body_timeout), .def = "60s", .min = 0, .max = INT_MAX },
 	{ .name = "request_keepalive_timeout", .type = CT_TIME, .flags = CF_POOL,
 	  .offset = P(request_keepalive_timeout), .def = "0", .min = 0, .max = INT_MAX },
+	{ .name = "request_send_timeout", .type = CT_TIME, .flags = CF_POOL,
+	  .offset = P(request_send_timeout), .def = "60s", .min = 0, .max = INT_MAX },
 	{ .name = "rlimit_files", .type = CT_RLIMIT, .flags = CF_POOL | CF_UNSET_OK,
 	  .offset = P(rlimit_files) },
 	{ .name = "rlimit_core", .type = CT_RLIMIT, .flags = CF_POOL | CF_UNSET_OK,

@@ -378,6 +378,22 @@ void log_worker_output(const char *prefix, const char *msg, size_t len, const ch
 	free(line);
 }
 
+void log_prefixed(enum log_level l, const char *prefix, const char *msg, size_t len)
+{
+	if (l < lg.level)
+		return;
+	size_t pl = strlen(prefix);
+	char stackbuf[4096];
+	char *buf = pl + len <= sizeof(stackbuf) ? stackbuf : malloc(pl + len);
+	if (!buf)
+		return;
+	memcpy(buf, prefix, pl);
+	memcpy(buf + pl, msg, len);
+	emit(l, buf, pl + len);
+	if (buf != stackbuf)
+		free(buf);
+}
+
 void log_raw(enum log_level l, const char *msg, size_t len)
 {
 	if (l < lg.level)

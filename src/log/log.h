@@ -42,6 +42,8 @@ void log_vmsg(enum log_level l, int err, const char *fmt, va_list ap);
 
 /* Writes an already-built message (from a worker pipe) at level l; escapes controls. */
 void log_raw(enum log_level l, const char *msg, size_t len);
+/* The same with prefix before msg (a worker's line tagged with its pool by the master). */
+void log_prefixed(enum log_level l, const char *prefix, const char *msg, size_t len);
 /*
  * A worker's output (catch_workers_output): prefix "[pool P] child N said
  * into stderr: " or NULL when undecorated; suffix e.g. ", pipe is closed".

@@ -66,10 +66,17 @@ static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err
 		if (want[i] >= 0 && tmp[i] < 0)
 			_exit(70);
 	}
+	/*
+	 * Only 1 and 2 are inherited by what a worker runs (a PHP shell_exec()
+	 * writes into catch_workers_output, decorated with its pool; a CGI
+	 * script gets pipes of its own).  The rest is the worker's alone:
+	 * close-on-exec, or a program could accept() on the pool socket (0),
+	 * write lines into the error log (3) or poke the master (4).
+	 */
 	for (int i = 0; i < n; i++) {
 		if (tmp[i] < 0)
 			close(i);
-		else if (dup2(tmp[i], i) < 0)
+		else if ((i == 1 || i == 2 ? dup2(tmp[i], i) : dup3(tmp[i], i, O_CLOEXEC)) < 0)
 			_exit(70);
 	}
 	close_range((unsigned)n, ~0U, 0);
@@ -103,6 +110,21 @@ static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, 
 		int lvl = line[0] - '0';
 		if (lvl < LL_DEBUG || lvl > LL_ALERT)
 			lvl = LL_WARNING;
+		/*
+		 * Code running in the worker can reach this pipe (PHP's
+		 * php://fd/3): a line that does not name the worker's own pool
+		 * first is tagged with it, so no pool writes another's lines
+		 * or the master's.
+		 */
+		char tag[96];
+		int tl = snprintf(tag, sizeof(tag), "[pool %s] ", pool);
+		if (tl > 0 && (size_t)tl < sizeof(tag) &&
+		    (len - 1 < (size_t)tl || memcmp(line + 1, tag, (size_t)tl) != 0)) {
+			char prefix[128];
+			snprintf(prefix, sizeof(prefix), "[pool %s] child %d: ", pool, (int)c->pid);
+			log_prefixed((enum log_level)lvl, prefix, line + 1, len - 1);
+			return;
+		}
 		log_raw((enum log_level)lvl, line + 1, len - 1);
 		return;
 	}

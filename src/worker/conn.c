@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,21 @@ void conn_attach(struct conn *c, int fd)
 	c->in_pos = c->in_len = 0;
 	c->out_len = 0;
 	c->dead = 0;
+	c->send_timed_out = 0;
+	/*
+	 * Every write to the client is bounded (nginx's send_timeout): a client
+	 * that never reads would otherwise hold the worker in writev() forever,
+	 * SIGQUIT and the master's death included.  A blocking write that makes
+	 * no progress for this long fails with EAGAIN.  One system call per
+	 * connection, none per write.
+	 */
+	if (c->send_timeout_ms > 0) {
+		struct timeval tv = { .tv_sec = c->send_timeout_ms / 1000,
+				      .tv_usec = (c->send_timeout_ms % 1000) * 1000 };
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+			/* not a socket (a test's pipe): writes stay unbounded */
+		}
+	}
 	/* Not reset(): a connection cut mid-record must leave nothing behind. */
 	fcgi_parser_restart(&c->parser);
 }
@@ -205,6 +221,8 @@ static int write_full_iov(struct conn *c, struct iovec *iov, int iovcnt)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				c->send_timed_out = 1;
 			c->dead = 1;
 			return -1;
 		}

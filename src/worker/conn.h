@@ -23,6 +23,8 @@ struct conn {
 	size_t out_len;
 	struct fcgi_parser parser;
 	int dead;                    /* the peer is gone: stop writing */
+	int send_timeout_ms;         /* request_send_timeout; 0 = none (set by the worker) */
+	int send_timed_out;          /* a write waited send_timeout_ms for the peer: given up */
 };
 
 int  conn_init(struct conn *c, const struct fcgi_limits *limits);

@@ -514,6 +514,10 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 			break;
 		fcgi_parser_reset(&c->parser);
 	}
+	if (c->send_timed_out)
+		log_warning("[pool %s] child %d: request_send_timeout (%ds) expired: the client read "
+			    "nothing; closing the connection", w->pool->conf->name, (int)getpid(),
+			    w->pool->conf->request_send_timeout);
 	conn_close(c);
 }
 
@@ -811,6 +815,9 @@ static void worker_serve(struct worker *wp)
 	struct conn c;
 	if (conn_init(&c, &limits) < 0)
 		_exit(70);
+	c.send_timeout_ms = worker_timeout_ms(pool->conf->request_send_timeout);
+	if (c.send_timeout_ms < 0)
+		c.send_timeout_ms = 0;
 
 	slot_stage(&w, SB_IDLE);
 	/* The master waits for this before a reload retires the previous generation. */

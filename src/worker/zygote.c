@@ -17,6 +17,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -62,8 +63,9 @@ static void become_worker(struct pool *pool, const struct fpmd_conf *global, uns
 {
 	/* stdout, stderr, the log pipe (and the access log): the new worker's own. */
 	static const int to[4] = { 1, 2, WORKER_FD_LOG, WORKER_FD_ACCESS };
+	/* 3 and up close-on-exec: see child_fd_layout() in master/children.c */
 	for (int i = 0; i < nfds; i++)
-		if (dup2(fds[i], to[i]) < 0)
+		if ((to[i] < 3 ? dup2(fds[i], to[i]) : dup3(fds[i], to[i], O_CLOEXEC)) < 0)
 			_exit(70);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);

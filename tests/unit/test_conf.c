@@ -502,6 +502,7 @@ static const struct dcase dcases[] = {
 	{ 'p', "request_body_timeout = soon",
 	  "request_body_timeout: 'soon' is not a valid time (use a number with s, m, h or d)", NULL },
 	{ 'p', "request_keepalive_timeout = 1h", NULL, "request_keepalive_timeout = 3600s\n" },
+	{ 'p', "request_send_timeout = 5", NULL, "request_send_timeout = 5s\n" },
 	{ 'p', "request_terminate_timeout_track_finished = nope",
 	  "request_terminate_timeout_track_finished: 'nope' is not a valid boolean (use yes or no)",
 	  NULL },
@@ -745,6 +746,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->request_header_timeout, 60);
 	assert_int_equal(p->request_body_timeout, 60);
 	assert_int_equal(p->request_keepalive_timeout, 0);
+	assert_int_equal(p->request_send_timeout, 60);
 	assert_true(p->rlimit_files == CONF_UNSET);
 	assert_true(p->rlimit_core == CONF_UNSET);
 	assert_null(p->chroot);
