@@ -291,16 +291,21 @@ static int spawn_one(struct master *m, struct pool *p)
 		return -1;
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
 	int devnull = -1;
+	/* what failed before the worker exists; logged once, at fail: */
+	const char *failed = "pipe2() for the worker's log";
 	if (pipe2(logp, O_CLOEXEC) < 0)
 		goto fail;
 	if (p->conf->catch_workers_output) {
+		failed = "pipe2() for the worker's output (catch_workers_output)";
 		if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
 			goto fail;
 	} else {
+		failed = "open(/dev/null) for the worker's output";
 		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (devnull < 0)
 			goto fail;
 	}
+	failed = NULL;               /* zygote_spawn and fork log their own failures */
 
 	struct sb_slot *s = &p->sb.slots[slot];
 	memset(s, 0, sizeof(*s));
@@ -368,6 +373,8 @@ static int spawn_one(struct master *m, struct pool *p)
 	return 0;
 
 fail:
+	if (failed)
+		log_sys(LL_ERROR, "[pool %s] cannot start a worker: %s failed", p->conf->name, failed);
 	for (int i = 0; i < 2; i++) {
 		if (outp[i] >= 0) close(outp[i]);
 		if (errp[i] >= 0) close(errp[i]);

@@ -520,7 +520,17 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 
 	log_notice("fpm is running, pid %d", (int)m.pid);
 	for (struct pool *p = m.pools; p; p = p->next) {
-		children_spawn(&m, p, initial_children(p->conf));
+		/*
+		 * A pool that cannot start its minimum is a failed start, not a
+		 * service that says it is ready with a fraction of its workers.
+		 */
+		unsigned want = initial_children(p->conf);
+		int got = children_spawn(&m, p, want);
+		if (got < (int)want) {
+			log_error("[pool %s] started %d of its %u workers (see the error above): not "
+				  "starting", p->conf->name, got, want);
+			goto fail;
+		}
 		if (pm_pool_start(&m, p) < 0 || status_listen_start(&m, p) < 0) {
 			log_sys(LL_ALERT, "[pool %s] cannot start its process manager", p->conf->name);
 			goto fail;
