@@ -198,6 +198,10 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 	/* It confines scripts; in any other pool it would protect nothing, silently. */
 	if (p->cgi_landlock && p->app_type != APP_CGI)
 		POOL_ERR(x, p, "pool %s: cgi.landlock applies to app.type = cgi pools only", p->name);
+	if (p->request_max_body_size > 0 && p->app_type == APP_EXEC && p->exec_mode == EXEC_DIRECT)
+		POOL_ERR(x, p, "pool %s: request.max_body_size cannot be enforced with exec.mode = "
+			 "direct (the program reads the connections itself); use exec.mode = managed "
+			 "or limit the body in the web server (nginx: client_max_body_size)", p->name);
 	if (p->cgi_pass_params.n && p->app_type != APP_CGI)
 		POOL_ERR(x, p, "pool %s: cgi.pass_params applies to app.type = cgi pools only (the "
 			 "params of other pools never reach a process environment)", p->name);

@@ -685,7 +685,10 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		/* Move what the client already sent, without blocking. */
 		int body = sp->in >= 0 ? req_body_next(r, 0) : 0;
 		if (body < 0) {
-			run->aborted = 1;
+			if (r->body_too_large)
+				run->too_large = 1;
+			else
+				run->aborted = 1;
 			return -1;
 		}
 		if (body == 2 && sp->in >= 0)
@@ -744,7 +747,10 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		if (i_conn >= 0 && pfd[i_conn].revents) {
 			if (pfd[i_conn].events == POLLIN) {
 				if (req_body_next(r, 1) < 0) {
-					run->aborted = 1;
+					if (r->body_too_large)
+						run->too_large = 1;
+					else
+						run->aborted = 1;
 					return -1;
 				}
 			} else if (pfd[i_conn].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
@@ -823,14 +829,6 @@ static int cgi_handle(struct worker *w, struct request *r)
 	int refused = resolve_script(w, r, &s);
 	if (refused) {
 		rc = refuse(r, refused);
-		goto out;
-	}
-	const char *clen = req_param(r, "CONTENT_LENGTH");
-	if (pc->request_max_body_size > 0 && clen &&
-	    strtoull(clen, NULL, 10) > (unsigned long long)pc->request_max_body_size) {
-		log_warning("[pool %s] request body of %s bytes is over request.max_body_size (%lld)",
-			    pc->name, clen, pc->request_max_body_size);
-		rc = refuse(r, 413);
 		goto out;
 	}
 	char **env = build_env(pc, r, &s);

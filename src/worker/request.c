@@ -89,6 +89,25 @@ int req_body_gap(struct request *r, int waiting)
 }
 
 /*
+ * request.max_body_size, for a body longer than its CONTENT_LENGTH said
+ * (the worker refuses a declared one before the handler runs): the rest is
+ * not read, the request is cut off as if the client had aborted.
+ */
+static int body_over_limit(struct request *r)
+{
+	long long max = r->worker ? r->worker->pool->conf->request_max_body_size : 0;
+	/* body_too_large already: refused and answered, now drained (worker.c) */
+	if (max <= 0 || r->body_bytes <= (uint64_t)max || r->body_too_large)
+		return 0;
+	log_warning("[pool %s] child %d: request body grew past request.max_body_size (%lld "
+		    "bytes); the rest is refused", r->worker->pool->conf->name, (int)getpid(), max);
+	r->body_too_large = 1;
+	r->aborted = 1;
+	r->pending_len = 0;
+	return 1;
+}
+
+/*
  * Management records may arrive in the middle of a body (spec §4.1) and
  * are answered at once.
  */
@@ -139,6 +158,9 @@ int req_body_next(struct request *r, int may_read)
 		case FCGI_EV_STDIN:
 			r->pending = ev.data;
 			r->pending_len = ev.len;
+			r->body_bytes += ev.len;
+			if (body_over_limit(r))
+				return -1;
 			break;
 		case FCGI_EV_STDIN_END:
 			r->stdin_done = 1;

@@ -36,6 +36,8 @@ struct request {
 	uint64_t memory_peak;        /* the handler's own figure (PHP's), 0 = use ru_maxrss */
 	uint64_t body_wait_ms;       /* request_body_timeout: waiting for the body since (0 = not) */
 	int body_timed_out;          /* request_body_timeout expired (logged; aborted is set too) */
+	uint64_t body_bytes;         /* FCGI_STDIN bytes received so far */
+	int body_too_large;          /* over request.max_body_size (logged; aborted is set too) */
 };
 
 const char *req_param(const struct request *r, const char *name);

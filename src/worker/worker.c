@@ -400,6 +400,26 @@ static const struct handler *route(const struct worker *w, const struct request 
 	return w->pool->handler;
 }
 
+/*
+ * request.max_body_size, for every pool kind: a declared CONTENT_LENGTH
+ * over it is answered 413 before the handler runs (the body is drained
+ * after END_REQUEST, within bounds, as any unread body).  1 when refused.
+ */
+static int body_refused(struct worker *w, struct request *r)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	if (pc->request_max_body_size <= 0)
+		return 0;
+	const char *clen = req_param(r, "CONTENT_LENGTH");
+	if (!clen || !*clen || strtoull(clen, NULL, 10) <= (unsigned long long)pc->request_max_body_size)
+		return 0;
+	log_warning("[pool %s] request body of %s bytes is over request.max_body_size (%lld)",
+		    pc->name, clen, pc->request_max_body_size);
+	resp_simple(r, 413, "413 Request Entity Too Large\n");
+	r->body_too_large = 1;       /* the drain that follows reads it all */
+	return 1;
+}
+
 /* Ends the request on the wire: stream terminators, END_REQUEST, flush. */
 static int finish_request(struct request *r, uint32_t app_status)
 {
@@ -482,7 +502,7 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 
 		const struct handler *h = route(w, &req);
 		slot_stage(w, SB_RUNNING);
-		int app_status = h->handle(w, &req);
+		int app_status = body_refused(w, &req) ? 0 : h->handle(w, &req);
 		/*
 		 * Accounted and logged before END_REQUEST, as php-fpm does: a client
 		 * (or a test) that reads the access log or the status right after its
