@@ -119,6 +119,8 @@ struct pool_conf {
 	enum conf_php_ini_params php_ini_params;
 	enum conf_exec_mode exec_mode;
 	size_t request_max_params_size; /* default 128 KiB */
+	int   request_max_params_count; /* default 8192: what nginx's header buffers can carry */
+	size_t request_max_param_name_size; /* default 8 KiB: nginx's large_client_header_buffers line */
 	long long request_max_body_size; /* 0 = unlimited */
 };
 

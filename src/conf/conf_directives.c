@@ -258,6 +258,10 @@ const struct conf_directive conf_directives[] = {
 	  .def = "managed", .choices = exec_modes },
 	{ .name = "request.max_params_size", .type = CT_SIZE_Z, .flags = CF_POOL,
 	  .offset = P(request_max_params_size), .def = "128K", .min = 1024, .max = INT_MAX },
+	{ .name = "request.max_params_count", .type = CT_INT, .flags = CF_POOL,
+	  .offset = P(request_max_params_count), .def = "8192", .min = 16, .max = 1000000 },
+	{ .name = "request.max_param_name_size", .type = CT_SIZE_Z, .flags = CF_POOL,
+	  .offset = P(request_max_param_name_size), .def = "8K", .min = 64, .max = INT_MAX },
 	{ .name = "request.max_body_size", .type = CT_SIZE_LL, .flags = CF_POOL,
 	  .offset = P(request_max_body_size), .def = "0", .min = 0, .max = LLONG_MAX },
 };

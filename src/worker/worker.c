@@ -167,6 +167,49 @@ static void slot_request_end(struct worker *w, const struct rusage *before,
 }
 
 /*
+ * Params over request.max_params_size, _count or max_param_name_size: the
+ * request is answered (431, as a web server answers headers it will not
+ * take) instead of a dropped connection that nginx shows as a 502; then the
+ * connection is closed, after reading what the client had already sent
+ * (bounded), so a TCP reset cannot destroy the answer on its way.
+ */
+static void answer_params_too_large(struct worker *w, struct conn *c)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	log_warning("[pool %s] child %d: request refused with 431: %s (request.max_params_size %zu, "
+		    "request.max_params_count %d, request.max_param_name_size %zu)", pc->name,
+		    (int)getpid(), fcgi_strerror(c->parser.error), pc->request_max_params_size,
+		    pc->request_max_params_count, pc->request_max_param_name_size);
+	if (!c->parser.active)
+		return;
+	static const char body[] = "Status: 431 Request Header Fields Too Large\r\n"
+				   "Content-Type: text/plain\r\n\r\n"
+				   "431 Request Header Fields Too Large\n";
+	uint8_t hdr[FCGI_HEADER_LEN], end[FCGI_END_REQUEST_LEN], pad;
+	uint16_t id = c->parser.request_id;
+	fcgi_stream_header(hdr, FCGI_STDOUT, id, sizeof(body) - 1, &pad);
+	if (conn_write_record(c, hdr, body, sizeof(body) - 1, pad) < 0)
+		return;
+	fcgi_stream_header(hdr, FCGI_STDOUT, id, 0, &pad);
+	fcgi_end_request_encode(end, id, 0, FCGI_REQUEST_COMPLETE);
+	if (conn_write(c, hdr, sizeof(hdr)) < 0 || conn_write(c, end, sizeof(end)) < 0 ||
+	    conn_flush(c) < 0)
+		return;
+	shutdown(c->fd, SHUT_WR);
+	uint64_t until = conn_now_ms() + 1000;
+	size_t drained = 0;
+	while (drained < (4u << 20)) {
+		uint64_t now = conn_now_ms();
+		if (now >= until || !wait_readable(c->fd, (int)(until - now)))
+			break;
+		ssize_t n = recv(c->fd, c->in, CONN_IN_CAP, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
+/*
  * Waiting on a kept connection, the worker cannot take a new one: it is
  * marked so the master counts it as neither idle nor busy ("parked": it
  * spawns for it as for a busy one, and asks it to give the connection up
@@ -197,9 +240,10 @@ int worker_timeout_ms(int seconds)
 
 /*
  * Reads until BEGIN_REQUEST and every PARAMS record have arrived.
- * Returns 1 when a request is ready, 0 when the connection ended cleanly
- * (or a quit came between requests, or request_keepalive_timeout), -1 on a
- * protocol error or request_header_timeout.
+ * Returns 1 when a request is ready, 2 when it was aborted before its params
+ * ended (answered), 0 when the connection ended cleanly (or a quit came
+ * between requests, or request_keepalive_timeout), -1 on a protocol error or
+ * request_header_timeout.
  *
  * request_header_timeout counts from accept_ms on a new connection and from
  * the first byte of the request on a kept one, as nginx's
@@ -280,9 +324,15 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 		struct fcgi_event ev;
 		ssize_t n = fcgi_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &ev);
 		if (n < 0) {
+			enum fcgi_error e = c->parser.error;
+			if (e == FCGI_E_PARAMS_TOO_LARGE || e == FCGI_E_PARAMS_TOO_MANY ||
+			    e == FCGI_E_NAME_TOO_LONG) {
+				answer_params_too_large(w, c);
+				return -1;
+			}
 			log_warning("[pool %s] child %d: FastCGI protocol error from client: %s; "
 				    "closing the connection", w->pool->conf->name, (int)getpid(),
-				    fcgi_strerror(c->parser.error));
+				    fcgi_strerror(e));
 			return -1;
 		}
 		c->in_pos += (size_t)n;
@@ -294,7 +344,18 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				return -1;
 			break;
 		case FCGI_EV_ABORT:
-			/* Aborted before it began: nothing to run; answer and go on. */
+			/*
+			 * Aborted before its params ended: nothing ran.  It is owed its
+			 * END_REQUEST (spec §5.4) like any other; a kept connection
+			 * then goes on with its next request.
+			 */
+			if (c->parser.active) {
+				uint8_t rec[FCGI_END_REQUEST_LEN];
+				fcgi_end_request_encode(rec, c->parser.request_id, 0, FCGI_REQUEST_COMPLETE);
+				if (conn_write(c, rec, sizeof(rec)) < 0 || conn_flush(c) < 0)
+					return -1;
+				return 2;
+			}
 			break;
 		default:
 			break;
@@ -485,6 +546,15 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 {
 	for (unsigned nth = 0;; nth++) {
 		int ready = read_request_head(w, c, nth, accept_ms);
+		if (ready == 2) {
+			/* aborted before it began, answered: the next one, if the connection is kept */
+			int keep = c->parser.flags & FCGI_KEEP_CONN;
+			slot_stage(w, SB_IDLE);
+			if (!keep || worker_quit)
+				break;
+			fcgi_parser_reset(&c->parser);
+			continue;
+		}
 		if (ready <= 0)
 			break;
 
@@ -830,6 +900,10 @@ static void worker_serve(struct worker *wp)
 	fcgi_limits_default(&limits);
 	if (pool->conf->request_max_params_size)
 		limits.max_params_size = pool->conf->request_max_params_size;
+	if (pool->conf->request_max_params_count > 0)
+		limits.max_params_count = (size_t)pool->conf->request_max_params_count;
+	if (pool->conf->request_max_param_name_size)
+		limits.max_name_len = pool->conf->request_max_param_name_size;
 	limits.max_conns = (unsigned)pool->conf->pm_max_children;
 	limits.max_reqs = (unsigned)pool->conf->pm_max_children;
 	struct conn c;
