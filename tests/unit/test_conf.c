@@ -505,7 +505,7 @@ static const struct dcase dcases[] = {
 	{ 'p', "request_send_timeout = 5", NULL, "request_send_timeout = 5s\n" },
 	{ 'p', "request.max_params_count = 100", NULL, "request.max_params_count = 100\n" },
 	{ 'p', "request.max_params_count = 1", "request.max_params_count: '1' must be an integer between 16 and 1000000", NULL },
-	{ 'p', "request.max_param_name_size = 1K", NULL, "request.max_param_name_size = 1024\n" },
+	{ 'p', "request.max_param_name_size = 1K", NULL, "request.max_param_name_size = 1K\n" },
 	{ 'p', "request_terminate_timeout_track_finished = nope",
 	  "request_terminate_timeout_track_finished: 'nope' is not a valid boolean (use yes or no)",
 	  NULL },
