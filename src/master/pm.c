@@ -48,6 +48,7 @@ struct pool_view {
 	struct child *longest_idle;
 	uint64_t longest_idle_since;
 	unsigned pending, backlog;
+	uint64_t next_deadline_us;   /* the earliest slowlog/terminate deadline of a busy worker, 0 = none */
 };
 
 static void on_listen(struct ev_loop *loop, int fd, uint32_t events, void *data);
@@ -155,10 +156,23 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 
 /* --- per-child checks -------------------------------------------------- */
 
-static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot *s, uint64_t now)
+static void note_deadline(uint64_t *next, uint64_t at)
+{
+	if (!*next || at < *next)
+		*next = at;
+}
+
+/*
+ * Acts on a busy worker's request timeouts, and notes in *next when the
+ * earliest one still to come is due, so the tick that acts on it runs on
+ * time, not up to a period late.
+ */
+static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot *s, uint64_t now,
+			   uint64_t *next)
 {
 	const struct pool_conf *pc = p->conf;
 	if (c->term_sent_us) {
+		note_deadline(next, c->term_sent_us + PM_TERM_GRACE_US);
 		if (now - c->term_sent_us > PM_TERM_GRACE_US) {
 			log_warning("[pool %s] child %d did not stop after SIGTERM; sending SIGKILL",
 				    pc->name, (int)c->pid);
@@ -173,15 +187,21 @@ static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot
 	uint64_t busy_us = now - started;
 	double secs = (double)busy_us / 1e6;
 
-	if (pc->request_slowlog_timeout > 0 && c->slow_logged_for != s->accepted_us &&
-	    busy_us >= (uint64_t)pc->request_slowlog_timeout * 1000000u) {
-		c->slow_logged_for = s->accepted_us;
-		slowlog_write(p, c, s, secs);
+	if (pc->request_slowlog_timeout > 0 && c->slow_logged_for != s->accepted_us) {
+		uint64_t limit = (uint64_t)pc->request_slowlog_timeout * 1000000u;
+		if (busy_us >= limit) {
+			c->slow_logged_for = s->accepted_us;
+			slowlog_write(p, c, s, secs);
+		} else {
+			note_deadline(next, started + limit);
+		}
 	}
 	if (pc->request_terminate_timeout > 0) {
 		uint64_t limit = (uint64_t)pc->request_terminate_timeout * 1000000u;
 		if (pc->app_type == APP_CGI)
 			limit += PM_CGI_EXTRA_US;
+		if (busy_us < limit)
+			note_deadline(next, started + limit);
 		if (busy_us >= limit) {
 			log_warning("[pool %s] child %d, script '%s' (request: \"%s %s%s%s\") execution "
 				    "timed out (%.6f sec), terminating", pc->name, (int)c->pid, s->script,
@@ -259,7 +279,7 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 		uint64_t since = 0;
 		if (!direct && s.kept) {
 			v->parked++;
-			check_timeouts(p, c, &s, now);
+			check_timeouts(p, c, &s, now, &v->next_deadline_us);
 			continue;
 		}
 		int idle = direct ? direct_child_idle(c, now, &since) : !is_busy(s.stage);
@@ -274,7 +294,7 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 				v->longest_idle_since = since;
 			}
 		}
-		check_timeouts(p, c, &s, now);
+		check_timeouts(p, c, &s, now, &v->next_deadline_us);
 	}
 	if (listen_queue_len(p->listen_fd, p->addr.family, &v->pending, &v->backlog) < 0)
 		v->pending = 0;
@@ -475,6 +495,18 @@ static void manage_ondemand(struct master *m, struct pool *p, const struct pool_
 		retire(p, v->longest_idle, "pm.process_idle_timeout");
 }
 
+/*
+ * The tick after this one: every period_ms, the first at first_ms when a
+ * request's deadline comes sooner (php-fpm's timeouts fire within a few ms
+ * of the setting; a period of a third of it made them up to a third late).
+ */
+static void schedule_first(struct pool *p, unsigned period_ms, unsigned first_ms)
+{
+	p->sb.hdr->master_sleeping = 0;
+	p->pm_period_ms = period_ms;
+	ev_timer_arm(p->pm_timer, first_ms ? first_ms : 1, period_ms);
+}
+
 static void schedule(struct pool *p, unsigned period_ms)
 {
 	/*
@@ -538,6 +570,15 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 	/* Waiting: more connections queued than idle workers about to accept them. */
 	if (v.pending > v.idle && (pc->pm != PM_STATIC || v.parked))
 		period = PM_QUEUE_PERIOD_MS;
+	if (period && v.next_deadline_us) {
+		uint64_t due_us = v.next_deadline_us > now ? v.next_deadline_us - now : 0;
+		/* +1 ms: a tick a hair early would find nothing due yet */
+		uint64_t due_ms = due_us / 1000u + 1u;
+		if (due_ms < period) {
+			schedule_first(p, period, (unsigned)due_ms);
+			return;
+		}
+	}
 	if (period == 0) {
 		/* Going to sleep: say so first, then look once more, so a request that
 		 * started in between is either seen here or pokes the eventfd. */

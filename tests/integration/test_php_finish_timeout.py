@@ -44,3 +44,25 @@ def test_track_finished_kills_work_after_finish_request(fpmd, workdir):
     fpmd.wait_log(r"execution timed out", timeout=6)
     time.sleep(3)
     assert not os.path.exists(marker)
+
+
+def test_timeouts_fire_within_50ms_of_the_setting_with_the_master_asleep(fpmd, workdir):
+    """request_terminate_timeout and request_slowlog_timeout = 1s fire at 1.0x s (issue 21, item 5)."""
+    import re
+    write_script(os.path.join(workdir, "sleep.php"), "<?php sleep(5); echo 'late';", 0o644)
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        "request_terminate_timeout = 1s\nrequest_slowlog_timeout = 1s\n"
+        f"slowlog = {workdir}/slow.log\n"))))
+    time.sleep(1.5)   # the master has gone to sleep: nothing to watch
+    for _ in range(2):
+        try:
+            fcgi_request(f"{workdir}/www.sock", "/sleep.php", root=workdir, timeout=10)
+        except ConnectionError:
+            pass
+    fpmd.wait_log(r"execution timed out", count=2, timeout=10)
+    log = fpmd.log()
+    slow = [float(x) for x in re.findall(r"executing too slow \(([\d.]+) sec\)", log)]
+    term = [float(x) for x in re.findall(r"execution timed out \(([\d.]+) sec\)", log)]
+    assert len(slow) == 2 and len(term) == 2, log
+    for secs in slow + term:
+        assert 1.0 <= secs < 1.05, (slow, term)
