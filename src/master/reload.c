@@ -93,9 +93,17 @@ static void adopt_children(struct master *m, char *list)
 	char *save = NULL;
 	for (char *tok = strtok_r(list, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
 		long pid, fds[3], decorate;
+		unsigned long long started = 0;
 		char name[64];
-		if (sscanf(tok, "%ld:%ld:%ld:%ld:%ld:%63s", &pid, &fds[0], &fds[1], &fds[2], &decorate,
-			   name) != 6 || pid <= 1)
+		/* PID:LOG:OUT:ERR:DECORATE:START_MONO_US:POOL; a previous binary's has no START */
+		if (sscanf(tok, "%ld:%ld:%ld:%ld:%ld:%llu:%63s", &pid, &fds[0], &fds[1], &fds[2],
+			   &decorate, &started, name) != 7) {
+			started = 0;
+			if (sscanf(tok, "%ld:%ld:%ld:%ld:%ld:%63s", &pid, &fds[0], &fds[1], &fds[2],
+				   &decorate, name) != 6)
+				continue;
+		}
+		if (pid <= 1)
 			continue;
 		struct child *c = calloc(1, sizeof(*c));
 		if (!c)
@@ -104,7 +112,9 @@ static void adopt_children(struct master *m, char *list)
 		c->pool = NULL;
 		c->decorate = decorate != 0;
 		snprintf(c->pool_name, sizeof(c->pool_name), "%s", name);
-		c->start_mono_us = sb_mono_us();
+		/* the monotonic clock runs on across exec: its age is its age, not the reload's */
+		uint64_t now = sb_mono_us();
+		c->start_mono_us = started && started <= now ? (uint64_t)started : now;
 		for (int i = 0; i < 3; i++) {
 			if (fds[i] >= 0 && !valid_fd(fds[i]))
 				fds[i] = -1;
@@ -491,8 +501,8 @@ static void pass_child(struct child *c, char **buf, size_t *len, size_t *cap)
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			set_cloexec(fds[i], 0);
-	append(buf, len, cap, "%d:%d:%d:%d:%d:%s;", (int)c->pid, fds[0], fds[1], fds[2], c->decorate,
-	       child_pool_name(c));
+	append(buf, len, cap, "%d:%d:%d:%d:%d:%llu:%s;", (int)c->pid, fds[0], fds[1], fds[2],
+	       c->decorate, (unsigned long long)c->start_mono_us, child_pool_name(c));
 }
 
 static void restore_cloexec(struct master *m)
