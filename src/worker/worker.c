@@ -411,6 +411,50 @@ static int suppressed(const struct pool_conf *pc, const struct request *r, const
 	return 0;
 }
 
+/*
+ * A full disk fails every request's access-log line: the first failure is
+ * logged, the ones after it counted and summed up in one line every
+ * ACCESS_SUMMARY_MS while they go on, and when writing works again (the
+ * error log's lost-line count does the same).
+ */
+#define ACCESS_SUMMARY_MS 10000
+static struct {
+	uint64_t first_ms, since_ms;
+	unsigned long more;
+	int err;
+} access_fail;
+
+static void access_write_summary(const struct pool_conf *pc, int recovered)
+{
+	if (access_fail.more) {
+		errno = access_fail.err;
+		log_sys(LL_WARNING, "[pool %s] child %d: %lu more access log lines lost in %.1fs%s",
+			pc->name, (int)getpid(), access_fail.more,
+			(double)(conn_now_ms() - access_fail.since_ms) / 1000.0,
+			recovered ? "; writing works again" : "");
+	}
+	access_fail.more = 0;
+	access_fail.since_ms = conn_now_ms();
+	if (recovered)
+		access_fail.first_ms = 0;
+}
+
+static void access_write_failed(const struct pool_conf *pc, int err)
+{
+	if (!access_fail.first_ms) {
+		errno = err;
+		log_sys(LL_WARNING, "[pool %s] child %d: access log write failed (further failures are "
+			"counted)", pc->name, (int)getpid());
+		access_fail.first_ms = access_fail.since_ms = conn_now_ms();
+		access_fail.more = 0;
+		return;
+	}
+	access_fail.more++;
+	access_fail.err = err;
+	if (conn_now_ms() - access_fail.since_ms >= ACCESS_SUMMARY_MS)
+		access_write_summary(pc, 0);
+}
+
 static void write_access_log(struct worker *w, struct request *r, const struct rusage *before,
 			     const struct rusage *after_ru)
 {
@@ -444,7 +488,9 @@ static void write_access_log(struct worker *w, struct request *r, const struct r
 		return;
 	/* One write(): lines of concurrent workers never interleave (O_APPEND). */
 	if (write(WORKER_FD_ACCESS, line, len) < 0)
-		log_sys(LL_WARNING, "[pool %s] access log write failed", pc->name);
+		access_write_failed(pc, errno);
+	else if (access_fail.first_ms)
+		access_write_summary(pc, 1);
 	free(line);
 }
 
