@@ -53,6 +53,7 @@ struct pool {
 	int status_systemd;              /* status_fd came from socket activation */
 	struct listen_addr status_addr;
 	struct ev_watch *status_watch;
+	unsigned status_conns;           /* its connections open now (status_listen.c) */
 	struct ev_watch *wake_watch;
 	struct ev_watch *pm_timer;       /* armed only while there is something to do */
 	unsigned pm_period_ms;           /* current period, 0 = disarmed */

@@ -6,8 +6,11 @@
  * The master never blocks here: connections are non-blocking, the request
  * goes through the same fuzzed incremental parser the workers use, the
  * answer is built from the scoreboard (copied and clamped) and written as
- * the socket accepts it.  At most STATUS_CONN_MAX connections at once, each
- * closed if it has not finished within STATUS_CONN_TIMEOUT_MS.
+ * the socket accepts it.  At most STATUS_CONN_MAX connections per listener
+ * at once, each closed if it has not finished within STATUS_CONN_TIMEOUT_MS;
+ * a new connection over the cap pushes out the oldest that has not sent a
+ * whole request, so idle connections to one pool's listener cannot keep a
+ * scraper out of it, nor out of any other pool's.
  */
 #include "master/status_listen.h"
 
@@ -26,7 +29,7 @@
 #include "php/php_trace.h"
 
 #define STATUS_CONN_MAX 32
-#define STATUS_CONN_TIMEOUT_MS 5000u
+#define STATUS_CONN_TIMEOUT_MS 2000u
 #define STATUS_MAX_PARAMS (16u * 1024u)
 
 struct status_conn {
@@ -40,7 +43,7 @@ struct status_conn {
 	struct status_conn *next;
 };
 
-static struct status_conn *conns;
+static struct status_conn *conns;     /* every listener's */
 static unsigned nconns;
 static struct ev_watch *sweep_timer;
 
@@ -56,6 +59,7 @@ static void conn_close(struct master *m, struct status_conn *c)
 	close(c->fd);
 	fcgi_parser_free(&c->parser);
 	free(c->out);
+	c->pool->status_conns--;
 	free(c);
 	nconns--;
 	if (nconns == 0 && sweep_timer)
@@ -218,9 +222,18 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (cfd < 0)
 			return;
-		if (nconns >= STATUS_CONN_MAX) {
-			close(cfd);     /* bounded: a flood of scrapers cannot exhaust the master */
-			continue;
+		if (p->status_conns >= STATUS_CONN_MAX) {
+			/* bounded per listener: the oldest one still silent makes room */
+			struct status_conn *oldest = NULL;
+			for (struct status_conn *o = conns; o; o = o->next)
+				if (o->pool == p && !o->out &&
+				    (!oldest || o->started_us < oldest->started_us))
+					oldest = o;
+			if (!oldest) {
+				close(cfd);
+				continue;
+			}
+			conn_close(m, oldest);
 		}
 		struct status_conn *c = calloc(1, sizeof(*c));
 		if (!c) {
@@ -240,6 +253,7 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		c->next = conns;
 		conns = c;
 		nconns++;
+		p->status_conns++;
 		if (!c->watch) {
 			conn_close(m, c);
 			continue;

@@ -45,3 +45,31 @@ def test_status_listen_survives_garbage_and_idle_clients(fpmd, workdir):
     for s in idle:
         s.close()
     assert fpmd.proc.poll() is None
+
+
+def test_idle_connections_to_one_listener_do_not_block_another(fpmd, workdir):
+    """Issue 20 item 7: the connection cap is per listener, and the oldest silent
+    connection makes room for a new one, so a scraper is never locked out."""
+    a, b = f"{workdir}/a-status.sock", f"{workdir}/b-status.sock"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, "a", extra=f"pm.status_listen = {a}\n")
+                          + pool_conf(workdir, "b", extra=f"pm.status_listen = {b}\n")))
+    idle = [connect(a) for _ in range(40)]
+    try:
+        time.sleep(0.2)
+        r = fcgi_request(b, "/ping?ready", timeout=3)
+        assert r.status == 200, r.stdout
+        r = fcgi_request(a, "/status", timeout=3)
+        assert r.status == 200, r.stdout
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_idle_status_connections_are_closed_soon(fpmd, workdir):
+    st = f"{workdir}/status.sock"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"pm.status_listen = {st}\n")))
+    s = connect(st, timeout=10)
+    t0 = time.monotonic()
+    assert s.recv(10) == b""
+    assert time.monotonic() - t0 < 4
+    s.close()
