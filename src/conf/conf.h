@@ -48,6 +48,8 @@ enum conf_cgi_stderr { CGI_STDERR_LOG = 0, CGI_STDERR_CLIENT, CGI_STDERR_BOTH };
 enum conf_php_ini_params { PHP_INI_PARAMS_USER = 0, PHP_INI_PARAMS_ALL, PHP_INI_PARAMS_NONE };
 /* exec pools: each worker relays to its program, or the programs accept on the pool socket. */
 enum conf_exec_mode { EXEC_MANAGED = 0, EXEC_DIRECT };
+/* php pools: workers from the PHP all shared pools share (php-fpm's model), or the pool's own */
+enum conf_php_zygote { PHP_ZYGOTE_SHARED = 0, PHP_ZYGOTE_POOL };
 
 struct pool_conf {
 	char *name;
@@ -117,6 +119,7 @@ struct pool_conf {
 	struct conf_kv_list module_param;
 	char *exec_command;
 	enum conf_php_ini_params php_ini_params;
+	enum conf_php_zygote php_zygote;       /* default shared */
 	enum conf_exec_mode exec_mode;
 	size_t request_max_params_size; /* default 128 KiB */
 	int   request_max_params_count; /* default 8192: what nginx's header buffers can carry */

@@ -23,6 +23,7 @@ _Static_assert(sizeof(enum conf_log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_cgi_stderr) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_php_ini_params) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_exec_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum conf_php_zygote) == sizeof(int), "enum size");
 
 #define NOSTORE SIZE_MAX
 
@@ -38,6 +39,7 @@ static const char *const log_formats[] = { "plain", "json", NULL };
 static const char *const cgi_stderrs[] = { "log", "client", "both", NULL };
 static const char *const php_ini_params[] = { "user", "all", "none", NULL };
 static const char *const exec_modes[] = { "managed", "direct", NULL };
+static const char *const php_zygotes[] = { "shared", "pool", NULL };
 
 static const char *check_log_limit(const char *value, long long num)
 {
@@ -246,6 +248,8 @@ const struct conf_directive conf_directives[] = {
 	  .offset = P(cgi_interpreter) },
 	{ .name = "php.ini_params", .type = CT_ENUM, .flags = CF_POOL | CF_PHP_ONLY,
 	  .offset = P(php_ini_params), .def = "user", .choices = php_ini_params },
+	{ .name = "php.zygote", .type = CT_ENUM, .flags = CF_POOL | CF_PHP_ONLY,
+	  .offset = P(php_zygote), .def = "shared", .choices = php_zygotes },
 	{ .name = "cgi.stderr", .type = CT_ENUM, .flags = CF_POOL, .offset = P(cgi_stderr),
 	  .def = "log", .choices = cgi_stderrs },
 	{ .name = "cgi.landlock", .type = CT_BOOL, .flags = CF_POOL, .offset = P(cgi_landlock),

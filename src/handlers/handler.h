@@ -18,6 +18,8 @@
 
 #include "conf/conf.h"
 
+struct conf_options;
+
 struct pool;
 struct worker;
 struct request;
@@ -29,6 +31,13 @@ struct handler {
 	int  (*handle)(struct worker *w, struct request *r);
 	void (*serve)(struct worker *w);
 	void (*worker_exit)(struct worker *w);
+	/*
+	 * optional, php.zygote = shared: shared_start in the shared zygote (PHP
+	 * starts once for every shared pool), pool_join in each pool's zygote
+	 * cloned from it, after privileges are dropped (the pool's settings)
+	 */
+	int  (*shared_start)(const struct conf_options *opt);
+	int  (*pool_join)(struct pool *pool);
 	/* optional, in the zygote: bytes sent to the master with "ready" (php: php_trace_layout) */
 	size_t (*zygote_info)(void *buf, size_t cap);
 };

@@ -116,6 +116,19 @@ static int php_prefork_start(struct pool *p)
 	return e->pool_start(&host, p, &p->master->copt);
 }
 
+static int php_shared_start(const struct conf_options *opt)
+{
+	const struct fpmd_php_entry *e = php_library_load();
+	if (!e)
+		return -1;
+	return e->php_start(&host, opt);
+}
+
+static int php_pool_join(struct pool *p)
+{
+	return entry->pool_apply(p);
+}
+
 static int php_worker_init(struct worker *w)
 {
 	return entry->worker_init ? entry->worker_init(w) : 0;
@@ -140,6 +153,8 @@ static size_t php_zygote_info(void *buf, size_t cap)
 const struct handler handler_php = {
 	.name = "php",
 	.prefork_start = php_prefork_start,
+	.shared_start = php_shared_start,
+	.pool_join = php_pool_join,
 	.worker_init = php_worker_init,
 	.handle = php_handle,
 	.worker_exit = php_worker_exit,

@@ -211,7 +211,8 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	 * an ondemand pool's only when its first connection comes: an idle
 	 * ondemand pool costs no process at all.
 	 */
-	if (p->handler->prefork_start && pc->pm != PM_ONDEMAND && zygote_start(m, p, 0) < 0) {
+	if (p->handler->prefork_start && pc->pm != PM_ONDEMAND && !zygote_pool_is_shared(p) &&
+	    zygote_start(m, p, 0) < 0) {
 		log_error("[pool %s] %s handler failed to start", pc->name, p->handler->name);
 		goto fail;
 	}
@@ -458,7 +459,7 @@ static void raise_nofile(const struct fpmd_conf *conf)
 int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 {
 	struct master m = { .conf = conf, .opt = *opt, .daemon_pipe = -1, .exit_code = 0,
-			    .ctl_client = -1, .ctl_fd = -1 };
+			    .ctl_client = -1, .ctl_fd = -1, .shared_zygote_fd = -1 };
 	struct pool **tail = &m.pools;
 	sigset_t set;
 
@@ -504,6 +505,17 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		*tail = p;
 		tail = &p->next;
 	}
+	/*
+	 * php.zygote = shared: one zygote starts PHP for every shared pool, forked
+	 * now that every pool's socket is open, then clones each pool's zygote.
+	 */
+	if (zygote_shared_start(&m, 1) < 0)
+		goto fail;
+	for (struct pool *p = m.pools; p; p = p->next)
+		if (zygote_pool_is_shared(p) && p->conf->pm != PM_ONDEMAND && zygote_start(&m, p, 0) < 0) {
+			log_error("[pool %s] %s handler failed to start", p->conf->name, p->handler->name);
+			goto fail;
+		}
 	/* The zygotes started PHP side by side; each must be ready before its workers. */
 	for (struct pool *p = m.pools; p; p = p->next)
 		if (p->zygote && zygote_wait_ready(&m, p) < 0) {
@@ -571,6 +583,7 @@ fail:
 		}
 	}
 out:
+	zygote_shared_stop(&m);
 	while (m.pools) {
 		struct pool *p = m.pools;
 		m.pools = p->next;

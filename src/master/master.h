@@ -77,6 +77,13 @@ struct master {
 	uint64_t sd_last_requests, sd_last_us;
 	struct ev_watch *ctl_watch;
 
+	/* php.zygote = shared (zygote.c): the one PHP every shared pool's zygote is cloned from */
+	struct child *shared_zygote;     /* its pid and output pipes; NULL when not running */
+	int shared_zygote_fd;            /* SOCK_SEQPACKET to it, -1 */
+	int shared_zygote_ready;
+	unsigned shared_zygote_failures;
+	struct ev_watch *shared_zygote_watch, *shared_zygote_timer;
+
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
 	int pid_file_written;
 	int exit_code;
@@ -116,6 +123,12 @@ int  zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, in
 		  int log_w, pid_t *pid);
 int  zygote_reaped(struct master *m, pid_t pid, int status);  /* 1 if pid was a zygote */
 void zygote_stop(struct master *m, struct pool *p);
+/* php.zygote = shared */
+int  zygote_pool_is_shared(const struct pool *p);
+int  zygote_shared_start(struct master *m, int wait_ready);   /* 0 also when no pool shares */
+void zygote_shared_stop(struct master *m);
+/* An idle ondemand pool lets its zygote go; the next connection starts it again. */
+void zygote_retire(struct master *m, struct pool *p);
 
 /* reload.c */
 void reload_init(struct master *m);                   /* adopt what a reload passed on */

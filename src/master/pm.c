@@ -493,6 +493,9 @@ static void manage_ondemand(struct master *m, struct pool *p, const struct pool_
 	if (v->longest_idle && v->pending == 0 && live > p->floor &&
 	    now - v->longest_idle_since >= idle_us)
 		retire(p, v->longest_idle, "pm.process_idle_timeout");
+	/* No worker left and nobody waiting: an idle pool costs no process at all. */
+	if (v->running == 0 && v->pending == 0 && !woke && p->floor == 0 && p->zygote)
+		zygote_retire(m, p);
 }
 
 /*

@@ -6,6 +6,13 @@
  * nothing it says: an answer is a pid only if that pid is a child of the
  * master (waitid) that no pool already owns.  The master waits for an answer
  * at most ZYGOTE_ANSWER_MS: a clone takes well under a millisecond.
+ *
+ * php.zygote = pool: the master forks each pool's zygote, which starts PHP
+ * itself.  php.zygote = shared (the default, php-fpm's memory profile): the
+ * master forks one shared zygote that starts PHP once, and asks it to clone
+ * each shared pool's zygote (worker/zygote.c), which drops to the pool's user
+ * and applies the pool's PHP settings; from there on it is a pool zygote like
+ * any other.  An idle ondemand pool lets its zygote go (zygote_retire).
  */
 #include "master/master.h"
 
@@ -64,6 +71,13 @@ static int read_answer(int fd, int timeout_ms, int32_t *answer, struct pool *inf
 }
 
 static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void *data);
+static int pid_owned(const struct master *m, pid_t pid);
+
+int zygote_pool_is_shared(const struct pool *p)
+{
+	return p->handler && p->handler->prefork_start && p->handler->shared_start &&
+	       p->conf->php_zygote == PHP_ZYGOTE_SHARED;
+}
 
 static void kill_zygote(struct master *m, struct pool *p)
 {
@@ -90,6 +104,52 @@ static void spawn_missing(struct master *m, struct pool *p)
 		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->running);
 }
 
+/* The shared zygote clones the pool's zygote: its pid, checked like a worker's, or -1. */
+static pid_t clone_from_shared(struct master *m, struct pool *p, const int fds[4])
+{
+	if (m->shared_zygote_fd < 0 || !m->shared_zygote_ready) {
+		errno = EAGAIN;
+		return -1;
+	}
+	uint32_t index = 0;
+	for (struct pool *o = m->pools; o && o != p; o = o->next)
+		index++;
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	memset(cbuf, 0, sizeof(cbuf));
+	struct iovec iov = { .iov_base = &index, .iov_len = sizeof(index) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(4 * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, 4 * sizeof(int));
+	int32_t answer;
+	if (sendmsg(m->shared_zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
+	    read_answer(m->shared_zygote_fd, ZYGOTE_ANSWER_MS, &answer, NULL) < 0) {
+		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote did not answer; restarting it",
+			p->conf->name);
+		if (m->shared_zygote && m->shared_zygote->pid > 0)
+			kill(m->shared_zygote->pid, SIGKILL);
+		return -1;
+	}
+	if (answer <= 0) {
+		errno = -answer;
+		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote could not clone the pool's zygote",
+			p->conf->name);
+		return -1;
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+	    pid_owned(m, (pid_t)answer)) {
+		log_error("[pool %s] the shared PHP zygote answered pid %d, which is not a new child "
+			  "of the master", p->conf->name, (int)answer);
+		return -1;
+	}
+	return (pid_t)answer;
+}
+
 int zygote_start(struct master *m, struct pool *p, int wait_ready)
 {
 	int sv[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
@@ -98,14 +158,22 @@ int zygote_start(struct master *m, struct pool *p, int wait_ready)
 		log_sys(LL_ERROR, "[pool %s] cannot create the zygote's channels", p->conf->name);
 		goto fail;
 	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", p->conf->name);
-		goto fail;
-	}
-	if (pid == 0) {
-		children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
-		zygote_main(p, m->conf, m->pid);
+	pid_t pid;
+	if (zygote_pool_is_shared(p)) {
+		int fds[4] = { sv[1], outp[1], errp[1], logp[1] };
+		pid = clone_from_shared(m, p, fds);
+		if (pid < 0)
+			goto fail;
+	} else {
+		pid = fork();
+		if (pid < 0) {
+			log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", p->conf->name);
+			goto fail;
+		}
+		if (pid == 0) {
+			children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
+			zygote_main(p, m->conf, m->pid);
+		}
 	}
 	close(sv[1]);
 	close(outp[1]);
@@ -140,13 +208,15 @@ int zygote_start(struct master *m, struct pool *p, int wait_ready)
 		return p->zygote_watch ? 0 : -1;
 	}
 	return zygote_wait_ready(m, p);
-fail:
+fail:;
+	int e = errno;
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0) close(sv[i]);
 		if (outp[i] >= 0) close(outp[i]);
 		if (errp[i] >= 0) close(errp[i]);
 		if (logp[i] >= 0) close(logp[i]);
 	}
+	errno = e;
 	return -1;
 }
 
@@ -278,8 +348,14 @@ static void on_zygote_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 		zygote_start(p->master, p, 0);
 }
 
+static void shared_reaped(struct master *m, int status);
+
 int zygote_reaped(struct master *m, pid_t pid, int status)
 {
+	if (m->shared_zygote && m->shared_zygote->pid == pid) {
+		shared_reaped(m, status);
+		return 1;
+	}
 	for (struct pool *p = m->pools; p; p = p->next) {
 		struct child *z = p->zygote;
 		if (!z || z->pid != pid)
@@ -325,4 +401,194 @@ void zygote_stop(struct master *m, struct pool *p)
 		free(p->zygote);
 		p->zygote = NULL;
 	}
+}
+
+/* --- php.zygote = shared ------------------------------------------------ */
+
+static void shared_close(struct master *m)
+{
+	if (m->shared_zygote_watch)
+		ev_fd_del(m->loop, m->shared_zygote_watch);
+	m->shared_zygote_watch = NULL;
+	if (m->shared_zygote_fd >= 0)
+		close(m->shared_zygote_fd);
+	m->shared_zygote_fd = -1;
+	m->shared_zygote_ready = 0;
+}
+
+/* Ready again after a restart: the zygotes its pools were missing. */
+static void shared_now_ready(struct master *m)
+{
+	m->shared_zygote_ready = 1;
+	if (m->state != MASTER_RUNNING)
+		return;
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (zygote_pool_is_shared(p) && !p->zygote && p->conf->pm != PM_ONDEMAND &&
+		    !(p->zygote_timer && ev_timer_armed(p->zygote_timer)))
+			zygote_start(m, p, 0);
+}
+
+static void on_shared_ready(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct master *m = data;
+	int32_t answer = -1;
+	(void)events;
+	ev_fd_del(loop, m->shared_zygote_watch);
+	m->shared_zygote_watch = NULL;
+	if (read_answer(fd, 0, &answer, NULL) < 0 || answer != 0) {
+		if (m->shared_zygote && m->shared_zygote->pid > 0)
+			kill(m->shared_zygote->pid, SIGKILL);   /* reaped, restarted after a back-off */
+		return;
+	}
+	log_notice("shared PHP zygote %d restarted", (int)m->shared_zygote->pid);
+	shared_now_ready(m);
+}
+
+int zygote_shared_start(struct master *m, int wait_ready)
+{
+	const struct handler *h = NULL;
+	for (struct pool *p = m->pools; p && !h; p = p->next)
+		if (zygote_pool_is_shared(p))
+			h = p->handler;
+	if (!h)
+		return 0;
+	int sv[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(logp, O_CLOEXEC) < 0) {
+		log_sys(LL_ERROR, "cannot create the shared PHP zygote's channels");
+		goto fail;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_sys(LL_ERROR, "fork() of the shared PHP zygote failed");
+		goto fail;
+	}
+	if (pid == 0)
+		shared_zygote_main(m, h, sv[1], outp[1], errp[1], logp[1]);
+	close(sv[1]);
+	close(outp[1]);
+	close(errp[1]);
+	close(logp[1]);
+	struct child *z = calloc(1, sizeof(*z));
+	if (!z) {
+		kill(pid, SIGKILL);
+		close(outp[0]);
+		close(errp[0]);
+		close(logp[0]);
+		close(sv[0]);
+		return -1;
+	}
+	z->pid = pid;
+	z->pool = NULL;
+	snprintf(z->pool_name, sizeof(z->pool_name), "php-zygote");
+	z->decorate = 1;
+	z->slot = ~0u;
+	z->start_mono_us = sb_mono_us();
+	fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	fcntl(logp[0], F_SETFL, O_NONBLOCK);
+	children_watch_pipes(m, z, logp[0], outp[0], errp[0]);
+	m->shared_zygote = z;
+	m->shared_zygote_fd = sv[0];
+	m->shared_zygote_ready = 0;
+	log_debug("shared PHP zygote %d started", (int)pid);
+	if (!wait_ready) {
+		m->shared_zygote_watch = ev_fd_add(m->loop, sv[0], EPOLLIN, on_shared_ready, m);
+		return m->shared_zygote_watch ? 0 : -1;
+	}
+	int32_t answer;
+	if (read_answer(sv[0], ZYGOTE_START_MS, &answer, NULL) < 0 || answer != 0) {
+		log_error("the shared PHP zygote failed to start PHP; see the lines above");
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		shared_close(m);
+		children_close_pipes(m, z);
+		free(z);
+		m->shared_zygote = NULL;
+		return -1;
+	}
+	m->shared_zygote_ready = 1;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0) close(sv[i]);
+		if (outp[i] >= 0) close(outp[i]);
+		if (errp[i] >= 0) close(errp[i]);
+		if (logp[i] >= 0) close(logp[i]);
+	}
+	return -1;
+}
+
+static void on_shared_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct master *m = data;
+	(void)loop;
+	(void)t;
+	if (m->state == MASTER_RUNNING && !m->shared_zygote)
+		zygote_shared_start(m, 0);
+}
+
+/* Its pools' zygotes serve on (they are the master's children); new ones wait for it. */
+static void shared_reaped(struct master *m, int status)
+{
+	struct child *z = m->shared_zygote;
+	double secs = (double)(sb_mono_us() - z->start_mono_us) / 1e6;
+	children_close_pipes(m, z);
+	m->shared_zygote = NULL;
+	shared_close(m);
+	int pid = (int)z->pid;
+	free(z);
+	if (m->state != MASTER_RUNNING)
+		return;
+	if (WIFEXITED(status))
+		log_error("shared PHP zygote %d exited with code %d after %.3f seconds; the pools' "
+			  "zygotes keep serving, new ones wait for a new shared zygote", pid,
+			  WEXITSTATUS(status), secs);
+	else
+		log_error("shared PHP zygote %d exited on signal %d after %.3f seconds; the pools' "
+			  "zygotes keep serving, new ones wait for a new shared zygote", pid,
+			  WIFSIGNALED(status) ? WTERMSIG(status) : 0, secs);
+	m->shared_zygote_failures = secs < 10.0 ? m->shared_zygote_failures + 1 : 0;
+	unsigned f = m->shared_zygote_failures;
+	unsigned delay = f ? 250u << (f > 7 ? 7 : f - 1) : 0;
+	if (delay > 30000)
+		delay = 30000;
+	if (!m->shared_zygote_timer)
+		m->shared_zygote_timer = ev_timer_new(m->loop, on_shared_timer, m);
+	if (m->shared_zygote_timer)
+		ev_timer_arm(m->shared_zygote_timer, delay ? delay : 1, 0);
+}
+
+void zygote_shared_stop(struct master *m)
+{
+	if (m->shared_zygote_timer)
+		ev_timer_free(m->loop, m->shared_zygote_timer);
+	m->shared_zygote_timer = NULL;
+	shared_close(m);
+	if (m->shared_zygote) {
+		if (m->shared_zygote->pid > 0)
+			kill(m->shared_zygote->pid, SIGKILL);
+		waitpid(m->shared_zygote->pid, NULL, WNOHANG);
+		children_close_pipes(m, m->shared_zygote);
+		free(m->shared_zygote);
+		m->shared_zygote = NULL;
+	}
+}
+
+/*
+ * An ondemand pool with no worker left: its zygote goes too, so an idle
+ * pool costs no process (cloned again from the shared zygote, or started
+ * again, at its next connection).  The zygote runs no request: it is simply
+ * killed, and its exit reaped as nobody's.
+ */
+void zygote_retire(struct master *m, struct pool *p)
+{
+	if (!p->zygote || !p->zygote_ready)
+		return;
+	log_debug("[pool %s] zygote %d retired: the pool is idle", p->conf->name,
+		  (int)p->zygote->pid);
+	kill_zygote(m, p);
+	children_close_pipes(m, p->zygote);
+	free(p->zygote);
+	p->zygote = NULL;
 }

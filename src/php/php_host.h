@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FPMD_PHP_HOST_VERSION 1
+#define FPMD_PHP_HOST_VERSION 2
 #define FPMD_PHP_ENTRY "fpmd_php_entry"
 
 struct pool;
@@ -52,6 +52,14 @@ struct fpmd_php_entry {
 	/* In the zygote, after privileges are dropped: start PHP for this pool. 0 / -1 */
 	int  (*pool_start)(const struct fpmd_php_host *host, struct pool *pool,
 			   const struct conf_options *opt);
+	/*
+	 * php.zygote = shared: PHP starts once in the shared zygote (php_start,
+	 * as root, before any pool's user or settings), and each pool's zygote,
+	 * cloned from it and dropped to the pool's user, applies the pool's
+	 * php_value[] and friends (pool_apply).  0 / -1
+	 */
+	int  (*php_start)(const struct fpmd_php_host *host, const struct conf_options *opt);
+	int  (*pool_apply)(struct pool *pool);
 	/* In each worker after it forked from the zygote. 0 / -1 */
 	int  (*worker_init)(struct worker *w);
 	int  (*handle)(struct worker *w, struct request *r);

@@ -342,8 +342,13 @@ const char *php_pool_name(void)
 
 static int php_started;
 
-/* php.ini like php-fpm on Debian: -c, else $PHPRC, else /etc/php/8.2/fpm and its conf.d. */
-static int start_php(const struct conf_options *opt)
+/*
+ * php.ini like php-fpm on Debian: -c, else $PHPRC, else /etc/php/8.2/fpm and its conf.d.
+ * shared: one opcache for every pool of the shared zygote, so a cached script
+ * is served only to a worker whose user may read the file, and a chroot'ed
+ * pool's scripts are cached under their chroot (what php-fpm operators set).
+ */
+static int start_php(const struct conf_options *opt, int shared)
 {
 	static char ini_path[4096];
 	sapi_startup(&fpmd_sapi);
@@ -368,6 +373,10 @@ static int start_php(const struct conf_options *opt)
 		sprintf(arg, "%s=%s", kv->key, kv->value);
 		php_ini_builder_define(&b, arg);
 		free(arg);
+	}
+	if (shared) {
+		php_ini_builder_define(&b, "opcache.validate_permission=1");
+		php_ini_builder_define(&b, "opcache.validate_root=1");
 	}
 	fpmd_sapi.ini_entries = php_ini_builder_finish(&b);
 	fpmd_sapi.additional_functions = php_fpmd_functions;
@@ -454,10 +463,27 @@ static int pool_start(const struct fpmd_php_host *host, struct pool *pool,
 {
 	php_host = host;
 	php_pool = pool;
-	if (start_php(opt) < 0) {
+	if (start_php(opt, 0) < 0) {
 		host->log(LOG_L_ERROR, "[pool %s] PHP failed to start", pool->conf->name);
 		return -1;
 	}
+	apply_pool_lists(pool->conf);
+	return 0;
+}
+
+static int php_start(const struct fpmd_php_host *host, const struct conf_options *opt)
+{
+	php_host = host;
+	if (start_php(opt, 1) < 0) {
+		host->log(LOG_L_ERROR, "PHP failed to start in the shared zygote");
+		return -1;
+	}
+	return 0;
+}
+
+static int pool_apply(struct pool *pool)
+{
+	php_pool = pool;
 	apply_pool_lists(pool->conf);
 	return 0;
 }
@@ -467,7 +493,7 @@ static int cli_info(const struct conf_options *opt, int what)
 	static const struct fpmd_php_host cli_host = { .version = FPMD_PHP_HOST_VERSION };
 	php_host = &cli_host;
 	fpmd_sapi.phpinfo_as_text = 1;
-	if (start_php(opt) < 0)
+	if (start_php(opt, 0) < 0)
 		return 1;
 	SG(server_context) = NULL;
 	SG(request_info).no_headers = 1;
@@ -524,6 +550,8 @@ __attribute__((visibility("default")))
 const struct fpmd_php_entry fpmd_php_entry = {
 	.version = FPMD_PHP_HOST_VERSION,
 	.pool_start = pool_start,
+	.php_start = php_start,
+	.pool_apply = pool_apply,
 	.worker_init = php_worker_init,
 	.handle = php_handle,
 	.worker_exit = worker_exit,

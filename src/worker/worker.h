@@ -59,6 +59,15 @@ void worker_signals_install(void);
 /* A php pool's zygote: starts PHP once, then clones the pool's workers on request. */
 void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
 	__attribute__((noreturn));
+/*
+ * php.zygote = shared: one zygote, forked by the master after every pool is
+ * open, starts PHP once (as the master's user, as php-fpm's master does) and
+ * clones each shared pool's zygote, which drops to the pool's user.
+ */
+struct master;
+struct handler;
+void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int out_w, int err_w,
+			int log_w) __attribute__((noreturn));
 #define ZYGOTE_FD_CTL 6
 #define ZYGOTE_INFO_MAX 256   /* the handler's bytes in the zygote's ready message */
 

@@ -16,7 +16,9 @@
  */
 #include "worker/worker.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +30,7 @@
 
 #include "handlers/handler.h"
 #include "log/log.h"
+#include "master/master.h"
 #include "master/proctitle.h"
 
 /* The slot, and 3 descriptors (stdout, stderr, log) or 4 (and the access log). */
@@ -84,35 +87,11 @@ static int zygote_prefork(struct pool *pool)
 	return 0;
 }
 
-void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
+/* Ready, then clones workers on the master's request until its channel closes. */
+static void zygote_serve(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
+	__attribute__((noreturn));
+static void zygote_serve(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
 {
-	struct worker w = { .pool = pool, .global = global, .master_pid = master_pid };
-	/*
-	 * The workers' signal dispositions are set before PHP starts: PHP records
-	 * them at startup and, from every request on, forwards signals to what it
-	 * recorded, so a handler installed later would be lost after one request.
-	 */
-	worker_signals_install();
-	/*
-	 * PHP starts as the pool's user.  A chroot'ed pool is the exception, as
-	 * with php-fpm: php.ini, the extensions and fpmd-php.so are outside the
-	 * chroot, so PHP starts first (reading files only; no script runs).
-	 */
-	int early = pool->conf->chroot && *pool->conf->chroot;
-	if (early) {
-		log_set_pipe(WORKER_FD_LOG, pool->conf->name);
-		if (zygote_prefork(pool) < 0)
-			_exit(70);
-	}
-	if (worker_setup(&w) < 0)
-		_exit(70);
-	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
-	/* The master's death ends the zygote at once: it serves no request. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != master_pid)
-		_exit(0);
-	if (!early && zygote_prefork(pool) < 0)
-		_exit(70);
 	/* Ready: the master waits for this before it asks for workers. */
 	struct { int32_t status; unsigned char info[ZYGOTE_INFO_MAX]; } ready = { 0 };
 	size_t info = pool->handler->zygote_info ? pool->handler->zygote_info(ready.info, sizeof(ready.info)) : 0;
@@ -144,6 +123,280 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 			n = send(ZYGOTE_FD_CTL, &answer, sizeof(answer), MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
 		if (n < 0)
+			_exit(0);
+	}
+}
+
+void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
+{
+	struct worker w = { .pool = pool, .global = global, .master_pid = master_pid };
+	/*
+	 * The workers' signal dispositions are set before PHP starts: PHP records
+	 * them at startup and, from every request on, forwards signals to what it
+	 * recorded, so a handler installed later would be lost after one request.
+	 */
+	worker_signals_install();
+	/*
+	 * PHP starts as the pool's user.  A chroot'ed pool is the exception, as
+	 * with php-fpm: php.ini, the extensions and fpmd-php.so are outside the
+	 * chroot, so PHP starts first (reading files only; no script runs).
+	 */
+	int early = pool->conf->chroot && *pool->conf->chroot;
+	if (early) {
+		log_set_pipe(WORKER_FD_LOG, pool->conf->name);
+		if (zygote_prefork(pool) < 0)
+			_exit(70);
+	}
+	if (worker_setup(&w) < 0)
+		_exit(70);
+	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
+	/* The master's death ends the zygote at once: it serves no request. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != master_pid)
+		_exit(0);
+	if (!early && zygote_prefork(pool) < 0)
+		_exit(70);
+	zygote_serve(pool, global, master_pid);
+}
+
+/* --- php.zygote = shared --------------------------------------------------- */
+
+static void close_all_but(int *keep, size_t n);
+
+/*
+ * Descriptors PHP opened while starting in the shared zygote (opcache's lock
+ * file, ...): every pool zygote cloned from it keeps them.  PHP starts with
+ * 0..SHARED_RESERVED_FDS-1 taken, so none of them is where a pool zygote's
+ * layout (0..6) goes.
+ */
+#define SHARED_RESERVED_FDS 16
+#define SHARED_PHP_FDS_MAX 64
+static int php_fds[SHARED_PHP_FDS_MAX];
+static size_t nphp_fds;
+static int fd_high;                  /* above every descriptor open after PHP's start */
+
+/* The descriptors open now, from /proc/self/fd; -1 if it cannot be read. */
+static int open_fds(unsigned char *set, size_t cap, int *high)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	int self = dirfd(d);
+	memset(set, 0, cap);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd == self || fd < 0 || (size_t)fd >= cap * 8)
+			continue;
+		set[fd / 8] |= (unsigned char)(1u << (fd % 8));
+		if (fd > *high)
+			*high = fd;
+	}
+	closedir(d);
+	return 0;
+}
+
+#define FD_SET_CAP 8192    /* bits: descriptors 0..65535 */
+static int fd_in(const unsigned char *set, int fd)
+{
+	return fd >= 0 && fd < FD_SET_CAP * 8 && (set[fd / 8] & (1u << (fd % 8)));
+}
+
+/*
+ * The pool zygote's descriptors: what a worker of the pool gets at 0..5 and
+ * its channel at 6 (as children_zygote_layout does for a forked one), plus
+ * PHP's own; everything else the shared zygote held (other pools' sockets,
+ * its own channel) is closed.
+ */
+static void pool_zygote_layout(struct master *m, struct pool *p, const int fds[4])
+{
+	int want[7] = { p->listen_fd, fds[1], fds[2], fds[3], p->wake_fd, p->access_fd, fds[0] };
+	int tmp[7];
+	for (int i = 0; i < 7; i++) {
+		tmp[i] = want[i] < 0 ? -1 : fcntl(want[i], F_DUPFD_CLOEXEC, fd_high + 1);
+		if (want[i] >= 0 && tmp[i] < 0)
+			_exit(70);
+	}
+	for (int i = 0; i < 7; i++) {
+		if (tmp[i] < 0)
+			close(i);
+		else if ((i == 1 || i == 2 ? dup2(tmp[i], i) : dup3(tmp[i], i, O_CLOEXEC)) < 0)
+			_exit(70);
+	}
+	int keep[7 + SHARED_PHP_FDS_MAX];
+	size_t n = 0;
+	for (int i = 0; i < 7; i++)
+		keep[n++] = i;
+	for (size_t i = 0; i < nphp_fds; i++)
+		if (php_fds[i] > 6)
+			keep[n++] = php_fds[i];
+	close_all_but(keep, n);
+	for (struct pool *o = m->pools; o; o = o->next)
+		if (o != p)
+			sb_destroy(&o->sb);
+}
+
+/*
+ * A pool's zygote cloned from the shared one: PHP is started already; what
+ * makes it the pool's is what a forked worker does (its descriptors, limits,
+ * chroot, environment, the pool's user), then the pool's own PHP settings.
+ */
+static void become_pool_zygote(struct master *m, struct pool *pool, const int fds[4])
+	__attribute__((noreturn));
+static void become_pool_zygote(struct master *m, struct pool *pool, const int fds[4])
+{
+	struct worker w = { .pool = pool, .global = m->conf, .master_pid = m->pid };
+	/* ctl, stdout, stderr, log as the master sent them */
+	pool_zygote_layout(m, pool, fds);
+	if (worker_setup(&w) < 0)
+		_exit(70);
+	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != m->pid)
+		_exit(0);
+	if (pool->handler->pool_join && pool->handler->pool_join(pool) < 0) {
+		log_error("[pool %s] %s failed to take the pool's settings", pool->conf->name,
+			  pool->handler->name);
+		_exit(70);
+	}
+	zygote_serve(pool, m->conf, m->pid);
+}
+
+/* The pool index and 4 descriptors (the pool zygote's channel, stdout, stderr, log). */
+static int recv_pool(int fd, uint32_t *index, int fds[4])
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov = { .iov_base = index, .iov_len = sizeof(*index) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (n != sizeof(*index) || !cm || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(4 * sizeof(int))) {
+		for (; cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_type == SCM_RIGHTS)
+				for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+					close(((int *)CMSG_DATA(cm))[i]);
+		return -2;
+	}
+	memcpy(fds, CMSG_DATA(cm), 4 * sizeof(int));
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* Closes every descriptor but those listed (the master's epoll, pipes, control socket ...). */
+static void close_all_but(int *keep, size_t n)
+{
+	qsort(keep, n, sizeof(*keep), cmp_int);
+	unsigned from = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int out_w, int err_w,
+			int log_w)
+{
+	/* Every shared pool's socket, eventfd and access log stay: its zygote will want them. */
+	size_t n = 0, cap = 8;
+	for (struct pool *p = m->pools; p; p = p->next)
+		cap += 3;
+	int *keep = malloc(cap * sizeof(*keep));
+	if (!keep || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+		_exit(70);
+	keep[n++] = 0;
+	keep[n++] = 1;
+	keep[n++] = 2;
+	keep[n++] = ctl;
+	keep[n++] = log_w;
+	for (struct pool *p = m->pools; p; p = p->next) {
+		if (!zygote_pool_is_shared(p))
+			continue;
+		keep[n++] = p->listen_fd;
+		keep[n++] = p->wake_fd;
+		keep[n++] = p->access_fd;
+	}
+	close_all_but(keep, n);
+	free(keep);
+	/* see zygote_main: before PHP starts */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	worker_signals_install();
+	log_set_pipe(log_w, "-");
+	proctitle_set("fpmd: php zygote (shared)");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != m->pid)
+		_exit(0);
+	/* 0..SHARED_RESERVED_FDS-1 taken: PHP's own descriptors land above them */
+	for (int fd = 0; fd < SHARED_RESERVED_FDS; fd++)
+		if (fcntl(fd, F_GETFD) < 0) {
+			int z = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (z >= 0 && z != fd) {
+				dup3(z, fd, O_CLOEXEC);
+				close(z);
+			}
+		}
+	static unsigned char before[FD_SET_CAP], after[FD_SET_CAP];
+	int high = 0;
+	if (open_fds(before, sizeof(before), &high) < 0)
+		_exit(70);
+	if (!h->shared_start || h->shared_start(&m->copt) < 0)
+		_exit(70);
+	if (open_fds(after, sizeof(after), &high) < 0)
+		_exit(70);
+	fd_high = high;
+	for (int fd = 0; fd <= high && nphp_fds < SHARED_PHP_FDS_MAX; fd++)
+		if (fd_in(after, fd) && !fd_in(before, fd))
+			php_fds[nphp_fds++] = fd;
+	int32_t ready = 0;
+	if (send(ctl, &ready, sizeof(ready), MSG_NOSIGNAL) < 0)
+		_exit(0);
+	for (;;) {
+		uint32_t index;
+		int fds[4];
+		int rc = recv_pool(ctl, &index, fds);
+		if (rc == -1)
+			_exit(0);
+		struct pool *pool = m->pools;
+		for (uint32_t i = 0; pool && i < index; i++)
+			pool = pool->next;
+		int32_t answer;
+		if (rc < 0 || !pool || !zygote_pool_is_shared(pool)) {
+			answer = -EINVAL;
+		} else {
+			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+			if (pid == 0) {
+				close(ctl);
+				become_pool_zygote(m, pool, fds);
+			}
+			answer = pid < 0 ? -errno : (int32_t)pid;
+		}
+		if (rc == 0)
+			for (int i = 0; i < 4; i++)
+				close(fds[i]);
+		ssize_t w;
+		do
+			w = send(ctl, &answer, sizeof(answer), MSG_NOSIGNAL);
+		while (w < 0 && errno == EINTR);
+		if (w < 0)
 			_exit(0);
 	}
 }

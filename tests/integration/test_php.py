@@ -68,8 +68,10 @@ def test_php_stays_out_of_the_master_and_other_pools(fpmd, workdir):
         return out
     wait_for(lambda: sum("pool " in t for t in titles_of_children().values()) >= 4, 5)
     titles = titles_of_children()
-    zygotes = [p for p, t in titles.items() if "zygote" in t]
-    assert len(zygotes) == 1, titles
+    # the pool's zygote, cloned from the shared one (php.zygote = shared, the default)
+    zygotes = [p for p, t in titles.items() if "pool www zygote" in t]
+    shared = [p for p, t in titles.items() if "php zygote (shared)" in t]
+    assert len(zygotes) == 1 and len(shared) == 1, titles
     workers = [p for p, t in titles.items() if "pool www" in t and "zygote" not in t]
     cgi_workers = [p for p, t in titles.items() if "pool cgi" in t]
     assert len(workers) == 2 and len(cgi_workers) == 1, titles
@@ -416,15 +418,45 @@ def test_slowlog_has_the_php_stack(fpmd, workdir):
     assert "php_execute_script" in text        # and the native stack under it
 
 
-def test_ondemand_pool_starts_php_at_its_first_connection(fpmd, workdir):
-    """An idle ondemand php pool costs no process; its zygote starts with the first request."""
+def titles(pid):
+    out = {}
+    for p in children_of(pid):
+        try:
+            out[p] = open(f"/proc/{p}/cmdline").read()
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.parametrize("mode", ["shared", "pool"])
+def test_ondemand_pool_starts_php_at_its_first_connection(fpmd, workdir, mode):
+    """An idle ondemand php pool costs no process of its own; its zygote starts with the first
+    request (per-pool: PHP starts then; shared: cloned from the shared zygote, which is the
+    only process there is before)."""
     php(workdir, "pid.php", "<?php echo getmypid();")
-    fpmd.start(basic_conf(workdir, php_pool(workdir, pm="ondemand", children=2)))
-    assert children_of(fpmd.pid) == []
+    fpmd.start(basic_conf(workdir, php_pool(workdir, pm="ondemand", children=2,
+                                            extra=f"php.zygote = {mode}\n")))
+    before = titles(fpmd.pid)
+    assert not [t for t in before.values() if "pool www" in t], before
+    assert len(before) == (1 if mode == "shared" else 0), before
     pid = int(req(workdir, "/pid.php").body)
     kids = children_of(fpmd.pid)
-    assert pid in kids and any("zygote" in open(f"/proc/{p}/cmdline").read() for p in kids)
+    assert pid in kids and any("pool www zygote" in open(f"/proc/{p}/cmdline").read() for p in kids)
     assert int(req(workdir, "/pid.php").body) == pid
+
+
+@pytest.mark.parametrize("mode", ["shared", "pool"])
+def test_an_idle_ondemand_pool_lets_its_zygote_go(fpmd, workdir, mode):
+    """Issue 22: after pm.process_idle_timeout the last worker leaves, and the pool's zygote
+    with it; the next request starts both again."""
+    php(workdir, "pid.php", "<?php echo getmypid();")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, pm="ondemand", children=2, extra=(
+        f"php.zygote = {mode}\npm.process_idle_timeout = 1s\n"))))
+    first = int(req(workdir, "/pid.php").body)
+    assert wait_for(lambda: not [t for t in titles(fpmd.pid).values() if "pool www" in t], 6), \
+        titles(fpmd.pid)
+    second = int(req(workdir, "/pid.php").body)
+    assert second != first
 
 
 def test_usr1_reopens_the_access_log_for_php_workers(fpmd, workdir):

@@ -555,6 +555,8 @@ static const struct dcase dcases[] = {
 	  "cgi.interpreter[.py]: 'python3' must be an absolute path", NULL },
 	{ 'p', "cgi.stderr = client", NULL, "cgi.stderr = client\n" },
 	{ 'p', "php.ini_params = all", NULL, "php.ini_params = all\n" },
+	{ 'p', "php.zygote = pool", NULL, "php.zygote = pool\n" },
+	{ 'p', "php.zygote = each", "php.zygote: 'each' is not one of shared, pool", NULL },
 	{ 'p', "apparmor_hat = web", NULL, "apparmor_hat = web\n" },
 	{ 'p', "php.ini_params = none", NULL, "php.ini_params = none\n" },
 	{ 'p', "php.ini_params = root", "php.ini_params: 'root' is not one of user, all, none", NULL },

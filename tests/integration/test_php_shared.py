@@ -1,0 +1,85 @@
+"""php.zygote = shared (issue 22): PHP starts once for every shared pool, in one
+zygote; each pool's zygote is cloned from it and drops to the pool's user.
+
+What this must not cost: a pool's workers still run as the pool's user, a
+script one pool cached is not served to a pool whose user cannot read it
+(opcache.validate_permission), and each pool keeps its own PHP settings.
+"""
+import os
+import pwd
+
+import pytest
+
+from conftest import basic_conf, children_of, fcgi_request, wait_for, write_script
+from test_php import PHP_SO, php_pool
+
+pytestmark = [pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")]
+
+
+def pool_as(workdir, name, user, extra=""):
+    return php_pool(workdir, name=name, children=1, extra=extra).replace("user = nobody",
+                                                                           f"user = {user}")
+
+
+def test_two_pools_share_one_php_and_run_as_their_own_users(fpmd, workdir):
+    write_script(os.path.join(workdir, "who.php"),
+                 "<?php echo posix_geteuid(), ' ', ini_get('memory_limit'), ' ', "
+                 "json_encode(opcache_get_status(false)['opcache_enabled'] ?? false);", 0o644)
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody",
+                                           "php_admin_value[memory_limit] = 33M\n")
+                          + pool_as(workdir, "b", "www-data",
+                                    "php_admin_value[memory_limit] = 44M\n")))
+    a = fcgi_request(f"{workdir}/a.sock", "/who.php", root=workdir).body.split()
+    b = fcgi_request(f"{workdir}/b.sock", "/who.php", root=workdir).body.split()
+    assert a == [str(pwd.getpwnam("nobody").pw_uid).encode(), b"33M", b"true"]
+    assert b == [str(pwd.getpwnam("www-data").pw_uid).encode(), b"44M", b"true"]
+    titles = {p: open(f"/proc/{p}/cmdline").read() for p in children_of(fpmd.pid)}
+    assert sum("php zygote (shared)" in t for t in titles.values()) == 1, titles
+    # the pools' zygotes and workers map the same libphp text as the shared zygote
+    shared = [p for p, t in titles.items() if "php zygote (shared)" in t][0]
+    assert os.stat(f"/proc/{shared}/status").st_uid == 0
+
+
+def test_a_script_cached_by_one_pool_is_not_served_to_a_user_who_cannot_read_it(fpmd, workdir):
+    private = os.path.join(workdir, "private")
+    os.makedirs(private)
+    secret = write_script(os.path.join(private, "secret.php"), "<?php echo 'secret';", 0o600)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(secret, nobody.pw_uid, nobody.pw_gid)
+    fresh = "php_admin_value[opcache.file_update_protection] = 0\n"   # cache a file just written
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody", fresh) + pool_as(workdir, "b", "www-data", fresh)))
+    a = fcgi_request(f"{workdir}/a.sock", "/private/secret.php", root=workdir)
+    assert a.body == b"secret"                 # pool a may read it: now it is in opcache
+    check = write_script(os.path.join(workdir, "cached.php"),
+                         f"<?php echo json_encode(opcache_is_script_cached('{secret}'));", 0o644)
+    assert fcgi_request(f"{workdir}/a.sock", "/cached.php", root=workdir).body == b"true"
+    b = fcgi_request(f"{workdir}/b.sock", "/private/secret.php", root=workdir)
+    assert b"secret" not in b.body and b.status in (403, 404), (b.status, b.stdout)
+    # the path opcache itself guards: an include by a script b may run
+    write_script(os.path.join(workdir, "inc.php"), f"<?php @include '{secret}'; echo 'done';", 0o644)
+    b = fcgi_request(f"{workdir}/b.sock", "/inc.php", root=workdir)
+    assert b.body == b"done", b.body
+
+
+def test_pool_mode_keeps_its_own_php(fpmd, workdir):
+    write_script(os.path.join(workdir, "who.php"), "<?php echo posix_geteuid();", 0o644)
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody", "php.zygote = pool\n")
+                          + pool_as(workdir, "b", "www-data")))
+    assert fcgi_request(f"{workdir}/a.sock", "/who.php", root=workdir).status == 200
+    assert fcgi_request(f"{workdir}/b.sock", "/who.php", root=workdir).status == 200
+    titles = {p: open(f"/proc/{p}/cmdline").read() for p in children_of(fpmd.pid)}
+    # a's zygote started PHP itself, as its user; b's was cloned from the shared one
+    assert sum("php zygote (shared)" in t for t in titles.values()) == 1, titles
+    assert sum("zygote" in t for t in titles.values()) == 3, titles
+
+
+def test_the_shared_zygote_is_restarted_and_pools_keep_serving(fpmd, workdir):
+    import signal
+    write_script(os.path.join(workdir, "ok.php"), "<?php echo 'ok';", 0o644)
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody")))
+    titles = {p: open(f"/proc/{p}/cmdline").read() for p in children_of(fpmd.pid)}
+    shared = [p for p, t in titles.items() if "php zygote (shared)" in t][0]
+    os.kill(shared, signal.SIGKILL)
+    fpmd.wait_log(r"shared PHP zygote \d+ exited on signal 9")
+    assert fcgi_request(f"{workdir}/a.sock", "/ok.php", root=workdir).body == b"ok"
+    fpmd.wait_log(r"shared PHP zygote \d+ restarted", timeout=10)
