@@ -16,6 +16,10 @@ Scenarios (bench/README.md):
                  switches), PSS of the master, the zygote, each worker, in all
   ondemand-first pm=ondemand, no worker: latency of one request (connect to
                  END_REQUEST) and the server's CPU for it, median of rounds
+  density        BENCH_DENSITY_POOLS (100) ondemand php pools, Debian's php.ini:
+                 one request to each pool, then idle: processes, total PSS,
+                 first request per pool; fpmd php.zygote = shared and = pool,
+                 php-fpm8.2; then after pm.process_idle_timeout
 
 Every server is started in its own session; its process group is written to
 DIR/pgids at once (run.sh's trap kills those too) and killed here at the end of
@@ -685,6 +689,119 @@ def ondemand_first():
            "server CPU fpmd ÷ peer", "goal"], cmp_rows)
 
 
+# --- density ----------------------------------------------------------------------
+
+DENSITY_POOLS = int(os.environ.get("BENCH_DENSITY_POOLS", "20" if QUICK else "100"))
+# long enough for one request to every pool before any worker retires
+DENSITY_IDLE = int(os.environ.get("BENCH_DENSITY_IDLE", "10" if QUICK else "30"))
+
+
+class ManyPools(Server):
+    """A server with n ondemand php pools, one socket each (sock-0 ... sock-n-1)."""
+
+    def __init__(self, kind, name, n, extra=""):
+        self.kind, self.name = kind, name
+        self.dir = os.path.join(TMP, "pm", name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.socks = [os.path.join(self.dir, "sock-%d" % i) for i in range(n)]
+        self.sock = self.socks[-1]
+        self.log = os.path.join(self.dir, "error.log")
+        conf = "[global]\npid = %s/%s.pid\nerror_log = %s\n" % (self.dir, kind, self.log)
+        if kind == "php-fpm":
+            conf += "daemonize = no\n"
+        for i, sock in enumerate(self.socks):
+            conf += ("\n[site%d]\nuser = nobody\nlisten = %s\npm = ondemand\npm.max_children = 2\n"
+                     "pm.process_idle_timeout = %ds\n%s" % (i, sock, DENSITY_IDLE, extra))
+        cf = os.path.join(self.dir, kind + ".conf")
+        with open(cf, "w") as f:
+            f.write(conf)
+        if kind == "fpmd":
+            argv = [FPMD, "-F", "-y", cf] + AS_ROOT
+        else:
+            argv = [PHPFPM, "-F", "-y", cf, "-p", self.dir] + AS_ROOT
+        self.spawn(argv)
+
+
+def tree_pss(master):
+    t = tree(master)
+    pss = {pid: pss_kb(pid) for pid in t}
+    return len(t), sum(v or 0 for v in pss.values()), t, pss
+
+
+def density():
+    n = DENSITY_POOLS
+    cases = [("php-fpm", "density-php-fpm", "")]
+    if HAVE_PHP_SO:
+        cases = [("fpmd", "density-fpmd-shared", "app.type = php\n"),
+                 ("fpmd", "density-fpmd-pool", "app.type = php\nphp.zygote = pool\n")] + cases
+    rows, res = [], {}
+    for kind, name, extra in cases:
+        t0 = time.monotonic()
+        srv = ManyPools(kind, name, n, extra)
+        end = time.monotonic() + 60
+        while not all(os.path.exists(x) for x in srv.socks):
+            if time.monotonic() > end or not srv.alive():
+                raise RuntimeError("%s: not every socket after 60 s: %s" % (name, srv.tail()))
+            time.sleep(0.05)
+        ready_s = time.monotonic() - t0
+        time.sleep(1)
+        procs0, pss0, _, _ = tree_pss(srv.pid)
+        firsts = []
+        try:
+            for sock in srv.socks:
+                srv.sock = sock
+                j = load(srv, "/hello.php", "Hello", 1, n=1)
+                if j["ok"] != 1:
+                    raise RuntimeError("%s: request failed: %s" % (name, errs(j)))
+                firsts.append(j["latency_us"]["max"] / 1000)
+            time.sleep(1)
+            procs1, pss1, t, pss = tree_pss(srv.pid)
+            roles = {}
+            for pid, role in t.items():
+                roles.setdefault(role, []).append(pss.get(pid) or 0)
+            # the idle timeout retires the workers (and fpmd's pool zygotes)
+            time.sleep(DENSITY_IDLE + 3)
+            procs2, pss2, _, _ = tree_pss(srv.pid)
+        finally:
+            stop_groups([srv.pid])
+        r = {"pools": n, "ready_s": ready_s, "procs_start": procs0, "pss_start_kb": pss0,
+             "procs": procs1, "pss_kb": pss1, "first_ms_mean": statistics.mean(firsts),
+             "first_ms_median": statistics.median(firsts), "first_ms_max": max(firsts),
+             "procs_idle": procs2, "pss_idle_kb": pss2,
+             "pss_by_role_kb": {k: sum(v) for k, v in roles.items()},
+             "count_by_role": {k: len(v) for k, v in roles.items()}}
+        res[name] = r
+        say("bench: density %s: %d processes, %.1f MiB PSS after one request per pool; first "
+            "request %.2f ms mean; idle: %d processes, %.1f MiB" % (
+                name, procs1, pss1 / 1024, r["first_ms_mean"], procs2, pss2 / 1024))
+        rows.append((name, "%d" % procs0, mib(pss0), "%d" % procs1, mib(pss1),
+                     "%.2f" % r["first_ms_mean"], "%.2f" % r["first_ms_median"],
+                     "%d" % procs2, mib(pss2), "%.2f" % ready_s))
+    cmp = []
+    base = res.get("density-php-fpm")
+    for name in ("density-fpmd-shared", "density-fpmd-pool"):
+        if name in res and base:
+            a = res[name]
+            pr = a["pss_kb"] / base["pss_kb"]
+            fr = a["first_ms_mean"] / base["first_ms_mean"]
+            goal = name.endswith("shared")
+            a["pss_ratio"], a["first_ratio"] = pr, fr
+            cmp.append((name, "%.2f×" % pr, "%.2f×" % fr,
+                        ("PSS ≤ 1.1×: %s, first ≤ 1.2×: %s" % ("met" if pr <= 1.1 else "MISSED",
+                                                               "met" if fr <= 1.2 else "MISSED"))
+                        if goal else "(per-pool PHP: for information)"))
+    RESULTS["density"] = res
+    print("density: %d pools, pm = ondemand, pm.max_children = 2, pm.process_idle_timeout = %ds, "
+          "user nobody, Debian's php.ini and conf.d (opcache on); one request to /hello.php on "
+          "each pool in turn, PSS (smaps_rollup) of every process of the server 1 s later and "
+          "again once the idle timeout retired the workers" % (n, DENSITY_IDLE))
+    print()
+    table(["server", "procs at start", "PSS MiB", "procs after", "PSS MiB after",
+           "first request ms (mean)", "median", "procs idle", "PSS MiB idle", "ready s"], rows)
+    if cmp:
+        table(["fpmd", "PSS ÷ php-fpm", "first request ÷ php-fpm", "goal"], cmp)
+
+
 def main():
     if not PHPFPM:
         say("bench: php-fpm8.2 missing: %s skipped" % " ".join(SCENARIOS))
@@ -696,7 +813,7 @@ def main():
         for s in SCENARIOS:
             say("bench: scenario %s" % s)
             {"ondemand-ramp": ondemand_ramp, "recycle": recycle, "reload": reload, "idle": idle,
-             "ondemand-first": ondemand_first}[s]()
+             "ondemand-first": ondemand_first, "density": density}[s]()
     finally:
         for p in LOADS:
             if p.poll() is None:

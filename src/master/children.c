@@ -83,7 +83,7 @@ static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err
 	/* Other pools' scoreboards are none of this worker's business. */
 	for (struct pool *o = m->pools; o; o = o->next)
 		if (o != p)
-			sb_destroy(&o->sb);
+			sb_unmap(&o->sb);
 }
 
 void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,

@@ -507,15 +507,10 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	}
 	/*
 	 * php.zygote = shared: one zygote starts PHP for every shared pool, forked
-	 * now that every pool's socket is open, then clones each pool's zygote.
+	 * now that every pool's socket is open; it clones their workers.
 	 */
 	if (zygote_shared_start(&m, 1) < 0)
 		goto fail;
-	for (struct pool *p = m.pools; p; p = p->next)
-		if (zygote_pool_is_shared(p) && p->conf->pm != PM_ONDEMAND && zygote_start(&m, p, 0) < 0) {
-			log_error("[pool %s] %s handler failed to start", p->conf->name, p->handler->name);
-			goto fail;
-		}
 	/* The zygotes started PHP side by side; each must be ready before its workers. */
 	for (struct pool *p = m.pools; p; p = p->next)
 		if (p->zygote && zygote_wait_ready(&m, p) < 0) {

@@ -8,11 +8,12 @@
  * at most ZYGOTE_ANSWER_MS: a clone takes well under a millisecond.
  *
  * php.zygote = pool: the master forks each pool's zygote, which starts PHP
- * itself.  php.zygote = shared (the default, php-fpm's memory profile): the
- * master forks one shared zygote that starts PHP once, and asks it to clone
- * each shared pool's zygote (worker/zygote.c), which drops to the pool's user
- * and applies the pool's PHP settings; from there on it is a pool zygote like
- * any other.  An idle ondemand pool lets its zygote go (zygote_retire).
+ * itself; an idle ondemand pool lets its zygote go (zygote_retire).
+ * php.zygote = shared (the default, php-fpm's memory profile): the master
+ * forks one shared zygote that starts PHP once and clones the workers of
+ * every shared pool (worker/zygote.c); each drops to its pool's user and
+ * applies its pool's PHP settings, as php-fpm's children do.  A shared pool
+ * has no zygote of its own.
  */
 #include "master/master.h"
 
@@ -104,52 +105,6 @@ static void spawn_missing(struct master *m, struct pool *p)
 		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->running);
 }
 
-/* The shared zygote clones the pool's zygote: its pid, checked like a worker's, or -1. */
-static pid_t clone_from_shared(struct master *m, struct pool *p, const int fds[4])
-{
-	if (m->shared_zygote_fd < 0 || !m->shared_zygote_ready) {
-		errno = EAGAIN;
-		return -1;
-	}
-	uint32_t index = 0;
-	for (struct pool *o = m->pools; o && o != p; o = o->next)
-		index++;
-	char cbuf[CMSG_SPACE(4 * sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = { .iov_base = &index, .iov_len = sizeof(index) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(4 * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, 4 * sizeof(int));
-	int32_t answer;
-	if (sendmsg(m->shared_zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
-	    read_answer(m->shared_zygote_fd, ZYGOTE_ANSWER_MS, &answer, NULL) < 0) {
-		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote did not answer; restarting it",
-			p->conf->name);
-		if (m->shared_zygote && m->shared_zygote->pid > 0)
-			kill(m->shared_zygote->pid, SIGKILL);
-		return -1;
-	}
-	if (answer <= 0) {
-		errno = -answer;
-		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote could not clone the pool's zygote",
-			p->conf->name);
-		return -1;
-	}
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-	    pid_owned(m, (pid_t)answer)) {
-		log_error("[pool %s] the shared PHP zygote answered pid %d, which is not a new child "
-			  "of the master", p->conf->name, (int)answer);
-		return -1;
-	}
-	return (pid_t)answer;
-}
-
 int zygote_start(struct master *m, struct pool *p, int wait_ready)
 {
 	int sv[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
@@ -158,22 +113,14 @@ int zygote_start(struct master *m, struct pool *p, int wait_ready)
 		log_sys(LL_ERROR, "[pool %s] cannot create the zygote's channels", p->conf->name);
 		goto fail;
 	}
-	pid_t pid;
-	if (zygote_pool_is_shared(p)) {
-		int fds[4] = { sv[1], outp[1], errp[1], logp[1] };
-		pid = clone_from_shared(m, p, fds);
-		if (pid < 0)
-			goto fail;
-	} else {
-		pid = fork();
-		if (pid < 0) {
-			log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", p->conf->name);
-			goto fail;
-		}
-		if (pid == 0) {
-			children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
-			zygote_main(p, m->conf, m->pid);
-		}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", p->conf->name);
+		goto fail;
+	}
+	if (pid == 0) {
+		children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
+		zygote_main(p, m->conf, m->pid);
 	}
 	close(sv[1]);
 	close(outp[1]);
@@ -238,7 +185,7 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 	if (m->state != MASTER_RUNNING)
 		return;
 	if (p->conf->pm == PM_ONDEMAND)
-		pm_tick(m, p, 1);       /* the connection that woke it up is waiting */
+		pm_tick(m, p, 0);       /* the connection that woke it up is waiting: a full tick */
 	else
 		spawn_missing(m, p);
 }
@@ -268,6 +215,8 @@ int zygote_wait_ready(struct master *m, struct pool *p)
 
 static int pid_owned(const struct master *m, pid_t pid)
 {
+	if (m->shared_zygote && m->shared_zygote->pid == pid)
+		return 1;
 	for (const struct pool *o = m->pools; o; o = o->next) {
 		if (o->zygote && o->zygote->pid == pid)
 			return 1;
@@ -281,9 +230,21 @@ static int pid_owned(const struct master *m, pid_t pid)
 	return 0;
 }
 
+static int shared_spawn(struct master *m, struct pool *p, unsigned slot, const int fds[4],
+			size_t nfds, pid_t *pid);
+
 int zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
 		 int log_w, pid_t *pid)
 {
+	if (zygote_pool_is_shared(p)) {
+		if (p->conf->catch_workers_output && geteuid() == 0 && p->uid != (uid_t)-1) {
+			if (fchown(out_w, p->uid, p->gid) < 0 || fchown(err_w, p->uid, p->gid) < 0)
+				log_sys(LL_WARNING, "[pool %s] fchown() of the output pipes failed",
+					p->conf->name);
+		}
+		int fds[4] = { out_w, err_w, log_w, p->access_fd };
+		return shared_spawn(m, p, slot, fds, p->access_fd >= 0 ? 4 : 3, pid);
+	}
 	if (!p->zygote && !(p->zygote_timer && ev_timer_armed(p->zygote_timer))) {
 		/* an ondemand pool starts PHP when its first connection comes */
 		zygote_start(m, p, 0);
@@ -416,32 +377,93 @@ static void shared_close(struct master *m)
 	m->shared_zygote_ready = 0;
 }
 
-/* Ready again after a restart: the zygotes its pools were missing. */
-static void shared_now_ready(struct master *m)
+/* Ready: what it sent for the slowlog is every shared pool's; workers missing are spawned. */
+static void shared_now_ready(struct master *m, const unsigned char *info, size_t len, int restart)
 {
 	m->shared_zygote_ready = 1;
-	if (m->state != MASTER_RUNNING)
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (zygote_pool_is_shared(p)) {
+			memcpy(p->zygote_info, info, len);
+			p->zygote_info_len = len;
+		}
+	/* at start, master_run spawns the first workers itself */
+	if (m->state != MASTER_RUNNING || !restart)
 		return;
 	for (struct pool *p = m->pools; p; p = p->next)
-		if (zygote_pool_is_shared(p) && !p->zygote && p->conf->pm != PM_ONDEMAND &&
-		    !(p->zygote_timer && ev_timer_armed(p->zygote_timer)))
-			zygote_start(m, p, 0);
+		if (zygote_pool_is_shared(p))
+			spawn_missing(m, p);
+}
+
+/*
+ * One worker of a shared pool: the pool's index and the slot, with the
+ * worker's stdout, stderr and log pipes (and the pool's current access log).
+ * Its answer is checked as a pool zygote's is.
+ */
+static int shared_spawn(struct master *m, struct pool *p, unsigned slot, const int fds[4],
+			size_t nfds, pid_t *pid)
+{
+	if (m->shared_zygote_fd < 0 || !m->shared_zygote_ready) {
+		errno = EAGAIN;
+		return -1;
+	}
+	uint32_t msg[2] = { 0, slot };
+	for (struct pool *o = m->pools; o && o != p; o = o->next)
+		msg[0]++;
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	memset(cbuf, 0, sizeof(cbuf));
+	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	int32_t answer;
+	if (sendmsg(m->shared_zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
+	    read_answer(m->shared_zygote_fd, ZYGOTE_ANSWER_MS, &answer, NULL) < 0) {
+		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote did not answer; restarting it",
+			p->conf->name);
+		if (m->shared_zygote && m->shared_zygote->pid > 0)
+			kill(m->shared_zygote->pid, SIGKILL);
+		shared_close(m);
+		return -1;
+	}
+	if (answer <= 0) {
+		errno = -answer;
+		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote could not clone a worker", p->conf->name);
+		return -1;
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+	    pid_owned(m, (pid_t)answer)) {
+		log_error("[pool %s] the shared PHP zygote answered pid %d, which is not a new child "
+			  "of the master; restarting it", p->conf->name, (int)answer);
+		if (m->shared_zygote && m->shared_zygote->pid > 0)
+			kill(m->shared_zygote->pid, SIGKILL);
+		shared_close(m);
+		return -1;
+	}
+	*pid = (pid_t)answer;
+	return 0;
 }
 
 static void on_shared_ready(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct master *m = data;
 	int32_t answer = -1;
+	struct pool info;
 	(void)events;
 	ev_fd_del(loop, m->shared_zygote_watch);
 	m->shared_zygote_watch = NULL;
-	if (read_answer(fd, 0, &answer, NULL) < 0 || answer != 0) {
+	if (read_answer(fd, 0, &answer, &info) < 0 || answer != 0) {
 		if (m->shared_zygote && m->shared_zygote->pid > 0)
 			kill(m->shared_zygote->pid, SIGKILL);   /* reaped, restarted after a back-off */
 		return;
 	}
 	log_notice("shared PHP zygote %d restarted", (int)m->shared_zygote->pid);
-	shared_now_ready(m);
+	shared_now_ready(m, info.zygote_info, info.zygote_info_len, 1);
 }
 
 int zygote_shared_start(struct master *m, int wait_ready)
@@ -497,7 +519,8 @@ int zygote_shared_start(struct master *m, int wait_ready)
 		return m->shared_zygote_watch ? 0 : -1;
 	}
 	int32_t answer;
-	if (read_answer(sv[0], ZYGOTE_START_MS, &answer, NULL) < 0 || answer != 0) {
+	struct pool info;
+	if (read_answer(sv[0], ZYGOTE_START_MS, &answer, &info) < 0 || answer != 0) {
 		log_error("the shared PHP zygote failed to start PHP; see the lines above");
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -507,7 +530,7 @@ int zygote_shared_start(struct master *m, int wait_ready)
 		m->shared_zygote = NULL;
 		return -1;
 	}
-	m->shared_zygote_ready = 1;
+	shared_now_ready(m, info.zygote_info, info.zygote_info_len, 0);
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {

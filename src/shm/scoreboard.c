@@ -57,6 +57,12 @@ int sb_create(struct scoreboard *sb, unsigned nslots, const char *pool)
 	return 0;
 }
 
+void sb_unmap(const struct scoreboard *sb)
+{
+	if (sb->hdr)
+		munmap(sb->hdr, sb->map_len);
+}
+
 void sb_destroy(struct scoreboard *sb)
 {
 	if (sb->hdr)

@@ -113,6 +113,12 @@ struct scoreboard {
 
 int  sb_create(struct scoreboard *sb, unsigned nslots, const char *pool);
 void sb_destroy(struct scoreboard *sb);
+/*
+ * Unmaps without touching the struct: a child drops other pools'
+ * scoreboards this way, as a write to each pool's struct would copy a page
+ * of the master's heap per pool into every worker (hundreds of pools).
+ */
+void sb_unmap(const struct scoreboard *sb);
 
 /* A private, sanitized copy of a slot.  Returns 0, or -1 if it stayed torn. */
 int sb_slot_read(const struct scoreboard *sb, unsigned i, struct sb_slot *out);

@@ -914,6 +914,29 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 	worker_serve(&w);
 }
 
+/*
+ * A worker of a php.zygote = shared pool, cloned from the shared zygote with
+ * its descriptors laid out: PHP is started, the rest of a worker's setup is
+ * its own (limits, chroot, environment, the pool's user), then the pool's PHP
+ * settings, as php-fpm's children apply theirs after the fork.
+ */
+void worker_main_shared(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
+			pid_t master_pid)
+{
+	struct worker w = {
+		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
+		.slot_index = slot, .master_pid = master_pid,
+	};
+	if (worker_setup(&w) < 0)
+		_exit(70);
+	if (pool->handler->pool_join && pool->handler->pool_join(pool) < 0) {
+		log_error("[pool %s] child %d: %s failed to take the pool's settings", pool->conf->name,
+			  (int)getpid(), pool->handler->name);
+		_exit(70);
+	}
+	worker_serve(&w);
+}
+
 void worker_main_forked(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 			pid_t master_pid)
 {

@@ -56,13 +56,16 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 void worker_main_forked(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 			pid_t master_pid) __attribute__((noreturn));
 void worker_signals_install(void);
+/* The same for a worker cloned from the shared PHP zygote: the rest of its setup, then the pool's. */
+void worker_main_shared(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
+			pid_t master_pid) __attribute__((noreturn));
 /* A php pool's zygote: starts PHP once, then clones the pool's workers on request. */
 void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
 	__attribute__((noreturn));
 /*
  * php.zygote = shared: one zygote, forked by the master after every pool is
  * open, starts PHP once (as the master's user, as php-fpm's master does) and
- * clones each shared pool's zygote, which drops to the pool's user.
+ * clones every shared pool's workers, which drop to their pool's user.
  */
 struct master;
 struct handler;

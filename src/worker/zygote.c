@@ -205,70 +205,46 @@ static int fd_in(const unsigned char *set, int fd)
 }
 
 /*
- * The pool zygote's descriptors: what a worker of the pool gets at 0..5 and
- * its channel at 6 (as children_zygote_layout does for a forked one), plus
- * PHP's own; everything else the shared zygote held (other pools' sockets,
- * its own channel) is closed.
+ * A shared pool's worker's descriptors: what a forked worker gets at 0..5
+ * (worker.h; the access log the master sent, which a USR1 may have
+ * reopened), plus PHP's own; everything else the shared zygote held (other
+ * pools' sockets, its own channel and log) is closed, other pools'
+ * scoreboards unmapped.
  */
-static void pool_zygote_layout(struct master *m, struct pool *p, const int fds[4])
+static void shared_worker_layout(struct master *m, struct pool *p, const int fds[4], int nfds)
 {
-	int want[7] = { p->listen_fd, fds[1], fds[2], fds[3], p->wake_fd, p->access_fd, fds[0] };
-	int tmp[7];
-	for (int i = 0; i < 7; i++) {
+	int access = nfds == 4 ? fds[3] : -1;
+	int want[6] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, access };
+	int tmp[6];
+	for (int i = 0; i < 6; i++) {
 		tmp[i] = want[i] < 0 ? -1 : fcntl(want[i], F_DUPFD_CLOEXEC, fd_high + 1);
 		if (want[i] >= 0 && tmp[i] < 0)
 			_exit(70);
 	}
-	for (int i = 0; i < 7; i++) {
+	for (int i = 0; i < 6; i++) {
 		if (tmp[i] < 0)
 			close(i);
 		else if ((i == 1 || i == 2 ? dup2(tmp[i], i) : dup3(tmp[i], i, O_CLOEXEC)) < 0)
 			_exit(70);
 	}
-	int keep[7 + SHARED_PHP_FDS_MAX];
+	int keep[6 + SHARED_PHP_FDS_MAX];
 	size_t n = 0;
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 6; i++)
 		keep[n++] = i;
 	for (size_t i = 0; i < nphp_fds; i++)
-		if (php_fds[i] > 6)
+		if (php_fds[i] > 5)
 			keep[n++] = php_fds[i];
 	close_all_but(keep, n);
 	for (struct pool *o = m->pools; o; o = o->next)
 		if (o != p)
-			sb_destroy(&o->sb);
+			sb_unmap(&o->sb);
 }
 
-/*
- * A pool's zygote cloned from the shared one: PHP is started already; what
- * makes it the pool's is what a forked worker does (its descriptors, limits,
- * chroot, environment, the pool's user), then the pool's own PHP settings.
- */
-static void become_pool_zygote(struct master *m, struct pool *pool, const int fds[4])
-	__attribute__((noreturn));
-static void become_pool_zygote(struct master *m, struct pool *pool, const int fds[4])
-{
-	struct worker w = { .pool = pool, .global = m->conf, .master_pid = m->pid };
-	/* ctl, stdout, stderr, log as the master sent them */
-	pool_zygote_layout(m, pool, fds);
-	if (worker_setup(&w) < 0)
-		_exit(70);
-	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != m->pid)
-		_exit(0);
-	if (pool->handler->pool_join && pool->handler->pool_join(pool) < 0) {
-		log_error("[pool %s] %s failed to take the pool's settings", pool->conf->name,
-			  pool->handler->name);
-		_exit(70);
-	}
-	zygote_serve(pool, m->conf, m->pid);
-}
-
-/* The pool index and 4 descriptors (the pool zygote's channel, stdout, stderr, log). */
-static int recv_pool(int fd, uint32_t *index, int fds[4])
+/* The pool index and slot, and 3 descriptors (stdout, stderr, log) or 4 (and the access log). */
+static int recv_worker(int fd, uint32_t msg[2], int fds[4], int *nfds)
 {
 	char cbuf[CMSG_SPACE(4 * sizeof(int))];
-	struct iovec iov = { .iov_base = index, .iov_len = sizeof(*index) };
+	struct iovec iov = { .iov_base = msg, .iov_len = 2 * sizeof(uint32_t) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
@@ -278,15 +254,16 @@ static int recv_pool(int fd, uint32_t *index, int fds[4])
 	if (n <= 0)
 		return -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (n != sizeof(*index) || !cm || cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(4 * sizeof(int))) {
+	if (n != 2 * sizeof(uint32_t) || !cm || cm->cmsg_type != SCM_RIGHTS ||
+	    (cm->cmsg_len != CMSG_LEN(3 * sizeof(int)) && cm->cmsg_len != CMSG_LEN(4 * sizeof(int)))) {
 		for (; cm; cm = CMSG_NXTHDR(&mh, cm))
 			if (cm->cmsg_type == SCM_RIGHTS)
 				for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
 					close(((int *)CMSG_DATA(cm))[i]);
 		return -2;
 	}
-	memcpy(fds, CMSG_DATA(cm), 4 * sizeof(int));
+	*nfds = cm->cmsg_len == CMSG_LEN(4 * sizeof(int)) ? 4 : 3;
+	memcpy(fds, CMSG_DATA(cm), (size_t)*nfds * sizeof(int));
 	return 0;
 }
 
@@ -366,31 +343,35 @@ void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int 
 	for (int fd = 0; fd <= high && nphp_fds < SHARED_PHP_FDS_MAX; fd++)
 		if (fd_in(after, fd) && !fd_in(before, fd))
 			php_fds[nphp_fds++] = fd;
-	int32_t ready = 0;
-	if (send(ctl, &ready, sizeof(ready), MSG_NOSIGNAL) < 0)
+	/* Ready, with what the slowlog needs to read a worker's PHP stack (the same in every clone). */
+	struct { int32_t status; unsigned char info[ZYGOTE_INFO_MAX]; } ready = { 0 };
+	size_t info = h->zygote_info ? h->zygote_info(ready.info, sizeof(ready.info)) : 0;
+	if (send(ctl, &ready, sizeof(ready.status) + info, MSG_NOSIGNAL) < 0)
 		_exit(0);
 	for (;;) {
-		uint32_t index;
-		int fds[4];
-		int rc = recv_pool(ctl, &index, fds);
+		uint32_t msg[2];
+		int fds[4], nfds = 0;
+		int rc = recv_worker(ctl, msg, fds, &nfds);
 		if (rc == -1)
 			_exit(0);
 		struct pool *pool = m->pools;
-		for (uint32_t i = 0; pool && i < index; i++)
+		for (uint32_t i = 0; pool && i < msg[0]; i++)
 			pool = pool->next;
 		int32_t answer;
-		if (rc < 0 || !pool || !zygote_pool_is_shared(pool)) {
+		if (rc < 0 || !pool || !zygote_pool_is_shared(pool) || msg[1] >= pool->sb.nslots) {
 			answer = -EINVAL;
 		} else {
+			/* Like fork(), but the child's parent is the master. */
 			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
 			if (pid == 0) {
-				close(ctl);
-				become_pool_zygote(m, pool, fds);
+				shared_worker_layout(m, pool, fds, nfds);
+				pool->sb.slots[msg[1]].pid = (uint32_t)getpid();
+				worker_main_shared(pool, m->conf, msg[1], m->pid);
 			}
 			answer = pid < 0 ? -errno : (int32_t)pid;
 		}
 		if (rc == 0)
-			for (int i = 0; i < 4; i++)
+			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 		ssize_t w;
 		do

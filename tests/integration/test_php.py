@@ -68,10 +68,10 @@ def test_php_stays_out_of_the_master_and_other_pools(fpmd, workdir):
         return out
     wait_for(lambda: sum("pool " in t for t in titles_of_children().values()) >= 4, 5)
     titles = titles_of_children()
-    # the pool's zygote, cloned from the shared one (php.zygote = shared, the default)
-    zygotes = [p for p, t in titles.items() if "pool www zygote" in t]
+    # php.zygote = shared (the default): the workers are cloned from the one PHP zygote
+    zygotes = [p for p, t in titles.items() if "zygote" in t]
     shared = [p for p, t in titles.items() if "php zygote (shared)" in t]
-    assert len(zygotes) == 1 and len(shared) == 1, titles
+    assert zygotes == shared and len(shared) == 1, titles
     workers = [p for p, t in titles.items() if "pool www" in t and "zygote" not in t]
     cgi_workers = [p for p, t in titles.items() if "pool cgi" in t]
     assert len(workers) == 2 and len(cgi_workers) == 1, titles
@@ -441,7 +441,9 @@ def test_ondemand_pool_starts_php_at_its_first_connection(fpmd, workdir, mode):
     assert len(before) == (1 if mode == "shared" else 0), before
     pid = int(req(workdir, "/pid.php").body)
     kids = children_of(fpmd.pid)
-    assert pid in kids and any("pool www zygote" in open(f"/proc/{p}/cmdline").read() for p in kids)
+    assert pid in kids
+    # per-pool: the pool's zygote started PHP; shared: the worker was cloned from the shared zygote
+    assert any("pool www zygote" in open(f"/proc/{p}/cmdline").read() for p in kids) == (mode == "pool")
     assert int(req(workdir, "/pid.php").body) == pid
 
 
