@@ -122,6 +122,29 @@ static void print_diags(const struct conf_diags *d, enum log_level level, int wa
 	}
 }
 
+/*
+ * A start refused by the system checks (an unknown user, a missing directory)
+ * is an operator's first look in the error log, as php-fpm's is: the log is
+ * opened for it, the terminal keeps the lines too.  A text error is not: the
+ * file that names the log is the thing in doubt.
+ */
+static void start_failure_log(const struct fpmd_conf *conf)
+{
+	struct log_settings ls = {
+		.path = conf->error_log,
+		.syslog_ident = conf->syslog_ident,
+		.syslog_facility = conf->syslog_facility,
+		.level = (enum log_level)conf->log_level,
+		.limit = conf->log_limit,
+		.force_stderr = 0,
+		.json = conf->log_format && strcmp(conf->log_format, "json") == 0,
+	};
+	if (log_open(&ls) == 0)
+		log_set_starting(1);
+	else
+		log_open(&(struct log_settings){ .level = LL_NOTICE, .force_stderr = 1 });
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -257,6 +280,8 @@ int main(int argc, char **argv)
 		conf_check_root_pools(conf, allow_root, &diags);
 	/* Running: warnings wait for the master's start lines (scripts match those first). */
 	int running = !diags.errors && !dump && !test;
+	if (diags.errors && !text_errors && !dump && !test && conf->error_log)
+		start_failure_log(conf);
 	print_diags(&diags, diags.errors ? LL_DEBUG : (enum log_level)conf->log_level, !running);
 	int rc = 0;
 	if (diags.errors) {

@@ -74,7 +74,7 @@ def test_daemonize_reports_success_and_failure(workdir):
 
     # A socket that cannot be opened: the launcher says so in its exit status.
     with open(conf, "w") as f:
-        f.write(basic_conf(workdir, pool_conf(workdir, listen="/nonexistent-dir/x.sock"),
+        f.write(basic_conf(workdir, pool_conf(workdir, listen="/nonexistent-dir/deeper/x.sock"),
                            global_extra="daemonize = yes"))
     r = subprocess.run([FPMD, "-y", conf], timeout=15, capture_output=True)
     assert r.returncode != 0
