@@ -33,8 +33,11 @@
 
 extern char **environ;
 
+static char *default_config(void);
+
 static void usage(FILE *out, const char *prog)
 {
+	char *dflt = default_config();
 	fprintf(out,
 		"Usage: %s [-h] [-v] [-t] [-T] [-p PREFIX] [-g PID] [-y FILE] [-D | -F [-O]] [-R]\n"
 		"       %*s [-c PATH|DIR] [-n] [-d KEY=VALUE]... [-i] [-m]\n"
@@ -66,7 +69,8 @@ static void usage(FILE *out, const char *prog)
 		"(refused, with every error logged, when the new configuration is invalid).\n"
 		"`fpmctl reload -c CONTROL_SOCKET` waits for a reload's outcome.\n"
 		"Exit status: 0 ok, 64 usage error, 70 internal error, 78 configuration error.\n",
-		prog, (int)strlen(prog), "", FPMD_DEFAULT_PREFIX "/etc/fpmd/fpmd.conf");
+		prog, (int)strlen(prog), "", dflt ? dflt : "?");
+	free(dflt);
 }
 
 /* fds 0-2 must be open, or the first socket opened would become stdout. */

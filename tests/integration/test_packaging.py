@@ -426,3 +426,13 @@ def open_or_empty(path):
             return f.read()
     except OSError:
         return ""
+
+
+def test_help_names_the_default_config_read(installed):
+    """`fpmd --help` names the file fpmd reads without -y: /etc/fpmd/fpmd.conf for
+    PREFIX=/usr (issue 21, item 3), whatever -t finds there."""
+    fpmd = os.path.join(installed, "usr/sbin/fpmd")
+    help_text = run([fpmd, "--help"]).stdout
+    assert "(default /etc/fpmd/fpmd.conf)" in help_text, help_text
+    r = run([fpmd, "-t"])
+    assert "/etc/fpmd/fpmd.conf" in r.stdout + r.stderr and "/usr/etc" not in r.stdout + r.stderr
