@@ -59,7 +59,7 @@ PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install deps deps-test deps-fuzz lint bench deps-bench
+.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install uninstall deps deps-run deps-test deps-fuzz lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl php-so
 
 php-so: | deps
@@ -114,6 +114,9 @@ deps-fuzz:
 deps:
 	@$(if $(filter 1,$(DEPS)),scripts/deps.sh build,:)
 
+deps-run:
+	@scripts/deps.sh run
+
 deps-test:
 	@scripts/deps.sh test
 
@@ -156,7 +159,8 @@ SUITE_DIR ?= /tmp/fpmd-php-fpm-suite
 test-php-fpm-suite: deps-test all
 	scripts/php-fpm-suite.sh $(abspath $(BUILD))/fpmd $(SUITE_DIR)
 
-run: deps-test all
+# Only what the demo runs: the test world (web servers, chromium, ...) comes with `make test`.
+run: deps-run all
 	@scripts/run-demo.sh $(BUILD)
 
 CPPCHECK = cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
