@@ -547,6 +547,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		sdnotify("READY=1\nMAINPID=%d\nSTATUS=Ready to handle connections", (int)m.pid);
 	sd_start(&m);
 
+	m.in_loop = 1;
 	if (ev_run(m.loop) < 0)
 		log_sys(LL_ALERT, "epoll_wait() failed");
 	goto out;

@@ -31,8 +31,9 @@ def test_foreground_start_log_lines_and_term(fpmd, workdir):
     log = fpmd.log()
     assert f"NOTICE: fpm is running, pid {fpmd.pid}" in log
     assert "NOTICE: ready to handle connections" in log
-    fpmd.wait_log(r"\[pool www\] child \d+ started", count=2)
-    assert len(fpmd.workers()) == 2
+    # php-fpm8.2 logs its start's children at DEBUG only (respawns at NOTICE)
+    assert "started" not in log
+    assert wait_for(lambda: len(fpmd.workers()) == 2, 10)
     with open(f"{workdir}/fpmd.pid") as f:
         assert int(f.read()) == fpmd.pid
     ping(f"{workdir}/www.sock")
