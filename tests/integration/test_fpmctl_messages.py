@@ -84,7 +84,7 @@ def test_default_control_socket_reaches_fpmd(workdir):
     with open(os.path.join(workdir, "fpmd.conf"), "w") as f:
         f.write(conf)
     # the daemon lives on in the namespace's /run unless stopped: whatever fails, it is
-    script = (f"set -e; trap 'kill $(cat {workdir}/fpmd.pid 2>/dev/null) 2>/dev/null; true' EXIT; "
+    script = (f"set -e; trap 'kill $(cat {workdir}/fpmd.pid 2>/dev/null) 2>/dev/null || true' EXIT; "
               f"mount -t tmpfs run /run; {FPMD} -D -y {workdir}/fpmd.conf; "
               f"{FPMCTL} pools; {FPMCTL} quit; echo QUIT=$?; ! test -e {workdir}/fpmd.pid")
     r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
