@@ -138,7 +138,9 @@ static void start_failure_log(const struct fpmd_conf *conf)
 		.path = conf->error_log,
 		.syslog_ident = conf->syslog_ident,
 		.syslog_facility = conf->syslog_facility,
-		.level = (enum log_level)conf->log_level,
+		/* log_level = alert must not hide why fpmd did not start */
+		.level = (enum log_level)conf->log_level > LL_ERROR ? LL_ERROR
+								   : (enum log_level)conf->log_level,
 		.limit = conf->log_limit,
 		.force_stderr = 0,
 		.json = conf->log_format && strcmp(conf->log_format, "json") == 0,
