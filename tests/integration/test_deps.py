@@ -13,6 +13,8 @@ import tempfile
 
 import pytest
 
+from namespaces import unavailable
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 FAKE_DPKG_QUERY = """#!/bin/sh
@@ -86,6 +88,9 @@ true
 def run_deps(mode):
     if os.geteuid() != 0:
         pytest.skip("deps.sh installs as root")
+    why = unavailable()
+    if why:
+        pytest.skip(why)
     for tool in ("unshare", "deb-systemd-helper", "update-rc.d", "update-alternatives"):
         if not shutil.which(tool):
             pytest.skip(f"{tool} is not installed")

@@ -23,6 +23,8 @@ import tempfile
 
 import pytest
 
+from namespaces import unavailable
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -112,6 +114,9 @@ for i in $(seq 100); do [ -e /run/fpmd.pid ] || break; sleep 0.1; done
 def test_readme_and_quickstart_verbatim():
     if os.geteuid() != 0:
         pytest.skip("the docs are followed as root")
+    why = unavailable(net_pid=True)
+    if why:
+        pytest.skip(why)
     for tool in ("unshare", "git", "nginx", "curl", "ip", "make"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             pytest.skip(f"{tool} is not installed (scripts/deps.sh test)")

@@ -1,11 +1,11 @@
 """fpmctl's messages name what went wrong (issue 21, item 9)."""
 import os
-import shutil
 import subprocess
 
 import pytest
 
 from conftest import BUILD, FPMCTL, FPMD, basic_conf, pool_conf
+from namespaces import unavailable
 
 
 def ctl(*args, **kw):
@@ -78,8 +78,9 @@ def test_master_commands_default_to_the_shipped_control_socket(cmd):
 def test_default_control_socket_reaches_fpmd(workdir):
     """In a private /run: fpmd with control_socket = /run/fpmd.ctl, then
     `fpmctl pools` and `fpmctl quit` with no -c at all."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("a private /run needs root and unshare")
+    why = unavailable()
+    if why:
+        pytest.skip(f"a private /run: {why}")
     conf = basic_conf(workdir, global_extra="control_socket = /run/fpmd.ctl\n")
     with open(os.path.join(workdir, "fpmd.conf"), "w") as f:
         f.write(conf)
