@@ -59,7 +59,7 @@ PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install deps deps-test deps-fuzz lint bench deps-bench
+.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install uninstall deps deps-run deps-test deps-fuzz lint bench deps-bench
 all: $(BUILD)/fpmd $(BUILD)/fpmctl php-so
 
 php-so: | deps
@@ -114,6 +114,9 @@ deps-fuzz:
 deps:
 	@$(if $(filter 1,$(DEPS)),scripts/deps.sh build,:)
 
+deps-run:
+	@scripts/deps.sh run
+
 deps-test:
 	@scripts/deps.sh test
 
@@ -156,7 +159,8 @@ SUITE_DIR ?= /tmp/fpmd-php-fpm-suite
 test-php-fpm-suite: deps-test all
 	scripts/php-fpm-suite.sh $(abspath $(BUILD))/fpmd $(SUITE_DIR)
 
-run: deps-test all
+# Only what the demo runs: the test world (web servers, chromium, ...) comes with `make test`.
+run: deps-run all
 	@scripts/run-demo.sh $(BUILD)
 
 CPPCHECK = cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
@@ -217,17 +221,36 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 DOCDIR ?= $(PREFIX)/share/doc/fpmd
 
+# PREFIX is compiled in, so `make install PREFIX=X` builds for X in a directory of its own
+# (build-install-X) and build/ keeps the paths it was built with.  It installs from
+# $(BUILD) itself when that was built for X (`make PREFIX=X && make install PREFIX=X`)
+# or is named on the command line (debian/rules: BUILD=build-deb).
+INSTALL_BUILD ?= $(if $(or $(filter command line,$(origin BUILD)),$(wildcard $(PATHS_STAMP))),$(BUILD),build-install$(subst /,-,$(PREFIX)))
+
+# What `make install` puts where; `make uninstall` removes the same list.
+INSTALLED = $(PREFIX)/sbin/fpmd $(PREFIX)/bin/fpmctl $(PREFIX)/lib/fpmd/fpmd-php.so \
+	$(addprefix $(PREFIX)/include/fpmd/,$(notdir $(wildcard include/fpmd/*.h))) \
+	$(PREFIX)/share/pkgconfig/fpmd-module.pc $(PREFIX)/share/man/man8/fpmd.8 \
+	$(PREFIX)/share/man/man5/fpmd.conf.5 $(PREFIX)/share/man/man1/fpmctl.1 \
+	$(DOCDIR)/examples/fpmd.conf $(DOCDIR)/examples/fpmd-demo.conf \
+	$(SYSTEMDUNITDIR)/fpmd.service $(SYSTEMDUNITDIR)/fpmd.socket
+
+# The installed files name the installed paths: binaries, configuration directory.
+INSTALL_PATHS = sed -e 's|/usr/sbin/fpmd|$(PREFIX)/sbin/fpmd|g' -e 's|/usr/bin/fpmctl|$(PREFIX)/bin/fpmctl|g' \
+	-e 's|/etc/fpmd/|$(SYSCONFDIR)/fpmd/|g'
+
 # An existing $(SYSCONFDIR)/fpmd/fpmd.conf is never overwritten.  The units name
 # the installed binaries; the demo configuration goes to $(DOCDIR)/examples.
-install: all
+install:
+	@$(MAKE) BUILD=$(INSTALL_BUILD) all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fpmd \
-	    $(DESTDIR)$(SYSCONFDIR)/fpmd $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSTEMDUNITDIR)
+	    $(DESTDIR)$(SYSCONFDIR)/fpmd/pool.d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSTEMDUNITDIR)
 	$(if $(filter /usr,$(PREFIX)),,install -d $(DESTDIR)$(STATEDIR)/log $(DESTDIR)$(STATEDIR)/run)
-	install -m 0755 $(BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
-	install -m 0755 $(BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
+	install -m 0755 $(INSTALL_BUILD)/fpmd $(DESTDIR)$(PREFIX)/sbin/fpmd
+	install -m 0755 $(INSTALL_BUILD)/fpmctl $(DESTDIR)$(PREFIX)/bin/fpmctl
 	install -m 0644 include/fpmd/*.h $(DESTDIR)$(PREFIX)/include/fpmd/
-	if [ -f $(BUILD)/fpmd-php.so ]; then install -d $(DESTDIR)$(PREFIX)/lib/fpmd && \
-	    install -m 0644 $(BUILD)/fpmd-php.so $(DESTDIR)$(PREFIX)/lib/fpmd/; fi
+	if [ -f $(INSTALL_BUILD)/fpmd-php.so ]; then install -d $(DESTDIR)$(PREFIX)/lib/fpmd && \
+	    install -m 0644 $(INSTALL_BUILD)/fpmd-php.so $(DESTDIR)$(PREFIX)/lib/fpmd/; fi
 	install -d $(DESTDIR)$(PREFIX)/share/pkgconfig
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: fpmd-module\nDescription: build an fpmd app.type = module shared object\nVersion: 0.1.0\nCflags: -I$${includedir} -fPIC\nLibs: -shared\n' \
 	    '$(PREFIX)' > $(DESTDIR)$(PREFIX)/share/pkgconfig/fpmd-module.pc
@@ -235,17 +258,30 @@ install: all
 	install -m 0644 docs/man/fpmd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 docs/man/fpmd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 docs/man/fpmctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	$(INSTALL_PATHS) contrib/fpmd.conf > $(DESTDIR)$(DOCDIR)/examples/fpmd.conf
+	chmod 0644 $(DESTDIR)$(DOCDIR)/examples/fpmd.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf ] || \
-	    install -m 0644 contrib/fpmd.conf $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf
-	install -m 0644 contrib/fpmd.conf $(DESTDIR)$(DOCDIR)/examples/fpmd.conf
+	    install -m 0644 $(DESTDIR)$(DOCDIR)/examples/fpmd.conf $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf
 	install -m 0644 examples/fpmd.conf $(DESTDIR)$(DOCDIR)/examples/fpmd-demo.conf
 	for u in fpmd.service fpmd.socket; do \
-	    sed -e 's|/usr/sbin/fpmd|$(PREFIX)/sbin/fpmd|g' -e 's|/usr/bin/fpmctl|$(PREFIX)/bin/fpmctl|g' \
-	        -e 's|/etc/fpmd/|$(SYSCONFDIR)/fpmd/|g' contrib/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	    $(INSTALL_PATHS) contrib/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
 	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
 
+# Everything `make install` put there (same PREFIX, DESTDIR).  The configuration goes
+# only when it is the one installed, unedited; pool.d only when empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	if [ -f $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf ] && \
+	    $(INSTALL_PATHS) contrib/fpmd.conf | cmp -s - $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf; then \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf ]; then \
+	    echo "fpmd: $(DESTDIR)$(SYSCONFDIR)/fpmd/fpmd.conf was edited: kept"; fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/fpmd/pool.d $(DESTDIR)$(SYSCONFDIR)/fpmd \
+	    $(DESTDIR)$(PREFIX)/lib/fpmd $(DESTDIR)$(PREFIX)/include/fpmd \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
 clean:
-	rm -rf build build-san build-fuzz build-deb
+	rm -rf build build-san build-fuzz build-deb build-install-*
 
 # The Debian package (debian/), built with dpkg-buildpackage in a copy of the
 # tree and checked (tests/integration/test_packaging.py -k deb; about a minute).

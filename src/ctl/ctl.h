@@ -27,6 +27,8 @@ enum ctl_exit {
 };
 
 #define CTL_DEFAULT_SOCKET "unix:/run/fpmd/www.sock"
+/* contrib/fpmd.conf's control_socket: reload, quit ... without -c or -g. */
+#define CTL_DEFAULT_CONTROL "/run/fpmd.ctl"
 
 /* Where to connect: a unix path or a TCP host and port. */
 struct ctl_addr {
@@ -92,6 +94,8 @@ struct ctl_cgi {
 	int    in_headers;
 	int    status;         /* from Status:, else 200 */
 	size_t hlen;
+	size_t out;            /* bytes written to stdout */
+	char   last;           /* the last of them */
 	char   hbuf[CTL_CGI_HMAX];
 };
 
@@ -102,6 +106,12 @@ int ctl_cgi_feed(struct ctl_cgi *c, const uint8_t *d, size_t n);
 int ctl_cgi_finish(struct ctl_cgi *c);
 
 int ctl_request_main(int argc, char **argv);
+/*
+ * `fpmctl request` under another command's name (ping, status): messages say
+ * "fpmctl NAME:"; hint follows an HTTP status >= 400; newline ends a body that
+ * has none, so a shell prompt or an error does not run into it.
+ */
+int ctl_request_as(int argc, char **argv, const char *name, const char *hint, int newline);
 /* reload, reopen, quit, stop, pools: to the master (ctl_control.c). */
 int ctl_master_main(int argc, char **argv);
 /* ping, status: request shortcuts on ping.path and pm.status_path. */

@@ -14,6 +14,8 @@ void ctl_cgi_init(struct ctl_cgi *c, int include)
 	c->in_headers = 1;
 	c->status = 200;
 	c->hlen = 0;
+	c->out = 0;
+	c->last = 0;
 }
 
 /* Offset just past the empty line ("\n\n" or "\n\r\n"), or 0 if none yet. */
@@ -52,13 +54,22 @@ static void parse_status(struct ctl_cgi *c, size_t end)
 	}
 }
 
+static int out(struct ctl_cgi *c, const void *d, size_t n)
+{
+	if (n == 0)
+		return 0;
+	c->out += n;
+	c->last = ((const char *)d)[n - 1];
+	return ctl_write_all(1, d, n);
+}
+
 /* Headers complete (or given up on): print what is due, then pass through. */
 static int release(struct ctl_cgi *c, size_t end)
 {
 	size_t from = c->include ? 0 : end;
 
 	c->in_headers = 0;
-	return ctl_write_all(1, c->hbuf + from, c->hlen - from);
+	return out(c, c->hbuf + from, c->hlen - from);
 }
 
 int ctl_cgi_feed(struct ctl_cgi *c, const uint8_t *d, size_t n)
@@ -80,7 +91,7 @@ int ctl_cgi_feed(struct ctl_cgi *c, const uint8_t *d, size_t n)
 			return -1;   /* no header block: printed as it is */
 		}
 	}
-	return n ? ctl_write_all(1, d, n) : 0;
+	return out(c, d, n);
 }
 
 int ctl_cgi_finish(struct ctl_cgi *c)

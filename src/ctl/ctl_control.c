@@ -37,12 +37,13 @@ static const struct {
 
 static void master_usage(FILE *f, const char *cmd)
 {
-	fprintf(f, "usage: fpmctl %s (-c CONTROL_SOCKET | -g PIDFILE) [--timeout SECONDS]%s\n\n", cmd,
+	fprintf(f, "usage: fpmctl %s [-c CONTROL_SOCKET | -g PIDFILE] [--timeout SECONDS]%s\n\n", cmd,
 		strcmp(cmd, "scale") == 0 ? " POOL +N|-N|=N" : "");
 	for (size_t i = 0; i < sizeof(master_commands) / sizeof(master_commands[0]); i++)
 		if (strcmp(cmd, master_commands[i].name) == 0)
 			fprintf(f, "%s.\n", master_commands[i].what);
 	fprintf(f, "\n  -c PATH      fpmd's control_socket: wait for the outcome and print it\n"
+		   "               (default " CTL_DEFAULT_CONTROL ", the installed configuration's)\n"
 		   "  -g PIDFILE   send the signal to the pid in PIDFILE (no outcome known)\n"
 		   "  --timeout S  give up after S seconds (default 60)\n"
 		   "\nExit status: 0 done, 1 fpmd answered with an error, 2 usage, 3 cannot connect,\n"
@@ -88,7 +89,7 @@ static int by_socket(const char *path, const char *cmd, int timeout_s)
 	}
 	int fd = ctl_connect(&a, deadline, err, sizeof(err));
 	if (fd < 0) {
-		fprintf(stderr, "fpmctl: %s\n", err);
+		fprintf(stderr, "fpmctl: cannot connect to %s: %s\n", a.text, err);
 		return errno == ETIMEDOUT ? CTL_ETIMEOUT : CTL_ECONNECT;
 	}
 	char line[256];
@@ -165,7 +166,9 @@ int ctl_master_main(int argc, char **argv)
 		}
 	}
 	int is_scale = strcmp(cmd, "scale") == 0;
-	if (signo < 0 || (!sock == !pidfile) || timeout <= 0 || optind != argc - (is_scale ? 2 : 0)) {
+	if (!sock && !pidfile)
+		sock = CTL_DEFAULT_CONTROL;
+	if (signo < 0 || (sock && pidfile) || timeout <= 0 || optind != argc - (is_scale ? 2 : 0)) {
 		master_usage(stderr, cmd);
 		return CTL_EUSAGE;
 	}
@@ -226,7 +229,7 @@ int ctl_shortcut_main(int argc, char **argv)
 	snprintf(uri, sizeof(uri), "%s%s%s", path, query[0] ? "?" : "", query);
 	char *args[10];
 	int n = 0;
-	args[n++] = (char *)"request";
+	args[n++] = argv[0];
 	if (sock) {
 		args[n++] = (char *)"-s";
 		args[n++] = (char *)sock;
@@ -239,5 +242,6 @@ int ctl_shortcut_main(int argc, char **argv)
 	args[n++] = uri;
 	args[n] = NULL;
 	optind = 1;
-	return ctl_request_main(n, args);
+	return ctl_request_as(n, args, argv[0], is_ping ? " (is ping.path set to this path in the pool?)"
+						       : " (is pm.status_path set to this path in the pool?)", 1);
 }

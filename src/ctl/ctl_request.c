@@ -70,10 +70,15 @@ static void req_free(struct req *r)
 	free(r->body);
 }
 
+/* The command the user typed: request, or the ping/status shortcut built on it. */
+static const char *cmd_name = "request";
+static const char *status_hint = "";
+static int end_newline;
+
 static int usage_error(const char *msg, const char *arg)
 {
-	fprintf(stderr, "fpmctl request: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-	fprintf(stderr, "Try 'fpmctl request --help'.\n");
+	fprintf(stderr, "fpmctl %s: %s%s%s\n", cmd_name, msg, arg ? ": " : "", arg ? arg : "");
+	fprintf(stderr, "Try 'fpmctl %s --help'.\n", cmd_name);
 	return CTL_EUSAGE;
 }
 
@@ -122,7 +127,7 @@ static int set_data(struct req *r, const char *arg)
 	r->has_body = 1;
 	if (arg[0] == '@') {
 		if (read_body(r, arg + 1) < 0) {
-			fprintf(stderr, "fpmctl request: cannot read %s: %s\n", arg + 1,
+			fprintf(stderr, "fpmctl %s: cannot read %s: %s\n", cmd_name, arg + 1,
 				strerror(errno));
 			return CTL_EUSAGE;
 		}
@@ -295,6 +300,7 @@ struct resp {
 	int ended;
 	uint32_t app_status;
 	uint8_t protocol_status;
+	char err_last;          /* the application's last FCGI_STDERR byte, 0 if none */
 };
 
 static int proto_error(const char *what, const char *detail)
@@ -327,8 +333,10 @@ static int on_bytes(const struct req *r, struct resp *s, const uint8_t *buf, siz
 			fprintf(stderr, "fpmctl: cannot write output: %s\n", strerror(errno));
 			return CTL_EFAIL;
 		}
-		if (ev.kind == FCGI_RESP_STDERR)
+		if (ev.kind == FCGI_RESP_STDERR && ev.len) {
 			ctl_write_all(2, ev.data, ev.len);
+			s->err_last = ((const char *)ev.data)[ev.len - 1];
+		}
 		if (ev.kind == FCGI_RESP_END) {
 			s->ended = 1;
 			s->app_status = ev.app_status;
@@ -404,6 +412,7 @@ static int run(struct req *r, int fd, int64_t deadline)
 		fprintf(stderr, "> %zu body bytes, %zu bytes in all\n", r->body_len, out_len);
 	}
 	ctl_cgi_init(&s.cgi, r->include);
+	s.err_last = 0;
 	fcgi_resp_reader_init(&s.rd);
 	rc = exchange(r, &s, fd, out, out_len, deadline);
 	free(out);
@@ -426,11 +435,30 @@ static int run(struct req *r, int fd, int64_t deadline)
 			s.protocol_status);
 		return CTL_EPROTO;
 	}
-	if (r->fail && s.cgi.status >= 400) {
-		fprintf(stderr, "fpmctl: HTTP status %d\n", s.cgi.status);
+	int failed = r->fail && s.cgi.status >= 400;
+	/* A body without its last newline would run into the prompt, or into the error below. */
+	if (s.cgi.out && s.cgi.last != '\n' && (end_newline || failed) &&
+	    ctl_write_all(1, "\n", 1) < 0) {
+		fprintf(stderr, "fpmctl: cannot write output: %s\n", strerror(errno));
+		return CTL_EFAIL;
+	}
+	if (failed) {
+		/* php's "Primary script unknown" has no newline: ours starts on a line of its own */
+		if (s.err_last && s.err_last != '\n')
+			fputc('\n', stderr);
+		fprintf(stderr, "fpmctl %s: HTTP status %d%s\n", cmd_name, s.cgi.status,
+			s.cgi.status == 404 ? status_hint : "");
 		return CTL_EHTTP;
 	}
 	return CTL_OK;
+}
+
+int ctl_request_as(int argc, char **argv, const char *name, const char *hint, int newline)
+{
+	cmd_name = name;
+	status_hint = hint ? hint : "";
+	end_newline = newline;
+	return ctl_request_main(argc, argv);
 }
 
 int ctl_request_main(int argc, char **argv)

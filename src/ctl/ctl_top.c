@@ -56,8 +56,10 @@ static char *fetch(const struct ctl_addr *a, const char *uri, char *err, size_t 
 		return NULL;
 	}
 	int64_t deadline = ctl_now_ms() + 5000;
-	int fd = ctl_connect(a, deadline, err, errlen);
+	char why[200];
+	int fd = ctl_connect(a, deadline, why, sizeof(why));
 	if (fd < 0) {
+		snprintf(err, errlen, "cannot connect to %.320s: %.200s", a->text, why);
 		free(req);
 		return NULL;
 	}
@@ -172,7 +174,9 @@ static void render(const char *body, double rate, const char *target)
 	struct tm tm;
 	localtime_r(&t, &tm);
 	strftime(now, sizeof(now), "%H:%M:%S", &tm);
-	printf("\x1b[H\x1b[2Jfpmctl top - %s - pool %s (pm %s) on %s\n", now, pool, pm, target);
+	/* A terminal is redrawn in place; a pipe or file gets one frame after another. */
+	printf("%sfpmctl top - %s - pool %s (pm %s) on %s\n", isatty(1) ? "\x1b[H\x1b[2J" : "",
+	       now, pool, pm, target);
 	printf("processes: %s total, %s active, %s idle | accepted %s (%.1f req/s) | "
 	       "queue %s (max %s) | max children reached %s | slow %s\n\n",
 	       total, active, idle, accepted, rate, queue, maxq, reached, slow);
@@ -223,7 +227,7 @@ int ctl_top_main(int argc, char **argv)
 	unsigned long long last = 0;
 	int64_t last_ms = 0;
 	for (long n = 0; !stop && (count == 0 || n < count); n++) {
-		char err[256];
+		char err[640];
 		char *body = fetch(&a, uri, err, sizeof(err));
 		if (!body) {
 			fprintf(stderr, "fpmctl: %s\n", err);

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: fpmctl [--help | --version]\n"
+	fprintf(f, "usage: fpmctl [-h | --help | -v | --version]\n"
 		   "       fpmctl COMMAND [OPTIONS]\n\ncommands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -56,7 +56,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+	    strcmp(argv[1], "-v") == 0) {
 		printf("fpmctl %s\n", FPMD_VERSION);
 		return CTL_OK;
 	}

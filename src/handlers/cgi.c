@@ -189,18 +189,20 @@ static int split_path_info(struct script *s)
 	while (len > 1) {
 		char *slash = memrchr(s->path, '/', len);
 		if (!slash || slash == s->path)
-			return -1;
+			break;
 		len = (size_t)(slash - s->path);
 		s->path[len] = '\0';
 		if (stat(s->path, &st) == 0) {
 			if (!S_ISREG(st.st_mode))
-				return -1;
+				break;
 			/* Everything cut, with its leading slash, from the original string. */
 			snprintf(s->path_info, sizeof(s->path_info), "%s", full + len);
 			s->has_path_info = 1;
 			return 0;
 		}
 	}
+	/* No script in the path: the caller names the path as it was asked for, not a prefix. */
+	memcpy(s->path, full, strlen(full) + 1);
 	return -1;
 }
 

@@ -27,6 +27,8 @@ static struct {
 	/* Lines the log file refused (a full disk, EIO): told once it takes lines again. */
 	unsigned long lost;
 	int lost_errno;
+	/* Until the start is decided, errors also go to the terminal that started fpmd. */
+	int starting;
 } lg = { .fd = -1, .to_stderr = 1, .level = LL_NOTICE, .limit = 1024, .pipe_fd = -1 };
 
 static const char *const level_names[] = {
@@ -117,6 +119,7 @@ void log_close(void)
 	lg.use_syslog = 0;
 }
 
+void log_set_starting(int on) { lg.starting = on; }
 void log_set_level(enum log_level l) { lg.level = l; }
 enum log_level log_get_level(void) { return lg.level; }
 int log_fd(void) { return lg.fd; }
@@ -205,9 +208,11 @@ static void emit(enum log_level l, const char *msg, size_t len)
 			free(line);
 		return;
 	}
+	/* php-fpm's way: a failing start is told on the terminal as well as in the log */
+	int to_stderr = lg.to_stderr || (lg.starting && l >= LL_ERROR);
 	if (lg.use_syslog) {
 		syslog(prio[l], "%s: %.*s", log_level_name(l), (int)len, msg);
-		if (!lg.to_stderr)
+		if (!to_stderr)
 			return;
 	}
 	if (need > cap) {
@@ -237,7 +242,7 @@ static void emit(enum log_level l, const char *msg, size_t len)
 		lg.lost_errno = errno;
 		lost_now = 1;
 	}
-	if (lg.to_stderr && lg.fd != STDERR_FILENO)
+	if (to_stderr && lg.fd != STDERR_FILENO)
 		write_all(STDERR_FILENO, line, o);
 	if (line != stackbuf)
 		free(line);

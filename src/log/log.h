@@ -30,6 +30,8 @@ int  log_open(const struct log_settings *s);   /* 0 / -1 with errno */
 int  log_reopen(void);                         /* USR1 */
 void log_close(void);
 void log_set_level(enum log_level l);
+/* While on, ERROR and ALERT lines are also written to stderr (a start in progress). */
+void log_set_starting(int on);
 enum log_level log_get_level(void);
 /* In a worker: messages go to this pipe as "<digit>message\n" for the master. */
 void log_set_pipe(int fd, const char *pool);

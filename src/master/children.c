@@ -369,7 +369,9 @@ static int spawn_one(struct master *m, struct pool *p)
 	p->slot_used[slot] = 1;
 	p->running++;
 	m->total_children++;
-	log_notice("[pool %s] child %d started", p->conf->name, (int)pid);
+	/* php-fpm's levels, which log parsers count on: the start's children at DEBUG */
+	log_msg(m->in_loop ? LL_NOTICE : LL_DEBUG, "[pool %s] child %d started", p->conf->name,
+		(int)pid);
 	return 0;
 
 fail:
@@ -447,9 +449,11 @@ static enum status_exit_reason exit_reason(const struct child *c, int status)
 static void log_exit(struct master *m, struct child *c, int status, double secs)
 {
 	const char *pool = child_pool_name(c);
+	/* A stop's children going as told are at DEBUG, as php-fpm's: nothing to look into */
+	enum log_level told = m->state != MASTER_RUNNING ? LL_DEBUG : LL_NOTICE;
 	if (WIFEXITED(status)) {
 		int code = WEXITSTATUS(status);
-		log_msg(code == 0 ? LL_NOTICE : LL_WARNING,
+		log_msg(code == 0 ? told : LL_WARNING,
 			"[pool %s] child %d exited with code %d after %.6f seconds from start", pool,
 			(int)c->pid, code, secs);
 	} else if (WIFSIGNALED(status)) {
@@ -457,7 +461,7 @@ static void log_exit(struct master *m, struct child *c, int status, double secs)
 		const char *name = sigabbrev_np(sig);
 		int expected = (c->quitting || c->idle_kill || m->state != MASTER_RUNNING) &&
 			       (sig == SIGQUIT || sig == SIGTERM || sig == SIGKILL);
-		log_msg(expected ? LL_NOTICE : LL_WARNING,
+		log_msg(expected ? told : LL_WARNING,
 			"[pool %s] child %d exited on signal %d (SIG%s%s) after %.6f seconds from start",
 			pool, (int)c->pid, sig, name ? name : "?", WCOREDUMP(status) ? " - core dumped" : "",
 			secs);

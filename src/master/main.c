@@ -33,8 +33,11 @@
 
 extern char **environ;
 
+static char *default_config(void);
+
 static void usage(FILE *out, const char *prog)
 {
+	char *dflt = default_config();
 	fprintf(out,
 		"Usage: %s [-h] [-v] [-t] [-T] [-p PREFIX] [-g PID] [-y FILE] [-D | -F [-O]] [-R]\n"
 		"       %*s [-c PATH|DIR] [-n] [-d KEY=VALUE]... [-i] [-m]\n"
@@ -52,10 +55,10 @@ static void usage(FILE *out, const char *prog)
 		"  -F, --nodaemonize       stay in the foreground (overrides 'daemonize')\n"
 		"  -O, --force-stderr      log to stderr, even with an error_log file or daemonized\n"
 		"  -R, --allow-to-run-as-root  allow pools to run as root\n"
-		"  -c PATH|DIR, -n, -d KEY=VALUE\n"
+		"  -c, --php-ini PATH|DIR, -n, --no-php-ini, -d, --define KEY=VALUE\n"
 		"                          php pools: another php.ini, none, one entry (default:\n"
 		"                          /etc/php/8.2/fpm/php.ini and conf.d, as php-fpm's)\n"
-		"  -i, -m                  PHP's information or module list, and exit\n"
+		"  -i, --info, -m, --modules  PHP's information or module list, and exit\n"
 		"  --module-cflags         compiler flags to build an app.type = module .so\n"
 		"  -v, --version           print PHP's version block (php-fpm's) naming fpmd, and exit\n"
 		"  -h, --help              this help\n"
@@ -66,7 +69,8 @@ static void usage(FILE *out, const char *prog)
 		"(refused, with every error logged, when the new configuration is invalid).\n"
 		"`fpmctl reload -c CONTROL_SOCKET` waits for a reload's outcome.\n"
 		"Exit status: 0 ok, 64 usage error, 70 internal error, 78 configuration error.\n",
-		prog, (int)strlen(prog), "", FPMD_DEFAULT_PREFIX "/etc/fpmd/fpmd.conf");
+		prog, (int)strlen(prog), "", dflt ? dflt : "?");
+	free(dflt);
 }
 
 /* fds 0-2 must be open, or the first socket opened would become stdout. */
@@ -120,6 +124,31 @@ static void print_diags(const struct conf_diags *d, enum log_level level, int wa
 		log_msg(l, "%s", line ? line : "?");
 		free(line);
 	}
+}
+
+/*
+ * A start refused by the system checks (an unknown user, a missing directory)
+ * is an operator's first look in the error log, as php-fpm's is: the log is
+ * opened for it, the terminal keeps the lines too.  A text error is not: the
+ * file that names the log is the thing in doubt.
+ */
+static void start_failure_log(const struct fpmd_conf *conf)
+{
+	struct log_settings ls = {
+		.path = conf->error_log,
+		.syslog_ident = conf->syslog_ident,
+		.syslog_facility = conf->syslog_facility,
+		/* log_level = alert must not hide why fpmd did not start */
+		.level = (enum log_level)conf->log_level > LL_ERROR ? LL_ERROR
+								   : (enum log_level)conf->log_level,
+		.limit = conf->log_limit,
+		.force_stderr = 0,
+		.json = conf->log_format && strcmp(conf->log_format, "json") == 0,
+	};
+	if (log_open(&ls) == 0)
+		log_set_starting(1);
+	else
+		log_open(&(struct log_settings){ .level = LL_NOTICE, .force_stderr = 1 });
 }
 
 int main(int argc, char **argv)
@@ -257,6 +286,8 @@ int main(int argc, char **argv)
 		conf_check_root_pools(conf, allow_root, &diags);
 	/* Running: warnings wait for the master's start lines (scripts match those first). */
 	int running = !diags.errors && !dump && !test;
+	if (diags.errors && !text_errors && !dump && !test && conf->error_log)
+		start_failure_log(conf);
 	print_diags(&diags, diags.errors ? LL_DEBUG : (enum log_level)conf->log_level, !running);
 	int rc = 0;
 	if (diags.errors) {

@@ -472,6 +472,8 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	m.exe[xl > 0 ? xl : 0] = '\0';
 	if (getenv("FPMD_RELOADED"))
 		m.reloaded = 1;
+	/* A re-exec's stderr is the log itself (daemonize_notify), or nobody's terminal. */
+	log_set_starting(!m.reloaded);
 	m.sd_watchdog_us = sdnotify_init();
 	if (conf->daemonize && !m.reloaded && daemonize_start(&m.daemon_pipe) < 0) {
 		log_sys(LL_ALERT, "failed to daemonize");
@@ -555,12 +557,14 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		log_warning("%s", line ? line : dg->msg);
 		free(line);
 	}
+	log_set_starting(0);
 	daemonize_notify(&m.daemon_pipe, 1);
 	/* After a reload, READY=1 waits for the new generation (reload.c). */
 	if (!m.reloaded)
 		sdnotify("READY=1\nMAINPID=%d\nSTATUS=Ready to handle connections", (int)m.pid);
 	sd_start(&m);
 
+	m.in_loop = 1;
 	if (ev_run(m.loop) < 0)
 		log_sys(LL_ALERT, "epoll_wait() failed");
 	goto out;

@@ -38,6 +38,8 @@ struct master {
 	struct master_options opt;
 	struct ev_loop *loop;
 	enum master_state state;
+	/* The start is over (ev_run): php-fpm logs a child's start at NOTICE only from then on. */
+	int in_loop;
 	struct pool *pools;
 	unsigned total_children;
 	int process_max_warned;

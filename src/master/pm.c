@@ -95,8 +95,9 @@ static void read_proc_line(pid_t pid, const char *what, char *out, size_t cap)
 }
 
 /*
- * A slowlog entry in php-fpm's shape (date, pool, pid, script), then what the
- * kernel says the worker and the processes it started are waiting in.
+ * A slowlog entry in php-fpm's shape (date, pool, pid, script, a php worker's PHP
+ * stack), then what the kernel says the worker and the processes it started are
+ * waiting in, then the native stack.
  */
 static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot *s, double secs)
 {
@@ -124,15 +125,6 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 			targets[nt++] = (pid_t)atoi(tok);
 	}
 	int depth = p->conf->request_slowlog_trace_depth > 0 ? p->conf->request_slowlog_trace_depth : 20;
-	for (int i = 0; i < nt && i < depth && n < (int)sizeof(buf) - 256; i++) {
-		char comm[64];
-		read_proc_line(targets[i], "comm", comm, sizeof(comm));
-		read_proc_line(targets[i], "wchan", wchan, sizeof(wchan));
-		read_proc_line(targets[i], "syscall", syscall, sizeof(syscall));
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "[%d] %s waiting in %s (syscall %s)\n",
-			      (int)targets[i], comm, wchan[0] ? wchan : "-", syscall[0] ? syscall : "-");
-	}
-	buf[n] = '\0';
 	/* A php worker: its PHP stack first, php-fpm's lines, read from its memory. */
 	if (p->zygote_info_len == sizeof(struct php_trace_layout)) {
 		struct php_trace_layout layout;
@@ -142,6 +134,18 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 				      (int)c->pid, strerror(errno));
 		n = (int)strlen(buf);
 	}
+	/* After php-fpm's lines, which parsers read first: what the kernel says each waits in. */
+	for (int i = 0; i < nt && i < depth && n < (int)sizeof(buf) - 256; i++) {
+		char comm[64];
+		read_proc_line(targets[i], "comm", comm, sizeof(comm));
+		read_proc_line(targets[i], "wchan", wchan, sizeof(wchan));
+		read_proc_line(targets[i], "syscall", syscall, sizeof(syscall));
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "[%d] %s waiting in %s (syscall %s)\n",
+			      (int)targets[i], comm, wchan[0] ? wchan : "-", syscall[0] ? syscall : "-");
+	}
+	if (n >= (int)sizeof(buf))
+		n = (int)sizeof(buf) - 1;    /* snprintf counts what did not fit */
+	buf[n] = '\0';
 	/* The stack of the process that is doing the work: the deepest one started. */
 	pid_t deepest = targets[nt - 1];
 	int frames = stacktrace_of(deepest, depth, buf + n, sizeof(buf) - (size_t)n);

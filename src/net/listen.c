@@ -168,6 +168,52 @@ static int unix_path_free(const struct listen_addr *a, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The socket's own directory (/run/fpmd after a reboot empties /run) is made,
+ * as systemd's RuntimeDirectory= would; one level only, so a typo in a parent
+ * is reported with the directory that is missing rather than built.
+ */
+static int unix_dir_ensure(const struct listen_addr *a, char *err, size_t errlen)
+{
+	char dir[sizeof(a->path)];
+	snprintf(dir, sizeof(dir), "%s", a->path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	struct stat st;
+	if (stat(dir, &st) == 0 || errno != ENOENT)
+		return 0;               /* there, or bind() will say what is wrong with it */
+	if (mkdir(dir, 0755) == 0) {
+		/* mkdir's mode went through the umask; the web server must reach the socket */
+		if (chmod(dir, 0755) < 0) {
+			snprintf(err, errlen, "failed to chmod() the socket directory '%s': %s", dir,
+				 strerror(errno));
+			return -1;
+		}
+		log_notice("created the socket directory '%s'", dir);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	int e = errno;
+	if (e == ENOENT) {
+		char *up = strrchr(dir, '/');
+		if (up && up != dir)
+			*up = '\0';
+		/* php-fpm's words first, which scripts match; then the directory to create */
+		snprintf(err, errlen, "unable to bind listening socket for address '%s': %s (%d): "
+			 "the directory '%s' does not exist (fpmd creates the socket's own directory, "
+			 "not its parents)", a->spec[0] ? a->spec : a->path, strerror(e), e, dir);
+	} else {
+		snprintf(err, errlen, "unable to bind listening socket for address '%s': cannot "
+			 "create its directory '%s': %s (%d)", a->spec[0] ? a->spec : a->path, dir,
+			 strerror(e), e);
+	}
+	errno = e;
+	return -1;
+}
+
 /* A bare port on a host where [::] cannot be had: every IPv4 address instead. */
 static void bare_port_to_ipv4(struct listen_addr *a)
 {
@@ -188,7 +234,8 @@ int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *p
 {
 	int fd = -1, one = 1, e;
 	snprintf(err, errlen, "%s", "");
-	if (a->family == AF_UNIX && unix_path_free(a, err, errlen) < 0)
+	if (a->family == AF_UNIX &&
+	    (unix_dir_ensure(a, err, errlen) < 0 || unix_path_free(a, err, errlen) < 0))
 		goto fail;
 	fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 && a->any && errno == EAFNOSUPPORT) {

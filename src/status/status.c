@@ -228,8 +228,8 @@ const char *status_content_type(enum status_format f)
 {
 	switch (f) {
 	case STATUS_JSON: return "application/json";
-	case STATUS_XML: return "text/xml";
-	case STATUS_HTML: return "text/html";
+	case STATUS_XML: return "text/xml;charset=UTF-8";
+	case STATUS_HTML: return "text/html;charset=UTF-8";
 	case STATUS_LIVE: return "text/html; charset=utf-8";
 	case STATUS_OPENMETRICS: return "application/openmetrics-text; version=1.0.0; charset=utf-8";
 	default: return "text/plain;charset=UTF-8";

@@ -118,7 +118,8 @@ static uint32_t busy_now(const struct worker *w)
 	return n;
 }
 
-static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
+/* builtin: ping.path or pm.status_path answer it, no script runs (php-fpm shows "-"). */
+static void slot_request_start(struct worker *w, const struct fcgi_parser *p, int builtin)
 {
 	const char *method = fcgi_param_value(p, "REQUEST_METHOD");
 	const char *uri = fcgi_param_value(p, "REQUEST_URI");
@@ -139,7 +140,7 @@ static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
 	sb_strcpy(w->slot->method, sizeof(w->slot->method), method);
 	sb_strcpy(w->slot->uri, sizeof(w->slot->uri), path);
 	sb_strcpy(w->slot->query, sizeof(w->slot->query), query);
-	sb_strcpy(w->slot->script, sizeof(w->slot->script), script);
+	sb_strcpy(w->slot->script, sizeof(w->slot->script), builtin ? NULL : script);
 	sb_strcpy(w->slot->user, sizeof(w->slot->user), user);
 	w->slot->content_length = clen ? strtoull(clen, NULL, 10) : 0;
 	/* "max active processes" counts requests side by side: this one and the others now */
@@ -614,9 +615,8 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 		struct request req = {
 			.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
 		};
-		slot_request_start(w, &c->parser);
-
 		const struct handler *h = route(w, &req);
+		slot_request_start(w, &c->parser, h == &handler_ping || h == &handler_status);
 		slot_stage(w, SB_RUNNING);
 		int app_status = body_refused(w, &req) ? 0 : h->handle(w, &req);
 		/*

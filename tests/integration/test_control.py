@@ -74,7 +74,7 @@ def test_signal_mode_with_a_pid_file(fpmd, workdir):
 
 
 def test_usage_and_connection_errors(workdir):
-    assert ctl("reload").returncode == 2
+    assert ctl("reload", "-c", f"{workdir}/a.ctl", "-g", f"{workdir}/a.pid").returncode == 2
     r = ctl("reload", "-c", f"{workdir}/nothing.ctl")
     assert r.returncode == 3 and r.stderr.count("\n") == 1
 
@@ -82,7 +82,7 @@ def test_usage_and_connection_errors(workdir):
 def test_ping_and_status_shortcuts(fpmd, workdir):
     start(fpmd, workdir)
     r = ctl("ping", "-s", f"unix:{workdir}/www.sock")
-    assert r.returncode == 0 and r.stdout == "pong"
+    assert r.returncode == 0 and r.stdout == "pong\n"
     r = ctl("status", "-s", f"unix:{workdir}/www.sock", "--json", "--full")
     assert r.returncode == 0 and '"pool":"www"' in r.stdout and '"processes":[' in r.stdout
     assert ctl("ping", "-s", f"unix:{workdir}/none.sock").returncode == 3

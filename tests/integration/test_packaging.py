@@ -6,6 +6,7 @@ packaging tools are missing.
 """
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -176,7 +177,7 @@ DEB_FILES = ("./usr/sbin/fpmd", "./usr/bin/fpmctl", "./usr/lib/fpmd/fpmd-php.so"
              "./usr/share/man/man1/fpmctl.1.gz", "./lib/systemd/system/fpmd.service",
              "./lib/systemd/system/fpmd.socket", "./etc/fpmd/fpmd.conf",
              "./etc/logrotate.d/fpmd", "./usr/lib/tmpfiles.d/fpmd.conf",
-             "./usr/include/fpmd/module.h", "./usr/share/doc/fpmd/copyright")
+             "./usr/include/fpmd/module.h", "./usr/share/doc/fpmd/copyright", "./etc/fpmd/pool.d/")
 
 
 @pytest.fixture(scope="module")
@@ -279,12 +280,22 @@ def test_deb_installs_and_purges(deb):
         assert not os.path.lexists("/etc/systemd/system/sockets.target.wants/fpmd.socket")
         r = run(["man", "-w", "fpmd.conf"])
         assert r.returncode == 0 and "/usr/share/man/man5/fpmd.conf.5" in r.stdout, r.stdout + r.stderr
+        assert os.path.isdir("/etc/fpmd/pool.d")
+        # The packaged fpmd with its packaged configuration, as `fpmd` by hand would start
+        # it: its log, /run/fpmd and its sockets are what the purge must take away.
+        if not os.path.exists("/run/fpmd.ctl") and not os.path.exists("/var/log/fpmd.log"):
+            r = run(["/usr/sbin/fpmd"])
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert os.path.exists("/run/fpmd/www.sock") and os.path.exists("/var/log/fpmd.log")
+            r = run(["/usr/bin/fpmctl", "quit"])
+            assert r.returncode == 0, r.stdout + r.stderr
     finally:
         r = run(["dpkg", "--purge", "fpmd"])
     assert r.returncode == 0, r.stdout + r.stderr
     assert not run(["dpkg-query", "-W", "-f=${Status}", "fpmd"]).stdout.strip().startswith("install ok")
     left = [p for p in ("/usr/sbin/fpmd", "/usr/bin/fpmctl", "/usr/lib/fpmd", "/etc/fpmd",
-                        "/lib/systemd/system/fpmd.service", wants, "/etc/logrotate.d/fpmd")
+                        "/lib/systemd/system/fpmd.service", wants, "/etc/logrotate.d/fpmd",
+                        "/var/log/fpmd.log", "/run/fpmd", "/run/fpmd.pid", "/run/fpmd.ctl")
             if os.path.lexists(p)]
     assert not left, f"left behind after dpkg --purge: {left}"
 
@@ -426,3 +437,50 @@ def open_or_empty(path):
             return f.read()
     except OSError:
         return ""
+
+
+def test_help_names_the_default_config_read(installed):
+    """`fpmd --help` names the file fpmd reads without -y: /etc/fpmd/fpmd.conf for
+    PREFIX=/usr (issue 21, item 3), whatever -t finds there."""
+    fpmd = os.path.join(installed, "usr/sbin/fpmd")
+    help_text = run([fpmd, "--help"]).stdout
+    assert "(default /etc/fpmd/fpmd.conf)" in help_text, help_text
+    r = run([fpmd, "-t"])
+    assert "/etc/fpmd/fpmd.conf" in r.stdout + r.stderr and "/usr/etc" not in r.stdout + r.stderr
+
+
+def tree_copy(dest):
+    """This working tree (tracked and new files, no build directories) in dest."""
+    os.makedirs(dest)
+    files = run(["git", "-C", ROOT, "ls-files", "-z", "-co", "--exclude-standard"]).stdout
+    subprocess.run(f"tar -C {ROOT} --null -T - -cf - | tar -C {dest} -xf -", shell=True,
+                   input=files.encode(), check=True)
+
+
+def test_install_other_prefix_leaves_build_alone_and_uninstalls(tmp_path):
+    """`make`, then `make install PREFIX=/opt/...`: build/ keeps its paths (issue 21,
+    item 11); the installed fpmd and its configuration name the install's paths;
+    `make uninstall` takes everything away again."""
+    src, dest = str(tmp_path / "src"), str(tmp_path / "dest")
+    prefix = "/opt/fpmd-prefix-test"
+    tree_copy(src)
+    r = run(["make", "-j2", "-C", src, "DEPS=0", "build/fpmd", "build/fpmctl"])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    before = open(f"{src}/build/fpmd", "rb").read()
+    r = run(["make", "-j2", "-C", src, "DEPS=0", "install", f"PREFIX={prefix}", f"DESTDIR={dest}"])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert open(f"{src}/build/fpmd", "rb").read() == before, "make install rebuilt build/"
+    assert "(default /usr/local/etc/fpmd/fpmd.conf)" in run([f"{src}/build/fpmd", "--help"]).stdout
+    installed = f"{dest}{prefix}/sbin/fpmd"
+    assert f"(default {prefix}/etc/fpmd/fpmd.conf)" in run([installed, "--help"]).stdout
+    conf = open(f"{dest}{prefix}/etc/fpmd/fpmd.conf").read()
+    assert f"include = {prefix}/etc/fpmd/pool.d/*.conf" in conf
+    assert all(conf[:m.start()].endswith(prefix) for m in re.finditer("/etc/fpmd/", conf)), conf
+    assert os.path.isdir(f"{dest}{prefix}/etc/fpmd/pool.d")
+    unit = open(f"{dest}{prefix}/lib/systemd/system/fpmd.service").read()
+    assert f"{prefix}/sbin/fpmd -F -y {prefix}/etc/fpmd/fpmd.conf" in unit
+
+    r = run(["make", "-C", src, "DEPS=0", "uninstall", f"PREFIX={prefix}", f"DESTDIR={dest}"])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    left = [os.path.join(d, f) for d, _, files in os.walk(dest) for f in files]
+    assert not left, left

@@ -31,8 +31,9 @@ def test_foreground_start_log_lines_and_term(fpmd, workdir):
     log = fpmd.log()
     assert f"NOTICE: fpm is running, pid {fpmd.pid}" in log
     assert "NOTICE: ready to handle connections" in log
-    fpmd.wait_log(r"\[pool www\] child \d+ started", count=2)
-    assert len(fpmd.workers()) == 2
+    # php-fpm8.2 logs its start's children at DEBUG only (respawns at NOTICE)
+    assert "started" not in log
+    assert wait_for(lambda: len(fpmd.workers()) == 2, 10)
     with open(f"{workdir}/fpmd.pid") as f:
         assert int(f.read()) == fpmd.pid
     ping(f"{workdir}/www.sock")
@@ -74,7 +75,7 @@ def test_daemonize_reports_success_and_failure(workdir):
 
     # A socket that cannot be opened: the launcher says so in its exit status.
     with open(conf, "w") as f:
-        f.write(basic_conf(workdir, pool_conf(workdir, listen="/nonexistent-dir/x.sock"),
+        f.write(basic_conf(workdir, pool_conf(workdir, listen="/nonexistent-dir/deeper/x.sock"),
                            global_extra="daemonize = yes"))
     r = subprocess.run([FPMD, "-y", conf], timeout=15, capture_output=True)
     assert r.returncode != 0

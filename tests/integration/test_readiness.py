@@ -44,7 +44,7 @@ def test_ready_fails_while_saturated_then_passes(fpmd, workdir):
         # Liveness is unaffected: the master answers ping on status_listen.
         live = subprocess.run([FPMCTL, "ping", "-s", f"unix:{st}"], capture_output=True, text=True,
                               timeout=10)
-        assert live.returncode == 0 and live.stdout == "pong"
+        assert live.returncode == 0 and live.stdout == "pong\n"
         # HEAD: the status code alone.
         h = fcgi_request(st, "/ping?ready", method="HEAD")
         assert h.status == 503 and h.body == b""

@@ -82,3 +82,22 @@ def test_xml_and_html_tags(workdir, fpmd, php_fpm):
         ours, theirs = both(workdir, fpmd, php_fpm, query)
         a = [t for t in re.findall(rx, ours.body) if t not in (b"memory-peak", b"memory peak")]
         assert a == re.findall(rx, theirs.body), query
+
+
+@pytest.mark.parametrize("query", ["", "?full", "?json", "?xml", "?html", "?openmetrics"])
+def test_content_types_match(workdir, fpmd, php_fpm, query):
+    ours, theirs = both(workdir, fpmd, php_fpm, query)
+    assert ours.headers["content-type"] == theirs.headers["content-type"], query
+
+
+def test_status_request_script_is_a_dash(workdir, fpmd, php_fpm):
+    """A request answered by the status page itself ran no script: php-fpm shows '-'."""
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    sock = f"{workdir}/www.sock"
+    for s in (sock, php_fpm):
+        # as fpmctl would send it, from some directory: SCRIPT_FILENAME = that directory + /status
+        fcgi_request(s, "/status", extra={"SCRIPT_FILENAME": "/home/someone/status"})
+    ours, theirs = both(workdir, fpmd, php_fpm, "?json&full")
+    a, b = json.loads(ours.body), json.loads(theirs.body)
+    assert {p["script"] for p in b["processes"]} == {"-"}
+    assert [p["script"] for p in a["processes"]] == [p["script"] for p in b["processes"]]

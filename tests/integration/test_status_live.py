@@ -144,7 +144,7 @@ def test_plain_html_stays_php_fpm_s(fpmd, workdir):
     """?html (and ?html&full) keep php-fpm's static table: scrapers parse it."""
     fpmd.start(basic_conf(workdir))
     r = fcgi_request(f"{workdir}/www.sock", "/status?html&full")
-    assert r.headers["content-type"] == "text/html"
+    assert r.headers["content-type"] == "text/html;charset=UTF-8"   # php-fpm8.2's
     assert b"<title>PHP-FPM Status Page</title>" in r.body and b"<script" not in r.body
     assert not os.path.exists(f"{workdir}/chromium-profile")
     r = subprocess.run([FPMCTL, "status", "-s", f"unix:{workdir}/www.sock", "--html", "--live"],

@@ -701,8 +701,8 @@ static void test_content_types(void **state)
 	(void)state;
 	assert_string_equal(status_content_type(STATUS_TEXT), "text/plain;charset=UTF-8");
 	assert_string_equal(status_content_type(STATUS_JSON), "application/json");
-	assert_string_equal(status_content_type(STATUS_XML), "text/xml");
-	assert_string_equal(status_content_type(STATUS_HTML), "text/html");
+	assert_string_equal(status_content_type(STATUS_XML), "text/xml;charset=UTF-8");
+	assert_string_equal(status_content_type(STATUS_HTML), "text/html;charset=UTF-8");
 	assert_string_equal(status_content_type(STATUS_OPENMETRICS),
 			    "application/openmetrics-text; version=1.0.0; charset=utf-8");
 }

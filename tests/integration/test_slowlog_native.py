@@ -1,0 +1,101 @@
+"""The slowlog's native stack names a frame only with its own function (issue 21, item 6).
+
+A php worker sleeping in sleep(): every native frame the slowlog prints as NAME+0xOFF
+is checked against the symbol tables of the object mapped at that address in the
+worker (nm, .symtab and .dynsym): NAME must be a function whose extent holds the
+address, at OFF from its start.  Stripped libraries (Debian's libphp8.2.so) have
+only their exported symbols: a static function's frame used to borrow the nearest
+exported name before it (`php_base64_decode_ex_ssse3+0x1c3a` for sleep()); such a
+frame is printed as OBJECT+0xOFFSET instead.  php-fpm's PHP stack comes first.
+"""
+import os
+import re
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from conftest import BUILD, basic_conf, wait_for
+from test_php import php, php_pool, req
+
+pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "fpmd-php.so")),
+                                reason="fpmd-php.so is not built")
+
+
+def mappings(pid):
+    out = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 6 or not parts[5].startswith("/"):
+                continue
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            out.append((start, end, int(parts[2], 16), parts[5]))
+    return out
+
+
+_symbols = {}
+
+
+def symbols(path):
+    """{name: [(value, size)]} of an ELF file's functions, .symtab and .dynsym."""
+    if path not in _symbols:
+        table = {}
+        for args in (["nm", "-S", "--defined-only"], ["nm", "-D", "-S", "--defined-only"]):
+            r = subprocess.run(args + [path], capture_output=True, text=True)
+            for line in r.stdout.splitlines():
+                parts = line.split()
+                if len(parts) == 4 and parts[2] in "tTwWiI":
+                    name = parts[3].split("@")[0]
+                    table.setdefault(name, []).append((int(parts[0], 16), int(parts[1], 16)))
+        _symbols[path] = table
+    return _symbols[path]
+
+
+@pytest.mark.skipif(not shutil.which("nm"), reason="nm (binutils) is not installed")
+def test_native_frames_are_named_right_or_by_address(fpmd, workdir):
+    php(workdir, "slow.php", "<?php\nfunction inner() {\n    sleep(4);\n}\nfunction outer() { inner(); }\nouter();\necho 'done';\n")
+    slow = os.path.join(workdir, "slow.log")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        f"request_slowlog_timeout = 1\nslowlog = {slow}\n"))))
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(req(workdir, "/slow.php", timeout=20)))
+    t.start()
+    try:
+        text = wait_for(lambda: os.path.exists(slow) and "\n[0x" in open(slow).read()
+                        and re.search(r"\+0x[0-9a-f]+\n", open(slow).read()) and open(slow).read(), 5)
+        assert text, open(slow).read() if os.path.exists(slow) else "no slowlog"
+        pid = int(re.search(r"\] pid (\d+)\n", text).group(1))
+        maps = mappings(pid)      # the worker is still in sleep(): its mappings are the trace's
+    finally:
+        t.join(20)
+    assert answers and answers[0].body == b"done"
+
+    lines = text.strip("\n").splitlines()
+    # php-fpm's entry, unchanged: date, pool and pid; script_filename; the PHP stack.
+    assert re.match(r"^\[\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d\]  \[pool www\] pid \d+$", lines[0]), text
+    assert lines[1] == f"script_filename = {workdir}/slow.php", text
+    assert [l.split("] ", 1)[1] for l in lines[2:5]] == [
+        f"sleep() {workdir}/slow.php:3", f"inner() {workdir}/slow.php:5", f"outer() {workdir}/slow.php:6"], text
+
+    frames = [re.match(r"^\[0x([0-9a-f]{16})\] (\S+)\+0x([0-9a-f]+)$", l) for l in lines[5:]]
+    frames = [m for m in frames if m]
+    assert len(frames) >= 3, text
+    named = 0
+    for m in frames:
+        ip, name, off = int(m.group(1), 16), m.group(2), int(m.group(3), 16)
+        where = [mp for mp in maps if mp[0] <= ip < mp[1]]
+        assert where, (hex(ip), text)
+        start, _, offset, path = where[0]
+        vaddr = ip - (start - offset)
+        if name.startswith("/"):
+            # no name that can be trusted: the object and the address in it
+            assert name == path and off == vaddr, (m.group(0), path, hex(vaddr))
+            continue
+        candidates = symbols(path).get(name, [])
+        assert any(value + off == vaddr and off <= size for value, size in candidates), \
+            (m.group(0), path, hex(vaddr), [(hex(v), hex(s)) for v, s in candidates], text)
+        named += 1
+    # fpmd's own main and libc's frames have their names
+    assert named >= 1, text
