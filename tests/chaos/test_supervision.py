@@ -1,0 +1,75 @@
+"""Supervision faults of issue #27: what a reload or a start leaves running stays supervised.
+
+Each test prints a `CHAOS 27.<item>:` line with what it measured.
+"""
+import re
+import signal
+import time
+
+import pytest
+
+from chaoslib import base, module_pool, report
+
+basic_conf = base.basic_conf
+pool_conf = base.pool_conf
+fcgi_request = base.fcgi_request
+wait_for = base.wait_for
+write_script = base.write_script
+
+
+def _pools(workdir, kind):
+    """(good pool text, the same pool with a change that passes -t but whose workers cannot start)."""
+    extra = "pm.max_requests = 5\n"
+    if kind == "module":
+        good = module_pool(workdir, children=2, extra=extra)
+        return good, good.replace("module.param[mode] = serve", "module.param[mode] = initfail"), \
+            f"{workdir}/app.sock", "/x", b"ok"
+    write_script(f"{workdir}/ok.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    good = pool_conf(workdir, children=2, extra=extra)
+    return good, good.replace(f"cgi.root = {workdir}", "cgi.root = /nonexistent/dir"), \
+        f"{workdir}/www.sock", "/ok.sh", b"ok"
+
+
+@pytest.mark.parametrize("kind", ["module", "cgi"])
+def test_27_1_a_failed_reload_leaves_the_pool_supervised(fpmd, workdir, kind):
+    """Item 1: the new workers never start; the old ones recycle (max_requests 5) and must be replaced."""
+    good, bad, sock, uri, want = _pools(workdir, kind)
+    fpmd.start(basic_conf(workdir, good))
+    assert fcgi_request(sock, uri, root=workdir).body == want
+    fpmd.write_conf(basic_conf(workdir, bad))
+    fpmd.signal(signal.SIGUSR2)
+    # Requests while the new master waits for its canary: the old workers recycle meanwhile.
+    fpmd.wait_log("fpm is running", count=2, timeout=10)
+    ok, failed = 0, []
+    t0 = time.monotonic()
+    for i in range(25):    # five times what the two old workers can serve before they recycle
+        try:
+            r = fcgi_request(sock, uri, root=workdir, timeout=8)
+            if r.body == want:
+                ok += 1
+            else:
+                failed.append((i, r.status, r.stdout[:80]))
+        except Exception as e:  # noqa: BLE001 - every failure is counted
+            failed.append((i, repr(e)))
+    took = time.monotonic() - t0
+    fpmd.wait_log("reload failed for pool", timeout=30)
+    fpmd.wait_log("the previous configuration serves again", timeout=30)
+    back = wait_for(lambda: len(fpmd.workers()) == 2, 10)
+    report("27.1", f"{kind} pool, static 2, max_requests 5, reload whose workers cannot start: "
+                   f"{ok}/25 requests served during and after it in {took:.1f}s, {len(failed)} failed, "
+                   f"pool back to 2 workers: {bool(back)}")
+    assert failed == [], (failed[:5], fpmd.log()[-3000:])
+    assert back, fpmd.workers()
+    assert fpmd.proc.poll() is None
+
+
+def test_27_3_a_worker_that_exits_0_before_it_is_ready_is_backed_off(fpmd, workdir):
+    """Item 3: a module whose init calls exit(0) must not make a fork storm."""
+    fpmd.start(basic_conf(workdir, module_pool(workdir, mode="exit0", children=2)), wait_ready=False)
+    fpmd.wait_log("fpm is running", timeout=10)
+    time.sleep(3)
+    starts = len(re.findall(r"child \d+ started", fpmd.log()))
+    report("27.3", f"module whose init calls exit(0), static 2: {starts} worker starts in 3 s")
+    assert fpmd.proc.poll() is None
+    assert starts <= 30, fpmd.log()[-2000:]
+    assert "keep dying right after start" in fpmd.log()
