@@ -545,3 +545,37 @@ def test_a_program_that_exits_at_once_is_not_forked_in_a_loop(fpmd, workdir):
     time.sleep(2.5)
     restarts = f2.log().count("restarting it")
     assert 20 <= restarts <= 70, restarts       # about 21 a second, not thousands
+
+
+def _free_port(host="127.0.0.1", fam=socket.AF_INET):
+    with socket.socket(fam) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _served(address):
+    try:
+        return fcgi_request(address, "/", timeout=3).status == 200
+    except OSError:
+        return False
+
+
+def test_direct_mode_enforces_allowed_clients_whatever_the_program(fpmd, workdir):
+    """Issue 27 item 2: a program that checks no peer (fcgi_app.py, php-cgi on an inherited
+    socket) must not serve a client outside listen.allowed_clients, on IPv4 or IPv6."""
+    shutil.copy(APP, f"{workdir}/fcgi_app.py")
+    cases = [("127.0.0.1", "127.0.0.1", True), ("127.0.0.1", "127.0.0.2", False),
+             ("127.0.0.1", "127.0.0.2,127.0.0.1", True)]
+    if socket.has_ipv6 and os.path.exists("/proc/net/if_inet6"):
+        cases += [("[::1]", "::1", True), ("[::1]", "::2", False)]
+    pools, want = "", []
+    for i, (host, allowed, ok) in enumerate(cases):
+        fam = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+        port = _free_port(host.strip("[]"), fam)
+        pools += (f"[p{i}]\nuser = nobody\nlisten = {host}:{port}\nlisten.allowed_clients = {allowed}\n"
+                  f"pm = static\npm.max_children = 1\napp.type = exec\nexec.mode = direct\n"
+                  f"exec.command = /usr/bin/python3 {workdir}/fcgi_app.py\n")
+        want.append((f"{host}:{port}", allowed, ok))
+    fpmd.start(basic_conf(workdir, pools))
+    got = [(addr, allowed, _served(addr)) for addr, allowed, _ in want]
+    assert got == want
