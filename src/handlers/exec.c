@@ -88,6 +88,7 @@ struct exec_state {
 	uint8_t *buf;
 	struct exec_queue out;
 	uint64_t restarts;
+	int killed;                  /* the worker killed the program (logged): its end is not news */
 	struct cgi_headers *hdr;     /* to learn the status for logs; bytes pass unchanged */
 };
 
@@ -233,7 +234,9 @@ static int ensure_program(struct worker *w, struct exec_state *st)
 		/* What it left in its group goes with it, while the zombie holds the id. */
 		kill(-st->pid, SIGKILL);
 		waitpid(st->pid, &status, 0);
-		if (WIFSIGNALED(status))
+		if (st->killed)
+			st->killed = 0;
+		else if (WIFSIGNALED(status))
 			log_warning("[pool %s] child %d: exec.command exited on signal %d; restarting it",
 				    w->pool->conf->name, (int)getpid(), WTERMSIG(status));
 		else
@@ -268,6 +271,28 @@ static int ensure_program(struct worker *w, struct exec_state *st)
 		return -1;
 	}
 	return start_program(w, st);
+}
+
+/*
+ * A program left in the middle of an exchange (its answer malformed, cut or
+ * abandoned by the client) is in a state nobody knows: a php-cgi still
+ * running the abandoned script, a program still writing an answer no one
+ * reads.  Reusing it would make the next request wait for it, or read its
+ * leftovers as that request's answer: it is killed with its group and a new
+ * one started.
+ */
+static void restart_program(struct worker *w, struct exec_state *st, const char *why)
+{
+	if (st->pid > 0 && !program_exited(st, NULL)) {
+		log_warning("[pool %s] child %d: %s; restarting exec.command", w->pool->conf->name,
+			    (int)getpid(), why);
+		kill(-st->pid, SIGKILL);
+		siginfo_t si;
+		while (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+		st->killed = 1;
+	}
+	ensure_program(w, st);
 }
 
 /*
@@ -500,8 +525,9 @@ static int connect_program(const struct exec_state *st)
  * (nothing may arrive on it between requests: data or EOF means it is done),
  * else a new one.  *reused tells which.
  */
-static int program_conn(struct exec_state *st, int *reused)
+static int program_conn(struct exec_state *st, int *reused, int *stray)
 {
+	*stray = 0;
 	if (st->conn_fd >= 0) {
 		int fd = st->conn_fd;
 		struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
@@ -510,7 +536,12 @@ static int program_conn(struct exec_state *st, int *reused)
 			*reused = 1;
 			return fd;
 		}
+		/* EOF is a program that closed a kept connection; bytes are records after END_REQUEST */
+		char c;
+		*stray = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 		close(fd);
+		if (*stray)
+			return -1;
 	}
 	*reused = 0;
 	return connect_program(st);
@@ -522,19 +553,44 @@ struct relay {
 	int got_any;                 /* any byte from the program for this request */
 	int got_output;
 	int status_known;
+	char bad[96];                /* what the program sent that it must not have, "" none */
 };
 
-/* Forwards what the program sent; records END_REQUEST. -1 when the client is gone. */
+/*
+ * Forwards what the program sent; records END_REQUEST.  -1 when the client
+ * is gone; -2 when the program broke the protocol (rl->bad says how): a
+ * record for another request id (we only ever send id 1), a record type a
+ * responder does not send, or anything after END_REQUEST.  nginx refuses
+ * the same ("unexpected FastCGI request id"); passing them on would hand
+ * one request's answer to the next client on a kept connection.
+ */
 static int relay_response(struct exec_state *st, struct request *r, struct fcgi_resp_reader *rd,
 			  const uint8_t *buf, size_t len, struct relay *rl)
 {
 	while (len) {
 		struct fcgi_resp_event ev;
 		ssize_t used = fcgi_resp_reader_feed(rd, buf, len, &ev);
-		if (used < 0)
+		if (used < 0) {
+			snprintf(rl->bad, sizeof(rl->bad), "a malformed FastCGI record: %s",
+				 fcgi_strerror(rd->error));
 			return -2;
+		}
 		buf += used;
 		len -= (size_t)used;
+		if (ev.kind != FCGI_RESP_NONE && ev.request_id != 1) {
+			snprintf(rl->bad, sizeof(rl->bad), "a record for request id %u (the request is 1)",
+				 (unsigned)ev.request_id);
+			return -2;
+		}
+		if (ev.kind == FCGI_RESP_OTHER) {
+			snprintf(rl->bad, sizeof(rl->bad), "an unexpected record of type %u",
+				 (unsigned)ev.other_type);
+			return -2;
+		}
+		if (ev.kind == FCGI_RESP_END && len) {
+			snprintf(rl->bad, sizeof(rl->bad), "%zu bytes after END_REQUEST", len);
+			return -2;
+		}
 		switch (ev.kind) {
 		case FCGI_RESP_STDOUT:
 			if (!rl->status_known) {
@@ -566,11 +622,28 @@ static int relay_response(struct exec_state *st, struct request *r, struct fcgi_
 }
 
 /*
+ * An answer that cannot be completed: what was relayed goes out, then the
+ * connection is closed without END_REQUEST, so the web server sees the
+ * upstream end early (nginx: "upstream prematurely closed", the client's
+ * body cut) instead of a complete answer with a piece missing.
+ */
+static void cut_connection(struct request *r)
+{
+	req_out_flush(r);
+	r->finished = 1;
+	r->aborted = 1;
+	r->conn->dead = 1;
+}
+
+/*
  * One request relayed.  Each turn: take more of the body only when the queue
  * has drained (memory stays bounded), send what the program takes, and poll
  * the program (its output; room for input), the client (body, or hang-up)
  * and the program's pidfd (it may exit by itself while the request waits in
  * its socket's backlog: restarted, the new one accepts it).
+ *
+ * Only an exchange that reached END_REQUEST, clean, leaves the program as it
+ * was; any other end restarts it (restart_program says why).
  */
 static int exec_handle(struct worker *w, struct request *r)
 {
@@ -585,8 +658,13 @@ static int exec_handle(struct worker *w, struct request *r)
 	if (ensure_program(w, st) < 0)
 		return resp_simple(r, 503, "503 Service Unavailable\n") < 0 ? -1 : 0;
 	reap_orphans(st);
-	int reused;
-	int fd = program_conn(st, &reused);
+	int reused, stray;
+	int fd = program_conn(st, &reused, &stray);
+	if (stray) {
+		restart_program(w, st, "exec.command sent records after END_REQUEST on its kept "
+				"connection");
+		fd = st->pid > 0 ? connect_program(st) : -1;
+	}
 	q->pos = q->len = 0;
 	if (fd < 0 || q_head(q, r) < 0) {
 		log_sys(LL_ERROR, "[pool %s] child %d: cannot reach exec.command", pool, (int)getpid());
@@ -596,7 +674,8 @@ static int exec_handle(struct worker *w, struct request *r)
 	}
 	size_t replay_max = q->len + EXEC_REPLAY_MAX;
 	int replay = reused;             /* all that was sent is still in the queue */
-	int body_done = 0, in_open = 1, rc = 0;
+	int body_done = 0, in_open = 1, rc = 0, client_watch = 1;
+	const char *why = "exec.command closed the connection before END_REQUEST";
 
 	while (!rl.ended) {
 		if (!body_done && q->pos == q->len) {
@@ -638,9 +717,15 @@ static int exec_handle(struct worker *w, struct request *r)
 		int need_body = !body_done && q->pos == q->len;
 		if (need_body && r->conn->in_pos < r->conn->in_len)
 			continue;            /* more of the body already arrived: queue it first */
+		/*
+		 * Once the body is in, the client is watched only for a hang-up.  A
+		 * half-close (shutdown(SHUT_WR) after FCGI_STDIN: POLLRDHUP alone) is
+		 * the end of its input, as php-fpm and libfcgi take it, not an abort.
+		 */
 		struct pollfd pfd[3] = {
 			{ .fd = fd, .events = POLLIN | (q->pos < q->len ? POLLOUT : 0) },
-			{ .fd = r->conn->fd, .events = need_body ? POLLIN : POLLRDHUP },
+			{ .fd = need_body || client_watch ? r->conn->fd : -1,
+			  .events = need_body ? POLLIN : POLLRDHUP },
 			{ .fd = rl.got_any ? -1 : st->pidfd, .events = POLLIN },
 		};
 		/* request_body_timeout, while the body is awaited (logged by req_body_gap) */
@@ -666,9 +751,11 @@ static int exec_handle(struct worker *w, struct request *r)
 					rc = -1;
 					break;
 				}
-			} else if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			} else if (pfd[1].revents & (POLLHUP | POLLERR)) {
 				rc = -1;
 				break;
+			} else {
+				client_watch = 0;
 			}
 		}
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -697,8 +784,9 @@ static int exec_handle(struct worker *w, struct request *r)
 			rl.got_any = 1;
 			int x = relay_response(st, r, &rd, st->buf, (size_t)n, &rl);
 			if (x == -2) {
-				log_error("[pool %s] child %d: exec.command sent a malformed FastCGI record: %s",
-					  pool, (int)getpid(), fcgi_strerror(rd.error));
+				log_error("[pool %s] child %d: exec.command sent %s", pool, (int)getpid(),
+					  rl.bad);
+				why = "exec.command broke the FastCGI protocol";
 				break;
 			}
 			if (x < 0) {
@@ -707,23 +795,29 @@ static int exec_handle(struct worker *w, struct request *r)
 			}
 		}
 	}
+	int whole = rl.ended && !rl.bad[0];
 	/* Kept only after a whole exchange: nothing of this request may be left on it. */
-	if (fd >= 0 && rl.ended && rc == 0 && in_open && body_done && q->pos == q->len)
+	if (fd >= 0 && whole && rc == 0 && in_open && body_done && q->pos == q->len)
 		st->conn_fd = fd;
 	else if (fd >= 0)
 		close(fd);
+	if (!whole)
+		restart_program(w, st, rc < 0 ? "the client went away before the answer was complete"
+				: why);
 	if (rc < 0) {
 		r->aborted = 1;
 		return -1;
 	}
-	if (!rl.ended) {
-		ensure_program(w, st);      /* it probably died: log it and start it again */
+	if (!whole) {
 		if (!rl.got_output) {
 			log_error("[pool %s] child %d: exec.command ended the connection without an answer",
 				  pool, (int)getpid());
 			return resp_simple(r, 502, "502 Bad Gateway\n") < 0 ? -1 : 0;
 		}
-		return -1;                    /* half an answer: the client must see it failed */
+		log_error("[pool %s] child %d: exec.command's answer was cut (%s); closing the client's "
+			  "connection without END_REQUEST", pool, (int)getpid(), why);
+		cut_connection(r);
+		return -1;
 	}
 	return (int)(rl.app_status & 0x7fffffff);
 }
