@@ -49,6 +49,7 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -622,6 +623,43 @@ static int relay_response(struct exec_state *st, struct request *r, struct fcgi_
 }
 
 /*
+ * security.limit_extensions, when set for the pool, on the script the
+ * program would run.  php-cgi with cgi.fix_pathinfo (its default) runs the
+ * longest existing file at the start of SCRIPT_FILENAME, so "/up.jpg/x.php"
+ * runs /up.jpg: the name as sent and that file must both pass.  Without
+ * SCRIPT_FILENAME there is nothing to check, so nothing is allowed.
+ */
+static int script_allowed(const struct pool_conf *pc, const struct request *r)
+{
+	const struct conf_str_list *l = &pc->security_limit_extensions;
+	if (l->n == 0)
+		return 1;
+	const char *const *exts = (const char *const *)l->items;
+	const char *sf = req_param(r, "SCRIPT_FILENAME");
+	char path[4096];
+	const char *denied = NULL;
+	if (!sf || !*sf || strlen(sf) >= sizeof(path)) {
+		denied = "(no usable SCRIPT_FILENAME)";
+	} else if (!cgi_extension_allowed(sf, exts, l->n)) {
+		denied = sf;
+	} else {
+		snprintf(path, sizeof(path), "%s", sf);
+		struct stat sb;
+		char *slash;
+		int found;
+		while (!(found = stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) &&
+		       (slash = strrchr(path, '/')) && slash != path)
+			*slash = '\0';
+		if (found && strcmp(path, sf) != 0 && !cgi_extension_allowed(path, exts, l->n))
+			denied = path;
+	}
+	if (denied)
+		log_warning("[pool %s] access to the script '%s' has been denied (see "
+			    "security.limit_extensions)", pc->name, denied);
+	return !denied;
+}
+
+/*
  * An answer that cannot be completed: what was relayed goes out, then the
  * connection is closed without END_REQUEST, so the web server sees the
  * upstream end early (nginx: "upstream prematurely closed", the client's
@@ -654,6 +692,9 @@ static int exec_handle(struct worker *w, struct request *r)
 	struct fcgi_resp_reader rd;
 	fcgi_resp_reader_init(&rd);
 	cgi_headers_init(st->hdr);
+
+	if (!script_allowed(w->pool->conf, r))
+		return resp_simple(r, 403, "Access denied.\n") < 0 ? -1 : 0;
 
 	if (ensure_program(w, st) < 0)
 		return resp_simple(r, 503, "503 Service Unavailable\n") < 0 ? -1 : 0;

@@ -579,3 +579,30 @@ def test_direct_mode_enforces_allowed_clients_whatever_the_program(fpmd, workdir
     fpmd.start(basic_conf(workdir, pools))
     got = [(addr, allowed, _served(addr)) for addr, allowed, _ in want]
     assert got == want
+
+
+def test_limit_extensions_is_enforced_in_exec_pools(php, workdir):
+    """Issue 27 item 7: /up.jpg (an upload with PHP in it) must not run through php-cgi when
+    security.limit_extensions = .php, nor by way of php-cgi's path fix (/up.jpg/x.php)."""
+    write_script(f"{workdir}/up.jpg", "<?php echo 'pwned';\n", 0o644)
+    php.start(basic_conf(workdir, exec_pool(workdir, "security.limit_extensions = .php\n", children=1)))
+    sock = f"{workdir}/php.sock"
+    for uri in ("/up.jpg", "/up.jpg/x.php"):
+        r = fcgi_request(sock, uri, root=workdir)
+        assert r.status == 403 and b"pwned" not in r.body, (uri, r.stdout)
+    php.wait_log(r"access to the script '.*up\.jpg' has been denied \(see security.limit_extensions\)")
+    assert fcgi_request(sock, "/i.php?a=2", root=workdir).body.startswith(b"php ")
+
+
+def test_php_admin_value_in_exec_pools_is_said_to_be_a_default(workdir):
+    """Issue 27 item 7: php-cgi cannot lock php_admin_value (ini_set and .user.ini override
+    a -d value): fpmd -t says so instead of letting it pass for a lock."""
+    from conftest import FPMD
+    write_script(f"{workdir}/set.php", "<?php ini_set('memory_limit', '99M'); echo ini_get('memory_limit');\n", 0o644)
+    conf = f"{workdir}/t.conf"
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, exec_pool(workdir, "php_admin_value[memory_limit] = 77M\n")))
+    r = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "php_admin_value[memory_limit]" in out and "cannot lock" in out, out
