@@ -94,20 +94,69 @@ struct exec_state {
 };
 
 
-/* The program's group, for the SIGTERM handler. */
+/* For the SIGTERM handler: the program's group, and what to remove (set once, at init). */
 static volatile sig_atomic_t program_pgid;
+static char children_path[64];   /* /proc/self/task/TID/children */
+static char cleanup_sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char cleanup_dir[64];
+
+/*
+ * Kills and reaps every remaining child of this worker: orphans of the
+ * program, reparented to it (a child subreaper), one in a session of its own
+ * included.  Theirs come to us in turn as they die, hence the rounds
+ * (bounded).  Only async-signal-safe calls: the SIGTERM handler uses it.
+ */
+static void kill_descendants(void)
+{
+	for (int round = 0; round < 100 && children_path[0]; round++) {
+		int fd = open(children_path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		char buf[4096];
+		ssize_t len = read(fd, buf, sizeof(buf));
+		close(fd);
+		int n = 0;
+		long pid = 0;
+		for (ssize_t i = 0; i <= len; i++) {
+			if (i < len && buf[i] >= '0' && buf[i] <= '9') {
+				pid = pid * 10 + (buf[i] - '0');
+				continue;
+			}
+			if (pid > 1) {
+				kill((pid_t)pid, SIGKILL);
+				n++;
+			}
+			pid = 0;
+		}
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (n == 0)
+			return;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
 
 /*
  * The master sends SIGTERM on a fast stop and on request_terminate_timeout.
- * PDEATHSIG would take the program but not what it started: kill the group,
- * then die of the signal as before.  kill, sigaction and raise are
- * async-signal-safe.
+ * PDEATHSIG would take the program but not what it started, and nothing
+ * would remove the program's directory: kill the group, wait for the
+ * program (its orphans then come to this worker), kill them, remove the
+ * socket and the directory, then die of the signal as before.  Every call
+ * is async-signal-safe.
  */
 static void on_sigterm(int signo)
 {
 	pid_t g = program_pgid;
-	if (g > 0)
+	if (g > 0) {
 		kill(-g, SIGKILL);
+		waitpid(g, NULL, 0);
+	}
+	kill_descendants();
+	if (cleanup_sock[0])
+		unlink(cleanup_sock);
+	if (cleanup_dir[0])
+		rmdir(cleanup_dir);
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigaction(signo, &dfl, NULL);
 	raise(signo);
@@ -196,32 +245,6 @@ static void reap_orphans(const struct exec_state *st)
 		    si.si_pid == st->pid)
 			return;
 		waitpid(si.si_pid, NULL, 0);
-	}
-}
-
-/*
- * Kills and reaps every remaining child of this worker: orphans reparented to
- * it.  Theirs come to us in turn as they die, hence the rounds (bounded).
- */
-static void kill_descendants(void)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
-	for (int round = 0; round < 100; round++) {
-		FILE *f = fopen(path, "re");
-		int pid, n = 0;
-		if (!f)
-			return;
-		while (fscanf(f, "%d", &pid) == 1) {
-			kill(pid, SIGKILL);
-			n++;
-		}
-		fclose(f);
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		if (n == 0)
-			return;
-		usleep(10000);
 	}
 }
 
@@ -382,6 +405,7 @@ static struct exec_state *state_init(struct worker *w)
 			st->set_max_requests = 0;
 	/* Orphans of the program come to this worker, which kills and reaps them. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	snprintf(children_path, sizeof(children_path), "/proc/self/task/%d/children", (int)getpid());
 	struct sigaction sa = { .sa_handler = on_sigterm };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -403,6 +427,9 @@ static int exec_worker_init(struct worker *w)
 	}
 	st->addr.sun_family = AF_UNIX;
 	snprintf(st->addr.sun_path, sizeof(st->addr.sun_path), "%s/app.sock", st->dir);
+	/* SIGTERM (a fast stop) removes them too: see on_sigterm */
+	snprintf(cleanup_dir, sizeof(cleanup_dir), "%s", st->dir);
+	snprintf(cleanup_sock, sizeof(cleanup_sock), "%s", st->addr.sun_path);
 	st->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (st->listen_fd < 0 ||
 	    bind(st->listen_fd, (struct sockaddr *)&st->addr, sizeof(st->addr)) < 0 ||

@@ -606,3 +606,41 @@ def test_php_admin_value_in_exec_pools_is_said_to_be_a_default(workdir):
     assert r.returncode == 0, r.stderr
     out = r.stdout + r.stderr
     assert "php_admin_value[memory_limit]" in out and "cannot lock" in out, out
+
+
+def _program_dir(worker):
+    """The /tmp/fpmd-exec-XXXXXX directory of a worker: its listening socket's path."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{worker}/fd"):
+        try:
+            t = os.readlink(f"/proc/{worker}/fd/{fd}")
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            inodes.add(t[8:-1])
+    with open("/proc/net/unix") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 8 and parts[6] in inodes and parts[-1].startswith("/tmp/fpmd-exec-"):
+                return os.path.dirname(parts[-1])
+    return None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])
+def test_every_stop_cleans_up_the_program_and_its_directory(fpmd, workdir, sig):
+    """Issue 27 item 10: a fast stop (SIGTERM, SIGINT) as well as a graceful one (SIGQUIT)
+    leaves no /tmp/fpmd-exec-* directory and none of what the program started, including
+    a descendant in its own session."""
+    pidfile = f"{workdir}/kids"
+    os.chmod(workdir, 0o777)
+    fpmd.start(basic_conf(workdir, app_pool(workdir, f"grandchild={pidfile}")))
+    assert fcgi_request(f"{workdir}/php.sock", "/").status == 200
+    assert wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().count(" ") == 1, 5)
+    kids = [int(p) for p in open(pidfile).read().split()]
+    worker = fpmd.workers()[0]
+    d = _program_dir(worker)
+    assert d and os.path.isdir(d)
+    fpmd.signal(sig)
+    fpmd.wait(10)
+    assert wait_for(lambda: not any(alive(k) for k in kids), 5), kids
+    assert not os.path.exists(d), f"{d} left behind"
