@@ -214,3 +214,52 @@ def test_reload_refuses_a_missing_module(fpmd, workdir, modules):
     time.sleep(0.3)
     assert fpmd.workers() == before
     assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
+
+
+MISUSE = r'''
+#include <stdlib.h>
+#include <string.h>
+#include "fpmd/module.h"
+static const struct fpmd_host *host;
+static struct fpmd_request *saved;
+static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{ (void)s; (void)n; *st = NULL; host = h; return 0; }
+static int handle(void *st, struct fpmd_request *r)
+{
+    const char *u = host->param(r, "DOCUMENT_URI");
+    (void)st;
+    if (!strcmp(u, "/save")) { saved = r; return host->write(r, "saved", 5); }
+    if (!strcmp(u, "/stale") && saved) {
+        int rc = host->write(saved, "LEAK", 4);
+        char b[32]; b[0] = rc < 0 ? 'r' : 'w'; b[1] = 0;
+        host->add_header(r, "X-Stale", b);
+        return host->write(r, "mine", 4);
+    }
+    if (!strcmp(u, "/failafter")) { host->write(r, "partial", 7); return -1; }
+    if (!strcmp(u, "/exit")) exit(0);
+    return host->write(r, "ok", 2);
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "misuse",
+                                         .init = init, .handle = handle };
+'''
+
+
+def test_module_api_misuse_is_refused_and_logged(fpmd, workdir):
+    """Issue 27 item 11: a request handle kept past its request cannot touch the next
+    client's answer; -1 after output is a non-zero appStatus and a log line; exit() in
+    handle is an error, not a NOTICE."""
+    so = _so(workdir, "misuse", MISUSE)
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so, children=1)))
+    sock = f"{workdir}/app.sock"
+    assert fcgi_request(sock, "/save", extra={"DOCUMENT_URI": "/save"}).body == b"saved"
+    r = fcgi_request(sock, "/stale", extra={"DOCUMENT_URI": "/stale"})
+    assert b"LEAK" not in r.stdout and r.body == b"mine", r.stdout
+    assert r.headers.get("x-stale") == "r"
+    fpmd.wait_log(r"module misuse used a request handle after its request ended")
+    r = fcgi_request(sock, "/failafter", extra={"DOCUMENT_URI": "/failafter"})
+    assert r.body == b"partial" and r.app_status != 0
+    fpmd.wait_log(r"module misuse failed on GET /failafter after its answer had begun")
+    with pytest.raises(ConnectionError):
+        fcgi_request(sock, "/exit", extra={"DOCUMENT_URI": "/exit"})
+    fpmd.wait_log(r"ERROR: \[pool app\] child \d+: module misuse called exit\(\) while handling GET /exit")
+    fpmd.wait_log(r"WARNING: \[pool app\] child \d+ exited with code \d+")
