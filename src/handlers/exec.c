@@ -64,7 +64,10 @@
 #define EXEC_BUF        (64u * 1024u)
 #define EXEC_REPLAY_MAX (64u * 1024u)  /* body bytes kept to resend on a stale kept connection */
 #define EXEC_TERM_MS    1000           /* SIGTERM to SIGKILL when the worker stops the program */
-#define EXEC_RESTART_BURST 20          /* restarts within a second before a pause */
+#define EXEC_BACKOFF_MIN_MS 100        /* after the pool's first failed start, doubling... */
+#define EXEC_BACKOFF_MAX_MS 10000      /* ...up to this */
+#define EXEC_WAIT_MAX_MS 5000          /* a request waits this long for a start, then 503 */
+#define EXEC_LOG_EVERY_MS 1000         /* one line about a program's exit per pool and second */
 
 /* Records on their way to the program; sent from pos, appended at len. */
 struct exec_queue {
@@ -78,8 +81,8 @@ struct exec_state {
 	int listen_fd;               /* the program's fd 0: private, or the pool's (direct) */
 	int direct;                  /* exec.mode = direct */
 	uint64_t started_ms;         /* when the program was last started */
-	uint64_t burst_start_ms;     /* restarts counted since then (EXEC_RESTART_BURST) */
-	unsigned burst;
+	int served;                  /* the program answered a request since its start */
+	unsigned unlogged;           /* exits not logged (EXEC_LOG_EVERY_MS) since the last line */
 	pid_t pid;                   /* the program, leader of its own process group */
 	int pidfd;                   /* readable when the program exits (-1: not available) */
 	int conn_fd;                 /* connection kept from the last request, -1 none */
@@ -212,6 +215,7 @@ static int start_program(struct worker *w, struct exec_state *st)
 	setpgid(pid, pid);
 	st->pid = pid;
 	program_pgid = pid;
+	st->served = 0;
 	st->started_ms = conn_now_ms();
 	if (st->pidfd >= 0)
 		close(st->pidfd);
@@ -248,10 +252,87 @@ static void reap_orphans(const struct exec_state *st)
 	}
 }
 
-/* Restarts the program if it has exited; logs how it ended. */
-static int ensure_program(struct worker *w, struct exec_state *st)
+/*
+ * The pool's back-off, from every worker's slot: the latest "no start
+ * before" and the sum of consecutive failures.  Other workers' slots are
+ * other processes' memory: clamped, they can delay a start by
+ * EXEC_BACKOFF_MAX_MS at most.
+ */
+static uint64_t pool_not_before(const struct worker *w, unsigned *failures, uint64_t *logged)
+{
+	const struct scoreboard *sb = &w->pool->sb;
+	uint64_t now = conn_now_ms(), until = 0, last_log = 0;
+	unsigned f = 0;
+	for (unsigned i = 0; i < sb->nslots; i++) {
+		const struct sb_slot *sl = &sb->slots[i];
+		uint64_t u = __atomic_load_n(&sl->exec_not_before_ms, __ATOMIC_RELAXED);
+		uint64_t l = __atomic_load_n(&sl->exec_logged_ms, __ATOMIC_RELAXED);
+		uint32_t n = __atomic_load_n(&sl->exec_failures, __ATOMIC_RELAXED);
+		if (u > now + EXEC_BACKOFF_MAX_MS)
+			u = now + EXEC_BACKOFF_MAX_MS;
+		until = u > until ? u : until;
+		last_log = l <= now && l > last_log ? l : last_log;
+		f += n < 64 ? n : 64;
+	}
+	if (failures)
+		*failures = f;
+	if (logged)
+		*logged = last_log;
+	return until;
+}
+
+/* A start failed: the pool's next one waits, doubling with the pool's failures. */
+static void note_failed_start(struct worker *w)
+{
+	unsigned f;
+	pool_not_before(w, &f, NULL);
+	unsigned shift = f < 7 ? f : 7;
+	uint64_t delay = (uint64_t)EXEC_BACKOFF_MIN_MS << shift;
+	if (delay > EXEC_BACKOFF_MAX_MS)
+		delay = EXEC_BACKOFF_MAX_MS;
+	__atomic_store_n(&w->slot->exec_failures, w->slot->exec_failures + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->slot->exec_not_before_ms, conn_now_ms() + delay, __ATOMIC_RELAXED);
+	if (f + 1 == 3)
+		log_warning("[pool %s] child %d: exec.command keeps exiting right after it starts; "
+			    "the pool starts it again with a delay of up to %d s", w->pool->conf->name,
+			    (int)getpid(), EXEC_BACKOFF_MAX_MS / 1000);
+}
+
+/* How the program ended, at most once a second for the whole pool (the rest counted). */
+static void log_exit(struct worker *w, struct exec_state *st, int status)
+{
+	uint64_t last, now = conn_now_ms();
+	pool_not_before(w, NULL, &last);
+	if (last && now - last < EXEC_LOG_EVERY_MS) {
+		st->unlogged++;
+		return;
+	}
+	__atomic_store_n(&w->slot->exec_logged_ms, now, __ATOMIC_RELAXED);
+	char more[64] = "";
+	if (st->unlogged)
+		snprintf(more, sizeof(more), " (%u more exits since the last line)", st->unlogged);
+	st->unlogged = 0;
+	if (WIFSIGNALED(status))
+		log_warning("[pool %s] child %d: exec.command exited on signal %d; restarting it%s",
+			    w->pool->conf->name, (int)getpid(), WTERMSIG(status), more);
+	else
+		log_warning("[pool %s] child %d: exec.command exited with code %d; restarting it%s",
+			    w->pool->conf->name, (int)getpid(), WEXITSTATUS(status), more);
+}
+
+/*
+ * Restarts the program if it has exited; logs how it ended.  A program that
+ * exited before it answered anything (managed), or within a second of its
+ * start (direct: the worker cannot tell), is a failed start: the pool backs
+ * off, so a program that cannot start is not forked in a loop.  One that
+ * served and then left (php-cgi after PHP_FCGI_MAX_REQUESTS, a program that
+ * exits after each request) is recycling, started again at once.
+ * Returns 0, or -1 while the back-off holds: *wait_ms then says for how long.
+ */
+static int ensure_program(struct worker *w, struct exec_state *st, uint64_t *wait_ms)
 {
 	int status;
+	*wait_ms = 0;
 	if (st->pid > 0 && !program_exited(st, NULL))
 		return 0;
 	if (st->pid > 0) {
@@ -260,41 +341,47 @@ static int ensure_program(struct worker *w, struct exec_state *st)
 		waitpid(st->pid, &status, 0);
 		if (st->killed)
 			st->killed = 0;
-		else if (WIFSIGNALED(status))
-			log_warning("[pool %s] child %d: exec.command exited on signal %d; restarting it",
-				    w->pool->conf->name, (int)getpid(), WTERMSIG(status));
 		else
-			log_warning("[pool %s] child %d: exec.command exited with code %d; restarting it",
-				    w->pool->conf->name, (int)getpid(), WEXITSTATUS(status));
+			log_exit(w, st, status);
 		st->restarts++;
 		if (st->conn_fd >= 0) {
 			close(st->conn_fd);
 			st->conn_fd = -1;
 		}
+		int failed = st->direct ? conn_now_ms() - st->started_ms < 1000 : !st->served;
+		if (failed)
+			note_failed_start(w);
+		else if (w->slot->exec_failures)
+			__atomic_store_n(&w->slot->exec_failures, 0, __ATOMIC_RELAXED);
 	}
 	st->pid = 0;
 	program_pgid = 0;
 	/* Anything else a previous program left (its own session, say) goes before the next. */
 	kill_descendants();
-	/*
-	 * A program that exits as soon as it starts (a wrong path in its own
-	 * configuration, say) would be forked in a loop, and a request waiting
-	 * for it would wait for ever: past EXEC_RESTART_BURST restarts within a
-	 * second, none until the second is over (the request gets a 502 or 503).
-	 */
-	uint64_t now = conn_now_ms();
-	if (now - st->burst_start_ms >= 1000) {
-		st->burst_start_ms = now;
-		st->burst = 0;
-	}
-	if (++st->burst > EXEC_RESTART_BURST) {
-		if (st->burst == EXEC_RESTART_BURST + 1)
-			log_error("[pool %s] child %d: exec.command exited %d times within a second; "
-				  "not restarting it before the second is over", w->pool->conf->name,
-				  (int)getpid(), EXEC_RESTART_BURST);
+	uint64_t now = conn_now_ms(), until = pool_not_before(w, NULL, NULL);
+	if (now < until) {
+		*wait_ms = until - now;
 		return -1;
 	}
 	return start_program(w, st);
+}
+
+/*
+ * ensure_program for a request: the back-off is waited for until deadline
+ * (monotonic ms), so a request that comes while the program is down gets it
+ * once it starts, and a 503 only when that takes too long.
+ */
+static int ensure_program_by(struct worker *w, struct exec_state *st, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t wait_ms;
+		if (ensure_program(w, st, &wait_ms) == 0)
+			return 0;
+		uint64_t now = conn_now_ms();
+		if (!wait_ms || now + wait_ms > deadline)
+			return -1;
+		wait_readable(-1, (int)wait_ms);
+	}
 }
 
 /*
@@ -316,7 +403,8 @@ static void restart_program(struct worker *w, struct exec_state *st, const char 
 			;
 		st->killed = 1;
 	}
-	ensure_program(w, st);
+	uint64_t wait_ms;
+	ensure_program(w, st, &wait_ms);     /* in a back-off: started by the next request */
 }
 
 /*
@@ -700,6 +788,14 @@ static void cut_connection(struct request *r)
 	r->conn->dead = 1;
 }
 
+/* No program within EXEC_WAIT_MAX_MS: the pool's back-off holds (logged by note_failed_start). */
+static int unavailable(struct worker *w, struct request *r)
+{
+	log_error("[pool %s] child %d: exec.command did not start within %d s (it keeps exiting "
+		  "before it answers); 503", w->pool->conf->name, (int)getpid(), EXEC_WAIT_MAX_MS / 1000);
+	return resp_simple(r, 503, "503 Service Unavailable\n") < 0 ? -1 : 0;
+}
+
 /*
  * One request relayed.  Each turn: take more of the body only when the queue
  * has drained (memory stays bounded), send what the program takes, and poll
@@ -723,8 +819,9 @@ static int exec_handle(struct worker *w, struct request *r)
 	if (!script_allowed(w->pool->conf, r))
 		return resp_simple(r, 403, "Access denied.\n") < 0 ? -1 : 0;
 
-	if (ensure_program(w, st) < 0)
-		return resp_simple(r, 503, "503 Service Unavailable\n") < 0 ? -1 : 0;
+	uint64_t deadline = conn_now_ms() + EXEC_WAIT_MAX_MS;
+	if (ensure_program_by(w, st, deadline) < 0)
+		return unavailable(w, r);
 	reap_orphans(st);
 	int reused, stray;
 	int fd = program_conn(st, &reused, &stray);
@@ -742,7 +839,7 @@ static int exec_handle(struct worker *w, struct request *r)
 	}
 	size_t replay_max = q->len + EXEC_REPLAY_MAX;
 	int replay = reused;             /* all that was sent is still in the queue */
-	int body_done = 0, in_open = 1, rc = 0, client_watch = 1;
+	int body_done = 0, in_open = 1, rc = 0, client_watch = 1, down = 0;
 	const char *why = "exec.command closed the connection before END_REQUEST";
 
 	while (!rl.ended) {
@@ -809,8 +906,10 @@ static int exec_handle(struct worker *w, struct request *r)
 			break;
 		}
 		if (pfd[2].revents && !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (ensure_program(w, st) < 0)
+			if (ensure_program_by(w, st, deadline) < 0) {
+				down = 1;
 				break;
+			}
 			continue;
 		}
 		if (pfd[1].revents) {
@@ -864,12 +963,14 @@ static int exec_handle(struct worker *w, struct request *r)
 		}
 	}
 	int whole = rl.ended && !rl.bad[0];
+	if (whole)
+		st->served = 1;
 	/* Kept only after a whole exchange: nothing of this request may be left on it. */
 	if (fd >= 0 && whole && rc == 0 && in_open && body_done && q->pos == q->len)
 		st->conn_fd = fd;
 	else if (fd >= 0)
 		close(fd);
-	if (!whole)
+	if (!whole && !down)
 		restart_program(w, st, rc < 0 ? "the client went away before the answer was complete"
 				: why);
 	if (rc < 0) {
@@ -877,6 +978,8 @@ static int exec_handle(struct worker *w, struct request *r)
 		return -1;
 	}
 	if (!whole) {
+		if (down && !rl.got_output)
+			return unavailable(w, r);
 		if (!rl.got_output) {
 			log_error("[pool %s] child %d: exec.command ended the connection without an answer",
 				  pool, (int)getpid());
@@ -912,8 +1015,8 @@ static int direct_worker_init(struct worker *w)
 /*
  * The worker's life in direct mode: wait for the program to exit and start
  * it again, until the worker is told to go (SIGQUIT, or its master died).
- * A program that fails within a second of its start is restarted a second
- * later, not in a loop.
+ * A program that lived less than a second is a failed start: the pool's
+ * back-off applies (ensure_program), so it is not restarted in a loop.
  */
 static void direct_serve(struct worker *w)
 {
@@ -922,19 +1025,12 @@ static void direct_serve(struct worker *w)
 		if (st->pid > 0) {
 			if (!wait_readable(st->pidfd, st->pidfd < 0 ? 1000 : -1) && worker_quit)
 				break;
-			int clean;
-			if (!program_exited(st, &clean))
+			if (!program_exited(st, NULL))
 				continue;
-			/* Leaving after its N requests is its way of recycling: no delay for that. */
-			if (!clean && conn_now_ms() - st->started_ms < 1000) {
-				wait_readable(-1, 1000);
-				if (worker_quit)
-					break;
-			}
 		}
-		/* Not started (too many restarts, or fork failed): try again in a second. */
-		if (ensure_program(w, st) < 0 && !worker_quit)
-			wait_readable(-1, 1000);
+		uint64_t wait_ms;
+		if (ensure_program(w, st, &wait_ms) < 0 && !worker_quit)
+			wait_readable(-1, wait_ms ? (int)wait_ms : 1000);   /* back-off, or fork failed */
 	}
 }
 

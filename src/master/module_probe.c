@@ -31,7 +31,8 @@ static void probe_child(const struct pool_conf *p, int fd)
 	uid_t uid;
 	gid_t gid;
 	char name[64];
-	if (geteuid() == 0 && p->user && *p->user && ids_user(p->user, &uid, &gid, name, sizeof(name)) == 0) {
+	if (geteuid() == 0 && p->user && *p->user &&
+	    ids_user(p->user, &uid, &gid, name, sizeof(name)) == 0) {
 		if (p->group && *p->group)
 			ids_group(p->group, &gid);
 		if ((gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0)) || setuid(uid) < 0) {

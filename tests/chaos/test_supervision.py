@@ -73,3 +73,57 @@ def test_27_3_a_worker_that_exits_0_before_it_is_ready_is_backed_off(fpmd, workd
     assert fpmd.proc.poll() is None
     assert starts <= 30, fpmd.log()[-2000:]
     assert "keep dying right after start" in fpmd.log()
+
+
+def _oneshot(workdir):
+    """A libfcgi program that serves one request and exits (a CGI-style FastCGI program)."""
+    import os
+    import subprocess
+    if not os.path.exists("/usr/include/fcgi_stdio.h"):
+        pytest.skip("libfcgi-dev is not installed")
+    with open(f"{workdir}/oneshot.c", "w") as f:
+        f.write('#include <fcgi_stdio.h>\nint main(void) { if (FCGI_Accept() >= 0)\n'
+                '  printf("Content-Type: text/plain\\r\\n\\r\\nok"); return 0; }\n')
+    subprocess.run(["cc", "-O2", "-o", f"{workdir}/oneshot", f"{workdir}/oneshot.c", "-lfcgi"], check=True)
+    return f"{workdir}/oneshot"
+
+
+def _exec_pool(workdir, command, children=2):
+    return (f"[app]\nuser = nobody\nlisten = {workdir}/app.sock\npm = static\n"
+            f"pm.max_children = {children}\napp.type = exec\nexec.command = {command}\n")
+
+
+def test_27_9_a_program_that_exits_after_each_request_is_no_failure(fpmd, workdir):
+    """Item 9: restarting a program that served its request is recycling: no 503, few log lines."""
+    from chaoslib import Load
+    fpmd.start(basic_conf(workdir, _exec_pool(workdir, _oneshot(workdir))))
+    seconds = 4.0
+    with Load(f"{workdir}/app.sock", "/x", clients=4, seconds=seconds,
+              check=lambda r: r.status == 200 and r.body == b"ok") as load:
+        load.wait()
+    lines = len(re.findall(r"exec.command exited", fpmd.log()))
+    report("27.9", f"one-shot program, 2 workers, c=4 for {seconds:.0f}s: {load.ok} ok, "
+                   f"{len(load.failed)} failed, {lines} restart log lines")
+    assert load.failed == [], load.failed[:5]
+    assert load.ok > 50
+    assert lines <= 4 * seconds + 4, fpmd.log()[-2000:]
+
+
+def test_27_9_a_program_that_fails_at_start_backs_off_pool_wide(fpmd, workdir):
+    """Item 9: a program that exits at once: a pool-wide back-off, rate-limited log lines, and a
+    request waits (bounded) for a start instead of an instant 503."""
+    fpmd.start(basic_conf(workdir, _exec_pool(workdir, "/bin/false", children=4)))
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    r = fcgi_request(f"{workdir}/app.sock", "/x", timeout=15)
+    took = time.monotonic() - t0
+    time.sleep(max(0.0, 4.0 - took))
+    log = fpmd.log()
+    exits = len(re.findall(r"exec.command exited with code 1", log))
+    starts_logged = exits + sum(int(n) for n in re.findall(r"\((\d+) more exits", log))
+    report("27.9", f"/bin/false, 4 workers, 4 s: request answered {r.status} after {took:.1f}s; "
+                   f"{exits} exit lines logged, {starts_logged} exits counted")
+    assert r.status in (502, 503)
+    assert 0.5 <= took <= 8, took        # it waited for a start, within a bound
+    assert exits <= 10, log[-3000:]
+    assert starts_logged <= 30, log[-3000:]

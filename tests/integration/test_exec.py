@@ -249,7 +249,8 @@ def test_php_cgi_that_leaves_after_its_own_limit_fails_no_request(fpmd, workdir)
         assert limit == b"3" and blen == str(i * 1000).encode()
         pids.add(pid)
     assert len(pids) == 4
-    assert fpmd.log().count("exec.command exited with code 0; restarting it") >= 3
+    # one line a second for the pool at most (issue 27 item 9): the rest are counted in the next
+    assert fpmd.log().count("exec.command exited with code 0; restarting it") >= 1
 
 
 def test_a_program_that_ignores_sigterm_is_killed_within_a_bound(fpmd, workdir):
@@ -425,7 +426,7 @@ def test_direct_mode_php_cgi(fpmd, workdir):
     assert pids[0] in first                    # served by the program, not relayed
     assert len(set(pids)) >= 4                 # each went after 3 requests
     assert fpmd.workers() == workers           # restarted by the same workers
-    fpmd.wait_log(r"exec.command exited with code 0; restarting it", count=2)
+    fpmd.wait_log(r"exec.command exited with code 0; restarting it", count=1)
 
     import threading
     result = {}
@@ -520,8 +521,9 @@ def test_direct_mode_passes_allowed_clients_to_the_program(fpmd, workdir):
 
 
 def test_a_program_that_exits_at_once_is_not_forked_in_a_loop(fpmd, workdir):
-    """Managed: the waiting request gets an error instead of waiting for ever; direct: the
-    worker pauses. Both say so in the error log file (worker lines reach it, not only -O)."""
+    """Managed: the waiting request waits for the pool's back-off (bounded), then gets a 503;
+    direct: the worker backs off.  Both say so in the error log file (worker lines reach it,
+    not only -O), a line a second at most (issue 27 item 9)."""
     fpmd.start(basic_conf(workdir, exec_pool(workdir, children=1).replace(
         f"exec.command = {PHP_CGI}", "exec.command = /bin/true")), args=("-F",), wait_ready=False)
 
@@ -532,9 +534,9 @@ def test_a_program_that_exits_at_once_is_not_forked_in_a_loop(fpmd, workdir):
             return ""
     assert wait_for(lambda: "ready to handle connections" in log(), 10), fpmd.log()
     t0 = time.monotonic()
-    r = fcgi_request(f"{workdir}/php.sock", "/x", timeout=10)
-    assert r.status in (502, 503) and time.monotonic() - t0 < 5
-    assert wait_for(lambda: "exec.command exited 20 times within a second" in log(), 5), log()
+    r = fcgi_request(f"{workdir}/php.sock", "/x", timeout=15)
+    assert r.status in (502, 503) and time.monotonic() - t0 < 8
+    assert wait_for(lambda: "exec.command keeps exiting right after it starts" in log(), 5), log()
     assert "exec.command exited with code 0; restarting it" in log()
     fpmd.stop()
     os.unlink(f"{workdir}/error.log")
@@ -543,8 +545,9 @@ def test_a_program_that_exits_at_once_is_not_forked_in_a_loop(fpmd, workdir):
         f"[d]\nuser = nobody\nlisten = {workdir}/d.sock\npm = static\npm.max_children = 1\n"
         "app.type = exec\nexec.mode = direct\nexec.command = /bin/true\n")), args=("-F", "-O"))
     time.sleep(2.5)
-    restarts = f2.log().count("restarting it")
-    assert 20 <= restarts <= 70, restarts       # about 21 a second, not thousands
+    lines = f2.log().count("restarting it")
+    assert 1 <= lines <= 5, lines                # a line a second, not one per restart
+    assert "keeps exiting right after it starts" in f2.log()
 
 
 def _free_port(host="127.0.0.1", fam=socket.AF_INET):
