@@ -112,7 +112,9 @@ int allowed_clients_attach(int fd, const struct allowed_clients *ac)
 {
 	if (!ac || ac->n == 0) {
 		/* A socket inherited across a reload may carry the last configuration's filter. */
-		if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) < 0 && errno != ENOENT)
+		int unused = 0;   /* the kernel wants an int's length, whatever it holds */
+		if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused)) < 0 &&
+		    errno != ENOENT)
 			return -1;
 		return 0;
 	}

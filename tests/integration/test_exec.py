@@ -647,3 +647,21 @@ def test_every_stop_cleans_up_the_program_and_its_directory(fpmd, workdir, sig):
     fpmd.wait(10)
     assert wait_for(lambda: not any(alive(k) for k in kids), 5), kids
     assert not os.path.exists(d), f"{d} left behind"
+
+
+def test_a_pool_that_is_no_longer_direct_drops_the_filter(fpmd, workdir):
+    """The socket filter of a direct pool goes with the mode: a reload to a managed pool on the
+    same (inherited) TCP socket without allowed_clients serves 127.0.0.1 again."""
+    shutil.copy(APP, f"{workdir}/fcgi_app.py")
+    port = _free_port()
+
+    def conf(extra):
+        return basic_conf(workdir, f"[p]\nuser = nobody\nlisten = 127.0.0.1:{port}\n{extra}"
+                                   f"pm = static\npm.max_children = 1\napp.type = exec\n"
+                                   f"exec.command = /usr/bin/python3 {workdir}/fcgi_app.py\n")
+    fpmd.start(conf("listen.allowed_clients = 127.0.0.2\nexec.mode = direct\n"))
+    assert not _served(f"127.0.0.1:{port}")
+    fpmd.write_conf(conf(""))
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2, timeout=20)
+    assert _served(f"127.0.0.1:{port}")
