@@ -565,6 +565,8 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 fail:
 	m.exit_code = 78;
 	log_error("FPM initialization failed");
+	/* After a reload, what runs keeps a master: the previous configuration's. */
+	reload_start_failed(&m);
 	control_say(&m, "ERROR fpmd failed to start; see the error log");
 	daemonize_notify(&m.daemon_pipe, 0);
 	if (m.total_children) {

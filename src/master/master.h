@@ -132,6 +132,11 @@ void reload_stop_old(struct master *m, int signo);
  * into buf, or NULL for the configuration file.
  */
 const char *reload_rollback_source(char *buf, size_t cap);
+/*
+ * A master started by a reload failed to start its pools: back to the
+ * previous configuration (re-exec).  Returns only when that is not possible.
+ */
+void reload_start_failed(struct master *m);
 
 /* daemon.c */
 int  daemonize_start(int *notify_fd);        /* returns only in the daemon */

@@ -376,6 +376,27 @@ static void reload_fail(struct master *m, const char *pool, const char *why)
 	sdnotify("READY=1\nSTATUS=Reload failed for pool %s; previous workers serve", pool);
 }
 
+void reload_start_failed(struct master *m)
+{
+	if (!m->reloaded || m->prev_conf_fd < 0 || m->rolled_back || !m->loop)
+		return;
+	log_error("reload failed: the new configuration does not start; going back to the "
+		  "previous configuration");
+	control_say(m, "ERROR reload failed: the new configuration does not start; the previous "
+		    "configuration is restored and its workers keep serving");
+	control_done(m, 0);
+	/* Zygotes started for it hold nothing the restored master needs, and it would not know them. */
+	for (struct pool *p = m->pools; p; p = p->next) {
+		if (!p->zygote)
+			continue;
+		pid_t pid = p->zygote->pid;
+		zygote_stop(m, p);
+		waitpid(pid, NULL, 0);
+	}
+	m->reload_failed = 1;
+	exec_self(m, m->prev_conf_fd);
+}
+
 /*
  * Each tick: the old workers of a pool whose new generation is ready (or that
  * no longer exists) are told to finish and exit.  Runs until every old
@@ -700,6 +721,14 @@ static void exec_self(struct master *m, int rollback_fd)
 	}
 	for (struct child *c = m->old; c; c = c->next)
 		pass_child(c, &kids, &kl, &kc);
+	/* A start that failed half way has sockets no pool took yet: they go on too. */
+	for (size_t i = 0; i < m->ninherited; i++) {
+		struct inherited_socket *is = &m->inherited[i];
+		if (is->used)
+			continue;
+		set_cloexec(is->fd, 0);
+		append(&socks, &sl, &sc, "%d%s=%s;", is->fd, is->systemd ? ":s" : "", is->text);
+	}
 
 	char args[1024] = "";
 	size_t al = 0;
