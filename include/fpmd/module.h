@@ -15,7 +15,12 @@
  * handle   once per request.  Read params and the body through `host`,
  *          answer through `host`: status and headers first, then the body
  *          in as many writes as you like (streamed to the client).
- *          Return 0, or -1 if the request failed (500 if nothing was sent).
+ *          Return 0, or -1 if the request failed (500 if nothing was sent;
+ *          after output, the answer ends with a non-zero appStatus and a
+ *          log line).  The request handle is valid only until handle
+ *          returns: a handle kept for later is refused (-1, NULL) and logged.
+ *          Do not call exit() here: it is logged as a failure and the
+ *          worker exits with a non-zero code.
  * shutdown before the worker exits normally (optional).
  *
  * Everything the module may call is in struct fpmd_host, passed to init and

@@ -177,6 +177,21 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 		if (!p->exec_command)
 			POOL_ERR(x, p, "pool %s: app.type = exec needs exec.command", p->name);
 		/*
+		 * They reach the program as php-cgi's -d, the level of php.ini:
+		 * php-cgi has no admin level, so a script's ini_set() or a
+		 * .user.ini overrides them.  Said once, not passed off as a lock.
+		 */
+		for (size_t i = 0; i < p->php_admin_value.n + p->php_admin_flag.n; i++) {
+			int flag = i >= p->php_admin_value.n;
+			const struct conf_kv *kv = flag ? &p->php_admin_flag.items[i - p->php_admin_value.n]
+						       : &p->php_admin_value.items[i];
+			conf_diag_add(x, 0, kv->file, kv->line,
+				      "pool %s: %s[%s] is passed to exec.command as -d, a default: "
+				      "php-cgi cannot lock it, so ini_set() and .user.ini override it "
+				      "(app.type = php locks it)", p->name,
+				      flag ? "php_admin_flag" : "php_admin_value", kv->key);
+		}
+		/*
 		 * Direct: the programs accept on the pool socket, so no worker sees a
 		 * request: dynamic's spare-server counting has nothing to count, and
 		 * nobody answers ping.path or pm.status_path (pm.status_listen still

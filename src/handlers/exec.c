@@ -49,6 +49,7 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,7 +64,10 @@
 #define EXEC_BUF        (64u * 1024u)
 #define EXEC_REPLAY_MAX (64u * 1024u)  /* body bytes kept to resend on a stale kept connection */
 #define EXEC_TERM_MS    1000           /* SIGTERM to SIGKILL when the worker stops the program */
-#define EXEC_RESTART_BURST 20          /* restarts within a second before a pause */
+#define EXEC_BACKOFF_MIN_MS 100        /* after the pool's first failed start, doubling... */
+#define EXEC_BACKOFF_MAX_MS 10000      /* ...up to this */
+#define EXEC_WAIT_MAX_MS 5000          /* a request waits this long for a start, then 503 */
+#define EXEC_LOG_EVERY_MS 1000         /* one line about a program's exit per pool and second */
 
 /* Records on their way to the program; sent from pos, appended at len. */
 struct exec_queue {
@@ -77,8 +81,8 @@ struct exec_state {
 	int listen_fd;               /* the program's fd 0: private, or the pool's (direct) */
 	int direct;                  /* exec.mode = direct */
 	uint64_t started_ms;         /* when the program was last started */
-	uint64_t burst_start_ms;     /* restarts counted since then (EXEC_RESTART_BURST) */
-	unsigned burst;
+	int served;                  /* the program answered a request since its start */
+	unsigned unlogged;           /* exits not logged (EXEC_LOG_EVERY_MS) since the last line */
 	pid_t pid;                   /* the program, leader of its own process group */
 	int pidfd;                   /* readable when the program exits (-1: not available) */
 	int conn_fd;                 /* connection kept from the last request, -1 none */
@@ -88,24 +92,74 @@ struct exec_state {
 	uint8_t *buf;
 	struct exec_queue out;
 	uint64_t restarts;
+	int killed;                  /* the worker killed the program (logged): its end is not news */
 	struct cgi_headers *hdr;     /* to learn the status for logs; bytes pass unchanged */
 };
 
 
-/* The program's group, for the SIGTERM handler. */
+/* For the SIGTERM handler: the program's group, and what to remove (set once, at init). */
 static volatile sig_atomic_t program_pgid;
+static char children_path[64];   /* /proc/self/task/TID/children */
+static char cleanup_sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char cleanup_dir[64];
+
+/*
+ * Kills and reaps every remaining child of this worker: orphans of the
+ * program, reparented to it (a child subreaper), one in a session of its own
+ * included.  Theirs come to us in turn as they die, hence the rounds
+ * (bounded).  Only async-signal-safe calls: the SIGTERM handler uses it.
+ */
+static void kill_descendants(void)
+{
+	for (int round = 0; round < 100 && children_path[0]; round++) {
+		int fd = open(children_path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		char buf[4096];
+		ssize_t len = read(fd, buf, sizeof(buf));
+		close(fd);
+		int n = 0;
+		long pid = 0;
+		for (ssize_t i = 0; i <= len; i++) {
+			if (i < len && buf[i] >= '0' && buf[i] <= '9') {
+				pid = pid * 10 + (buf[i] - '0');
+				continue;
+			}
+			if (pid > 1) {
+				kill((pid_t)pid, SIGKILL);
+				n++;
+			}
+			pid = 0;
+		}
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (n == 0)
+			return;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
 
 /*
  * The master sends SIGTERM on a fast stop and on request_terminate_timeout.
- * PDEATHSIG would take the program but not what it started: kill the group,
- * then die of the signal as before.  kill, sigaction and raise are
- * async-signal-safe.
+ * PDEATHSIG would take the program but not what it started, and nothing
+ * would remove the program's directory: kill the group, wait for the
+ * program (its orphans then come to this worker), kill them, remove the
+ * socket and the directory, then die of the signal as before.  Every call
+ * is async-signal-safe.
  */
 static void on_sigterm(int signo)
 {
 	pid_t g = program_pgid;
-	if (g > 0)
+	if (g > 0) {
 		kill(-g, SIGKILL);
+		waitpid(g, NULL, 0);
+	}
+	kill_descendants();
+	if (cleanup_sock[0])
+		unlink(cleanup_sock);
+	if (cleanup_dir[0])
+		rmdir(cleanup_dir);
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigaction(signo, &dfl, NULL);
 	raise(signo);
@@ -161,6 +215,7 @@ static int start_program(struct worker *w, struct exec_state *st)
 	setpgid(pid, pid);
 	st->pid = pid;
 	program_pgid = pid;
+	st->served = 0;
 	st->started_ms = conn_now_ms();
 	if (st->pidfd >= 0)
 		close(st->pidfd);
@@ -198,76 +253,158 @@ static void reap_orphans(const struct exec_state *st)
 }
 
 /*
- * Kills and reaps every remaining child of this worker: orphans reparented to
- * it.  Theirs come to us in turn as they die, hence the rounds (bounded).
+ * The pool's back-off, from every worker's slot: the latest "no start
+ * before" and the sum of consecutive failures.  Other workers' slots are
+ * other processes' memory: clamped, they can delay a start by
+ * EXEC_BACKOFF_MAX_MS at most.
  */
-static void kill_descendants(void)
+static uint64_t pool_not_before(const struct worker *w, unsigned *failures, uint64_t *logged)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
-	for (int round = 0; round < 100; round++) {
-		FILE *f = fopen(path, "re");
-		int pid, n = 0;
-		if (!f)
-			return;
-		while (fscanf(f, "%d", &pid) == 1) {
-			kill(pid, SIGKILL);
-			n++;
-		}
-		fclose(f);
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		if (n == 0)
-			return;
-		usleep(10000);
+	const struct scoreboard *sb = &w->pool->sb;
+	uint64_t now = conn_now_ms(), until = 0, last_log = 0;
+	unsigned f = 0;
+	for (unsigned i = 0; i < sb->nslots; i++) {
+		const struct sb_slot *sl = &sb->slots[i];
+		uint64_t u = __atomic_load_n(&sl->exec_not_before_ms, __ATOMIC_RELAXED);
+		uint64_t l = __atomic_load_n(&sl->exec_logged_ms, __ATOMIC_RELAXED);
+		uint32_t n = __atomic_load_n(&sl->exec_failures, __ATOMIC_RELAXED);
+		if (u > now + EXEC_BACKOFF_MAX_MS)
+			u = now + EXEC_BACKOFF_MAX_MS;
+		until = u > until ? u : until;
+		last_log = l <= now && l > last_log ? l : last_log;
+		f += n < 64 ? n : 64;
 	}
+	if (failures)
+		*failures = f;
+	if (logged)
+		*logged = last_log;
+	return until;
 }
 
-/* Restarts the program if it has exited; logs how it ended. */
-static int ensure_program(struct worker *w, struct exec_state *st)
+/* A start failed: the pool's next one waits, doubling with the pool's failures. */
+static void note_failed_start(struct worker *w)
+{
+	unsigned f;
+	pool_not_before(w, &f, NULL);
+	unsigned shift = f < 7 ? f : 7;
+	uint64_t delay = (uint64_t)EXEC_BACKOFF_MIN_MS << shift;
+	if (delay > EXEC_BACKOFF_MAX_MS)
+		delay = EXEC_BACKOFF_MAX_MS;
+	__atomic_store_n(&w->slot->exec_failures, w->slot->exec_failures + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->slot->exec_not_before_ms, conn_now_ms() + delay, __ATOMIC_RELAXED);
+	if (f + 1 == 3)
+		log_warning("[pool %s] child %d: exec.command keeps exiting right after it starts; "
+			    "the pool starts it again with a delay of up to %d s", w->pool->conf->name,
+			    (int)getpid(), EXEC_BACKOFF_MAX_MS / 1000);
+}
+
+/* How the program ended, at most once a second for the whole pool (the rest counted). */
+static void log_exit(struct worker *w, struct exec_state *st, int status)
+{
+	uint64_t last, now = conn_now_ms();
+	pool_not_before(w, NULL, &last);
+	if (last && now - last < EXEC_LOG_EVERY_MS) {
+		st->unlogged++;
+		return;
+	}
+	__atomic_store_n(&w->slot->exec_logged_ms, now, __ATOMIC_RELAXED);
+	char more[64] = "";
+	if (st->unlogged)
+		snprintf(more, sizeof(more), " (%u more exits since the last line)", st->unlogged);
+	st->unlogged = 0;
+	if (WIFSIGNALED(status))
+		log_warning("[pool %s] child %d: exec.command exited on signal %d; restarting it%s",
+			    w->pool->conf->name, (int)getpid(), WTERMSIG(status), more);
+	else
+		log_warning("[pool %s] child %d: exec.command exited with code %d; restarting it%s",
+			    w->pool->conf->name, (int)getpid(), WEXITSTATUS(status), more);
+}
+
+/*
+ * Restarts the program if it has exited; logs how it ended.  A program that
+ * exited before it answered anything (managed), or within a second of its
+ * start (direct: the worker cannot tell), is a failed start: the pool backs
+ * off, so a program that cannot start is not forked in a loop.  One that
+ * served and then left (php-cgi after PHP_FCGI_MAX_REQUESTS, a program that
+ * exits after each request) is recycling, started again at once.
+ * Returns 0, or -1 while the back-off holds: *wait_ms then says for how long.
+ */
+static int ensure_program(struct worker *w, struct exec_state *st, uint64_t *wait_ms)
 {
 	int status;
+	*wait_ms = 0;
 	if (st->pid > 0 && !program_exited(st, NULL))
 		return 0;
 	if (st->pid > 0) {
 		/* What it left in its group goes with it, while the zombie holds the id. */
 		kill(-st->pid, SIGKILL);
 		waitpid(st->pid, &status, 0);
-		if (WIFSIGNALED(status))
-			log_warning("[pool %s] child %d: exec.command exited on signal %d; restarting it",
-				    w->pool->conf->name, (int)getpid(), WTERMSIG(status));
+		if (st->killed)
+			st->killed = 0;
 		else
-			log_warning("[pool %s] child %d: exec.command exited with code %d; restarting it",
-				    w->pool->conf->name, (int)getpid(), WEXITSTATUS(status));
+			log_exit(w, st, status);
 		st->restarts++;
 		if (st->conn_fd >= 0) {
 			close(st->conn_fd);
 			st->conn_fd = -1;
 		}
+		int failed = st->direct ? conn_now_ms() - st->started_ms < 1000 : !st->served;
+		if (failed)
+			note_failed_start(w);
+		else if (w->slot->exec_failures)
+			__atomic_store_n(&w->slot->exec_failures, 0, __ATOMIC_RELAXED);
 	}
 	st->pid = 0;
 	program_pgid = 0;
 	/* Anything else a previous program left (its own session, say) goes before the next. */
 	kill_descendants();
-	/*
-	 * A program that exits as soon as it starts (a wrong path in its own
-	 * configuration, say) would be forked in a loop, and a request waiting
-	 * for it would wait for ever: past EXEC_RESTART_BURST restarts within a
-	 * second, none until the second is over (the request gets a 502 or 503).
-	 */
-	uint64_t now = conn_now_ms();
-	if (now - st->burst_start_ms >= 1000) {
-		st->burst_start_ms = now;
-		st->burst = 0;
-	}
-	if (++st->burst > EXEC_RESTART_BURST) {
-		if (st->burst == EXEC_RESTART_BURST + 1)
-			log_error("[pool %s] child %d: exec.command exited %d times within a second; "
-				  "not restarting it before the second is over", w->pool->conf->name,
-				  (int)getpid(), EXEC_RESTART_BURST);
+	uint64_t now = conn_now_ms(), until = pool_not_before(w, NULL, NULL);
+	if (now < until) {
+		*wait_ms = until - now;
 		return -1;
 	}
 	return start_program(w, st);
+}
+
+/*
+ * ensure_program for a request: the back-off is waited for until deadline
+ * (monotonic ms), so a request that comes while the program is down gets it
+ * once it starts, and a 503 only when that takes too long.
+ */
+static int ensure_program_by(struct worker *w, struct exec_state *st, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t wait_ms;
+		if (ensure_program(w, st, &wait_ms) == 0)
+			return 0;
+		uint64_t now = conn_now_ms();
+		if (!wait_ms || now + wait_ms > deadline)
+			return -1;
+		wait_readable(-1, (int)wait_ms);
+	}
+}
+
+/*
+ * A program left in the middle of an exchange (its answer malformed, cut or
+ * abandoned by the client) is in a state nobody knows: a php-cgi still
+ * running the abandoned script, a program still writing an answer no one
+ * reads.  Reusing it would make the next request wait for it, or read its
+ * leftovers as that request's answer: it is killed with its group and a new
+ * one started.
+ */
+static void restart_program(struct worker *w, struct exec_state *st, const char *why)
+{
+	if (st->pid > 0 && !program_exited(st, NULL)) {
+		log_warning("[pool %s] child %d: %s; restarting exec.command", w->pool->conf->name,
+			    (int)getpid(), why);
+		kill(-st->pid, SIGKILL);
+		siginfo_t si;
+		while (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+		st->killed = 1;
+	}
+	uint64_t wait_ms;
+	ensure_program(w, st, &wait_ms);     /* in a back-off: started by the next request */
 }
 
 /*
@@ -356,6 +493,7 @@ static struct exec_state *state_init(struct worker *w)
 			st->set_max_requests = 0;
 	/* Orphans of the program come to this worker, which kills and reaps them. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	snprintf(children_path, sizeof(children_path), "/proc/self/task/%d/children", (int)getpid());
 	struct sigaction sa = { .sa_handler = on_sigterm };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -377,6 +515,9 @@ static int exec_worker_init(struct worker *w)
 	}
 	st->addr.sun_family = AF_UNIX;
 	snprintf(st->addr.sun_path, sizeof(st->addr.sun_path), "%s/app.sock", st->dir);
+	/* SIGTERM (a fast stop) removes them too: see on_sigterm */
+	snprintf(cleanup_dir, sizeof(cleanup_dir), "%s", st->dir);
+	snprintf(cleanup_sock, sizeof(cleanup_sock), "%s", st->addr.sun_path);
 	st->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (st->listen_fd < 0 ||
 	    bind(st->listen_fd, (struct sockaddr *)&st->addr, sizeof(st->addr)) < 0 ||
@@ -500,8 +641,9 @@ static int connect_program(const struct exec_state *st)
  * (nothing may arrive on it between requests: data or EOF means it is done),
  * else a new one.  *reused tells which.
  */
-static int program_conn(struct exec_state *st, int *reused)
+static int program_conn(struct exec_state *st, int *reused, int *stray)
 {
+	*stray = 0;
 	if (st->conn_fd >= 0) {
 		int fd = st->conn_fd;
 		struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
@@ -510,7 +652,12 @@ static int program_conn(struct exec_state *st, int *reused)
 			*reused = 1;
 			return fd;
 		}
+		/* EOF is a program that closed a kept connection; bytes are records after END_REQUEST */
+		char c;
+		*stray = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 		close(fd);
+		if (*stray)
+			return -1;
 	}
 	*reused = 0;
 	return connect_program(st);
@@ -522,19 +669,44 @@ struct relay {
 	int got_any;                 /* any byte from the program for this request */
 	int got_output;
 	int status_known;
+	char bad[96];                /* what the program sent that it must not have, "" none */
 };
 
-/* Forwards what the program sent; records END_REQUEST. -1 when the client is gone. */
+/*
+ * Forwards what the program sent; records END_REQUEST.  -1 when the client
+ * is gone; -2 when the program broke the protocol (rl->bad says how): a
+ * record for another request id (we only ever send id 1), a record type a
+ * responder does not send, or anything after END_REQUEST.  nginx refuses
+ * the same ("unexpected FastCGI request id"); passing them on would hand
+ * one request's answer to the next client on a kept connection.
+ */
 static int relay_response(struct exec_state *st, struct request *r, struct fcgi_resp_reader *rd,
 			  const uint8_t *buf, size_t len, struct relay *rl)
 {
 	while (len) {
 		struct fcgi_resp_event ev;
 		ssize_t used = fcgi_resp_reader_feed(rd, buf, len, &ev);
-		if (used < 0)
+		if (used < 0) {
+			snprintf(rl->bad, sizeof(rl->bad), "a malformed FastCGI record: %s",
+				 fcgi_strerror(rd->error));
 			return -2;
+		}
 		buf += used;
 		len -= (size_t)used;
+		if (ev.kind != FCGI_RESP_NONE && ev.request_id != 1) {
+			snprintf(rl->bad, sizeof(rl->bad), "a record for request id %u (the request is 1)",
+				 (unsigned)ev.request_id);
+			return -2;
+		}
+		if (ev.kind == FCGI_RESP_OTHER) {
+			snprintf(rl->bad, sizeof(rl->bad), "an unexpected record of type %u",
+				 (unsigned)ev.other_type);
+			return -2;
+		}
+		if (ev.kind == FCGI_RESP_END && len) {
+			snprintf(rl->bad, sizeof(rl->bad), "%zu bytes after END_REQUEST", len);
+			return -2;
+		}
 		switch (ev.kind) {
 		case FCGI_RESP_STDOUT:
 			if (!rl->status_known) {
@@ -566,11 +738,73 @@ static int relay_response(struct exec_state *st, struct request *r, struct fcgi_
 }
 
 /*
+ * security.limit_extensions, when set for the pool, on the script the
+ * program would run.  php-cgi with cgi.fix_pathinfo (its default) runs the
+ * longest existing file at the start of SCRIPT_FILENAME, so "/up.jpg/x.php"
+ * runs /up.jpg: the name as sent and that file must both pass.  Without
+ * SCRIPT_FILENAME there is nothing to check, so nothing is allowed.
+ */
+static int script_allowed(const struct pool_conf *pc, const struct request *r)
+{
+	const struct conf_str_list *l = &pc->security_limit_extensions;
+	if (l->n == 0)
+		return 1;
+	const char *const *exts = (const char *const *)l->items;
+	const char *sf = req_param(r, "SCRIPT_FILENAME");
+	char path[4096];
+	const char *denied = NULL;
+	if (!sf || !*sf || strlen(sf) >= sizeof(path)) {
+		denied = "(no usable SCRIPT_FILENAME)";
+	} else if (!cgi_extension_allowed(sf, exts, l->n)) {
+		denied = sf;
+	} else {
+		snprintf(path, sizeof(path), "%s", sf);
+		struct stat sb;
+		char *slash;
+		int found;
+		while (!(found = stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) &&
+		       (slash = strrchr(path, '/')) && slash != path)
+			*slash = '\0';
+		if (found && strcmp(path, sf) != 0 && !cgi_extension_allowed(path, exts, l->n))
+			denied = path;
+	}
+	if (denied)
+		log_warning("[pool %s] access to the script '%s' has been denied (see "
+			    "security.limit_extensions)", pc->name, denied);
+	return !denied;
+}
+
+/*
+ * An answer that cannot be completed: what was relayed goes out, then the
+ * connection is closed without END_REQUEST, so the web server sees the
+ * upstream end early (nginx: "upstream prematurely closed", the client's
+ * body cut) instead of a complete answer with a piece missing.
+ */
+static void cut_connection(struct request *r)
+{
+	req_out_flush(r);
+	r->finished = 1;
+	r->aborted = 1;
+	r->conn->dead = 1;
+}
+
+/* No program within EXEC_WAIT_MAX_MS: the pool's back-off holds (logged by note_failed_start). */
+static int unavailable(struct worker *w, struct request *r)
+{
+	log_error("[pool %s] child %d: exec.command did not start within %d s (it keeps exiting "
+		  "before it answers); 503", w->pool->conf->name, (int)getpid(), EXEC_WAIT_MAX_MS / 1000);
+	return resp_simple(r, 503, "503 Service Unavailable\n") < 0 ? -1 : 0;
+}
+
+/*
  * One request relayed.  Each turn: take more of the body only when the queue
  * has drained (memory stays bounded), send what the program takes, and poll
  * the program (its output; room for input), the client (body, or hang-up)
  * and the program's pidfd (it may exit by itself while the request waits in
  * its socket's backlog: restarted, the new one accepts it).
+ *
+ * Only an exchange that reached END_REQUEST, clean, leaves the program as it
+ * was; any other end restarts it (restart_program says why).
  */
 static int exec_handle(struct worker *w, struct request *r)
 {
@@ -582,11 +816,20 @@ static int exec_handle(struct worker *w, struct request *r)
 	fcgi_resp_reader_init(&rd);
 	cgi_headers_init(st->hdr);
 
-	if (ensure_program(w, st) < 0)
-		return resp_simple(r, 503, "503 Service Unavailable\n") < 0 ? -1 : 0;
+	if (!script_allowed(w->pool->conf, r))
+		return resp_simple(r, 403, "Access denied.\n") < 0 ? -1 : 0;
+
+	uint64_t deadline = conn_now_ms() + EXEC_WAIT_MAX_MS;
+	if (ensure_program_by(w, st, deadline) < 0)
+		return unavailable(w, r);
 	reap_orphans(st);
-	int reused;
-	int fd = program_conn(st, &reused);
+	int reused, stray;
+	int fd = program_conn(st, &reused, &stray);
+	if (stray) {
+		restart_program(w, st, "exec.command sent records after END_REQUEST on its kept "
+				"connection");
+		fd = st->pid > 0 ? connect_program(st) : -1;
+	}
 	q->pos = q->len = 0;
 	if (fd < 0 || q_head(q, r) < 0) {
 		log_sys(LL_ERROR, "[pool %s] child %d: cannot reach exec.command", pool, (int)getpid());
@@ -596,7 +839,8 @@ static int exec_handle(struct worker *w, struct request *r)
 	}
 	size_t replay_max = q->len + EXEC_REPLAY_MAX;
 	int replay = reused;             /* all that was sent is still in the queue */
-	int body_done = 0, in_open = 1, rc = 0;
+	int body_done = 0, in_open = 1, rc = 0, client_watch = 1, down = 0;
+	const char *why = "exec.command closed the connection before END_REQUEST";
 
 	while (!rl.ended) {
 		if (!body_done && q->pos == q->len) {
@@ -638,9 +882,15 @@ static int exec_handle(struct worker *w, struct request *r)
 		int need_body = !body_done && q->pos == q->len;
 		if (need_body && r->conn->in_pos < r->conn->in_len)
 			continue;            /* more of the body already arrived: queue it first */
+		/*
+		 * Once the body is in, the client is watched only for a hang-up.  A
+		 * half-close (shutdown(SHUT_WR) after FCGI_STDIN: POLLRDHUP alone) is
+		 * the end of its input, as php-fpm and libfcgi take it, not an abort.
+		 */
 		struct pollfd pfd[3] = {
 			{ .fd = fd, .events = POLLIN | (q->pos < q->len ? POLLOUT : 0) },
-			{ .fd = r->conn->fd, .events = need_body ? POLLIN : POLLRDHUP },
+			{ .fd = need_body || client_watch ? r->conn->fd : -1,
+			  .events = need_body ? POLLIN : POLLRDHUP },
 			{ .fd = rl.got_any ? -1 : st->pidfd, .events = POLLIN },
 		};
 		/* request_body_timeout, while the body is awaited (logged by req_body_gap) */
@@ -656,8 +906,10 @@ static int exec_handle(struct worker *w, struct request *r)
 			break;
 		}
 		if (pfd[2].revents && !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (ensure_program(w, st) < 0)
+			if (ensure_program_by(w, st, deadline) < 0) {
+				down = 1;
 				break;
+			}
 			continue;
 		}
 		if (pfd[1].revents) {
@@ -666,9 +918,11 @@ static int exec_handle(struct worker *w, struct request *r)
 					rc = -1;
 					break;
 				}
-			} else if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			} else if (pfd[1].revents & (POLLHUP | POLLERR)) {
 				rc = -1;
 				break;
+			} else {
+				client_watch = 0;
 			}
 		}
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -697,8 +951,9 @@ static int exec_handle(struct worker *w, struct request *r)
 			rl.got_any = 1;
 			int x = relay_response(st, r, &rd, st->buf, (size_t)n, &rl);
 			if (x == -2) {
-				log_error("[pool %s] child %d: exec.command sent a malformed FastCGI record: %s",
-					  pool, (int)getpid(), fcgi_strerror(rd.error));
+				log_error("[pool %s] child %d: exec.command sent %s", pool, (int)getpid(),
+					  rl.bad);
+				why = "exec.command broke the FastCGI protocol";
 				break;
 			}
 			if (x < 0) {
@@ -707,23 +962,33 @@ static int exec_handle(struct worker *w, struct request *r)
 			}
 		}
 	}
+	int whole = rl.ended && !rl.bad[0];
+	if (whole)
+		st->served = 1;
 	/* Kept only after a whole exchange: nothing of this request may be left on it. */
-	if (fd >= 0 && rl.ended && rc == 0 && in_open && body_done && q->pos == q->len)
+	if (fd >= 0 && whole && rc == 0 && in_open && body_done && q->pos == q->len)
 		st->conn_fd = fd;
 	else if (fd >= 0)
 		close(fd);
+	if (!whole && !down)
+		restart_program(w, st, rc < 0 ? "the client went away before the answer was complete"
+				: why);
 	if (rc < 0) {
 		r->aborted = 1;
 		return -1;
 	}
-	if (!rl.ended) {
-		ensure_program(w, st);      /* it probably died: log it and start it again */
+	if (!whole) {
+		if (down && !rl.got_output)
+			return unavailable(w, r);
 		if (!rl.got_output) {
 			log_error("[pool %s] child %d: exec.command ended the connection without an answer",
 				  pool, (int)getpid());
 			return resp_simple(r, 502, "502 Bad Gateway\n") < 0 ? -1 : 0;
 		}
-		return -1;                    /* half an answer: the client must see it failed */
+		log_error("[pool %s] child %d: exec.command's answer was cut (%s); closing the client's "
+			  "connection without END_REQUEST", pool, (int)getpid(), why);
+		cut_connection(r);
+		return -1;
 	}
 	return (int)(rl.app_status & 0x7fffffff);
 }
@@ -750,8 +1015,8 @@ static int direct_worker_init(struct worker *w)
 /*
  * The worker's life in direct mode: wait for the program to exit and start
  * it again, until the worker is told to go (SIGQUIT, or its master died).
- * A program that fails within a second of its start is restarted a second
- * later, not in a loop.
+ * A program that lived less than a second is a failed start: the pool's
+ * back-off applies (ensure_program), so it is not restarted in a loop.
  */
 static void direct_serve(struct worker *w)
 {
@@ -760,19 +1025,12 @@ static void direct_serve(struct worker *w)
 		if (st->pid > 0) {
 			if (!wait_readable(st->pidfd, st->pidfd < 0 ? 1000 : -1) && worker_quit)
 				break;
-			int clean;
-			if (!program_exited(st, &clean))
+			if (!program_exited(st, NULL))
 				continue;
-			/* Leaving after its N requests is its way of recycling: no delay for that. */
-			if (!clean && conn_now_ms() - st->started_ms < 1000) {
-				wait_readable(-1, 1000);
-				if (worker_quit)
-					break;
-			}
 		}
-		/* Not started (too many restarts, or fork failed): try again in a second. */
-		if (ensure_program(w, st) < 0 && !worker_quit)
-			wait_readable(-1, 1000);
+		uint64_t wait_ms;
+		if (ensure_program(w, st, &wait_ms) < 0 && !worker_quit)
+			wait_readable(-1, wait_ms ? (int)wait_ms : 1000);   /* back-off, or fork failed */
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,12 @@
 
 #define MODULE_HEADERS_MAX 8192
 
-struct fpmd_request {
+/*
+ * One request's state.  The module never gets its address: its handle is a
+ * token (see live()), so one kept past its request cannot reach the next
+ * one, which would otherwise sit at the same stack address.
+ */
+struct mod_req {
 	struct request *r;
 	int status;
 	char headers[MODULE_HEADERS_MAX];
@@ -42,16 +48,48 @@ struct module_state {
 };
 
 static const char *pool_name;   /* for module log lines */
+static const char *mod_name = "?";
 
-static const char *host_param(const struct fpmd_request *rq, const char *name)
+/* The request being handled, and the token standing for it; none between requests. */
+static struct mod_req *current;
+static uintptr_t current_token;
+static uint64_t generation;
+static int stale_logged;        /* once per request */
+static struct request *exit_watch;   /* set while handle runs: exit() then is a failure */
+
+/* Odd, so never the address of anything; different for every request. */
+static struct fpmd_request *new_token(void)
 {
-	return req_param(rq->r, name);
+	generation++;
+	current_token = (uintptr_t)((generation << 1) | 1u);
+	stale_logged = 0;
+	return (struct fpmd_request *)current_token;
 }
 
-static int host_param_at(const struct fpmd_request *rq, size_t i, const char **name,
+/* The state behind a handle, or NULL (logged) for one that is not this request's. */
+static struct mod_req *live(const struct fpmd_request *h)
+{
+	if (current && (uintptr_t)h == current_token)
+		return current;
+	if (!stale_logged)
+		log_error("[pool %s] child %d: module %s used a request handle after its request "
+			  "ended (or one it was never given); the call is refused",
+			  pool_name ? pool_name : "?", (int)getpid(), mod_name);
+	stale_logged = 1;
+	return NULL;
+}
+
+static const char *host_param(const struct fpmd_request *h, const char *name)
+{
+	const struct mod_req *rq = live(h);
+	return rq ? req_param(rq->r, name) : NULL;
+}
+
+static int host_param_at(const struct fpmd_request *h, size_t i, const char **name,
 			 const char **value)
 {
-	const struct fcgi_param *p = req_param_at(rq->r, i);
+	const struct mod_req *rq = live(h);
+	const struct fcgi_param *p = rq ? req_param_at(rq->r, i) : NULL;
 	if (!p)
 		return -1;
 	*name = p->name;
@@ -59,12 +97,13 @@ static int host_param_at(const struct fpmd_request *rq, size_t i, const char **n
 	return 0;
 }
 
-static long host_read_body(struct fpmd_request *rq, void *buf, size_t cap)
+static long host_read_body(struct fpmd_request *h, void *buf, size_t cap)
 {
-	return (long)req_body_read(rq->r, buf, cap);
+	struct mod_req *rq = live(h);
+	return rq ? (long)req_body_read(rq->r, buf, cap) : -1;
 }
 
-static int host_set_status(struct fpmd_request *rq, int status)
+static int set_status(struct mod_req *rq, int status)
 {
 	if (rq->sent || status < 100 || status > 599)
 		return -1;
@@ -72,10 +111,17 @@ static int host_set_status(struct fpmd_request *rq, int status)
 	return 0;
 }
 
-/* Header names are tokens, values have no line breaks: a module cannot split the response. */
-static int host_add_header(struct fpmd_request *rq, const char *name, const char *value)
+static int host_set_status(struct fpmd_request *h, int status)
 {
-	if (rq->sent || !name || !*name || !value)
+	struct mod_req *rq = live(h);
+	return rq ? set_status(rq, status) : -1;
+}
+
+/* Header names are tokens, values have no line breaks: a module cannot split the response. */
+static int host_add_header(struct fpmd_request *h, const char *name, const char *value)
+{
+	struct mod_req *rq = live(h);
+	if (!rq || rq->sent || !name || !*name || !value)
 		return -1;
 	for (const char *p = name; *p; p++)
 		if (!isgraph((unsigned char)*p) || *p == ':')
@@ -84,7 +130,7 @@ static int host_add_header(struct fpmd_request *rq, const char *name, const char
 		if ((unsigned char)*p < 0x20 && *p != '\t')
 			return -1;
 	if (strcasecmp(name, "Status") == 0)
-		return host_set_status(rq, atoi(value));
+		return set_status(rq, atoi(value));
 	int n = snprintf(rq->headers + rq->hlen, sizeof(rq->headers) - rq->hlen, "%s: %s\r\n", name,
 			 value);
 	if (n < 0 || (size_t)n >= sizeof(rq->headers) - rq->hlen) {
@@ -95,7 +141,7 @@ static int host_add_header(struct fpmd_request *rq, const char *name, const char
 	return 0;
 }
 
-static int send_headers(struct fpmd_request *rq)
+static int send_headers(struct mod_req *rq)
 {
 	if (rq->sent)
 		return 0;
@@ -116,16 +162,18 @@ static int send_headers(struct fpmd_request *rq)
 	return 0;
 }
 
-static int host_write(struct fpmd_request *rq, const void *data, size_t len)
+static int host_write(struct fpmd_request *h, const void *data, size_t len)
 {
-	if (send_headers(rq) < 0)
+	struct mod_req *rq = live(h);
+	if (!rq || send_headers(rq) < 0)
 		return -1;
 	return len ? resp_write(rq->r, data, len) : 0;
 }
 
-static int host_flush(struct fpmd_request *rq)
+static int host_flush(struct fpmd_request *h)
 {
-	if (send_headers(rq) < 0)
+	struct mod_req *rq = live(h);
+	if (!rq || send_headers(rq) < 0)
 		return -1;
 	return resp_flush(rq->r);
 }
@@ -154,6 +202,25 @@ static const struct fpmd_host host = {
 	.log = host_log,
 };
 
+/*
+ * A module that calls exit() in handle ends its worker in the middle of a
+ * request, with code 0 that would read as a worker's normal recycling: it
+ * is logged as the failure it is, and the code made non-zero (70, as a
+ * worker whose init failed), so the master's line is a warning too.
+ */
+static void exit_in_handle(void)
+{
+	struct request *r = exit_watch;
+	if (!r)
+		return;
+	exit_watch = NULL;
+	const char *method = req_param(r, "REQUEST_METHOD"), *uri = req_param(r, "REQUEST_URI");
+	log_error("[pool %s] child %d: module %s called exit() while handling %s %s; the worker "
+		  "exits and the client's connection is closed", pool_name ? pool_name : "?",
+		  (int)getpid(), mod_name, method ? method : "?", uri ? uri : "?");
+	_exit(70);
+}
+
 static int module_worker_init(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
@@ -180,6 +247,8 @@ static int module_worker_init(struct worker *w)
 			  st->mod->handle ? "" : " (and it has no handle function)");
 		return -1;
 	}
+	mod_name = st->mod->name ? st->mod->name : "?";
+	atexit(exit_in_handle);
 	size_t n = pc->module_param.n;
 	struct fpmd_setting *settings = calloc(n ? n : 1, sizeof(*settings));
 	if (!settings)
@@ -201,23 +270,36 @@ static int module_worker_init(struct worker *w)
 static int module_handle(struct worker *w, struct request *r)
 {
 	struct module_state *st = w->handler_data;
-	struct fpmd_request rq;
+	struct mod_req rq;
 	rq.r = r;
 	rq.status = 200;
 	rq.hlen = 0;
 	rq.sent = 0;
 	rq.overflow = 0;
-	int rc = st->mod->handle(st->app, &rq);
+	current = &rq;
+	struct fpmd_request *h = new_token();
+	exit_watch = r;
+	int rc = st->mod->handle(st->app, h);
+	exit_watch = NULL;
+	current = NULL;
+	const char *method = req_param(r, "REQUEST_METHOD"), *uri = req_param(r, "REQUEST_URI");
+	method = method ? method : "?";
+	uri = uri ? uri : "?";
 	if (r->aborted)
 		return -1;
 	if (rc < 0 && !rq.sent) {
-		log_error("[pool %s] module %s failed on %s %s", w->pool->conf->name,
-			  st->mod->name ? st->mod->name : "?", req_param(r, "REQUEST_METHOD"),
-			  req_param(r, "REQUEST_URI"));
+		log_error("[pool %s] module %s failed on %s %s", w->pool->conf->name, mod_name,
+			  method, uri);
 		return resp_simple(r, 500, "500 Internal Server Error\n") < 0 ? -1 : 0;
 	}
 	if (send_headers(&rq) < 0)
 		return -1;
+	if (rc < 0) {
+		/* Too late for a 500: the web server gets the answer with a non-zero appStatus. */
+		log_error("[pool %s] module %s failed on %s %s after its answer had begun",
+			  w->pool->conf->name, mod_name, method, uri);
+		return 1;
+	}
 	return 0;
 }
 

@@ -511,18 +511,21 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
 }
 
 /*
- * ready: the worker had started its handler (slot.ready).  Only a worker that
- * died before that, within its first second, is a crash at startup and
- * counts toward the back-off: one killed from outside once it was serving
+ * A worker died before it was ready (slot.ready: its handler started): a
+ * failed start, whatever its exit code (a module's init may call exit(0)),
+ * unless the master asked it to leave.  The next spawn waits, doubling up
+ * to 10 s, so an app that cannot start cannot make a fork storm.  An
+ * ondemand pool spawns for its waiting connections when the timer ends
+ * (pm.c holds off until then).  One killed from outside once it was serving
  * (kill -9, the OOM killer) is replaced at once, or a pool losing workers
  * fast stays short of them for up to 10 s.  A worker that lies about ready
  * only loses its own back-off.
  */
-/*
- * A worker died young: the next spawn waits, doubling up to 10 s, so a
- * crashing app cannot make a fork storm.  An ondemand pool spawns for its
- * waiting connections when the timer ends (pm.c holds off until then).
- */
+static int failed_start(const struct child *c, int ready)
+{
+	return !ready && !c->quitting && !c->idle_kill;
+}
+
 static void back_off(struct master *m, struct pool *p)
 {
 	p->fast_failures++;
@@ -538,9 +541,9 @@ static void back_off(struct master *m, struct pool *p)
 			    "delay of up to 10 s", p->conf->name);
 }
 
-static void respawn(struct master *m, struct pool *p, double lived, int clean, int ready)
+static void respawn(struct master *m, struct pool *p, int failed)
 {
-	if (lived < 1.0 && !clean && !ready) {
+	if (failed) {
 		p->respawn_pending++;
 		back_off(m, p);
 		return;
@@ -581,15 +584,15 @@ void children_reap(struct master *m)
 		p->running--;
 		m->total_children--;
 
-		int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 		int idle_kill = c->idle_kill;
+		int failed = failed_start(c, s.ready != 0);
 		free(c);
 		if (m->state == MASTER_RUNNING) {
 			emergency_check(m, status);
 			/* ondemand pools grow when connections come, not when children die. */
 			if (!idle_kill && p->conf->pm != PM_ONDEMAND)
-				respawn(m, p, secs, clean, s.ready != 0);
-			else if (!idle_kill && secs < 1.0 && !clean && !s.ready)
+				respawn(m, p, failed);
+			else if (failed)
 				back_off(m, p);
 			if (p->pm_timer)
 				pm_tick(m, p, 0);

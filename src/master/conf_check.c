@@ -20,6 +20,7 @@
 
 #include "handlers/handler.h"
 #include "master/ids.h"
+#include "master/module_probe.h"
 #include "log/access_format.h"
 #include "net/listen.h"
 
@@ -157,6 +158,10 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 		}
 		if (p->app_type == APP_CGI)
 			check_cgi_files(d, c, p);
+		if (p->app_type == APP_MODULE && p->module_path &&
+		    module_probe(p, err, sizeof(err)) < 0)
+			diag_push(d, 1, p->file, p->line, "pool %s: module.path '%s' %s", p->name,
+				  p->module_path, err);
 		check_dir_writable(d, "access.log", p->access_log);
 		if (p->access_format && access_format_check(p->access_format, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: %s", p->name, err);

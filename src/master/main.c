@@ -275,7 +275,11 @@ int main(int argc, char **argv)
 
 	struct conf_diags diags;
 	memset(&diags, 0, sizeof(diags));
-	struct fpmd_conf *conf = conf_load(config_path, &copt, &conf_io_default, &diags);
+	/* After a failed reload: the configuration that ran before it, not the file. */
+	char rollback[64];
+	const char *source = test || dump ? NULL : reload_rollback_source(rollback, sizeof(rollback));
+	struct fpmd_conf *conf = conf_load(source ? source : config_path, &copt, &conf_io_default,
+					   &diags);
 	if (!conf) {
 		log_error("out of memory reading '%s'", config_path);
 		return EX_SOFTWARE_;

@@ -185,6 +185,20 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		log_error("[pool %s] %s", pc->name, err);
 		goto fail;
 	}
+	/*
+	 * exec.mode = direct: the program accepts, and php-cgi checks no peer
+	 * on a socket it did not bind (libfcgi only IPv4), so the kernel
+	 * filters.  Every other pool checks in its workers; a socket inherited
+	 * from a direct pool loses its filter.
+	 */
+	if (p->addr.family != AF_UNIX) {
+		int direct = pc->app_type == APP_EXEC && pc->exec_mode == EXEC_DIRECT;
+		if (allowed_clients_attach(p->listen_fd, direct ? &p->allowed : NULL) < 0) {
+			log_sys(LL_ERROR, "[pool %s] cannot %s listen.allowed_clients on '%s'", pc->name,
+				direct ? "apply" : "reset", p->addr.text);
+			goto fail;
+		}
+	}
 	if (pc->access_log && *pc->access_log) {
 		p->access_fd = open(pc->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (p->access_fd < 0) {
@@ -572,6 +586,8 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 fail:
 	m.exit_code = 78;
 	log_error("FPM initialization failed");
+	/* After a reload, what runs keeps a master: the previous configuration's. */
+	reload_start_failed(&m);
 	control_say(&m, "ERROR fpmd failed to start; see the error log");
 	daemonize_notify(&m.daemon_pipe, 0);
 	if (m.total_children) {

@@ -70,6 +70,8 @@ struct master {
 	uint64_t reload_started_us;
 	uint64_t handover_us;        /* the new generation serves; the previous one was told */
 	int reload_failed;
+	int prev_conf_fd;            /* memfd: the previous master's configuration (conf_dump), -1 */
+	int rolled_back;             /* this master runs prev_conf_fd's configuration: a reload failed */
 	struct ev_watch *old_stop_timer;
 	int old_stop_step;
 	int ctl_client;              /* fpmctl connection waiting for an answer, -1 */
@@ -139,6 +141,17 @@ void reload_after_start(struct master *m);            /* close unused sockets, w
 void reload_request(struct master *m);                /* USR2 / HUP */
 int  reload_reap(struct master *m, pid_t pid, int status);  /* 1 if pid was a previous child */
 void reload_stop_old(struct master *m, int signo);
+/*
+ * Where to read the configuration from when this process was started by a
+ * rollback (a reload whose new workers never came up): a /proc/self/fd path
+ * into buf, or NULL for the configuration file.
+ */
+const char *reload_rollback_source(char *buf, size_t cap);
+/*
+ * A master started by a reload failed to start its pools: back to the
+ * previous configuration (re-exec).  Returns only when that is not possible.
+ */
+void reload_start_failed(struct master *m);
 
 /* daemon.c */
 int  daemonize_start(int *notify_fd);        /* returns only in the daemon */

@@ -43,6 +43,7 @@ struct pool {
 	unsigned fast_failures;      /* consecutive children that died young */
 	struct ev_watch *respawn_timer;
 	int respawn_pending;
+	int reload_canary;           /* a reload waits for this pool's first ready worker */
 	uint64_t requests_dead;      /* the master's own count, mirrored to the header */
 
 	/* process manager (pm.c) */

@@ -13,9 +13,17 @@
  *   3. The new master adopts the sockets (opens new ones, closes removed
  *      ones), starts the new generation, and for each pool waits until one
  *      new worker reports ready (its handler started) before telling that
- *      pool's old workers to finish their request and exit.  A pool whose
- *      new workers do not come up keeps its old workers, and the reload is
- *      reported as failed.
+ *      pool's old workers to finish their request and exit.
+ *   4. A pool whose new workers do not come up (none ready within 15 s, or
+ *      its old workers all gone while its new ones die at start) fails the
+ *      reload, and the master goes back to the previous configuration: the
+ *      old master put it (conf_dump) in a memfd, FPMD_PREV_CONF, and the
+ *      master re-execs once more with it (FPMD_ROLLBACK_CONF), like a
+ *      reload.  Old workers serve until the restored generation is ready.
+ *      Keeping them without a master that can replace them would let the
+ *      pool shrink to nothing as they recycle or crash; nginx also keeps
+ *      its previous configuration whole when a new one cannot start.  A
+ *      rollback that fails too keeps what runs and says so.
  */
 #include "master/master.h"
 
@@ -30,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +55,10 @@ extern char **environ;
 #define ENV_SOCKETS  "FPMD_SOCKETS"
 #define ENV_CHILDREN "FPMD_OLD_CHILDREN"
 #define ENV_RELOAD   "FPMD_RELOADED"
+#define ENV_PREV     "FPMD_PREV_CONF"       /* fd: the configuration before this reload */
+#define ENV_ROLLBACK "FPMD_ROLLBACK_CONF"   /* fd: run this one, the reload failed */
+
+static void exec_self(struct master *m, int rollback_fd);
 
 static void set_cloexec(int fd, int on)
 {
@@ -180,11 +193,42 @@ static void adopt_activated(struct master *m)
 	}
 }
 
+/* An fd named by the environment variable, or -1; the variable is removed. */
+static int env_fd(const char *name)
+{
+	const char *v = getenv(name);
+	char *end = NULL;
+	long fd = v ? strtol(v, &end, 10) : -1;
+	unsetenv(name);
+	if (fd < 0 || !end || *end || !valid_fd(fd))
+		return -1;
+	set_cloexec((int)fd, 1);
+	return (int)fd;
+}
+
+const char *reload_rollback_source(char *buf, size_t cap)
+{
+	const char *v = getenv(ENV_ROLLBACK);
+	char *end = NULL;
+	long fd = v ? strtol(v, &end, 10) : -1;
+	if (fd < 0 || !end || *end || !valid_fd(fd))
+		return NULL;
+	snprintf(buf, cap, "/proc/self/fd/%ld", fd);
+	return buf;
+}
+
 void reload_init(struct master *m)
 {
 	m->ctl_client = -1;
 	const char *flag = getenv(ENV_RELOAD);
 	m->reloaded = flag && *flag;
+	m->prev_conf_fd = env_fd(ENV_PREV);
+	int rb = env_fd(ENV_ROLLBACK);
+	if (rb >= 0) {
+		/* main.c has read the configuration from it */
+		m->rolled_back = 1;
+		close(rb);
+	}
 	char *socks = getenv(ENV_SOCKETS) ? strdup(getenv(ENV_SOCKETS)) : NULL;
 	char *kids = getenv(ENV_CHILDREN) ? strdup(getenv(ENV_CHILDREN)) : NULL;
 	unsetenv(ENV_SOCKETS);
@@ -304,37 +348,95 @@ static int pool_ready(const struct pool *p)
 	return p->conf->pm == PM_ONDEMAND && p->running == 0;
 }
 
+/* A previous worker of the pool named so that was not told to leave. */
+static int old_serving(const struct master *m, const char *name)
+{
+	for (const struct child *c = m->old; c; c = c->next)
+		if (!c->quitting && strcmp(c->pool_name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The new generation of a pool did not come up.  Back to the previous
+ * configuration when there is one (not after a rollback: that would loop);
+ * else its old workers keep serving, as long as they last.
+ */
+static void reload_fail(struct master *m, const char *pool, const char *why)
+{
+	if (m->reload_failed)
+		return;
+	m->reload_failed = 1;
+	if (m->prev_conf_fd >= 0 && !m->rolled_back) {
+		log_error("reload failed for pool %s: %s; going back to the previous configuration",
+			  pool, why);
+		control_say(m, "ERROR reload failed for pool %s: %s; the previous configuration is "
+			    "restored and its workers keep serving", pool, why);
+		control_done(m, 0);
+		exec_self(m, m->prev_conf_fd);
+		log_error("cannot go back to the previous configuration; pool %s keeps its previous "
+			  "workers while they last", pool);
+	} else {
+		log_error("reload failed for pool %s: %s; its previous workers keep serving, but "
+			  "none is replaced when it exits", pool, why);
+		control_say(m, "ERROR reload failed for pool %s: %s; its previous workers keep serving",
+			    pool, why);
+		control_done(m, 0);
+	}
+	sdnotify("READY=1\nSTATUS=Reload failed for pool %s; previous workers serve", pool);
+}
+
+void reload_start_failed(struct master *m)
+{
+	if (!m->reloaded || m->prev_conf_fd < 0 || m->rolled_back || !m->loop)
+		return;
+	log_error("reload failed: the new configuration does not start; going back to the "
+		  "previous configuration");
+	control_say(m, "ERROR reload failed: the new configuration does not start; the previous "
+		    "configuration is restored and its workers keep serving");
+	control_done(m, 0);
+	/* Zygotes started for it hold nothing the restored master needs, and it would not know them. */
+	for (struct pool *p = m->pools; p; p = p->next) {
+		if (!p->zygote)
+			continue;
+		pid_t pid = p->zygote->pid;
+		zygote_stop(m, p);
+		waitpid(pid, NULL, 0);
+	}
+	m->reload_failed = 1;
+	exec_self(m, m->prev_conf_fd);
+}
+
 /*
  * Each tick: the old workers of a pool whose new generation is ready (or that
  * no longer exists) are told to finish and exit.  Runs until every old
- * worker was told, or the canary deadline passes.
+ * worker was told, or the reload failed.
  */
 static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 {
 	struct master *m = data;
 	(void)loop;
 	int waiting = 0, timed_out = sb_mono_us() - m->reload_started_us > RELOAD_CANARY_TIMEOUT_US;
+	for (struct pool *p = m->pools; p && !m->reload_failed; p = p->next) {
+		if (!p->reload_canary)
+			continue;
+		if (pool_ready(p))
+			p->reload_canary = 0;
+		else if (timed_out)
+			reload_fail(m, p->conf->name, "its new workers did not start within 15 s");
+		else if (p->fast_failures > 0 && !old_serving(m, p->conf->name))
+			/* nobody serves it any more, and its new workers die at start */
+			reload_fail(m, p->conf->name, "its new workers die at start and its previous "
+				    "ones have exited");
+	}
 	for (struct child *c = m->old; c; c = c->next) {
 		if (c->quitting)
 			continue;
 		struct pool *p = pool_named(m, c->pool_name);
-		if (!p || pool_ready(p)) {
+		if (!p || pool_ready(p))
 			quit_old(m, c);
-		} else if (timed_out) {
-			if (!m->reload_failed) {
-				log_error("reload failed for pool %s: its new workers did not start within %u s; "
-					  "its previous workers keep serving", c->pool_name,
-					  RELOAD_CANARY_TIMEOUT_US / 1000000u);
-				control_say(m, "ERROR reload failed for pool %s: its new workers did not "
-					    "start; its previous workers keep serving", c->pool_name);
-				control_done(m, 0);
-				sdnotify("READY=1\nSTATUS=Reload failed for pool %s; previous workers serve",
-					 c->pool_name);
-			}
-			m->reload_failed = 1;
-		} else {
+		else if (!m->reload_failed)
 			waiting = 1;
-		}
 	}
 	if (!waiting) {
 		/*
@@ -352,10 +454,17 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 			return;
 		ev_timer_disarm(t);
 		log_notice("ready to handle connections");
-		if (!m->reload_failed) {
+		if (m->rolled_back && !m->reload_failed) {
+			log_notice("the previous configuration serves again");
+			sdnotify("READY=1\nSTATUS=Reload failed; the previous configuration serves");
+		} else if (!m->reload_failed) {
 			control_say(m, "OK reloaded: the new generation is serving, pid %d", (int)m->pid);
 			control_done(m, 0);
 			sdnotify("READY=1\nSTATUS=Reloaded: the new generation is serving");
+			/* This configuration works: nothing to go back to any more. */
+			if (m->prev_conf_fd >= 0)
+				close(m->prev_conf_fd);
+			m->prev_conf_fd = -1;
 		}
 	}
 }
@@ -377,13 +486,18 @@ void reload_after_start(struct master *m)
 	m->inherited = NULL;
 	m->ninherited = 0;
 	if (!m->old) {
-		if (m->reloaded) {
+		if (m->rolled_back) {
+			log_notice("the previous configuration serves again");
+			sdnotify("READY=1\nSTATUS=Reload failed; the previous configuration serves");
+		} else if (m->reloaded) {
 			control_say(m, "OK reloaded, pid %d", (int)m->pid);
 			control_done(m, 0);
 			sdnotify("READY=1\nSTATUS=Reloaded");
 		}
 		return;
 	}
+	for (struct pool *p = m->pools; p; p = p->next)
+		p->reload_canary = old_serving(m, p->conf->name);
 	m->reload_started_us = sb_mono_us();
 	m->reload_timer = ev_timer_new(m->loop, on_reload_timer, m);
 	if (m->reload_timer)
@@ -562,6 +676,42 @@ void reload_request(struct master *m)
 	if (check_with_binary(m) < 0)
 		return;
 
+	exec_self(m, -1);
+}
+
+/*
+ * The configuration running now, for the next master to go back to: a memfd
+ * left open across exec, or -1 (then that reload cannot roll back).
+ */
+static int prev_conf_memfd(const struct master *m)
+{
+	char *text = conf_dump(m->conf);
+	int fd = text ? memfd_create("fpmd-previous-conf", 0) : -1;
+	size_t len = text ? strlen(text) : 0, off = 0;
+	while (fd >= 0 && off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			fd = -1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(text);
+	if (fd < 0)
+		log_sys(LL_WARNING, "cannot keep the running configuration for a rollback");
+	return fd;
+}
+
+/*
+ * Re-execs the master with the listening sockets and every child passed on:
+ * a reload (rollback_fd -1), or the way back to the configuration in
+ * rollback_fd.  Returns only when exec failed; everything is as before then.
+ */
+static void exec_self(struct master *m, int rollback_fd)
+{
 	char *socks = NULL, *kids = NULL;
 	size_t sl = 0, sc = 0, kl = 0, kc = 0;
 	append(&socks, &sl, &sc, "%s", "");
@@ -581,6 +731,14 @@ void reload_request(struct master *m)
 	}
 	for (struct child *c = m->old; c; c = c->next)
 		pass_child(c, &kids, &kl, &kc);
+	/* A start that failed half way has sockets no pool took yet: they go on too. */
+	for (size_t i = 0; i < m->ninherited; i++) {
+		struct inherited_socket *is = &m->inherited[i];
+		if (is->used)
+			continue;
+		set_cloexec(is->fd, 0);
+		append(&socks, &sl, &sc, "%d%s=%s;", is->fd, is->systemd ? ":s" : "", is->text);
+	}
 
 	char args[1024] = "";
 	size_t al = 0;
@@ -589,6 +747,17 @@ void reload_request(struct master *m)
 				       m->opt.argv[i]);
 	log_notice("reloading: execvp(\"%s\", {%s})", m->exe, args);
 
+	/* A rollback passes no previous configuration: its own failure must not loop. */
+	int prev = rollback_fd >= 0 ? -1 : prev_conf_memfd(m);
+	char fdnum[16];
+	if (rollback_fd >= 0) {
+		set_cloexec(rollback_fd, 0);
+		snprintf(fdnum, sizeof(fdnum), "%d", rollback_fd);
+		setenv(ENV_ROLLBACK, fdnum, 1);
+	} else if (prev >= 0) {
+		snprintf(fdnum, sizeof(fdnum), "%d", prev);
+		setenv(ENV_PREV, fdnum, 1);
+	}
 	if (socks && kids) {
 		setenv(ENV_SOCKETS, socks, 1);
 		setenv(ENV_CHILDREN, kids, 1);
@@ -606,6 +775,12 @@ void reload_request(struct master *m)
 	unsetenv(ENV_SOCKETS);
 	unsetenv(ENV_CHILDREN);
 	unsetenv(ENV_RELOAD);
+	unsetenv(ENV_PREV);
+	unsetenv(ENV_ROLLBACK);
+	if (prev >= 0)
+		close(prev);
+	if (rollback_fd >= 0)
+		set_cloexec(rollback_fd, 1);
 	restore_cloexec(m);
 	free(socks);
 	free(kids);

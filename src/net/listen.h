@@ -57,6 +57,12 @@ int  allowed_clients_parse(const char *list, struct allowed_clients *out, char *
 /* 1 if sa is allowed (an empty list allows all), 0 otherwise. */
 int  allowed_clients_match(const struct allowed_clients *ac, const struct sockaddr *sa);
 void allowed_clients_free(struct allowed_clients *ac);
+/*
+ * peer_filter.c: drops, in the kernel, connections to a listening TCP socket
+ * from peers not in the list (an empty list removes the filter).  0, or -1
+ * with errno.
+ */
+int  allowed_clients_attach(int fd, const struct allowed_clients *ac);
 
 /* Formats a peer address as text ("127.0.0.1", "::1", "unix"). */
 void sockaddr_text(const struct sockaddr *sa, char *buf, size_t cap);

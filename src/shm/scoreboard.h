@@ -70,6 +70,15 @@ struct sb_slot {
 	uint64_t memory;                 /* peak RSS bytes, at last request end */
 	uint64_t hist[STATUS_HIST_BUCKETS + 1];  /* requests by duration bucket */
 	uint64_t duration_sum_us;
+	/*
+	 * exec pools: the back-off of the worker's program, written by the
+	 * worker, read (and clamped) by the pool's other workers so that the
+	 * back-off is the pool's.  The master never reads them.
+	 */
+	uint32_t exec_failures;          /* its program's consecutive failed starts */
+	uint32_t exec_pad_;
+	uint64_t exec_not_before_ms;     /* monotonic ms: no start in the pool before this */
+	uint64_t exec_logged_ms;         /* when it last logged a program's exit */
 	char method[SB_METHOD_LEN];
 	char uri[SB_URI_LEN];
 	char query[SB_QUERY_LEN];

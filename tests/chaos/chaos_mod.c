@@ -13,6 +13,9 @@
  *             did not fork).  Requests are still answered.
  *   hog       ?hold=N: a thread takes every free descriptor for N ms (see
  *             hog()): the worker is out of fds meanwhile.
+ *   initfail  init returns -1: a worker that never becomes ready.
+ *   exit0     init calls exit(0): a worker that "exits cleanly" before it was
+ *             ready.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +30,7 @@
 
 #include "fpmd/module.h"
 
-enum mode { SERVE, CRASH, SCRIBBLE, HOG };
+enum mode { SERVE, CRASH, SCRIBBLE, HOG, INITFAIL, EXIT0 };
 
 static const struct fpmd_host *host;
 static enum mode mode = SERVE;
@@ -117,12 +120,20 @@ static int chaos_init(const struct fpmd_host *h, const struct fpmd_setting *s, s
 				mode = SCRIBBLE;
 			else if (strcmp(s[i].value, "hog") == 0)
 				mode = HOG;
+			else if (strcmp(s[i].value, "initfail") == 0)
+				mode = INITFAIL;
+			else if (strcmp(s[i].value, "exit0") == 0)
+				mode = EXIT0;
 		} else if (strcmp(s[i].key, "victim") == 0) {
 			victim = (uint32_t)strtoul(s[i].value, NULL, 10);
 		}
 	}
 	if (mode == CRASH)
 		raise(SIGSEGV);
+	if (mode == INITFAIL)
+		return -1;
+	if (mode == EXIT0)
+		exit(0);
 	if (mode == SCRIBBLE) {
 		pthread_t t;
 

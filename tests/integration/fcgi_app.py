@@ -14,6 +14,12 @@ Options:
   grandchild=FILE  leave a child behind (same process group) and one in its own
                    session; write their pids to FILE
   env              answer with the FCGI/PHP environment variables instead
+  misbehave        the query string picks a fault for that request:
+                   wrongid   END_REQUEST for another request id first, then the answer
+                   cut       headers and 1000 bytes of body, then close the connection
+                   die       the same, then exit
+                   malformed a record of FastCGI version 9, then hang
+                   hang      never answer
   libfcgi-strict   behave as libfcgi with a program that never reads its input:
                    answer without reading STDIN (its records stay in the kept
                    connection), and close a kept connection whose next record is not
@@ -152,6 +158,9 @@ def main():
                     text = (f"pid={os.getpid()} conn_req={conn_req} total={total} body={blen} "
                             f"sha={body.hexdigest()[:16]} keep={keep} q={env.get('QUERY_STRING', '')}\n")
                 head = b"" if "big" in o else b"Content-Type: text/plain\r\n\r\n"
+                q = env.get("QUERY_STRING", "")
+                if "misbehave" in o and misbehave(c, rid, q, head + text.encode()):
+                    break
                 c.send(STDOUT, rid, head + text.encode())
                 c.send(STDOUT, rid)
                 c.send(END, rid, struct.pack(">IB3x", 0, 0))
@@ -163,6 +172,26 @@ def main():
         except (EOFError, ConnectionError):
             pass
         sock.close()
+
+
+def misbehave(c, rid, q, answer):
+    """The fault the query asks for; True when the connection is done with."""
+    if "wrongid" in q:
+        c.send(END, rid + 1, struct.pack(">IB3x", 0, 0))
+        time.sleep(0.5)       # the web server's next request comes meanwhile
+        return False          # then the real answer, for rid, follows as usual
+    if "cut" in q or "die" in q:
+        c.send(STDOUT, rid, b"Content-Type: text/plain\r\n\r\n" + b"y" * 1000)
+        if "die" in q:
+            os._exit(3)
+        c.sock.close()
+        return True
+    if "malformed" in q:
+        c.sock.sendall(struct.pack(">BBHHBx", 9, STDOUT, rid, 0, 0))
+    if "malformed" in q or "hang" in q:
+        while True:
+            time.sleep(60)
+    return False
 
 
 if __name__ == "__main__":

@@ -88,17 +88,21 @@ def test_init_failure_backs_off_instead_of_a_fork_storm(fpmd, workdir, modules):
 
 
 def test_bad_module_path_and_abi(fpmd, workdir, modules, tmp_path):
-    fpmd.start(basic_conf(workdir, module_pool(workdir, "/nonexistent/app.so", children=1)))
-    fpmd.wait_log(r"cannot load module.path '/nonexistent/app.so'")
-    fpmd.stop()
+    """A module that cannot load stops fpmd at start (issue 27 item 8), not each worker."""
+    fpmd.start(basic_conf(workdir, module_pool(workdir, "/nonexistent/app.so", children=1)),
+               wait_ready=False)
+    assert fpmd.wait() != 0
+    assert "module.path '/nonexistent/app.so' cannot be opened" in fpmd.log()
     bad = os.path.join(workdir, "bad.c")
     with open(bad, "w") as f:
         f.write("int fpmd_module_nope;\n")
     subprocess.run(["cc", "-shared", "-fPIC", "-o", f"{workdir}/bad.so", bad], check=True)
     other = fpmd.make()
     other.log_path = os.path.join(workdir, "second.log")
-    other.start(basic_conf(workdir, module_pool(workdir, f"{workdir}/bad.so", children=1)))
-    other.wait_log(r"does not export 'fpmd_module'")
+    other.start(basic_conf(workdir, module_pool(workdir, f"{workdir}/bad.so", children=1)),
+                wait_ready=False)
+    assert other.wait() != 0
+    assert "does not export 'fpmd_module'" in other.log()
 
 
 def test_module_cflags():
@@ -140,3 +144,122 @@ def test_notes_sqlite_json_api(fpmd, workdir, modules):
 def test_notes_without_database_setting_refuses_to_start(fpmd, workdir, modules):
     fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/notes.so", children=1)))
     fpmd.wait_log("notes: module.param\\[database\\] is not set")
+
+
+def _so(workdir, name, code):
+    src = os.path.join(workdir, f"{name}.c")
+    with open(src, "w") as f:
+        f.write(code)
+    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", "-o", f"{workdir}/{name}.so", src],
+                   check=True)
+    return f"{workdir}/{name}.so"
+
+
+def _t(workdir, so):
+    from conftest import FPMD
+    conf = os.path.join(workdir, "t.conf")
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, module_pool(workdir, so, children=1)))
+    return subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True, timeout=30)
+
+
+def test_t_checks_module_path(workdir, modules):
+    """Issue 27 item 8: a module that cannot load is a configuration error, found by -t."""
+    with open(f"{workdir}/text.so", "w") as f:
+        f.write("not a shared object\n")
+    nosym = _so(workdir, "nosym", "int fpmd_module_nope;\n")
+    abi = _so(workdir, "abi", '#include "fpmd/module.h"\n'
+              "static int h(void *s, struct fpmd_request *r) { (void)s; (void)r; return 0; }\n"
+              "const struct fpmd_module fpmd_module = { .abi = 99, .name = \"old\", .handle = h };\n")
+    cases = [("/nonexistent/app.so", "cannot be opened"), (f"{workdir}/text.so", "is not a shared object"),
+             (nosym, "does not export 'fpmd_module'"), (abi, "built for module ABI 99")]
+    for so, want in cases:
+        r = _t(workdir, so)
+        assert r.returncode != 0, (so, r.stderr)
+        assert f"module.path '{so}' " in r.stderr and want in r.stderr, (so, r.stderr)
+    assert _t(workdir, f"{modules}/hello.so").returncode == 0
+
+
+def test_module_check_never_runs_module_code_in_the_master(workdir):
+    marker = f"{workdir}/ctor.txt"
+    os.chmod(workdir, 0o777)
+    so = _so(workdir, "ctor", '#include <stdio.h>\n#include <unistd.h>\n#include "fpmd/module.h"\n'
+             "__attribute__((constructor)) static void ctor(void) {\n"
+             f'  FILE *f = fopen("{marker}", "a"); if (f) {{ fprintf(f, "%d %d\\n", (int)getpid(), (int)getuid()); fclose(f); }}\n'
+             "}\n"
+             "static int h(void *s, struct fpmd_request *r) { (void)s; (void)r; return 0; }\n"
+             "const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = \"c\", .handle = h };\n")
+    from conftest import FPMD
+    conf = os.path.join(workdir, "t.conf")
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, module_pool(workdir, so, children=1)))
+    p = subprocess.Popen([FPMD, "-t", "-y", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    lines = [tuple(map(int, ln.split())) for ln in open(marker).read().split("\n") if ln]
+    assert lines, "the check loads the module"
+    assert all(pid != p.pid for pid, _ in lines), "loaded in the checking process itself"
+    if os.geteuid() == 0:
+        assert all(uid == 65534 for _, uid in lines), "loaded as root, not as the pool's user"
+
+
+def test_reload_refuses_a_missing_module(fpmd, workdir, modules):
+    import signal
+    fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/hello.so")))
+    before = fpmd.workers()
+    fpmd.write_conf(basic_conf(workdir, module_pool(workdir, f"{workdir}/gone.so")))
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("reload refused")
+    assert f"module.path '{workdir}/gone.so' cannot be opened" in fpmd.log()
+    time.sleep(0.3)
+    assert fpmd.workers() == before
+    assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
+
+
+MISUSE = r'''
+#include <stdlib.h>
+#include <string.h>
+#include "fpmd/module.h"
+static const struct fpmd_host *host;
+static struct fpmd_request *saved;
+static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{ (void)s; (void)n; *st = NULL; host = h; return 0; }
+static int handle(void *st, struct fpmd_request *r)
+{
+    const char *u = host->param(r, "DOCUMENT_URI");
+    (void)st;
+    if (!strcmp(u, "/save")) { saved = r; return host->write(r, "saved", 5); }
+    if (!strcmp(u, "/stale") && saved) {
+        int rc = host->write(saved, "LEAK", 4);
+        char b[32]; b[0] = rc < 0 ? 'r' : 'w'; b[1] = 0;
+        host->add_header(r, "X-Stale", b);
+        return host->write(r, "mine", 4);
+    }
+    if (!strcmp(u, "/failafter")) { host->write(r, "partial", 7); return -1; }
+    if (!strcmp(u, "/exit")) exit(0);
+    return host->write(r, "ok", 2);
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "misuse",
+                                         .init = init, .handle = handle };
+'''
+
+
+def test_module_api_misuse_is_refused_and_logged(fpmd, workdir):
+    """Issue 27 item 11: a request handle kept past its request cannot touch the next
+    client's answer; -1 after output is a non-zero appStatus and a log line; exit() in
+    handle is an error, not a NOTICE."""
+    so = _so(workdir, "misuse", MISUSE)
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so, children=1)))
+    sock = f"{workdir}/app.sock"
+    assert fcgi_request(sock, "/save", extra={"DOCUMENT_URI": "/save"}).body == b"saved"
+    r = fcgi_request(sock, "/stale", extra={"DOCUMENT_URI": "/stale"})
+    assert b"LEAK" not in r.stdout and r.body == b"mine", r.stdout
+    assert r.headers.get("x-stale") == "r"
+    fpmd.wait_log(r"module misuse used a request handle after its request ended")
+    r = fcgi_request(sock, "/failafter", extra={"DOCUMENT_URI": "/failafter"})
+    assert r.body == b"partial" and r.app_status != 0
+    fpmd.wait_log(r"module misuse failed on GET /failafter after its answer had begun")
+    with pytest.raises(ConnectionError):
+        fcgi_request(sock, "/exit", extra={"DOCUMENT_URI": "/exit"})
+    fpmd.wait_log(r"ERROR: \[pool app\] child \d+: module misuse called exit\(\) while handling GET /exit")
+    fpmd.wait_log(r"WARNING: \[pool app\] child \d+ exited with code \d+")
