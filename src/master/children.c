@@ -284,6 +284,57 @@ int children_read_pipe_fds(struct child *c, int fds[3])
 
 /* --- spawn ----------------------------------------------------------- */
 
+int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, const int rfds[3])
+{
+	p->sb.slots[slot].pid = (uint32_t)pid;
+	for (int i = 0; i < 3; i++)
+		if (rfds[i] >= 0)
+			fcntl(rfds[i], F_SETFL, O_NONBLOCK);
+	struct child *c = calloc(1, sizeof(*c));
+	if (!c) {
+		/* Keep the bookkeeping consistent: the process exists and will be reaped. */
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 3; i++)
+			if (rfds[i] >= 0)
+				close(rfds[i]);
+		memset(&p->sb.slots[slot], 0, sizeof(p->sb.slots[slot]));
+		p->slot_used[slot] = 0;
+		return -1;
+	}
+	c->pid = pid;
+	c->pool = p;
+	snprintf(c->pool_name, sizeof(c->pool_name), "%s", p->conf->name);
+	c->decorate = p->conf->decorate_workers_output;
+	c->slot = slot;
+	c->start_mono_us = sb_mono_us();
+	children_watch_pipes(m, c, rfds[0], rfds[1], rfds[2]);
+	c->next = p->children;
+	p->children = c;
+	p->slot_used[slot] = 1;
+	p->running++;
+	m->total_children++;
+	/* php-fpm's levels, which log parsers count on: the start's children at DEBUG */
+	log_msg(m->in_loop ? LL_NOTICE : LL_DEBUG, "[pool %s] child %d started", p->conf->name,
+		(int)pid);
+	/* answered after a stop began: it leaves with the others */
+	if (m->state != MASTER_RUNNING) {
+		c->quitting = 1;
+		kill(pid, m->state == MASTER_FINISHING ? SIGQUIT : SIGTERM);
+	}
+	return 0;
+}
+
+void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, const int rfds[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (rfds[i] >= 0)
+			close(rfds[i]);
+	memset(&p->sb.slots[slot], 0, sizeof(p->sb.slots[slot]));
+	p->slot_used[slot] = 0;
+	p->spawning--;
+	m->total_children--;
+}
+
 static int spawn_one(struct master *m, struct pool *p)
 {
 	int slot = find_free_slot(p);
@@ -305,34 +356,45 @@ static int spawn_one(struct master *m, struct pool *p)
 		if (devnull < 0)
 			goto fail;
 	}
-	failed = NULL;               /* zygote_spawn and fork log their own failures */
+	failed = NULL;               /* zygote_request and fork log their own failures */
 
 	struct sb_slot *s = &p->sb.slots[slot];
 	memset(s, 0, sizeof(*s));
 	s->start_us = sb_now_us();
 	s->stage = SB_IDLE;
 
-	pid_t pid;
 	if (p->handler->prefork_start) {
-		/* php pools: the zygote clones the worker, as the master's child. */
-		if (zygote_spawn(m, p, (unsigned)slot, devnull >= 0 ? devnull : outp[1],
-				 devnull >= 0 ? devnull : errp[1], logp[1], &pid) < 0)
+		/*
+		 * php pools: the zygote clones the worker, as the master's child;
+		 * its answer comes through the event loop (children_adopt).
+		 */
+		int rfds[3] = { logp[0], outp[0], errp[0] };
+		if (zygote_request(m, p, (unsigned)slot, devnull >= 0 ? devnull : outp[1],
+				   devnull >= 0 ? devnull : errp[1], logp[1], rfds) < 0)
 			goto fail;
-	} else {
-		pid = fork();
-		if (pid < 0) {
-			log_sys(LL_ERROR, "[pool %s] fork() failed", p->conf->name);
-			goto fail;
-		}
-		if (pid == 0) {
-			s->pid = (uint32_t)getpid();
-			child_fd_layout(m, p, devnull >= 0 ? devnull : outp[1],
-					devnull >= 0 ? devnull : errp[1], logp[1], -1);
-			worker_main(p, m->conf, (unsigned)slot, m->pid);
-		}
+		close(logp[1]);
+		if (outp[1] >= 0)
+			close(outp[1]);
+		if (errp[1] >= 0)
+			close(errp[1]);
+		if (devnull >= 0)
+			close(devnull);
+		p->slot_used[slot] = 1;
+		p->spawning++;
+		m->total_children++;
+		return 0;
 	}
-
-	s->pid = (uint32_t)pid;
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_sys(LL_ERROR, "[pool %s] fork() failed", p->conf->name);
+		goto fail;
+	}
+	if (pid == 0) {
+		s->pid = (uint32_t)getpid();
+		child_fd_layout(m, p, devnull >= 0 ? devnull : outp[1],
+				devnull >= 0 ? devnull : errp[1], logp[1], -1);
+		worker_main(p, m->conf, (unsigned)slot, m->pid);
+	}
 	close(logp[1]);
 	if (outp[1] >= 0)
 		close(outp[1]);
@@ -340,39 +402,8 @@ static int spawn_one(struct master *m, struct pool *p)
 		close(errp[1]);
 	if (devnull >= 0)
 		close(devnull);
-	fcntl(logp[0], F_SETFL, O_NONBLOCK);
-	if (outp[0] >= 0)
-		fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	if (errp[0] >= 0)
-		fcntl(errp[0], F_SETFL, O_NONBLOCK);
-
-	struct child *c = calloc(1, sizeof(*c));
-	if (!c) {
-		/* Keep the bookkeeping consistent: the process exists and will be reaped. */
-		kill(pid, SIGKILL);
-		close(logp[0]);
-		if (outp[0] >= 0)
-			close(outp[0]);
-		if (errp[0] >= 0)
-			close(errp[0]);
-		return -1;
-	}
-	c->pid = pid;
-	c->pool = p;
-	snprintf(c->pool_name, sizeof(c->pool_name), "%s", p->conf->name);
-	c->decorate = p->conf->decorate_workers_output;
-	c->slot = (unsigned)slot;
-	c->start_mono_us = sb_mono_us();
-	children_watch_pipes(m, c, logp[0], outp[0], errp[0]);
-	c->next = p->children;
-	p->children = c;
-	p->slot_used[slot] = 1;
-	p->running++;
-	m->total_children++;
-	/* php-fpm's levels, which log parsers count on: the start's children at DEBUG */
-	log_msg(m->in_loop ? LL_NOTICE : LL_DEBUG, "[pool %s] child %d started", p->conf->name,
-		(int)pid);
-	return 0;
+	int rfds[3] = { logp[0], outp[0], errp[0] };
+	return children_adopt(m, p, (unsigned)slot, pid, rfds);
 
 fail:
 	if (failed)

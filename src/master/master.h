@@ -87,6 +87,7 @@ struct master {
 	int shared_zygote_ready;
 	unsigned shared_zygote_failures;
 	struct ev_watch *shared_zygote_watch, *shared_zygote_timer;
+	struct spawn_queue shared_spawnq;    /* asked of it, not answered yet */
 
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
 	int pid_file_written;
@@ -101,6 +102,10 @@ int  children_spawn(struct master *m, struct pool *p, unsigned count);
 void children_reap(struct master *m);
 void children_signal_all(struct master *m, int signo);
 void children_close_pipes(struct master *m, struct child *c);
+/* A worker exists (forked, or cloned by a zygote): the master's record of it. 0 / -1 */
+int  children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, const int rfds[3]);
+/* A requested worker that will not be: its slot and pipes back. */
+void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, const int rfds[3]);
 unsigned children_total(const struct master *m);
 
 /* The pool a child's name belongs to, or NULL. */
@@ -123,8 +128,14 @@ void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err
 /* zygote.c: php pools' workers are cloned by a per-pool zygote */
 int  zygote_start(struct master *m, struct pool *p, int wait_ready);
 int  zygote_wait_ready(struct master *m, struct pool *p);   /* after zygote_start(.., 0) */
-int  zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
-		  int log_w, pid_t *pid);
+/*
+ * Asks the pool's zygote (or the shared one) for a worker in slot with those
+ * pipes; returns at once.  On 0 the request owns rfds (log, stdout, stderr
+ * read ends): children_adopt() or children_spawn_failed() gets them when
+ * the answer comes, fails, or is overdue.
+ */
+int  zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
+		    int log_w, const int rfds[3]);
 int  zygote_reaped(struct master *m, pid_t pid, int status);  /* 1 if pid was a zygote */
 void zygote_stop(struct master *m, struct pool *p);
 /* php.zygote = shared */

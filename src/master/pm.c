@@ -300,6 +300,9 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 		}
 		check_timeouts(p, c, &s, now, &v->next_deadline_us);
 	}
+	/* asked of a zygote, not answered yet: idle workers about to be */
+	v->idle += p->spawning;
+	v->running += p->spawning;
 	if (listen_queue_len(p->listen_fd, p->addr.family, &v->pending, &v->backlog) < 0)
 		v->pending = 0;
 	p->sb.hdr->listen_queue = v->pending;

@@ -21,6 +21,25 @@ struct handler;
 struct ev_watch;
 struct child;
 struct master;
+struct pool;
+
+/*
+ * Spawn requests sent to a zygote and not answered yet, oldest first (a
+ * zygote answers in order): each holds the slot it reserved and the read
+ * ends of the new worker's pipes until the answer, a failure or the
+ * deadline (zygote.c).  The master never waits for a zygote.
+ */
+struct spawn_pending {
+	struct pool *pool;
+	unsigned slot;
+	int fds[3];                  /* log, stdout, stderr read ends; -1 when none */
+	uint64_t at_us;              /* sent at, monotonic */
+};
+struct spawn_queue {
+	struct spawn_pending *items;
+	size_t head, len, cap;       /* items[head .. len) are waiting */
+	struct ev_watch *timer;      /* the oldest one's deadline */
+};
 
 struct pool {
 	struct pool_conf *conf;
@@ -72,6 +91,8 @@ struct pool {
 	int zygote_fd;                   /* SOCK_SEQPACKET to it */
 	struct child *zygote;            /* its pid and output pipes; not in children */
 	int zygote_ready;                /* PHP started: it answers spawn requests */
+	struct spawn_queue spawnq;       /* asked of its zygote, not answered yet */
+	unsigned spawning;               /* of this pool, in its zygote's queue or the shared one */
 	unsigned zygote_failures;        /* consecutive early deaths, for the back-off */
 	struct ev_watch *zygote_watch;   /* readiness of a restarted zygote */
 	struct ev_watch *zygote_timer;   /* restart after a back-off */

@@ -72,6 +72,23 @@ static int read_answer(int fd, int timeout_ms, int32_t *answer, struct pool *inf
 }
 
 static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void *data);
+static void q_read_answers(struct master *m, struct spawn_queue *q, struct pool *owner, int fd);
+
+static void on_zygote_answers(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct pool *p = data;
+	(void)loop;
+	(void)events;
+	q_read_answers(p->master, &p->spawnq, p, fd);
+}
+
+static void on_shared_answers(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct master *m = data;
+	(void)loop;
+	(void)events;
+	q_read_answers(m, &m->shared_spawnq, NULL, fd);
+}
 static int pid_owned(const struct master *m, pid_t pid);
 
 int zygote_pool_is_shared(const struct pool *p)
@@ -80,8 +97,11 @@ int zygote_pool_is_shared(const struct pool *p)
 	       p->conf->php_zygote == PHP_ZYGOTE_SHARED;
 }
 
+static void q_fail_all(struct master *m, struct spawn_queue *q);
+
 static void kill_zygote(struct master *m, struct pool *p)
 {
+	q_fail_all(m, &p->spawnq);
 	if (p->zygote_watch)
 		ev_fd_del(m->loop, p->zygote_watch);
 	p->zygote_watch = NULL;
@@ -101,8 +121,8 @@ static void spawn_missing(struct master *m, struct pool *p)
 		want = (unsigned)p->conf->pm_max_children;
 	else if (p->conf->pm == PM_DYNAMIC)
 		want = (unsigned)p->conf->pm_start_servers;
-	if (want > p->running)
-		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->running);
+	if (want > p->running + p->spawning)
+		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->running - p->spawning);
 }
 
 int zygote_start(struct master *m, struct pool *p, int wait_ready)
@@ -180,6 +200,7 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 		return;
 	}
 	p->zygote_ready = 1;
+	p->zygote_watch = ev_fd_add(loop, fd, EPOLLIN, on_zygote_answers, p);
 	if (p->zygote_failures || p->conf->pm != PM_ONDEMAND)
 		log_notice("[pool %s] zygote %d restarted", p->conf->name, (int)p->zygote->pid);
 	if (m->state != MASTER_RUNNING)
@@ -210,7 +231,8 @@ int zygote_wait_ready(struct master *m, struct pool *p)
 		return -1;
 	}
 	p->zygote_ready = 1;
-	return 0;
+	p->zygote_watch = ev_fd_add(m->loop, p->zygote_fd, EPOLLIN, on_zygote_answers, p);
+	return p->zygote_watch ? 0 : -1;
 }
 
 static int pid_owned(const struct master *m, pid_t pid)
@@ -230,28 +252,200 @@ static int pid_owned(const struct master *m, pid_t pid)
 	return 0;
 }
 
-static int shared_spawn(struct master *m, struct pool *p, unsigned slot, const int fds[4],
-			size_t nfds, pid_t *pid);
+/* --- spawn requests: sent, queued, answered through the event loop --------- */
 
-int zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
-		 int log_w, pid_t *pid)
+static void q_timer_arm(struct spawn_queue *q);
+
+static int q_push(struct spawn_queue *q, const struct spawn_pending *e)
 {
-	if (zygote_pool_is_shared(p)) {
-		if (p->conf->catch_workers_output && geteuid() == 0 && p->uid != (uid_t)-1) {
-			if (fchown(out_w, p->uid, p->gid) < 0 || fchown(err_w, p->uid, p->gid) < 0)
-				log_sys(LL_WARNING, "[pool %s] fchown() of the output pipes failed",
-					p->conf->name);
+	if (q->head == q->len)
+		q->head = q->len = 0;
+	if (q->len == q->cap) {
+		if (q->head) {
+			memmove(q->items, q->items + q->head, (q->len - q->head) * sizeof(*q->items));
+			q->len -= q->head;
+			q->head = 0;
+		} else {
+			size_t cap = q->cap ? q->cap * 2 : 8;
+			struct spawn_pending *n = realloc(q->items, cap * sizeof(*n));
+			if (!n)
+				return -1;
+			q->items = n;
+			q->cap = cap;
 		}
-		int fds[4] = { out_w, err_w, log_w, p->access_fd };
-		return shared_spawn(m, p, slot, fds, p->access_fd >= 0 ? 4 : 3, pid);
 	}
-	if (!p->zygote && !(p->zygote_timer && ev_timer_armed(p->zygote_timer))) {
+	q->items[q->len++] = *e;
+	return 0;
+}
+
+static int q_pop(struct spawn_queue *q, struct spawn_pending *e)
+{
+	if (q->head == q->len)
+		return 0;
+	*e = q->items[q->head++];
+	return 1;
+}
+
+/* The channel is gone (or not to be trusted): every request waiting on it fails. */
+static void q_fail_all(struct master *m, struct spawn_queue *q)
+{
+	struct spawn_pending e;
+	while (q_pop(q, &e))
+		children_spawn_failed(m, e.pool, e.slot, e.fds);
+	if (q->timer)
+		ev_timer_disarm(q->timer);
+}
+
+static void q_free(struct master *m, struct spawn_queue *q)
+{
+	q_fail_all(m, q);
+	if (q->timer)
+		ev_timer_free(m->loop, q->timer);
+	q->timer = NULL;
+	free(q->items);
+	memset(q, 0, sizeof(*q));
+}
+
+static int send_spawn(int fd, const void *msg, size_t len, const int *fds, size_t nfds)
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	memset(cbuf, 0, sizeof(cbuf));
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+static void shared_close(struct master *m);
+
+/*
+ * A zygote that does not answer in time, says what it must not, or closed
+ * its channel: killed (the reaper restarts it), its requests failed.  p is
+ * the pool whose zygote it is, NULL for the shared one.
+ */
+static void q_give_up(struct master *m, struct pool *p)
+{
+	if (!p) {
+		if (m->shared_zygote && m->shared_zygote->pid > 0)
+			kill(m->shared_zygote->pid, SIGKILL);
+		shared_close(m);
+		return;
+	}
+	kill_zygote(m, p);
+}
+
+static void on_q_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct spawn_queue *q = data;
+	struct master *m = NULL;
+	(void)loop;
+	(void)t;
+	if (q->head == q->len)
+		return;
+	struct pool *p = q->items[q->head].pool;
+	m = p->master;
+	uint64_t age = sb_mono_us() - q->items[q->head].at_us;
+	if (age < (uint64_t)ZYGOTE_ANSWER_MS * 1000u) {
+		q_timer_arm(q);
+		return;
+	}
+	log_error("[pool %s] the %szygote did not answer a spawn request within %d ms; restarting it",
+		  p->conf->name, q == &m->shared_spawnq ? "shared PHP " : "", ZYGOTE_ANSWER_MS);
+	q_give_up(m, q == &m->shared_spawnq ? NULL : p);
+}
+
+/* Armed for the oldest request's deadline while any waits. */
+static void q_timer_arm(struct spawn_queue *q)
+{
+	if (!q->timer || q->head == q->len)
+		return;
+	uint64_t age = sb_mono_us() - q->items[q->head].at_us;
+	uint64_t left = age >= (uint64_t)ZYGOTE_ANSWER_MS * 1000u ? 0
+			: (uint64_t)ZYGOTE_ANSWER_MS * 1000u - age;
+	ev_timer_arm(q->timer, (unsigned)(left / 1000u) + 1u, 0);
+}
+
+/*
+ * Answers of a zygote, in the order of its queue: a pid is a worker only if
+ * it is a child of the master that nobody owns yet (the zygote is not
+ * trusted); anything else restarts the zygote and fails what still waits.
+ */
+static void q_read_answers(struct master *m, struct spawn_queue *q, struct pool *owner, int fd)
+{
+	for (;;) {
+		int32_t answer;
+		ssize_t r = recv(fd, &answer, sizeof(answer), MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		struct spawn_pending e;
+		if (r != (ssize_t)sizeof(answer) || !q_pop(q, &e)) {
+			if (r > 0)
+				log_error("a zygote answered a spawn request nobody made; restarting it");
+			q_give_up(m, owner);     /* EOF too: it is gone, the reaper says why */
+			return;
+		}
+		struct pool *p = e.pool;
+		if (answer <= 0) {
+			errno = -answer;
+			log_sys(LL_ERROR, "[pool %s] the zygote could not clone a worker", p->conf->name);
+			children_spawn_failed(m, p, e.slot, e.fds);
+			continue;
+		}
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    pid_owned(m, (pid_t)answer)) {
+			log_error("[pool %s] the zygote answered pid %d, which is not a new child of the "
+				  "master; restarting it", p->conf->name, (int)answer);
+			children_spawn_failed(m, p, e.slot, e.fds);
+			q_give_up(m, owner);
+			return;
+		}
+		p->spawning--;
+		m->total_children--;
+		children_adopt(m, p, e.slot, (pid_t)answer, e.fds);
+	}
+	if (q->head < q->len)
+		q_timer_arm(q);
+	else if (q->timer)
+		ev_timer_disarm(q->timer);
+}
+
+static int q_enqueue(struct master *m, struct spawn_queue *q, struct pool *p, unsigned slot,
+		     const int rfds[3])
+{
+	struct spawn_pending e = { .pool = p, .slot = slot, .at_us = sb_mono_us() };
+	memcpy(e.fds, rfds, sizeof(e.fds));
+	if (!q->timer)
+		q->timer = ev_timer_new(m->loop, on_q_timer, q);
+	if (!q->timer || q_push(q, &e) < 0)
+		return -1;
+	if (q->len - q->head == 1)
+		q_timer_arm(q);
+	return 0;
+}
+
+int zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
+		   int log_w, const int rfds[3])
+{
+	int shared = zygote_pool_is_shared(p);
+	if (!shared && !p->zygote && !(p->zygote_timer && ev_timer_armed(p->zygote_timer))) {
 		/* an ondemand pool starts PHP when its first connection comes */
 		zygote_start(m, p, 0);
 		errno = EAGAIN;
 		return -1;
 	}
-	if (p->zygote_fd < 0 || !p->zygote_ready) {
+	int fd = shared ? m->shared_zygote_fd : p->zygote_fd;
+	if (fd < 0 || !(shared ? m->shared_zygote_ready : p->zygote_ready)) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -260,43 +454,33 @@ int zygote_spawn(struct master *m, struct pool *p, unsigned slot, int out_w, int
 		if (fchown(out_w, p->uid, p->gid) < 0 || fchown(err_w, p->uid, p->gid) < 0)
 			log_sys(LL_WARNING, "[pool %s] fchown() of the output pipes failed", p->conf->name);
 	}
-	uint32_t s = slot;
 	/* the access log goes with each request: a USR1 may have reopened it since the zygote began */
 	int fds[4] = { out_w, err_w, log_w, p->access_fd };
 	size_t nfds = p->access_fd >= 0 ? 4 : 3;
-	char cbuf[CMSG_SPACE(sizeof(fds))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = { .iov_base = &s, .iov_len = sizeof(s) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	int32_t answer;
-	if (sendmsg(p->zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
-	    read_answer(p->zygote_fd, ZYGOTE_ANSWER_MS, &answer, NULL) < 0) {
-		log_sys(LL_ERROR, "[pool %s] the zygote did not answer; restarting it", p->conf->name);
-		kill_zygote(m, p);
+	struct spawn_queue *q = shared ? &m->shared_spawnq : &p->spawnq;
+	int rc;
+	if (shared) {
+		uint32_t msg[2] = { 0, slot };
+		for (struct pool *o = m->pools; o && o != p; o = o->next)
+			msg[0]++;
+		rc = send_spawn(fd, msg, sizeof(msg), fds, nfds);
+	} else {
+		uint32_t msg = slot;
+		rc = send_spawn(fd, &msg, sizeof(msg), fds, nfds);
+	}
+	if (rc < 0) {
+		/* EAGAIN: its queue is full (it is stopped, or far behind): a restart is the cure */
+		log_sys(LL_ERROR, "[pool %s] cannot send the %szygote a spawn request; restarting it",
+			p->conf->name, shared ? "shared PHP " : "");
+		q_give_up(m, shared ? NULL : p);
 		return -1;
 	}
-	if (answer <= 0) {
-		errno = -answer;
-		log_sys(LL_ERROR, "[pool %s] the zygote could not clone a worker", p->conf->name);
+	if (q_enqueue(m, q, p, slot, rfds) < 0) {
+		/* out of memory with a request in flight: the zygote's state is unknown */
+		q_give_up(m, shared ? NULL : p);
+		errno = ENOMEM;
 		return -1;
 	}
-	/* Only a child of ours nobody owns yet: the zygote is not trusted. */
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-	    pid_owned(m, (pid_t)answer)) {
-		log_error("[pool %s] the zygote answered pid %d, which is not a new child of the "
-			  "master; restarting it", p->conf->name, (int)answer);
-		kill_zygote(m, p);
-		return -1;
-	}
-	*pid = (pid_t)answer;
 	return 0;
 }
 
@@ -351,6 +535,7 @@ int zygote_reaped(struct master *m, pid_t pid, int status)
 
 void zygote_stop(struct master *m, struct pool *p)
 {
+	q_free(m, &p->spawnq);
 	if (p->zygote_timer)
 		ev_timer_free(m->loop, p->zygote_timer);
 	p->zygote_timer = NULL;
@@ -368,6 +553,7 @@ void zygote_stop(struct master *m, struct pool *p)
 
 static void shared_close(struct master *m)
 {
+	q_fail_all(m, &m->shared_spawnq);
 	if (m->shared_zygote_watch)
 		ev_fd_del(m->loop, m->shared_zygote_watch);
 	m->shared_zygote_watch = NULL;
@@ -381,6 +567,7 @@ static void shared_close(struct master *m)
 static void shared_now_ready(struct master *m, const unsigned char *info, size_t len, int restart)
 {
 	m->shared_zygote_ready = 1;
+	m->shared_zygote_watch = ev_fd_add(m->loop, m->shared_zygote_fd, EPOLLIN, on_shared_answers, m);
 	for (struct pool *p = m->pools; p; p = p->next)
 		if (zygote_pool_is_shared(p)) {
 			memcpy(p->zygote_info, info, len);
@@ -392,61 +579,6 @@ static void shared_now_ready(struct master *m, const unsigned char *info, size_t
 	for (struct pool *p = m->pools; p; p = p->next)
 		if (zygote_pool_is_shared(p))
 			spawn_missing(m, p);
-}
-
-/*
- * One worker of a shared pool: the pool's index and the slot, with the
- * worker's stdout, stderr and log pipes (and the pool's current access log).
- * Its answer is checked as a pool zygote's is.
- */
-static int shared_spawn(struct master *m, struct pool *p, unsigned slot, const int fds[4],
-			size_t nfds, pid_t *pid)
-{
-	if (m->shared_zygote_fd < 0 || !m->shared_zygote_ready) {
-		errno = EAGAIN;
-		return -1;
-	}
-	uint32_t msg[2] = { 0, slot };
-	for (struct pool *o = m->pools; o && o != p; o = o->next)
-		msg[0]++;
-	char cbuf[CMSG_SPACE(4 * sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	int32_t answer;
-	if (sendmsg(m->shared_zygote_fd, &mh, MSG_NOSIGNAL) < 0 ||
-	    read_answer(m->shared_zygote_fd, ZYGOTE_ANSWER_MS, &answer, NULL) < 0) {
-		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote did not answer; restarting it",
-			p->conf->name);
-		if (m->shared_zygote && m->shared_zygote->pid > 0)
-			kill(m->shared_zygote->pid, SIGKILL);
-		shared_close(m);
-		return -1;
-	}
-	if (answer <= 0) {
-		errno = -answer;
-		log_sys(LL_ERROR, "[pool %s] the shared PHP zygote could not clone a worker", p->conf->name);
-		return -1;
-	}
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-	    pid_owned(m, (pid_t)answer)) {
-		log_error("[pool %s] the shared PHP zygote answered pid %d, which is not a new child "
-			  "of the master; restarting it", p->conf->name, (int)answer);
-		if (m->shared_zygote && m->shared_zygote->pid > 0)
-			kill(m->shared_zygote->pid, SIGKILL);
-		shared_close(m);
-		return -1;
-	}
-	*pid = (pid_t)answer;
-	return 0;
 }
 
 static void on_shared_ready(struct ev_loop *loop, int fd, uint32_t events, void *data)
@@ -584,6 +716,7 @@ static void shared_reaped(struct master *m, int status)
 
 void zygote_shared_stop(struct master *m)
 {
+	q_free(m, &m->shared_spawnq);
 	if (m->shared_zygote_timer)
 		ev_timer_free(m->loop, m->shared_zygote_timer);
 	m->shared_zygote_timer = NULL;

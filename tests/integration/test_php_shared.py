@@ -84,3 +84,74 @@ def test_the_shared_zygote_is_restarted_and_pools_keep_serving(fpmd, workdir):
     fpmd.wait_log(r"shared PHP zygote \d+ exited on signal 9")
     assert fcgi_request(f"{workdir}/a.sock", "/ok.php", root=workdir).body == b"ok"
     fpmd.wait_log(r"shared PHP zygote \d+ restarted", timeout=10)
+
+
+def zygote_pids(master, title):
+    return [p for p in children_of(master) if title in open(f"/proc/{p}/cmdline").read()]
+
+
+@pytest.mark.parametrize("mode", ["shared", "pool"])
+def test_a_stopped_zygote_never_blocks_the_master(fpmd, workdir, mode):
+    """Issue 22: spawn requests are events, not waits.  With the zygote stopped
+    (kill -STOP), the master still answers another pool's status at once; the
+    stuck request is served once the master restarts the zygote (2 s)."""
+    import signal
+    import threading
+    import time
+    write_script(os.path.join(workdir, "ok.php"), "<?php echo 'ok';", 0o644)
+    st = f"{workdir}/cgi-status.sock"
+    cgi = (f"[cgi]\nuser = nobody\nlisten = {workdir}/cgi.sock\npm = static\npm.max_children = 1\n"
+           f"app.type = cgi\ncgi.root = {workdir}\nping.path = /ping\npm.status_path = /status\n"
+           f"pm.status_listen = {st}\n")
+    php = pool_as(workdir, "www", "nobody", f"php.zygote = {mode}\n").replace(
+        "pm = static", "pm = ondemand").replace("pm.max_children = 1", "pm.max_children = 2")
+    fpmd.start(basic_conf(workdir, php + cgi))
+    title = "php zygote (shared)" if mode == "shared" else "pool www zygote"
+    if mode == "pool":
+        # its zygote starts with the first connection; that worker then retires
+        fcgi_request(f"{workdir}/www.sock", "/ok.php", root=workdir)
+    zyg = zygote_pids(fpmd.pid, title)
+    assert len(zyg) == 1
+    os.kill(zyg[0], signal.SIGSTOP)
+    got = {}
+
+    def php_request():
+        t0 = time.monotonic()
+        try:
+            r = fcgi_request(f"{workdir}/www.sock", "/ok.php", root=workdir, timeout=15,
+                             extra={"HTTP_X": "second"})
+            got["body"] = r.body
+        except Exception as e:      # noqa: BLE001 -- reported below
+            got["err"] = repr(e)
+        got["took"] = time.monotonic() - t0
+
+    try:
+        # a new worker is needed (ondemand, 1 busy... or none): the spawn request waits
+        t = threading.Thread(target=php_request)
+        busy = None
+        if mode == "pool":
+            # the first worker is still there: keep it busy so a second is needed
+            write_script(os.path.join(workdir, "slow.php"), "<?php sleep(3); echo 's';", 0o644)
+            busy = threading.Thread(target=lambda: fcgi_request(f"{workdir}/www.sock", "/slow.php",
+                                                                root=workdir, timeout=15))
+            busy.start()
+            time.sleep(0.3)
+        t.start()
+        time.sleep(0.3)
+        for _ in range(5):
+            t0 = time.monotonic()
+            r = fcgi_request(st, "/status", root=workdir, timeout=5)
+            assert r.status == 200
+            assert time.monotonic() - t0 < 0.5, "the master was blocked"
+            time.sleep(0.2)
+        t.join(15)
+        if busy:
+            busy.join(15)
+        assert got.get("body") == b"ok", got
+        fpmd.wait_log(r"did not answer a spawn request within 2000 ms", timeout=5)
+    finally:
+        for p in zyg:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
