@@ -790,6 +790,44 @@ def density():
                         ("PSS ≤ 1.1×: %s, first ≤ 1.2×: %s" % ("met" if pr <= 1.1 else "MISSED",
                                                                "met" if fr <= 1.2 else "MISSED"))
                         if goal else "(per-pool PHP: for information)"))
+    # the master at 1,000 pools: ready, reload, its PSS, its wake-ups while idle
+    big = int(os.environ.get("BENCH_DENSITY_BIG", "200" if QUICK else "1000"))
+    if HAVE_PHP_SO:
+        t0 = time.monotonic()
+        srv = ManyPools("fpmd", "density-fpmd-%d" % big, big, "app.type = php\n")
+        try:
+            def readies():
+                try:
+                    with open(srv.log) as f:
+                        return f.read().count("ready to handle connections")
+                except OSError:
+                    return 0
+            while readies() < 1:
+                if time.monotonic() - t0 > 60 or not srv.alive():
+                    raise RuntimeError("%d pools: not ready after 60 s: %s" % (big, srv.tail()))
+                time.sleep(0.005)
+            ready_s = time.monotonic() - t0
+            time.sleep(1)
+            w0 = wakeups(srv.pid)
+            time.sleep(IDLE_SECS)
+            w1 = wakeups(srv.pid)
+            pss = pss_kb(srv.pid)
+            t0 = time.monotonic()
+            os.kill(srv.pid, signal.SIGUSR2)
+            while readies() < 2:
+                if time.monotonic() - t0 > 60:
+                    raise RuntimeError("%d pools: reload not done after 60 s" % big)
+                time.sleep(0.005)
+            reload_s = time.monotonic() - t0
+        finally:
+            stop_groups([srv.pid])
+        res["fpmd-%d-pools" % big] = {"pools": big, "ready_s": ready_s, "reload_s": reload_s,
+                                       "master_pss_kb": pss,
+                                       "idle_wakeups": (w1[0] - w0[0]) if w0 and w1 else None,
+                                       "idle_secs": IDLE_SECS}
+        say("bench: density %d pools: ready %.2f s, reload %.2f s, master PSS %.1f MiB, %s wake-ups "
+            "in %.0f s idle" % (big, ready_s, reload_s, pss / 1024,
+                                res["fpmd-%d-pools" % big]["idle_wakeups"], IDLE_SECS))
     RESULTS["density"] = res
     print("density: %d pools, pm = ondemand, pm.max_children = 2, pm.process_idle_timeout = %ds, "
           "user nobody, Debian's php.ini and conf.d (opcache on); one request to /hello.php on "
@@ -800,6 +838,13 @@ def density():
            "first request ms (mean)", "median", "procs idle", "PSS MiB idle", "ready s"], rows)
     if cmp:
         table(["fpmd", "PSS ÷ php-fpm", "first request ÷ php-fpm", "goal"], cmp)
+    for k, v in res.items():
+        if k.endswith("-pools"):
+            print("fpmd with %d ondemand php pools: ready %.2f s (goal ≤ 1), reload %.2f s (≤ 2), "
+                  "master PSS %.1f MiB (≤ 16), %s master wake-ups in %.0f s idle (0)"
+                  % (v["pools"], v["ready_s"], v["reload_s"], v["master_pss_kb"] / 1024,
+                     v["idle_wakeups"], v["idle_secs"]))
+            print()
 
 
 def main():

@@ -549,7 +549,8 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		 */
 		unsigned want = initial_children(p->conf);
 		int got = children_spawn(&m, p, want);
-		if (got < (int)want) {
+		/* process.max stops spawning on purpose (with its own warning): not a failure */
+		if (got < (int)want && !m.process_max_warned) {
 			log_error("[pool %s] started %d of its %u workers (see the error above): not "
 				  "starting", p->conf->name, got, want);
 			goto fail;
