@@ -335,6 +335,18 @@ void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, cons
 	m->total_children--;
 }
 
+/* The worker has its ends (or the zygote's message carries them): the master keeps the read ends. */
+static void close_write_ends(const int logp[2], const int outp[2], const int errp[2], int devnull)
+{
+	close(logp[1]);
+	if (outp[1] >= 0)
+		close(outp[1]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+	if (devnull >= 0)
+		close(devnull);
+}
+
 static int spawn_one(struct master *m, struct pool *p)
 {
 	int slot = find_free_slot(p);
@@ -372,13 +384,7 @@ static int spawn_one(struct master *m, struct pool *p)
 		if (zygote_request(m, p, (unsigned)slot, devnull >= 0 ? devnull : outp[1],
 				   devnull >= 0 ? devnull : errp[1], logp[1], rfds) < 0)
 			goto fail;
-		close(logp[1]);
-		if (outp[1] >= 0)
-			close(outp[1]);
-		if (errp[1] >= 0)
-			close(errp[1]);
-		if (devnull >= 0)
-			close(devnull);
+		close_write_ends(logp, outp, errp, devnull);
 		p->slot_used[slot] = 1;
 		p->spawning++;
 		m->total_children++;
@@ -395,13 +401,7 @@ static int spawn_one(struct master *m, struct pool *p)
 				devnull >= 0 ? devnull : errp[1], logp[1], -1);
 		worker_main(p, m->conf, (unsigned)slot, m->pid);
 	}
-	close(logp[1]);
-	if (outp[1] >= 0)
-		close(outp[1]);
-	if (errp[1] >= 0)
-		close(errp[1]);
-	if (devnull >= 0)
-		close(devnull);
+	close_write_ends(logp, outp, errp, devnull);
 	int rfds[3] = { logp[0], outp[0], errp[0] };
 	return children_adopt(m, p, (unsigned)slot, pid, rfds);
 

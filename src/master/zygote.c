@@ -125,66 +125,83 @@ static void spawn_missing(struct master *m, struct pool *p)
 		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->running - p->spawning);
 }
 
-int zygote_start(struct master *m, struct pool *p, int wait_ready)
+/*
+ * Forks a zygote with its channel and output pipes and records it as a
+ * child the master watches the output of (not in any pool's children).
+ * p: the pool whose own zygote it is, NULL for the shared one (h: its
+ * handler).  Returns it with *ctl set, or NULL (logged).
+ */
+static struct child *zygote_fork(struct master *m, struct pool *p, const struct handler *h,
+				 int *ctl)
 {
+	const char *what = p ? p->conf->name : "php-zygote";
 	int sv[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(logp, O_CLOEXEC) < 0) {
-		log_sys(LL_ERROR, "[pool %s] cannot create the zygote's channels", p->conf->name);
+		log_sys(LL_ERROR, "[pool %s] cannot create the zygote's channels", what);
 		goto fail;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", p->conf->name);
+		log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", what);
 		goto fail;
 	}
 	if (pid == 0) {
-		children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
-		zygote_main(p, m->conf, m->pid);
+		if (p) {
+			children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
+			zygote_main(p, m->conf, m->pid);
+		}
+		if (h)
+			shared_zygote_main(m, h, sv[1], outp[1], errp[1], logp[1]);
+		_exit(70);
 	}
 	close(sv[1]);
 	close(outp[1]);
 	close(errp[1]);
 	close(logp[1]);
+	sv[1] = outp[1] = errp[1] = logp[1] = -1;
 	struct child *z = calloc(1, sizeof(*z));
 	if (!z) {
 		kill(pid, SIGKILL);
-		close(outp[0]);
-		close(errp[0]);
-		close(logp[0]);
-		close(sv[0]);
-		return -1;
+		goto fail;
 	}
 	z->pid = pid;
 	z->pool = p;
-	snprintf(z->pool_name, sizeof(z->pool_name), "%s", p->conf->name);
-	z->decorate = p->conf->decorate_workers_output;
+	snprintf(z->pool_name, sizeof(z->pool_name), "%s", what);
+	z->decorate = p ? p->conf->decorate_workers_output : 1;
 	z->slot = ~0u;
 	z->start_mono_us = sb_mono_us();
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	fcntl(logp[0], F_SETFL, O_NONBLOCK);
 	children_watch_pipes(m, z, logp[0], outp[0], errp[0]);
-	p->zygote = z;
-	p->zygote_fd = sv[0];
-	p->zygote_ready = 0;
-	log_debug("[pool %s] zygote %d started", p->conf->name, (int)pid);
-
-	if (!wait_ready) {
-		p->zygote_watch = ev_fd_add(m->loop, p->zygote_fd, EPOLLIN, on_zygote_ready, p);
-		return p->zygote_watch ? 0 : -1;
-	}
-	return zygote_wait_ready(m, p);
-fail:;
-	int e = errno;
+	*ctl = sv[0];
+	log_debug("[pool %s] zygote %d started", what, (int)pid);
+	return z;
+fail:
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0) close(sv[i]);
 		if (outp[i] >= 0) close(outp[i]);
 		if (errp[i] >= 0) close(errp[i]);
 		if (logp[i] >= 0) close(logp[i]);
 	}
-	errno = e;
-	return -1;
+	return NULL;
+}
+
+int zygote_start(struct master *m, struct pool *p, int wait_ready)
+{
+	int ctl;
+	struct child *z = zygote_fork(m, p, NULL, &ctl);
+	if (!z)
+		return -1;
+	p->zygote = z;
+	p->zygote_fd = ctl;
+	p->zygote_ready = 0;
+	if (!wait_ready) {
+		p->zygote_watch = ev_fd_add(m->loop, p->zygote_fd, EPOLLIN, on_zygote_ready, p);
+		return p->zygote_watch ? 0 : -1;
+	}
+	return zygote_wait_ready(m, p);
 }
 
 static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void *data)
@@ -606,56 +623,23 @@ int zygote_shared_start(struct master *m, int wait_ready)
 			h = p->handler;
 	if (!h)
 		return 0;
-	int sv[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(logp, O_CLOEXEC) < 0) {
-		log_sys(LL_ERROR, "cannot create the shared PHP zygote's channels");
-		goto fail;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_sys(LL_ERROR, "fork() of the shared PHP zygote failed");
-		goto fail;
-	}
-	if (pid == 0)
-		shared_zygote_main(m, h, sv[1], outp[1], errp[1], logp[1]);
-	close(sv[1]);
-	close(outp[1]);
-	close(errp[1]);
-	close(logp[1]);
-	struct child *z = calloc(1, sizeof(*z));
-	if (!z) {
-		kill(pid, SIGKILL);
-		close(outp[0]);
-		close(errp[0]);
-		close(logp[0]);
-		close(sv[0]);
+	int ctl;
+	struct child *z = zygote_fork(m, NULL, h, &ctl);
+	if (!z)
 		return -1;
-	}
-	z->pid = pid;
-	z->pool = NULL;
-	snprintf(z->pool_name, sizeof(z->pool_name), "php-zygote");
-	z->decorate = 1;
-	z->slot = ~0u;
-	z->start_mono_us = sb_mono_us();
-	fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	fcntl(logp[0], F_SETFL, O_NONBLOCK);
-	children_watch_pipes(m, z, logp[0], outp[0], errp[0]);
 	m->shared_zygote = z;
-	m->shared_zygote_fd = sv[0];
+	m->shared_zygote_fd = ctl;
 	m->shared_zygote_ready = 0;
-	log_debug("shared PHP zygote %d started", (int)pid);
 	if (!wait_ready) {
-		m->shared_zygote_watch = ev_fd_add(m->loop, sv[0], EPOLLIN, on_shared_ready, m);
+		m->shared_zygote_watch = ev_fd_add(m->loop, ctl, EPOLLIN, on_shared_ready, m);
 		return m->shared_zygote_watch ? 0 : -1;
 	}
 	int32_t answer;
 	struct pool info;
-	if (read_answer(sv[0], ZYGOTE_START_MS, &answer, &info) < 0 || answer != 0) {
+	if (read_answer(ctl, ZYGOTE_START_MS, &answer, &info) < 0 || answer != 0) {
 		log_error("the shared PHP zygote failed to start PHP; see the lines above");
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		kill(z->pid, SIGKILL);
+		waitpid(z->pid, NULL, 0);
 		shared_close(m);
 		children_close_pipes(m, z);
 		free(z);
@@ -664,14 +648,6 @@ int zygote_shared_start(struct master *m, int wait_ready)
 	}
 	shared_now_ready(m, info.zygote_info, info.zygote_info_len, 0);
 	return 0;
-fail:
-	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0) close(sv[i]);
-		if (outp[i] >= 0) close(outp[i]);
-		if (errp[i] >= 0) close(errp[i]);
-		if (logp[i] >= 0) close(logp[i]);
-	}
-	return -1;
 }
 
 static void on_shared_timer(struct ev_loop *loop, struct ev_watch *t, void *data)

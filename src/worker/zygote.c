@@ -33,11 +33,15 @@
 #include "master/master.h"
 #include "master/proctitle.h"
 
-/* The slot, and 3 descriptors (stdout, stderr, log) or 4 (and the access log). */
-static int recv_spawn(int fd, uint32_t *slot, int fds[4], int *nfds)
+/*
+ * A spawn request: len bytes (the slot; for the shared zygote the pool's
+ * index too), and 3 descriptors (stdout, stderr, log) or 4 (and the access
+ * log).  -1 at EOF, -2 for anything else (whatever came with it closed).
+ */
+static int recv_spawn(int fd, void *msg, size_t len, int fds[4], int *nfds)
 {
 	char cbuf[CMSG_SPACE(4 * sizeof(int))];
-	struct iovec iov = { .iov_base = slot, .iov_len = sizeof(*slot) };
+	struct iovec iov = { .iov_base = msg, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
@@ -47,7 +51,7 @@ static int recv_spawn(int fd, uint32_t *slot, int fds[4], int *nfds)
 	if (n <= 0)
 		return -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (n != sizeof(*slot) || !cm || cm->cmsg_type != SCM_RIGHTS ||
+	if ((size_t)n != len || !cm || cm->cmsg_type != SCM_RIGHTS ||
 	    (cm->cmsg_len != CMSG_LEN(3 * sizeof(int)) && cm->cmsg_len != CMSG_LEN(4 * sizeof(int)))) {
 		/* Not the master's message: close whatever came with it. */
 		for (; cm; cm = CMSG_NXTHDR(&mh, cm))
@@ -100,7 +104,7 @@ static void zygote_serve(struct pool *pool, const struct fpmd_conf *global, pid_
 	for (;;) {
 		uint32_t slot;
 		int fds[4], nfds = 0;
-		int rc = recv_spawn(ZYGOTE_FD_CTL, &slot, fds, &nfds);
+		int rc = recv_spawn(ZYGOTE_FD_CTL, &slot, sizeof(slot), fds, &nfds);
 		if (rc == -1)
 			_exit(0);
 		int32_t answer;
@@ -240,33 +244,6 @@ static void shared_worker_layout(struct master *m, struct pool *p, const int fds
 			sb_unmap(&o->sb);
 }
 
-/* The pool index and slot, and 3 descriptors (stdout, stderr, log) or 4 (and the access log). */
-static int recv_worker(int fd, uint32_t msg[2], int fds[4], int *nfds)
-{
-	char cbuf[CMSG_SPACE(4 * sizeof(int))];
-	struct iovec iov = { .iov_base = msg, .iov_len = 2 * sizeof(uint32_t) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	ssize_t n;
-	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return -1;
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (n != 2 * sizeof(uint32_t) || !cm || cm->cmsg_type != SCM_RIGHTS ||
-	    (cm->cmsg_len != CMSG_LEN(3 * sizeof(int)) && cm->cmsg_len != CMSG_LEN(4 * sizeof(int)))) {
-		for (; cm; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_type == SCM_RIGHTS)
-				for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
-					close(((int *)CMSG_DATA(cm))[i]);
-		return -2;
-	}
-	*nfds = cm->cmsg_len == CMSG_LEN(4 * sizeof(int)) ? 4 : 3;
-	memcpy(fds, CMSG_DATA(cm), (size_t)*nfds * sizeof(int));
-	return 0;
-}
-
 static int cmp_int(const void *a, const void *b)
 {
 	int x = *(const int *)a, y = *(const int *)b;
@@ -351,7 +328,7 @@ void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int 
 	for (;;) {
 		uint32_t msg[2];
 		int fds[4], nfds = 0;
-		int rc = recv_worker(ctl, msg, fds, &nfds);
+		int rc = recv_spawn(ctl, msg, sizeof(msg), fds, &nfds);
 		if (rc == -1)
 			_exit(0);
 		struct pool *pool = m->pools;

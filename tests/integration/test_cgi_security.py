@@ -12,6 +12,7 @@ import pytest
 
 from conftest import (alive, basic_conf, build_request, cgi_params, connect, fcgi_request,
                       pool_conf, read_records, wait_for, write_script, Response)
+from test_cgi import env_of
 
 GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
 
@@ -19,15 +20,6 @@ GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
 def cgi_pool(workdir, www, extra="", children=2):
     return pool_conf(workdir, children=children, extra=extra).replace(
         f"cgi.root = {workdir}", f"cgi.root = {www}")
-
-
-def env_of(resp):
-    out = {}
-    for line in resp.body.decode().splitlines():
-        if "=" in line:
-            k, v = line.split("=", 1)
-            out[k] = v
-    return out
 
 
 ECHO_ENV = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nenv\n"
