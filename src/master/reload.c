@@ -428,6 +428,13 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 			/* nobody serves it any more, and its new workers die at start */
 			reload_fail(m, p->conf->name, "its new workers die at start and its previous "
 				    "ones have exited");
+		/*
+		 * Still watched when its previous workers left on their own
+		 * (pm.max_requests) before its new ones failed: the check must
+		 * outlive them, or the pool would be left with no worker at all.
+		 */
+		if (p->reload_canary && !m->reload_failed)
+			waiting = 1;
 	}
 	for (struct child *c = m->old; c; c = c->next) {
 		if (c->quitting)
