@@ -142,6 +142,8 @@ void zygote_stop(struct master *m, struct pool *p);
 int  zygote_pool_is_shared(const struct pool *p);
 int  zygote_shared_start(struct master *m, int wait_ready);   /* 0 also when no pool shares */
 void zygote_shared_stop(struct master *m);
+/* SIGKILL to every zygote, nothing else (a reload's exec: the next master starts its own). */
+void zygote_kill_all(const struct master *m);
 /* An idle ondemand pool lets its zygote go; the next connection starts it again. */
 void zygote_retire(struct master *m, struct pool *p);
 

@@ -774,6 +774,12 @@ static void exec_self(struct master *m, int rollback_fd)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading",
 			 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
+		/*
+		 * The zygotes serve no request and the new master starts its own;
+		 * one that is stopped (kill -STOP) would never see its channel close.
+		 * If the exec fails, the reaper restarts them.
+		 */
+		zygote_kill_all(m);
 		execv(m->exe, m->opt.argv);
 	}
 	log_sys(LL_ERROR, "execv(%s) failed; still serving with the running configuration", m->exe);

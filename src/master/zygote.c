@@ -724,3 +724,12 @@ void zygote_retire(struct master *m, struct pool *p)
 	free(p->zygote);
 	p->zygote = NULL;
 }
+
+void zygote_kill_all(const struct master *m)
+{
+	if (m->shared_zygote && m->shared_zygote->pid > 0)
+		kill(m->shared_zygote->pid, SIGKILL);
+	for (const struct pool *p = m->pools; p; p = p->next)
+		if (p->zygote && p->zygote->pid > 0)
+			kill(p->zygote->pid, SIGKILL);
+}

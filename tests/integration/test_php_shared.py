@@ -144,14 +144,34 @@ def test_a_stopped_zygote_never_blocks_the_master(fpmd, workdir, mode):
             assert r.status == 200
             assert time.monotonic() - t0 < 0.5, "the master was blocked"
             time.sleep(0.2)
+        # a signal is acted on at once too (USR1: the logs are reopened)
+        t0 = time.monotonic()
+        fpmd.signal(signal.SIGUSR1)
+        fpmd.wait_log(r"error log file re-opened", timeout=2)
+        assert time.monotonic() - t0 < 0.5
         t.join(15)
         if busy:
             busy.join(15)
         assert got.get("body") == b"ok", got
         fpmd.wait_log(r"did not answer a spawn request within 2000 ms", timeout=5)
+
     finally:
         for p in zyg:
             try:
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_a_reload_with_a_stopped_zygote_leaves_no_stopped_process(fpmd, workdir):
+    import signal
+    write_script(os.path.join(workdir, "ok.php"), "<?php echo 'ok';", 0o644)
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "www", "nobody")))
+    zyg = zygote_pids(fpmd.pid, "php zygote (shared)")
+    os.kill(zyg[0], signal.SIGSTOP)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2, timeout=15)
+    assert fcgi_request(f"{workdir}/www.sock", "/ok.php", root=workdir).body == b"ok"
+    # the stopped one was killed by the reload, not left behind
+    assert wait_for(lambda: not os.path.exists(f"/proc/{zyg[0]}") or
+                    open(f"/proc/{zyg[0]}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", 5)
