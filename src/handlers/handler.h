@@ -16,6 +16,8 @@
 #ifndef FPMD_HANDLER_H
 #define FPMD_HANDLER_H
 
+#include <sys/types.h>
+
 #include "conf/conf.h"
 
 struct pool;
@@ -29,6 +31,8 @@ struct handler {
 	int  (*handle)(struct worker *w, struct request *r);
 	void (*serve)(struct worker *w);
 	void (*worker_exit)(struct worker *w);
+	/* optional: a program the worker runs for its requests (exec), whose memory is the worker's too */
+	pid_t (*program)(struct worker *w);
 	/* optional, in the zygote: bytes sent to the master with "ready" (php: php_trace_layout) */
 	size_t (*zygote_info)(void *buf, size_t cap);
 };

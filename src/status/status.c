@@ -666,7 +666,7 @@ const double status_hist_bounds[STATUS_HIST_BUCKETS] = {
 const char *const status_exit_reason_names[EXIT_REASONS] = {
 	[EXIT_MAX_REQUESTS] = "max_requests", [EXIT_QUIT] = "quit", [EXIT_IDLE] = "idle",
 	[EXIT_TIMEOUT] = "timeout", [EXIT_CRASH] = "crash", [EXIT_SIGNAL] = "signal",
-	[EXIT_ERROR] = "error",
+	[EXIT_ERROR] = "error", [EXIT_MAX_MEMORY] = "max_memory",
 };
 
 static void render_fpmd_metrics(struct buf *b, const struct status_pool *p)

@@ -23,7 +23,7 @@ enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STAT
 extern const double status_hist_bounds[STATUS_HIST_BUCKETS];
 
 enum status_exit_reason { EXIT_MAX_REQUESTS = 0, EXIT_QUIT, EXIT_IDLE, EXIT_TIMEOUT, EXIT_CRASH,
-			  EXIT_SIGNAL, EXIT_ERROR, EXIT_REASONS };
+			  EXIT_SIGNAL, EXIT_ERROR, EXIT_MAX_MEMORY, EXIT_REASONS };
 extern const char *const status_exit_reason_names[EXIT_REASONS];
 
 /* fpmd's own metrics, beyond php-fpm's (OpenMetrics only, names fpmd_*). */

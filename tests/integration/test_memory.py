@@ -1,0 +1,231 @@
+"""Memory governance (issue 24): pm.max_memory, pm.max_idle_memory, %M, status memory fields.
+
+A test module ("hog") leaks or touches memory on demand, so the figures are the
+worker's own and exact enough; a php pool is checked too.
+"""
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, basic_conf, fcgi_request, wait_for, write_script
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+MB = 1024 * 1024
+
+HOG = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <fpmd/module.h>
+
+static const struct fpmd_host *host;
+
+static int hog_init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{
+	(void)s; (void)n; (void)st;
+	host = h;
+	return 0;
+}
+
+static long arg(const char *q, const char *name)
+{
+	const char *p = q ? strstr(q, name) : NULL;
+	return p ? atol(p + strlen(name) + 1) : 0;
+}
+
+/* ?leak=MB keeps MB touched for good; ?peak=MB touches MB and frees it;
+ * ?sleep=ms waits before answering; ?bytes=N answers N more bytes. */
+static int hog_handle(void *st, struct fpmd_request *r)
+{
+	(void)st;
+	const char *q = host->param(r, "QUERY_STRING");
+	long leak = arg(q, "leak"), peak = arg(q, "peak"), ms = arg(q, "sleep"), bytes = arg(q, "bytes");
+	if (leak > 0) {
+		char *p = malloc((size_t)leak << 20);
+		if (p)
+			memset(p, 1, (size_t)leak << 20);
+	}
+	if (peak > 0) {
+		char *p = malloc((size_t)peak << 20);
+		if (p) {
+			memset(p, 1, (size_t)peak << 20);
+			free(p);
+		}
+	}
+	if (ms > 0)
+		usleep((useconds_t)ms * 1000);
+	char line[64];
+	int n = snprintf(line, sizeof(line), "pid=%d\n", (int)getpid());
+	host->add_header(r, "Content-Type", "text/plain");
+	if (host->write(r, line, (size_t)n) < 0)
+		return -1;
+	static char fill[65536];
+	memset(fill, 'x', sizeof(fill));
+	while (bytes > 0) {
+		size_t k = bytes > (long)sizeof(fill) ? sizeof(fill) : (size_t)bytes;
+		if (host->write(r, fill, k) < 0)
+			return -1;
+		bytes -= (long)k;
+	}
+	return 0;
+}
+
+const struct fpmd_module fpmd_module = {
+	.abi = FPMD_MODULE_ABI, .name = "hog", .init = hog_init, .handle = hog_handle,
+};
+"""
+
+
+@pytest.fixture(scope="module")
+def hog(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hog")
+    src = out / "hog.c"
+    src.write_text(HOG)
+    subprocess.run(["cc", "-O1", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{TOP}/include",
+                    "-o", str(out / "hog.so"), str(src)], check=True)
+    p = str(out)
+    while p != "/":
+        os.chmod(p, os.stat(p).st_mode | 0o011)
+        p = os.path.dirname(p)
+    return str(out / "hog.so")
+
+
+def hog_pool(workdir, so, children=2, extra=""):
+    return (f"[app]\nuser = nobody\nlisten = {workdir}/app.sock\npm = static\n"
+            f"pm.max_children = {children}\napp.type = module\nmodule.path = {so}\n"
+            f"pm.status_path = /status\n{extra}")
+
+
+def get(workdir, query, timeout=20):
+    r = fcgi_request(f"{workdir}/app.sock", "/hog?" + query, timeout=timeout)
+    assert r.status == 200, r.stdout
+    return r
+
+
+def pid_of(r):
+    return int(re.match(rb"pid=(\d+)", r.body).group(1))
+
+
+def metrics(workdir, sock="app"):
+    body = fcgi_request(f"{workdir}/{sock}.sock", "/status?openmetrics").body.decode()
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def full_status(workdir, sock="app"):
+    return json.loads(fcgi_request(f"{workdir}/{sock}.sock", "/status?json&full").body)
+
+
+def recycle_lines(log):
+    return re.findall(r"child (\d+): (\d+) MB of private memory after its last request, over "
+                      r"(pm\.max_memory|pm\.max_idle_memory)", log)
+
+
+def test_recycled_after_the_request_that_crossed_never_during_it(fpmd, workdir, hog):
+    fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, extra="pm.max_memory = 64M\n")))
+    before = set(fpmd.workers())
+    # Crosses the limit, then keeps answering for a while: the whole answer arrives.
+    r = get(workdir, "leak=100&sleep=300&bytes=2000000")
+    victim = pid_of(r)
+    assert len(r.body) == len(f"pid={victim}\n") + 2000000
+    assert victim in before
+    fpmd.wait_log(rf"child {victim}: \d+ MB of private memory after its last request, over "
+                  rf"pm\.max_memory \(64 MB\): replacing it")
+    fpmd.wait_log(rf"child {victim} exited with code 0")
+    assert wait_for(lambda: len(fpmd.workers()) == 2 and victim not in fpmd.workers(), 5)
+    (line,) = recycle_lines(fpmd.log())
+    assert 100 <= int(line[1]) < 200, line
+    m = wait_for(lambda: (lambda x: x if x.get('fpmd_worker_exits_total{reason="max_memory"}') == 1
+                          else None)(metrics(workdir)), 5)
+    assert m, metrics(workdir)
+    assert m['fpmd_worker_exits_total{reason="max_requests"}'] == 0
+
+
+def test_a_worker_below_the_limit_is_never_recycled(fpmd, workdir, hog):
+    fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, extra=(
+        "pm.max_memory = 64M\npm.max_idle_memory = 64M\n"))))
+    before = set(fpmd.workers())
+    # A peak of 40 MB that is given back, and a leak that stays under the limit.
+    for _ in range(20):
+        get(workdir, "peak=40")
+    get(workdir, "leak=20")
+    time.sleep(1.6)             # past the idle wait of pm.max_idle_memory
+    for _ in range(5):
+        get(workdir, "peak=1")
+    assert set(fpmd.workers()) == before
+    assert not recycle_lines(fpmd.log())
+    assert metrics(workdir)['fpmd_worker_exits_total{reason="max_memory"}'] == 0
+
+
+def test_a_burst_of_heavy_requests_recycles_one_worker_at_a_time(fpmd, workdir, hog):
+    fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, children=4,
+                                            extra="pm.max_memory = 32M\n")))
+    before = set(fpmd.workers())
+    results = []
+
+    def heavy():
+        results.append(get(workdir, "leak=60&sleep=400"))
+    threads = [threading.Thread(target=heavy) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    victims = {pid_of(r) for r in results}
+    assert len(results) == 4 and victims == before, (victims, before)
+    # Every one goes, in turn: each decision comes after the previous one's exit.
+    fpmd.wait_log(r"over pm\.max_memory", count=4, timeout=15)
+    assert wait_for(lambda: len(fpmd.workers()) == 4 and not before & set(fpmd.workers()), 10)
+    log = fpmd.log()
+    order = [(m.start(), "pick", int(m.group(1))) for m in
+             re.finditer(r"child (\d+): \d+ MB of private memory", log)]
+    order += [(m.start(), "exit", int(m.group(1))) for m in
+              re.finditer(r"child (\d+) exited with code", log)]
+    order.sort()
+    leaving = None
+    for _, what, pid in order:
+        if what == "pick":
+            assert leaving is None, f"child {pid} picked while {leaving} was still leaving:\n{log}"
+            leaving = pid
+        elif pid == leaving:
+            leaving = None
+    # Requests go on being served all along.
+    for _ in range(10):
+        get(workdir, "peak=1")
+
+
+def test_an_idle_worker_over_max_idle_memory_is_replaced(fpmd, workdir, hog):
+    fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, children=2, extra=(
+        "pm.max_idle_memory = 32M\n"))))
+    victim = pid_of(get(workdir, "leak=60"))
+    # Not during the request and not at once: after the pool has been idle for a second.
+    t0 = time.monotonic()
+    fpmd.wait_log(rf"child {victim}: \d+ MB of private memory after its last request, over "
+                  rf"pm\.max_idle_memory \(32 MB\): replacing it", timeout=10)
+    assert time.monotonic() - t0 >= 0.5
+    assert wait_for(lambda: len(fpmd.workers()) == 2 and victim not in fpmd.workers(), 5)
+    assert metrics(workdir)['fpmd_worker_exits_total{reason="max_memory"}'] == 1
+
+
+def test_idle_memory_waits_while_the_pool_is_busy(fpmd, workdir, hog):
+    fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, children=3, extra=(
+        "pm.max_idle_memory = 32M\n"))))
+    # one worker busy for 2.5 s while another is idle over the limit
+    busy = threading.Thread(target=lambda: get(workdir, "sleep=2500"))
+    busy.start()
+    time.sleep(0.2)
+    victim = pid_of(get(workdir, "leak=60"))
+    time.sleep(1.8)
+    assert victim in fpmd.workers() and not recycle_lines(fpmd.log())
+    busy.join(10)
+    fpmd.wait_log(rf"child {victim}: .*over pm\.max_idle_memory", timeout=10)
