@@ -52,6 +52,14 @@ struct status_pool {
 	uint64_t max_children_reached;
 	uint64_t slow_requests;
 	uint64_t memory_peak;
+	/*
+	 * fpmd's: the pool's memory now, read from /proc at scrape time (full
+	 * pages and OpenMetrics only): the sum of its workers' PSS when the
+	 * answering process may read their smaps_rollup, else the sum of their
+	 * anonymous resident memory (statm).  0 = not computed.
+	 */
+	uint64_t pool_memory;
+	const char *pool_memory_kind;      /* "pss" or "anon" */
 };
 
 struct status_proc {

@@ -56,6 +56,7 @@ static int hog_handle(void *st, struct fpmd_request *r)
 		char *p = malloc((size_t)peak << 20);
 		if (p) {
 			memset(p, 1, (size_t)peak << 20);
+			__asm__ volatile("" : : "r"(p) : "memory");   /* not elided */
 			free(p);
 		}
 	}
@@ -229,3 +230,60 @@ def test_idle_memory_waits_while_the_pool_is_busy(fpmd, workdir, hog):
     assert victim in fpmd.workers() and not recycle_lines(fpmd.log())
     busy.join(10)
     fpmd.wait_log(rf"child {victim}: .*over pm\.max_idle_memory", timeout=10)
+
+
+def test_percent_m_and_status_memory_for_a_module_pool(fpmd, workdir, hog):
+    fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, children=1, extra=(
+        f"access.log = {workdir}/access.log\naccess.format = \"%r %M\"\n"
+        f"pm.status_listen = {workdir}/status.sock\n"))))
+    get(workdir, "peak=1")
+    get(workdir, "peak=48")
+    lines = wait_for(lambda: (lambda t: t if len(t) >= 2 else None)(
+        open(f"{workdir}/access.log").read().split("\n")[:2]), 5)
+    mems = [int(l.split()[1]) for l in lines]
+    # The request's own peak resident set: the 48 MB one, not the one before.
+    assert mems[1] >= 48 * MB and mems[0] < 32 * MB, mems
+    # Answered by the master: the worker is idle, its figures are shown, the pool's PSS.
+    # (the worker goes idle just after its answer is out)
+    st = wait_for(lambda: (lambda x: x if x["idle processes"] == 1 else None)(
+        full_status(workdir, "status")), 5)
+    (proc,) = st["processes"]
+    assert proc["last request memory"] >= 48 * MB, proc
+    get(workdir, "peak=1")
+    st = wait_for(lambda: (lambda x: x if x["idle processes"] == 1 else None)(
+        full_status(workdir, "status")), 5)
+    assert 0 < st["processes"][0]["last request memory"] < 32 * MB, st
+    assert 0 < st["pool memory"] < 32 * MB, st
+    m = metrics(workdir, "status")
+    assert 0 < m['fpmd_pool_memory_bytes{kind="pss"}'] < 32 * MB, m
+    # Answered by the worker itself (it may read its own smaps_rollup, not a sibling's).
+    m = metrics(workdir)
+    assert m['fpmd_pool_memory_bytes{kind="pss"}'] > 0, m
+    assert full_status(workdir)["pool memory"] > 0
+
+
+PHP_SO = os.path.join(BUILD, "fpmd-php.so")
+
+
+@pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")
+def test_php_pool_recycles_after_a_heavy_request(fpmd, workdir):
+    write_script(os.path.join(workdir, "heavy.php"),
+                 "<?php $a = []; for ($i = 0; $i < 3000000; $i++) $a[] = \"entry $i\"; echo getmypid();", 0o644)
+    write_script(os.path.join(workdir, "page.php"), "<?php echo getmypid();", 0o644)
+    fpmd.start(basic_conf(workdir, (
+        f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\npm.max_children = 2\n"
+        f"app.type = php\npm.status_path = /status\npm.max_memory = 32M\n"
+        f"php_admin_value[memory_limit] = 512M\n")))
+    sock = f"{workdir}/www.sock"
+    n = len(fpmd.workers())          # the workers and the pool's zygote
+    small = int(fcgi_request(sock, "/page.php", root=workdir).body)
+    r = fcgi_request(sock, "/heavy.php", root=workdir, timeout=30)
+    assert r.status == 200
+    victim = int(r.body)
+    fpmd.wait_log(rf"child {victim}: \d+ MB of private memory after its last request, over "
+                  rf"pm\.max_memory", timeout=10)
+    assert wait_for(lambda: victim not in fpmd.workers() and len(fpmd.workers()) == n, 5)
+    if small != victim:
+        assert small in fpmd.workers()
+    st = full_status(workdir, "www")
+    assert st["pool memory"] > 0
