@@ -262,6 +262,33 @@ def test_percent_m_and_status_memory_for_a_module_pool(fpmd, workdir, hog):
     assert full_status(workdir)["pool memory"] > 0
 
 
+def test_exec_pool_counts_its_program(fpmd, workdir):
+    """The supervised program's memory is the worker's: a leaking program gets replaced."""
+    app = os.path.join(HERE, "fcgi_app.py")
+    fpmd.start(basic_conf(workdir, (
+        f"[app]\nuser = nobody\nlisten = {workdir}/app.sock\npm = static\npm.max_children = 1\n"
+        f"app.type = exec\nexec.command = /usr/bin/python3 {app}\npm.status_path = /status\n"
+        f"pm.max_memory = 48M\naccess.log = {workdir}/access.log\naccess.format = \"%M\"\n"
+        f"pm.status_listen = {workdir}/status.sock\n")))
+    (worker,) = fpmd.workers()
+    r = fcgi_request(f"{workdir}/app.sock", "/x?leak=10")
+    assert r.status == 200
+    prog = int(re.match(rb"pid=(\d+)", r.body).group(1))
+    st = wait_for(lambda: (lambda x: x if x["idle processes"] == 1 else None)(
+        full_status(workdir, "status")), 5)
+    # the program's resident memory is in the worker's figures (python + 10 MB)
+    assert st["processes"][0]["last request memory"] >= 10 * MB, st
+    assert int(wait_for(lambda: open(f"{workdir}/access.log").read().split())[0]) >= 10 * MB
+    assert not recycle_lines(fpmd.log())
+    r = fcgi_request(f"{workdir}/app.sock", "/x?leak=60")
+    assert r.status == 200
+    fpmd.wait_log(rf"child {worker}: \d+ MB of private memory after its last request, over "
+                  rf"pm\.max_memory \(48 MB\)")
+    fpmd.wait_log(rf"child {worker} exited with code 0")
+    assert wait_for(lambda: len(fpmd.workers()) == 1 and worker not in fpmd.workers(), 5)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{prog}"), 5)
+
+
 PHP_SO = os.path.join(BUILD, "fpmd-php.so")
 
 
@@ -287,3 +314,15 @@ def test_php_pool_recycles_after_a_heavy_request(fpmd, workdir):
         assert small in fpmd.workers()
     st = full_status(workdir, "www")
     assert st["pool memory"] > 0
+
+
+def test_direct_exec_mode_with_a_memory_limit_is_refused_by_the_check(fpmd, workdir):
+    """exec.mode = direct: the worker never sees a request end, so it cannot measure after one."""
+    from conftest import FPMD
+    pool = (f"[d]\nuser = nobody\nlisten = {workdir}/d.sock\npm = static\npm.max_children = 1\n"
+            f"app.type = exec\nexec.mode = direct\nexec.command = /bin/cat\npm.max_memory = 64M\n")
+    fpmd.write_conf(basic_conf(workdir, pool))
+    out = subprocess.run([FPMD, "-t", "-y", fpmd.conf_path], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "pm.max_memory and pm.max_idle_memory cannot be applied with exec.mode = direct" in \
+        out.stdout + out.stderr
