@@ -24,8 +24,8 @@ Every server is started in its own session; its process group is written to
 DIR/pgids at once (run.sh's trap kills those too) and killed here at the end of
 its scenario, on failure, on SIGTERM and on Ctrl-C.  Environment: BENCH_QUICK,
 BENCH_SECS, BENCH_ROUNDS, BENCH_IDLE_SECS (idle's window, 10 s; 3 quick),
-BENCH_FIRST_ROUNDS (ondemand-first's rounds, 9; 2 quick), BENCH_MEMORY_SECS
-(memory's load per server and round, 6 s; 4 quick), BENCH_MEMORY_ROUNDS (2; 1 quick),
+BENCH_FIRST_ROUNDS (ondemand-first's rounds, 9; 2 quick), BENCH_MEMORY_REQS
+(memory's requests per server and round, 1200; 800 quick), BENCH_MEMORY_ROUNDS (2; 1 quick),
 BENCH_RESULTS (a JSON file to write the figures to).
 """
 
@@ -47,7 +47,7 @@ if QUICK:
     SECS, ROUNDS = 1.0, 1
 IDLE_SECS = float(os.environ.get("BENCH_IDLE_SECS", "3" if QUICK else "10"))
 FIRST_ROUNDS = int(os.environ.get("BENCH_FIRST_ROUNDS", "2" if QUICK else "9"))
-MEMORY_SECS = float(os.environ.get("BENCH_MEMORY_SECS", "4" if QUICK else "6"))
+MEMORY_REQS = int(os.environ.get("BENCH_MEMORY_REQS", "800" if QUICK else "1200"))
 MEMORY_ROUNDS = int(os.environ.get("BENCH_MEMORY_ROUNDS", "1" if QUICK else "2"))
 AS_ROOT = ["-R"] if os.getuid() == 0 else []
 FCGIWRAP = shutil.which("fcgiwrap")
@@ -712,8 +712,8 @@ def memory():
     server's access log (%M over 100 MB); "1 s after" is measured 1 s after the
     last request in flight when the load stopped has ended."""
     import threading
-    secs = MEMORY_SECS
-    base = "pm = static\npm.max_children = 4\naccess.format = \"%M\"\n"
+    reqs = MEMORY_REQS
+    base = "pm = static\npm.max_children = 4\naccess.format = \"%M %{mili}d\"\n"
     cases = [("fpmd", "fpmd-64M", "pm.max_memory = 64M\n"), ("fpmd", "fpmd", ""),
              ("php-fpm", "php-fpm", "")]
     if not HAVE_PHP_SO:
@@ -739,7 +739,7 @@ def memory():
             srv.steady = pool_pss_kb(srv)
         for rnd in range(MEMORY_ROUNDS):
             for srv in servers:
-                srv.runs.append(memory_run(srv, secs, threading))
+                srv.runs.append(memory_run(srv, reqs, threading))
                 r = srv.runs[-1]
                 say("bench: memory %s round %d: %d ok, errors %s, %d heavy, %d recycled, "
                     "PSS max %s MiB, 1 s after %s MiB" % (srv.label, rnd + 1, r["load"]["ok"],
@@ -761,17 +761,20 @@ def memory():
         rows.append([srv.label, "%.0f (%.0f–%.0f)" % (rps[srv.label], min(rr), max(rr)),
                      sum(r["load"]["ok"] for r in runs), fails,
                      sum(r["heavy"] for r in runs),
+                     fmt(statistics.median([r["heavy_ms"] for r in runs if r["heavy_ms"]] or [0])),
+                     fmt(statistics.median([r["light_ms"] for r in runs if r["light_ms"]] or [0]), 1),
                      sum(r["recycled"] for r in runs) if srv.kind == "fpmd" else "–",
                      mib(srv.steady), mib(statistics.median(during)) if during else "–",
                      mib(max(during)) if during else "–",
                      " / ".join(mib(r["after_1s_kb"]) for r in runs)])
     RESULTS["memory"] = raw
-    print("memory: php pools, pm = static, 4 workers, Debian's php.ini, c=8 for %g s, %d "
-          "rounds; every 200th request builds ~300 MB (php/memory.php), the others "
+    print("memory: php pools, pm = static, 4 workers, Debian's php.ini, c=8, %d requests "
+          "per run, %d rounds; every 200th request builds ~300 MB (php/memory.php), the others "
           "php/table.php; pool PSS = the workers' PSS summed (MiB), sampled every 100 ms"
-          % (secs, MEMORY_ROUNDS))
+          % (reqs, MEMORY_ROUNDS))
     print()
-    table(["server", "req/s median (min–max)", "ok", "failed", "heavy", "recycled",
+    table(["server", "req/s median (min–max)", "ok", "failed", "heavy", "heavy ms", "others ms",
+           "recycled",
            "PSS steady", "PSS median", "PSS max", "PSS 1 s after the last request, each round"],
           rows, text=1)
     if "fpmd-64M" in rps and rps.get("fpmd"):
@@ -780,7 +783,7 @@ def memory():
         print()
 
 
-def memory_run(srv, secs, threading):
+def memory_run(srv, reqs, threading):
     """One load of php/memory.php on srv, its PSS sampled; the run's figures."""
     count = os.path.join(WWW, "memory.count")
     with open(count, "w") as f:
@@ -801,7 +804,10 @@ def memory_run(srv, secs, threading):
     base_lines = lines()
     th = threading.Thread(target=sample, daemon=True)
     th.start()
-    j = load(srv, "/memory.php", "Total rows", 8, secs=secs, timeout_ms=60000)
+    # a fixed number of requests, not a duration: every 200th is heavy and takes
+    # seconds, so a window of a few seconds would cut the work at a different
+    # point for each server; the same work each run, req/s = requests ÷ its time
+    j = load(srv, "/memory.php", "Total rows", 8, n=reqs, timeout_ms=60000)
     end_t = samples[-1][0] if samples else 0
     # the requests still in flight when the load stopped (a heavy one takes
     # seconds) end first: "after" counts from the last one's end
@@ -815,9 +821,14 @@ def memory_run(srv, secs, threading):
     th.join(5)
     during = [kb for t, kb in samples if t <= end_t]
     with open(srv.alog) as f:
-        f.seek(0)
-        mems = [int(x) for x in f.read().split() if x.isdigit()][base_lines:]
-    return {"load": j, "heavy": sum(1 for m in mems if m > 100 << 20),
+        entries = [ln.split() for ln in f.read().splitlines()[base_lines:]]
+    # heavy: PHP's real peak (%M) near the ~300 MB built; a request that follows a
+    # heavy one in the same worker starts with the chunks PHP kept, up to ~200 MB
+    heavy = [float(e[1]) for e in entries if len(e) == 2 and int(e[0]) > 280 << 20]
+    light = [float(e[1]) for e in entries if len(e) == 2 and int(e[0]) <= 280 << 20]
+    return {"load": j, "heavy": len(heavy),
+            "heavy_ms": statistics.median(heavy) if heavy else None,
+            "light_ms": statistics.median(light) if light else None,
             "recycled": srv.log_since(off).count("over pm.max_memory"),
             "during_kb": during, "max_kb": max(during) if during else None,
             "after_1s_kb": after1}
