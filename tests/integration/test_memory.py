@@ -12,11 +12,14 @@ import time
 
 import pytest
 
-from conftest import BUILD, basic_conf, fcgi_request, wait_for, write_script
+from conftest import BUILD, SANITIZED, basic_conf, fcgi_request, wait_for, write_script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 MB = 1024 * 1024
+# Under ASan (make test SAN=1) freed memory stays in its quarantine (256 MB) and the
+# shadow memory is resident: a worker's figures are ASan's, so "small" has no bound.
+SMALL = (1 << 50) if SANITIZED else 32 * MB
 
 HOG = r"""
 #include <stdlib.h>
@@ -153,6 +156,7 @@ def test_recycled_after_the_request_that_crossed_never_during_it(fpmd, workdir, 
     assert m['fpmd_worker_exits_total{reason="max_requests"}'] == 0
 
 
+@pytest.mark.skipif(SANITIZED, reason="ASan's quarantine keeps the freed peaks resident")
 def test_a_worker_below_the_limit_is_never_recycled(fpmd, workdir, hog):
     fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, extra=(
         "pm.max_memory = 64M\npm.max_idle_memory = 64M\n"))))
@@ -242,7 +246,7 @@ def test_percent_m_and_status_memory_for_a_module_pool(fpmd, workdir, hog):
         open(f"{workdir}/access.log").read().split("\n")[:2]), 5)
     mems = [int(l.split()[1]) for l in lines]
     # The request's own peak resident set: the 48 MB one, not the one before.
-    assert mems[1] >= 48 * MB and mems[0] < 32 * MB, mems
+    assert mems[1] >= 48 * MB and mems[0] < SMALL, mems
     # Answered by the master: the worker is idle, its figures are shown, the pool's PSS.
     # (the worker goes idle just after its answer is out)
     st = wait_for(lambda: (lambda x: x if x["idle processes"] == 1 else None)(
@@ -252,10 +256,10 @@ def test_percent_m_and_status_memory_for_a_module_pool(fpmd, workdir, hog):
     get(workdir, "peak=1")
     st = wait_for(lambda: (lambda x: x if x["idle processes"] == 1 else None)(
         full_status(workdir, "status")), 5)
-    assert 0 < st["processes"][0]["last request memory"] < 32 * MB, st
-    assert 0 < st["pool memory"] < 32 * MB, st
+    assert 0 < st["processes"][0]["last request memory"] < SMALL, st
+    assert 0 < st["pool memory"] < SMALL, st
     m = metrics(workdir, "status")
-    assert 0 < m['fpmd_pool_memory_bytes{kind="pss"}'] < 32 * MB, m
+    assert 0 < m['fpmd_pool_memory_bytes{kind="pss"}'] < SMALL, m
     # Answered by the worker itself (it may read its own smaps_rollup, not a sibling's).
     m = metrics(workdir)
     assert m['fpmd_pool_memory_bytes{kind="pss"}'] > 0, m
