@@ -138,7 +138,6 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 	return 0;
 }
 
-/* Renders a pool's status page; a malloc'ed body, or NULL when memory runs out. */
 /* The parent of pid, from /proc/<pid>/stat; -1 when it cannot be read. */
 static pid_t parent_of(pid_t pid)
 {
@@ -191,6 +190,7 @@ static void pool_memory(struct snapshot *snap, const struct scoreboard *sb)
 	snap->sp.pool_memory_kind = pss_ok ? "pss" : "anon";
 }
 
+/* Renders a pool's status page; a malloc'ed body, or NULL when memory runs out. */
 char *status_page(const struct pool *pool, int listen_fd, const char *query,
 		  enum status_format *fmt, size_t *len)
 {

@@ -390,11 +390,14 @@ static void release_parked(struct pool *p, const struct pool_view *v, uint64_t n
 #define PM_MEMORY_WAIT_US   (10u * 1000u * 1000u)
 #define PM_MEMORY_CLAMP     (1ull << 50)
 
+/*
+ * The private bytes the worker read after its last request; 0 when its
+ * resident set was under every limit (then it is under them by any figure).
+ * Clamped: a worker that lies can only get itself replaced, or not.
+ */
 static uint64_t slot_memory(const struct sb_slot *s)
 {
-	/* private bytes when the worker read them, else resident (an upper bound of them) */
-	uint64_t m = s->private_mem ? s->private_mem : 0;
-	return m > PM_MEMORY_CLAMP ? PM_MEMORY_CLAMP : m;
+	return s->private_mem > PM_MEMORY_CLAMP ? PM_MEMORY_CLAMP : s->private_mem;
 }
 
 static int memory_recycle(struct pool *p, const struct pool_view *v, uint64_t now)

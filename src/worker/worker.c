@@ -192,24 +192,26 @@ static int over_limit(const struct pool_conf *pc, uint64_t figure)
  */
 static void memory_check(struct worker *w)
 {
-	if (w->statm_fd < 0)
+	if (!w->mem_threshold)
 		return;
 	uint64_t res = 0, priv = 0;
-	if (procmem_statm_fd(w->statm_fd, &res, NULL) < 0)
+	/* a cgi worker keeps no descriptor for it (its budget is counted: conf.h) */
+	if ((w->statm_fd >= 0 ? procmem_statm_fd(w->statm_fd, &res, NULL)
+			      : procmem_statm(getpid(), &res, NULL)) < 0)
 		return;
 	pid_t prog = w->pool->handler->program ? w->pool->handler->program(w) : 0;
-	uint64_t pres;
+	uint64_t pres = 0;
 	if (prog > 0 && procmem_statm(prog, &pres, NULL) == 0)
 		res += pres;
-	if (w->mem_threshold && res > w->mem_threshold) {
+	if (res > w->mem_threshold) {
 		struct procmem_rollup r;
 		if (procmem_rollup(0, &r) == 0)
 			priv = r.private_;
 		else
-			priv = res;        /* unreadable: resident is the bound we have */
+			priv = res - pres;   /* unreadable: resident is the bound we have */
 		if (prog > 0 && procmem_rollup(prog, &r) == 0)
 			priv += r.private_;
-		else if (prog > 0)
+		else
 			priv += pres;
 	}
 	sb_write_begin(w->slot);
@@ -224,15 +226,33 @@ static void memory_check(struct worker *w)
 	}
 }
 
+/* Above the worker's numbered descriptors (worker.h, ZYGOTE_FD_CTL), close-on-exec. */
+static int fd_above_layout(int fd)
+{
+	if (fd < 0 || fd > ZYGOTE_FD_CTL)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, ZYGOTE_FD_CTL + 1);
+	close(fd);
+	return moved;
+}
+
+static uint64_t lowest_limit(const struct pool_conf *pc)
+{
+	uint64_t a = pc->pm_max_memory > 0 ? (uint64_t)pc->pm_max_memory : 0;
+	uint64_t b = pc->pm_max_idle_memory > 0 ? (uint64_t)pc->pm_max_idle_memory : 0;
+	return a && b ? (a < b ? a : b) : a ? a : b;
+}
+
 static void memory_open(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
-	if (w->statm_fd < 0)
-		w->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	uint64_t a = pc->pm_max_memory > 0 ? (uint64_t)pc->pm_max_memory : 0;
-	uint64_t b = pc->pm_max_idle_memory > 0 ? (uint64_t)pc->pm_max_idle_memory : 0;
-	w->mem_threshold = a && b ? (a < b ? a : b) : a ? a : b;
-	if (w->mem_threshold && w->statm_fd < 0)
+	w->mem_threshold = lowest_limit(pc);
+	if (!w->mem_threshold)
+		return;
+	if (w->statm_fd < 0 && pc->app_type != APP_CGI)
+		w->statm_fd = fd_above_layout(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+	uint64_t res;
+	if (w->statm_fd < 0 && procmem_statm(getpid(), &res, NULL) < 0)
 		log_sys(LL_WARNING, "[pool %s] child %d: cannot read /proc/self/statm (a chroot without "
 			"/proc?): pm.max_memory and pm.max_idle_memory do not apply to this worker",
 			pc->name, (int)getpid());
@@ -1009,10 +1029,14 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 	 * Still root (when the master is): a worker that is not dumpable cannot
 	 * open its own clear_refs once it has dropped to the pool's user (its
 	 * /proc files are root's then).  The descriptor only ever resets its own
-	 * peak.  Not for a cgi pool's scripts: close-on-exec.
+	 * peak.  Not in a cgi pool: its descriptors are counted (conf.h), and
+	 * its requests' memory is their scripts'.
 	 */
-	w.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	w.clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	if (pool->conf->app_type != APP_CGI) {
+		w.clear_refs_fd = fd_above_layout(open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC));
+		if (lowest_limit(pool->conf))
+			w.statm_fd = fd_above_layout(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+	}
 	if (worker_setup(&w) < 0)
 		_exit(70);
 	worker_serve(&w);
