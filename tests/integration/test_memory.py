@@ -330,3 +330,19 @@ def test_direct_exec_mode_with_a_memory_limit_is_refused_by_the_check(fpmd, work
     assert out.returncode != 0
     assert "pm.max_memory and pm.max_idle_memory cannot be applied with exec.mode = direct" in \
         out.stdout + out.stderr
+
+
+def test_percent_m_and_last_request_memory_for_a_cgi_pool(fpmd, workdir):
+    """A cgi worker's figure is its own peak resident set (its scripts exit with their request)."""
+    from conftest import pool_conf
+    write_script(f"{workdir}/hi.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1, extra=(
+        f"access.log = {workdir}/access.log\naccess.format = \"%M\"\n"
+        f"pm.status_listen = {workdir}/status.sock\n"))))
+    assert fcgi_request(f"{workdir}/www.sock", "/hi.sh", root=workdir).body == b"hi"
+    mem = int(wait_for(lambda: open(f"{workdir}/access.log").read().split())[0])
+    assert 0 < mem < SMALL
+    st = wait_for(lambda: (lambda x: x if x["idle processes"] == 1 else None)(
+        full_status(workdir, "status")), 5)
+    assert st["processes"][0]["last request memory"] == mem, st
+    assert st["pool memory"] > 0
