@@ -421,8 +421,11 @@ static int memory_recycle(struct pool *p, const struct pool_view *v, uint64_t no
 		if (c->quitting || c->idle_kill)
 			continue;
 		struct sb_slot s;
-		if (sb_slot_read(&p->sb, c->slot, &s) < 0)
+		if (sb_slot_read(&p->sb, c->slot, &s) < 0) {
+			/* torn (its worker was writing): look again at the next tick, not never */
+			waiting = 1;
 			continue;
+		}
 		uint64_t mem = slot_memory(&s);
 		uint64_t limit = 0;
 		if (max && mem > max) {

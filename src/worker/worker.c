@@ -187,18 +187,18 @@ static int over_limit(const struct pool_conf *pc, uint64_t figure)
  * its private memory from smaps_rollup, the figure the limits compare
  * against: what replacing the worker gives back (shared pages, the zygote's
  * and the libraries', stay with the pool).  An exec pool's program counts
- * too.  Over a limit, the master is told (eventfd); it decides which
- * worker goes, and when (pm.c: memory_recycle).
+ * too.  1 when over a limit: the master is then told (eventfd); it decides
+ * which worker goes, and when (pm.c: memory_recycle).
  */
-static void memory_check(struct worker *w)
+static int memory_check(struct worker *w)
 {
 	if (!w->mem_threshold)
-		return;
+		return 0;
 	uint64_t res = 0, priv = 0;
 	/* a cgi worker keeps no descriptor for it (its budget is counted: conf.h) */
 	if ((w->statm_fd >= 0 ? procmem_statm_fd(w->statm_fd, &res, NULL)
 			      : procmem_statm(getpid(), &res, NULL)) < 0)
-		return;
+		return 0;
 	pid_t prog = w->pool->handler->program ? w->pool->handler->program(w) : 0;
 	uint64_t pres = 0;
 	if (prog > 0 && procmem_statm(prog, &pres, NULL) == 0)
@@ -218,11 +218,15 @@ static void memory_check(struct worker *w)
 	w->slot->resident = res;
 	w->slot->private_mem = priv;
 	sb_write_end(w->slot);
-	if (priv && over_limit(w->pool->conf, priv)) {
-		uint64_t one = 1;
-		if (write(WORKER_FD_WAKE, &one, sizeof(one)) < 0) {
-			/* Counter full or no eventfd: the master is awake anyway. */
-		}
+	return priv && over_limit(w->pool->conf, priv);
+}
+
+/* Over a limit: the master is told once the slot is written and idle (it reads it then). */
+static void memory_tell_master(void)
+{
+	uint64_t one = 1;
+	if (write(WORKER_FD_WAKE, &one, sizeof(one)) < 0) {
+		/* Counter full or no eventfd: the master is awake anyway. */
 	}
 }
 
@@ -757,8 +761,10 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 		if (!req.stdin_done && !req.aborted && !c->dead &&
 		    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
 			keep = 0;
-		memory_check(w);
+		int over = memory_check(w);
 		slot_stage(w, SB_IDLE);
+		if (over)
+			memory_tell_master();
 		flush_worker_output(w);
 
 		if (!keep || worker_quit || (w->max_requests && w->requests >= w->max_requests))

@@ -225,14 +225,17 @@ def test_an_idle_worker_over_max_idle_memory_is_replaced(fpmd, workdir, hog):
 def test_idle_memory_waits_while_the_pool_is_busy(fpmd, workdir, hog):
     fpmd.start(basic_conf(workdir, hog_pool(workdir, hog, children=3, extra=(
         "pm.max_idle_memory = 32M\n"))))
-    # one worker busy for 2.5 s while another is idle over the limit
-    busy = threading.Thread(target=lambda: get(workdir, "sleep=2500"))
+    # one worker busy for 6 s while another is idle over the limit
+    t0 = time.monotonic()
+    busy = threading.Thread(target=lambda: get(workdir, "sleep=6000"))
     busy.start()
     time.sleep(0.2)
     victim = pid_of(get(workdir, "leak=60"))
     time.sleep(1.8)
-    assert victim in fpmd.workers() and not recycle_lines(fpmd.log())
-    busy.join(10)
+    # (the check only holds while the busy request surely runs: not on a crawling machine)
+    if time.monotonic() - t0 < 5.5:
+        assert victim in fpmd.workers() and not recycle_lines(fpmd.log())
+    busy.join(15)
     fpmd.wait_log(rf"child {victim}: .*over pm\.max_idle_memory", timeout=10)
 
 
