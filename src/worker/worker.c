@@ -152,10 +152,11 @@ static void slot_request_start(struct worker *w, const struct fcgi_parser *p)
 /* --- memory (pm.max_memory, pm.max_idle_memory, %M) ------------------- */
 
 /*
- * A non-php worker's "last request memory" is the request's peak resident
- * set: clear_refs 5 resets the kernel's high-water mark (VmHWM, which is
- * also getrusage's ru_maxrss) as the request starts.  Without it (no /proc,
- * a php pool, whose figure is PHP's own) ru_maxrss is the process's peak so far.
+ * A module or exec worker's "last request memory" (and %M) is the request's
+ * peak resident set when the access log prints %M: clear_refs 5 resets the
+ * kernel's high-water mark (VmHWM, which is also getrusage's ru_maxrss) as
+ * the request starts.  Otherwise (no %M, no /proc, a cgi pool) ru_maxrss is
+ * the process's peak so far; a php pool's figure is PHP's own.
  */
 static void memory_request_start(const struct worker *w)
 {
@@ -1032,14 +1033,19 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 	};
 	worker_signals_install();
 	/*
-	 * Still root (when the master is): a worker that is not dumpable cannot
-	 * open its own clear_refs once it has dropped to the pool's user (its
-	 * /proc files are root's then).  The descriptor only ever resets its own
-	 * peak.  Not in a cgi pool: its descriptors are counted (conf.h), and
-	 * its requests' memory is their scripts'.
+	 * %M is the request's own peak resident set: clear_refs resets the
+	 * high-water mark as a request starts (a system call per request, so
+	 * only when the access log prints it; else the figure is the process's
+	 * peak so far).  Opened still root (when the master is): a worker that
+	 * is not dumpable cannot open its own clear_refs once it has dropped to
+	 * the pool's user (its /proc files are root's then); the descriptor only
+	 * ever resets its own peak.  Not in a cgi pool: its descriptors are
+	 * counted (conf.h), and its requests' memory is their scripts'.
 	 */
 	if (pool->conf->app_type != APP_CGI) {
-		w.clear_refs_fd = fd_above_layout(open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC));
+		if (pool->access_fd >= 0 && access_format_uses(pool->conf->access_format, 'M'))
+			w.clear_refs_fd = fd_above_layout(open("/proc/self/clear_refs",
+							       O_WRONLY | O_CLOEXEC));
 		if (lowest_limit(pool->conf))
 			w.statm_fd = fd_above_layout(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
 	}

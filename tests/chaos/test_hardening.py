@@ -33,15 +33,10 @@ def test_worker_holds_only_its_descriptors_and_no_new_privs(fpmd, workdir):
         # worker.h: 0 listening socket, 1-2 /dev/null or output pipes, 3 log pipe, 4 eventfd,
         # 5 access log; then what the worker opens itself: the epoll it waits for connections
         # in (EPOLLEXCLUSIVE) and, except in a cgi pool (plain, logged), the signalfd that
-        # reports SIGQUIT in it, and its /proc/self/clear_refs (opened before it dropped
-        # privileges: it resets its own peak RSS as a request starts, for %M; above the
-        # numbered descriptors).  Nothing of the master's, nothing of other pools.
+        # reports SIGQUIT in it.  Nothing of the master's, nothing of other pools.
         fixed = {0, 1, 2, 3, 4} | ({5} if pool == "logged" else set())
         own = {fd: t for fd, t in fds.items() if fd not in fixed}
         expect = ["anon_inode:[eventpoll]"] + (["anon_inode:[signalfd]"] if pool == "app" else [])
-        if pool == "app":
-            expect = sorted(expect + [f"/proc/{w}/clear_refs"])
-            assert min(fd for fd, t in own.items() if t.endswith("clear_refs")) > 6, fds
         assert fixed <= set(fds) and sorted(own.values()) == expect, (pool, fds)
         assert fds[0].startswith("socket:") and fds[3].startswith("pipe:")
         assert fds[4] == "anon_inode:[eventfd]"
