@@ -20,13 +20,17 @@ Scenarios (bench/README.md):
                  one request to each pool, then idle: processes, total PSS,
                  first request per pool; fpmd php.zygote = shared and = pool,
                  php-fpm8.2; then after pm.process_idle_timeout
+  memory         php pools of 4 workers, 1 request in 200 builds ~300 MB:
+                 fpmd with pm.max_memory = 64M, fpmd without, php-fpm8.2: pool
+                 PSS over time, failed requests, req/s, workers recycled
 
 Every server is started in its own session; its process group is written to
 DIR/pgids at once (run.sh's trap kills those too) and killed here at the end of
 its scenario, on failure, on SIGTERM and on Ctrl-C.  Environment: BENCH_QUICK,
 BENCH_SECS, BENCH_ROUNDS, BENCH_IDLE_SECS (idle's window, 10 s; 3 quick),
-BENCH_FIRST_ROUNDS (ondemand-first's rounds, 9; 2 quick), BENCH_RESULTS (a JSON
-file to write the figures to).
+BENCH_FIRST_ROUNDS (ondemand-first's rounds, 9; 2 quick), BENCH_MEMORY_REQS
+(memory's requests per server and round, 1200; 800 quick), BENCH_MEMORY_ROUNDS (2; 1 quick),
+BENCH_RESULTS (a JSON file to write the figures to).
 """
 
 import json
@@ -47,6 +51,8 @@ if QUICK:
     SECS, ROUNDS = 1.0, 1
 IDLE_SECS = float(os.environ.get("BENCH_IDLE_SECS", "3" if QUICK else "10"))
 FIRST_ROUNDS = int(os.environ.get("BENCH_FIRST_ROUNDS", "2" if QUICK else "9"))
+MEMORY_REQS = int(os.environ.get("BENCH_MEMORY_REQS", "800" if QUICK else "1200"))
+MEMORY_ROUNDS = int(os.environ.get("BENCH_MEMORY_ROUNDS", "1" if QUICK else "2"))
 AS_ROOT = ["-R"] if os.getuid() == 0 else []
 FCGIWRAP = shutil.which("fcgiwrap")
 # the php pools' SAPI, next to fpmd when `make` built it
@@ -845,6 +851,147 @@ def density():
                   % (v["pools"], v["ready_s"], v["reload_s"], v["master_pss_kb"] / 1024,
                      v["idle_wakeups"], v["idle_secs"]))
             print()
+# --- memory ---------------------------------------------------------------------
+
+def pool_pss_kb(srv):
+    """PSS of the pool's workers (not the master, not fpmd's zygote), summed."""
+    total = 0
+    for pid, role in tree(srv.pid).items():
+        if role == "worker":
+            total += pss_kb(pid) or 0
+    return total
+
+
+def memory():
+    """Issue 24: a php pool of 4 workers under a mixed load, every 200th request heavy
+    (php/memory.php: ~300 MB of small strings, the rest the page of php/table.php),
+    Debian's php.ini; fpmd with pm.max_memory = 64M, fpmd without it, php-fpm8.2,
+    all three started side by side and loaded in turn (A B C A B C ...) for
+    BENCH_MEMORY_ROUNDS rounds, so the machine's other work hits them alike.
+    The pool's PSS is sampled every 100 ms; heavy requests are counted from each
+    server's access log (%M over 100 MB); "1 s after" is measured 1 s after the
+    last request in flight when the load stopped has ended."""
+    import threading
+    reqs = MEMORY_REQS
+    base = "pm = static\npm.max_children = 4\naccess.format = \"%M %{mili}d\"\n"
+    cases = [("fpmd", "fpmd-64M", "pm.max_memory = 64M\n"), ("fpmd", "fpmd", ""),
+             ("php-fpm", "php-fpm", "")]
+    if not HAVE_PHP_SO:
+        say("bench: %s/fpmd-php.so not built: memory compares php-fpm alone"
+            % os.path.dirname(FPMD))
+        cases = cases[2:]
+    servers = []
+    try:
+        for kind, name, extra in cases:
+            d = os.path.join(TMP, "pm", "memory-" + name)
+            os.makedirs(d, exist_ok=True)
+            alog = os.path.join(d, "access.log")
+            conf = {"pool": base + "access.log = %s\n" % alog + extra}
+            if kind == "fpmd":
+                conf["app"] = "app.type = php\n"
+            srv = Server(kind, "memory-" + name, conf)
+            srv.alog, srv.label, srv.runs = alog, name, []
+            servers.append(srv)
+            wait_ready(srv, "/table.php", "Total rows")
+            load(srv, "/table.php", "Total rows", 8, n=400)      # every worker warm
+        time.sleep(0.5)
+        for srv in servers:
+            srv.steady = pool_pss_kb(srv)
+        for rnd in range(MEMORY_ROUNDS):
+            for srv in servers:
+                srv.runs.append(memory_run(srv, reqs, threading))
+                r = srv.runs[-1]
+                say("bench: memory %s round %d: %d ok, errors %s, %d heavy, %d recycled, "
+                    "PSS max %s MiB, 1 s after %s MiB" % (srv.label, rnd + 1, r["load"]["ok"],
+                                                          errs(r["load"]), r["heavy"], r["recycled"],
+                                                          mib(r["max_kb"]), mib(r["after_1s_kb"])))
+    finally:
+        for srv in servers:
+            srv.stop()
+    rows, raw, rps = [], {}, {}
+    for srv in servers:
+        runs = srv.runs
+        if not runs:
+            continue
+        rr = [r["load"]["rps"] for r in runs]
+        rps[srv.label] = statistics.median(rr)
+        during = [kb for r in runs for kb in r["during_kb"]]
+        fails = sum(r["load"]["error_total"] for r in runs)
+        raw[srv.label] = {"steady_kb": srv.steady, "runs": runs}
+        rows.append([srv.label, "%.0f (%.0f–%.0f)" % (rps[srv.label], min(rr), max(rr)),
+                     sum(r["load"]["ok"] for r in runs), fails,
+                     sum(r["heavy"] for r in runs),
+                     fmt(statistics.median([r["heavy_ms"] for r in runs if r["heavy_ms"]] or [0])),
+                     fmt(statistics.median([r["light_ms"] for r in runs if r["light_ms"]] or [0]), 1),
+                     sum(r["recycled"] for r in runs) if srv.kind == "fpmd" else "–",
+                     mib(srv.steady), mib(statistics.median(during)) if during else "–",
+                     mib(max(during)) if during else "–",
+                     " / ".join(mib(r["after_1s_kb"]) for r in runs)])
+    RESULTS["memory"] = raw
+    print("memory: php pools, pm = static, 4 workers, Debian's php.ini, c=8, %d requests "
+          "per run, %d rounds; every 200th request builds ~300 MB (php/memory.php), the others "
+          "php/table.php; pool PSS = the workers' PSS summed (MiB), sampled every 100 ms"
+          % (reqs, MEMORY_ROUNDS))
+    print()
+    table(["server", "req/s median (min–max)", "ok", "failed", "heavy", "heavy ms", "others ms",
+           "recycled",
+           "PSS steady", "PSS median", "PSS max", "PSS 1 s after the last request, each round"],
+          rows, text=1)
+    if "fpmd-64M" in rps and rps.get("fpmd"):
+        print("fpmd with pm.max_memory = 64M ÷ without: %.3f× req/s (goal ≥ 0.97)"
+              % (rps["fpmd-64M"] / rps["fpmd"]))
+        print()
+
+
+def memory_run(srv, reqs, threading):
+    """One load of php/memory.php on srv, its PSS sampled; the run's figures."""
+    count = os.path.join(WWW, "memory.count")
+    with open(count, "w") as f:
+        f.write("0")
+    os.chmod(count, 0o666)
+    off = srv.log_size()
+    samples, stop = [], threading.Event()
+
+    def sample():
+        t0 = time.monotonic()
+        while not stop.is_set():
+            samples.append((time.monotonic() - t0, pool_pss_kb(srv)))
+            stop.wait(0.1)
+
+    def lines():
+        with open(srv.alog) as f:
+            return f.read().count("\n")
+    base_lines = lines()
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    # a fixed number of requests, not a duration: every 200th is heavy and takes
+    # seconds, so a window of a few seconds would cut the work at a different
+    # point for each server; the same work each run, req/s = requests ÷ its time
+    j = load(srv, "/memory.php", "Total rows", 8, n=reqs, timeout_ms=60000)
+    end_t = samples[-1][0] if samples else 0
+    # the requests still in flight when the load stopped (a heavy one takes
+    # seconds) end first: "after" counts from the last one's end
+    want = base_lines + j["ok"] + j["error_total"] + j["unfinished"]
+    limit = time.monotonic() + 60
+    while lines() < want and time.monotonic() < limit:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    after1 = pool_pss_kb(srv)
+    stop.set()
+    th.join(5)
+    during = [kb for t, kb in samples if t <= end_t]
+    with open(srv.alog) as f:
+        entries = [ln.split() for ln in f.read().splitlines()[base_lines:]]
+    # heavy: PHP's real peak (%M) near the ~300 MB built; a request that follows a
+    # heavy one in the same worker starts with the chunks PHP kept, up to ~200 MB
+    heavy = [float(e[1]) for e in entries if len(e) == 2 and int(e[0]) > 280 << 20]
+    light = [float(e[1]) for e in entries if len(e) == 2 and int(e[0]) <= 280 << 20]
+    return {"load": j, "heavy": len(heavy),
+            "heavy_ms": statistics.median(heavy) if heavy else None,
+            "light_ms": statistics.median(light) if light else None,
+            "recycled": srv.log_since(off).count("over pm.max_memory"),
+            "during_kb": during, "max_kb": max(during) if during else None,
+            "after_1s_kb": after1}
 
 
 def main():
@@ -858,7 +1005,7 @@ def main():
         for s in SCENARIOS:
             say("bench: scenario %s" % s)
             {"ondemand-ramp": ondemand_ramp, "recycle": recycle, "reload": reload, "idle": idle,
-             "ondemand-first": ondemand_first, "density": density}[s]()
+             "ondemand-first": ondemand_first, "density": density, "memory": memory}[s]()
     finally:
         for p in LOADS:
             if p.poll() is None:

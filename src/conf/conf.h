@@ -76,6 +76,8 @@ struct pool_conf {
 	int   pm_process_idle_timeout; /* seconds, default 10 */
 	int   pm_max_requests;
 	int   pm_max_requests_jitter;
+	long long pm_max_memory;      /* bytes; 0 = no limit (recycle after a request over it) */
+	long long pm_max_idle_memory; /* bytes; 0 = no limit (recycle an idle worker over it) */
 	char *pm_status_path;
 	char *pm_status_listen;
 	char *ping_path;

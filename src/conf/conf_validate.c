@@ -217,6 +217,11 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 		POOL_ERR(x, p, "pool %s: request.max_body_size cannot be enforced with exec.mode = "
 			 "direct (the program reads the connections itself); use exec.mode = managed "
 			 "or limit the body in the web server (nginx: client_max_body_size)", p->name);
+	if ((p->pm_max_memory > 0 || p->pm_max_idle_memory > 0) && p->app_type == APP_EXEC &&
+	    p->exec_mode == EXEC_DIRECT)
+		POOL_ERR(x, p, "pool %s: pm.max_memory and pm.max_idle_memory cannot be applied with "
+			 "exec.mode = direct (the worker never sees a request end, which is when it "
+			 "measures); use exec.mode = managed", p->name);
 	if (p->cgi_pass_params.n && p->app_type != APP_CGI)
 		POOL_ERR(x, p, "pool %s: cgi.pass_params applies to app.type = cgi pools only (the "
 			 "params of other pools never reach a process environment)", p->name);

@@ -993,11 +993,19 @@ static int exec_handle(struct worker *w, struct request *r)
 	return (int)(rl.app_status & 0x7fffffff);
 }
 
+/* The program, for the worker's memory figures (pm.max_memory: its memory is the worker's). */
+static pid_t exec_program(struct worker *w)
+{
+	const struct exec_state *st = w->handler_data;
+	return st && st->pid > 0 ? st->pid : 0;
+}
+
 const struct handler handler_exec = {
 	.name = "exec",
 	.worker_init = exec_worker_init,
 	.handle = exec_handle,
 	.worker_exit = exec_worker_exit,
+	.program = exec_program,
 };
 
 /* --- exec.mode = direct ------------------------------------------------ */

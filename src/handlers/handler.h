@@ -16,6 +16,8 @@
 #ifndef FPMD_HANDLER_H
 #define FPMD_HANDLER_H
 
+#include <sys/types.h>
+
 #include "conf/conf.h"
 
 struct conf_options;
@@ -38,6 +40,8 @@ struct handler {
 	 */
 	int  (*shared_start)(const struct conf_options *opt);
 	int  (*pool_join)(struct pool *pool);
+	/* optional: a program the worker runs for its requests (exec), whose memory is the worker's too */
+	pid_t (*program)(struct worker *w);
 	/* optional, in the zygote: bytes sent to the master with "ready" (php: php_trace_layout) */
 	size_t (*zygote_info)(void *buf, size_t cap);
 };

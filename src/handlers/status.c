@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "master/pool.h"
 #include "net/queue.h"
 #include "status/status.h"
 #include "worker/request.h"
+#include "worker/procmem.h"
 #include "worker/worker.h"
 
 
@@ -136,6 +138,58 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 	return 0;
 }
 
+/* The parent of pid, from /proc/<pid>/stat; -1 when it cannot be read. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	int ppid;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/*
+ * The pool's memory at scrape time: its workers' PSS summed (what the pool
+ * costs: shared pages are split between the processes that share them, so
+ * the sum is not inflated by the zygote's pages and the libraries).  Only
+ * the master (pm.status_listen, root) or a worker whose pool is dumpable
+ * may read a sibling's smaps_rollup; otherwise the sum of the workers'
+ * anonymous resident memory (statm: resident less file-backed), which
+ * counts pages still shared with the zygote once per worker.  A pid comes
+ * from a slot, which its worker writes: it is read only if it is a child
+ * of the master (the scoreboard header's pid, the master's own number).
+ */
+static void pool_memory(struct snapshot *snap, const struct scoreboard *sb)
+{
+	struct sb_header hdr;
+	sb_header_read(sb, &hdr);
+	uint64_t pss = 0, anon = 0;
+	int pss_ok = 1;
+	for (size_t i = 0; i < snap->n; i++) {
+		pid_t pid = (pid_t)snap->procs[i].pid;
+		if (pid <= 0 || parent_of(pid) != (pid_t)hdr.master_pid)
+			continue;
+		uint64_t res, shr;
+		if (procmem_statm(pid, &res, &shr) == 0 && res > shr)
+			anon += res - shr;
+		struct procmem_rollup r;
+		if (pss_ok && procmem_rollup(pid == getpid() ? 0 : pid, &r) == 0)
+			pss += r.pss;
+		else
+			pss_ok = 0;
+	}
+	snap->sp.pool_memory = pss_ok ? pss : anon;
+	snap->sp.pool_memory_kind = pss_ok ? "pss" : "anon";
+}
+
 /* Renders a pool's status page; a malloc'ed body, or NULL when memory runs out. */
 char *status_page(const struct pool *pool, int listen_fd, const char *query,
 		  enum status_format *fmt, size_t *len)
@@ -145,6 +199,8 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query,
 	*fmt = status_format_from_query(query, &full);
 	if (snapshot_take(pool, listen_fd, &snap) < 0)
 		return NULL;
+	if (full || *fmt == STATUS_OPENMETRICS)
+		pool_memory(&snap, &pool->sb);
 	char *body = status_render(&snap.sp, snap.procs, snap.n, *fmt, full, len);
 	snapshot_free(&snap);
 	return body;

@@ -267,3 +267,23 @@ int access_format_check(const char *fmt, char *err, size_t errlen)
 {
 	return walk(fmt ? fmt : ACCESS_FORMAT_DEFAULT, NULL, NULL, err, errlen);
 }
+
+int access_format_uses(const char *fmt, char code)
+{
+	for (const char *p = fmt && *fmt ? fmt : ACCESS_FORMAT_DEFAULT; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == '{') {
+			const char *close = strchr(p + 2, '}');
+			if (!close)
+				return 0;
+			p = close;
+		}
+		if (!p[1])
+			return 0;
+		if (p[1] == code)
+			return 1;
+		p++;
+	}
+	return 0;
+}

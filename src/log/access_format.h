@@ -42,5 +42,7 @@ char *access_format(const char *fmt, const struct access_entry *e, size_t *len);
 
 /* 0 if every code in fmt is known, else -1 with a reason. */
 int access_format_check(const char *fmt, char *err, size_t errlen);
+/* 1 when fmt (NULL: the default) has the code, alone or with an argument (%M, %{kilo}M). */
+int access_format_uses(const char *fmt, char code);
 
 #endif

@@ -474,6 +474,8 @@ static enum status_exit_reason exit_reason(const struct child *c, int status)
 	}
 	if (WEXITSTATUS(status) != 0)
 		return EXIT_ERROR;
+	if (c->memory_sent_us)
+		return EXIT_MAX_MEMORY;
 	return c->quitting ? EXIT_QUIT : EXIT_MAX_REQUESTS;
 }
 

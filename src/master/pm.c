@@ -13,6 +13,7 @@
 #include "master/pm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #define PM_TERM_GRACE_US   (1000u * 1000u)
 #define PM_BUSY_PERIOD_MS  1000u
 #define PM_QUEUE_PERIOD_MS 100u
+#define PM_MEMORY_PERIOD_MS 250u
 /* cgi workers enforce request_terminate_timeout on their script themselves;
  * the master steps in only if the worker itself does not. */
 #define PM_CGI_EXTRA_US    (3u * 1000u * 1000u)
@@ -371,6 +373,98 @@ static void release_parked(struct pool *p, const struct pool_view *v, uint64_t n
 }
 
 /*
+ * pm.max_memory and pm.max_idle_memory.  A worker reports its memory after
+ * each request (worker.c: memory_check; private bytes, read only when its
+ * resident set is over the pool's lowest limit) and pokes the eventfd when
+ * it is over a limit.  The master decides: a number in the scoreboard is
+ * the worker's own, so it is clamped and only ever picks which of the
+ * master's own children gets a SIGQUIT, which a worker honours between
+ * requests (never during one: SIGQUIT is blocked while it serves).
+ *
+ * One worker at a time per pool: the next is picked once the previous has
+ * been reaped (and replaced), so a burst of heavy requests that leaves
+ * every worker over the limit recycles them one after the other, never the
+ * whole pool at once.  The heaviest goes first.
+ *
+ *   pm.max_memory       over it after a request: replaced now
+ *   pm.max_idle_memory  over it: replaced once it has been idle for
+ *                       PM_IDLE_MEMORY_US while no worker of the pool is in
+ *                       a request (a quiet pool gives its memory back)
+ *
+ * Returns 1 while a worker over a limit waits for its turn (keep ticking).
+ */
+#define PM_IDLE_MEMORY_US   (1000u * 1000u)
+#define PM_MEMORY_WAIT_US   (10u * 1000u * 1000u)
+#define PM_MEMORY_CLAMP     (1ull << 50)
+
+/*
+ * The private bytes the worker read after its last request; 0 when its
+ * resident set was under every limit (then it is under them by any figure).
+ * Clamped: a worker that lies can only get itself replaced, or not.
+ */
+static uint64_t slot_memory(const struct sb_slot *s)
+{
+	return s->private_mem > PM_MEMORY_CLAMP ? PM_MEMORY_CLAMP : s->private_mem;
+}
+
+static int memory_recycle(struct pool *p, const struct pool_view *v, uint64_t now)
+{
+	const struct pool_conf *pc = p->conf;
+	uint64_t max = pc->pm_max_memory > 0 ? (uint64_t)pc->pm_max_memory : 0;
+	uint64_t idle_max = pc->pm_max_idle_memory > 0 ? (uint64_t)pc->pm_max_idle_memory : 0;
+	if (!max && !idle_max)
+		return 0;
+	int waiting = 0, leaving = 0;
+	struct child *pick = NULL;
+	uint64_t pick_mem = 0, pick_limit = 0;
+	int pool_idle = v->active == 0 && v->parked == 0;
+	for (struct child *c = p->children; c; c = c->next) {
+		if (c->memory_sent_us) {
+			/* one at a time; a worker stuck in a request does not hold the others back for ever */
+			if (now - c->memory_sent_us < PM_MEMORY_WAIT_US)
+				leaving = 1;
+			continue;
+		}
+		if (c->quitting || c->idle_kill)
+			continue;
+		struct sb_slot s;
+		if (sb_slot_read(&p->sb, c->slot, &s) < 0) {
+			/* torn (its worker was writing): look again at the next tick, not never */
+			waiting = 1;
+			continue;
+		}
+		uint64_t mem = slot_memory(&s);
+		uint64_t limit = 0;
+		if (max && mem > max) {
+			limit = max;
+		} else if (idle_max && mem > idle_max) {
+			waiting = 1;
+			uint64_t since = s.idle_since_mono_us > now ? now : s.idle_since_mono_us;
+			if (!pool_idle || SB_SLOT_BUSY(&s) || s.kept || now - since < PM_IDLE_MEMORY_US)
+				continue;
+			limit = idle_max;
+		} else {
+			continue;
+		}
+		waiting = 1;
+		if (!pick || mem > pick_mem) {
+			pick = c;
+			pick_mem = mem;
+			pick_limit = limit;
+		}
+	}
+	if (!pick || leaving)
+		return waiting;
+	log_notice("[pool %s] child %d: %" PRIu64 " MB of private memory after its last request, over "
+		   "%s (%" PRIu64 " MB): replacing it", pc->name, (int)pick->pid, pick_mem >> 20,
+		   pick_limit == max ? "pm.max_memory" : "pm.max_idle_memory", pick_limit >> 20);
+	pick->memory_sent_us = now;
+	pick->quitting = 1;
+	kill(pick->pid, SIGQUIT);
+	return 1;
+}
+
+/*
  * A static pool needs no watch on its socket, except while some worker is
  * parked: then an arrival may have to free one.  Workers say when they
  * park (once per kept connection); the watch goes at the first tick that
@@ -555,6 +649,7 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 		break;
 	}
 	release_parked(p, &v, now);
+	int memory_waits = memory_recycle(p, &v, now);
 	p->last_tick_us = now;
 
 	/* Keep ticking only while something needs watching. */
@@ -569,6 +664,9 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 		period = tp;
 	if (leaving)
 		period = tp ? tp : PM_BUSY_PERIOD_MS;
+	/* a worker over a memory limit waits for its turn or for the pool to be idle */
+	if (memory_waits)
+		period = period && period < PM_MEMORY_PERIOD_MS ? period : PM_MEMORY_PERIOD_MS;
 	if (pc->pm == PM_DYNAMIC &&
 	    (v.active || woke || v.idle < (unsigned)pc->pm_min_spare_servers ||
 	     v.idle > (unsigned)pc->pm_max_spare_servers))

@@ -121,6 +121,7 @@ struct child {
 	uint64_t term_sent_us;       /* request_terminate_timeout: SIGTERM sent at (monotonic) */
 	uint64_t slow_logged_for;    /* accepted_us of the request already slowlogged */
 	uint64_t release_sent_us;    /* asked to give up its kept connection at (monotonic) */
+	uint64_t memory_sent_us;     /* pm.max_memory / max_idle_memory: SIGQUIT sent at (monotonic) */
 	uint64_t direct_idle_since;  /* exec.mode = direct: its program seen waiting in accept()
 				      * since (monotonic µs), 0 = not seen so */
 	struct child_pipe {

@@ -67,7 +67,16 @@ struct sb_slot {
 	uint64_t idle_since_mono_us;     /* when it became idle, monotonic */
 	uint64_t content_length;
 	uint64_t cpu_us;                 /* last request CPU (user + system) */
-	uint64_t memory;                 /* peak RSS bytes, at last request end */
+	uint64_t memory;                 /* last request's peak: PHP's, else the peak RSS (bytes) */
+	/*
+	 * After the last request (pm.max_memory, pm.max_idle_memory; exec pools
+	 * count their program too): resident bytes (statm), and private bytes
+	 * (smaps_rollup), read only when resident is over the pool's lowest
+	 * limit, else 0.  The master clamps both and uses them only to pick
+	 * which of its own children to replace.
+	 */
+	uint64_t resident;
+	uint64_t private_mem;
 	uint64_t hist[STATUS_HIST_BUCKETS + 1];  /* requests by duration bucket */
 	uint64_t duration_sum_us;
 	/*

@@ -257,6 +257,8 @@ static void render_text(struct buf *b, const struct status_pool *p, const struct
 	bprintf(b, "slow requests:        %" PRIu64 "\n", p->slow_requests);
 	if (!full)
 		return;
+	if (p->pool_memory)
+		bprintf(b, "pool memory:          %" PRIu64 "\n", p->pool_memory);
 	for (size_t i = 0; i < n; i++) {
 		const struct status_proc *pr = &procs[i];
 		fmt_time(t, sizeof(t), pr->start_time);
@@ -295,6 +297,8 @@ static void render_json(struct buf *b, const struct status_pool *p, const struct
 		p->listen_queue, p->max_listen_queue, p->listen_queue_len, p->idle, p->active,
 		p->total, p->max_active, p->max_children_reached, p->slow_requests);
 	if (full) {
+		if (p->pool_memory)
+			bprintf(b, ",\"pool memory\":%" PRIu64, p->pool_memory);
 		bputs(b, ",\"processes\":[");
 		for (size_t i = 0; i < n; i++) {
 			const struct status_proc *pr = &procs[i];
@@ -351,6 +355,8 @@ static void render_xml(struct buf *b, const struct status_pool *p, const struct 
 	xml_num(b, "max-children-reached", p->max_children_reached);
 	xml_num(b, "slow-requests", p->slow_requests);
 	if (full) {
+		if (p->pool_memory)
+			xml_num(b, "pool-memory", p->pool_memory);
 		bputs(b, "<processes>\n");
 		for (size_t i = 0; i < n; i++) {
 			const struct status_proc *pr = &procs[i];
@@ -666,7 +672,7 @@ const double status_hist_bounds[STATUS_HIST_BUCKETS] = {
 const char *const status_exit_reason_names[EXIT_REASONS] = {
 	[EXIT_MAX_REQUESTS] = "max_requests", [EXIT_QUIT] = "quit", [EXIT_IDLE] = "idle",
 	[EXIT_TIMEOUT] = "timeout", [EXIT_CRASH] = "crash", [EXIT_SIGNAL] = "signal",
-	[EXIT_ERROR] = "error",
+	[EXIT_ERROR] = "error", [EXIT_MAX_MEMORY] = "max_memory",
 };
 
 static void render_fpmd_metrics(struct buf *b, const struct status_pool *p)
@@ -690,6 +696,12 @@ static void render_fpmd_metrics(struct buf *b, const struct status_pool *p)
 	for (int r = 0; r < EXIT_REASONS; r++)
 		bprintf(b, "fpmd_worker_exits_total{reason=\"%s\"} %" PRIu64 "\n",
 			status_exit_reason_names[r], x->exits[r]);
+	if (p->pool_memory)
+		bprintf(b, "# HELP fpmd_pool_memory_bytes The pool's workers' memory now: the sum of their "
+			"PSS (kind=pss), or of their anonymous resident memory where their smaps_rollup "
+			"cannot be read (kind=anon).\n# TYPE fpmd_pool_memory_bytes gauge\n"
+			"fpmd_pool_memory_bytes{kind=\"%s\"} %" PRIu64 "\n",
+			p->pool_memory_kind ? p->pool_memory_kind : "pss", p->pool_memory);
 	bprintf(b, "# HELP fpmd_respawns Workers started again after one died.\n"
 		"# TYPE fpmd_respawns counter\nfpmd_respawns_total %" PRIu64 "\n", x->respawns);
 	bputs(b, "# HELP fpmd_request_duration_seconds Time from a request's first byte to its end.\n"

@@ -23,7 +23,7 @@ enum status_format { STATUS_TEXT = 0, STATUS_JSON, STATUS_XML, STATUS_HTML, STAT
 extern const double status_hist_bounds[STATUS_HIST_BUCKETS];
 
 enum status_exit_reason { EXIT_MAX_REQUESTS = 0, EXIT_QUIT, EXIT_IDLE, EXIT_TIMEOUT, EXIT_CRASH,
-			  EXIT_SIGNAL, EXIT_ERROR, EXIT_REASONS };
+			  EXIT_SIGNAL, EXIT_ERROR, EXIT_MAX_MEMORY, EXIT_REASONS };
 extern const char *const status_exit_reason_names[EXIT_REASONS];
 
 /* fpmd's own metrics, beyond php-fpm's (OpenMetrics only, names fpmd_*). */
@@ -52,6 +52,14 @@ struct status_pool {
 	uint64_t max_children_reached;
 	uint64_t slow_requests;
 	uint64_t memory_peak;
+	/*
+	 * fpmd's: the pool's memory now, read from /proc at scrape time (full
+	 * pages and OpenMetrics only): the sum of its workers' PSS when the
+	 * answering process may read their smaps_rollup, else the sum of their
+	 * anonymous resident memory (statm).  0 = not computed.
+	 */
+	uint64_t pool_memory;
+	const char *pool_memory_kind;      /* "pss" or "anon" */
 };
 
 struct status_proc {

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -33,6 +34,7 @@
 #include "log/log.h"
 #include "master/proctitle.h"
 #include "worker/conn.h"
+#include "worker/procmem.h"
 #include "worker/request.h"
 
 volatile sig_atomic_t worker_quit;
@@ -148,6 +150,120 @@ static void slot_request_start(struct worker *w, const struct fcgi_parser *p, in
 	sb_write_end(w->slot);
 }
 
+/* --- memory (pm.max_memory, pm.max_idle_memory, %M) ------------------- */
+
+/*
+ * A module or exec worker's "last request memory" (and %M) is the request's
+ * peak resident set when the access log prints %M: clear_refs 5 resets the
+ * kernel's high-water mark (VmHWM, which is also getrusage's ru_maxrss) as
+ * the request starts.  Otherwise (no %M, no /proc, a cgi pool) ru_maxrss is
+ * the process's peak so far; a php pool's figure is PHP's own.
+ */
+static void memory_request_start(const struct worker *w)
+{
+	if (w->clear_refs_fd >= 0 && pwrite(w->clear_refs_fd, "5", 1, 0) < 0) {
+		/* A kernel without it: the peak so far stands in. */
+	}
+}
+
+static uint64_t memory_of_request(struct worker *w, const struct rusage *after)
+{
+	uint64_t m = (uint64_t)after->ru_maxrss * 1024u;
+	/* exec pools: the program's resident set as the request ends, on top of the worker's */
+	pid_t prog = w->pool->handler->program ? w->pool->handler->program(w) : 0;
+	uint64_t res;
+	if (prog > 0 && procmem_statm(prog, &res, NULL) == 0)
+		m += res;
+	return m;
+}
+
+static int over_limit(const struct pool_conf *pc, uint64_t figure)
+{
+	return (pc->pm_max_memory > 0 && figure > (uint64_t)pc->pm_max_memory) ||
+	       (pc->pm_max_idle_memory > 0 && figure > (uint64_t)pc->pm_max_idle_memory);
+}
+
+/*
+ * After a request, once its answer is out: the worker's resident set from
+ * statm (one pread), and, only when that is over the pool's lowest limit,
+ * its private memory from smaps_rollup, the figure the limits compare
+ * against: what replacing the worker gives back (shared pages, the zygote's
+ * and the libraries', stay with the pool).  An exec pool's program counts
+ * too.  1 when over a limit: the master is then told (eventfd); it decides
+ * which worker goes, and when (pm.c: memory_recycle).
+ */
+static int memory_check(struct worker *w)
+{
+	if (!w->mem_threshold)
+		return 0;
+	uint64_t res = 0, priv = 0;
+	/* a cgi worker keeps no descriptor for it (its budget is counted: conf.h) */
+	if ((w->statm_fd >= 0 ? procmem_statm_fd(w->statm_fd, &res, NULL)
+			      : procmem_statm(getpid(), &res, NULL)) < 0)
+		return 0;
+	pid_t prog = w->pool->handler->program ? w->pool->handler->program(w) : 0;
+	uint64_t pres = 0;
+	if (prog > 0 && procmem_statm(prog, &pres, NULL) == 0)
+		res += pres;
+	if (res > w->mem_threshold) {
+		struct procmem_rollup r;
+		if (procmem_rollup(0, &r) == 0)
+			priv = r.private_;
+		else
+			priv = res - pres;   /* unreadable: resident is the bound we have */
+		if (prog > 0 && procmem_rollup(prog, &r) == 0)
+			priv += r.private_;
+		else
+			priv += pres;
+	}
+	sb_write_begin(w->slot);
+	w->slot->resident = res;
+	w->slot->private_mem = priv;
+	sb_write_end(w->slot);
+	return priv && over_limit(w->pool->conf, priv);
+}
+
+/* Over a limit: the master is told once the slot is written and idle (it reads it then). */
+static void memory_tell_master(void)
+{
+	uint64_t one = 1;
+	if (write(WORKER_FD_WAKE, &one, sizeof(one)) < 0) {
+		/* Counter full or no eventfd: the master is awake anyway. */
+	}
+}
+
+/* Above the worker's numbered descriptors (worker.h, ZYGOTE_FD_CTL), close-on-exec. */
+static int fd_above_layout(int fd)
+{
+	if (fd < 0 || fd > ZYGOTE_FD_CTL)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, ZYGOTE_FD_CTL + 1);
+	close(fd);
+	return moved;
+}
+
+static uint64_t lowest_limit(const struct pool_conf *pc)
+{
+	uint64_t a = pc->pm_max_memory > 0 ? (uint64_t)pc->pm_max_memory : 0;
+	uint64_t b = pc->pm_max_idle_memory > 0 ? (uint64_t)pc->pm_max_idle_memory : 0;
+	return a && b ? (a < b ? a : b) : a ? a : b;
+}
+
+static void memory_open(struct worker *w)
+{
+	const struct pool_conf *pc = w->pool->conf;
+	w->mem_threshold = lowest_limit(pc);
+	if (!w->mem_threshold)
+		return;
+	if (w->statm_fd < 0 && pc->app_type != APP_CGI)
+		w->statm_fd = fd_above_layout(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+	uint64_t res;
+	if (w->statm_fd < 0 && procmem_statm(getpid(), &res, NULL) < 0)
+		log_sys(LL_WARNING, "[pool %s] child %d: cannot read /proc/self/statm (a chroot without "
+			"/proc?): pm.max_memory and pm.max_idle_memory do not apply to this worker",
+			pc->name, (int)getpid());
+}
+
 /* The request's figures, before END_REQUEST goes out (php-fpm's order). */
 static void slot_request_end(struct worker *w, const struct rusage *before,
 			     const struct rusage *after, uint64_t memory_peak)
@@ -161,7 +277,7 @@ static void slot_request_end(struct worker *w, const struct rusage *before,
 	w->slot->hist[b]++;
 	w->slot->duration_sum_us += w->slot->duration_us;
 	/* PHP's own peak when the handler knows it (php-fpm's "last request memory") */
-	w->slot->memory = memory_peak ? memory_peak : (uint64_t)after->ru_maxrss * 1024u;
+	w->slot->memory = memory_peak;
 	w->slot->requests++;
 	w->slot->idle_since_mono_us = sb_mono_us();
 	sb_write_end(w->slot);
@@ -475,7 +591,7 @@ static void write_access_log(struct worker *w, struct request *r, const struct r
 		.query = req_param(r, "QUERY_STRING"), .script = req_param(r, "SCRIPT_FILENAME"),
 		.status = r->status, .content_length = w->slot->content_length,
 		.duration_us = w->slot->duration_us,
-		.memory = r->memory_peak ? r->memory_peak : (uint64_t)after.ru_maxrss * 1024u,
+		.memory = r->memory_peak,
 		.param = entry_param, .header = entry_header, .ctx = r,
 	};
 	e.start.tv_sec = (time_t)(w->slot->accepted_us / 1000000u);
@@ -615,6 +731,8 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 		struct request req = {
 			.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
 		};
+		memory_request_start(w);
+
 		const struct handler *h = route(w, &req);
 		slot_request_start(w, &c->parser, h == &handler_ping || h == &handler_status);
 		slot_stage(w, SB_RUNNING);
@@ -627,6 +745,8 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 		getrusage(RUSAGE_SELF, &ru_after);
 		w->last_ru = ru_after;
 		w->have_ru = 1;
+		if (!req.memory_peak)
+			req.memory_peak = memory_of_request(w, &ru_after);
 		slot_request_end(w, &ru_before, &ru_after, req.memory_peak);
 		w->requests++;
 		if (w->access_log)
@@ -643,7 +763,10 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 		if (!req.stdin_done && !req.aborted && !c->dead &&
 		    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
 			keep = 0;
+		int over = memory_check(w);
 		slot_stage(w, SB_IDLE);
+		if (over)
+			memory_tell_master();
 		flush_worker_output(w);
 
 		if (!keep || worker_quit || (w->max_requests && w->requests >= w->max_requests))
@@ -907,8 +1030,26 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 	struct worker w = {
 		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
 		.slot_index = slot, .master_pid = master_pid,
+		.statm_fd = -1, .clear_refs_fd = -1,
 	};
 	worker_signals_install();
+	/*
+	 * %M is the request's own peak resident set: clear_refs resets the
+	 * high-water mark as a request starts (a system call per request, so
+	 * only when the access log prints it; else the figure is the process's
+	 * peak so far).  Opened still root (when the master is): a worker that
+	 * is not dumpable cannot open its own clear_refs once it has dropped to
+	 * the pool's user (its /proc files are root's then); the descriptor only
+	 * ever resets its own peak.  Not in a cgi pool: its descriptors are
+	 * counted (conf.h), and its requests' memory is their scripts'.
+	 */
+	if (pool->conf->app_type != APP_CGI) {
+		if (pool->access_fd >= 0 && access_format_uses(pool->conf->access_format, 'M'))
+			w.clear_refs_fd = fd_above_layout(open("/proc/self/clear_refs",
+							       O_WRONLY | O_CLOEXEC));
+		if (lowest_limit(pool->conf))
+			w.statm_fd = fd_above_layout(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+	}
 	if (worker_setup(&w) < 0)
 		_exit(70);
 	worker_serve(&w);
@@ -943,6 +1084,7 @@ void worker_main_forked(struct pool *pool, const struct fpmd_conf *global, unsig
 	struct worker w = {
 		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
 		.slot_index = slot, .master_pid = master_pid,
+		.statm_fd = -1, .clear_refs_fd = -1,
 	};
 	/* clone() cleared the death signal; the zygote did the rest of worker_setup(). */
 	prctl(PR_SET_PDEATHSIG, SIGQUIT);
@@ -958,6 +1100,7 @@ static void worker_serve(struct worker *wp)
 	struct pool *pool = w.pool;
 	w.max_requests = pick_max_requests(pool->conf);
 	w.access_log = pool->access_fd >= 0;
+	memory_open(&w);
 	release_signal_install(w.master_pid);
 	if (pool->handler->worker_init && pool->handler->worker_init(&w) < 0) {
 		log_error("[pool %s] child %d: %s handler failed to initialise", pool->conf->name,

@@ -44,6 +44,9 @@ struct worker {
 	/* CPU time at the end of the last request (the next one's start) */
 	struct rusage last_ru;
 	int have_ru;
+	/* /proc/self/statm and /proc/self/clear_refs, kept open (-1: none; procmem.h) */
+	int statm_fd, clear_refs_fd;
+	uint64_t mem_threshold;      /* the pool's lowest memory limit, 0 = none */
 	/* The connection's peer address (TCP), "" on a unix socket: access.format's %R. */
 	char peer_ip[64];
 };

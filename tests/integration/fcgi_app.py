@@ -20,6 +20,7 @@ Options:
                    die       the same, then exit
                    malformed a record of FastCGI version 9, then hang
                    hang      never answer
+  (query) leak=MB  keep MB more of memory for good (a leaking program: pm.max_memory)
   libfcgi-strict   behave as libfcgi with a program that never reads its input:
                    answer without reading STDIN (its records stay in the kept
                    connection), and close a kept connection whose next record is not
@@ -27,6 +28,7 @@ Options:
 """
 import hashlib
 import os
+import re
 import signal
 import socket
 import struct
@@ -34,6 +36,7 @@ import sys
 import time
 
 BEGIN, END, PARAMS, STDIN, STDOUT = 1, 3, 4, 5, 6
+LEAKED = []
 
 
 def opts():
@@ -138,6 +141,9 @@ def main():
                         break
                     pdata += content
                 env = params(pdata)
+                leak = re.search(r"(?:^|&)leak=(\d+)", env.get("QUERY_STRING", ""))
+                if leak:
+                    LEAKED.append(b"\x01" * (int(leak.group(1)) << 20))
                 conn_req += 1
                 total += 1
                 if "big" in o:

@@ -113,6 +113,18 @@ static void test_check(void **state)
 	assert_int_equal(access_format_check("trailing %", err, sizeof(err)), -1);
 }
 
+static void test_uses(void **state)
+{
+	(void)state;
+	assert_true(access_format_uses("%r %M", 'M'));
+	assert_true(access_format_uses("%{kilo}M %s", 'M'));
+	assert_false(access_format_uses("%r %m %s", 'M'));
+	assert_false(access_format_uses(NULL, 'M'));            /* the default has no %M */
+	assert_false(access_format_uses("100%% Memory %{M}e", 'M'));
+	assert_false(access_format_uses("%{unterminated M", 'M'));
+	assert_false(access_format_uses("trailing %", 'M'));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +132,7 @@ int main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_default_and_long),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_uses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -580,6 +580,14 @@ static const struct dcase dcases[] = {
 	{ 'p', "request.max_params_size = big",
 	  "request.max_params_size: 'big' is not a valid size (use a number with K, M or G)",
 	  NULL },
+	{ 'p', "pm.max_memory = 64M", NULL, "pm.max_memory = 64M\n" },
+	{ 'p', "pm.max_memory = 0", NULL, "pm.max_memory = 0\n" },
+	{ 'p', "pm.max_memory = 1g", NULL, "pm.max_memory = 1G\n" },
+	{ 'p', "pm.max_memory = -1",
+	  "pm.max_memory: '-1' is not a valid size (use a number with K, M or G)", NULL },
+	{ 'p', "pm.max_idle_memory = 32M", NULL, "pm.max_idle_memory = 32M\n" },
+	{ 'p', "pm.max_idle_memory = lots",
+	  "pm.max_idle_memory: 'lots' is not a valid size (use a number with K, M or G)", NULL },
 	{ 'p', "request.max_body_size = 0", NULL, "request.max_body_size = 0\n" },
 	{ 'p', "request.max_body_size = 10m", NULL, "request.max_body_size = 10M\n" },
 	{ 'p', "request.max_body_size = 1000", NULL, "request.max_body_size = 1000\n" },
@@ -773,6 +781,8 @@ static void test_defaults(void **state)
 	assert_null(p->exec_command);
 	assert_int_equal(p->request_max_params_size, 128 * 1024);
 	assert_true(p->request_max_body_size == 0);
+	assert_true(p->pm_max_memory == 0);
+	assert_true(p->pm_max_idle_memory == 0);
 	unload(&l);
 }
 
