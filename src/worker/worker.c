@@ -1024,6 +1024,29 @@ static void accept_loop(struct worker *w, struct conn *c)
 	}
 }
 
+/*
+ * %M is the request's own peak resident set: clear_refs resets the
+ * high-water mark as a request starts (a system call per request, so only
+ * when the access log prints it; else the figure is the process's peak so
+ * far).  Opened still root (when the master is), before worker_setup: a
+ * worker that is not dumpable cannot open its own clear_refs once it has
+ * dropped to the pool's user (its /proc files are root's then); the
+ * descriptor only ever resets its own peak.  Not in a cgi pool: its
+ * descriptors are counted (conf.h), and its requests' memory is their
+ * scripts'.
+ */
+static void memory_open_early(struct worker *w)
+{
+	const struct pool *pool = w->pool;
+	if (pool->conf->app_type != APP_CGI) {
+		if (pool->access_fd >= 0 && access_format_uses(pool->conf->access_format, 'M'))
+			w->clear_refs_fd = fd_above_layout(open("/proc/self/clear_refs",
+								O_WRONLY | O_CLOEXEC));
+		if (lowest_limit(pool->conf))
+			w->statm_fd = fd_above_layout(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+	}
+}
+
 void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 		 pid_t master_pid)
 {
@@ -1033,23 +1056,7 @@ void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slo
 		.statm_fd = -1, .clear_refs_fd = -1,
 	};
 	worker_signals_install();
-	/*
-	 * %M is the request's own peak resident set: clear_refs resets the
-	 * high-water mark as a request starts (a system call per request, so
-	 * only when the access log prints it; else the figure is the process's
-	 * peak so far).  Opened still root (when the master is): a worker that
-	 * is not dumpable cannot open its own clear_refs once it has dropped to
-	 * the pool's user (its /proc files are root's then); the descriptor only
-	 * ever resets its own peak.  Not in a cgi pool: its descriptors are
-	 * counted (conf.h), and its requests' memory is their scripts'.
-	 */
-	if (pool->conf->app_type != APP_CGI) {
-		if (pool->access_fd >= 0 && access_format_uses(pool->conf->access_format, 'M'))
-			w.clear_refs_fd = fd_above_layout(open("/proc/self/clear_refs",
-							       O_WRONLY | O_CLOEXEC));
-		if (lowest_limit(pool->conf))
-			w.statm_fd = fd_above_layout(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
-	}
+	memory_open_early(&w);
 	if (worker_setup(&w) < 0)
 		_exit(70);
 	worker_serve(&w);
@@ -1067,7 +1074,9 @@ void worker_main_shared(struct pool *pool, const struct fpmd_conf *global, unsig
 	struct worker w = {
 		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
 		.slot_index = slot, .master_pid = master_pid,
+		.statm_fd = -1, .clear_refs_fd = -1,
 	};
+	memory_open_early(&w);
 	if (worker_setup(&w) < 0)
 		_exit(70);
 	if (pool->handler->pool_join && pool->handler->pool_join(pool) < 0) {
