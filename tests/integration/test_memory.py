@@ -316,7 +316,7 @@ def test_php_pool_recycles_after_a_heavy_request(fpmd, workdir):
     victim = int(r.body)
     fpmd.wait_log(rf"child {victim}: \d+ MB of private memory after its last request, over "
                   rf"pm\.max_memory", timeout=10)
-    assert wait_for(lambda: victim not in fpmd.workers() and len(fpmd.workers()) == n, 5)
+    assert wait_for(lambda: victim not in fpmd.workers() and len(fpmd.workers()) == n, 15)
     if small != victim:
         assert small in fpmd.workers()
     st = full_status(workdir, "www")
