@@ -29,11 +29,12 @@ def quietly(fn):
     return run
 
 
-def start(fpmd, workdir, drain, children=3, timeout=10):
+def start(fpmd, workdir, drain, children=3, timeout=10, extra_global=""):
     write_script(f"{workdir}/hold.sh", HOLD)
     write_script(f"{workdir}/hello.sh", HELLO)
     st = f"{workdir}/status.sock"
-    ge = f"process_control_timeout = {timeout}\n" + (f"sigterm_drain = {drain}\n" if drain else "")
+    ge = (f"process_control_timeout = {timeout}\n" + (f"sigterm_drain = {drain}\n" if drain else "")
+          + extra_global)
     fpmd.start(basic_conf(workdir, pool_conf(workdir, children=children,
                                              extra=f"pm.status_listen = {st}\n"), global_extra=ge))
     return st
@@ -119,6 +120,14 @@ def test_drain_second_term_terminates(fpmd, workdir):
     fpmd.signal(signal.SIGTERM)
     fpmd.wait(10)
     assert "Terminating" in fpmd.log()
+
+
+def test_fpmctl_stop_says_it_drains(fpmd, workdir):
+    start(fpmd, workdir, "1s", extra_global=f"control_socket = {workdir}/ctl\n")
+    r = subprocess.run([FPMCTL, "stop", "-c", f"{workdir}/ctl", "--timeout", "15"], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 0 and r.stdout.startswith("OK draining for 1s (sigterm_drain)"), r
+    assert fpmd.wait(10) == 0 and "Draining" in fpmd.log()
 
 
 def test_drain_ignores_reload(fpmd, workdir):
