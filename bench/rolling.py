@@ -19,8 +19,9 @@ Servers compared:
             finishes in-flight requests), process_control_timeout = 10s
   php-fpm   php-fpm8.2 as the official image runs it: STOPSIGNAL SIGQUIT (graceful), and
             process_control_timeout = 10s
+  fpmd-term fpmd without sigterm_drain: SIGTERM keeps php-fpm's meaning (stop now)
 
-Usage: bench/rolling.py [--cycles 20] [--server fpmd|php-fpm|both] [--build DIR]
+Usage: bench/rolling.py [--cycles 20] [--server fpmd|php-fpm|fpmd-term|both|all] [--build DIR]
 Prints one line per server: cycles, requests, non-2xx, failed connections.  Needs root
 (the pools run as nobody), nginx and php-fpm8.2 (Debian packages).
 """
@@ -86,7 +87,7 @@ class Pod:
         conf = os.path.join(world.base, f"{self.name}.conf")
         with open(conf, "w") as f:
             f.write(POOL.format(base=world.base, name=self.name, sock=self.sock, extra=extra))
-        binary = world.fpmd if kind == "fpmd" else PHP_FPM
+        binary = world.fpmd if kind.startswith("fpmd") else PHP_FPM
         self.out = open(os.path.join(world.base, f"{self.name}.out"), "ab")
         self.proc = subprocess.Popen([binary, "-F", "-R", "-y", conf], stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -94,14 +95,14 @@ class Pod:
     def ready(self):
         # The readiness probe: fpmd's ping.path?ready, php-fpm's ping.path (it has no other).
         args = [self.world.fpmctl, "ping", "-s", f"unix:{self.sock}", "--timeout", "2"]
-        if self.kind == "fpmd":
+        if self.kind.startswith("fpmd"):
             args.append("--ready")
         if self.proc.poll() is not None or not os.path.exists(self.sock):
             return False
         return subprocess.run(args, capture_output=True, timeout=5).returncode == 0
 
     def stop_signal(self):
-        self.proc.send_signal(signal.SIGTERM if self.kind == "fpmd" else signal.SIGQUIT)
+        self.proc.send_signal(signal.SIGTERM if self.kind.startswith("fpmd") else signal.SIGQUIT)
 
     def reap(self, deadline):
         """Waits until deadline (monotonic), then SIGKILLs the group, as the kubelet does."""
@@ -283,17 +284,17 @@ def line(r):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--cycles", type=int, default=20)
-    ap.add_argument("--server", choices=("fpmd", "php-fpm", "both"), default="both")
+    ap.add_argument("--server", choices=("fpmd", "php-fpm", "fpmd-term", "both", "all"), default="both")
     ap.add_argument("--build", default=os.environ.get("FPMD_BUILD", "build"))
     ap.add_argument("--threads", type=int, default=4)
     a = ap.parse_args()
-    kinds = ("fpmd", "php-fpm") if a.server == "both" else (a.server,)
+    kinds = {"both": ("fpmd", "php-fpm"), "all": ("fpmd", "php-fpm", "fpmd-term")}.get(a.server, (a.server,))
     failed = 0
     for k in kinds:
         r = rolling_update(os.path.abspath(a.build), k, a.cycles, threads=a.threads)
-        print(line(r), flush=True)
+        print(line(r).replace(f"{k:8s} ", f"{k:9s} ", 1), flush=True)
         failed += r["non_2xx"] + r["conn_errors"] if k == "fpmd" else 0
     return 1 if failed else 0
 
