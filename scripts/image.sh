@@ -31,7 +31,7 @@ PKGS="libphp8.2-embed php8.2-opcache php8.2-curl php8.2-xml php8.2-mbstring php8
 
 hash_of() { sha256sum | cut -c1-16; }
 base_hash=$(printf '%s\n' "$PKGS" "$(cat "$SOURCES")" "$(sed -n '/^[[:space:]]*# rootfs$/,/^[[:space:]]*# end rootfs$/p' "$0")" | hash_of)
-src_hash=$( (find src include contrib/container docs/man contrib/fpmd.conf examples/fpmd.conf Makefile \
+src_hash=$( (find src include contrib/container docs/man contrib/fpmd.conf examples/fpmd.conf Makefile scripts/image.sh \
 	-type f -print0 | sort -z | xargs -0 sha256sum; echo "$base_hash") | hash_of)
 
 if [ "$(podman image inspect --format '{{index .Labels "org.fpmd.source"}}' "$IMAGE" 2>/dev/null || true)" = "$src_hash" ]; then
@@ -70,7 +70,8 @@ fi
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 # PREFIX=/usr: /usr/sbin/fpmd, /usr/lib/fpmd/fpmd-php.so, /etc/fpmd.
-make -s install PREFIX=/usr DESTDIR="$ctx/root" >/dev/null
+# Not the caller's make flags: `make test SAN=1` would put a sanitizer build in the image.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s install PREFIX=/usr SAN= DESTDIR="$ctx/root" >/dev/null
 rm -rf "$ctx/root/usr/include" "$ctx/root/usr/share/pkgconfig" "$ctx/root/lib" "$ctx/root/usr/lib/systemd" \
 	"$ctx/root/etc/fpmd/fpmd.conf"
 cp contrib/container/fpmd.conf "$ctx/fpmd.conf"
