@@ -45,6 +45,8 @@ if ! podman image exists "$base"; then
 	tar="$CACHE/rootfs-$base_hash.tar"
 	if [ ! -s "$tar" ]; then
 		echo "fpmd: mmdebstrap: bookworm minbase + $PKGS"
+		# The hooks' $1 is the root file system, expanded by mmdebstrap's shell, not this one.
+		# shellcheck disable=SC2016
 		# rootfs
 		mmdebstrap --variant=minbase --mode=root --format=tar \
 			--include="$(echo "$PKGS" | tr ' ' ',')" \
