@@ -53,7 +53,7 @@ def test_drain_readiness_503_at_once_serves_during_delay_then_finishes(fpmd, wor
     t0 = time.monotonic()
     fpmd.signal(signal.SIGTERM)
     # Readiness flips at once: on status_listen (the master), through a worker, through fpmctl.
-    assert wait_for(lambda: ready(st).returncode == 6, 0.5), ready(st)
+    assert wait_for(lambda: ready(st).returncode == 6, 1), ready(st)
     r = ready(st)
     assert r.stdout.startswith("draining: pool www"), r.stdout
     w = fcgi_request(sock, "/ping?ready")
