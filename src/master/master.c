@@ -659,6 +659,13 @@ out:
 	if (m.old_stop_timer)
 		ev_timer_free(m.loop, m.old_stop_timer);
 	free(m.inherited);
+	/*
+	 * The pid file goes before the control socket closes: `fpmctl quit/stop`
+	 * returns when that connection ends, and its caller may then look for it.
+	 */
+	if (m.pid_file_written)
+		pidfile_remove(conf->pid);
+	m.pid_file_written = 0;
 	control_close(&m);
 	if (m.stop_timer)
 		ev_timer_free(m.loop, m.stop_timer);
@@ -667,8 +674,6 @@ out:
 	if (m.sd_timer)
 		ev_timer_free(m.loop, m.sd_timer);
 	ev_loop_free(m.loop);
-	if (m.pid_file_written)
-		pidfile_remove(conf->pid);
 	free(m.crash_times);
 	if (m.exit_code == 0)
 		log_notice("exiting, bye-bye!");
