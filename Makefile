@@ -59,7 +59,7 @@ PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install uninstall deps deps-run deps-test deps-fuzz lint bench deps-bench
+.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install uninstall deps deps-run deps-test deps-fuzz lint bench deps-bench image deps-image rolling
 all: $(BUILD)/fpmd $(BUILD)/fpmctl php-so
 
 php-so: | deps
@@ -126,6 +126,18 @@ deps-bench:
 # fpmd against php-fpm, fcgiwrap, a libfcgi app and a bare prefork server (bench/README.md).
 bench: deps-bench all
 	bench/run.sh $(BUILD)
+
+deps-image:
+	@scripts/deps.sh image
+
+# The container image, from Debian's packages only (mmdebstrap → podman import → podman build;
+# docs/kubernetes.md).  IMAGE=localhost/fpmd:latest; cached by content (sources, package list).
+image: deps-image
+	scripts/image.sh
+
+# A rolling update behind nginx under load, 20 times, fpmd next to php-fpm8.2 (bench/rolling.py).
+rolling: deps-test all
+	$(PYTHON) bench/rolling.py --build $(abspath $(BUILD)) --cycles $${CYCLES:-20}
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)

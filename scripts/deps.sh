@@ -4,7 +4,8 @@
 #   scripts/deps.sh run     build + what `make run`'s demo pools run (python3 for env.py)
 #   scripts/deps.sh test    run + pytest, nginx, apache2, lighttpd, caddy, cgi-fcgi, php8.2-fpm, clang (fuzzing),
 #                           chromium (status dashboard), dpkg-dev + debhelper (the .deb), man-db + groff (man pages),
-#                           systemd (systemd-analyze), logrotate, git + curl (the doc test)
+#                           systemd (systemd-analyze), logrotate, git + curl (the doc test), and the image set
+#   scripts/deps.sh image   build + mmdebstrap, podman, runc (make image: a Debian-only OCI image; its test)
 #   scripts/deps.sh fuzz    test + AFL++ and the i386 libraries and qemu-user (make fuzz-afl, make fuzz-m32)
 #   scripts/deps.sh bench   test + the peers measured by make bench
 # Idempotent: a second run installs nothing.  Not root: prints the apt-get line to run.
@@ -19,15 +20,18 @@ build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev libphp8.2-embed php8
 run_pkgs="python3"
 test_pkgs="python3-pytest acl strace nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 util-linux valgrind tmux cppcheck chromium dpkg-dev debhelper man-db groff-base systemd logrotate git curl"
 fuzz_pkgs="afl++ libc6-dev-i386 lib32gcc-12-dev lib32stdc++-12-dev qemu-user"
+# podman runs the image with runc: crun fails on cgroup v1 hybrid hosts (docs/kubernetes.md).
+image_pkgs="mmdebstrap podman runc uidmap"
 bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk curl gnuplot-nox uwsgi-core uwsgi-plugin-php"
 
 case "${1:-build}" in
 	build) want="$build_pkgs" ;;
 	run)   want="$build_pkgs $run_pkgs" ;;
-	test)  want="$build_pkgs $run_pkgs $test_pkgs" ;;
-	fuzz)  want="$build_pkgs $run_pkgs $test_pkgs $fuzz_pkgs" ;;
-	bench) want="$build_pkgs $run_pkgs $test_pkgs $bench_pkgs" ;;
-	*) echo "usage: $0 build|run|test|fuzz|bench" >&2; exit 64 ;;
+	image) want="$build_pkgs $image_pkgs" ;;
+	test)  want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs" ;;
+	fuzz)  want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs $fuzz_pkgs" ;;
+	bench) want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs $bench_pkgs" ;;
+	*) echo "usage: $0 build|run|test|image|fuzz|bench" >&2; exit 64 ;;
 esac
 
 missing=""

@@ -154,6 +154,7 @@ struct fpmd_conf {
 	int   emergency_restart_threshold;
 	int   emergency_restart_interval;  /* seconds */
 	int   process_control_timeout;     /* seconds; fpmd's default is 10 */
+	int   sigterm_drain;               /* seconds; 0 = php-fpm's TERM (stop now) */
 	int   process_max;
 	int   process_priority;     /* CONF_UNSET = leave */
 	int   daemonize;

@@ -120,6 +120,14 @@ const struct conf_directive conf_directives[] = {
 	 */
 	{ .name = "process_control_timeout", .type = CT_TIME, .flags = CF_GLOBAL,
 	  .offset = G(process_control_timeout), .def = "10", .min = 0, .max = INT_MAX },
+	/*
+	 * For orchestrators, which send TERM and then remove the endpoint: TERM
+	 * fails readiness and keeps serving this long, then finishes as QUIT.
+	 * 0 keeps php-fpm's TERM for drop-in users.  A day at most: a typo in
+	 * the unit must not make a stop hang.
+	 */
+	{ .name = "sigterm_drain", .type = CT_TIME, .flags = CF_GLOBAL,
+	  .offset = G(sigterm_drain), .def = "0", .min = 0, .max = 86400 },
 	{ .name = "process.max", .type = CT_INT, .flags = CF_GLOBAL, .offset = G(process_max),
 	  .def = "0", .min = 0, .max = INT_MAX },
 	{ .name = "process.priority", .type = CT_INT, .flags = CF_GLOBAL | CF_UNSET_OK,
@@ -392,6 +400,10 @@ static const char *store(const struct conf_directive *d, void *base, const char 
 			return "is not a valid time (use a number with s, m, h or d)";
 		if (i < d->min) {
 			snprintf(buf, len, "must be at least %llds", d->min);
+			return buf;
+		}
+		if (d->max && i > d->max) {
+			snprintf(buf, len, "must be at most %llds", d->max);
 			return buf;
 		}
 		*(int *)f = i;

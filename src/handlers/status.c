@@ -216,6 +216,14 @@ int ping_ready(const struct pool *pool, int listen_fd, const char *query, char *
 		return -1;
 	}
 	int ready = status_ready(&snap.sp, snap.extra.max_children, q.max_queue, why, cap);
+	/* The master's flag (page 0 is the master's only): it stops, take it out of rotation. */
+	if (pool->sb.hdr && pool->sb.hdr->draining) {
+		char rest[512];
+		const char *colon = strchr(why, ':');
+		snprintf(rest, sizeof(rest), "%s", colon ? colon : ": \n");
+		snprintf(why, cap, "draining%s", rest);
+		ready = 0;
+	}
 	snapshot_free(&snap);
 	return ready;
 }

@@ -170,7 +170,11 @@ static void run_command(struct ctl_conn *c, const char *cmd)
 		scale(m, cmd + 6);
 		control_done(m, 0);
 	} else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "stop") == 0) {
-		control_say(m, "OK %s", cmd[0] == 'q' ? "finishing" : "terminating");
+		if (cmd[0] == 's' && m->conf->sigterm_drain > 0 && !m->draining)
+			control_say(m, "OK draining for %ds (sigterm_drain), then finishing",
+				    m->conf->sigterm_drain);
+		else
+			control_say(m, "OK %s", cmd[0] == 'q' ? "finishing" : "terminating");
 		kill(m->pid, cmd[0] == 'q' ? SIGQUIT : SIGTERM);
 		/* Kept open: it closes when the master exits. */
 	} else {

@@ -276,6 +276,8 @@ static void master_stop(struct master *m, enum master_state how)
 	if (m->state == MASTER_TERMINATING || m->state == how)
 		return;
 	m->state = how;
+	if (m->drain_timer)
+		ev_timer_disarm(m->drain_timer);
 	sdnotify("STOPPING=1");
 	if (!m->stop_timer)
 		m->stop_timer = ev_timer_new(m->loop, on_stop_timer, m);
@@ -303,6 +305,41 @@ static void master_stop(struct master *m, enum master_state how)
 	}
 	if (m->total_children == 0 && m->old_children == 0)
 		ev_stop(m->loop);
+}
+
+static void on_drain_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct master *m = data;
+	(void)loop;
+	(void)t;
+	log_notice("sigterm_drain of %ds over", m->conf->sigterm_drain);
+	master_stop(m, MASTER_FINISHING);
+}
+
+/*
+ * SIGTERM with sigterm_drain: an orchestrator sends TERM and removes the
+ * endpoint at about the same time, so requests keep coming for a while.
+ * Readiness fails now (the scoreboard's draining flag, read by ping.path?ready
+ * in workers and on status_listen), the pools keep accepting and respawning
+ * for the delay, then the graceful QUIT path lets in-flight requests finish.
+ */
+static void master_drain(struct master *m)
+{
+	if (!m->drain_timer)
+		m->drain_timer = ev_timer_new(m->loop, on_drain_timer, m);
+	if (!m->drain_timer) {
+		log_error("cannot start the sigterm_drain timer; finishing now");
+		master_stop(m, MASTER_FINISHING);
+		return;
+	}
+	m->draining = 1;
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (p->sb.hdr)
+			p->sb.hdr->draining = 1;
+	sdnotify("STOPPING=1");
+	log_notice("Draining: readiness answers 503, the pools keep serving for %ds (sigterm_drain), "
+		   "then finish their requests", m->conf->sigterm_drain);
+	ev_timer_arm(m->drain_timer, (unsigned)m->conf->sigterm_drain * 1000u, 0);
 }
 
 /*
@@ -341,10 +378,17 @@ static void on_signal(struct ev_loop *loop, int signo, void *data)
 		children_reap(m);
 		break;
 	case SIGTERM:
+		/* A second TERM while draining is an operator's: stop now, as php-fpm. */
+		if (m->conf->sigterm_drain > 0 && m->state == MASTER_RUNNING && !m->draining)
+			master_drain(m);
+		else
+			master_stop(m, MASTER_TERMINATING);
+		break;
 	case SIGINT:
 		master_stop(m, MASTER_TERMINATING);
 		break;
 	case SIGQUIT:
+		/* While draining too: the rest of the delay is skipped. */
 		master_stop(m, MASTER_FINISHING);
 		break;
 	case SIGUSR1:
@@ -616,14 +660,21 @@ out:
 	if (m.old_stop_timer)
 		ev_timer_free(m.loop, m.old_stop_timer);
 	free(m.inherited);
+	/*
+	 * The pid file goes before the control socket closes: `fpmctl quit/stop`
+	 * returns when that connection ends, and its caller may then look for it.
+	 */
+	if (m.pid_file_written)
+		pidfile_remove(conf->pid);
+	m.pid_file_written = 0;
 	control_close(&m);
 	if (m.stop_timer)
 		ev_timer_free(m.loop, m.stop_timer);
+	if (m.drain_timer)
+		ev_timer_free(m.loop, m.drain_timer);
 	if (m.sd_timer)
 		ev_timer_free(m.loop, m.sd_timer);
 	ev_loop_free(m.loop);
-	if (m.pid_file_written)
-		pidfile_remove(conf->pid);
 	free(m.crash_times);
 	if (m.exit_code == 0)
 		log_notice("exiting, bye-bye!");

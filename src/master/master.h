@@ -4,7 +4,8 @@
  * application code and never trusts what a worker wrote.
  *
  * States (one place moves between them: master_set_state):
- *   RUNNING      serving; dead children are respawned
+ *   RUNNING      serving; dead children are respawned (also while draining:
+ *                SIGTERM with sigterm_drain fails readiness, then FINISHING)
  *   FINISHING    QUIT: children finish their request and exit; then the master exits
  *   TERMINATING  TERM/INT: children are stopped now; then the master exits
  */
@@ -48,6 +49,9 @@ struct master {
 	/* escalation of a stop: QUIT → TERM → KILL */
 	struct ev_watch *stop_timer;
 	int stop_step;
+	/* sigterm_drain: readiness fails, the pools still serve until drain_timer */
+	int draining;
+	struct ev_watch *drain_timer;
 
 	/* emergency restart: times of recent SIGSEGV/SIGBUS deaths */
 	uint64_t *crash_times;

@@ -653,6 +653,11 @@ void reload_request(struct master *m)
 {
 	if (m->state != MASTER_RUNNING)
 		return;
+	/* A new generation would serve as ready again: the stop is under way. */
+	if (m->draining) {
+		log_warning("reload ignored: draining after SIGTERM (sigterm_drain)");
+		return;
+	}
 	log_notice("Reloading in progress ...");
 
 	struct conf_diags d;

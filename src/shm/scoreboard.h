@@ -115,6 +115,11 @@ struct sb_header {
 	 * again.  Workers only read it.
 	 */
 	volatile uint32_t master_sleeping;
+	/*
+	 * Set by the master on a SIGTERM with sigterm_drain: readiness answers
+	 * 503 while the pool still serves.  Workers only read it.
+	 */
+	volatile uint32_t draining;
 	/* fpmd_* metrics, the master's own counts */
 	uint64_t exits[EXIT_REASONS];
 	uint64_t respawns;
