@@ -71,6 +71,9 @@ def test_20_5_a_large_answer_to_a_client_that_never_reads(fpmd, workdir):
     report("20.5", f"a 20 MB answer nobody read freed its worker after {waited:.2f}s")
 
 
+@pytest.mark.skipif(base.SANITIZED, reason="under a 32-descriptor limit the sanitizer runtime's own "
+                    "descriptors make the start's timing unbounded (seen: 20 s); the plain build "
+                    "runs it")
 def test_20_6_a_start_that_cannot_spawn_its_workers_fails_loudly(fpmd, workdir):
     """prlimit --nofile=32: three pools of four (with output pipes) cannot all start; fpmd says so and exits non-zero."""
     pools = "".join(pool_conf(workdir, name=f"p{i}", children=4, extra="catch_workers_output = yes\n")
