@@ -101,8 +101,8 @@ static void copy_dashed(zval *dst, zval *src)
 			add_assoc_zval(dst, "procs", &procs);
 			continue;
 		}
-		if (strcmp(name, "memory-peak") == 0)
-			continue;           /* not in php-fpm 8.2's array */
+		if (strcmp(name, "memory-peak") == 0 || strcmp(name, "pool-memory") == 0)
+			continue;           /* fpmd's own, not in php-fpm 8.2's array */
 		if (strcmp(name, "content-length") == 0) {
 			n = strlen(strcpy(name, "request-length"));
 		} else if (strcmp(name, "request-uri") == 0 && Z_TYPE_P(val) == IS_STRING) {

@@ -589,3 +589,15 @@ def test_a_busy_worker_still_sees_quit(fpmd, workdir):
         stop.set()
         for t in threads:
             t.join(10)
+
+
+def test_fpm_get_status_has_php_fpms_keys_only(fpmd, workdir):
+    """php-src's fpm_get_status_basic counts the keys: fpmd's extras (memory peak, pool memory)
+    stay on the status page, out of the function's array."""
+    php(workdir, "keys.php", "<?php echo implode(',', array_keys(fpm_get_status()));")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra="pm.max_memory = 512M\n")))
+    keys = req(workdir, "/keys.php").body.decode().split(",")
+    assert keys == ["pool", "process-manager", "start-time", "start-since", "accepted-conn",
+                    "listen-queue", "max-listen-queue", "listen-queue-len", "idle-processes",
+                    "active-processes", "total-processes", "max-active-processes",
+                    "max-children-reached", "slow-requests", "procs"], keys
