@@ -365,7 +365,9 @@ def test_php_is_the_default_app_type(fpmd, workdir):
 def test_zygote_death_is_survived(fpmd, workdir):
     php(workdir, "pid.php", "<?php echo getmypid();")
     fpmd.start(basic_conf(workdir, php_pool(workdir, children=2)))
-    kids = children_of(fpmd.pid)
+    # spawn requests are answered through the master's loop: the workers may follow "ready"
+    kids = wait_for(lambda: (lambda k: k if len(k) == 3 else None)(children_of(fpmd.pid)), 5)
+    assert kids, children_of(fpmd.pid)
     zygote = [p for p in kids if "zygote" in open(f"/proc/{p}/cmdline").read()][0]
     workers = [p for p in kids if p != zygote]
     os.kill(zygote, signal.SIGKILL)
