@@ -529,48 +529,61 @@ static int suppressed(const struct pool_conf *pc, const struct request *r, const
 }
 
 /*
- * A full disk fails every request's access-log line: the first failure is
- * logged, the ones after it counted and summed up in one line every
- * ACCESS_SUMMARY_MS while they go on, and when writing works again (the
- * error log's lost-line count does the same).
+ * A failure that repeats on every try (a full disk under the access log, no
+ * descriptor for accept4): the first is logged with its errno, the ones
+ * after it are counted and summed up in one line every FAIL_SUMMARY_MS while
+ * they go on, and when the call works again.
  */
-#define ACCESS_SUMMARY_MS 10000
-static struct {
-	uint64_t first_ms, since_ms;
-	unsigned long more;
+#define FAIL_SUMMARY_MS 10000
+struct failure_run {
+	enum log_level level;
+	const char *first;           /* the first failure's line, after "[pool P] child N: " */
+	const char *counted;         /* "N more <counted> in the last Xs" */
+	uint64_t first_ms;           /* the failure that was logged; 0 = none pending */
+	uint64_t since_ms;           /* start of the period being counted */
+	unsigned long more;          /* failures since, not logged */
 	int err;
-} access_fail;
+};
 
-static void access_write_summary(const struct pool_conf *pc, int recovered)
+static void failure_summary(const struct worker *w, struct failure_run *f, int recovered)
 {
-	if (access_fail.more) {
-		errno = access_fail.err;
-		log_sys(LL_WARNING, "[pool %s] child %d: %lu more access log lines lost in %.1fs%s",
-			pc->name, (int)getpid(), access_fail.more,
-			(double)(conn_now_ms() - access_fail.since_ms) / 1000.0,
-			recovered ? "; writing works again" : "");
+	uint64_t now = conn_now_ms();
+	if (f->more) {
+		errno = f->err;
+		log_sys(f->level, "[pool %s] child %d: %lu more %s in the last %.1fs", w->pool->conf->name,
+			(int)getpid(), f->more, f->counted, (double)(now - f->since_ms) / 1000.0);
 	}
-	access_fail.more = 0;
-	access_fail.since_ms = conn_now_ms();
+	f->more = 0;
+	f->since_ms = now;
 	if (recovered)
-		access_fail.first_ms = 0;
+		f->first_ms = 0;
 }
 
-static void access_write_failed(const struct pool_conf *pc, int err)
+static void failure_note(const struct worker *w, struct failure_run *f, int err)
 {
-	if (!access_fail.first_ms) {
+	if (!f->first_ms) {
 		errno = err;
-		log_sys(LL_WARNING, "[pool %s] child %d: access log write failed (further failures are "
-			"counted)", pc->name, (int)getpid());
-		access_fail.first_ms = access_fail.since_ms = conn_now_ms();
-		access_fail.more = 0;
+		log_sys(f->level, "[pool %s] child %d: %s", w->pool->conf->name, (int)getpid(), f->first);
+		f->first_ms = f->since_ms = conn_now_ms();
+		f->more = 0;
 		return;
 	}
-	access_fail.more++;
-	access_fail.err = err;
-	if (conn_now_ms() - access_fail.since_ms >= ACCESS_SUMMARY_MS)
-		access_write_summary(pc, 0);
+	f->more++;
+	f->err = err;
+	if (conn_now_ms() - f->since_ms >= FAIL_SUMMARY_MS)
+		failure_summary(w, f, 0);
 }
+
+static void failure_over(const struct worker *w, struct failure_run *f)
+{
+	if (f->first_ms)
+		failure_summary(w, f, 1);
+}
+
+static struct failure_run access_fail = {
+	.level = LL_WARNING, .first = "access log write failed (further failures are counted)",
+	.counted = "access log lines lost",
+};
 
 static void write_access_log(struct worker *w, struct request *r, const struct rusage *before,
 			     const struct rusage *after_ru)
@@ -605,9 +618,9 @@ static void write_access_log(struct worker *w, struct request *r, const struct r
 		return;
 	/* One write(): lines of concurrent workers never interleave (O_APPEND). */
 	if (write(WORKER_FD_ACCESS, line, len) < 0)
-		access_write_failed(pc, errno);
-	else if (access_fail.first_ms)
-		access_write_summary(pc, 1);
+		failure_note(w, &access_fail, errno);
+	else
+		failure_over(w, &access_fail);
 	free(line);
 }
 
@@ -793,56 +806,11 @@ static void note_peer(struct worker *w, const struct sockaddr_storage *peer)
 	}
 }
 
-/*
- * Out of descriptors, accept4() fails every 100 ms back-off: the first
- * failure is logged, the ones after it are counted and summed up in one line
- * when accepting works again, or every ACCEPT_SUMMARY_MS while it does not.
- */
-#define ACCEPT_SUMMARY_MS 10000
-static struct {
-	uint64_t first_ms;           /* the failure that was logged; 0 = none pending */
-	uint64_t since_ms;           /* start of the period being counted */
-	unsigned more;               /* failures since, not logged */
-	int err;
-} accept_fail;
-
-static void accept_fail_summary(const struct worker *w, uint64_t now)
-{
-	if (accept_fail.more) {
-		errno = accept_fail.err;
-		log_sys(LL_ERROR, "[pool %s] child %d: %u more accept4() failures (one try per 100 ms) in "
-			"the last %.1fs",
-			w->pool->conf->name, (int)getpid(), accept_fail.more,
-			(double)(now - accept_fail.since_ms) / 1000.0);
-	}
-	accept_fail.more = 0;
-	accept_fail.since_ms = now;
-}
-
-static void accept_failed(const struct worker *w, int err)
-{
-	uint64_t now = conn_now_ms();
-	if (!accept_fail.first_ms) {
-		errno = err;
-		log_sys(LL_ERROR, "[pool %s] child %d: accept4() failed", w->pool->conf->name,
-			(int)getpid());
-		accept_fail.first_ms = accept_fail.since_ms = now;
-		accept_fail.more = 0;
-		return;
-	}
-	accept_fail.more++;
-	accept_fail.err = err;
-	if (now - accept_fail.since_ms >= ACCEPT_SUMMARY_MS)
-		accept_fail_summary(w, now);
-}
-
-static void accept_worked(const struct worker *w)
-{
-	if (!accept_fail.first_ms)
-		return;
-	accept_fail_summary(w, conn_now_ms());
-	accept_fail.first_ms = 0;
-}
+/* Out of descriptors, accept4() fails at every 100 ms back-off: counted (failure_note). */
+static struct failure_run accept_fail = {
+	.level = LL_ERROR, .first = "accept4() failed",
+	.counted = "accept4() failures (one try per 100 ms)",
+};
 
 static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 {
@@ -851,12 +819,12 @@ static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE) {
 			/* Out of descriptors: back off instead of spinning on the ready socket. */
-			accept_failed(w, errno);
+			failure_note(w, &accept_fail, errno);
 			usleep(100 * 1000);
 		}
 		return -1;
 	}
-	accept_worked(w);
+	failure_over(w, &accept_fail);
 	if (!allowed_clients_match(&w->pool->allowed, (struct sockaddr *)peer)) {
 		char ip[64];
 		sockaddr_text((struct sockaddr *)peer, ip, sizeof(ip));
