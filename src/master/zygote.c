@@ -510,6 +510,24 @@ static void on_zygote_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 		zygote_start(p->master, p, 0);
 }
 
+/*
+ * A zygote that died is started again after a back-off that doubles while
+ * it keeps dying young (under 10 s): 250 ms, then up to 30 s.
+ */
+static void restart_later(struct master *m, struct ev_watch **timer, unsigned *failures, double lived,
+			  ev_timer_cb cb, void *data)
+{
+	*failures = lived < 10.0 ? *failures + 1 : 0;
+	unsigned f = *failures;
+	unsigned delay = f ? 250u << (f > 7 ? 7 : f - 1) : 0;
+	if (delay > 30000)
+		delay = 30000;
+	if (!*timer)
+		*timer = ev_timer_new(m->loop, cb, data);
+	if (*timer)
+		ev_timer_arm(*timer, delay ? delay : 1, 0);
+}
+
 static void shared_reaped(struct master *m, int status);
 
 int zygote_reaped(struct master *m, pid_t pid, int status)
@@ -537,14 +555,7 @@ int zygote_reaped(struct master *m, pid_t pid, int status)
 			log_error("[pool %s] zygote %d exited on signal %d after %.3f seconds; its "
 				  "workers keep serving, new ones wait for a new zygote", p->conf->name,
 				  (int)pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0, secs);
-		p->zygote_failures = secs < 10.0 ? p->zygote_failures + 1 : 0;
-		unsigned delay = p->zygote_failures ? 250u << (p->zygote_failures > 7 ? 7 : p->zygote_failures - 1) : 0;
-		if (delay > 30000)
-			delay = 30000;
-		if (!p->zygote_timer)
-			p->zygote_timer = ev_timer_new(m->loop, on_zygote_timer, p);
-		if (p->zygote_timer)
-			ev_timer_arm(p->zygote_timer, delay ? delay : 1, 0);
+		restart_later(m, &p->zygote_timer, &p->zygote_failures, secs, on_zygote_timer, p);
 		return 1;
 	}
 	return 0;
@@ -673,21 +684,13 @@ static void shared_reaped(struct master *m, int status)
 		return;
 	if (WIFEXITED(status))
 		log_error("shared PHP zygote %d exited with code %d after %.3f seconds; the pools' "
-			  "zygotes keep serving, new ones wait for a new shared zygote", pid,
+			  "workers keep serving, new ones wait for a new shared zygote", pid,
 			  WEXITSTATUS(status), secs);
 	else
 		log_error("shared PHP zygote %d exited on signal %d after %.3f seconds; the pools' "
-			  "zygotes keep serving, new ones wait for a new shared zygote", pid,
+			  "workers keep serving, new ones wait for a new shared zygote", pid,
 			  WIFSIGNALED(status) ? WTERMSIG(status) : 0, secs);
-	m->shared_zygote_failures = secs < 10.0 ? m->shared_zygote_failures + 1 : 0;
-	unsigned f = m->shared_zygote_failures;
-	unsigned delay = f ? 250u << (f > 7 ? 7 : f - 1) : 0;
-	if (delay > 30000)
-		delay = 30000;
-	if (!m->shared_zygote_timer)
-		m->shared_zygote_timer = ev_timer_new(m->loop, on_shared_timer, m);
-	if (m->shared_zygote_timer)
-		ev_timer_arm(m->shared_zygote_timer, delay ? delay : 1, 0);
+	restart_later(m, &m->shared_zygote_timer, &m->shared_zygote_failures, secs, on_shared_timer, m);
 }
 
 void zygote_shared_stop(struct master *m)
