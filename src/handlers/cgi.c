@@ -667,7 +667,6 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 {
 	struct cgi_state *st = w->handler_data;
 	const struct pool_conf *pc = w->pool->conf;
-	long long max_body = pc->request_max_body_size;
 	run->started_ms = conn_now_ms();
 	uint64_t deadline = pc->request_terminate_timeout > 0
 		? run->started_ms + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
@@ -766,10 +765,6 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 				r->pending += wr;
 				r->pending_len -= (size_t)wr;
 				run->in_bytes += (uint64_t)wr;
-				if (max_body > 0 && run->in_bytes > (uint64_t)max_body) {
-					run->too_large = 1;
-					return -1;
-				}
 			} else if (wr < 0 && errno != EAGAIN && errno != EINTR) {
 				/* The script stopped reading: the rest of the body is dropped. */
 				close_fd(&sp->in);
@@ -866,8 +861,7 @@ static int cgi_handle(struct worker *w, struct request *r)
 			if (!run.status_sent)
 				rc = refuse(r, 504);
 		} else if (run.too_large) {
-			log_warning("[pool %s] request body over request.max_body_size (%lld)", pc->name,
-				    pc->request_max_body_size);
+			/* logged where the body was cut (request.c): the answer is ours */
 			if (!run.status_sent)
 				rc = refuse(r, 413);
 		} else if (run.bad_headers) {
