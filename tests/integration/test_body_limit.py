@@ -75,3 +75,32 @@ def test_direct_mode_with_a_body_limit_is_refused_by_the_check(fpmd, workdir):
     out = subprocess.run([FPMD, "-t", "-y", fpmd.conf_path], capture_output=True, text=True)
     assert out.returncode != 0
     assert "request.max_body_size cannot be enforced with exec.mode = direct" in out.stdout + out.stderr
+
+
+def test_a_body_longer_than_declared_is_cut_at_the_limit(fpmd, workdir):
+    """docs/cgi.md: a body that grows past the limit while streaming stops the script, 413
+    if nothing was sent yet (a client whose CONTENT_LENGTH said less)."""
+    import threading
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    write_script(f"{www}/cat.sh", "#!/bin/sh\ncat > /dev/null\nprintf 'Content-Type: text/plain\\r\\n\\r\\nread'\n")
+    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\npm.max_children = 1\n"
+            f"app.type = cgi\ncgi.root = {www}\n{LIMIT}")
+    fpmd.start(basic_conf(workdir, pool))
+    params = cgi_params("/cat.sh", www, method="POST", body=b"x" * 10)   # says 10 bytes
+    with connect(f"{workdir}/www.sock", timeout=20) as s:
+        data = build_request(params, b"x" * (2 * 1024 * 1024))
+        t = threading.Thread(target=lambda: _send(s, data), daemon=True)
+        t.start()
+        r = read_records(s, Response(), timeout=20)
+    assert r.status == 413, r.stdout[:200]
+    fpmd.wait_log(r"request body grew past request.max_body_size")
+    assert fcgi_request(f"{workdir}/www.sock", "/cat.sh", root=www, method="POST",
+                        body=b"y" * 100).body == b"read"
+
+
+def _send(s, data):
+    try:
+        s.sendall(data)
+    except OSError:
+        pass
