@@ -188,3 +188,26 @@ def test_script_that_closes_its_output_and_lingers_is_bounded(fpmd, workdir):
     assert time.monotonic() - t0 < 6
     r2 = fcgi_request(f"{workdir}/www.sock", "/linger.sh", root=www, timeout=15)
     assert r2.body == b"bye"
+
+
+def test_a_lingering_script_is_stopped_when_its_client_leaves(fpmd, workdir):
+    """docs/cgi.md: a script that closed its output is waited for only while its client is there."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    marker = f"/tmp/fpmd-test-linger-{os.getpid()}"
+    write_script(f"{www}/linger.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nbye'\n"
+                 f"echo $$ > {marker}\nexec >&- 2>&-\nsleep 60\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, children=1)))   # no time limit
+    try:
+        s = connect(f"{workdir}/www.sock", timeout=10)
+        s.sendall(build_request(cgi_params("/linger.sh", www)))
+        got = b""
+        while b"bye" not in got:
+            got += s.recv(4096)
+        assert wait_for(lambda: os.path.exists(marker) and open(marker).read().strip(), 5)
+        pid = int(open(marker).read())
+        s.close()
+        assert wait_for(lambda: not alive(pid), 5), "the script outlived its client"
+    finally:
+        if os.path.exists(marker):
+            os.unlink(marker)
