@@ -206,9 +206,9 @@ static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot
 		uint64_t limit = (uint64_t)pc->request_terminate_timeout * 1000000u;
 		if (pc->app_type == APP_CGI)
 			limit += PM_CGI_EXTRA_US;
-		if (busy_us < limit)
+		if (busy_us < limit) {
 			note_deadline(next, started + limit);
-		if (busy_us >= limit) {
+		} else {
 			log_warning("[pool %s] child %d, script '%s' (request: \"%s %s%s%s\") execution "
 				    "timed out (%.6f sec), terminating", pc->name, (int)c->pid, s->script,
 				    s->method, s->uri, s->query[0] ? "?" : "", s->query, secs);
