@@ -357,10 +357,10 @@ int worker_timeout_ms(int seconds)
 
 /*
  * Reads until BEGIN_REQUEST and every PARAMS record have arrived.
- * Returns 1 when a request is ready, 2 when it was aborted before its params
- * ended (answered), 0 when the connection ended cleanly (or a quit came
- * between requests, or request_keepalive_timeout), -1 on a protocol error or
- * request_header_timeout.
+ * Returns 1 when a request is ready, 0 when the connection ended cleanly
+ * (or a quit came between requests, or request_keepalive_timeout), -1 on a
+ * protocol error or request_header_timeout.  A request aborted before its
+ * params ended is answered here; on a kept connection the wait goes on.
  *
  * request_header_timeout counts from accept_ms on a new connection and from
  * the first byte of the request on a kept one, as nginx's
@@ -385,7 +385,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 			if (idle) {
 				wait_ms = worker_timeout_ms(pc->request_keepalive_timeout);
 				if (!w->slot->kept)
-					slot_park(w, nth == 1);
+					slot_park(w, nth <= 1);
 			} else if (deadline) {
 				uint64_t now = conn_now_ms();
 				wait_ms = now >= deadline ? 0 : (int)(deadline - now);
@@ -471,7 +471,12 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				fcgi_end_request_encode(rec, c->parser.request_id, 0, FCGI_REQUEST_COMPLETE);
 				if (conn_write(c, rec, sizeof(rec)) < 0 || conn_flush(c) < 0)
 					return -1;
-				return 2;
+				if (!(c->parser.flags & FCGI_KEEP_CONN) || worker_quit)
+					return 0;
+				/* kept: wait for its next request, as after an answered one */
+				fcgi_parser_reset(&c->parser);
+				slot_stage(w, SB_IDLE);
+				first = marked = 0;
 			}
 			break;
 		default:
@@ -722,15 +727,6 @@ static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_m
 {
 	for (unsigned nth = 0;; nth++) {
 		int ready = read_request_head(w, c, nth, accept_ms);
-		if (ready == 2) {
-			/* aborted before it began, answered: the next one, if the connection is kept */
-			int keep = c->parser.flags & FCGI_KEEP_CONN;
-			slot_stage(w, SB_IDLE);
-			if (!keep || worker_quit)
-				break;
-			fcgi_parser_reset(&c->parser);
-			continue;
-		}
 		if (ready <= 0)
 			break;
 
