@@ -56,11 +56,6 @@ struct pool_view {
 static void on_listen(struct ev_loop *loop, int fd, uint32_t events, void *data);
 static int pool_needs_watch(const struct pool_conf *pc);
 
-static int is_busy(uint32_t stage)
-{
-	return stage != SB_IDLE && stage != SB_FINISHING;
-}
-
 static unsigned timeout_period_ms(const struct pool_conf *pc)
 {
 	int t = 0;
@@ -187,7 +182,7 @@ static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot
 		}
 		return;
 	}
-	if (!is_busy(s->stage) || (s->stage == SB_ENDING && !pc->request_terminate_timeout_track_finished))
+	if (!SB_SLOT_BUSY(s) || (s->stage == SB_ENDING && !pc->request_terminate_timeout_track_finished))
 		return;
 	uint64_t started = s->accepted_mono_us > now ? now : s->accepted_mono_us;
 	uint64_t busy_us = now - started;
@@ -288,7 +283,7 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 			check_timeouts(p, c, &s, now, &v->next_deadline_us);
 			continue;
 		}
-		int idle = direct ? direct_child_idle(c, now, &since) : !is_busy(s.stage);
+		int idle = direct ? direct_child_idle(c, now, &since) : !SB_SLOT_BUSY(&s);
 		if (!idle) {
 			v->active++;
 		} else {
