@@ -51,18 +51,32 @@ static int find_free_slot(const struct pool *p)
 	return -1;
 }
 
-/*
- * Moves the descriptors a worker needs to 0..5 (worker.h), and a zygote's
- * control socket to 6, then closes every other.
- */
-static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
-			    int ctl_fd)
+static int cmp_int(const void *a, const void *b)
 {
-	int want[7] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd, ctl_fd };
-	int n = ctl_fd >= 0 ? 7 : p->access_fd >= 0 ? 6 : 5;
-	int tmp[7];
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+void children_close_all_but(int *keep, size_t n)
+{
+	qsort(keep, n, sizeof(*keep), cmp_int);
+	unsigned from = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+void children_fd_layout(struct master *m, struct pool *p, const int *want, int n, int tmp_from,
+			const int *keep, size_t nkeep)
+{
+	int tmp[8];
 	for (int i = 0; i < n; i++) {
-		tmp[i] = want[i] < 0 ? -1 : fcntl(want[i], F_DUPFD_CLOEXEC, 16);
+		tmp[i] = want[i] < 0 ? -1 : fcntl(want[i], F_DUPFD_CLOEXEC, tmp_from);
 		if (want[i] >= 0 && tmp[i] < 0)
 			_exit(70);
 	}
@@ -79,11 +93,31 @@ static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err
 		else if ((i == 1 || i == 2 ? dup2(tmp[i], i) : dup3(tmp[i], i, O_CLOEXEC)) < 0)
 			_exit(70);
 	}
-	close_range((unsigned)n, ~0U, 0);
-	/* Other pools' scoreboards are none of this worker's business. */
+	int all[8 + 64];
+	size_t na = 0;
+	for (int i = 0; i < n; i++)
+		all[na++] = i;
+	for (size_t i = 0; i < nkeep && na < sizeof(all) / sizeof(all[0]); i++)
+		if (keep[i] >= n)
+			all[na++] = keep[i];
+	children_close_all_but(all, na);
+	/*
+	 * Other pools' scoreboards are none of this worker's business: unmapped,
+	 * their structs left alone (writing them would copy a page of the
+	 * master's heap per pool into every worker).
+	 */
 	for (struct pool *o = m->pools; o; o = o->next)
 		if (o != p)
 			sb_unmap(&o->sb);
+}
+
+/* The layout of worker.h: listening socket, stdout, stderr, log, eventfd, access log (, a zygote's channel). */
+static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
+			    int ctl_fd)
+{
+	int want[7] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd, ctl_fd };
+	int n = ctl_fd >= 0 ? 7 : p->access_fd >= 0 ? 6 : 5;
+	children_fd_layout(m, p, want, n, 16, NULL, 0);
 }
 
 void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,

@@ -70,7 +70,7 @@ static void become_worker(struct pool *pool, const struct fpmd_conf *global, uns
 {
 	/* stdout, stderr, the log pipe (and the access log): the new worker's own. */
 	static const int to[4] = { 1, 2, WORKER_FD_LOG, WORKER_FD_ACCESS };
-	/* 3 and up close-on-exec: see child_fd_layout() in master/children.c */
+	/* 3 and up close-on-exec: see children_fd_layout() in master/children.c */
 	for (int i = 0; i < nfds; i++)
 		if ((to[i] < 3 ? dup2(fds[i], to[i]) : dup3(fds[i], to[i], O_CLOEXEC)) < 0)
 			_exit(70);
@@ -165,8 +165,6 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 
 /* --- php.zygote = shared --------------------------------------------------- */
 
-static void close_all_but(int *keep, size_t n);
-
 /*
  * Descriptors PHP opened while starting in the shared zygote (opcache's lock
  * file, ...): every pool zygote cloned from it keeps them.  PHP starts with
@@ -217,52 +215,8 @@ static int fd_in(const unsigned char *set, int fd)
  */
 static void shared_worker_layout(struct master *m, struct pool *p, const int fds[4], int nfds)
 {
-	int access = nfds == 4 ? fds[3] : -1;
-	int want[6] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, access };
-	int tmp[6];
-	for (int i = 0; i < 6; i++) {
-		tmp[i] = want[i] < 0 ? -1 : fcntl(want[i], F_DUPFD_CLOEXEC, fd_high + 1);
-		if (want[i] >= 0 && tmp[i] < 0)
-			_exit(70);
-	}
-	for (int i = 0; i < 6; i++) {
-		if (tmp[i] < 0)
-			close(i);
-		else if ((i == 1 || i == 2 ? dup2(tmp[i], i) : dup3(tmp[i], i, O_CLOEXEC)) < 0)
-			_exit(70);
-	}
-	int keep[6 + SHARED_PHP_FDS_MAX];
-	size_t n = 0;
-	for (int i = 0; i < 6; i++)
-		keep[n++] = i;
-	for (size_t i = 0; i < nphp_fds; i++)
-		if (php_fds[i] > 5)
-			keep[n++] = php_fds[i];
-	close_all_but(keep, n);
-	for (struct pool *o = m->pools; o; o = o->next)
-		if (o != p)
-			sb_unmap(&o->sb);
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-	return (x > y) - (x < y);
-}
-
-/* Closes every descriptor but those listed (the master's epoll, pipes, control socket ...). */
-static void close_all_but(int *keep, size_t n)
-{
-	qsort(keep, n, sizeof(*keep), cmp_int);
-	unsigned from = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (keep[i] < 0 || (unsigned)keep[i] < from)
-			continue;
-		if ((unsigned)keep[i] > from)
-			close_range(from, (unsigned)keep[i] - 1, 0);
-		from = (unsigned)keep[i] + 1;
-	}
-	close_range(from, ~0U, 0);
+	int want[6] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, nfds == 4 ? fds[3] : -1 };
+	children_fd_layout(m, p, want, 6, fd_high + 1, php_fds, nphp_fds);
 }
 
 void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int out_w, int err_w,
@@ -287,7 +241,7 @@ void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int 
 		keep[n++] = p->wake_fd;
 		keep[n++] = p->access_fd;
 	}
-	close_all_but(keep, n);
+	children_close_all_but(keep, n);
 	free(keep);
 	/* see zygote_main: before PHP starts */
 	sigset_t none;
