@@ -82,6 +82,9 @@ def test_static_pool_frees_a_parked_worker_for_a_waiting_client(fpmd, workdir):
             s.close()
     # the workers are idle again (one answers the status request): nothing left parked
     assert wait_for(lambda: "idle processes:       1" in status_text(sock, workdir), 5)
+    # and the master of the static pool goes back to sleep: no timer armed
+    from test_systemd import armed_timers
+    assert wait_for(lambda: armed_timers(fpmd.pid) == [], 10), armed_timers(fpmd.pid)
 
 
 def test_ondemand_pool_spawns_behind_kept_connections(fpmd, workdir):
