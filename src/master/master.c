@@ -591,16 +591,20 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		 * A pool that cannot start its minimum is a failed start, not a
 		 * service that says it is ready with a fraction of its workers.
 		 */
-		unsigned want = initial_children(p->conf);
-		int got = children_spawn(&m, p, want);
-		/* process.max stops spawning on purpose (with its own warning): not a failure */
-		if (got < (int)want && !m.process_max_warned) {
-			log_error("[pool %s] started %d of its %u workers (see the error above): not "
-				  "starting", p->conf->name, got, want);
-			goto fail;
-		}
+		children_spawn(&m, p, initial_children(p->conf));
 		if (pm_pool_start(&m, p) < 0 || status_listen_start(&m, p) < 0) {
 			log_sys(LL_ALERT, "[pool %s] cannot start its process manager", p->conf->name);
+			goto fail;
+		}
+	}
+	/* A zygote's clones are answered through the loop; the first ones are awaited here. */
+	zygote_wait_spawned(&m);
+	for (struct pool *p = m.pools; p; p = p->next) {
+		unsigned want = initial_children(p->conf);
+		/* process.max stops spawning on purpose (with its own warning): not a failure */
+		if (p->running < want && !m.process_max_warned) {
+			log_error("[pool %s] started %u of its %u workers (see the error above): not "
+				  "starting", p->conf->name, p->running, want);
 			goto fail;
 		}
 	}

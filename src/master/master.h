@@ -142,6 +142,7 @@ void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err
 /* zygote.c: php pools' workers are cloned by a per-pool zygote */
 int  zygote_start(struct master *m, struct pool *p, int wait_ready);
 int  zygote_wait_ready(struct master *m, struct pool *p);   /* after zygote_start(.., 0) */
+int  zygote_wait_spawned(struct master *m);   /* at start: the first spawn requests answered */
 /*
  * Asks the pool's zygote (or the shared one) for a worker in slot with those
  * pipes; returns at once.  On 0 the request owns rfds (log, stdout, stderr

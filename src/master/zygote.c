@@ -501,6 +501,53 @@ int zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, i
 	return 0;
 }
 
+/*
+ * At start, before "ready": the answers to the first spawn requests, so that
+ * a ready pool has its workers (as php-fpm's, which forks them first) and a
+ * zygote that cannot clone them fails the start rather than a later request.
+ * The master serves nothing yet: it may block, ZYGOTE_ANSWER_MS at most.
+ */
+int zygote_wait_spawned(struct master *m)
+{
+	uint64_t deadline = sb_mono_us() + (uint64_t)ZYGOTE_ANSWER_MS * 1000u;
+	for (;;) {
+		struct pollfd pfd[1 + 256];
+		struct spawn_queue *qs[1 + 256];
+		struct pool *owners[1 + 256];
+		nfds_t n = 0;
+		if (m->shared_zygote_fd >= 0 && m->shared_spawnq.head < m->shared_spawnq.len) {
+			pfd[n] = (struct pollfd){ .fd = m->shared_zygote_fd, .events = POLLIN };
+			qs[n] = &m->shared_spawnq;
+			owners[n++] = NULL;
+		}
+		for (struct pool *p = m->pools; p && n < sizeof(pfd) / sizeof(*pfd); p = p->next)
+			if (p->zygote_fd >= 0 && p->spawnq.head < p->spawnq.len) {
+				pfd[n] = (struct pollfd){ .fd = p->zygote_fd, .events = POLLIN };
+				qs[n] = &p->spawnq;
+				owners[n++] = p;
+			}
+		if (!n)
+			return 0;
+		uint64_t now = sb_mono_us();
+		if (now >= deadline) {
+			for (nfds_t i = 0; i < n; i++) {
+				struct pool *p = qs[i]->items[qs[i]->head].pool;
+				log_error("[pool %s] the %szygote did not answer a spawn request within %d ms",
+					  p->conf->name, owners[i] ? "" : "shared PHP ", ZYGOTE_ANSWER_MS);
+				q_give_up(m, owners[i]);
+			}
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		int r = poll(pfd, n, (int)((deadline - now) / 1000u) + 1);
+		if (r < 0 && errno != EINTR)
+			return -1;
+		for (nfds_t i = 0; r > 0 && i < n; i++)
+			if (pfd[i].revents)
+				q_read_answers(m, qs[i], owners[i], pfd[i].fd);
+	}
+}
+
 static void on_zygote_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 {
 	struct pool *p = data;

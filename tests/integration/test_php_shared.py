@@ -175,3 +175,13 @@ def test_a_reload_with_a_stopped_zygote_leaves_no_stopped_process(fpmd, workdir)
     # the stopped one was killed by the reload, not left behind
     assert wait_for(lambda: not os.path.exists(f"/proc/{zyg[0]}") or
                     open(f"/proc/{zyg[0]}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", 5)
+
+
+@pytest.mark.parametrize("mode", ["shared", "pool"])
+def test_ready_means_every_static_worker_is_there(fpmd, workdir, mode):
+    """php-fpm forks its workers before 'ready'; a zygote's clones are awaited before it too."""
+    pools = "".join(php_pool(workdir, name=f"p{i}", children=4,
+                             extra=f"php.zygote = {mode}\n") for i in range(3))
+    fpmd.start(basic_conf(workdir, pools))
+    zygotes = 1 if mode == "shared" else 3
+    assert len(children_of(fpmd.pid)) == zygotes + 3 * 4, fpmd.log()
