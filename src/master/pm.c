@@ -30,6 +30,7 @@
 #include "master/stacktrace.h"
 #include "php/php_trace.h"
 #include "net/queue.h"
+#include "pm/policy.h"
 
 #define PM_TERM_GRACE_US   (1000u * 1000u)
 #define PM_BUSY_PERIOD_MS  1000u
@@ -323,21 +324,14 @@ static void retire(struct pool *p, struct child *c, const char *why)
 #define PM_RELEASE_RETRY_US (1000u * 1000u)
 
 /*
- * Connections wait, no worker is idle and none can be added: workers
- * parked on kept connections give theirs up, the one parked longest first,
- * one per waiting connection.  The web server opens a new connection for
- * its next request (nginx retries a request whose cached connection was
- * closed).  A worker is asked again after a second if it is still parked.
+ * pm_decide() said how many kept connections to give up for waiting ones:
+ * the workers parked longest give theirs up.  The web server opens a new
+ * connection for its next request (nginx retries a request whose cached
+ * connection was closed).  A worker is asked again after a second if it is
+ * still parked.
  */
-static void release_parked(struct pool *p, const struct pool_view *v, uint64_t now)
+static void release_parked(struct pool *p, unsigned want, unsigned waiting, uint64_t now)
 {
-	const struct pool_conf *pc = p->conf;
-	unsigned live = v->idle + v->active + v->parked;
-	if (!v->parked || v->pending <= v->idle)
-		return;
-	if (pc->pm != PM_STATIC && live < (unsigned)pc->pm_max_children)
-		return;                    /* a new worker is on its way instead */
-	unsigned want = v->pending - v->idle;
 	while (want--) {
 		struct child *pick = NULL;
 		uint64_t pick_since = 0;
@@ -360,7 +354,7 @@ static void release_parked(struct pool *p, const struct pool_view *v, uint64_t n
 			return;
 		union sigval val = { .sival_int = (int)pick_requests };
 		log_debug("[pool %s] child %d: asking it to give up its kept connection (%u waiting)",
-			  pc->name, (int)pick->pid, v->pending - v->idle);
+			  p->conf->name, (int)pick->pid, waiting);
 		if (sigqueue(pick->pid, WORKER_SIG_RELEASE, val) == 0)
 			p->kept_released++;
 		pick->release_sent_us = now;
@@ -477,120 +471,29 @@ static void static_watch(struct master *m, struct pool *p, const struct pool_vie
 	}
 }
 
-static void reached_max(struct pool *p)
-{
-	if (p->max_children_warned)
-		return;
-	p->max_children_warned = 1;
-	p->max_children_reached++;
-	p->sb.hdr->max_children_reached = p->max_children_reached;
-	log_warning("[pool %s] server reached pm.max_children setting (%d), consider raising it",
-		    p->conf->name, p->conf->pm_max_children);
-}
-
-/*
- * dynamic: keep pm.min_spare_servers idle workers and no more than
- * pm.max_spare_servers.  A shortfall seen on a wake-up (the first request
- * to a pool whose master slept) is acted on at the next tick if it still
- * holds, as php-fpm's once-a-second maintenance does: a request of a few
- * milliseconds to a one-worker pool does not fork a second worker each
- * time.  Connections waiting with no idle worker to take them are a real
- * shortage: acted on at once.
- */
-static void manage_dynamic(struct master *m, struct pool *p, const struct pool_view *v, int woke)
+/* What pm_decide() said, done: the master's own children only, its log lines. */
+static void act(struct master *m, struct pool *p, const struct pool_view *v,
+		const struct pm_actions *a, uint64_t now)
 {
 	const struct pool_conf *pc = p->conf;
-	unsigned max = (unsigned)pc->pm_max_children;
-	unsigned min_spare = (unsigned)pc->pm_min_spare_servers;
-	unsigned max_spare = (unsigned)pc->pm_max_spare_servers;
 	unsigned live = v->idle + v->active + v->parked;
-
-	if (live < p->floor && live < max) {
-		/* fpmctl scale asked for more: up to the floor at the spawn rate. */
-		unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
-		unsigned want = p->floor - live;
-		children_spawn(m, p, want < cap ? want : cap);
-		return;
+	if (a->reached_max_children) {
+		p->max_children_reached++;
+		p->sb.hdr->max_children_reached = p->max_children_reached;
+		log_warning("[pool %s] server reached pm.max_children setting (%d), consider raising it",
+			    pc->name, pc->pm_max_children);
 	}
-	if (v->idle > max_spare && v->longest_idle && live > p->floor) {
-		/* The one idle longest goes (php-fpm picks the oldest by start time). */
-		retire(p, v->longest_idle, "above pm.max_spare_servers");
-		p->spawn_rate = 1;
-		return;
-	}
-	if (v->idle >= min_spare) {
-		p->spawn_rate = 1;
-		p->max_children_warned = 0;
-		return;
-	}
-	if (woke && v->pending <= v->idle)
-		return;
-	if (live >= max) {
-		reached_max(p);
-		return;
-	}
-	unsigned want = min_spare - v->idle;
-	if (want > p->spawn_rate)
-		want = p->spawn_rate;
-	if (want > max - live)
-		want = max - live;
-	if (p->spawn_rate >= 8)
+	if (a->busy_warning)
 		log_warning("[pool %s] seems busy (you may need to increase pm.start_servers, or "
 			    "pm.min/max_spare_servers), spawning %u children, there are %u idle, and %u "
-			    "total children", pc->name, want, v->idle, live);
-	children_spawn(m, p, want);
-	unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
-	p->spawn_rate = p->spawn_rate * 2 > cap ? cap : p->spawn_rate * 2;
-}
-
-/*
- * ondemand: as many new workers as connections are waiting that idle ones
- * cannot take (php-fpm forks one per wake-up: bug #69724), within
- * pm.max_children and pm.max_spawn_rate; the worker idle longest is retired
- * once it has been idle for pm.process_idle_timeout.
- */
-static void manage_ondemand(struct master *m, struct pool *p, const struct pool_view *v, uint64_t now,
-			    int woke)
-{
-	const struct pool_conf *pc = p->conf;
-	unsigned max = (unsigned)pc->pm_max_children;
-	unsigned live = v->idle + v->active + v->parked;
-	unsigned waiting = v->pending > v->idle ? v->pending - v->idle : 0;
-	/* A wake-up with no idle worker means a connection came, even if the queue
-	 * could not be read. */
-	if (woke && waiting == 0 && v->idle == 0)
-		waiting = 1;
-	if (waiting && p->respawn_timer && ev_timer_armed(p->respawn_timer)) {
-		/* workers crash at startup: wait out the back-off (children.c) */
-	} else if (waiting) {
-		if (live >= max) {
-			reached_max(p);
-		} else {
-			unsigned n = waiting;
-			unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
-			if (n > cap)
-				n = cap;
-			if (n > max - live)
-				n = max - live;
-			children_spawn(m, p, n);
-		}
-	} else if (v->pending == 0) {
-		p->max_children_warned = 0;
-	}
-	live = v->idle + v->active + v->parked;
-	if (live < p->floor && live < max) {
-		unsigned cap = (unsigned)(pc->pm_max_spawn_rate > 0 ? pc->pm_max_spawn_rate : 32);
-		unsigned want = p->floor - live;
-		children_spawn(m, p, want < cap ? want : cap);
-		live += want < cap ? want : cap;
-	}
-	uint64_t idle_us = (uint64_t)(pc->pm_process_idle_timeout > 0 ? pc->pm_process_idle_timeout : 10)
-			   * 1000000u;
-	if (v->longest_idle && v->pending == 0 && live > p->floor &&
-	    now - v->longest_idle_since >= idle_us)
-		retire(p, v->longest_idle, "pm.process_idle_timeout");
-	/* No worker left and nobody waiting: an idle pool costs no process at all. */
-	if (v->running == 0 && v->pending == 0 && !woke && p->floor == 0 && p->zygote)
+			    "total children", pc->name, a->spawn, v->idle, live);
+	if (a->spawn)
+		children_spawn(m, p, a->spawn);
+	if (a->retire && v->longest_idle)
+		retire(p, v->longest_idle, a->retire);
+	if (a->release_parked)
+		release_parked(p, a->release_parked, v->pending - v->idle, now);
+	if (a->retire_zygote && p->zygote)
 		zygote_retire(m, p);
 }
 
@@ -632,18 +535,20 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 		return;
 	struct pool_view v;
 	look(p, &v, now);
-	switch (p->conf->pm) {
-	case PM_DYNAMIC:
-		manage_dynamic(m, p, &v, woke);
-		break;
-	case PM_ONDEMAND:
-		manage_ondemand(m, p, &v, now, woke);
-		break;
-	default:
+	struct pm_view pv = {
+		.idle = v.idle, .active = v.active, .parked = v.parked, .running = v.running,
+		.pending = v.pending, .has_idle = v.longest_idle != NULL,
+		.longest_idle_us = v.longest_idle && now > v.longest_idle_since
+				   ? now - v.longest_idle_since : 0,
+		.woke = woke,
+		.backing_off = p->respawn_timer && ev_timer_armed(p->respawn_timer),
+		.has_zygote = p->zygote != NULL,
+	};
+	struct pm_actions actions;
+	pm_decide(p->conf, p->floor, &p->pm_mem, &pv, &actions);
+	act(m, p, &v, &actions, now);
+	if (p->conf->pm == PM_STATIC)
 		static_watch(m, p, &v);
-		break;
-	}
-	release_parked(p, &v, now);
 	int memory_waits = memory_recycle(p, &v, now);
 	p->last_tick_us = now;
 
@@ -733,7 +638,7 @@ static int pool_needs_watch(const struct pool_conf *pc)
 
 int pm_pool_start(struct master *m, struct pool *p)
 {
-	p->spawn_rate = 1;
+	p->pm_mem = (struct pm_memory){ .spawn_rate = 1 };
 	p->slowlog_fd = -1;
 	if (p->conf->slowlog && p->conf->request_slowlog_timeout > 0) {
 		p->slowlog_fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

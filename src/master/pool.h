@@ -15,6 +15,7 @@
 
 #include "conf/conf.h"
 #include "net/listen.h"
+#include "pm/policy.h"
 #include "shm/scoreboard.h"
 
 struct handler;
@@ -78,9 +79,8 @@ struct pool {
 	struct ev_watch *pm_timer;       /* armed only while there is something to do */
 	unsigned pm_period_ms;           /* current period, 0 = disarmed */
 	uint64_t last_tick_us;
-	unsigned spawn_rate;             /* dynamic: doubles while short of idle workers */
+	struct pm_memory pm_mem;         /* what pm_decide() remembers between looks */
 	unsigned floor;                  /* fpmctl scale: keep at least this many (until reload) */
-	int max_children_warned;         /* one warning per episode */
 	uint64_t max_children_reached;
 	uint64_t max_active;
 	uint64_t max_listen_queue;

@@ -51,6 +51,30 @@ def test_dynamic_ramps_up_and_down(fpmd, workdir):
     assert "exited with code 0" in fpmd.log()
 
 
+def test_dynamic_spawns_for_every_waiting_connection(fpmd, workdir):
+    """Issue 25: a burst on a dynamic pool gets a worker per waiting connection at once (as
+    ondemand's does), not one per tick while min_spare_servers = 1 is the only shortfall."""
+    # the script's parent is the worker that serves it
+    write_script(f"{workdir}/slow.sh", "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' $PPID\n")
+    extra = "pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="dynamic", children=40, extra=extra)))
+    sock = f"{workdir}/www.sock"
+    t0 = time.monotonic()
+    threads, results, errors = burst(sock, workdir, "/slow.sh", 32)
+    for t in threads:
+        t.join(30)
+    elapsed = time.monotonic() - t0
+    served_by = {r.body for r in results}
+    print(f"dynamic: 32 x 1 s requests done in {elapsed:.2f}s by {len(served_by)} workers")
+    assert not errors and len(results) == 32 and all(r.body.isdigit() for r in results)
+    # All 32 ran side by side, each in a worker of its own (before: one new worker per
+    # 100 ms tick, the first ones served several requests in turn; 3.9 s)
+    assert len(served_by) == 32, sorted(served_by)
+    assert "seems busy" not in fpmd.log()
+    # then back within the spare band
+    assert wait_for(lambda: len(fpmd.workers()) <= 4, 40), fpmd.workers()
+
+
 def test_ondemand_starts_from_zero_and_grows_to_the_burst(fpmd, workdir):
     write_script(f"{workdir}/slow.sh", "#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
     extra = "pm.process_idle_timeout = 2s\npm.max_spawn_rate = 32\n"
