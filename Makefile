@@ -36,7 +36,7 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing
 LDFLAGS += $(SANFLAGS)
 
 # Pure modules (no I/O): linked into both binaries and the unit tests.
-PURE_SRC   := $(wildcard src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c src/pathinfo/*.c src/pm/*.c) src/log/access_format.c
+PURE_SRC   := $(wildcard src/buf/*.c src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c src/pathinfo/*.c src/pm/*.c) src/log/access_format.c
 # The daemon's process layer.
 FPMD_SRC   := $(filter-out src/log/access_format.c,$(wildcard src/log/*.c)) $(wildcard src/ev/*.c src/net/*.c src/shm/*.c src/master/*.c \
                          src/worker/*.c src/handlers/*.c)

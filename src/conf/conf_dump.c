@@ -15,56 +15,7 @@
 #include <string.h>
 
 #include "conf/conf_internal.h"
-
-struct out {
-	char *s;
-	size_t n, cap;
-	int oom;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->n + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 1024;
-		char *p;
-
-		while (cap < o->n + n + 1)
-			cap *= 2;
-		p = realloc(o->s, cap);
-		if (!p) {
-			o->oom = 1;
-			return;
-		}
-		o->s = p;
-		o->cap = cap;
-	}
-	memcpy(o->s + o->n, s, n);
-	o->n += n;
-	o->s[o->n] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-static void printf_(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void printf_(struct out *o, const char *fmt, ...)
-{
-	char buf[64];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0 && (size_t)n < sizeof(buf))
-		put(o, buf, (size_t)n);
-	else
-		o->oom = 1;
-}
+#include "buf/buf.h"
 
 static int plain(const char *s)
 {
@@ -80,28 +31,28 @@ static int plain(const char *s)
 	return 1;
 }
 
-static void value(struct out *o, const char *s)
+static void value(struct buf *o, const char *s)
 {
 	if (plain(s)) {
-		puts_(o, s);
+		buf_puts(o, s);
 		return;
 	}
-	put(o, "\"", 1);
+	buf_put(o, "\"", 1);
 	for (; *s; s++) {
 		if (*s == '"' || *s == '\\' || *s == '$')
-			put(o, "\\", 1);
-		put(o, s, 1);
+			buf_put(o, "\\", 1);
+		buf_put(o, s, 1);
 	}
-	put(o, "\"", 1);
+	buf_put(o, "\"", 1);
 }
 
 /* `name = value` */
-static void line(struct out *o, const char *name, const char *v)
+static void line(struct buf *o, const char *name, const char *v)
 {
-	puts_(o, name);
-	puts_(o, " = ");
+	buf_puts(o, name);
+	buf_puts(o, " = ");
 	value(o, v);
-	puts_(o, "\n");
+	buf_puts(o, "\n");
 }
 
 static void size_text(char *buf, size_t len, long long n)
@@ -117,7 +68,7 @@ static void size_text(char *buf, size_t len, long long n)
 	snprintf(buf, len, "%lld", n);
 }
 
-static void directive(struct out *o, const struct conf_directive *d, const void *base)
+static void directive(struct buf *o, const struct conf_directive *d, const void *base)
 {
 	const void *f = conf_cfield(base, d);
 	char buf[64];
@@ -136,7 +87,7 @@ static void directive(struct out *o, const struct conf_directive *d, const void 
 	case CT_INT:
 	case CT_TIME:
 		if ((d->flags & CF_UNSET_OK) && *(const int *)f == CONF_UNSET) {
-			printf_(o, "; %s is not set\n", d->name);
+			buf_printf(o, "; %s is not set\n", d->name);
 			return;
 		}
 		snprintf(buf, sizeof(buf), d->type == CT_TIME ? "%ds" : "%d", *(const int *)f);
@@ -154,7 +105,7 @@ static void directive(struct out *o, const struct conf_directive *d, const void 
 		long long v = *(const long long *)f;
 
 		if (v == CONF_UNSET) {
-			printf_(o, "; %s is not set\n", d->name);
+			buf_printf(o, "; %s is not set\n", d->name);
 			return;
 		}
 		if (v == -2)
@@ -176,54 +127,54 @@ static void directive(struct out *o, const struct conf_directive *d, const void 
 		const struct conf_str_list *l = f;
 
 		if (l->n == 0)
-			printf_(o, "; %s%s: none\n", d->name, (d->flags & CF_BARE) ? "" : "[]");
+			buf_printf(o, "; %s%s: none\n", d->name, (d->flags & CF_BARE) ? "" : "[]");
 		for (size_t i = 0; i < l->n; i++) {
-			puts_(o, d->name);
-			puts_(o, (d->flags & CF_BARE) ? " = " : "[] = ");
+			buf_puts(o, d->name);
+			buf_puts(o, (d->flags & CF_BARE) ? " = " : "[] = ");
 			value(o, l->items[i]);
-			puts_(o, "\n");
+			buf_puts(o, "\n");
 		}
 		return;
 	}
 	case CT_WORDS: {
 		const struct conf_str_list *l = f;
-		struct out w = { 0 };
+		struct buf w = { 0 };
 
-		puts_(&w, "");
+		buf_puts(&w, "");
 		for (size_t i = 0; i < l->n; i++) {
 			if (i)
-				puts_(&w, " ");
-			puts_(&w, l->items[i]);
+				buf_puts(&w, " ");
+			buf_puts(&w, l->items[i]);
 		}
 		if (w.oom)
 			o->oom = 1;
 		else
-			line(o, d->name, w.s);
-		free(w.s);
+			line(o, d->name, w.p);
+		buf_free(&w);
 		return;
 	}
 	case CT_KV: {
 		const struct conf_kv_list *l = f;
 
 		if (l->n == 0)
-			printf_(o, "; %s[]: none\n", d->name);
+			buf_printf(o, "; %s[]: none\n", d->name);
 		for (size_t i = 0; i < l->n; i++) {
-			puts_(o, d->name);
+			buf_puts(o, d->name);
 			if (*l->items[i].key || !(d->flags & CF_KEY_OPTIONAL)) {
-				puts_(o, "[");
-				puts_(o, l->items[i].key);
-				puts_(o, "]");
+				buf_puts(o, "[");
+				buf_puts(o, l->items[i].key);
+				buf_puts(o, "]");
 			}
-			puts_(o, " = ");
+			buf_puts(o, " = ");
 			value(o, l->items[i].value);
-			puts_(o, "\n");
+			buf_puts(o, "\n");
 		}
 		return;
 	}
 	}
 }
 
-static void section(struct out *o, const void *base, unsigned section_flag)
+static void section(struct buf *o, const void *base, unsigned section_flag)
 {
 	for (size_t i = 0; i < conf_ndirectives; i++) {
 		const struct conf_directive *d = &conf_directives[i];
@@ -235,21 +186,17 @@ static void section(struct out *o, const void *base, unsigned section_flag)
 
 char *conf_dump(const struct fpmd_conf *c)
 {
-	struct out o = { 0 };
+	struct buf o = { 0 };
 
-	puts_(&o, "[global]\n");
+	buf_puts(&o, "[global]\n");
 	section(&o, c, CF_GLOBAL);
 	for (size_t i = 0; i < c->npools; i++) {
-		puts_(&o, "\n[");
-		puts_(&o, c->pools[i]->name);
-		puts_(&o, "]\n");
+		buf_puts(&o, "\n[");
+		buf_puts(&o, c->pools[i]->name);
+		buf_puts(&o, "]\n");
 		section(&o, c->pools[i], CF_POOL);
 	}
-	if (o.oom) {
-		free(o.s);
-		return NULL;
-	}
-	return o.s;
+	return buf_take(&o, NULL);
 }
 
 static int str_eq(const char *a, const char *b)

@@ -23,41 +23,7 @@
 #include <strings.h>
 
 #include "conf/conf_internal.h"
-
-/* A growing string. */
-struct sbuf {
-	char *s;
-	size_t n, cap;
-	int oom;
-};
-
-static void sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		char *p;
-
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		p = realloc(b->s, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = '\0';
-}
-
-static void sb_putc(struct sbuf *b, char c)
-{
-	sb_putn(b, &c, 1);
-}
+#include "buf/buf.h"
 
 static int is_space(char c)
 {
@@ -92,7 +58,7 @@ static const char *env_get(const struct conf_ctx *x, const char *name, size_t n)
  * -1 after an error diagnostic.
  */
 static int expand(struct conf_ctx *x, const struct line *ln, const char **pp, const char *end,
-		  struct sbuf *b, int *lead_dollar)
+		  struct buf *b, int *lead_dollar)
 {
 	const char *p = *pp;
 
@@ -118,7 +84,7 @@ static int expand(struct conf_ctx *x, const struct line *ln, const char **pp, co
 				      (int)(q - name), name);
 			return -1;
 		}
-		sb_putn(b, val, strlen(val));
+		buf_put(b, val, strlen(val));
 		*pp = q + 1;
 		return 0;
 	}
@@ -128,13 +94,13 @@ static int expand(struct conf_ctx *x, const struct line *ln, const char **pp, co
 				      "%s: '$pool' can only be used in a pool section", ln->key);
 			return -1;
 		}
-		sb_putn(b, x->c->pools[x->pool]->name, strlen(x->c->pools[x->pool]->name));
+		buf_put(b, x->c->pools[x->pool]->name, strlen(x->c->pools[x->pool]->name));
 		*pp = p + 5;
 		return 0;
 	}
-	if (b->n == 0)
+	if (b->len == 0)
 		*lead_dollar = 1;
-	sb_putc(b, '$');
+	buf_putc(b, '$');
 	*pp = p + 1;
 	return 0;
 }
@@ -157,10 +123,10 @@ static int after_quote(struct conf_ctx *x, const struct line *ln, const char *p,
  * after an error diagnostic.
  */
 static int lex_value(struct conf_ctx *x, const struct line *ln, const char *p, const char *end,
-		     struct sbuf *b, int *lead_dollar)
+		     struct buf *b, int *lead_dollar)
 {
 	*lead_dollar = 0;
-	sb_putn(b, "", 0);
+	buf_put(b, "", 0);
 	while (p < end && is_space(*p))
 		p++;
 
@@ -172,20 +138,20 @@ static int lex_value(struct conf_ctx *x, const struct line *ln, const char *p, c
 				      ln->key);
 			return -1;
 		}
-		sb_putn(b, p + 1, (size_t)(close - p - 1));
+		buf_put(b, p + 1, (size_t)(close - p - 1));
 		return after_quote(x, ln, close + 1, end);
 	}
 
 	if (p < end && *p == '"') {
 		for (p++; p < end && *p != '"';) {
 			if (*p == '\\' && p + 1 < end && (p[1] == '"' || p[1] == '\\' || p[1] == '$')) {
-				sb_putc(b, p[1]);
+				buf_putc(b, p[1]);
 				p += 2;
 			} else if (*p == '$') {
 				if (expand(x, ln, &p, end, b, lead_dollar) < 0)
 					return -1;
 			} else {
-				sb_putc(b, *p++);
+				buf_putc(b, *p++);
 			}
 		}
 		if (p == end) {
@@ -210,7 +176,7 @@ static int lex_value(struct conf_ctx *x, const struct line *ln, const char *p, c
 				if (expand(x, ln, &p, end, b, lead_dollar) < 0)
 					return -1;
 			} else {
-				sb_putc(b, *p++);
+				buf_putc(b, *p++);
 			}
 		}
 	}
@@ -362,7 +328,7 @@ static void key_line(struct conf_ctx *x, struct line *ln, const char *p, const c
 {
 	const char *ns = p, *ne, *ks = NULL, *ke = NULL;
 	char *name, *key = NULL;
-	struct sbuf val = { 0 };
+	struct buf val = { 0 };
 	struct conf_value v;
 	int has_brackets = 0, lead = 0;
 
@@ -414,7 +380,7 @@ static void key_line(struct conf_ctx *x, struct line *ln, const char *p, const c
 		goto out_free;
 	}
 	if (strcasecmp(name, "include") == 0 && !has_brackets) {
-		include(x, ln, val.s, depth);
+		include(x, ln, val.p, depth);
 		goto out_free;
 	}
 	if (x->sec == SEC_NONE) {
@@ -423,13 +389,13 @@ static void key_line(struct conf_ctx *x, struct line *ln, const char *p, const c
 			      name);
 		goto out_free;
 	}
-	v.text = val.s;
+	v.text = val.p;
 	v.lead_dollar = lead;
 	v.file = ln->file;
 	v.line = ln->lineno;
 	entry(x, ln, name, key, has_brackets, &v);
 out_free:
-	free(val.s);
+	buf_free(&val);
 	free(key);
 	free(name);
 	ln->key = "";

@@ -3,6 +3,7 @@
  * request are escaped so one request is always one line.
  */
 #include "log/access_format.h"
+#include "buf/buf.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -11,72 +12,34 @@
 #include <string.h>
 #include <strings.h>
 
-struct out {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->len + n + 2 > o->cap) {
-		size_t cap = o->cap ? o->cap : 256;
-		while (cap < o->len + n + 2)
-			cap *= 2;
-		char *np = realloc(o->p, cap);
-		if (!np) {
-			o->oom = 1;
-			return;
-		}
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-}
-
-static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct out *o, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		put(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
 /* Request data: control characters, quotes and backslashes escaped. */
-static void put_value(struct out *o, const char *s, size_t n)
+static void put_value(struct buf *o, const char *s, size_t n)
 {
 	if (!s || n == 0) {
-		put(o, "-", 1);
+		buf_put(o, "-", 1);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-			putf(o, "\\x%02x", c);
+			buf_printf(o, "\\x%02x", c);
 		else
-			put(o, (const char *)&c, 1);
+			buf_put(o, (const char *)&c, 1);
 	}
 }
 
-static void put_str(struct out *o, const char *s)
+static void put_str(struct buf *o, const char *s)
 {
 	put_value(o, s, s ? strlen(s) : 0);
 }
 
-static void put_time(struct out *o, const struct timespec *ts, const char *arg)
+static void put_time(struct buf *o, const struct timespec *ts, const char *arg)
 {
 	struct tm tm;
 	char buf[256];
 	localtime_r(&ts->tv_sec, &tm);
 	size_t n = strftime(buf, sizeof(buf), arg && *arg ? arg : "%d/%b/%Y:%H:%M:%S %z", &tm);
-	put(o, buf, n);
+	buf_put(o, buf, n);
 }
 
 static double cpu_percent(uint64_t cpu_us, uint64_t duration_us)
@@ -85,11 +48,11 @@ static double cpu_percent(uint64_t cpu_us, uint64_t duration_us)
 }
 
 /* Returns 0, or -1 for an unknown modifier. */
-static int render(struct out *o, char code, const char *arg, const struct access_entry *e)
+static int render(struct buf *o, char code, const char *arg, const struct access_entry *e)
 {
 	switch (code) {
 	case '%':
-		put(o, "%", 1);
+		buf_put(o, "%", 1);
 		return 0;
 	case 'C': {
 		uint64_t cpu = e->cpu_user_us + e->cpu_system_us;
@@ -99,18 +62,18 @@ static int render(struct out *o, char code, const char *arg, const struct access
 			cpu = e->cpu_system_us;
 		else if (arg && *arg && strcasecmp(arg, "total") != 0)
 			return -1;
-		putf(o, "%.2f", cpu_percent(cpu, e->duration_us));
+		buf_printf(o, "%.2f", cpu_percent(cpu, e->duration_us));
 		return 0;
 	}
 	case 'd':
 		if (!arg || !*arg || strcasecmp(arg, "seconds") == 0)
-			putf(o, "%.3f", (double)e->duration_us / 1e6);
+			buf_printf(o, "%.3f", (double)e->duration_us / 1e6);
 		else if (strcasecmp(arg, "milliseconds") == 0 || strcasecmp(arg, "milli") == 0 ||
 			 /* php-fpm's spelling, kept by its users' formats */
 			 strcasecmp(arg, "miliseconds") == 0 || strcasecmp(arg, "mili") == 0)
-			putf(o, "%.3f", (double)e->duration_us / 1e3);
+			buf_printf(o, "%.3f", (double)e->duration_us / 1e3);
 		else if (strcasecmp(arg, "microseconds") == 0 || strcasecmp(arg, "micro") == 0)
-			putf(o, "%" PRIu64, e->duration_us);
+			buf_printf(o, "%" PRIu64, e->duration_us);
 		else
 			return -1;
 		return 0;
@@ -123,18 +86,18 @@ static int render(struct out *o, char code, const char *arg, const struct access
 		put_str(o, e->script);
 		return 0;
 	case 'l':
-		putf(o, "%" PRIu64, e->content_length);
+		buf_printf(o, "%" PRIu64, e->content_length);
 		return 0;
 	case 'm':
 		put_str(o, e->method);
 		return 0;
 	case 'M':
 		if (!arg || !*arg || strcasecmp(arg, "bytes") == 0)
-			putf(o, "%" PRIu64, e->memory);
+			buf_printf(o, "%" PRIu64, e->memory);
 		else if (strcasecmp(arg, "kilo") == 0 || strcasecmp(arg, "kilobytes") == 0)
-			putf(o, "%" PRIu64, e->memory / 1024);
+			buf_printf(o, "%" PRIu64, e->memory / 1024);
 		else if (strcasecmp(arg, "mega") == 0 || strcasecmp(arg, "megabytes") == 0)
-			putf(o, "%" PRIu64, e->memory / (1024 * 1024));
+			buf_printf(o, "%" PRIu64, e->memory / (1024 * 1024));
 		else
 			return -1;
 		return 0;
@@ -150,10 +113,10 @@ static int render(struct out *o, char code, const char *arg, const struct access
 		return 0;
 	}
 	case 'p':
-		putf(o, "%d", e->pid);
+		buf_printf(o, "%d", e->pid);
 		return 0;
 	case 'P':
-		putf(o, "%d", e->master_pid);
+		buf_printf(o, "%d", e->master_pid);
 		return 0;
 	case 'q':
 		if (e->query && *e->query)
@@ -161,7 +124,7 @@ static int render(struct out *o, char code, const char *arg, const struct access
 		return 0;
 	case 'Q':
 		if (e->query && *e->query)
-			put(o, "?", 1);
+			buf_put(o, "?", 1);
 		return 0;
 	case 'r':
 		put_str(o, e->uri);
@@ -170,7 +133,7 @@ static int render(struct out *o, char code, const char *arg, const struct access
 		put_str(o, e->remote_addr);
 		return 0;
 	case 's':
-		putf(o, "%d", e->status ? e->status : 200);
+		buf_printf(o, "%d", e->status ? e->status : 200);
 		return 0;
 	case 't':
 		put_time(o, &e->start, arg);
@@ -190,14 +153,14 @@ static int render(struct out *o, char code, const char *arg, const struct access
  * Walks the format: literal text, %X or %{arg}X.  Calls render for each code
  * (or only checks it when e is NULL).  Returns 0 or -1 with a reason.
  */
-static int walk(const char *fmt, const struct access_entry *e, struct out *o, char *err,
+static int walk(const char *fmt, const struct access_entry *e, struct buf *o, char *err,
 		size_t errlen)
 {
 	static const char known[] = "%CdefhlmMnopPqQrRstTu";
 	for (const char *p = fmt; *p; p++) {
 		if (*p != '%') {
 			if (o)
-				put(o, p, 1);
+				buf_put(o, p, 1);
 			continue;
 		}
 		const char *start = p;
@@ -223,7 +186,7 @@ static int walk(const char *fmt, const struct access_entry *e, struct out *o, ch
 				return -1;
 			}
 			if (o)
-				put(o, start, (size_t)(p - start) + (code ? 2 : 1));
+				buf_put(o, start, (size_t)(p - start) + (code ? 2 : 1));
 			if (!code)
 				break;
 			p++;
@@ -232,13 +195,13 @@ static int walk(const char *fmt, const struct access_entry *e, struct out *o, ch
 		p++;
 		if (e && o) {
 			if (render(o, code, arg[0] ? arg : NULL, e) < 0)
-				put(o, start, (size_t)(p - start) + 1);
+				buf_put(o, start, (size_t)(p - start) + 1);
 		} else if (err) {
 			struct access_entry dummy;
-			struct out sink = { 0 };
+			struct buf sink = { 0 };
 			memset(&dummy, 0, sizeof(dummy));
 			int bad = render(&sink, code, arg[0] ? arg : NULL, &dummy) < 0;
-			free(sink.p);
+			buf_free(&sink);
 			if (bad) {
 				snprintf(err, errlen, "invalid modifier '{%s}' for '%%%c' in access.format", arg,
 					 code);
@@ -251,16 +214,10 @@ static int walk(const char *fmt, const struct access_entry *e, struct out *o, ch
 
 char *access_format(const char *fmt, const struct access_entry *e, size_t *len)
 {
-	struct out o = { 0 };
+	struct buf o = { 0 };
 	walk(fmt && *fmt ? fmt : ACCESS_FORMAT_DEFAULT, e, &o, NULL, 0);
-	put(&o, "\n", 1);
-	if (o.oom) {
-		free(o.p);
-		return NULL;
-	}
-	o.p[o.len] = '\0';          /* put() always leaves room for it */
-	*len = o.len;
-	return o.p;
+	buf_put(&o, "\n", 1);
+	return buf_take(&o, len);
 }
 
 int access_format_check(const char *fmt, char *err, size_t errlen)

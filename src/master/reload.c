@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf/buf.h"
 #include "ev/ev.h"
 #include "log/log.h"
 #include "master/conf_check.h"
@@ -589,40 +590,14 @@ static int check_with_binary(struct master *m)
 	return -1;
 }
 
-static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -1;
-	if (*len + (size_t)n + 1 > *cap) {
-		size_t nc = *cap ? *cap * 2 : 1024;
-		while (nc < *len + (size_t)n + 1)
-			nc *= 2;
-		char *nb = realloc(*buf, nc);
-		if (!nb)
-			return -1;
-		*buf = nb;
-		*cap = nc;
-	}
-	memcpy(*buf + *len, tmp, (size_t)n + 1);
-	*len += (size_t)n;
-	return 0;
-}
-
-static void pass_child(struct child *c, char **buf, size_t *len, size_t *cap)
+static void pass_child(struct child *c, struct buf *out)
 {
 	int fds[3];
 	children_read_pipe_fds(c, fds);
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			set_cloexec(fds[i], 0);
-	append(buf, len, cap, "%d:%d:%d:%d:%d:%llu:%s;", (int)c->pid, fds[0], fds[1], fds[2],
+	buf_printf(out, "%d:%d:%d:%d:%d:%llu:%s;", (int)c->pid, fds[0], fds[1], fds[2],
 	       c->decorate, (unsigned long long)c->start_mono_us, child_pool_name(c));
 }
 
@@ -724,32 +699,31 @@ static int prev_conf_memfd(const struct master *m)
  */
 static void exec_self(struct master *m, int rollback_fd)
 {
-	char *socks = NULL, *kids = NULL;
-	size_t sl = 0, sc = 0, kl = 0, kc = 0;
-	append(&socks, &sl, &sc, "%s", "");
-	append(&kids, &kl, &kc, "%s", "");
+	struct buf socks = { 0 }, kids = { 0 };
+	buf_puts(&socks, "");
+	buf_puts(&kids, "");
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 0);
 		/* FD[:s]=ADDRESS; ":s": from socket activation, still systemd's after the re-exec */
-		append(&socks, &sl, &sc, "%d%s=%s;", p->listen_fd, p->listen_systemd ? ":s" : "",
+		buf_printf(&socks, "%d%s=%s;", p->listen_fd, p->listen_systemd ? ":s" : "",
 		       p->addr.text);
 		if (p->status_fd >= 0) {
 			set_cloexec(p->status_fd, 0);
-			append(&socks, &sl, &sc, "%d%s=%s;", p->status_fd, p->status_systemd ? ":s" : "",
+			buf_printf(&socks, "%d%s=%s;", p->status_fd, p->status_systemd ? ":s" : "",
 			       p->status_addr.text);
 		}
 		for (struct child *c = p->children; c; c = c->next)
-			pass_child(c, &kids, &kl, &kc);
+			pass_child(c, &kids);
 	}
 	for (struct child *c = m->old; c; c = c->next)
-		pass_child(c, &kids, &kl, &kc);
+		pass_child(c, &kids);
 	/* A start that failed half way has sockets no pool took yet: they go on too. */
 	for (size_t i = 0; i < m->ninherited; i++) {
 		struct inherited_socket *is = &m->inherited[i];
 		if (is->used)
 			continue;
 		set_cloexec(is->fd, 0);
-		append(&socks, &sl, &sc, "%d%s=%s;", is->fd, is->systemd ? ":s" : "", is->text);
+		buf_printf(&socks, "%d%s=%s;", is->fd, is->systemd ? ":s" : "", is->text);
 	}
 
 	char args[1024] = "";
@@ -770,9 +744,9 @@ static void exec_self(struct master *m, int rollback_fd)
 		snprintf(fdnum, sizeof(fdnum), "%d", prev);
 		setenv(ENV_PREV, fdnum, 1);
 	}
-	if (socks && kids) {
-		setenv(ENV_SOCKETS, socks, 1);
-		setenv(ENV_CHILDREN, kids, 1);
+	if (!socks.oom && !kids.oom) {
+		setenv(ENV_SOCKETS, socks.p, 1);
+		setenv(ENV_CHILDREN, kids.p, 1);
 		setenv(ENV_RELOAD, "1", 1);
 		control_pass_on_exec(m);
 		struct timespec ts;
@@ -800,6 +774,6 @@ static void exec_self(struct master *m, int rollback_fd)
 	if (rollback_fd >= 0)
 		set_cloexec(rollback_fd, 1);
 	restore_cloexec(m);
-	free(socks);
-	free(kids);
+	buf_free(&socks);
+	buf_free(&kids);
 }

@@ -4,6 +4,7 @@
  */
 #include "status/status.h"
 #include "status/sha256.h"
+#include "buf/buf.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -11,64 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void bput(struct buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (!np) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void bputs(struct buf *b, const char *s)
-{
-	bput(b, s, strlen(s));
-}
-
-static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct buf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof(tmp)) {
-		bput(b, tmp, (size_t)n);
-		return;
-	}
-	char *big = malloc((size_t)n + 1);
-	if (!big) {
-		b->oom = 1;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(big, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	bput(b, big, (size_t)n);
-	free(big);
-}
 
 /*
  * Length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no overlong
@@ -110,24 +53,24 @@ static size_t utf8_len(const unsigned char *s)
 
 static void put_json_str(struct buf *b, const char *s)
 {
-	bputs(b, "\"");
+	buf_puts(b, "\"");
 	while (s && *s) {
 		unsigned char c = (unsigned char)*s;
 		size_t n = utf8_len((const unsigned char *)s);
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
-			bput(b, e, 2);
+			buf_put(b, e, 2);
 		} else if (c < 0x20 || c == 0x7f) {
-			bprintf(b, "\\u%04x", c);
+			buf_printf(b, "\\u%04x", c);
 		} else if (n == 0) {
-			bputs(b, "\\ufffd");
+			buf_puts(b, "\\ufffd");
 			n = 1;
 		} else {
-			bput(b, s, n);
+			buf_put(b, s, n);
 		}
 		s += n ? n : 1;
 	}
-	bputs(b, "\"");
+	buf_puts(b, "\"");
 }
 
 /*
@@ -140,27 +83,27 @@ static void put_markup(struct buf *b, const char *s)
 	for (; s && *s; s++) {
 		size_t n = utf8_len((const unsigned char *)s);
 		if (n == 0) {
-			bputs(b, "&#xFFFD;");      /* not UTF-8: ill-formed XML otherwise */
+			buf_puts(b, "&#xFFFD;");      /* not UTF-8: ill-formed XML otherwise */
 			continue;
 		}
 		if (n > 1) {
-			bput(b, s, n);
+			buf_put(b, s, n);
 			s += n - 1;
 			continue;
 		}
 		switch (*s) {
-		case '<': bputs(b, "&lt;"); break;
-		case '>': bputs(b, "&gt;"); break;
-		case '&': bputs(b, "&amp;"); break;
-		case '"': bputs(b, "&quot;"); break;
-		case '\'': bputs(b, "&#039;"); break;
-		case '\n': bputs(b, "&#10;"); break;
-		case '\r': bputs(b, "&#13;"); break;
+		case '<': buf_puts(b, "&lt;"); break;
+		case '>': buf_puts(b, "&gt;"); break;
+		case '&': buf_puts(b, "&amp;"); break;
+		case '"': buf_puts(b, "&quot;"); break;
+		case '\'': buf_puts(b, "&#039;"); break;
+		case '\n': buf_puts(b, "&#10;"); break;
+		case '\r': buf_puts(b, "&#13;"); break;
 		default:
 			if ((unsigned char)*s < 0x20 && *s != '\t')
-				bputs(b, "&#xFFFD;");
+				buf_puts(b, "&#xFFFD;");
 			else
-				bput(b, s, 1);
+				buf_put(b, s, 1);
 		}
 	}
 }
@@ -171,9 +114,9 @@ static void put_text(struct buf *b, const char *s)
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c < 0x20 || c == 0x7f)
-			bprintf(b, "\\x%02x", c);
+			buf_printf(b, "\\x%02x", c);
 		else
-			bput(b, (const char *)&c, 1);
+			buf_put(b, (const char *)&c, 1);
 	}
 }
 
@@ -241,41 +184,41 @@ static void render_text(struct buf *b, const struct status_pool *p, const struct
 {
 	char t[64], uri[2048];
 	fmt_time(t, sizeof(t), p->start_time);
-	bprintf(b, "pool:                 %s\n", p->pool);
-	bprintf(b, "process manager:      %s\n", p->pm);
-	bprintf(b, "start time:           %s\n", t);
-	bprintf(b, "start since:          %lld\n", seconds_since(p->now, p->start_time));
-	bprintf(b, "accepted conn:        %" PRIu64 "\n", p->accepted_conn);
-	bprintf(b, "listen queue:         %" PRIu64 "\n", p->listen_queue);
-	bprintf(b, "max listen queue:     %" PRIu64 "\n", p->max_listen_queue);
-	bprintf(b, "listen queue len:     %" PRIu64 "\n", p->listen_queue_len);
-	bprintf(b, "idle processes:       %" PRIu64 "\n", p->idle);
-	bprintf(b, "active processes:     %" PRIu64 "\n", p->active);
-	bprintf(b, "total processes:      %" PRIu64 "\n", p->total);
-	bprintf(b, "max active processes: %" PRIu64 "\n", p->max_active);
-	bprintf(b, "max children reached: %" PRIu64 "\n", p->max_children_reached);
-	bprintf(b, "slow requests:        %" PRIu64 "\n", p->slow_requests);
+	buf_printf(b, "pool:                 %s\n", p->pool);
+	buf_printf(b, "process manager:      %s\n", p->pm);
+	buf_printf(b, "start time:           %s\n", t);
+	buf_printf(b, "start since:          %lld\n", seconds_since(p->now, p->start_time));
+	buf_printf(b, "accepted conn:        %" PRIu64 "\n", p->accepted_conn);
+	buf_printf(b, "listen queue:         %" PRIu64 "\n", p->listen_queue);
+	buf_printf(b, "max listen queue:     %" PRIu64 "\n", p->max_listen_queue);
+	buf_printf(b, "listen queue len:     %" PRIu64 "\n", p->listen_queue_len);
+	buf_printf(b, "idle processes:       %" PRIu64 "\n", p->idle);
+	buf_printf(b, "active processes:     %" PRIu64 "\n", p->active);
+	buf_printf(b, "total processes:      %" PRIu64 "\n", p->total);
+	buf_printf(b, "max active processes: %" PRIu64 "\n", p->max_active);
+	buf_printf(b, "max children reached: %" PRIu64 "\n", p->max_children_reached);
+	buf_printf(b, "slow requests:        %" PRIu64 "\n", p->slow_requests);
 	if (!full)
 		return;
 	if (p->pool_memory)
-		bprintf(b, "pool memory:          %" PRIu64 "\n", p->pool_memory);
+		buf_printf(b, "pool memory:          %" PRIu64 "\n", p->pool_memory);
 	for (size_t i = 0; i < n; i++) {
 		const struct status_proc *pr = &procs[i];
 		fmt_time(t, sizeof(t), pr->start_time);
-		bputs(b, "\n************************\n");
-		bprintf(b, "pid:                  %d\n", pr->pid);
-		bprintf(b, "state:                %s\n", pr->state);
-		bprintf(b, "start time:           %s\n", t);
-		bprintf(b, "start since:          %lld\n", seconds_since(p->now, pr->start_time));
-		bprintf(b, "requests:             %" PRIu64 "\n", pr->requests);
-		bprintf(b, "request duration:     %" PRIu64 "\n", pr->request_duration_us);
-		bputs(b, "request method:       "); put_text(b, or_dash(pr->method)); bputs(b, "\n");
-		bputs(b, "request URI:          "); put_text(b, full_uri(pr, uri, sizeof(uri))); bputs(b, "\n");
-		bprintf(b, "content length:       %" PRIu64 "\n", pr->content_length);
-		bputs(b, "user:                 "); put_text(b, or_dash(pr->user)); bputs(b, "\n");
-		bputs(b, "script:               "); put_text(b, or_dash(pr->script)); bputs(b, "\n");
-		bprintf(b, "last request cpu:     %.2f\n", pr->last_cpu);
-		bprintf(b, "last request memory:  %" PRIu64 "\n", pr->last_memory);
+		buf_puts(b, "\n************************\n");
+		buf_printf(b, "pid:                  %d\n", pr->pid);
+		buf_printf(b, "state:                %s\n", pr->state);
+		buf_printf(b, "start time:           %s\n", t);
+		buf_printf(b, "start since:          %lld\n", seconds_since(p->now, pr->start_time));
+		buf_printf(b, "requests:             %" PRIu64 "\n", pr->requests);
+		buf_printf(b, "request duration:     %" PRIu64 "\n", pr->request_duration_us);
+		buf_puts(b, "request method:       "); put_text(b, or_dash(pr->method)); buf_puts(b, "\n");
+		buf_puts(b, "request URI:          "); put_text(b, full_uri(pr, uri, sizeof(uri))); buf_puts(b, "\n");
+		buf_printf(b, "content length:       %" PRIu64 "\n", pr->content_length);
+		buf_puts(b, "user:                 "); put_text(b, or_dash(pr->user)); buf_puts(b, "\n");
+		buf_puts(b, "script:               "); put_text(b, or_dash(pr->script)); buf_puts(b, "\n");
+		buf_printf(b, "last request cpu:     %.2f\n", pr->last_cpu);
+		buf_printf(b, "last request memory:  %" PRIu64 "\n", pr->last_memory);
 	}
 }
 
@@ -283,11 +226,11 @@ static void render_json(struct buf *b, const struct status_pool *p, const struct
 			size_t n, int full)
 {
 	char uri[2048];
-	bputs(b, "{\"pool\":");
+	buf_puts(b, "{\"pool\":");
 	put_json_str(b, p->pool);
-	bputs(b, ",\"process manager\":");
+	buf_puts(b, ",\"process manager\":");
 	put_json_str(b, p->pm);
-	bprintf(b, ",\"start time\":%lld,\"start since\":%lld,\"accepted conn\":%" PRIu64
+	buf_printf(b, ",\"start time\":%lld,\"start since\":%lld,\"accepted conn\":%" PRIu64
 		",\"listen queue\":%" PRIu64 ",\"max listen queue\":%" PRIu64
 		",\"listen queue len\":%" PRIu64 ",\"idle processes\":%" PRIu64
 		",\"active processes\":%" PRIu64 ",\"total processes\":%" PRIu64
@@ -298,48 +241,48 @@ static void render_json(struct buf *b, const struct status_pool *p, const struct
 		p->total, p->max_active, p->max_children_reached, p->slow_requests);
 	if (full) {
 		if (p->pool_memory)
-			bprintf(b, ",\"pool memory\":%" PRIu64, p->pool_memory);
-		bputs(b, ",\"processes\":[");
+			buf_printf(b, ",\"pool memory\":%" PRIu64, p->pool_memory);
+		buf_puts(b, ",\"processes\":[");
 		for (size_t i = 0; i < n; i++) {
 			const struct status_proc *pr = &procs[i];
-			bprintf(b, "%s{\"pid\":%d,\"state\":", i ? "," : "", pr->pid);
+			buf_printf(b, "%s{\"pid\":%d,\"state\":", i ? "," : "", pr->pid);
 			put_json_str(b, pr->state);
-			bprintf(b, ",\"start time\":%lld,\"start since\":%lld,\"requests\":%" PRIu64
+			buf_printf(b, ",\"start time\":%lld,\"start since\":%lld,\"requests\":%" PRIu64
 				",\"request duration\":%" PRIu64 ",\"request method\":",
 				(long long)pr->start_time, seconds_since(p->now, pr->start_time),
 				pr->requests, pr->request_duration_us);
 			put_json_str(b, or_dash(pr->method));
-			bputs(b, ",\"request uri\":");
+			buf_puts(b, ",\"request uri\":");
 			put_json_str(b, full_uri(pr, uri, sizeof(uri)));
-			bprintf(b, ",\"content length\":%" PRIu64 ",\"user\":", pr->content_length);
+			buf_printf(b, ",\"content length\":%" PRIu64 ",\"user\":", pr->content_length);
 			put_json_str(b, or_dash(pr->user));
-			bputs(b, ",\"script\":");
+			buf_puts(b, ",\"script\":");
 			put_json_str(b, or_dash(pr->script));
-			bprintf(b, ",\"last request cpu\":%.2f,\"last request memory\":%" PRIu64 "}",
+			buf_printf(b, ",\"last request cpu\":%.2f,\"last request memory\":%" PRIu64 "}",
 				pr->last_cpu, pr->last_memory);
 		}
-		bputs(b, "]");
+		buf_puts(b, "]");
 	}
-	bputs(b, "}");
+	buf_puts(b, "}");
 }
 
 static void xml_num(struct buf *b, const char *tag, uint64_t v)
 {
-	bprintf(b, "<%s>%" PRIu64 "</%s>\n", tag, v, tag);
+	buf_printf(b, "<%s>%" PRIu64 "</%s>\n", tag, v, tag);
 }
 
 static void xml_str(struct buf *b, const char *tag, const char *v)
 {
-	bprintf(b, "<%s>", tag);
+	buf_printf(b, "<%s>", tag);
 	put_markup(b, v);
-	bprintf(b, "</%s>\n", tag);
+	buf_printf(b, "</%s>\n", tag);
 }
 
 static void render_xml(struct buf *b, const struct status_pool *p, const struct status_proc *procs,
 		       size_t n, int full)
 {
 	char uri[2048];
-	bputs(b, "<?xml version=\"1.0\" ?>\n<status>\n");
+	buf_puts(b, "<?xml version=\"1.0\" ?>\n<status>\n");
 	xml_str(b, "pool", p->pool);
 	xml_str(b, "process-manager", p->pm);
 	xml_num(b, "start-time", (uint64_t)p->start_time);
@@ -357,10 +300,10 @@ static void render_xml(struct buf *b, const struct status_pool *p, const struct 
 	if (full) {
 		if (p->pool_memory)
 			xml_num(b, "pool-memory", p->pool_memory);
-		bputs(b, "<processes>\n");
+		buf_puts(b, "<processes>\n");
 		for (size_t i = 0; i < n; i++) {
 			const struct status_proc *pr = &procs[i];
-			bputs(b, "<process>");
+			buf_puts(b, "<process>");
 			xml_num(b, "pid", (uint64_t)pr->pid);
 			xml_str(b, "state", pr->state);
 			xml_num(b, "start-time", (uint64_t)pr->start_time);
@@ -372,32 +315,32 @@ static void render_xml(struct buf *b, const struct status_pool *p, const struct 
 			xml_num(b, "content-length", pr->content_length);
 			xml_str(b, "user", or_dash(pr->user));
 			xml_str(b, "script", or_dash(pr->script));
-			bprintf(b, "<last-request-cpu>%.2f</last-request-cpu>", pr->last_cpu);
+			buf_printf(b, "<last-request-cpu>%.2f</last-request-cpu>", pr->last_cpu);
 			xml_num(b, "last-request-memory", pr->last_memory);
-			bputs(b, "</process>\n");
+			buf_puts(b, "</process>\n");
 		}
-		bputs(b, "</processes>\n");
+		buf_puts(b, "</processes>\n");
 	}
-	bputs(b, "</status>\n");
+	buf_puts(b, "</status>\n");
 }
 
 static void html_row(struct buf *b, const char *name, const char *v)
 {
-	bprintf(b, "<tr><th>%s</th><td>", name);
+	buf_printf(b, "<tr><th>%s</th><td>", name);
 	put_markup(b, v);
-	bputs(b, "</td></tr>\n");
+	buf_puts(b, "</td></tr>\n");
 }
 
 static void html_num(struct buf *b, const char *name, uint64_t v)
 {
-	bprintf(b, "<tr><th>%s</th><td>%" PRIu64 "</td></tr>\n", name, v);
+	buf_printf(b, "<tr><th>%s</th><td>%" PRIu64 "</td></tr>\n", name, v);
 }
 
 static void render_html(struct buf *b, const struct status_pool *p, const struct status_proc *procs,
 			size_t n, int full)
 {
 	char t[64], uri[2048];
-	bputs(b, "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" "
+	buf_puts(b, "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" "
 		"\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n"
 		"<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en\">\n"
 		"<head><title>PHP-FPM Status Page</title></head>\n<body>\n<table>\n");
@@ -416,9 +359,9 @@ static void render_html(struct buf *b, const struct status_pool *p, const struct
 	html_num(b, "max active processes", p->max_active);
 	html_num(b, "max children reached", p->max_children_reached);
 	html_num(b, "slow requests", p->slow_requests);
-	bputs(b, "</table>\n");
+	buf_puts(b, "</table>\n");
 	if (full) {
-		bputs(b, "<table border=\"1\">\n<tr><th>pid</th><th>state</th><th>start time</th>"
+		buf_puts(b, "<table border=\"1\">\n<tr><th>pid</th><th>state</th><th>start time</th>"
 			"<th>start since</th><th>requests</th><th>request duration</th>"
 			"<th>request method</th><th>request uri</th><th>content length</th>"
 			"<th>user</th><th>script</th><th>last request cpu</th>"
@@ -426,24 +369,24 @@ static void render_html(struct buf *b, const struct status_pool *p, const struct
 		for (size_t i = 0; i < n; i++) {
 			const struct status_proc *pr = &procs[i];
 			fmt_time(t, sizeof(t), pr->start_time);
-			bprintf(b, "<tr><td>%d</td><td>", pr->pid);
+			buf_printf(b, "<tr><td>%d</td><td>", pr->pid);
 			put_markup(b, pr->state);
-			bprintf(b, "</td><td>%s</td><td>%lld</td><td>%" PRIu64 "</td><td>%" PRIu64
+			buf_printf(b, "</td><td>%s</td><td>%lld</td><td>%" PRIu64 "</td><td>%" PRIu64
 				"</td><td>", t, seconds_since(p->now, pr->start_time), pr->requests,
 				pr->request_duration_us);
 			put_markup(b, or_dash(pr->method));
-			bputs(b, "</td><td>");
+			buf_puts(b, "</td><td>");
 			put_markup(b, full_uri(pr, uri, sizeof(uri)));
-			bprintf(b, "</td><td>%" PRIu64 "</td><td>", pr->content_length);
+			buf_printf(b, "</td><td>%" PRIu64 "</td><td>", pr->content_length);
 			put_markup(b, or_dash(pr->user));
-			bputs(b, "</td><td>");
+			buf_puts(b, "</td><td>");
 			put_markup(b, or_dash(pr->script));
-			bprintf(b, "</td><td>%.2f</td><td>%" PRIu64 "</td></tr>\n", pr->last_cpu,
+			buf_printf(b, "</td><td>%.2f</td><td>%" PRIu64 "</td></tr>\n", pr->last_cpu,
 				pr->last_memory);
 		}
-		bputs(b, "</table>");
+		buf_puts(b, "</table>");
 	}
-	bputs(b, "</body></html>");   /* php-fpm's bytes, no newline at the end */
+	buf_puts(b, "</body></html>");   /* php-fpm's bytes, no newline at the end */
 }
 
 /*
@@ -632,18 +575,18 @@ static void render_live(struct buf *b, const struct status_pool *p)
 	char script_src[52], style_src[52];
 	sha256_csp_source(live_script, sizeof(live_script) - 1, script_src);
 	sha256_csp_source(live_style, sizeof(live_style) - 1, style_src);
-	bprintf(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+	buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 		"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
 		"script-src '%s'; style-src '%s'; connect-src 'self'; img-src 'self'; "
 		"base-uri 'none'; form-action 'none'\">\n", script_src, style_src);
-	bputs(b, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	buf_puts(b, "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 		 "<title>fpmd status: pool ");
 	put_markup(b, p->pool);
-	bputs(b, "</title>\n<style>");
-	bputs(b, live_style);
-	bputs(b, "</style>\n</head>\n<body data-state=\"loading\">\n<h1>fpmd status: pool ");
+	buf_puts(b, "</title>\n<style>");
+	buf_puts(b, live_style);
+	buf_puts(b, "</style>\n</head>\n<body data-state=\"loading\">\n<h1>fpmd status: pool ");
 	put_markup(b, p->pool);
-	bputs(b, "</h1>\n<p id=\"updated\" data-updates=\"0\">loading&#8230;</p>\n"
+	buf_puts(b, "</h1>\n<p id=\"updated\" data-updates=\"0\">loading&#8230;</p>\n"
 		 "<p id=\"error\" role=\"alert\" hidden></p>\n"
 		 "<noscript><p>This page needs JavaScript; <a href=\"?html&amp;full\">the static "
 		 "status page</a> does not.</p></noscript>\n"
@@ -654,14 +597,14 @@ static void render_live(struct buf *b, const struct status_pool *p)
 		 "<th>method</th><th>request uri</th><th>script</th><th>last cpu</th>"
 		 "<th>last memory</th><th>up</th></tr></thead>\n<tbody id=\"workers\"></tbody>\n</table>\n"
 		 "<script>");
-	bputs(b, live_script);
-	bputs(b, "</script>\n</body>\n</html>\n");
+	buf_puts(b, live_script);
+	buf_puts(b, "</script>\n</body>\n</html>\n");
 }
 
 static void om_metric(struct buf *b, const char *name, const char *type, const char *help,
 		      uint64_t v)
 {
-	bprintf(b, "# HELP phpfpm_%s %s\n# TYPE phpfpm_%s %s\nphpfpm_%s %" PRIu64 "\n", name, help,
+	buf_printf(b, "# HELP phpfpm_%s %s\n# TYPE phpfpm_%s %s\nphpfpm_%s %" PRIu64 "\n", name, help,
 		name, type, name, v);
 }
 
@@ -688,32 +631,32 @@ static void render_fpmd_metrics(struct buf *b, const struct status_pool *p)
 		  offsetof(struct status_extra, max_requests) },
 	};
 	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
-		bprintf(b, "# HELP fpmd_%s %s\n# TYPE fpmd_%s gauge\nfpmd_%s %" PRIu64 "\n", limits[i].name,
+		buf_printf(b, "# HELP fpmd_%s %s\n# TYPE fpmd_%s gauge\nfpmd_%s %" PRIu64 "\n", limits[i].name,
 			limits[i].help, limits[i].name, limits[i].name,
 			*(const uint64_t *)(const void *)((const char *)x + limits[i].off));
-	bputs(b, "# HELP fpmd_worker_exits Workers that exited, by reason.\n"
+	buf_puts(b, "# HELP fpmd_worker_exits Workers that exited, by reason.\n"
 		 "# TYPE fpmd_worker_exits counter\n");
 	for (int r = 0; r < EXIT_REASONS; r++)
-		bprintf(b, "fpmd_worker_exits_total{reason=\"%s\"} %" PRIu64 "\n",
+		buf_printf(b, "fpmd_worker_exits_total{reason=\"%s\"} %" PRIu64 "\n",
 			status_exit_reason_names[r], x->exits[r]);
 	if (p->pool_memory)
-		bprintf(b, "# HELP fpmd_pool_memory_bytes The pool's workers' memory now: the sum of their "
+		buf_printf(b, "# HELP fpmd_pool_memory_bytes The pool's workers' memory now: the sum of their "
 			"PSS (kind=pss), or of their anonymous resident memory where their smaps_rollup "
 			"cannot be read (kind=anon).\n# TYPE fpmd_pool_memory_bytes gauge\n"
 			"fpmd_pool_memory_bytes{kind=\"%s\"} %" PRIu64 "\n",
 			p->pool_memory_kind ? p->pool_memory_kind : "pss", p->pool_memory);
-	bprintf(b, "# HELP fpmd_respawns Workers started again after one died.\n"
+	buf_printf(b, "# HELP fpmd_respawns Workers started again after one died.\n"
 		"# TYPE fpmd_respawns counter\nfpmd_respawns_total %" PRIu64 "\n", x->respawns);
-	bputs(b, "# HELP fpmd_request_duration_seconds Time from a request's first byte to its end.\n"
+	buf_puts(b, "# HELP fpmd_request_duration_seconds Time from a request's first byte to its end.\n"
 		 "# TYPE fpmd_request_duration_seconds histogram\n");
 	uint64_t cum = 0;
 	for (int i = 0; i < STATUS_HIST_BUCKETS; i++) {
 		cum += x->hist[i];
-		bprintf(b, "fpmd_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+		buf_printf(b, "fpmd_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
 			status_hist_bounds[i], cum);
 	}
 	cum += x->hist[STATUS_HIST_BUCKETS];
-	bprintf(b, "fpmd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+	buf_printf(b, "fpmd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
 		"fpmd_request_duration_seconds_count %" PRIu64 "\n"
 		"fpmd_request_duration_seconds_sum %.6f\n", cum, cum, (double)x->hist_sum_us / 1e6);
 }
@@ -728,7 +671,7 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 		  p->memory_peak);
 	if (p->extra)
 		render_fpmd_metrics(b, p);
-	bprintf(b, "# HELP phpfpm_up Could pool %s using a %s PM on PHP-FPM be reached?\n"
+	buf_printf(b, "# HELP phpfpm_up Could pool %s using a %s PM on PHP-FPM be reached?\n"
 		"# TYPE phpfpm_up gauge\nphpfpm_up 1\n", p->pool, p->pm);
 	om_metric(b, "start_since", "counter", "The number of seconds since FPM has started.",
 		  (uint64_t)seconds_since(p->now, p->start_time));
@@ -739,7 +682,7 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 	om_metric(b, "max_listen_queue", "counter",
 		  "The maximum number of requests in the queue of pending connections since FPM has started.",
 		  p->max_listen_queue);
-	bprintf(b, "# TYPE phpfpm_listen_queue_length gauge\n"
+	buf_printf(b, "# TYPE phpfpm_listen_queue_length gauge\n"
 		"# HELP phpfpm_listen_queue_length The size of the socket queue of pending connections.\n"
 		"phpfpm_listen_queue_length %" PRIu64 "\n", p->listen_queue_len);
 	om_metric(b, "idle_processes", "gauge", "The number of idle processes.", p->idle);
@@ -752,7 +695,7 @@ static void render_openmetrics(struct buf *b, const struct status_pool *p)
 		  p->max_children_reached);
 	om_metric(b, "slow_requests", "counter", "The number of requests that exceeded your 'request_slowlog_timeout' value.",
 		  p->slow_requests);
-	bputs(b, "# EOF\n");
+	buf_puts(b, "# EOF\n");
 }
 
 void status_ready_parse(const char *query, struct status_ready_query *q)
@@ -801,12 +744,5 @@ char *status_render(const struct status_pool *p, const struct status_proc *procs
 	case STATUS_OPENMETRICS: render_openmetrics(&b, p); break;
 	default: render_text(&b, p, procs, nprocs, full); break;
 	}
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	if (!b.p)
-		bput(&b, "", 0);
-	*len = b.len;
-	return b.p;
+	return buf_take(&b, len);
 }
