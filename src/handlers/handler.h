@@ -44,6 +44,15 @@ struct handler {
 	pid_t (*program)(struct worker *w);
 	/* optional, in the zygote: bytes sent to the master with "ready" (php: php_trace_layout) */
 	size_t (*zygote_info)(void *buf, size_t cap);
+	/*
+	 * optional, in the master, from the zygote's info (untrusted bytes):
+	 * slowlog_frames appends the application's frames of a stuck worker to
+	 * buf (frames written, or -1 with errno); powered_by is a header line for
+	 * the master's own answers to the pool's clients ("" for none)
+	 */
+	int  (*slowlog_frames)(pid_t pid, const void *info, size_t info_len, int depth, char *buf,
+			       size_t cap);
+	const char *(*powered_by)(const void *info, size_t info_len);
 };
 
 /* The handler for an app.type, or NULL when fpmd was built without it. */

@@ -7,6 +7,7 @@
 #include "handlers/handler.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "log/log.h"
 #include "master/master.h"
 #include "php/php_host.h"
+#include "php/php_trace.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -129,12 +131,12 @@ static int php_pool_join(struct pool *p)
 	return entry->pool_apply(p);
 }
 
-static int php_worker_init(struct worker *w)
+static int php_so_worker_init(struct worker *w)
 {
 	return entry->worker_init ? entry->worker_init(w) : 0;
 }
 
-static int php_handle(struct worker *w, struct request *r)
+static int php_so_handle(struct worker *w, struct request *r)
 {
 	return entry->handle(w, r);
 }
@@ -150,13 +152,28 @@ static size_t php_zygote_info(void *buf, size_t cap)
 	return entry && entry->trace_layout ? entry->trace_layout(buf, cap) : 0;
 }
 
+/* The master's side: what the zygote's trace layout lets it read of a worker (php_trace.c). */
+static int php_slowlog_frames(pid_t pid, const void *info, size_t info_len, int depth, char *buf,
+			      size_t cap)
+{
+	struct php_trace_layout layout;
+	if (info_len != sizeof(layout)) {
+		errno = ENODATA;
+		return -1;
+	}
+	memcpy(&layout, info, sizeof(layout));
+	return php_trace_of(pid, &layout, depth, buf, cap);
+}
+
 const struct handler handler_php = {
 	.name = "php",
 	.prefork_start = php_prefork_start,
 	.shared_start = php_shared_start,
 	.pool_join = php_pool_join,
-	.worker_init = php_worker_init,
-	.handle = php_handle,
+	.worker_init = php_so_worker_init,
+	.handle = php_so_handle,
 	.worker_exit = php_worker_exit,
 	.zygote_info = php_zygote_info,
+	.slowlog_frames = php_slowlog_frames,
+	.powered_by = php_trace_powered_by,
 };

@@ -69,7 +69,7 @@ void control_done(struct master *m, int keep_open)
 	}
 }
 
-static void conn_free(struct ctl_conn *c)
+static void ctl_conn_free(struct ctl_conn *c)
 {
 	if (c->watch)
 		ev_fd_del(c->m->loop, c->watch);
@@ -193,7 +193,7 @@ static void on_client(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		conn_free(c);
+		ctl_conn_free(c);
 		return;
 	}
 	c->len += (size_t)n;
@@ -201,7 +201,7 @@ static void on_client(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	char *nl = strchr(c->buf, '\n');
 	if (!nl) {
 		if (c->len >= sizeof(c->buf) - 1)
-			conn_free(c);      /* no command is that long */
+			ctl_conn_free(c);      /* no command is that long */
 		return;
 	}
 	*nl = '\0';
@@ -210,7 +210,7 @@ static void on_client(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	ev_fd_del(c->m->loop, c->watch);
 	c->watch = NULL;
 	run_command(c, c->buf);
-	conn_free(c);
+	ctl_conn_free(c);
 }
 
 static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
@@ -238,7 +238,7 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	c->m = m;
 	c->watch = ev_fd_add(loop, cfd, EPOLLIN, on_client, c);
 	if (!c->watch)
-		conn_free(c);
+		ctl_conn_free(c);
 }
 
 int control_open(struct master *m)

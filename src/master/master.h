@@ -3,7 +3,7 @@
  * scoreboards, children), the event loop and its timers.  It never runs
  * application code and never trusts what a worker wrote.
  *
- * States (one place moves between them: master_set_state):
+ * States (one place moves between them: master_stop in master.c):
  *   RUNNING      serving; dead children are respawned (also while draining:
  *                SIGTERM with sigterm_drain fails readiness, then FINISHING)
  *   FINISHING    QUIT: children finish their request and exit; then the master exits

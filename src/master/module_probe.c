@@ -21,6 +21,7 @@
 
 #include "fpmd/module.h"
 #include "master/ids.h"
+#include "shm/scoreboard.h"
 
 #define PROBE_TIMEOUT_MS 5000
 
@@ -99,13 +100,10 @@ int module_probe(const struct pool_conf *p, char *err, size_t cap)
 	/* The answer, or EOF when the child exits; a constructor that hangs is cut short. */
 	char buf[512];
 	size_t len = 0;
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = sb_mono_us();
 	int timed_out = 0;
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left = PROBE_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000 +
-						(now.tv_nsec - t0.tv_nsec) / 1000000);
+		long left = PROBE_TIMEOUT_MS - (long)((sb_mono_us() - t0) / 1000u);
 		struct pollfd pf = { .fd = pp[0], .events = POLLIN };
 		if (left <= 0) {
 			timed_out = 1;

@@ -28,7 +28,7 @@
 #include "log/log.h"
 #include "worker/worker.h"
 #include "master/stacktrace.h"
-#include "php/php_trace.h"
+#include "handlers/handler.h"
 #include "net/queue.h"
 #include "pm/policy.h"
 
@@ -124,12 +124,11 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	}
 	int depth = p->conf->request_slowlog_trace_depth > 0 ? p->conf->request_slowlog_trace_depth : 20;
 	/* A php worker: its PHP stack first, php-fpm's lines, read from its memory. */
-	if (p->zygote_info_len == sizeof(struct php_trace_layout)) {
-		struct php_trace_layout layout;
-		memcpy(&layout, p->zygote_info, sizeof(layout));
-		if (php_trace_of(c->pid, &layout, depth, buf, sizeof(buf)) < 0)
-			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "(no PHP stack of %d: %s)\n",
-				      (int)c->pid, strerror(errno));
+	if (p->handler && p->handler->slowlog_frames && p->zygote_info_len) {
+		if (p->handler->slowlog_frames(c->pid, p->zygote_info, p->zygote_info_len, depth, buf,
+					       sizeof(buf)) < 0)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "(no %s stack of %d: %s)\n",
+				      p->handler->name, (int)c->pid, strerror(errno));
 		n = (int)strlen(buf);
 	}
 	/* After php-fpm's lines, which parsers read first: what the kernel says each waits in. */

@@ -26,7 +26,6 @@
 #include "fcgi/fcgi.h"
 #include "handlers/handler.h"
 #include "log/log.h"
-#include "php/php_trace.h"
 
 #define STATUS_CONN_MAX 32
 #define STATUS_CONN_TIMEOUT_MS 2000u
@@ -47,7 +46,7 @@ static struct status_conn *conns;     /* every listener's */
 static unsigned nconns;
 static struct ev_watch *sweep_timer;
 
-static void conn_close(struct master *m, struct status_conn *c)
+static void status_conn_close(struct master *m, struct status_conn *c)
 {
 	for (struct status_conn **pc = &conns; *pc; pc = &(*pc)->next)
 		if (*pc == c) {
@@ -91,7 +90,9 @@ static int build_answer(struct status_conn *c)
 	char hdr[600];
 	int rc = 0;
 	/* a php pool's answers say X-Powered-By, as php-fpm's hidden status pool does */
-	const char *pb = php_trace_powered_by(c->pool->zygote_info, c->pool->zygote_info_len);
+	const struct handler *h = c->pool->handler;
+	const char *pb = h && h->powered_by ? h->powered_by(c->pool->zygote_info, c->pool->zygote_info_len)
+			 : "";
 
 	if (script && pc->pm_status_path && strcmp(script, pc->pm_status_path) == 0) {
 		enum status_format f;
@@ -156,11 +157,11 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 				break;
 			c->out_pos += (size_t)n;
 		}
-		conn_close(m, c);
+		status_conn_close(m, c);
 		return;
 	}
 	if (!(events & EPOLLIN)) {
-		conn_close(m, c);
+		status_conn_close(m, c);
 		return;
 	}
 	uint8_t buf[4096];
@@ -168,7 +169,7 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		conn_close(m, c);
+		status_conn_close(m, c);
 		return;
 	}
 	size_t pos = 0;
@@ -178,20 +179,20 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		if (used < 0) {
 			log_warning("[pool %s] status_listen: FastCGI protocol error: %s",
 				    c->pool->conf->name, fcgi_strerror(c->parser.error));
-			conn_close(m, c);
+			status_conn_close(m, c);
 			return;
 		}
 		pos += (size_t)used;
 		if (ev.kind == FCGI_EV_REPLY) {
 			/* GET_VALUES and refusals: short, answered in place. */
 			if (send(fd, ev.data, ev.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-				conn_close(m, c);
+				status_conn_close(m, c);
 				return;
 			}
 		} else if (ev.kind == FCGI_EV_PARAMS_DONE) {
 			/* The body, if any, is not needed: answer now, then close. */
 			if (build_answer(c) < 0) {
-				conn_close(m, c);
+				status_conn_close(m, c);
 				return;
 			}
 			ev_fd_mod(m->loop, c->watch, EPOLLOUT);
@@ -209,7 +210,7 @@ static void on_sweep(struct ev_loop *loop, struct ev_watch *t, void *data)
 	for (struct status_conn *c = conns, *next; c; c = next) {
 		next = c->next;
 		if (now - c->started_us > STATUS_CONN_TIMEOUT_MS * 1000u)
-			conn_close(m, c);
+			status_conn_close(m, c);
 	}
 }
 
@@ -233,7 +234,7 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 				close(cfd);
 				continue;
 			}
-			conn_close(m, oldest);
+			status_conn_close(m, oldest);
 		}
 		struct status_conn *c = calloc(1, sizeof(*c));
 		if (!c) {
@@ -255,7 +256,7 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		nconns++;
 		p->status_conns++;
 		if (!c->watch) {
-			conn_close(m, c);
+			status_conn_close(m, c);
 			continue;
 		}
 		if (!sweep_timer)
@@ -301,7 +302,7 @@ void status_listen_close(struct master *m, struct pool *p)
 	for (struct status_conn *c = conns, *next; c; c = next) {
 		next = c->next;
 		if (c->pool == p)
-			conn_close(m, c);
+			status_conn_close(m, c);
 	}
 	if (p->status_watch)
 		ev_fd_del(m->loop, p->status_watch);

@@ -4,6 +4,7 @@
  * request short and can never be missed between two system calls.
  */
 #include "worker/conn.h"
+#include "shm/scoreboard.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -143,11 +144,10 @@ int wait_readable(int fd, int timeout_ms)
 	}
 }
 
+/* The scoreboard's clock, in ms: the one clock of the master and the workers. */
 uint64_t conn_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return sb_mono_us() / 1000u;
 }
 
 /*

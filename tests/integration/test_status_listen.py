@@ -73,3 +73,22 @@ def test_idle_status_connections_are_closed_soon(fpmd, workdir):
     assert s.recv(10) == b""
     assert time.monotonic() - t0 < 4
     s.close()
+
+
+def test_a_php_pools_master_answers_say_x_powered_by_as_its_workers_do(fpmd, workdir):
+    """php-fpm's status pool answers as PHP (expose_php); the master learns the line from
+    the pool's zygote through the handler interface (handler->powered_by)."""
+    import os
+    from test_php import PHP_SO, php_pool
+    import pytest
+    if not os.path.exists(PHP_SO):
+        pytest.skip("fpmd-php.so not built")
+    st = f"{workdir}/status.sock"
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra=f"pm.status_listen = {st}\n"
+                                            "php_admin_value[expose_php] = On\n")
+                          + pool_conf(workdir, "c", extra=f"pm.status_listen = {workdir}/c-status.sock\n")),
+               extra_args=("-d", "expose_php=On"))
+    r = fcgi_request(st, "/ping")
+    assert r.body == b"pong"
+    assert r.headers.get("x-powered-by", "").startswith("PHP/8.2"), r.headers
+    assert "x-powered-by" not in fcgi_request(f"{workdir}/c-status.sock", "/ping").headers
