@@ -35,6 +35,8 @@ struct ev_loop {
 	int running;
 	struct ev_watch *signal;
 	struct ev_watch *graveyard;  /* freed after the current batch of events */
+	ev_idle_cb before_sleep;     /* after each batch, before waiting again */
+	void *before_sleep_data;
 };
 
 struct ev_loop *ev_loop_new(void)
@@ -228,6 +230,14 @@ int ev_run(struct ev_loop *loop)
 	struct epoll_event events[64];
 	loop->stop = 0;
 	while (!loop->stop) {
+		if (loop->before_sleep) {
+			loop->running = 1;
+			loop->before_sleep(loop, loop->before_sleep_data);
+			loop->running = 0;
+			empty_graveyard(loop);
+			if (loop->stop)
+				break;
+		}
 		int n = epoll_wait(loop->epfd, events, 64, -1);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -241,6 +251,12 @@ int ev_run(struct ev_loop *loop)
 		empty_graveyard(loop);
 	}
 	return 0;
+}
+
+void ev_before_sleep(struct ev_loop *loop, ev_idle_cb cb, void *data)
+{
+	loop->before_sleep = cb;
+	loop->before_sleep_data = data;
 }
 
 void ev_stop(struct ev_loop *loop)

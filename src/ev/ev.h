@@ -18,6 +18,7 @@ struct ev_watch;
 typedef void (*ev_fd_cb)(struct ev_loop *loop, int fd, uint32_t events, void *data);
 typedef void (*ev_signal_cb)(struct ev_loop *loop, int signo, void *data);
 typedef void (*ev_timer_cb)(struct ev_loop *loop, struct ev_watch *timer, void *data);
+typedef void (*ev_idle_cb)(struct ev_loop *loop, void *data);
 
 struct ev_loop *ev_loop_new(void);
 void ev_loop_free(struct ev_loop *loop);
@@ -36,6 +37,12 @@ int  ev_timer_arm(struct ev_watch *t, unsigned first_ms, unsigned interval_ms);
 void ev_timer_disarm(struct ev_watch *t);
 int  ev_timer_armed(const struct ev_watch *t);
 void ev_timer_free(struct ev_loop *loop, struct ev_watch *t);
+
+/*
+ * cb runs once after every batch of events, before the loop waits again
+ * (redis ae's beforesleep): work that many events may ask for is done once.
+ */
+void ev_before_sleep(struct ev_loop *loop, ev_idle_cb cb, void *data);
 
 /* Runs until ev_stop(). Returns 0, or -1 if epoll_wait fails. */
 int  ev_run(struct ev_loop *loop);

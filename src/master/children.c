@@ -574,7 +574,7 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
 	p->respawn_pending = 0;
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want);
 	if (p->conf->pm == PM_ONDEMAND)
-		pm_tick(m, p, 1);      /* the back-off is over: the waiting connections get a worker */
+		pm_mark(p, 1);         /* the back-off is over: the waiting connections get a worker */
 }
 
 /*
@@ -661,8 +661,7 @@ void children_reap(struct master *m)
 				respawn(m, p, failed);
 			else if (failed)
 				back_off(m, p);
-			if (p->pm_timer)
-				pm_tick(m, p, 0);
+			pm_mark(p, 0);
 		}
 	}
 	if (m->state != MASTER_RUNNING && m->total_children == 0 && m->old_children == 0)

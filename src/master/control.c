@@ -132,7 +132,7 @@ static void scale(struct master *m, const char *args)
 		floor = p->conf->pm_max_children;
 	p->floor = (unsigned)floor;
 	log_notice("[pool %s] scaled: at least %u workers (running %u)", name, p->floor, p->running);
-	pm_tick(m, p, 0);
+	pm_mark(p, 0);
 	control_say(m, "OK pool %s: at least %u workers (running %u, pm.max_children %d)", name,
 		    p->floor, p->running, p->conf->pm_max_children);
 }

@@ -236,6 +236,12 @@ fail:
 	return NULL;
 }
 
+static void run_marked_pools(struct ev_loop *loop, void *data)
+{
+	(void)loop;
+	pm_run_marked(data);
+}
+
 static unsigned initial_children(const struct pool_conf *pc)
 {
 	switch (pc->pm) {
@@ -628,6 +634,8 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	sd_start(&m);
 
 	m.in_loop = 1;
+	/* every event that asks for a pool's look marks it; the looks run here, once each */
+	ev_before_sleep(m.loop, run_marked_pools, &m);
 	if (ev_run(m.loop) < 0)
 		log_sys(LL_ALERT, "epoll_wait() failed");
 	goto out;

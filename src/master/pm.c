@@ -524,13 +524,13 @@ static void schedule(struct pool *p, unsigned period_ms)
 		ev_timer_arm(p->pm_timer, period_ms, period_ms);
 }
 
-void pm_tick(struct master *m, struct pool *p, int woke)
+static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 {
 	if (m->state != MASTER_RUNNING)
 		return;
 	uint64_t now = sb_mono_us();
 	/* Under a flood of arrivals the timer is already running: let it do the work. */
-	if (woke && p->pm_period_ms && now - p->last_tick_us < 20000u)
+	if (only_woke && p->pm_period_ms && now - p->last_tick_us < 20000u)
 		return;
 	struct pool_view v;
 	look(p, &v, now);
@@ -600,12 +600,38 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 	schedule(p, period);
 }
 
+void pm_tick(struct master *m, struct pool *p, int woke)
+{
+	tick(m, p, woke, woke);
+}
+
+void pm_mark(struct pool *p, int woke)
+{
+	p->pm_marked = 1;
+	if (woke)
+		p->pm_marked_woke = 1;
+	else
+		p->pm_marked_other = 1;
+}
+
+void pm_run_marked(struct master *m)
+{
+	for (struct pool *p = m->pools; p; p = p->next) {
+		if (!p->pm_marked)
+			continue;
+		int woke = p->pm_marked_woke, other = p->pm_marked_other;
+		p->pm_marked = p->pm_marked_woke = p->pm_marked_other = 0;
+		if (p->pm_timer)
+			tick(m, p, woke, !other);
+	}
+}
+
 static void on_pm_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 {
 	struct pool *p = data;
 	(void)loop;
 	(void)t;
-	pm_tick(p->master, p, 0);
+	pm_mark(p, 0);
 }
 
 /* A worker started a request while the master slept. */
@@ -617,7 +643,7 @@ static void on_wake(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	(void)events;
 	while (read(fd, &count, sizeof(count)) > 0)
 		;
-	pm_tick(p->master, p, 1);
+	pm_mark(p, 1);
 }
 
 /* A connection arrived: look now (ondemand spawns on this), then as scheduled. */
@@ -627,7 +653,7 @@ static void on_listen(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	pm_tick(p->master, p, 1);
+	pm_mark(p, 1);
 }
 
 static int pool_needs_watch(const struct pool_conf *pc)

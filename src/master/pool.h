@@ -79,6 +79,9 @@ struct pool {
 	struct ev_watch *pm_timer;       /* armed only while there is something to do */
 	unsigned pm_period_ms;           /* current period, 0 = disarmed */
 	uint64_t last_tick_us;
+	int pm_marked;                   /* a look is due before the loop sleeps (pm_mark) */
+	int pm_marked_woke;              /* ... a connection or a request's start asked for it */
+	int pm_marked_other;             /* ... something else did (a timer, a reap): not skipped */
 	struct pm_memory pm_mem;         /* what pm_decide() remembers between looks */
 	unsigned floor;                  /* fpmctl scale: keep at least this many (until reload) */
 	uint64_t max_children_reached;

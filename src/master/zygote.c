@@ -223,7 +223,7 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 	if (m->state != MASTER_RUNNING)
 		return;
 	if (p->conf->pm == PM_ONDEMAND)
-		pm_tick(m, p, 0);       /* the connection that woke it up is waiting: a full tick */
+		pm_mark(p, 0);          /* the connection that woke it up is waiting: a full tick */
 	else
 		spawn_missing(m, p);
 }
