@@ -38,7 +38,7 @@ LDFLAGS += $(SANFLAGS)
 # Pure modules (no I/O): linked into both binaries and the unit tests.
 PURE_SRC   := $(wildcard src/buf/*.c src/fcgi/*.c src/conf/*.c src/status/*.c src/cgi/*.c src/pathinfo/*.c src/pm/*.c) src/log/access_format.c
 # The daemon's process layer.
-FPMD_SRC   := $(filter-out src/log/access_format.c,$(wildcard src/log/*.c)) $(wildcard src/ev/*.c src/net/*.c src/shm/*.c src/master/*.c \
+FPMD_SRC   := $(filter-out src/log/access_format.c,$(wildcard src/log/*.c)) $(wildcard src/ev/*.c src/net/*.c src/shm/*.c src/pool/*.c src/proc/*.c src/master/*.c \
                          src/worker/*.c src/handlers/*.c)
 FPMCTL_SRC := $(wildcard src/ctl/*.c)
 
@@ -59,7 +59,7 @@ PHP_OBJ    := $(PHP_SRC:%.c=$(BUILD)/pic/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install uninstall deps deps-run deps-test deps-fuzz lint bench deps-bench image deps-image rolling
+.PHONY: check-layers test-deb all php-so test-php-fpm-suite clean test unit integration chaos chaos-short asan run fuzz fuzz-afl fuzz-m32 fuzz-seeds install uninstall deps deps-run deps-test deps-fuzz lint bench deps-bench image deps-image rolling
 all: $(BUILD)/fpmd $(BUILD)/fpmctl php-so
 
 php-so: | deps
@@ -157,6 +157,7 @@ chaos: all
 # The chaos round runs before the integration suite, so pytest's summary of
 # the integration suite stays the last line.
 test: deps-test
+	$(MAKE) check-layers
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) chaos-short
@@ -164,6 +165,10 @@ test: deps-test
 
 asan:
 	$(MAKE) test SAN=1
+
+# No include from outside src/master/ into it; pure modules include only pure ones.
+check-layers:
+	@scripts/check-layers.sh
 
 # php-src's own FPM tests against fpmd (fetches Debian's php8.2 source package; ~2 min).
 # Not part of `make test`.  As root; SUITE_USER=nobody runs them unprivileged.

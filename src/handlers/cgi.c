@@ -30,7 +30,7 @@
 #include "cgi/cgi.h"
 #include "handlers/cgi_landlock.h"
 #include "log/log.h"
-#include "master/pool.h"
+#include "pool/pool.h"
 #include "worker/conn.h"
 #include "worker/request.h"
 #include "worker/session.h"

@@ -56,7 +56,7 @@
 
 #include "cgi/cgi.h"
 #include "log/log.h"
-#include "master/pool.h"
+#include "pool/pool.h"
 #include "worker/conn.h"
 #include "worker/request.h"
 #include "worker/worker.h"

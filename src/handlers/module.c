@@ -21,7 +21,7 @@
 
 #include "fpmd/module.h"
 #include "log/log.h"
-#include "master/pool.h"
+#include "pool/pool.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 

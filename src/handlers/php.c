@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "log/log.h"
-#include "master/master.h"
 #include "php/php_host.h"
 #include "php/php_trace.h"
 #include "worker/request.h"
@@ -115,7 +114,7 @@ static int php_prefork_start(struct pool *p)
 	const struct fpmd_php_entry *e = php_library_load();
 	if (!e)
 		return -1;
-	return e->pool_start(&host, p, &p->master->copt);
+	return e->pool_start(&host, p, p->copt);
 }
 
 static int php_shared_start(const struct conf_options *opt)

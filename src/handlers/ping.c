@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "master/pool.h"
+#include "pool/pool.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "master/pool.h"
+#include "pool/pool.h"
 #include "net/queue.h"
 #include "status/status.h"
 #include "worker/request.h"

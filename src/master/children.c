@@ -26,8 +26,8 @@
 void pool_count(const struct pool *p, struct pool_counts *out)
 {
 	out->active = out->idle = 0;
-	out->requests = p->requests_dead;
-	for (struct child *c = p->children; c; c = c->next) {
+	out->requests = p->own->requests_dead;
+	for (struct child *c = p->own->children; c; c = c->next) {
 		struct sb_slot s;
 		sb_slot_read(&p->sb, c->slot, &s);
 		out->requests += s.requests > (1ull << 40) ? 0 : s.requests;
@@ -46,69 +46,9 @@ unsigned children_total(const struct master *m)
 static int find_free_slot(const struct pool *p)
 {
 	for (unsigned i = 0; i < p->sb.nslots; i++)
-		if (!p->slot_used[i])
+		if (!p->own->slot_used[i])
 			return (int)i;
 	return -1;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-	return (x > y) - (x < y);
-}
-
-void children_close_all_but(int *keep, size_t n)
-{
-	qsort(keep, n, sizeof(*keep), cmp_int);
-	unsigned from = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (keep[i] < 0 || (unsigned)keep[i] < from)
-			continue;
-		if ((unsigned)keep[i] > from)
-			close_range(from, (unsigned)keep[i] - 1, 0);
-		from = (unsigned)keep[i] + 1;
-	}
-	close_range(from, ~0U, 0);
-}
-
-void children_fd_layout(struct master *m, struct pool *p, const int *want, int n, int tmp_from,
-			const int *keep, size_t nkeep)
-{
-	int tmp[8];
-	for (int i = 0; i < n; i++) {
-		tmp[i] = want[i] < 0 ? -1 : fcntl(want[i], F_DUPFD_CLOEXEC, tmp_from);
-		if (want[i] >= 0 && tmp[i] < 0)
-			_exit(70);
-	}
-	/*
-	 * Only 1 and 2 are inherited by what a worker runs (a PHP shell_exec()
-	 * writes into catch_workers_output, decorated with its pool; a CGI
-	 * script gets pipes of its own).  The rest is the worker's alone:
-	 * close-on-exec, or a program could accept() on the pool socket (0),
-	 * write lines into the error log (3) or poke the master (4).
-	 */
-	for (int i = 0; i < n; i++) {
-		if (tmp[i] < 0)
-			close(i);
-		else if ((i == 1 || i == 2 ? dup2(tmp[i], i) : dup3(tmp[i], i, O_CLOEXEC)) < 0)
-			_exit(70);
-	}
-	int all[8 + 64];
-	size_t na = 0;
-	for (int i = 0; i < n; i++)
-		all[na++] = i;
-	for (size_t i = 0; i < nkeep && na < sizeof(all) / sizeof(all[0]); i++)
-		if (keep[i] >= n)
-			all[na++] = keep[i];
-	children_close_all_but(all, na);
-	/*
-	 * Other pools' scoreboards are none of this worker's business: unmapped,
-	 * their structs left alone (writing them would copy a page of the
-	 * master's heap per pool into every worker).
-	 */
-	for (struct pool *o = m->pools; o; o = o->next)
-		if (o != p)
-			sb_unmap(&o->sb);
 }
 
 /* The layout of worker.h: listening socket, stdout, stderr, log, eventfd, access log (, a zygote's channel). */
@@ -117,7 +57,7 @@ static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err
 {
 	int want[7] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd, ctl_fd };
 	int n = ctl_fd >= 0 ? 7 : p->access_fd >= 0 ? 6 : 5;
-	children_fd_layout(m, p, want, n, 16, NULL, 0);
+	pool_child_fd_layout(m->pools, p, want, n, 16, NULL, 0);
 }
 
 void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
@@ -239,7 +179,7 @@ static int pipe_read(struct child *c, struct child_pipe *pp)
 		ssize_t n = read(pp->fd, pp->buf + pp->len, pp->cap - pp->len);
 		if (n > 0) {
 			pp->len += (size_t)n;
-			pipe_lines(c, pp, 0, c->pool ? c->pool->master->conf->log_buffering : 1);
+			pipe_lines(c, pp, 0, c->pool ? c->pool->own->master->conf->log_buffering : 1);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -332,7 +272,7 @@ int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, c
 			if (rfds[i] >= 0)
 				close(rfds[i]);
 		memset(&p->sb.slots[slot], 0, sizeof(p->sb.slots[slot]));
-		p->slot_used[slot] = 0;
+		p->own->slot_used[slot] = 0;
 		return -1;
 	}
 	c->pid = pid;
@@ -342,10 +282,10 @@ int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, c
 	c->slot = slot;
 	c->start_mono_us = sb_mono_us();
 	children_watch_pipes(m, c, rfds[0], rfds[1], rfds[2]);
-	c->next = p->children;
-	p->children = c;
-	p->slot_used[slot] = 1;
-	p->running++;
+	c->next = p->own->children;
+	p->own->children = c;
+	p->own->slot_used[slot] = 1;
+	p->own->running++;
 	m->total_children++;
 	/* php-fpm's levels, which log parsers count on: the start's children at DEBUG */
 	log_msg(m->in_loop ? LL_NOTICE : LL_DEBUG, "[pool %s] child %d started", p->conf->name,
@@ -364,8 +304,8 @@ void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, cons
 		if (rfds[i] >= 0)
 			close(rfds[i]);
 	memset(&p->sb.slots[slot], 0, sizeof(p->sb.slots[slot]));
-	p->slot_used[slot] = 0;
-	p->spawning--;
+	p->own->slot_used[slot] = 0;
+	p->own->spawning--;
 	m->total_children--;
 }
 
@@ -419,8 +359,8 @@ static int spawn_one(struct master *m, struct pool *p)
 				   devnull >= 0 ? devnull : errp[1], logp[1], rfds) < 0)
 			goto fail;
 		close_write_ends(logp, outp, errp, devnull);
-		p->slot_used[slot] = 1;
-		p->spawning++;
+		p->own->slot_used[slot] = 1;
+		p->own->spawning++;
 		m->total_children++;
 		return 0;
 	}
@@ -473,7 +413,7 @@ void children_signal_all(struct master *m, int signo)
 {
 	reload_stop_old(m, signo);
 	for (struct pool *p = m->pools; p; p = p->next)
-		for (struct child *c = p->children; c; c = c->next) {
+		for (struct child *c = p->own->children; c; c = c->next) {
 			if (signo == SIGQUIT)
 				c->quitting = 1;
 			kill(c->pid, signo);
@@ -485,7 +425,7 @@ void children_signal_all(struct master *m, int signo)
 static struct child *unlink_child(struct master *m, pid_t pid)
 {
 	for (struct pool *p = m->pools; p; p = p->next)
-		for (struct child **pc = &p->children; *pc; pc = &(*pc)->next)
+		for (struct child **pc = &p->own->children; *pc; pc = &(*pc)->next)
 			if ((*pc)->pid == pid) {
 				struct child *c = *pc;
 				*pc = c->next;
@@ -565,13 +505,13 @@ static void emergency_check(struct master *m, int status)
 static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 {
 	struct pool *p = data;
-	struct master *m = p->master;
+	struct master *m = p->own->master;
 	(void)loop;
 	(void)t;
 	if (m->state != MASTER_RUNNING)
 		return;
-	unsigned want = (unsigned)p->respawn_pending;
-	p->respawn_pending = 0;
+	unsigned want = (unsigned)p->own->respawn_pending;
+	p->own->respawn_pending = 0;
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want);
 	if (p->conf->pm == PM_ONDEMAND)
 		pm_mark(p, 1);         /* the back-off is over: the waiting connections get a worker */
@@ -595,15 +535,15 @@ static int failed_start(const struct child *c, int ready)
 
 static void back_off(struct master *m, struct pool *p)
 {
-	p->fast_failures++;
-	unsigned delay = 100u << (p->fast_failures > 7 ? 7 : p->fast_failures - 1);
+	p->own->fast_failures++;
+	unsigned delay = 100u << (p->own->fast_failures > 7 ? 7 : p->own->fast_failures - 1);
 	if (delay > 10000)
 		delay = 10000;
-	if (!p->respawn_timer)
-		p->respawn_timer = ev_timer_new(m->loop, on_respawn_timer, p);
-	if (p->respawn_timer && !ev_timer_armed(p->respawn_timer))
-		ev_timer_arm(p->respawn_timer, delay, 0);
-	if (p->fast_failures == 3)
+	if (!p->own->respawn_timer)
+		p->own->respawn_timer = ev_timer_new(m->loop, on_respawn_timer, p);
+	if (p->own->respawn_timer && !ev_timer_armed(p->own->respawn_timer))
+		ev_timer_arm(p->own->respawn_timer, delay, 0);
+	if (p->own->fast_failures == 3)
 		log_warning("[pool %s] children keep dying right after start; respawning with a "
 			    "delay of up to 10 s", p->conf->name);
 }
@@ -611,11 +551,11 @@ static void back_off(struct master *m, struct pool *p)
 static void respawn(struct master *m, struct pool *p, int failed)
 {
 	if (failed) {
-		p->respawn_pending++;
+		p->own->respawn_pending++;
 		back_off(m, p);
 		return;
 	}
-	p->fast_failures = 0;
+	p->own->fast_failures = 0;
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
 }
 
@@ -640,15 +580,15 @@ void children_reap(struct master *m)
 		/* The slot's numbers are the worker's: clamp before use. */
 		struct sb_slot s;
 		sb_slot_read(&p->sb, c->slot, &s);
-		p->requests_dead += s.requests > (1ull << 40) ? 0 : s.requests;
-		p->sb.hdr->requests_dead = p->requests_dead;
+		p->own->requests_dead += s.requests > (1ull << 40) ? 0 : s.requests;
+		p->sb.hdr->requests_dead = p->own->requests_dead;
 		for (int i = 0; i <= STATUS_HIST_BUCKETS; i++)
 			p->sb.hdr->hist_dead[i] += s.hist[i] > (1ull << 40) ? 0 : s.hist[i];
 		p->sb.hdr->duration_sum_dead_us += s.duration_sum_us > (1ull << 60) ? 0 : s.duration_sum_us;
 		p->sb.hdr->exits[exit_reason(c, status)]++;
 		memset(&p->sb.slots[c->slot], 0, sizeof(p->sb.slots[c->slot]));
-		p->slot_used[c->slot] = 0;
-		p->running--;
+		p->own->slot_used[c->slot] = 0;
+		p->own->running--;
 		m->total_children--;
 
 		int idle_kill = c->idle_kill;

@@ -85,10 +85,10 @@ static void status_lines(struct master *m)
 		pool_count(p, &n);
 		control_say(m, "pool %s: pm %s, listen %s, processes %u (active %u, idle %u), "
 			    "requests %llu, max children reached %llu, slow requests %llu",
-			    p->conf->name, conf_pm_name(p->conf->pm), p->addr.text, p->running, n.active,
+			    p->conf->name, conf_pm_name(p->conf->pm), p->addr.text, p->own->running, n.active,
 			    n.idle, (unsigned long long)n.requests,
-			    (unsigned long long)p->max_children_reached,
-			    (unsigned long long)p->slow_requests);
+			    (unsigned long long)p->own->max_children_reached,
+			    (unsigned long long)p->own->slow_requests);
 	}
 	if (m->old_children)
 		control_say(m, "previous generation: %u processes finishing", m->old_children);
@@ -124,17 +124,17 @@ static void scale(struct master *m, const char *args)
 		control_say(m, "ERROR '%s' is not +N, -N or =N", spec);
 		return;
 	}
-	long base = spec[0] == '=' ? 0 : (long)(p->floor > p->running ? p->floor : p->running);
+	long base = spec[0] == '=' ? 0 : (long)(p->own->floor > p->own->running ? p->own->floor : p->own->running);
 	long floor = spec[0] == '=' ? n : spec[0] == '+' ? base + n : base - n;
 	if (floor < 0)
 		floor = 0;
 	if (floor > p->conf->pm_max_children)
 		floor = p->conf->pm_max_children;
-	p->floor = (unsigned)floor;
-	log_notice("[pool %s] scaled: at least %u workers (running %u)", name, p->floor, p->running);
+	p->own->floor = (unsigned)floor;
+	log_notice("[pool %s] scaled: at least %u workers (running %u)", name, p->own->floor, p->own->running);
 	pm_mark(p, 0);
 	control_say(m, "OK pool %s: at least %u workers (running %u, pm.max_children %d)", name,
-		    p->floor, p->running, p->conf->pm_max_children);
+		    p->own->floor, p->own->running, p->conf->pm_max_children);
 }
 
 /* Runs one command; the connection becomes m->ctl_client while it does. */

@@ -18,7 +18,7 @@
 #include "handlers/handler.h"
 #include "master/conf_check.h"
 #include "master/master.h"
-#include "master/proctitle.h"
+#include "proc/proctitle.h"
 
 #ifndef FPMD_VERSION
 #define FPMD_VERSION "0.1.0"

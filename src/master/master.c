@@ -29,7 +29,7 @@
 #include "master/pm.h"
 #include "master/sdnotify.h"
 #include "master/status_listen.h"
-#include "master/proctitle.h"
+#include "proc/proctitle.h"
 
 static void resolve_user(struct pool *p)
 {
@@ -95,22 +95,22 @@ static void pool_close(struct master *m, struct pool *p)
 	pm_pool_stop(m, p);
 	status_listen_close(m, p);
 	zygote_stop(m, p);
-	while (p->children) {
-		struct child *c = p->children;
-		p->children = c->next;
+	while (p->own->children) {
+		struct child *c = p->own->children;
+		p->own->children = c->next;
 		children_close_pipes(m, c);
 		free(c);
 	}
-	if (p->respawn_timer)
-		ev_timer_free(m->loop, p->respawn_timer);
+	if (p->own->respawn_timer)
+		ev_timer_free(m->loop, p->own->respawn_timer);
 	if (p->listen_fd >= 0) {
 		close(p->listen_fd);
-		if (p->addr.family == AF_UNIX && !p->listen_systemd)
+		if (p->addr.family == AF_UNIX && !p->own->listen_systemd)
 			unlink(p->addr.path);
 	}
 	allowed_clients_free(&p->allowed);
 	sb_destroy(&p->sb);
-	free(p->slot_used);
+	free(p->own->slot_used);
 	if (p->wake_fd >= 0)
 		close(p->wake_fd);
 	if (p->access_fd >= 0)
@@ -121,16 +121,23 @@ static void pool_close(struct master *m, struct pool *p)
 static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 {
 	char err[512];
-	struct pool *p = calloc(1, sizeof(*p));
-	if (!p)
+	/* the pool and the master's own part of it, in one allocation */
+	struct pool_alloc {
+		struct pool pool;
+		struct pool_master own;
+	} *a = calloc(1, sizeof(*a));
+	if (!a)
 		return NULL;
+	struct pool *p = &a->pool;
+	p->own = &a->own;
 	p->conf = pc;
-	p->master = m;
+	p->copt = &m->copt;
+	p->own->master = m;
 	p->listen_fd = -1;
-	p->slowlog_fd = -1;
+	p->own->slowlog_fd = -1;
 	p->access_fd = -1;
-	p->status_fd = -1;
-	p->zygote_fd = -1;
+	p->own->status_fd = -1;
+	p->own->zygote_fd = -1;
 	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->wake_fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
@@ -150,9 +157,9 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	struct listen_perms perms;
 	if (listen_perms_for(pc, p, &perms) < 0)
 		goto fail;
-	p->listen_fd = reload_take_socket(m, p->addr.text, &p->listen_systemd);
+	p->listen_fd = reload_take_socket(m, p->addr.text, &p->own->listen_systemd);
 	if (p->listen_fd >= 0) {
-		p->listen_inherited = 1;
+		p->own->listen_inherited = 1;
 		/* A changed mode, owner or backlog applies to an inherited socket too. */
 		if (p->addr.family == AF_UNIX &&
 		    ((perms.owner != (uid_t)-1 && chown(p->addr.path, perms.owner, perms.group) < 0) ||
@@ -216,8 +223,8 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->sb.hdr->master_pid = (uint32_t)getpid();
 	p->sb.hdr->listen_queue_len = (uint64_t)(pc->listen_backlog < 0 ? listen_somaxconn()
 							       : pc->listen_backlog);
-	p->slot_used = calloc(nslots, 1);
-	if (!p->slot_used)
+	p->own->slot_used = calloc(nslots, 1);
+	if (!p->own->slot_used)
 		goto fail;
 	/*
 	 * Handlers that start an interpreter once per pool (php) run it in a
@@ -225,7 +232,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	 * an ondemand pool's only when its first connection comes: an idle
 	 * ondemand pool costs no process at all.
 	 */
-	if (p->handler->prefork_start && pc->pm != PM_ONDEMAND && !zygote_pool_is_shared(p) &&
+	if (p->handler->prefork_start && pc->pm != PM_ONDEMAND && !pool_shares_zygote(p) &&
 	    zygote_start(m, p, 0) < 0) {
 		log_error("[pool %s] %s handler failed to start", pc->name, p->handler->name);
 		goto fail;
@@ -303,11 +310,11 @@ static void master_stop(struct master *m, enum master_state how)
 			ev_timer_arm(m->stop_timer, ms ? ms : 1, 0);
 	}
 	for (struct pool *p = m->pools; p; p = p->next) {
-		if (p->respawn_timer)
-			ev_timer_disarm(p->respawn_timer);
-		if (p->pm_timer)
-			ev_timer_disarm(p->pm_timer);
-		p->pm_period_ms = 0;
+		if (p->own->respawn_timer)
+			ev_timer_disarm(p->own->respawn_timer);
+		if (p->own->pm_timer)
+			ev_timer_disarm(p->own->pm_timer);
+		p->own->pm_period_ms = 0;
 	}
 	if (m->total_children == 0 && m->old_children == 0)
 		ev_stop(m->loop);
@@ -368,7 +375,7 @@ static int reopen_access_log(struct master *m, struct pool *p)
 	p->access_fd = fd;
 	/* Workers hold the old file: each finishes its request and a new one gets the new file
 	 * (a php zygote hands every new worker the pool's current access log). */
-	for (struct child *c = p->children; c; c = c->next) {
+	for (struct child *c = p->own->children; c; c = c->next) {
 		c->quitting = 1;
 		kill(c->pid, SIGQUIT);
 	}
@@ -441,7 +448,7 @@ static void on_sd_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 		requests += n.requests;
 		active += n.active;
 		idle += n.idle;
-		slow += p->slow_requests;
+		slow += p->own->slow_requests;
 	}
 	uint64_t now = sb_mono_us();
 	double rate = m->sd_last_us && now > m->sd_last_us && requests >= m->sd_last_requests
@@ -579,7 +586,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		goto fail;
 	/* The zygotes started PHP side by side; each must be ready before its workers. */
 	for (struct pool *p = m.pools; p; p = p->next)
-		if (p->zygote && zygote_wait_ready(&m, p) < 0) {
+		if (p->own->zygote && zygote_wait_ready(&m, p) < 0) {
 			log_error("[pool %s] %s handler failed to start", p->conf->name, p->handler->name);
 			goto fail;
 		}
@@ -608,9 +615,9 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 	for (struct pool *p = m.pools; p; p = p->next) {
 		unsigned want = initial_children(p->conf);
 		/* process.max stops spawning on purpose (with its own warning): not a failure */
-		if (p->running < want && !m.process_max_warned) {
+		if (p->own->running < want && !m.process_max_warned) {
 			log_error("[pool %s] started %u of its %u workers (see the error above): not "
-				  "starting", p->conf->name, p->running, want);
+				  "starting", p->conf->name, p->own->running, want);
 			goto fail;
 		}
 	}

@@ -126,16 +126,6 @@ struct pool_counts {
 void pool_count(const struct pool *p, struct pool_counts *out);
 
 /* The same fd layout a worker gets, plus a zygote's control socket at 6. */
-/*
- * Moves want[i] to descriptor i (0..n-1, n <= 8; 1 and 2 inheritable, the
- * rest close-on-exec), closes every other descriptor but keep[] (PHP's own,
- * in a worker cloned from the shared zygote), and unmaps the other pools'
- * scoreboards.  Temporaries are made from tmp_from up, past all that is kept.
- */
-void children_fd_layout(struct master *m, struct pool *p, const int *want, int n, int tmp_from,
-			const int *keep, size_t nkeep);
-/* Closes every descriptor but those in keep (sorted in place). */
-void children_close_all_but(int *keep, size_t n);
 void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
 			    int ctl_fd);
 
@@ -154,7 +144,6 @@ int  zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, 
 int  zygote_reaped(struct master *m, pid_t pid, int status);  /* 1 if pid was a zygote */
 void zygote_stop(struct master *m, struct pool *p);
 /* php.zygote = shared */
-int  zygote_pool_is_shared(const struct pool *p);
 int  zygote_shared_start(struct master *m, int wait_ready);   /* 0 also when no pool shares */
 void zygote_shared_stop(struct master *m);
 /* SIGKILL to every zygote, nothing else (a reload's exec: the next master starts its own). */

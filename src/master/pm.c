@@ -103,9 +103,9 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	log_warning("[pool %s] child %d, script '%s' (request: \"%s %s%s%s\") executing too slow "
 		    "(%.6f sec), logging", p->conf->name, (int)c->pid, s->script, s->method, s->uri,
 		    s->query[0] ? "?" : "", s->query, secs);
-	p->slow_requests++;
-	p->sb.hdr->slow_requests = p->slow_requests;
-	if (p->slowlog_fd < 0)
+	p->own->slow_requests++;
+	p->sb.hdr->slow_requests = p->own->slow_requests;
+	if (p->own->slowlog_fd < 0)
 		return;
 	log_timestamp(ts, sizeof(ts));
 	char buf[8192];
@@ -124,8 +124,8 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	}
 	int depth = p->conf->request_slowlog_trace_depth > 0 ? p->conf->request_slowlog_trace_depth : 20;
 	/* A php worker: its PHP stack first, php-fpm's lines, read from its memory. */
-	if (p->handler && p->handler->slowlog_frames && p->zygote_info_len) {
-		if (p->handler->slowlog_frames(c->pid, p->zygote_info, p->zygote_info_len, depth, buf,
+	if (p->handler && p->handler->slowlog_frames && p->own->zygote_info_len) {
+		if (p->handler->slowlog_frames(c->pid, p->own->zygote_info, p->own->zygote_info_len, depth, buf,
 					       sizeof(buf)) < 0)
 			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "(no %s stack of %d: %s)\n",
 				      p->handler->name, (int)c->pid, strerror(errno));
@@ -151,7 +151,7 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	else
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "(no stack trace of %d: %s)\n",
 			      (int)deepest, strerror(errno));
-	if (write(p->slowlog_fd, buf, (size_t)n) < 0)
+	if (write(p->own->slowlog_fd, buf, (size_t)n) < 0)
 		log_sys(LL_WARNING, "[pool %s] failed to write the slowlog", p->conf->name);
 }
 
@@ -271,7 +271,7 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 {
 	memset(v, 0, sizeof(*v));
 	int direct = pool_is_direct(p->conf) && p->conf->pm == PM_ONDEMAND;
-	for (struct child *c = p->children; c; c = c->next) {
+	for (struct child *c = p->own->children; c; c = c->next) {
 		struct sb_slot s;
 		sb_slot_read(&p->sb, c->slot, &s);
 		v->running++;
@@ -298,18 +298,18 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 		check_timeouts(p, c, &s, now, &v->next_deadline_us);
 	}
 	/* asked of a zygote, not answered yet: idle workers about to be */
-	v->idle += p->spawning;
-	v->running += p->spawning;
+	v->idle += p->own->spawning;
+	v->running += p->own->spawning;
 	if (listen_queue_len(p->listen_fd, p->addr.family, &v->pending, &v->backlog) < 0)
 		v->pending = 0;
 	p->sb.hdr->listen_queue = v->pending;
 	/* A connection waits for a worker only while none is idle; else it is being accepted. */
-	if (v->idle == 0 && v->pending > p->max_listen_queue)
-		p->max_listen_queue = v->pending;
-	p->sb.hdr->max_listen_queue = p->max_listen_queue;
-	if (v->active > p->max_active)
-		p->max_active = v->active;
-	p->sb.hdr->max_active = p->max_active;
+	if (v->idle == 0 && v->pending > p->own->max_listen_queue)
+		p->own->max_listen_queue = v->pending;
+	p->sb.hdr->max_listen_queue = p->own->max_listen_queue;
+	if (v->active > p->own->max_active)
+		p->own->max_active = v->active;
+	p->sb.hdr->max_active = p->own->max_active;
 }
 
 static void retire(struct pool *p, struct child *c, const char *why)
@@ -335,7 +335,7 @@ static void release_parked(struct pool *p, unsigned want, unsigned waiting, uint
 		struct child *pick = NULL;
 		uint64_t pick_since = 0;
 		uint32_t pick_requests = 0;
-		for (struct child *c = p->children; c; c = c->next) {
+		for (struct child *c = p->own->children; c; c = c->next) {
 			struct sb_slot s;
 			if (c->idle_kill || c->quitting ||
 			    (c->release_sent_us && now - c->release_sent_us < PM_RELEASE_RETRY_US))
@@ -355,7 +355,7 @@ static void release_parked(struct pool *p, unsigned want, unsigned waiting, uint
 		log_debug("[pool %s] child %d: asking it to give up its kept connection (%u waiting)",
 			  p->conf->name, (int)pick->pid, waiting);
 		if (sigqueue(pick->pid, WORKER_SIG_RELEASE, val) == 0)
-			p->kept_released++;
+			p->own->kept_released++;
 		pick->release_sent_us = now;
 	}
 }
@@ -406,7 +406,7 @@ static int memory_recycle(struct pool *p, const struct pool_view *v, uint64_t no
 	struct child *pick = NULL;
 	uint64_t pick_mem = 0, pick_limit = 0;
 	int pool_idle = v->active == 0 && v->parked == 0;
-	for (struct child *c = p->children; c; c = c->next) {
+	for (struct child *c = p->own->children; c; c = c->next) {
 		if (c->memory_sent_us) {
 			/* one at a time; a worker stuck in a request does not hold the others back for ever */
 			if (now - c->memory_sent_us < PM_MEMORY_WAIT_US)
@@ -462,11 +462,11 @@ static void static_watch(struct master *m, struct pool *p, const struct pool_vie
 {
 	if (pool_needs_watch(p->conf))
 		return;                    /* watched all the time */
-	if (v->parked && !p->listen_watch)
-		p->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
-	else if (!v->parked && p->listen_watch) {
-		ev_fd_del(m->loop, p->listen_watch);
-		p->listen_watch = NULL;
+	if (v->parked && !p->own->listen_watch)
+		p->own->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
+	else if (!v->parked && p->own->listen_watch) {
+		ev_fd_del(m->loop, p->own->listen_watch);
+		p->own->listen_watch = NULL;
 	}
 }
 
@@ -477,8 +477,8 @@ static void act(struct master *m, struct pool *p, const struct pool_view *v,
 	const struct pool_conf *pc = p->conf;
 	unsigned live = v->idle + v->active + v->parked;
 	if (a->reached_max_children) {
-		p->max_children_reached++;
-		p->sb.hdr->max_children_reached = p->max_children_reached;
+		p->own->max_children_reached++;
+		p->sb.hdr->max_children_reached = p->own->max_children_reached;
 		log_warning("[pool %s] server reached pm.max_children setting (%d), consider raising it",
 			    pc->name, pc->pm_max_children);
 	}
@@ -492,7 +492,7 @@ static void act(struct master *m, struct pool *p, const struct pool_view *v,
 		retire(p, v->longest_idle, a->retire);
 	if (a->release_parked)
 		release_parked(p, a->release_parked, v->pending - v->idle, now);
-	if (a->retire_zygote && p->zygote)
+	if (a->retire_zygote && p->own->zygote)
 		zygote_retire(m, p);
 }
 
@@ -504,8 +504,8 @@ static void act(struct master *m, struct pool *p, const struct pool_view *v,
 static void schedule_first(struct pool *p, unsigned period_ms, unsigned first_ms)
 {
 	p->sb.hdr->master_sleeping = 0;
-	p->pm_period_ms = period_ms;
-	ev_timer_arm(p->pm_timer, first_ms ? first_ms : 1, period_ms);
+	p->own->pm_period_ms = period_ms;
+	ev_timer_arm(p->own->pm_timer, first_ms ? first_ms : 1, period_ms);
 }
 
 static void schedule(struct pool *p, unsigned period_ms)
@@ -515,13 +515,13 @@ static void schedule(struct pool *p, unsigned period_ms)
 	 * pool without timeouts has nothing to be woken for at a request's start.
 	 */
 	p->sb.hdr->master_sleeping = period_ms == 0 && pool_needs_watch(p->conf);
-	if (period_ms == p->pm_period_ms)
+	if (period_ms == p->own->pm_period_ms)
 		return;
-	p->pm_period_ms = period_ms;
+	p->own->pm_period_ms = period_ms;
 	if (period_ms == 0)
-		ev_timer_disarm(p->pm_timer);
+		ev_timer_disarm(p->own->pm_timer);
 	else
-		ev_timer_arm(p->pm_timer, period_ms, period_ms);
+		ev_timer_arm(p->own->pm_timer, period_ms, period_ms);
 }
 
 static void tick(struct master *m, struct pool *p, int woke, int only_woke)
@@ -530,7 +530,7 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 		return;
 	uint64_t now = sb_mono_us();
 	/* Under a flood of arrivals the timer is already running: let it do the work. */
-	if (only_woke && p->pm_period_ms && now - p->last_tick_us < 20000u)
+	if (only_woke && p->own->pm_period_ms && now - p->own->last_tick_us < 20000u)
 		return;
 	struct pool_view v;
 	look(p, &v, now);
@@ -540,23 +540,23 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 		.longest_idle_us = v.longest_idle && now > v.longest_idle_since
 				   ? now - v.longest_idle_since : 0,
 		.woke = woke,
-		.backing_off = p->respawn_timer && ev_timer_armed(p->respawn_timer),
-		.has_zygote = p->zygote != NULL,
+		.backing_off = p->own->respawn_timer && ev_timer_armed(p->own->respawn_timer),
+		.has_zygote = p->own->zygote != NULL,
 	};
 	struct pm_actions actions;
-	pm_decide(p->conf, p->floor, &p->pm_mem, &pv, &actions);
+	pm_decide(p->conf, p->own->floor, &p->own->pm_mem, &pv, &actions);
 	act(m, p, &v, &actions, now);
 	if (p->conf->pm == PM_STATIC)
 		static_watch(m, p, &v);
 	int memory_waits = memory_recycle(p, &v, now);
-	p->last_tick_us = now;
+	p->own->last_tick_us = now;
 
 	/* Keep ticking only while something needs watching. */
 	const struct pool_conf *pc = p->conf;
 	unsigned period = 0;
 	unsigned tp = timeout_period_ms(pc);
 	int leaving = 0;
-	for (struct child *c = p->children; c; c = c->next)
+	for (struct child *c = p->own->children; c; c = c->next)
 		leaving |= c->term_sent_us != 0;
 	/* Right after an arrival the worker may not have marked itself busy yet. */
 	if ((v.active || woke) && tp)
@@ -570,9 +570,9 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 	    (v.active || woke || v.idle < (unsigned)pc->pm_min_spare_servers ||
 	     v.idle > (unsigned)pc->pm_max_spare_servers))
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
-	if (pc->pm == PM_ONDEMAND && v.running > p->floor)
+	if (pc->pm == PM_ONDEMAND && v.running > p->own->floor)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
-	if (pc->pm != PM_STATIC && v.running < p->floor)
+	if (pc->pm != PM_STATIC && v.running < p->own->floor)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
 	/* Waiting: more connections queued than idle workers about to accept them. */
 	if (v.pending > v.idle && (pc->pm != PM_STATIC || v.parked))
@@ -607,21 +607,21 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 
 void pm_mark(struct pool *p, int woke)
 {
-	p->pm_marked = 1;
+	p->own->pm_marked = 1;
 	if (woke)
-		p->pm_marked_woke = 1;
+		p->own->pm_marked_woke = 1;
 	else
-		p->pm_marked_other = 1;
+		p->own->pm_marked_other = 1;
 }
 
 void pm_run_marked(struct master *m)
 {
 	for (struct pool *p = m->pools; p; p = p->next) {
-		if (!p->pm_marked)
+		if (!p->own->pm_marked)
 			continue;
-		int woke = p->pm_marked_woke, other = p->pm_marked_other;
-		p->pm_marked = p->pm_marked_woke = p->pm_marked_other = 0;
-		if (p->pm_timer)
+		int woke = p->own->pm_marked_woke, other = p->own->pm_marked_other;
+		p->own->pm_marked = p->own->pm_marked_woke = p->own->pm_marked_other = 0;
+		if (p->own->pm_timer)
 			tick(m, p, woke, !other);
 	}
 }
@@ -663,24 +663,24 @@ static int pool_needs_watch(const struct pool_conf *pc)
 
 int pm_pool_start(struct master *m, struct pool *p)
 {
-	p->pm_mem = (struct pm_memory){ .spawn_rate = 1 };
-	p->slowlog_fd = -1;
+	p->own->pm_mem = (struct pm_memory){ .spawn_rate = 1 };
+	p->own->slowlog_fd = -1;
 	if (p->conf->slowlog && p->conf->request_slowlog_timeout > 0) {
-		p->slowlog_fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (p->slowlog_fd < 0)
+		p->own->slowlog_fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (p->own->slowlog_fd < 0)
 			log_sys(LL_WARNING, "[pool %s] cannot open slowlog '%s'", p->conf->name,
 				p->conf->slowlog);
 	}
 	/* Every pool: its workers say when they park on a kept connection (static_watch). */
-	p->pm_timer = ev_timer_new(m->loop, on_pm_timer, p);
-	if (!p->pm_timer)
+	p->own->pm_timer = ev_timer_new(m->loop, on_pm_timer, p);
+	if (!p->own->pm_timer)
 		return -1;
-	p->wake_watch = ev_fd_add(m->loop, p->wake_fd, EPOLLIN, on_wake, p);
-	if (!p->wake_watch)
+	p->own->wake_watch = ev_fd_add(m->loop, p->wake_fd, EPOLLIN, on_wake, p);
+	if (!p->own->wake_watch)
 		return -1;
 	if (pool_needs_watch(p->conf)) {
-		p->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
-		if (!p->listen_watch)
+		p->own->listen_watch = ev_fd_add(m->loop, p->listen_fd, EPOLLIN | EPOLLET, on_listen, p);
+		if (!p->own->listen_watch)
 			return -1;
 	}
 	pm_tick(m, p, 0);
@@ -689,28 +689,28 @@ int pm_pool_start(struct master *m, struct pool *p)
 
 void pm_pool_stop(struct master *m, struct pool *p)
 {
-	if (p->listen_watch)
-		ev_fd_del(m->loop, p->listen_watch);
-	p->listen_watch = NULL;
-	if (p->wake_watch)
-		ev_fd_del(m->loop, p->wake_watch);
-	p->wake_watch = NULL;
-	if (p->pm_timer)
-		ev_timer_free(m->loop, p->pm_timer);
-	p->pm_timer = NULL;
-	if (p->slowlog_fd >= 0)
-		close(p->slowlog_fd);
-	p->slowlog_fd = -1;
+	if (p->own->listen_watch)
+		ev_fd_del(m->loop, p->own->listen_watch);
+	p->own->listen_watch = NULL;
+	if (p->own->wake_watch)
+		ev_fd_del(m->loop, p->own->wake_watch);
+	p->own->wake_watch = NULL;
+	if (p->own->pm_timer)
+		ev_timer_free(m->loop, p->own->pm_timer);
+	p->own->pm_timer = NULL;
+	if (p->own->slowlog_fd >= 0)
+		close(p->own->slowlog_fd);
+	p->own->slowlog_fd = -1;
 }
 
 int pm_slowlog_reopen(struct pool *p)
 {
-	if (p->slowlog_fd < 0 || !p->conf->slowlog)
+	if (p->own->slowlog_fd < 0 || !p->conf->slowlog)
 		return 0;
 	int fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
-	close(p->slowlog_fd);
-	p->slowlog_fd = fd;
+	close(p->own->slowlog_fd);
+	p->own->slowlog_fd = fd;
 	return 0;
 }

@@ -1,11 +1,11 @@
 /*
- * A pool at run time: its configuration, listening socket, scoreboard,
- * handler and the master's table of its children.
+ * A pool as the master keeps it: struct pool (pool/pool.h, what workers and
+ * handlers read) and its own part, struct pool_master (children, timers,
+ * zygote, counters), which nothing outside src/master/ sees.
  *
- * Ownership: the master owns every pool (master.c creates and frees them).
- * A pool owns its listening fd, its scoreboard mapping, its allowed-clients
- * list and its children list.  The conf pointer is borrowed from the
- * fpmd_conf the master owns.
+ * Ownership: the master owns every pool and its own part (master.c creates
+ * and frees them together); the own part owns its children list, its
+ * timers and its zygote's channel.
  */
 #ifndef FPMD_MASTER_POOL_H
 #define FPMD_MASTER_POOL_H
@@ -16,6 +16,7 @@
 #include "conf/conf.h"
 #include "net/listen.h"
 #include "pm/policy.h"
+#include "pool/pool.h"
 #include "shm/scoreboard.h"
 
 struct handler;
@@ -42,21 +43,14 @@ struct spawn_queue {
 	struct ev_watch *timer;      /* the oldest one's deadline */
 };
 
-struct pool {
-	struct pool_conf *conf;
-	const struct handler *handler;
-	struct listen_addr addr;
-	int listen_fd;
-	int listen_inherited;
-	int listen_systemd;               /* socket-activated: never unlink its path */
-	struct scoreboard sb;
-	struct allowed_clients allowed;
-	uid_t uid;                   /* -1 when not switching user */
-	gid_t gid;
-	char user_name[64];
-
-	/* master side */
+/*
+ * What only the master keeps of a pool (struct pool's own).  Allocated with
+ * the pool, freed with it (master.c).
+ */
+struct pool_master {
 	struct master *master;       /* back pointer, for timer callbacks */
+	int listen_inherited;
+	int listen_systemd;          /* socket-activated: never unlink its path */
 	struct child *children;      /* linked list */
 	unsigned running;            /* children alive */
 	unsigned char *slot_used;    /* the master's private record of slot use */
@@ -68,8 +62,6 @@ struct pool {
 
 	/* process manager (pm.c) */
 	struct ev_watch *listen_watch;   /* edge-triggered: a connection is waiting */
-	int wake_fd;                     /* eventfd workers poke while the master sleeps */
-	int access_fd;                   /* access.log, opened by the master; -1 = none */
 	int status_fd;                   /* pm.status_listen, answered by the master; -1 = none */
 	int status_systemd;              /* status_fd came from socket activation */
 	struct listen_addr status_addr;
@@ -101,15 +93,7 @@ struct pool {
 	struct ev_watch *zygote_timer;   /* restart after a back-off */
 	unsigned char zygote_info[256];  /* what its handler sent with "ready" (php: trace layout) */
 	size_t zygote_info_len;
-	struct pool *next;
 };
-
-/*
- * The descriptor limit fpmd was started with.  The master raises its own
- * (every pool holds a socket, an eventfd, a zygote's pipes...); workers go
- * back to this one unless rlimit_files says otherwise.  0 = not raised.
- */
-extern unsigned long long master_nofile_soft;
 
 /* A child process of a pool, as the master knows it. */
 struct child {

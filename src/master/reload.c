@@ -339,14 +339,14 @@ static struct pool *pool_named(struct master *m, const char *name)
 
 static int pool_ready(const struct pool *p)
 {
-	for (struct child *c = p->children; c; c = c->next) {
+	for (struct child *c = p->own->children; c; c = c->next) {
 		struct sb_slot s;
 		sb_slot_read(&p->sb, c->slot, &s);
 		if (s.ready)
 			return 1;
 	}
 	/* ondemand pools start no worker: ready as soon as their socket is open. */
-	return p->conf->pm == PM_ONDEMAND && p->running == 0;
+	return p->conf->pm == PM_ONDEMAND && p->own->running == 0;
 }
 
 /* A previous worker of the pool named so that was not told to leave. */
@@ -398,9 +398,9 @@ void reload_start_failed(struct master *m)
 	control_done(m, 0);
 	/* Zygotes started for it hold nothing the restored master needs, and it would not know them. */
 	for (struct pool *p = m->pools; p; p = p->next) {
-		if (!p->zygote)
+		if (!p->own->zygote)
 			continue;
-		pid_t pid = p->zygote->pid;
+		pid_t pid = p->own->zygote->pid;
 		zygote_stop(m, p);
 		waitpid(pid, NULL, 0);
 	}
@@ -419,13 +419,13 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 	(void)loop;
 	int waiting = 0, timed_out = sb_mono_us() - m->reload_started_us > RELOAD_CANARY_TIMEOUT_US;
 	for (struct pool *p = m->pools; p && !m->reload_failed; p = p->next) {
-		if (!p->reload_canary)
+		if (!p->own->reload_canary)
 			continue;
 		if (pool_ready(p))
-			p->reload_canary = 0;
+			p->own->reload_canary = 0;
 		else if (timed_out)
 			reload_fail(m, p->conf->name, "its new workers did not start within 15 s");
-		else if (p->fast_failures > 0 && !old_serving(m, p->conf->name))
+		else if (p->own->fast_failures > 0 && !old_serving(m, p->conf->name))
 			/* nobody serves it any more, and its new workers die at start */
 			reload_fail(m, p->conf->name, "its new workers die at start and its previous "
 				    "ones have exited");
@@ -434,7 +434,7 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 		 * (pm.max_requests) before its new ones failed: the check must
 		 * outlive them, or the pool would be left with no worker at all.
 		 */
-		if (p->reload_canary && !m->reload_failed)
+		if (p->own->reload_canary && !m->reload_failed)
 			waiting = 1;
 	}
 	for (struct child *c = m->old; c; c = c->next) {
@@ -505,7 +505,7 @@ void reload_after_start(struct master *m)
 		return;
 	}
 	for (struct pool *p = m->pools; p; p = p->next)
-		p->reload_canary = old_serving(m, p->conf->name);
+		p->own->reload_canary = old_serving(m, p->conf->name);
 	m->reload_started_us = sb_mono_us();
 	m->reload_timer = ev_timer_new(m->loop, on_reload_timer, m);
 	if (m->reload_timer)
@@ -605,9 +605,9 @@ static void restore_cloexec(struct master *m)
 {
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 1);
-		if (p->status_fd >= 0)
-			set_cloexec(p->status_fd, 1);
-		for (struct child *c = p->children; c; c = c->next) {
+		if (p->own->status_fd >= 0)
+			set_cloexec(p->own->status_fd, 1);
+		for (struct child *c = p->own->children; c; c = c->next) {
 			int fds[3];
 			children_read_pipe_fds(c, fds);
 			for (int i = 0; i < 3; i++)
@@ -705,14 +705,14 @@ static void exec_self(struct master *m, int rollback_fd)
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 0);
 		/* FD[:s]=ADDRESS; ":s": from socket activation, still systemd's after the re-exec */
-		buf_printf(&socks, "%d%s=%s;", p->listen_fd, p->listen_systemd ? ":s" : "",
+		buf_printf(&socks, "%d%s=%s;", p->listen_fd, p->own->listen_systemd ? ":s" : "",
 		       p->addr.text);
-		if (p->status_fd >= 0) {
-			set_cloexec(p->status_fd, 0);
-			buf_printf(&socks, "%d%s=%s;", p->status_fd, p->status_systemd ? ":s" : "",
-			       p->status_addr.text);
+		if (p->own->status_fd >= 0) {
+			set_cloexec(p->own->status_fd, 0);
+			buf_printf(&socks, "%d%s=%s;", p->own->status_fd, p->own->status_systemd ? ":s" : "",
+			       p->own->status_addr.text);
 		}
-		for (struct child *c = p->children; c; c = c->next)
+		for (struct child *c = p->own->children; c; c = c->next)
 			pass_child(c, &kids);
 	}
 	for (struct child *c = m->old; c; c = c->next)

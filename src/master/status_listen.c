@@ -58,7 +58,7 @@ static void status_conn_close(struct master *m, struct status_conn *c)
 	close(c->fd);
 	fcgi_parser_free(&c->parser);
 	free(c->out);
-	c->pool->status_conns--;
+	c->pool->own->status_conns--;
 	free(c);
 	nconns--;
 	if (nconns == 0 && sweep_timer)
@@ -91,7 +91,7 @@ static int build_answer(struct status_conn *c)
 	int rc = 0;
 	/* a php pool's answers say X-Powered-By, as php-fpm's hidden status pool does */
 	const struct handler *h = c->pool->handler;
-	const char *pb = h && h->powered_by ? h->powered_by(c->pool->zygote_info, c->pool->zygote_info_len)
+	const char *pb = h && h->powered_by ? h->powered_by(c->pool->own->zygote_info, c->pool->own->zygote_info_len)
 			 : "";
 
 	if (script && pc->pm_status_path && strcmp(script, pc->pm_status_path) == 0) {
@@ -143,7 +143,7 @@ static int build_answer(struct status_conn *c)
 static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct status_conn *c = data;
-	struct master *m = c->pool->master;
+	struct master *m = c->pool->own->master;
 	(void)loop;
 
 	if (c->out) {
@@ -217,13 +217,13 @@ static void on_sweep(struct ev_loop *loop, struct ev_watch *t, void *data)
 static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct pool *p = data;
-	struct master *m = p->master;
+	struct master *m = p->own->master;
 	(void)events;
 	for (int i = 0; i < 16; i++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (cfd < 0)
 			return;
-		if (p->status_conns >= STATUS_CONN_MAX) {
+		if (p->own->status_conns >= STATUS_CONN_MAX) {
 			/* bounded per listener: the oldest one still silent makes room */
 			struct status_conn *oldest = NULL;
 			for (struct status_conn *o = conns; o; o = o->next)
@@ -254,7 +254,7 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		c->next = conns;
 		conns = c;
 		nconns++;
-		p->status_conns++;
+		p->own->status_conns++;
 		if (!c->watch) {
 			status_conn_close(m, c);
 			continue;
@@ -270,7 +270,7 @@ int status_listen_open(struct master *m, struct pool *p, const struct listen_per
 {
 	char err[512];
 	const char *spec = p->conf->pm_status_listen;
-	p->status_fd = -1;
+	p->own->status_fd = -1;
 	if (!spec || !*spec)
 		return 0;
 	struct listen_addr a;
@@ -278,23 +278,23 @@ int status_listen_open(struct master *m, struct pool *p, const struct listen_per
 		log_error("[pool %s] pm.status_listen = '%s': %s", p->conf->name, spec, err);
 		return -1;
 	}
-	p->status_fd = reload_take_socket(m, a.text, &p->status_systemd);
-	if (p->status_fd < 0)
-		p->status_fd = listen_open(&a, 64, perms, err, sizeof(err));
-	if (p->status_fd < 0) {
+	p->own->status_fd = reload_take_socket(m, a.text, &p->own->status_systemd);
+	if (p->own->status_fd < 0)
+		p->own->status_fd = listen_open(&a, 64, perms, err, sizeof(err));
+	if (p->own->status_fd < 0) {
 		log_error("[pool %s] pm.status_listen: %s", p->conf->name, err);
 		return -1;
 	}
-	p->status_addr = a;
+	p->own->status_addr = a;
 	return 0;
 }
 
 int status_listen_start(struct master *m, struct pool *p)
 {
-	if (p->status_fd < 0)
+	if (p->own->status_fd < 0)
 		return 0;
-	p->status_watch = ev_fd_add(m->loop, p->status_fd, EPOLLIN, on_accept, p);
-	return p->status_watch ? 0 : -1;
+	p->own->status_watch = ev_fd_add(m->loop, p->own->status_fd, EPOLLIN, on_accept, p);
+	return p->own->status_watch ? 0 : -1;
 }
 
 void status_listen_close(struct master *m, struct pool *p)
@@ -304,15 +304,15 @@ void status_listen_close(struct master *m, struct pool *p)
 		if (c->pool == p)
 			status_conn_close(m, c);
 	}
-	if (p->status_watch)
-		ev_fd_del(m->loop, p->status_watch);
-	p->status_watch = NULL;
-	if (p->status_fd >= 0) {
-		close(p->status_fd);
-		if (p->status_addr.family == AF_UNIX && !p->status_systemd)
-			unlink(p->status_addr.path);
+	if (p->own->status_watch)
+		ev_fd_del(m->loop, p->own->status_watch);
+	p->own->status_watch = NULL;
+	if (p->own->status_fd >= 0) {
+		close(p->own->status_fd);
+		if (p->own->status_addr.family == AF_UNIX && !p->own->status_systemd)
+			unlink(p->own->status_addr.path);
 	}
-	p->status_fd = -1;
+	p->own->status_fd = -1;
 	if (!conns && sweep_timer) {
 		ev_timer_free(m->loop, sweep_timer);
 		sweep_timer = NULL;

@@ -40,7 +40,7 @@
 #define ZYGOTE_START_MS  30000
 
 /* One message: an int32, then (in the ready message only) the handler's info bytes. */
-static int read_answer(int fd, int timeout_ms, int32_t *answer, struct pool *info_to)
+static int read_answer(int fd, int timeout_ms, int32_t *answer, struct pool_master *info_to)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t deadline = sb_mono_us() + (uint64_t)timeout_ms * 1000u;
@@ -79,7 +79,7 @@ static void on_zygote_answers(struct ev_loop *loop, int fd, uint32_t events, voi
 	struct pool *p = data;
 	(void)loop;
 	(void)events;
-	q_read_answers(p->master, &p->spawnq, p, fd);
+	q_read_answers(p->own->master, &p->own->spawnq, p, fd);
 }
 
 static void on_shared_answers(struct ev_loop *loop, int fd, uint32_t events, void *data)
@@ -91,26 +91,21 @@ static void on_shared_answers(struct ev_loop *loop, int fd, uint32_t events, voi
 }
 static int pid_owned(const struct master *m, pid_t pid);
 
-int zygote_pool_is_shared(const struct pool *p)
-{
-	return p->handler && p->handler->prefork_start && p->handler->shared_start &&
-	       p->conf->php_zygote == PHP_ZYGOTE_SHARED;
-}
 
 static void q_fail_all(struct master *m, struct spawn_queue *q);
 
 static void kill_zygote(struct master *m, struct pool *p)
 {
-	q_fail_all(m, &p->spawnq);
-	if (p->zygote_watch)
-		ev_fd_del(m->loop, p->zygote_watch);
-	p->zygote_watch = NULL;
-	if (p->zygote_fd >= 0)
-		close(p->zygote_fd);
-	p->zygote_fd = -1;
-	p->zygote_ready = 0;
-	if (p->zygote && p->zygote->pid > 0)
-		kill(p->zygote->pid, SIGKILL);
+	q_fail_all(m, &p->own->spawnq);
+	if (p->own->zygote_watch)
+		ev_fd_del(m->loop, p->own->zygote_watch);
+	p->own->zygote_watch = NULL;
+	if (p->own->zygote_fd >= 0)
+		close(p->own->zygote_fd);
+	p->own->zygote_fd = -1;
+	p->own->zygote_ready = 0;
+	if (p->own->zygote && p->own->zygote->pid > 0)
+		kill(p->own->zygote->pid, SIGKILL);
 }
 
 /* Workers wanted now that the zygote answers again: what the pm would have spawned. */
@@ -121,8 +116,8 @@ static void spawn_missing(struct master *m, struct pool *p)
 		want = (unsigned)p->conf->pm_max_children;
 	else if (p->conf->pm == PM_DYNAMIC)
 		want = (unsigned)p->conf->pm_start_servers;
-	if (want > p->running + p->spawning)
-		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->running - p->spawning);
+	if (want > p->own->running + p->own->spawning)
+		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->own->running - p->own->spawning);
 }
 
 /*
@@ -152,7 +147,7 @@ static struct child *zygote_fork(struct master *m, struct pool *p, const struct 
 			zygote_main(p, m->conf, m->pid);
 		}
 		if (h)
-			shared_zygote_main(m, h, sv[1], outp[1], errp[1], logp[1]);
+			shared_zygote_main(m->pools, m->conf, m->pid, h, sv[1], outp[1], errp[1], logp[1]);
 		_exit(70);
 	}
 	close(sv[1]);
@@ -194,12 +189,12 @@ int zygote_start(struct master *m, struct pool *p, int wait_ready)
 	struct child *z = zygote_fork(m, p, NULL, &ctl);
 	if (!z)
 		return -1;
-	p->zygote = z;
-	p->zygote_fd = ctl;
-	p->zygote_ready = 0;
+	p->own->zygote = z;
+	p->own->zygote_fd = ctl;
+	p->own->zygote_ready = 0;
 	if (!wait_ready) {
-		p->zygote_watch = ev_fd_add(m->loop, p->zygote_fd, EPOLLIN, on_zygote_ready, p);
-		return p->zygote_watch ? 0 : -1;
+		p->own->zygote_watch = ev_fd_add(m->loop, p->own->zygote_fd, EPOLLIN, on_zygote_ready, p);
+		return p->own->zygote_watch ? 0 : -1;
 	}
 	return zygote_wait_ready(m, p);
 }
@@ -207,19 +202,19 @@ int zygote_start(struct master *m, struct pool *p, int wait_ready)
 static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct pool *p = data;
-	struct master *m = p->master;
+	struct master *m = p->own->master;
 	int32_t answer = -1;
 	(void)events;
-	ev_fd_del(loop, p->zygote_watch);
-	p->zygote_watch = NULL;
-	if (read_answer(fd, 0, &answer, p) < 0 || answer != 0) {
+	ev_fd_del(loop, p->own->zygote_watch);
+	p->own->zygote_watch = NULL;
+	if (read_answer(fd, 0, &answer, p->own) < 0 || answer != 0) {
 		kill_zygote(m, p);      /* the reaper restarts it, after a back-off */
 		return;
 	}
-	p->zygote_ready = 1;
-	p->zygote_watch = ev_fd_add(loop, fd, EPOLLIN, on_zygote_answers, p);
-	if (p->zygote_failures || p->conf->pm != PM_ONDEMAND)
-		log_notice("[pool %s] zygote %d restarted", p->conf->name, (int)p->zygote->pid);
+	p->own->zygote_ready = 1;
+	p->own->zygote_watch = ev_fd_add(loop, fd, EPOLLIN, on_zygote_answers, p);
+	if (p->own->zygote_failures || p->conf->pm != PM_ONDEMAND)
+		log_notice("[pool %s] zygote %d restarted", p->conf->name, (int)p->own->zygote->pid);
 	if (m->state != MASTER_RUNNING)
 		return;
 	if (p->conf->pm == PM_ONDEMAND)
@@ -230,26 +225,26 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 
 int zygote_wait_ready(struct master *m, struct pool *p)
 {
-	if (!p->zygote || p->zygote_ready)
-		return p->zygote ? 0 : -1;
-	if (p->zygote_watch)
-		ev_fd_del(m->loop, p->zygote_watch);
-	p->zygote_watch = NULL;
+	if (!p->own->zygote || p->own->zygote_ready)
+		return p->own->zygote ? 0 : -1;
+	if (p->own->zygote_watch)
+		ev_fd_del(m->loop, p->own->zygote_watch);
+	p->own->zygote_watch = NULL;
 	int32_t answer;
-	if (read_answer(p->zygote_fd, ZYGOTE_START_MS, &answer, p) < 0 || answer != 0) {
+	if (read_answer(p->own->zygote_fd, ZYGOTE_START_MS, &answer, p->own) < 0 || answer != 0) {
 		/* Its own log lines say why: out with them before ours. */
-		struct child *z = p->zygote;
+		struct child *z = p->own->zygote;
 		pid_t pid = z->pid;
 		kill_zygote(m, p);
 		waitpid(pid, NULL, 0);
 		children_close_pipes(m, z);
 		free(z);
-		p->zygote = NULL;
+		p->own->zygote = NULL;
 		return -1;
 	}
-	p->zygote_ready = 1;
-	p->zygote_watch = ev_fd_add(m->loop, p->zygote_fd, EPOLLIN, on_zygote_answers, p);
-	return p->zygote_watch ? 0 : -1;
+	p->own->zygote_ready = 1;
+	p->own->zygote_watch = ev_fd_add(m->loop, p->own->zygote_fd, EPOLLIN, on_zygote_answers, p);
+	return p->own->zygote_watch ? 0 : -1;
 }
 
 static int pid_owned(const struct master *m, pid_t pid)
@@ -257,9 +252,9 @@ static int pid_owned(const struct master *m, pid_t pid)
 	if (m->shared_zygote && m->shared_zygote->pid == pid)
 		return 1;
 	for (const struct pool *o = m->pools; o; o = o->next) {
-		if (o->zygote && o->zygote->pid == pid)
+		if (o->own->zygote && o->own->zygote->pid == pid)
 			return 1;
-		for (const struct child *c = o->children; c; c = c->next)
+		for (const struct child *c = o->own->children; c; c = c->next)
 			if (c->pid == pid)
 				return 1;
 	}
@@ -369,7 +364,7 @@ static void on_q_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 	if (q->head == q->len)
 		return;
 	struct pool *p = q->items[q->head].pool;
-	m = p->master;
+	m = p->own->master;
 	uint64_t age = sb_mono_us() - q->items[q->head].at_us;
 	if (age < (uint64_t)ZYGOTE_ANSWER_MS * 1000u) {
 		q_timer_arm(q);
@@ -427,7 +422,7 @@ static void q_read_answers(struct master *m, struct spawn_queue *q, struct pool 
 			q_give_up(m, owner);
 			return;
 		}
-		p->spawning--;
+		p->own->spawning--;
 		m->total_children--;
 		children_adopt(m, p, e.slot, (pid_t)answer, e.fds);
 	}
@@ -454,15 +449,15 @@ static int q_enqueue(struct master *m, struct spawn_queue *q, struct pool *p, un
 int zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
 		   int log_w, const int rfds[3])
 {
-	int shared = zygote_pool_is_shared(p);
-	if (!shared && !p->zygote && !(p->zygote_timer && ev_timer_armed(p->zygote_timer))) {
+	int shared = pool_shares_zygote(p);
+	if (!shared && !p->own->zygote && !(p->own->zygote_timer && ev_timer_armed(p->own->zygote_timer))) {
 		/* an ondemand pool starts PHP when its first connection comes */
 		zygote_start(m, p, 0);
 		errno = EAGAIN;
 		return -1;
 	}
-	int fd = shared ? m->shared_zygote_fd : p->zygote_fd;
-	if (fd < 0 || !(shared ? m->shared_zygote_ready : p->zygote_ready)) {
+	int fd = shared ? m->shared_zygote_fd : p->own->zygote_fd;
+	if (fd < 0 || !(shared ? m->shared_zygote_ready : p->own->zygote_ready)) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -474,7 +469,7 @@ int zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, i
 	/* the access log goes with each request: a USR1 may have reopened it since the zygote began */
 	int fds[4] = { out_w, err_w, log_w, p->access_fd };
 	size_t nfds = p->access_fd >= 0 ? 4 : 3;
-	struct spawn_queue *q = shared ? &m->shared_spawnq : &p->spawnq;
+	struct spawn_queue *q = shared ? &m->shared_spawnq : &p->own->spawnq;
 	int rc;
 	if (shared) {
 		uint32_t msg[2] = { 0, slot };
@@ -521,9 +516,9 @@ int zygote_wait_spawned(struct master *m)
 			owners[n++] = NULL;
 		}
 		for (struct pool *p = m->pools; p && n < sizeof(pfd) / sizeof(*pfd); p = p->next)
-			if (p->zygote_fd >= 0 && p->spawnq.head < p->spawnq.len) {
-				pfd[n] = (struct pollfd){ .fd = p->zygote_fd, .events = POLLIN };
-				qs[n] = &p->spawnq;
+			if (p->own->zygote_fd >= 0 && p->own->spawnq.head < p->own->spawnq.len) {
+				pfd[n] = (struct pollfd){ .fd = p->own->zygote_fd, .events = POLLIN };
+				qs[n] = &p->own->spawnq;
 				owners[n++] = p;
 			}
 		if (!n)
@@ -553,8 +548,8 @@ static void on_zygote_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 	struct pool *p = data;
 	(void)loop;
 	(void)t;
-	if (p->master->state == MASTER_RUNNING && !p->zygote)
-		zygote_start(p->master, p, 0);
+	if (p->own->master->state == MASTER_RUNNING && !p->own->zygote)
+		zygote_start(p->own->master, p, 0);
 }
 
 /*
@@ -584,12 +579,12 @@ int zygote_reaped(struct master *m, pid_t pid, int status)
 		return 1;
 	}
 	for (struct pool *p = m->pools; p; p = p->next) {
-		struct child *z = p->zygote;
+		struct child *z = p->own->zygote;
 		if (!z || z->pid != pid)
 			continue;
 		double secs = (double)(sb_mono_us() - z->start_mono_us) / 1e6;
 		children_close_pipes(m, z);
-		p->zygote = NULL;
+		p->own->zygote = NULL;
 		kill_zygote(m, p);
 		free(z);
 		if (m->state != MASTER_RUNNING)
@@ -602,7 +597,7 @@ int zygote_reaped(struct master *m, pid_t pid, int status)
 			log_error("[pool %s] zygote %d exited on signal %d after %.3f seconds; its "
 				  "workers keep serving, new ones wait for a new zygote", p->conf->name,
 				  (int)pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0, secs);
-		restart_later(m, &p->zygote_timer, &p->zygote_failures, secs, on_zygote_timer, p);
+		restart_later(m, &p->own->zygote_timer, &p->own->zygote_failures, secs, on_zygote_timer, p);
 		return 1;
 	}
 	return 0;
@@ -610,17 +605,17 @@ int zygote_reaped(struct master *m, pid_t pid, int status)
 
 void zygote_stop(struct master *m, struct pool *p)
 {
-	q_free(m, &p->spawnq);
-	if (p->zygote_timer)
-		ev_timer_free(m->loop, p->zygote_timer);
-	p->zygote_timer = NULL;
+	q_free(m, &p->own->spawnq);
+	if (p->own->zygote_timer)
+		ev_timer_free(m->loop, p->own->zygote_timer);
+	p->own->zygote_timer = NULL;
 	kill_zygote(m, p);
-	if (p->zygote) {
+	if (p->own->zygote) {
 		/* Usually gone already: its channel closed.  What is left, init reaps. */
-		waitpid(p->zygote->pid, NULL, WNOHANG);
-		children_close_pipes(m, p->zygote);
-		free(p->zygote);
-		p->zygote = NULL;
+		waitpid(p->own->zygote->pid, NULL, WNOHANG);
+		children_close_pipes(m, p->own->zygote);
+		free(p->own->zygote);
+		p->own->zygote = NULL;
 	}
 }
 
@@ -644,15 +639,15 @@ static void shared_now_ready(struct master *m, const unsigned char *info, size_t
 	m->shared_zygote_ready = 1;
 	m->shared_zygote_watch = ev_fd_add(m->loop, m->shared_zygote_fd, EPOLLIN, on_shared_answers, m);
 	for (struct pool *p = m->pools; p; p = p->next)
-		if (zygote_pool_is_shared(p)) {
-			memcpy(p->zygote_info, info, len);
-			p->zygote_info_len = len;
+		if (pool_shares_zygote(p)) {
+			memcpy(p->own->zygote_info, info, len);
+			p->own->zygote_info_len = len;
 		}
 	/* at start, master_run spawns the first workers itself */
 	if (m->state != MASTER_RUNNING || !restart)
 		return;
 	for (struct pool *p = m->pools; p; p = p->next)
-		if (zygote_pool_is_shared(p))
+		if (pool_shares_zygote(p))
 			spawn_missing(m, p);
 }
 
@@ -660,7 +655,7 @@ static void on_shared_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 {
 	struct master *m = data;
 	int32_t answer = -1;
-	struct pool info;
+	struct pool_master info;
 	(void)events;
 	ev_fd_del(loop, m->shared_zygote_watch);
 	m->shared_zygote_watch = NULL;
@@ -677,7 +672,7 @@ int zygote_shared_start(struct master *m, int wait_ready)
 {
 	const struct handler *h = NULL;
 	for (struct pool *p = m->pools; p && !h; p = p->next)
-		if (zygote_pool_is_shared(p))
+		if (pool_shares_zygote(p))
 			h = p->handler;
 	if (!h)
 		return 0;
@@ -693,7 +688,7 @@ int zygote_shared_start(struct master *m, int wait_ready)
 		return m->shared_zygote_watch ? 0 : -1;
 	}
 	int32_t answer;
-	struct pool info;
+	struct pool_master info;
 	if (read_answer(ctl, ZYGOTE_START_MS, &answer, &info) < 0 || answer != 0) {
 		log_error("the shared PHP zygote failed to start PHP; see the lines above");
 		kill(z->pid, SIGKILL);
@@ -765,14 +760,14 @@ void zygote_shared_stop(struct master *m)
  */
 void zygote_retire(struct master *m, struct pool *p)
 {
-	if (!p->zygote || !p->zygote_ready)
+	if (!p->own->zygote || !p->own->zygote_ready)
 		return;
 	log_debug("[pool %s] zygote %d retired: the pool is idle", p->conf->name,
-		  (int)p->zygote->pid);
+		  (int)p->own->zygote->pid);
 	kill_zygote(m, p);
-	children_close_pipes(m, p->zygote);
-	free(p->zygote);
-	p->zygote = NULL;
+	children_close_pipes(m, p->own->zygote);
+	free(p->own->zygote);
+	p->own->zygote = NULL;
 }
 
 void zygote_kill_all(const struct master *m)
@@ -780,6 +775,6 @@ void zygote_kill_all(const struct master *m)
 	if (m->shared_zygote && m->shared_zygote->pid > 0)
 		kill(m->shared_zygote->pid, SIGKILL);
 	for (const struct pool *p = m->pools; p; p = p->next)
-		if (p->zygote && p->zygote->pid > 0)
-			kill(p->zygote->pid, SIGKILL);
+		if (p->own->zygote && p->own->zygote->pid > 0)
+			kill(p->own->zygote->pid, SIGKILL);
 }

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
-#include "master/pool.h"
+#include "pool/pool.h"
 #include "worker/conn.h"
 #include "worker/worker.h"
 

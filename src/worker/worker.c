@@ -32,7 +32,7 @@
 #include "handlers/handler.h"
 #include "log/access_format.h"
 #include "log/log.h"
-#include "master/proctitle.h"
+#include "proc/proctitle.h"
 #include "worker/conn.h"
 #include "worker/procmem.h"
 #include "worker/request.h"

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 
-#include "master/pool.h"
+#include "pool/pool.h"
 
 struct fpmd_conf;
 
@@ -70,10 +70,10 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
  * open, starts PHP once (as the master's user, as php-fpm's master does) and
  * clones every shared pool's workers, which drop to their pool's user.
  */
-struct master;
 struct handler;
-void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int out_w, int err_w,
-			int log_w) __attribute__((noreturn));
+void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_t master_pid,
+			const struct handler *h, int ctl, int out_w, int err_w, int log_w)
+	__attribute__((noreturn));
 #define ZYGOTE_FD_CTL 6
 #define ZYGOTE_INFO_MAX 256   /* the handler's bytes in the zygote's ready message */
 

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
-#include "master/proctitle.h"
+#include "proc/proctitle.h"
 
 static int set_rlimit(int resource, long long value, const char *name)
 {

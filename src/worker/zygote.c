@@ -30,8 +30,7 @@
 
 #include "handlers/handler.h"
 #include "log/log.h"
-#include "master/master.h"
-#include "master/proctitle.h"
+#include "proc/proctitle.h"
 
 /*
  * A spawn request: len bytes (the slot; for the shared zygote the pool's
@@ -70,7 +69,7 @@ static void become_worker(struct pool *pool, const struct fpmd_conf *global, uns
 {
 	/* stdout, stderr, the log pipe (and the access log): the new worker's own. */
 	static const int to[4] = { 1, 2, WORKER_FD_LOG, WORKER_FD_ACCESS };
-	/* 3 and up close-on-exec: see children_fd_layout() in master/children.c */
+	/* 3 and up close-on-exec: see pool_child_fd_layout() in pool/child.c */
 	for (int i = 0; i < nfds; i++)
 		if ((to[i] < 3 ? dup2(fds[i], to[i]) : dup3(fds[i], to[i], O_CLOEXEC)) < 0)
 			_exit(70);
@@ -213,18 +212,18 @@ static int fd_in(const unsigned char *set, int fd)
  * pools' sockets, its own channel and log) is closed, other pools'
  * scoreboards unmapped.
  */
-static void shared_worker_layout(struct master *m, struct pool *p, const int fds[4], int nfds)
+static void shared_worker_layout(struct pool *pools, struct pool *p, const int fds[4], int nfds)
 {
 	int want[6] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, nfds == 4 ? fds[3] : -1 };
-	children_fd_layout(m, p, want, 6, fd_high + 1, php_fds, nphp_fds);
+	pool_child_fd_layout(pools, p, want, 6, fd_high + 1, php_fds, nphp_fds);
 }
 
-void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int out_w, int err_w,
-			int log_w)
+void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_t master_pid,
+			const struct handler *h, int ctl, int out_w, int err_w, int log_w)
 {
 	/* Every shared pool's socket, eventfd and access log stay: its zygote will want them. */
 	size_t n = 0, cap = 8;
-	for (struct pool *p = m->pools; p; p = p->next)
+	for (struct pool *p = pools; p; p = p->next)
 		cap += 3;
 	int *keep = malloc(cap * sizeof(*keep));
 	if (!keep || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
@@ -234,14 +233,14 @@ void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int 
 	keep[n++] = 2;
 	keep[n++] = ctl;
 	keep[n++] = log_w;
-	for (struct pool *p = m->pools; p; p = p->next) {
-		if (!zygote_pool_is_shared(p))
+	for (struct pool *p = pools; p; p = p->next) {
+		if (!pool_shares_zygote(p))
 			continue;
 		keep[n++] = p->listen_fd;
 		keep[n++] = p->wake_fd;
 		keep[n++] = p->access_fd;
 	}
-	children_close_all_but(keep, n);
+	pool_close_all_fds_but(keep, n);
 	free(keep);
 	/* see zygote_main: before PHP starts */
 	sigset_t none;
@@ -251,7 +250,7 @@ void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int 
 	log_set_pipe(log_w, "-");
 	proctitle_set("fpmd: php zygote (shared)");
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != m->pid)
+	if (getppid() != master_pid)
 		_exit(0);
 	/* 0..SHARED_RESERVED_FDS-1 taken: PHP's own descriptors land above them */
 	for (int fd = 0; fd < SHARED_RESERVED_FDS; fd++)
@@ -266,7 +265,7 @@ void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int 
 	int high = 0;
 	if (open_fds(before, sizeof(before), &high) < 0)
 		_exit(70);
-	if (!h->shared_start || h->shared_start(&m->copt) < 0)
+	if (!h->shared_start || h->shared_start(pools->copt) < 0)
 		_exit(70);
 	if (open_fds(after, sizeof(after), &high) < 0)
 		_exit(70);
@@ -285,19 +284,19 @@ void shared_zygote_main(struct master *m, const struct handler *h, int ctl, int 
 		int rc = recv_spawn(ctl, msg, sizeof(msg), fds, &nfds);
 		if (rc == -1)
 			_exit(0);
-		struct pool *pool = m->pools;
+		struct pool *pool = pools;
 		for (uint32_t i = 0; pool && i < msg[0]; i++)
 			pool = pool->next;
 		int32_t answer;
-		if (rc < 0 || !pool || !zygote_pool_is_shared(pool) || msg[1] >= pool->sb.nslots) {
+		if (rc < 0 || !pool || !pool_shares_zygote(pool) || msg[1] >= pool->sb.nslots) {
 			answer = -EINVAL;
 		} else {
 			/* Like fork(), but the child's parent is the master. */
 			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
 			if (pid == 0) {
-				shared_worker_layout(m, pool, fds, nfds);
+				shared_worker_layout(pools, pool, fds, nfds);
 				pool->sb.slots[msg[1]].pid = (uint32_t)getpid();
-				worker_main_shared(pool, m->conf, msg[1], m->pid);
+				worker_main_shared(pool, global, msg[1], master_pid);
 			}
 			answer = pid < 0 ? -errno : (int32_t)pid;
 		}

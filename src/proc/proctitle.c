@@ -3,7 +3,7 @@
  * memory; they are moved to the heap first so the title can use that room.
  * Call before option parsing, so that getopt hands out pointers to the copies.
  */
-#include "master/proctitle.h"
+#include "proc/proctitle.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,0 +1,66 @@
+/*
+ * A pool as its workers and handlers see it: its configuration, listening
+ * socket, scoreboard, handler and user.  What only the master keeps of a
+ * pool (its children, timers, zygote, counters) is behind own, a type
+ * defined in master/pool.h that nothing outside src/master/ sees (make
+ * check-layers).
+ *
+ * Ownership: the master owns every pool (master.c creates and frees them,
+ * own with it).  A pool owns its listening fd, its scoreboard mapping and
+ * its allowed-clients list.  conf and copt are borrowed from the master's
+ * configuration.  A worker gets its pool from the master by fork or clone
+ * and only reads it.
+ */
+#ifndef FPMD_POOL_H
+#define FPMD_POOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf/conf.h"
+#include "net/listen.h"
+#include "shm/scoreboard.h"
+
+struct handler;
+struct pool_master;
+
+struct pool {
+	struct pool_conf *conf;
+	const struct conf_options *copt;  /* the command line's PHP options (-c, -n, -d) */
+	const struct handler *handler;
+	struct listen_addr addr;
+	int listen_fd;
+	struct scoreboard sb;
+	struct allowed_clients allowed;
+	uid_t uid;                   /* -1 when not switching user */
+	gid_t gid;
+	char user_name[64];
+	int wake_fd;                 /* eventfd a worker pokes while the master sleeps */
+	int access_fd;               /* access.log, opened by the master; -1 = none */
+	struct pool *next;           /* the master's pools, in configuration order */
+	struct pool_master *own;     /* the master's own part (master/pool.h) */
+};
+
+/*
+ * The descriptor limit fpmd was started with.  The master raises its own
+ * (every pool holds a socket, an eventfd, a zygote's pipes...); workers go
+ * back to this one unless rlimit_files says otherwise.  0 = not raised.
+ */
+extern unsigned long long master_nofile_soft;
+
+/* php.zygote = shared: the pool's workers are cloned from the one shared PHP zygote. */
+int pool_shares_zygote(const struct pool *p);
+
+/*
+ * In a pool's child: moves want[i] to descriptor i (0..n-1, n <= 8; 1 and 2
+ * inheritable, the rest close-on-exec), closes every other descriptor but
+ * keep[] (PHP's own, in a worker cloned from the shared zygote), and unmaps
+ * the other pools' scoreboards (pools: the list).  Temporaries are made from
+ * tmp_from up, past all that is kept.  Exits 70 when it cannot.
+ */
+void pool_child_fd_layout(struct pool *pools, struct pool *p, const int *want, int n, int tmp_from,
+			  const int *keep, size_t nkeep);
+/* Closes every descriptor but those in keep (sorted in place). */
+void pool_close_all_fds_but(int *keep, size_t n);
+
+#endif
