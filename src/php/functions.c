@@ -24,7 +24,7 @@
 ZEND_FUNCTION(fastcgi_finish_request)
 {
 	ZEND_PARSE_PARAMETERS_NONE();
-	struct request *r = php_current;
+	struct request *r = php_current ? php_current->req : NULL;
 	if (!r || r->finished)
 		RETURN_FALSE;
 	php_output_end_all();
@@ -57,7 +57,7 @@ ZEND_FUNCTION(apache_request_headers)
 {
 	ZEND_PARSE_PARAMETERS_NONE();
 	array_init(return_value);
-	struct request *r = php_current;
+	struct request *r = php_current ? php_current->req : NULL;
 	if (!r)
 		return;
 	/* last param first: php-fpm's order (its params live in a list built by prepending) */

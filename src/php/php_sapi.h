@@ -9,6 +9,8 @@
 
 #include <php.h>
 
+#include "pathinfo/pathinfo.h"
+
 struct fpmd_php_host;
 struct pool;
 struct request;
@@ -19,13 +21,25 @@ enum { LOG_L_DEBUG = 0, LOG_L_NOTICE, LOG_L_WARNING, LOG_L_ERROR };
 
 extern const struct fpmd_php_host *php_host;
 extern struct pool *php_pool;          /* this process's pool */
-extern struct request *php_current;    /* the request in progress, NULL between requests */
+
+/*
+ * The request in progress: made by php_handle() on its stack, pointed to by
+ * php_current while PHP runs it (PHP's callbacks have no context of their
+ * own), NULL between requests.  Owns paths and self until the request ends.
+ */
+struct php_request {
+	struct request *req;          /* the worker's request (params, body, output) */
+	struct pathinfo paths;        /* what the params resolve to (cgi.fix_pathinfo) */
+	struct pathinfo_in in;
+	int have_paths;
+	char *self;                   /* PHP_SELF */
+};
+extern struct php_request *php_current;
 
 /*
  * The current request's CGI variables as PHP sees them (request.c): the
  * params with cgi.fix_pathinfo's changes over them.  NULL between requests.
  */
-struct pathinfo;
 const struct pathinfo *php_request_pathinfo(void);
 const char *php_request_var(const char *name, int *changed);
 const char *php_request_self(void);     /* PHP_SELF */

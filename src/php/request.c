@@ -30,11 +30,6 @@
 #include "worker/worker.h"
 
 
-static struct pathinfo cur_paths;
-static struct pathinfo_in cur_in;
-static int have_paths;
-static char *cur_self;
-
 static const char *param_cb(const char *name, void *ctx)
 {
 	return php_host->param(ctx, name);
@@ -42,22 +37,22 @@ static const char *param_cb(const char *name, void *ctx)
 
 const struct pathinfo *php_request_pathinfo(void)
 {
-	return have_paths ? &cur_paths : NULL;
+	return php_current && php_current->have_paths ? &php_current->paths : NULL;
 }
 
 const char *php_request_var(const char *name, int *changed)
 {
-	if (!have_paths) {
+	if (!php_current || !php_current->have_paths) {
 		if (changed)
 			*changed = 0;
-		return php_current ? php_host->param(php_current, name) : NULL;
+		return php_current ? php_host->param(php_current->req, name) : NULL;
 	}
-	return pathinfo_var(&cur_paths, &cur_in, name, changed);
+	return pathinfo_var(&php_current->paths, &php_current->in, name, changed);
 }
 
 const char *php_request_self(void)
 {
-	return have_paths ? cur_self : NULL;
+	return php_current && php_current->have_paths ? php_current->self : NULL;
 }
 
 /*
@@ -234,18 +229,19 @@ static HashTable *user_ini_for(const char *dir)
 /* Every directory from DOCUMENT_ROOT down to the script's own, outermost first. */
 void php_activate_user_ini(void)
 {
-	if (!have_paths || !cur_paths.script || !PG(user_ini_filename) || !*PG(user_ini_filename))
+	const struct pathinfo *paths = php_request_pathinfo();
+	if (!paths || !paths->script || !PG(user_ini_filename) || !*PG(user_ini_filename))
 		return;
 	char dir[4096];
 	/* a copy, truncated as snprintf would (PHP's snprintf costs ~450 instructions here) */
-	size_t sl = strnlen(cur_paths.script, sizeof(dir) - 1);
-	memcpy(dir, cur_paths.script, sl);
+	size_t sl = strnlen(paths->script, sizeof(dir) - 1);
+	memcpy(dir, paths->script, sl);
 	dir[sl] = '\0';
 	char *slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
 		return;
 	*slash = '\0';
-	const char *root = php_current ? param(php_current, "DOCUMENT_ROOT") : NULL;
+	const char *root = param(php_current->req, "DOCUMENT_ROOT");
 	size_t rl = root ? strlen(root) : 0;
 	while (rl > 1 && root[rl - 1] == '/')
 		rl--;
@@ -479,20 +475,21 @@ static void apply_request_ini(struct request *r)
 	}
 }
 
-static void fill_request_info(struct request *r)
+static void fill_request_info(struct php_request *pr)
 {
+	struct request *r = pr->req;
 	const char *method = param(r, "REQUEST_METHOD");
 	const char *clen = param(r, "CONTENT_LENGTH");
 	const char *proto = param(r, "SERVER_PROTOCOL");
 	SG(server_context) = r;        /* non-NULL, or PHP skips POST bodies and cookies */
 	SG(request_info).request_method = method;
 	SG(request_info).query_string = (char *)param(r, "QUERY_STRING");
-	SG(request_info).request_uri = cur_paths.request_uri;
+	SG(request_info).request_uri = pr->paths.request_uri;
 	SG(request_info).content_type = param(r, "CONTENT_TYPE");
 	SG(request_info).content_length = clen ? strtoll(clen, NULL, 10) : 0;
 	if (SG(request_info).content_length < 0)
 		SG(request_info).content_length = 0;
-	SG(request_info).path_translated = cur_paths.script;
+	SG(request_info).path_translated = pr->paths.script;
 	SG(request_info).headers_only = method && strcmp(method, "HEAD") == 0;
 	SG(request_info).proto_num = proto && strcmp(proto, "HTTP/1.0") == 0 ? 1000 : 1001;
 	SG(request_info).no_headers = 0;
@@ -501,10 +498,11 @@ static void fill_request_info(struct request *r)
 	php_handle_auth_data(auth);
 }
 
-static int resolve(struct request *r, const char **why)
+static int resolve(struct php_request *pr, const char **why)
 {
+	struct request *r = pr->req;
 	const struct pool_conf *pc = php_pool->conf;
-	cur_in = (struct pathinfo_in){
+	pr->in = (struct pathinfo_in){
 		.param = param_cb, .is_file = is_regular_file, .exists = path_exists, .ctx = r,
 		.fix_pathinfo = ini_bool(&ini_fix_pathinfo, "cgi.fix_pathinfo",
 					 sizeof("cgi.fix_pathinfo") - 1),
@@ -513,55 +511,56 @@ static int resolve(struct request *r, const char **why)
 		.doc_root = PG(doc_root),
 	};
 	*why = NULL;
-	if (pathinfo_resolve(&cur_in, &cur_paths) < 0)
+	if (pathinfo_resolve(&pr->in, &pr->paths) < 0)
 		return 500;
-	have_paths = 1;
+	pr->have_paths = 1;
 	/* PHP_SELF: request_uri, plus PATH_INFO with cgi.fix_pathinfo */
-	const char *ru = cur_paths.request_uri ? cur_paths.request_uri : "";
-	const char *pi = cur_in.fix_pathinfo ? pathinfo_var(&cur_paths, &cur_in, "PATH_INFO", NULL) : NULL;
+	const char *ru = pr->paths.request_uri ? pr->paths.request_uri : "";
+	const char *pi = pr->in.fix_pathinfo ? pathinfo_var(&pr->paths, &pr->in, "PATH_INFO", NULL) : NULL;
 	size_t rl = strlen(ru), pl = pi ? strlen(pi) : 0;
-	cur_self = malloc(rl + pl + 1);
-	if (!cur_self)
+	pr->self = malloc(rl + pl + 1);
+	if (!pr->self)
 		return 500;
-	memcpy(cur_self, ru, rl);
+	memcpy(pr->self, ru, rl);
 	if (pl)
-		memcpy(cur_self + rl, pi, pl);
-	cur_self[rl + pl] = '\0';
+		memcpy(pr->self + rl, pi, pl);
+	pr->self[rl + pl] = '\0';
 
-	if (!cur_paths.script) {
+	if (!pr->paths.script) {
 		*why = "Primary script unknown";
 		return 404;
 	}
-	if (!pathinfo_extension_allowed(cur_paths.script,
+	if (!pathinfo_extension_allowed(pr->paths.script,
 					(const char *const *)pc->security_limit_extensions.items,
 					(unsigned)pc->security_limit_extensions.n)) {
 		php_host->log(LOG_L_WARNING, "[pool %s] Access to the script '%s' has been denied (see "
-			      "security.limit_extensions)", php_pool_name(), cur_paths.script);
+			      "security.limit_extensions)", php_pool_name(), pr->paths.script);
 		*why = "Access to the script has been denied (see security.limit_extensions)";
 		return 403;
 	}
-	if (script_readable(cur_paths.script) < 0) {
+	if (script_readable(pr->paths.script) < 0) {
 		php_host->log(LOG_L_ERROR, "[pool %s] Unable to open primary script: %s (%s)",
-			      php_pool_name(), cur_paths.script, strerror(errno));
+			      php_pool_name(), pr->paths.script, strerror(errno));
 		return errno == EACCES ? 403 : 4040;
 	}
 	return 0;
 }
 
-static void end_paths(void)
+static void end_paths(struct php_request *pr)
 {
-	have_paths = 0;
-	pathinfo_free(&cur_paths);
-	free(cur_self);
-	cur_self = NULL;
+	pr->have_paths = 0;
+	pathinfo_free(&pr->paths);
+	free(pr->self);
+	pr->self = NULL;
 }
 
 int php_handle(struct worker *w, struct request *r)
 {
 	(void)w;
 	const char *why;
+	struct php_request pr = { .req = r };
 	cwd_for_resolve(r);
-	int refused = resolve(r, &why);
+	int refused = resolve(&pr, &why);
 	if (refused) {
 		int rc;
 		if (refused == 404)
@@ -572,12 +571,12 @@ int php_handle(struct worker *w, struct request *r)
 			rc = refuse(r, 403, "Access denied.\n", why);
 		else
 			rc = refuse(r, 500, "Internal Server Error\n", NULL);
-		end_paths();
+		end_paths(&pr);
 		return rc < 0 ? -1 : 0;
 	}
 
-	php_current = r;
-	fill_request_info(r);
+	php_current = &pr;
+	fill_request_info(&pr);
 	/*
 	 * A request without a body has no input phase to time: PHP's
 	 * max_input_time timer, armed at request startup and re-armed with
@@ -596,20 +595,20 @@ int php_handle(struct worker *w, struct request *r)
 			PG(max_input_time) = max_input_time;
 		SG(server_context) = NULL;
 		php_current = NULL;
-		end_paths();
+		end_paths(&pr);
 		php_host->log(LOG_L_ERROR, "[pool %s] PHP request startup failed", php_pool_name());
 		return refuse(r, 500, "Internal Server Error\n", NULL) < 0 ? -1 : 0;
 	}
 	apply_request_ini(r);
 
 	/* PHP's chdir() for the request unless this one did it (see cwd_for_script) */
-	int own_chdir = base_dir[0] && cwd_for_script(cur_paths.script) == 0;
+	int own_chdir = base_dir[0] && cwd_for_script(pr.paths.script) == 0;
 	if (own_chdir)
 		SG(options) |= SAPI_OPTION_NO_CHDIR;
 	else
 		SG(options) &= ~SAPI_OPTION_NO_CHDIR;
 	zend_file_handle fh;
-	zend_stream_init_filename(&fh, cur_paths.script);
+	zend_stream_init_filename(&fh, pr.paths.script);
 	EG(exit_status) = 0;       /* the previous request's fatal error is not this one's */
 	zend_first_try {
 		php_execute_script(&fh);
@@ -637,6 +636,6 @@ int php_handle(struct worker *w, struct request *r)
 	SG(request_info).path_translated = NULL;
 	SG(request_info).request_uri = NULL;
 	php_current = NULL;
-	end_paths();
+	end_paths(&pr);
 	return 0;
 }

@@ -42,7 +42,7 @@
 
 const struct fpmd_php_host *php_host;
 struct pool *php_pool;
-struct request *php_current;
+struct php_request *php_current;
 
 /* log levels of log/log.h, without its declarations in PHP's namespace */
 
@@ -97,7 +97,7 @@ static int sapi_fpmd_startup(sapi_module_struct *m)
 
 static size_t sapi_fpmd_ub_write(const char *str, size_t len)
 {
-	struct request *r = php_current;
+	struct request *r = php_current ? php_current->req : NULL;
 	if (!r) {
 		/* fpmd -i / -m, or output at startup */
 		return fwrite(str, 1, len, stdout);
@@ -130,7 +130,7 @@ static int has_status_header(sapi_headers_struct *h)
 
 static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 {
-	struct request *r = php_current;
+	struct request *r = php_current ? php_current->req : NULL;
 	if (!r || r->finished)
 		return SAPI_HEADER_SENT_SUCCESSFULLY;
 	int code = h->http_response_code ? h->http_response_code : 200;
@@ -168,7 +168,7 @@ static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 
 static size_t sapi_fpmd_read_post(char *buf, size_t count)
 {
-	struct request *r = php_current;
+	struct request *r = php_current ? php_current->req : NULL;
 	size_t got = 0;
 	/* CONTENT_LENGTH bytes and no more, as php-fpm: the rest of a stream is not the body */
 	int64_t left = SG(request_info).content_length - SG(read_post_bytes);
@@ -187,7 +187,7 @@ static size_t sapi_fpmd_read_post(char *buf, size_t count)
 
 static char *sapi_fpmd_read_cookies(void)
 {
-	return php_current ? (char *)php_host->param(php_current, "HTTP_COOKIE") : NULL;
+	return php_current ? (char *)php_host->param(php_current->req, "HTTP_COOKIE") : NULL;
 }
 
 static char *sapi_fpmd_getenv(const char *name, size_t len)
@@ -215,7 +215,7 @@ static void register_filtered(const char *name, const char *value, size_t len, z
 /* The request's variables: params, with what cgi.fix_pathinfo changed or added (ORIG_*). */
 static void add_request_vars(zval *arr, int filter_arg, int filtered)
 {
-	struct request *r = php_current;
+	struct request *r = php_current ? php_current->req : NULL;
 	const struct pathinfo *pi = php_request_pathinfo();
 	if (!r)
 		return;
@@ -277,7 +277,7 @@ static void sapi_fpmd_log_message(const char *message, int syslog_type)
 {
 	(void)syslog_type;
 	size_t len = strlen(message);
-	struct request *r = php_current;
+	struct request *r = php_current ? php_current->req : NULL;
 	/*
 	 * php-fpm's two places: the web server's error log (FastCGI stderr,
 	 * fastcgi.logging) and the worker's stderr (catch_workers_output).
