@@ -49,6 +49,7 @@ void conn_attach(struct conn *c, int fd)
 	c->fd = fd;
 	c->in_pos = c->in_len = 0;
 	c->out_len = 0;
+	c->rec_open = 0;
 	c->dead = 0;
 	c->send_timed_out = 0;
 	/*
@@ -240,8 +241,48 @@ static int write_full_iov(struct conn *c, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+void conn_stream_close(struct conn *c)
+{
+	if (!c->rec_open)
+		return;
+	c->rec_open = 0;
+	if (c->rec_len == 0) {
+		c->out_len = c->rec_at;    /* an empty stream record would end the stream */
+		return;
+	}
+	uint8_t pad;
+	fcgi_stream_header(c->out + c->rec_at, c->rec_type, c->rec_id, c->rec_len, &pad);
+	memset(c->out + c->out_len, 0, pad);
+	c->out_len += pad;
+}
+
+int conn_stream_append(struct conn *c, uint8_t type, uint16_t id, const void *p, size_t n,
+		       size_t max_content)
+{
+	if (c->dead)
+		return -1;
+	if (c->rec_open && (c->rec_type != type || c->rec_id != id || c->rec_len + n > max_content))
+		conn_stream_close(c);
+	if (!c->rec_open) {
+		/* room for the whole record it may become: header, max_content, padding */
+		if (FCGI_HEADER_LEN + max_content + 7 > CONN_OUT_CAP - c->out_len && conn_flush(c) < 0)
+			return -1;
+		c->rec_open = 1;
+		c->rec_at = c->out_len;
+		c->rec_len = 0;
+		c->rec_type = type;
+		c->rec_id = id;
+		c->out_len += FCGI_HEADER_LEN;
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+	c->rec_len += n;
+	return 0;
+}
+
 int conn_flush(struct conn *c)
 {
+	conn_stream_close(c);
 	if (c->out_len == 0)
 		return c->dead ? -1 : 0;
 	if (c->dead) {
@@ -257,6 +298,7 @@ int conn_write(struct conn *c, const void *p, size_t n)
 {
 	if (c->dead)
 		return -1;
+	conn_stream_close(c);
 	if (c->out_len + n > CONN_OUT_CAP && conn_flush(c) < 0)
 		return -1;
 	if (n > CONN_OUT_CAP) {
@@ -273,6 +315,7 @@ int conn_write_record(struct conn *c, const uint8_t hdr[FCGI_HEADER_LEN], const 
 {
 	if (c->dead)
 		return -1;
+	conn_stream_close(c);
 	size_t need = FCGI_HEADER_LEN + len + padding;
 	if (need <= CONN_OUT_CAP - c->out_len) {
 		memcpy(c->out + c->out_len, hdr, FCGI_HEADER_LEN);

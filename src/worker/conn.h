@@ -25,6 +25,16 @@ struct conn {
 	int dead;                    /* the peer is gone: stop writing */
 	int send_timeout_ms;         /* request_send_timeout; 0 = none (set by the worker) */
 	int send_timed_out;          /* a write waited send_timeout_ms for the peer: given up */
+	/*
+	 * A stream record being filled in out (conn_stream_append): its header
+	 * at rec_at is written when it closes (conn_stream_close, or before
+	 * anything else is written or sent), so small writes are gathered into
+	 * one record where they land, copied once.
+	 */
+	int rec_open;
+	size_t rec_at, rec_len;
+	uint16_t rec_id;
+	uint8_t rec_type;
 };
 
 int  conn_init(struct conn *c, const struct fcgi_limits *limits);
@@ -48,6 +58,15 @@ uint64_t conn_now_ms(void);
 
 /* Appends to the output buffer, flushing as needed.  0 / -1 (peer gone). */
 int conn_write(struct conn *c, const void *p, size_t n);
+/*
+ * Appends n bytes (0 < n <= max_content <= 65535) to the open stream record
+ * of that type and request id, or closes it and opens one: a record holds
+ * at most max_content bytes.  0, or -1 when the peer is gone.
+ */
+int conn_stream_append(struct conn *c, uint8_t type, uint16_t id, const void *p, size_t n,
+		       size_t max_content);
+/* Closes the open stream record (header and padding written into out), if any. */
+void conn_stream_close(struct conn *c);
 /* Writes header, data and padding without copying data (large pieces). */
 int conn_write_record(struct conn *c, const uint8_t hdr[FCGI_HEADER_LEN], const void *data,
 		      size_t len, uint8_t padding);

@@ -236,21 +236,16 @@ static int write_stream(struct request *r, uint8_t type, const void *data, size_
  * Small writes are gathered into one FCGI_STDOUT record (as php-fpm does):
  * a script's var_dump() is dozens of writes of a few bytes, and a record per
  * write is 8 bytes of header each, a larger answer, more work for the web
- * server, and clients that mishandle a record holding just "0".  One request
- * at a time per worker, so one buffer per process.
+ * server, and clients that mishandle a record holding just "0".  The record
+ * is filled where it is sent from, the connection's output buffer
+ * (conn_stream_append): one copy.  Larger writes go out without a copy.
  */
 #define STDOUT_GATHER 8192
-static uint8_t gather[STDOUT_GATHER];
-static size_t gathered;
-static const struct request *gather_owner;
 
 int req_out_flush(struct request *r)
 {
-	if (!gathered || gather_owner != r)
-		return 0;
-	size_t n = gathered;
-	gathered = 0;
-	return write_stream(r, FCGI_STDOUT, gather, n);
+	conn_stream_close(r->conn);
+	return 0;
 }
 
 int resp_write(struct request *r, const void *data, size_t len)
@@ -259,22 +254,18 @@ int resp_write(struct request *r, const void *data, size_t len)
 	 * An empty FCGI_STDOUT record would end the stream: nothing to send is
 	 * nothing sent.  After END_REQUEST (req_finish_early) the output is
 	 * dropped, as request.h promises: sent, it would follow END_REQUEST, or
-	 * wait in the gather buffer and go out under the next request's id on a
-	 * kept connection (found by fuzz_conn).
+	 * go out under the next request's id on a kept connection (found by
+	 * fuzz_conn).
 	 */
 	if (len == 0 || r->finished)
 		return 0;
 	r->bytes_out += len;
-	if (gather_owner != r) {
-		gathered = 0;           /* a previous request's leftovers were flushed or abandoned */
-		gather_owner = r;
-	}
-	if (gathered + len > STDOUT_GATHER && req_out_flush(r) < 0)
-		return -1;
 	if (len >= STDOUT_GATHER)
 		return write_stream(r, FCGI_STDOUT, data, len);
-	memcpy(gather + gathered, data, len);
-	gathered += len;
+	if (conn_stream_append(r->conn, FCGI_STDOUT, r->id, data, len, STDOUT_GATHER) < 0) {
+		r->aborted = 1;
+		return -1;
+	}
 	return 0;
 }
 
