@@ -536,9 +536,7 @@ static int failed_start(const struct child *c, int ready)
 static void back_off(struct master *m, struct pool *p)
 {
 	p->own->fast_failures++;
-	unsigned delay = 100u << (p->own->fast_failures > 7 ? 7 : p->own->fast_failures - 1);
-	if (delay > 10000)
-		delay = 10000;
+	unsigned delay = pm_respawn_delay_ms(p->own->fast_failures);
 	if (!p->own->respawn_timer)
 		p->own->respawn_timer = ev_timer_new(m->loop, on_respawn_timer, p);
 	if (p->own->respawn_timer && !ev_timer_armed(p->own->respawn_timer))

@@ -134,6 +134,16 @@ static unsigned parked_to_release(const struct pool_conf *pc, const struct pm_vi
 	return v->pending - v->idle;
 }
 
+unsigned pm_respawn_delay_ms(unsigned failures_in_a_row)
+{
+	if (failures_in_a_row == 0)
+		return 0;
+	if (failures_in_a_row > 8)
+		return 10000;
+	unsigned delay = 100u << (failures_in_a_row - 1);
+	return delay > 10000 ? 10000 : delay;
+}
+
 void pm_decide(const struct pool_conf *pc, unsigned floor, struct pm_memory *mem,
 	       const struct pm_view *v, struct pm_actions *out)
 {

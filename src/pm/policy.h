@@ -53,4 +53,10 @@ struct pm_actions {
 void pm_decide(const struct pool_conf *pc, unsigned floor, struct pm_memory *mem,
 	       const struct pm_view *v, struct pm_actions *out);
 
+/*
+ * Workers that die right after they start: the next spawn waits 100 ms after
+ * the first, doubling with each one after it, up to 10 s (children.c).
+ */
+unsigned pm_respawn_delay_ms(unsigned failures_in_a_row);
+
 #endif

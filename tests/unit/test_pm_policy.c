@@ -266,6 +266,16 @@ static void test_parked_released_for_waiting_connections(void **state)
 	done(&f);
 }
 
+static void test_respawn_back_off(void **state)
+{
+	(void)state;
+	static const unsigned want[] = { 0, 100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000 };
+	for (unsigned i = 0; i < sizeof(want) / sizeof(*want); i++)
+		assert_int_equal(pm_respawn_delay_ms(i), want[i]);
+	assert_int_equal(pm_respawn_delay_ms(40), 10000);       /* no shift past the word */
+	assert_int_equal(pm_respawn_delay_ms(~0u), 10000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_ondemand_retires_after_idle_timeout),
 		cmocka_unit_test(test_ondemand_lets_its_zygote_go_when_empty),
 		cmocka_unit_test(test_parked_released_for_waiting_connections),
+		cmocka_unit_test(test_respawn_back_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
