@@ -749,10 +749,8 @@ static void exec_self(struct master *m, int rollback_fd)
 		setenv(ENV_CHILDREN, kids.p, 1);
 		setenv(ENV_RELOAD, "1", 1);
 		control_pass_on_exec(m);
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
 		sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading",
-			 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
+			 (unsigned long long)sb_mono_us());
 		/*
 		 * The zygotes serve no request and the new master starts its own;
 		 * one that is stopped (kill -STOP) would never see its channel close.
