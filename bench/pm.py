@@ -311,6 +311,49 @@ def ondemand_ramp():
            "min–max", "most workers"], rows)
 
 
+def dynamic_burst():
+    """Issue 25: pm = dynamic with one spare, 32 one-second requests at once.  php-fpm adds
+    spares at its once-a-second pace (1, 2, 4 ... while short of min_spare); fpmd also
+    starts a worker for every connection that waits.  Each round on a fresh server."""
+    N = 32
+    pool = ("pm = dynamic\npm.max_children = 40\npm.start_servers = 1\n"
+            "pm.min_spare_servers = 1\npm.max_spare_servers = 3\n")
+    cases = [("fpmd", "fpmd", {"app": "app.type = php\n"}), ("php-fpm", "php-fpm", {})]
+    if not HAVE_PHP_SO:
+        cases = cases[1:]
+    rows, raw = [], {}
+    for kind, name, conf in cases:
+        rall, maxw = [], []
+        for rnd in range(ROUNDS):
+            srv = Server(kind, "burst-" + name, dict(conf, pool=pool))
+            try:
+                wait_ready(srv, "/hello.php", "Hello")
+                t0 = time.monotonic()
+                p = load(srv, "/sleep1.php", "slept", N, n=N, timeout_ms=60000, bg=True)
+                most = 0
+                while p.poll() is None and time.monotonic() - t0 < 60:
+                    most = max(most, len(srv.children()))
+                    time.sleep(0.01)
+                j = finish_load(p, 5)
+                tall = time.monotonic() - t0
+                if j["ok"] != N or j["error_total"]:
+                    raise RuntimeError("%s: %d of %d ok, errors %s" % (name, j["ok"], N, errs(j)))
+                say("bench: dynamic-burst %s round %d: 32 requests in %.0f ms, most children %d"
+                    % (name, rnd + 1, tall * 1000, most))
+                rall.append(tall * 1000)
+                maxw.append(most)
+            finally:
+                srv.stop()
+        raw[name] = {"total_ms": rall, "max_children": maxw}
+        rows.append((name, fmt(statistics.median(rall)), "%d–%d" % (min(rall), max(rall)), max(maxw)))
+    RESULTS["dynamic-burst"] = raw
+    print("dynamic-burst: php pools, pm = dynamic, max_children 40, start_servers 1, "
+          "min/max_spare 1/3, Debian's php.ini; 32 requests of php/sleep1.php (1 s) at once; "
+          "median of %d rounds, each on a fresh server" % ROUNDS)
+    print()
+    table(["server", "32 requests done (ms)", "min–max", "most children"], rows)
+
+
 # --- recycle ------------------------------------------------------------------
 
 def recycle():
@@ -998,13 +1041,13 @@ def main():
     if not PHPFPM:
         say("bench: php-fpm8.2 missing: %s skipped" % " ".join(SCENARIOS))
         return 0
-    for d in ("sleep.php", "hello.php"):
+    for d in ("sleep.php", "sleep1.php", "hello.php"):
         if not os.path.exists(os.path.join(WWW, d)):
             raise RuntimeError("%s/%s missing" % (WWW, d))
     try:
         for s in SCENARIOS:
             say("bench: scenario %s" % s)
-            {"ondemand-ramp": ondemand_ramp, "recycle": recycle, "reload": reload, "idle": idle,
+            {"ondemand-ramp": ondemand_ramp, "dynamic-burst": dynamic_burst, "recycle": recycle, "reload": reload, "idle": idle,
              "ondemand-first": ondemand_first, "density": density, "memory": memory}[s]()
     finally:
         for p in LOADS:
