@@ -165,11 +165,29 @@ static void on_sigterm(int signo)
 	raise(signo);
 }
 
+/*
+ * Forks and execs the program.  Whether the exec itself worked is known at
+ * once, through a close-on-exec pipe the child writes its errno into when
+ * it fails: a command fpmd -t accepts (an executable file) can still fail
+ * there (a script whose interpreter is missing, no right to execute it as
+ * the pool's user), and a worker whose program cannot even start is a
+ * failed start (the pool's back-off; a reload's canary never becomes ready,
+ * so the reload rolls back), not a worker that answers 503.
+ */
+static void note_failed_start(struct worker *w);
+
 static int start_program(struct worker *w, struct exec_state *st)
 {
+	int ep[2];
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		ep[0] = ep[1] = -1;
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_sys(LL_ERROR, "[pool %s] fork() for exec.command failed", w->pool->conf->name);
+		if (ep[0] >= 0) {
+			close(ep[0]);
+			close(ep[1]);
+		}
 		return -1;
 	}
 	if (pid == 0) {
@@ -196,7 +214,12 @@ static int start_program(struct worker *w, struct exec_state *st)
 		if (st->listen_fd == 0)
 			fcntl(0, F_SETFL, fcntl(0, F_GETFL) & ~O_NONBLOCK);
 		/* 1 and 2 stay the worker's: catch_workers_output applies to the program too. */
-		close_range(3, ~0U, 0);
+		if (ep[1] >= 0 && dup3(ep[1], 3, O_CLOEXEC) == 3) {
+			close_range(4, ~0U, 0);
+		} else {
+			close_range(3, ~0U, 0);
+			ep[1] = -1;
+		}
 		/*
 		 * php-cgi: one process (the worker is the process manager), and a
 		 * request limit no lower than the worker's own, so it never leaves
@@ -209,10 +232,30 @@ static int start_program(struct worker *w, struct exec_state *st)
 		if (st->direct && w->pool->conf->listen_allowed_clients)
 			setenv("FCGI_WEB_SERVER_ADDRS", w->pool->conf->listen_allowed_clients, 1);
 		execvp(st->argv.items[0], st->argv.items);
+		int e = errno;
+		if (ep[1] >= 0 && write(3, &e, sizeof(e)) < 0)
+			_exit(127);
 		_exit(127);
 	}
 	/* Also here: the group must exist before anyone signals it. */
 	setpgid(pid, pid);
+	if (ep[0] >= 0) {
+		close(ep[1]);
+		int e = 0;
+		ssize_t n;
+		do
+			n = read(ep[0], &e, sizeof(e));
+		while (n < 0 && errno == EINTR);
+		close(ep[0]);
+		if (n == (ssize_t)sizeof(e)) {
+			errno = e;
+			log_sys(LL_ERROR, "[pool %s] cannot execute exec.command '%s'", w->pool->conf->name,
+				st->argv.items[0]);
+			waitpid(pid, NULL, 0);
+			note_failed_start(w);
+			return -1;
+		}
+	}
 	st->pid = pid;
 	program_pgid = pid;
 	st->served = 0;
@@ -363,7 +406,13 @@ static int ensure_program(struct worker *w, struct exec_state *st, uint64_t *wai
 		*wait_ms = until - now;
 		return -1;
 	}
-	return start_program(w, st);
+	if (start_program(w, st) == 0)
+		return 0;
+	/* its exec failed: the back-off it set is waited for, as after an early exit */
+	now = conn_now_ms();
+	until = pool_not_before(w, NULL, NULL);
+	*wait_ms = until > now ? until - now : 0;
+	return -1;
 }
 
 /*

@@ -665,3 +665,17 @@ def test_a_pool_that_is_no_longer_direct_drops_the_filter(fpmd, workdir):
     fpmd.signal(signal.SIGUSR2)
     fpmd.wait_log("ready to handle connections", count=2, timeout=20)
     assert _served(f"127.0.0.1:{port}")
+
+
+def test_a_command_whose_exec_fails_is_a_failed_start_with_its_reason(fpmd, workdir):
+    """An executable file passes fpmd -t, but its exec can still fail (here: its interpreter
+    is missing): the worker says why, once per try, and is a failed start (backed off; a
+    reload to it rolls back, tests/chaos/test_supervision.py), not a worker answering 503."""
+    write_script(f"{workdir}/broken", "#!/nonexistent/interpreter\n")
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, children=1).replace(
+        f"exec.command = {PHP_CGI}", f"exec.command = {workdir}/broken")), wait_ready=False)
+    fpmd.wait_log(rf"\[pool php\] cannot execute exec.command '{workdir}/broken': No such file "
+                  r"or directory \(2\)", timeout=10)
+    fpmd.wait_log("keep dying right after start", timeout=15)
+    assert fpmd.proc.poll() is None
+    assert "restarting it" not in fpmd.log()
