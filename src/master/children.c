@@ -18,7 +18,6 @@
 #include "ev/ev.h"
 #include "handlers/handler.h"
 #include "log/log.h"
-#include "master/pm.h"
 #include "worker/worker.h"
 
 #define PIPE_LINE_MAX (64u * 1024u)

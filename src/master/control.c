@@ -27,7 +27,6 @@
 
 #include "ev/ev.h"
 #include "log/log.h"
-#include "master/pm.h"
 
 #define CTL_LINE_MAX 256
 #define ENV_CTL_CLIENT "FPMD_CTL_CLIENT"

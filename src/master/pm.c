@@ -605,15 +605,6 @@ void pm_tick(struct master *m, struct pool *p, int woke)
 	tick(m, p, woke, woke);
 }
 
-void pm_mark(struct pool *p, int woke)
-{
-	p->own->pm_marked = 1;
-	if (woke)
-		p->own->pm_marked_woke = 1;
-	else
-		p->own->pm_marked_other = 1;
-}
-
 void pm_run_marked(struct master *m)
 {
 	for (struct pool *p = m->pools; p; p = p->next) {

@@ -10,13 +10,7 @@
 /* After the pool's first children are spawned: watches and timers as needed. */
 int  pm_pool_start(struct master *m, struct pool *p);
 void pm_pool_stop(struct master *m, struct pool *p);
-/*
- * Asks for one maintenance pass of the pool before the loop sleeps again
- * (pm_run_marked, the loop's before-sleep hook): however many events ask
- * for it in one batch, the pool is looked at once.  woke says a connection
- * arrived (or a worker started a request while the master slept).
- */
-void pm_mark(struct pool *p, int woke);
+/* pm_mark() (master/pool.h) asks for a look; the loop's before-sleep hook runs the marked ones. */
 void pm_run_marked(struct master *m);
 /* One maintenance pass now (at a pool's start). */
 void pm_tick(struct master *m, struct pool *p, int woke);

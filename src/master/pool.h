@@ -95,6 +95,23 @@ struct pool_master {
 	size_t zygote_info_len;
 };
 
+/*
+ * Asks for one maintenance pass of the pool before the loop sleeps again
+ * (pm_run_marked in pm.c, the loop's before-sleep hook): however many events
+ * ask for it in one batch, the pool is looked at once.  woke says a
+ * connection arrived (or a worker started a request while the master
+ * slept).  A mark only: whoever marks does not call into the process
+ * managers.
+ */
+static inline void pm_mark(struct pool *p, int woke)
+{
+	p->own->pm_marked = 1;
+	if (woke)
+		p->own->pm_marked_woke = 1;
+	else
+		p->own->pm_marked_other = 1;
+}
+
 /* A child process of a pool, as the master knows it. */
 struct child {
 	pid_t pid;

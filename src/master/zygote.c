@@ -32,7 +32,6 @@
 #include "ev/ev.h"
 #include "handlers/handler.h"
 #include "log/log.h"
-#include "master/pm.h"
 #include "worker/worker.h"
 
 #define ZYGOTE_ANSWER_MS 2000
