@@ -539,7 +539,9 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 		.pending = v.pending, .has_idle = v.longest_idle != NULL,
 		.longest_idle_us = v.longest_idle && now > v.longest_idle_since
 				   ? now - v.longest_idle_since : 0,
-		.woke = woke,
+		/* a connection woke the master, and nothing else asked for this look (a timer's
+		 * look merged with an arrival is a full look: spares are its job) */
+		.woke = woke && only_woke,
 		.backing_off = p->own->respawn_timer && ev_timer_armed(p->own->respawn_timer),
 		.has_zygote = p->own->zygote != NULL,
 	};

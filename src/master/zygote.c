@@ -503,25 +503,33 @@ int zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, i
  */
 int zygote_wait_spawned(struct master *m)
 {
+	size_t cap = 1;
+	for (struct pool *p = m->pools; p; p = p->next)
+		cap++;
+	struct pollfd *pfd = calloc(cap, sizeof(*pfd));
+	struct spawn_queue **qs = calloc(cap, sizeof(*qs));
+	struct pool **owners = calloc(cap, sizeof(*owners));
+	int rc = -1;
+	if (!pfd || !qs || !owners)
+		goto out;
 	uint64_t deadline = sb_mono_us() + (uint64_t)ZYGOTE_ANSWER_MS * 1000u;
 	for (;;) {
-		struct pollfd pfd[1 + 256];
-		struct spawn_queue *qs[1 + 256];
-		struct pool *owners[1 + 256];
 		nfds_t n = 0;
 		if (m->shared_zygote_fd >= 0 && m->shared_spawnq.head < m->shared_spawnq.len) {
 			pfd[n] = (struct pollfd){ .fd = m->shared_zygote_fd, .events = POLLIN };
 			qs[n] = &m->shared_spawnq;
 			owners[n++] = NULL;
 		}
-		for (struct pool *p = m->pools; p && n < sizeof(pfd) / sizeof(*pfd); p = p->next)
+		for (struct pool *p = m->pools; p && n < cap; p = p->next)
 			if (p->own->zygote_fd >= 0 && p->own->spawnq.head < p->own->spawnq.len) {
 				pfd[n] = (struct pollfd){ .fd = p->own->zygote_fd, .events = POLLIN };
 				qs[n] = &p->own->spawnq;
 				owners[n++] = p;
 			}
-		if (!n)
-			return 0;
+		if (!n) {
+			rc = 0;
+			break;
+		}
 		uint64_t now = sb_mono_us();
 		if (now >= deadline) {
 			for (nfds_t i = 0; i < n; i++) {
@@ -531,15 +539,20 @@ int zygote_wait_spawned(struct master *m)
 				q_give_up(m, owners[i]);
 			}
 			errno = ETIMEDOUT;
-			return -1;
+			break;
 		}
 		int r = poll(pfd, n, (int)((deadline - now) / 1000u) + 1);
 		if (r < 0 && errno != EINTR)
-			return -1;
+			break;
 		for (nfds_t i = 0; r > 0 && i < n; i++)
 			if (pfd[i].revents)
 				q_read_answers(m, qs[i], owners[i], pfd[i].fd);
 	}
+out:
+	free(pfd);
+	free(qs);
+	free(owners);
+	return rc;
 }
 
 static void on_zygote_timer(struct ev_loop *loop, struct ev_watch *t, void *data)

@@ -45,7 +45,7 @@ static void decide_dynamic(const struct pool_conf *pc, unsigned floor, struct pm
 	unsigned max_spare = (unsigned)pc->pm_max_spare_servers;
 	unsigned cap = (unsigned)pc->pm_max_spawn_rate;
 	unsigned live = v->idle + v->active + v->parked;
-	unsigned waiting = v->backing_off ? 0 : waiting_of(v);
+	unsigned waiting = waiting_of(v);
 
 	if (live < floor && live < max) {
 		/* fpmctl scale asked for more: up to the floor at the spawn rate. */
@@ -63,6 +63,9 @@ static void decide_dynamic(const struct pool_conf *pc, unsigned floor, struct pm
 		mem->max_children_warned = 0;
 		return;
 	}
+	/* workers die at start: children.c's timer starts them again, after the back-off */
+	if (v->backing_off)
+		return;
 	if (v->woke && !waiting)
 		return;
 	if (live >= max) {

@@ -82,13 +82,18 @@ def test_27_1_a_failed_reload_leaves_the_pool_supervised(fpmd, workdir, kind):
     assert fpmd.proc.poll() is None
 
 
-def test_27_3_a_worker_that_exits_0_before_it_is_ready_is_backed_off(fpmd, workdir):
-    """Item 3: a module whose init calls exit(0) must not make a fork storm."""
-    fpmd.start(basic_conf(workdir, module_pool(workdir, mode="exit0", children=2)), wait_ready=False)
+@pytest.mark.parametrize("pm", ["static", "dynamic"])
+def test_27_3_a_worker_that_exits_0_before_it_is_ready_is_backed_off(fpmd, workdir, pm):
+    """Item 3: a module whose init calls exit(0) must not make a fork storm (a dynamic pool
+    short of its spares waits for the back-off too)."""
+    extra = "pm.start_servers = 2\npm.min_spare_servers = 2\npm.max_spare_servers = 3\n" \
+        if pm == "dynamic" else ""
+    fpmd.start(basic_conf(workdir, module_pool(workdir, mode="exit0", pm=pm, children=4 if extra else 2,
+                                               extra=extra)), wait_ready=False)
     fpmd.wait_log("fpm is running", timeout=10)
     time.sleep(3)
     starts = len(re.findall(r"child \d+ started", fpmd.log()))
-    report("27.3", f"module whose init calls exit(0), static 2: {starts} worker starts in 3 s")
+    report("27.3", f"module whose init calls exit(0), {pm} 2: {starts} worker starts in 3 s")
     assert fpmd.proc.poll() is None
     assert starts <= 30, fpmd.log()[-2000:]
     assert "keep dying right after start" in fpmd.log()

@@ -109,6 +109,24 @@ static void test_dynamic_retires_above_max_spare(void **state)
 	done(&f);
 }
 
+/* Workers that die at start: no spare is spawned until the back-off's timer (children.c). */
+static void test_dynamic_holds_spares_during_a_back_off(void **state)
+{
+	(void)state;
+	struct fixture f;
+	pool(&f, "pm = dynamic\npm.max_children = 10\npm.start_servers = 3\n"
+		 "pm.min_spare_servers = 3\npm.max_spare_servers = 5");
+	for (int i = 0; i < 4; i++) {
+		struct pm_actions a = decide(&f, 0, (struct pm_view){ .backing_off = 1 });
+		assert_int_equal(a.spawn, 0);
+		assert_int_equal(f.mem.spawn_rate, 1);
+	}
+	assert_int_equal(decide(&f, 0, (struct pm_view){ 0 }).spawn, 1);
+	/* fpmctl scale's floor is not held: the operator asked for it */
+	assert_int_equal(decide(&f, 4, (struct pm_view){ .backing_off = 1 }).spawn, 4);
+	done(&f);
+}
+
 /* A wake-up that finds the pool short of spares waits for the next look (php-fpm's pace). */
 static void test_dynamic_wake_up_waits_for_the_next_look(void **state)
 {
@@ -282,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_dynamic_doubles_while_short),
 		cmocka_unit_test(test_dynamic_retires_above_max_spare),
 		cmocka_unit_test(test_dynamic_wake_up_waits_for_the_next_look),
+		cmocka_unit_test(test_dynamic_holds_spares_during_a_back_off),
 		cmocka_unit_test(test_dynamic_spawns_for_waiting_connections),
 		cmocka_unit_test(test_max_children_warned_once_per_episode),
 		cmocka_unit_test(test_floor_is_kept),
