@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -110,6 +111,31 @@ static int reserve_check(const struct worker *w)
 	return -1;
 }
 
+/*
+ * The script running now, for the SIGTERM handler: the leader of its own
+ * session (spawn_script), 0 between scripts.
+ */
+static volatile pid_t running_script;
+
+/*
+ * SIGTERM (a fast stop, or the master stepping in on a request timeout)
+ * ends the worker at once: the script's session, out of the worker's
+ * process group by design, goes first.  Async-signal-safe calls only.
+ * A worker killed outright (SIGKILL) cannot do this: the script then has
+ * its parent-death signal (spawn_script).
+ */
+static void on_sigterm(int signo)
+{
+	pid_t pid = running_script;
+	if (pid > 0) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+	}
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigaction(signo, &dfl, NULL);
+	raise(signo);
+}
+
 static int cgi_worker_init(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
@@ -129,6 +155,9 @@ static int cgi_worker_init(struct worker *w)
 		return -1;
 	}
 	w->handler_data = st;
+	struct sigaction sa = { .sa_handler = on_sigterm };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
 	if (pc->cgi_landlock && cgi_landlock_apply(pc, st->roots, st->nroots, st->allow,
 						   st->nallow) < 0)
 		return -1;
@@ -444,6 +473,7 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 	char *argv_plain[] = { (char *)s->real, NULL };
 	int script_fd = s->fd;
 
+	pid_t worker = getpid();
 	pid_t pid = vfork();
 	if (pid < 0)
 		goto fail;
@@ -463,6 +493,10 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 		 * the worker's group to dodge the kill that ends its request.
 		 */
 		setsid();
+		/* out of the worker's group, but not beyond its life (kill -9, the OOM killer) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != worker)
+			_exit(127);
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 ||
 		    dup2(script_fd, 3) < 0) {
 			exec_errno = errno;
@@ -496,6 +530,7 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 		return -1;
 	}
 	sp->pid = pid;
+	running_script = pid;
 	sp->in = in[1];
 	sp->out = out[0];
 	sp->err = err[0];
@@ -528,6 +563,7 @@ static int stop_script(struct script_proc *sp)
 		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid) {
 			session_kill(sp->pid, SIGKILL);   /* what it started, too */
 			sp->pid = 0;
+			running_script = 0;
 			return status;
 		}
 		usleep(10 * 1000);
@@ -535,6 +571,7 @@ static int stop_script(struct script_proc *sp)
 	session_kill(sp->pid, SIGKILL);
 	waitpid(sp->pid, &status, 0);
 	sp->pid = 0;
+	running_script = 0;
 	return status;
 }
 
@@ -899,6 +936,7 @@ static int cgi_handle(struct worker *w, struct request *r)
 		}
 	}
 	sp.pid = 0;
+	running_script = 0;
 	if (!run.status_sent) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 			log_error("[pool %s] script '%s' exited with status %d before any response",

@@ -211,3 +211,59 @@ def test_a_lingering_script_is_stopped_when_its_client_leaves(fpmd, workdir):
     finally:
         if os.path.exists(marker):
             os.unlink(marker)
+
+
+HOLD = "#!/bin/sh\necho $$ > {marker}\nwhile :; do sleep 0.05; done\n"
+
+
+def _held_script(fpmd, workdir, name):
+    """A script that runs until killed, in a request that is never answered: its pid."""
+    import threading
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    marker = f"/tmp/fpmd-test-{name}-{os.getpid()}"
+    write_script(f"{www}/hold.sh", HOLD.format(marker=marker))
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, children=1)))
+    threading.Thread(target=lambda: _ignore(fcgi_request, f"{workdir}/www.sock", "/hold.sh",
+                                            root=www, timeout=20), daemon=True).start()
+    assert wait_for(lambda: os.path.exists(marker) and open(marker).read().strip(), 5)
+    pid = int(open(marker).read())
+    os.unlink(marker)
+    return pid
+
+
+def _ignore(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except Exception:  # noqa: BLE001 - the request is cut on purpose
+        pass
+
+
+def test_a_fast_stop_leaves_no_script_running(fpmd, workdir):
+    """SIGTERM to the master: its workers die at once, and a script in its own session
+    (setsid, so that a request's kill reaches all it started) must die with its worker."""
+    import signal
+    pid = _held_script(fpmd, workdir, "fast-stop")
+    try:
+        fpmd.signal(signal.SIGTERM)
+        fpmd.wait(10)
+        assert wait_for(lambda: not alive(pid), 5), "the script outlived fpmd's stop"
+    finally:
+        if alive(pid):
+            os.kill(pid, 9)
+
+
+def test_a_worker_killed_outright_takes_its_script_with_it(fpmd, workdir):
+    """SIGKILL (the OOM killer, kill -9) gives the worker no chance to clean up: the script
+    holds a parent-death signal."""
+    import signal
+    pid = _held_script(fpmd, workdir, "worker-kill")
+    try:
+        worker = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        assert worker in fpmd.workers()
+        os.kill(worker, signal.SIGKILL)
+        assert wait_for(lambda: not alive(pid), 5), "the script outlived its worker"
+        assert fpmd.proc.poll() is None
+    finally:
+        if alive(pid):
+            os.kill(pid, 9)
