@@ -274,28 +274,6 @@ int resp_puts(struct request *r, const char *s)
 	return resp_write(r, s, strlen(s));
 }
 
-int resp_printf(struct request *r, const char *fmt, ...)
-{
-	char buf[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	if ((size_t)n < sizeof(buf))
-		return resp_write(r, buf, (size_t)n);
-	char *big = malloc((size_t)n + 1);
-	if (!big)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(big, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	int rc = resp_write(r, big, (size_t)n);
-	free(big);
-	return rc;
-}
-
 int resp_flush(struct request *r)
 {
 	if (r->finished)

@@ -81,7 +81,6 @@ int req_body_drain_bounded(struct request *r, uint64_t max_bytes, int timeout_ms
 /* Writes response bytes (CGI headers then body) as FCGI_STDOUT. 0 / -1. */
 int resp_write(struct request *r, const void *data, size_t len);
 int resp_puts(struct request *r, const char *s);
-int resp_printf(struct request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int resp_flush(struct request *r);
 /* Sends the gathered FCGI_STDOUT bytes as a record (the answer's end does it too). */
 int req_out_flush(struct request *r);
