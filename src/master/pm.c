@@ -36,6 +36,7 @@
 #define PM_BUSY_PERIOD_MS  1000u
 #define PM_QUEUE_PERIOD_MS 100u
 #define PM_MEMORY_PERIOD_MS 250u
+#define PM_FLOOD_US        20000u
 /* cgi workers enforce request_terminate_timeout on their script themselves;
  * the master steps in only if the worker itself does not. */
 #define PM_CGI_EXTRA_US    (3u * 1000u * 1000u)
@@ -529,9 +530,20 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 	if (m->state != MASTER_RUNNING)
 		return;
 	uint64_t now = sb_mono_us();
-	/* Under a flood of arrivals the timer is already running: let it do the work. */
-	if (only_woke && p->own->pm_period_ms && now - p->own->last_tick_us < 20000u)
+	/*
+	 * Under a flood of arrivals a pool is looked at every 20 ms at most: an
+	 * arrival that comes sooner after a look is left to the timer, whose next
+	 * look is brought forward to then (its period may be a second: such an
+	 * arrival would wait that long for a worker).
+	 */
+	if (only_woke && p->own->pm_period_ms && now - p->own->last_tick_us < PM_FLOOD_US) {
+		uint64_t due = p->own->last_tick_us + PM_FLOOD_US;
+		if (p->own->look_due_us != due) {
+			p->own->look_due_us = due;
+			schedule_first(p, p->own->pm_period_ms, (unsigned)((due - now) / 1000u) + 1u);
+		}
 		return;
+	}
 	struct pool_view v;
 	look(p, &v, now);
 	struct pm_view pv = {

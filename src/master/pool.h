@@ -71,6 +71,7 @@ struct pool_master {
 	struct ev_watch *pm_timer;       /* armed only while there is something to do */
 	unsigned pm_period_ms;           /* current period, 0 = disarmed */
 	uint64_t last_tick_us;
+	uint64_t look_due_us;            /* a flood's deferred look, brought forward to then */
 	int pm_marked;                   /* a look is due before the loop sleeps (pm_mark) */
 	int pm_marked_woke;              /* ... a connection or a request's start asked for it */
 	int pm_marked_other;             /* ... something else did (a timer, a reap): not skipped */

@@ -5,8 +5,8 @@ import signal
 import threading
 import time
 
-from conftest import (alive, basic_conf, build_request, cgi_params, connect, fcgi_request,
-                      pool_conf, wait_for, write_script)
+from conftest import (Response, alive, basic_conf, build_request, cgi_params, connect,
+                      fcgi_request, pool_conf, read_records, wait_for, write_script)
 
 
 def status(sock):
@@ -60,19 +60,52 @@ def test_dynamic_spawns_for_every_waiting_connection(fpmd, workdir):
     fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="dynamic", children=40, extra=extra)))
     sock = f"{workdir}/www.sock"
     t0 = time.monotonic()
-    threads, results, errors = burst(sock, workdir, "/slow.sh", 32)
-    for t in threads:
-        t.join(30)
+    # all 32 sent at once (not 32 threads that a loaded machine may start late), then read
+    conns = []
+    for _ in range(32):
+        s = connect(sock, timeout=30)
+        s.sendall(build_request(cgi_params("/slow.sh", workdir)))
+        conns.append(s)
+    results = []
+    for s in conns:
+        with s:
+            results.append(read_records(s, Response(), timeout=30))
     elapsed = time.monotonic() - t0
     served_by = {r.body for r in results}
     print(f"dynamic: 32 x 1 s requests done in {elapsed:.2f}s by {len(served_by)} workers")
-    assert not errors and len(results) == 32 and all(r.body.isdigit() for r in results)
+    assert len(results) == 32 and all(r.body.isdigit() for r in results)
     # All 32 ran side by side, each in a worker of its own (before: one new worker per
     # 100 ms tick, the first ones served several requests in turn; 3.9 s)
     assert len(served_by) == 32, sorted(served_by)
     assert "seems busy" not in fpmd.log()
     # then back within the spare band
     assert wait_for(lambda: len(fpmd.workers()) <= 4, 40), fpmd.workers()
+
+
+def test_a_connection_right_after_a_look_is_not_left_for_the_next_second(fpmd, workdir):
+    """Arrivals within 20 ms of a look are left to the pool's timer (a flood costs the master
+    one look per 20 ms): the timer's next look must then come at once, not a second later."""
+    write_script(f"{workdir}/slow.sh", "#!/bin/sh\nsleep 3\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow'\n")
+    write_script(f"{workdir}/fast.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nfast'\n")
+    extra = "pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 1\n"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="dynamic", children=4, extra=extra)))
+    sock = f"{workdir}/www.sock"
+    took = []
+    for _ in range(3):
+        assert wait_for(lambda: len(fpmd.workers()) == 1, 15), fpmd.workers()   # one idle worker
+        # the one idle worker takes a long request; the master looks (no spare yet: php-fpm's
+        # pace), and a second request comes within a few ms of that look
+        a = connect(sock, timeout=30)
+        a.sendall(build_request(cgi_params("/slow.sh", workdir)))
+        time.sleep(0.005)
+        t0 = time.monotonic()
+        r = fcgi_request(sock, "/fast.sh", root=workdir, timeout=10)
+        took.append(time.monotonic() - t0)
+        assert r.body == b"fast"
+        a.close()
+    print("the second request answered after " + ", ".join(f"{t * 1000:.0f} ms" for t in took))
+    # a new worker is started for it at once (before: the pool's next look, a second later)
+    assert max(took) < 0.5, took
 
 
 def test_ondemand_starts_from_zero_and_grows_to_the_burst(fpmd, workdir):
