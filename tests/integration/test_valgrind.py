@@ -13,7 +13,6 @@ from conftest import FPMCTL, FPMD, SANITIZED, basic_conf, fcgi_request, pool_con
 
 @pytest.mark.skipif(SANITIZED or not shutil.which("valgrind"), reason="needs valgrind and a plain build")
 def test_master_is_valgrind_clean(workdir):
-    write_script(f"{workdir}/ok.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
     conf = os.path.join(workdir, "fpmd.conf")
     with open(conf, "w") as f:
         f.write(basic_conf(workdir, pool_conf(workdir, pm="dynamic", children=4,
@@ -33,10 +32,14 @@ def test_master_is_valgrind_clean(workdir):
 
     try:
         sock = f"{workdir}/www.sock"
+        # Requests the workers answer themselves (ping.path): what is under test is the
+        # master.  A CGI script exec'd from a worker that runs under valgrind fails now and
+        # then inside valgrind's own exec emulation (exit 1, no output), which no fpmd build
+        # outside valgrind does.
         assert wait_for(lambda: os.path.exists(sock) and "ready to handle" in open(f"{workdir}/out.log").read(), 60)
         for _ in range(20):
             try:
-                assert fcgi_request(sock, "/ok.sh", root=workdir, timeout=30).body == b"ok"
+                assert fcgi_request(sock, "/ping", root=workdir, timeout=30).body == b"pong"
             except Exception:
                 print(fpmd_log())
                 raise
@@ -45,7 +48,7 @@ def test_master_is_valgrind_clean(workdir):
         assert r.returncode == 0, r.stdout + r.stderr
         for _ in range(10):
             try:
-                assert fcgi_request(sock, "/ok.sh", root=workdir, timeout=30).body == b"ok"
+                assert fcgi_request(sock, "/ping", root=workdir, timeout=30).body == b"pong"
             except Exception:
                 print(fpmd_log())
                 raise
