@@ -831,8 +831,7 @@ static int script_allowed(const struct pool_conf *pc, const struct request *r)
  */
 static void cut_connection(struct request *r)
 {
-	req_out_flush(r);
-	conn_flush(r->conn);
+	conn_flush(r->conn);       /* the open output record too */
 	r->finished = 1;
 	r->aborted = 1;
 	r->conn->dead = 1;

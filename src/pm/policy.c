@@ -126,13 +126,12 @@ static void decide_ondemand(const struct pool_conf *pc, unsigned floor, struct p
  * Connections wait, no worker is idle and none can be added: workers
  * parked on kept connections give theirs up, one per waiting connection.
  */
-static unsigned parked_to_release(const struct pool_conf *pc, const struct pm_view *v,
-				  unsigned spawning)
+static unsigned parked_to_release(const struct pool_conf *pc, const struct pm_view *v)
 {
 	unsigned live = v->idle + v->active + v->parked;
 	if (!v->parked || v->pending <= v->idle)
 		return 0;
-	if (pc->pm != PM_STATIC && (live < (unsigned)pc->pm_max_children || spawning))
+	if (pc->pm != PM_STATIC && live < (unsigned)pc->pm_max_children)
 		return 0;                  /* a new worker is on its way instead */
 	return v->pending - v->idle;
 }
@@ -155,5 +154,5 @@ void pm_decide(const struct pool_conf *pc, unsigned floor, struct pm_memory *mem
 		decide_dynamic(pc, floor, mem, v, out);
 	else if (pc->pm == PM_ONDEMAND)
 		decide_ondemand(pc, floor, mem, v, out);
-	out->release_parked = parked_to_release(pc, v, out->spawn);
+	out->release_parked = parked_to_release(pc, v);
 }
