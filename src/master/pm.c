@@ -544,6 +544,7 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 		}
 		return;
 	}
+	p->own->look_due_us = 0;
 	struct pool_view v;
 	look(p, &v, now);
 	struct pm_view pv = {
@@ -636,7 +637,14 @@ static void on_pm_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 	struct pool *p = data;
 	(void)loop;
 	(void)t;
-	pm_mark(p, 0);
+	/*
+	 * A flood's deferred look is the arrivals' look it stands for: like
+	 * theirs, it leaves a spare-server shortfall to the next full look (a
+	 * request to a one-worker pool right after a look forked a second
+	 * worker for itself).
+	 */
+	int deferred = p->own->look_due_us && sb_mono_us() + 1000u >= p->own->look_due_us;
+	pm_mark(p, deferred);
 }
 
 /* A worker started a request while the master slept. */
