@@ -2,7 +2,9 @@
 # Installs what fpmd needs from Debian's packages, only what is missing.
 #   scripts/deps.sh build   compiler, make, pkg-config, cmocka, libunwind, libphp8.2-embed (fpmd-php.so)
 #   scripts/deps.sh run     build + what `make run`'s demo pools run (python3 for env.py)
-#   scripts/deps.sh test    run + pytest, nginx, apache2, lighttpd, caddy, cgi-fcgi, php8.2-fpm, clang (fuzzing),
+#   scripts/deps.sh apps    build + the real applications from Debian's packages that tests and
+#                           make bench run: the Symfony 5.4 example (examples/symfony-worker), DokuWiki
+#   scripts/deps.sh test    run + apps + pytest, nginx, apache2, lighttpd, caddy, cgi-fcgi, php8.2-fpm, clang (fuzzing),
 #                           chromium (status dashboard), dpkg-dev + debhelper (the .deb), man-db + groff (man pages),
 #                           systemd (systemd-analyze), logrotate, git + curl (the doc test), and the image set
 #   scripts/deps.sh image   build + mmdebstrap, podman, runc (make image: a Debian-only OCI image; its test)
@@ -22,16 +24,19 @@ test_pkgs="python3-pytest acl strace nginx-light apache2 lighttpd caddy libfcgi-
 fuzz_pkgs="afl++ libc6-dev-i386 lib32gcc-12-dev lib32stdc++-12-dev qemu-user"
 # podman runs the image with runc: crun fails on cgroup v1 hybrid hosts (docs/kubernetes.md).
 image_pkgs="mmdebstrap podman runc uidmap"
+# The Symfony example app (examples/symfony-worker) and DokuWiki: real pages, Debian's packages
+app_pkgs="php-symfony-framework-bundle php-symfony-runtime php-symfony-twig-bundle php-symfony-yaml php-twig dokuwiki"
 bench_pkgs="fcgiwrap spawn-fcgi libfcgi-dev wrk curl gnuplot-nox uwsgi-core uwsgi-plugin-php"
 
 case "${1:-build}" in
 	build) want="$build_pkgs" ;;
 	run)   want="$build_pkgs $run_pkgs" ;;
 	image) want="$build_pkgs $image_pkgs" ;;
-	test)  want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs" ;;
-	fuzz)  want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs $fuzz_pkgs" ;;
-	bench) want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs $bench_pkgs" ;;
-	*) echo "usage: $0 build|run|test|image|fuzz|bench" >&2; exit 64 ;;
+	apps)  want="$build_pkgs $app_pkgs" ;;
+	test)  want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs $app_pkgs" ;;
+	fuzz)  want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs $app_pkgs $fuzz_pkgs" ;;
+	bench) want="$build_pkgs $run_pkgs $test_pkgs $image_pkgs $app_pkgs $bench_pkgs" ;;
+	*) echo "usage: $0 build|run|apps|test|image|fuzz|bench" >&2; exit 64 ;;
 esac
 
 missing=""

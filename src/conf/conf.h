@@ -50,6 +50,8 @@ enum conf_php_ini_params { PHP_INI_PARAMS_USER = 0, PHP_INI_PARAMS_ALL, PHP_INI_
 enum conf_exec_mode { EXEC_MANAGED = 0, EXEC_DIRECT };
 /* php pools: workers from the PHP all shared pools share (php-fpm's model), or the pool's own */
 enum conf_php_zygote { PHP_ZYGOTE_SHARED = 0, PHP_ZYGOTE_POOL };
+/* php.worker: the application boots in each worker, or once in the pool's zygote */
+enum conf_php_worker_boot { PHP_WORKER_BOOT_WORKER = 0, PHP_WORKER_BOOT_ZYGOTE };
 
 struct pool_conf {
 	char *name;
@@ -122,6 +124,8 @@ struct pool_conf {
 	char *exec_command;
 	enum conf_php_ini_params php_ini_params;
 	enum conf_php_zygote php_zygote;       /* default shared */
+	char *php_worker;               /* the application's worker script; NULL: a script per request */
+	enum conf_php_worker_boot php_worker_boot;
 	enum conf_exec_mode exec_mode;
 	size_t request_max_params_size; /* default 128 KiB */
 	int   request_max_params_count; /* default 8192: what nginx's header buffers can carry */

@@ -24,6 +24,7 @@ _Static_assert(sizeof(enum conf_cgi_stderr) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_php_ini_params) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_exec_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_php_zygote) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum conf_php_worker_boot) == sizeof(int), "enum size");
 
 #define NOSTORE SIZE_MAX
 
@@ -40,6 +41,7 @@ static const char *const cgi_stderrs[] = { "log", "client", "both", NULL };
 static const char *const php_ini_params[] = { "user", "all", "none", NULL };
 static const char *const exec_modes[] = { "managed", "direct", NULL };
 static const char *const php_zygotes[] = { "shared", "pool", NULL };
+static const char *const php_worker_boots[] = { "worker", "zygote", NULL };
 
 static const char *check_log_limit(const char *value, long long num)
 {
@@ -262,6 +264,10 @@ const struct conf_directive conf_directives[] = {
 	  .offset = P(php_ini_params), .def = "user", .choices = php_ini_params },
 	{ .name = "php.zygote", .type = CT_ENUM, .flags = CF_POOL | CF_PHP_ONLY,
 	  .offset = P(php_zygote), .def = "shared", .choices = php_zygotes },
+	{ .name = "php.worker", .type = CT_STR, .flags = CF_POOL | CF_PHP_ONLY | CF_ABS,
+	  .offset = P(php_worker) },
+	{ .name = "php.worker_boot", .type = CT_ENUM, .flags = CF_POOL | CF_PHP_ONLY,
+	  .offset = P(php_worker_boot), .def = "worker", .choices = php_worker_boots },
 	{ .name = "cgi.stderr", .type = CT_ENUM, .flags = CF_POOL, .offset = P(cgi_stderr),
 	  .def = "log", .choices = cgi_stderrs },
 	{ .name = "cgi.landlock", .type = CT_BOOL, .flags = CF_POOL, .offset = P(cgi_landlock),

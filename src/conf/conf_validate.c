@@ -210,6 +210,9 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 		exts = php_exts;
 		break;
 	}
+	if (p->php_worker_boot == PHP_WORKER_BOOT_ZYGOTE && !p->php_worker)
+		POOL_ERR(x, p, "pool %s: php.worker_boot = zygote boots the application of "
+			 "php.worker, which is not set", p->name);
 	/* It confines scripts; in any other pool it would protect nothing, silently. */
 	if (p->cgi_landlock && p->app_type != APP_CGI)
 		POOL_ERR(x, p, "pool %s: cgi.landlock applies to app.type = cgi pools only", p->name);

@@ -10,7 +10,13 @@
  *                  -1 when the connection can no longer be used
  *   serve          optional; replaces the worker's accept loop when the
  *                  handler's program accepts on the pool socket itself
- *                  (exec.mode = direct); returns when the worker must leave
+ *                  (exec.mode = direct) or runs the loop from its own
+ *                  (php.worker: worker_next_request); returns when the
+ *                  worker must leave
+ *   zygote_run     optional, in the pool's zygote after prefork_start: runs
+ *                  the handler's program, which asks for workers itself
+ *                  (worker_zygote_serve: php.worker_boot = zygote); returns
+ *                  only when the program failed or ended before that
  *   worker_exit    optional; before the worker exits normally
  */
 #ifndef FPMD_HANDLER_H
@@ -32,13 +38,18 @@ struct handler {
 	int  (*worker_init)(struct worker *w);
 	int  (*handle)(struct worker *w, struct request *r);
 	void (*serve)(struct worker *w);
+	int  (*zygote_run)(struct pool *pool);
+	/* the worker is ready (scoreboard) when it first waits for a request, not when it began */
+	int  ready_when_waiting;
 	void (*worker_exit)(struct worker *w);
 	/*
 	 * optional, php.zygote = shared: shared_start in the shared zygote (PHP
-	 * starts once for every shared pool), pool_join in each pool's zygote
-	 * cloned from it, after privileges are dropped (the pool's settings)
+	 * starts once for every shared pool; pools_differ: their users or
+	 * chroots differ, so what one caches must be guarded from the others),
+	 * pool_join in each pool's zygote cloned from it, after privileges are
+	 * dropped (the pool's settings)
 	 */
-	int  (*shared_start)(const struct conf_options *opt);
+	int  (*shared_start)(const struct conf_options *opt, int pools_differ);
 	int  (*pool_join)(struct pool *pool);
 	/* optional: a program the worker runs for its requests (exec), whose memory is the worker's too */
 	pid_t (*program)(struct worker *w);

@@ -54,6 +54,9 @@ static const struct fpmd_php_host host = {
 	.status_json = host_status_json,
 	.http_reason = http_reason,
 	.log = host_log,
+	.next_request = worker_next_request,
+	.zygote_serve = worker_zygote_serve,
+	.leave = worker_leave,
 };
 
 /* Next to the binary first (a build tree, a package), then the install directory. */
@@ -117,12 +120,12 @@ static int php_prefork_start(struct pool *p)
 	return e->pool_start(&host, p, p->copt);
 }
 
-static int php_shared_start(const struct conf_options *opt)
+static int php_shared_start(const struct conf_options *opt, int pools_differ)
 {
 	const struct fpmd_php_entry *e = php_library_load();
 	if (!e)
 		return -1;
-	return e->php_start(&host, opt);
+	return e->php_start(&host, opt, pools_differ);
 }
 
 static int php_pool_join(struct pool *p)
@@ -164,11 +167,55 @@ static int php_slowlog_frames(pid_t pid, const void *info, size_t info_len, int 
 	return php_trace_of(pid, &layout, depth, buf, cap);
 }
 
+static void php_so_worker_serve(struct worker *w)
+{
+	entry->worker_serve(w);
+}
+
+/* php.worker_boot = zygote: PHP started (prefork_start), now the application boots. */
+static int php_so_zygote_run(struct pool *p)
+{
+	return entry->zygote_run(p);
+}
+
 const struct handler handler_php = {
 	.name = "php",
 	.prefork_start = php_prefork_start,
 	.shared_start = php_shared_start,
 	.pool_join = php_pool_join,
+	.worker_init = php_so_worker_init,
+	.handle = php_so_handle,
+	.worker_exit = php_worker_exit,
+	.zygote_info = php_zygote_info,
+	.slowlog_frames = php_slowlog_frames,
+	.powered_by = php_trace_powered_by,
+};
+
+/* php.worker: the application's worker script runs the loop (php/worker_mode.c). */
+const struct handler handler_php_worker = {
+	.name = "php",
+	.prefork_start = php_prefork_start,
+	.shared_start = php_shared_start,
+	.pool_join = php_pool_join,
+	.worker_init = php_so_worker_init,
+	.handle = php_so_handle,
+	.serve = php_so_worker_serve,
+	.ready_when_waiting = 1,
+	.worker_exit = php_worker_exit,
+	.zygote_info = php_zygote_info,
+	.slowlog_frames = php_slowlog_frames,
+	.powered_by = php_trace_powered_by,
+};
+
+/*
+ * php.worker_boot = zygote: the application boots once in the pool's own
+ * zygote (no shared_start: a booted application is the pool's alone), and
+ * every worker is a clone of it, returning into the application's loop.
+ */
+const struct handler handler_php_worker_zygote = {
+	.name = "php",
+	.prefork_start = php_prefork_start,
+	.zygote_run = php_so_zygote_run,
 	.worker_init = php_so_worker_init,
 	.handle = php_so_handle,
 	.worker_exit = php_worker_exit,

@@ -6,6 +6,7 @@
  */
 #include "master/conf_check.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <libgen.h>
 #include <netinet/in.h>
@@ -156,6 +157,11 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 				conf_str_list_free(&words);
 			}
 		}
+		/* a chroot'ed pool's path is inside its chroot: not checked from here */
+		if (p->app_type == APP_PHP && p->php_worker && !(p->chroot && *p->chroot) &&
+		    access(p->php_worker, R_OK) < 0)
+			diag_push(d, 1, p->file, p->line, "pool %s: php.worker '%s': %s", p->name,
+				  p->php_worker, strerror(errno));
 		if (p->app_type == APP_CGI)
 			check_cgi_files(d, c, p);
 		if (p->app_type == APP_MODULE && p->module_path &&

@@ -143,6 +143,12 @@ ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_apache_request_headers, 0, 0, IS_ARRAY, 0)
 ZEND_END_ARG_INFO()
 
+/* php.worker (worker_mode.c); FrankenPHP's name too, so its worker scripts and runners work */
+ZEND_FUNCTION(fpmd_handle_request);
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fpmd_handle_request, 0, 1, _IS_BOOL, 0)
+	ZEND_ARG_TYPE_INFO(0, handler, IS_CALLABLE, 0)
+ZEND_END_ARG_INFO()
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_MASK_EX(arginfo_fpm_get_status, 0, 0, MAY_BE_ARRAY | MAY_BE_FALSE)
 ZEND_END_ARG_INFO()
 
@@ -151,6 +157,8 @@ const zend_function_entry php_fpmd_functions[] = {
 	ZEND_FE(apache_request_headers, arginfo_apache_request_headers)
 	ZEND_FALIAS(getallheaders, apache_request_headers, arginfo_apache_request_headers)
 	ZEND_FE(fpm_get_status, arginfo_fpm_get_status)
+	ZEND_FE(fpmd_handle_request, arginfo_fpmd_handle_request)
+	ZEND_FALIAS(frankenphp_handle_request, fpmd_handle_request, arginfo_fpmd_handle_request)
 	ZEND_FE_END
 };
 

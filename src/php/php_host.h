@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FPMD_PHP_HOST_VERSION 2
+#define FPMD_PHP_HOST_VERSION 3
 #define FPMD_PHP_ENTRY "fpmd_php_entry"
 
 struct pool;
@@ -44,6 +44,16 @@ struct fpmd_php_host {
 	const char *(*http_reason)(int status);
 	/* A line in fpmd's error log (level as in log/log.h). */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/*
+	 * php.worker: the worker's loop run from the application's
+	 * (worker_next_request in worker/worker.h: 1 a request was handled, 0
+	 * leave); php.worker_boot = zygote: the zygote's clone loop, returning
+	 * only in a clone, as its begun worker; a worker's end (never returns).
+	 */
+	int (*next_request)(struct worker *w,
+			    int (*handle)(struct worker *w, struct request *r, void *ctx), void *ctx);
+	struct worker *(*zygote_serve)(void);
+	void (*leave)(struct worker *w, int status) __attribute__((noreturn));
 };
 
 /* What fpmd-php.so exports as FPMD_PHP_ENTRY. */
@@ -54,16 +64,22 @@ struct fpmd_php_entry {
 			   const struct conf_options *opt);
 	/*
 	 * php.zygote = shared: PHP starts once in the shared zygote (php_start,
-	 * as root, before any pool's user or settings), and each pool's zygote,
+	 * as root, before any pool's user or settings; pools_differ: the shared
+	 * pools' users or chroots differ), and each pool's zygote,
 	 * cloned from it and dropped to the pool's user, applies the pool's
 	 * php_value[] and friends (pool_apply).  0 / -1
 	 */
-	int  (*php_start)(const struct fpmd_php_host *host, const struct conf_options *opt);
+	int  (*php_start)(const struct fpmd_php_host *host, const struct conf_options *opt,
+			  int pools_differ);
 	int  (*pool_apply)(struct pool *pool);
 	/* In each worker after it forked from the zygote. 0 / -1 */
 	int  (*worker_init)(struct worker *w);
 	int  (*handle)(struct worker *w, struct request *r);
 	void (*worker_exit)(struct worker *w);
+	/* php.worker: runs the worker script in this worker (boot = worker) */
+	void (*worker_serve)(struct worker *w);
+	/* php.worker_boot = zygote, in the zygote after pool_start; returns only on failure */
+	int  (*zygote_run)(struct pool *pool);
 	/* In the zygote after pool_start: where the PHP stack is, for the slowlog. */
 	size_t (*trace_layout)(void *buf, size_t cap);
 	/* fpmd -i / -m: PHP's information or module list on stdout; exit status. */

@@ -44,6 +44,21 @@ const struct pathinfo *php_request_pathinfo(void);
 const char *php_request_var(const char *name, int *changed);
 const char *php_request_self(void);     /* PHP_SELF */
 
+/*
+ * The parts of a request's life that php.worker's handled requests share
+ * with a script's (request.c): the CGI variables and PHP_SELF from the
+ * params (0 / -1), SAPI's request info, PHP_VALUE params, their end.
+ */
+int  php_request_paths(struct php_request *pr);
+void php_end_paths(struct php_request *pr);
+void php_fill_request_info(struct php_request *pr);
+void php_apply_request_ini(struct request *r);
+void php_error_header(void);
+
+/* php.worker (worker_mode.c) */
+void php_worker_serve(struct worker *w);
+int  php_worker_zygote_run(struct pool *pool);
+
 const char *php_pool_name(void);
 /* .user.ini files of the current request's directories, at activate time */
 void php_activate_user_ini(void);

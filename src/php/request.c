@@ -52,7 +52,7 @@ const char *php_request_var(const char *name, int *changed)
 
 const char *php_request_self(void)
 {
-	return php_current && php_current->have_paths ? php_current->self : NULL;
+	return php_current ? php_current->self : NULL;
 }
 
 /*
@@ -457,7 +457,7 @@ static void apply_param_ini(const char *text, int mode, int stage)
 	free(copy);
 }
 
-static void apply_request_ini(struct request *r)
+void php_apply_request_ini(struct request *r)
 {
 	const struct pool_conf *pc = php_pool->conf;
 	const char *user = param(r, "PHP_VALUE"), *admin = param(r, "PHP_ADMIN_VALUE");
@@ -475,7 +475,7 @@ static void apply_request_ini(struct request *r)
 	}
 }
 
-static void fill_request_info(struct php_request *pr)
+void php_fill_request_info(struct php_request *pr)
 {
 	struct request *r = pr->req;
 	const char *method = param(r, "REQUEST_METHOD");
@@ -484,12 +484,14 @@ static void fill_request_info(struct php_request *pr)
 	SG(server_context) = r;        /* non-NULL, or PHP skips POST bodies and cookies */
 	SG(request_info).request_method = method;
 	SG(request_info).query_string = (char *)param(r, "QUERY_STRING");
-	SG(request_info).request_uri = pr->paths.request_uri;
+	SG(request_info).request_uri = pr->have_paths ? pr->paths.request_uri
+						      : (char *)param(r, "REQUEST_URI");
 	SG(request_info).content_type = param(r, "CONTENT_TYPE");
 	SG(request_info).content_length = clen ? strtoll(clen, NULL, 10) : 0;
 	if (SG(request_info).content_length < 0)
 		SG(request_info).content_length = 0;
-	SG(request_info).path_translated = pr->paths.script;
+	SG(request_info).path_translated = pr->have_paths ? pr->paths.script
+							  : (char *)param(r, "SCRIPT_FILENAME");
 	SG(request_info).headers_only = method && strcmp(method, "HEAD") == 0;
 	SG(request_info).proto_num = proto && strcmp(proto, "HTTP/1.0") == 0 ? 1000 : 1001;
 	SG(request_info).no_headers = 0;
@@ -498,10 +500,9 @@ static void fill_request_info(struct php_request *pr)
 	php_handle_auth_data(auth);
 }
 
-static int resolve(struct php_request *pr, const char **why)
+int php_request_paths(struct php_request *pr)
 {
 	struct request *r = pr->req;
-	const struct pool_conf *pc = php_pool->conf;
 	pr->in = (struct pathinfo_in){
 		.param = param_cb, .is_file = is_regular_file, .exists = path_exists, .ctx = r,
 		.fix_pathinfo = ini_bool(&ini_fix_pathinfo, "cgi.fix_pathinfo",
@@ -510,9 +511,8 @@ static int resolve(struct php_request *pr, const char **why)
 					 sizeof("cgi.discard_path") - 1),
 		.doc_root = PG(doc_root),
 	};
-	*why = NULL;
 	if (pathinfo_resolve(&pr->in, &pr->paths) < 0)
-		return 500;
+		return -1;
 	pr->have_paths = 1;
 	/* PHP_SELF: request_uri, plus PATH_INFO with cgi.fix_pathinfo */
 	const char *ru = pr->paths.request_uri ? pr->paths.request_uri : "";
@@ -520,11 +520,20 @@ static int resolve(struct php_request *pr, const char **why)
 	size_t rl = strlen(ru), pl = pi ? strlen(pi) : 0;
 	pr->self = malloc(rl + pl + 1);
 	if (!pr->self)
-		return 500;
+		return -1;
 	memcpy(pr->self, ru, rl);
 	if (pl)
 		memcpy(pr->self + rl, pi, pl);
 	pr->self[rl + pl] = '\0';
+	return 0;
+}
+
+static int resolve(struct php_request *pr, const char **why)
+{
+	const struct pool_conf *pc = php_pool->conf;
+	*why = NULL;
+	if (php_request_paths(pr) < 0)
+		return 500;
 
 	if (!pr->paths.script) {
 		*why = "Primary script unknown";
@@ -546,12 +555,25 @@ static int resolve(struct php_request *pr, const char **why)
 	return 0;
 }
 
-static void end_paths(struct php_request *pr)
+void php_end_paths(struct php_request *pr)
 {
 	pr->have_paths = 0;
 	pathinfo_free(&pr->paths);
 	free(pr->self);
 	pr->self = NULL;
+}
+
+/* fastcgi.error_header: php-fpm's header for a script that died before any output */
+void php_error_header(void)
+{
+	if (EG(exit_status) == 255 && !SG(headers_sent)) {
+		const char *eh = zend_ini_string("fastcgi.error_header",
+						  sizeof("fastcgi.error_header") - 1, 0);
+		if (eh && *eh) {
+			sapi_header_line ctr = { .line = eh, .line_len = strlen(eh), .response_code = 0 };
+			sapi_header_op(SAPI_HEADER_REPLACE, &ctr);
+		}
+	}
 }
 
 int php_handle(struct worker *w, struct request *r)
@@ -571,12 +593,12 @@ int php_handle(struct worker *w, struct request *r)
 			rc = refuse(r, 403, "Access denied.\n", why);
 		else
 			rc = refuse(r, 500, "Internal Server Error\n", NULL);
-		end_paths(&pr);
+		php_end_paths(&pr);
 		return rc < 0 ? -1 : 0;
 	}
 
 	php_current = &pr;
-	fill_request_info(&pr);
+	php_fill_request_info(&pr);
 	/*
 	 * A request without a body has no input phase to time: PHP's
 	 * max_input_time timer, armed at request startup and re-armed with
@@ -595,11 +617,11 @@ int php_handle(struct worker *w, struct request *r)
 			PG(max_input_time) = max_input_time;
 		SG(server_context) = NULL;
 		php_current = NULL;
-		end_paths(&pr);
+		php_end_paths(&pr);
 		php_host->log(LOG_L_ERROR, "[pool %s] PHP request startup failed", php_pool_name());
 		return refuse(r, 500, "Internal Server Error\n", NULL) < 0 ? -1 : 0;
 	}
-	apply_request_ini(r);
+	php_apply_request_ini(r);
 
 	/* PHP's chdir() for the request unless this one did it (see cwd_for_script) */
 	int own_chdir = base_dir[0] && cwd_for_script(pr.paths.script) == 0;
@@ -617,15 +639,7 @@ int php_handle(struct worker *w, struct request *r)
 	if (untimed_input && PG(max_input_time) == -1)
 		PG(max_input_time) = max_input_time;
 
-	/* fastcgi.error_header: php-fpm's header for a script that died before any output */
-	if (EG(exit_status) == 255 && !SG(headers_sent)) {
-		const char *eh = zend_ini_string("fastcgi.error_header",
-						  sizeof("fastcgi.error_header") - 1, 0);
-		if (eh && *eh) {
-			sapi_header_line ctr = { .line = eh, .line_len = strlen(eh), .response_code = 0 };
-			sapi_header_op(SAPI_HEADER_REPLACE, &ctr);
-		}
-	}
+	php_error_header();
 	r->memory_peak = zend_memory_peak_usage(1);
 	zend_destroy_file_handle(&fh);
 	php_request_shutdown(NULL);
@@ -636,6 +650,6 @@ int php_handle(struct worker *w, struct request *r)
 	SG(request_info).path_translated = NULL;
 	SG(request_info).request_uri = NULL;
 	php_current = NULL;
-	end_paths(&pr);
+	php_end_paths(&pr);
 	return 0;
 }

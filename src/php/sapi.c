@@ -265,9 +265,41 @@ static void fpmd_load_environment(zval *arr)
 	add_request_vars(arr, PARSE_ENV, 0);
 }
 
+/*
+ * php.worker's script, outside any request: the variables a CLI script has
+ * of itself (front controllers such as Symfony's runtime require
+ * SCRIPT_FILENAME).  DOCUMENT_ROOT is the script's directory.
+ */
+static void register_worker_script_vars(zval *arr)
+{
+	const char *script = php_pool && php_pool->conf ? php_pool->conf->php_worker : NULL;
+	if (!script || !SG(request_info).path_translated)
+		return;
+	const char *base = strrchr(script, '/');
+	size_t dir_len = base && base != script ? (size_t)(base - script) : 1;
+	char *name = malloc(strlen(base ? base : script) + 2);
+	char *dir = malloc(dir_len + 1);
+	if (name && dir) {
+		sprintf(name, "%s%s", base ? "" : "/", base ? base : script);
+		memcpy(dir, script, dir_len);
+		dir[dir_len] = '\0';
+		register_filtered("SCRIPT_FILENAME", script, strlen(script), arr, PARSE_SERVER);
+		register_filtered("PATH_TRANSLATED", script, strlen(script), arr, PARSE_SERVER);
+		register_filtered("SCRIPT_NAME", name, strlen(name), arr, PARSE_SERVER);
+		register_filtered("PHP_SELF", name, strlen(name), arr, PARSE_SERVER);
+		register_filtered("DOCUMENT_ROOT", dir, strlen(dir), arr, PARSE_SERVER);
+	}
+	free(name);
+	free(dir);
+}
+
 static void sapi_fpmd_register_variables(zval *arr)
 {
 	php_import_environment_variables(arr);
+	if (!php_current) {
+		register_worker_script_vars(arr);
+		return;
+	}
 	const char *self = php_request_self();
 	if (self)
 		register_filtered("PHP_SELF", self, strlen(self), arr, PARSE_SERVER);
@@ -344,11 +376,14 @@ static int php_started;
 
 /*
  * php.ini like php-fpm on Debian: -c, else $PHPRC, else /etc/php/8.2/fpm and its conf.d.
- * shared: one opcache for every pool of the shared zygote, so a cached script
- * is served only to a worker whose user may read the file, and a chroot'ed
- * pool's scripts are cached under their chroot (what php-fpm operators set).
+ * guard: one opcache for pools of different users or chroots (the shared
+ * zygote's), so a cached script is served only to a worker whose user may
+ * read the file, and a chroot'ed pool's scripts are cached under their
+ * chroot (what php-fpm operators set).  It costs an access() per cached
+ * script per include (a framework page includes hundreds): pools of one
+ * user and root go without it.
  */
-static int start_php(const struct conf_options *opt, int shared)
+static int start_php(const struct conf_options *opt, int guard)
 {
 	static char ini_path[4096];
 	sapi_startup(&fpmd_sapi);
@@ -374,7 +409,7 @@ static int start_php(const struct conf_options *opt, int shared)
 		php_ini_builder_define(&b, arg);
 		free(arg);
 	}
-	if (shared) {
+	if (guard) {
 		php_ini_builder_define(&b, "opcache.validate_permission=1");
 		php_ini_builder_define(&b, "opcache.validate_root=1");
 	}
@@ -471,10 +506,11 @@ static int pool_start(const struct fpmd_php_host *host, struct pool *pool,
 	return 0;
 }
 
-static int php_start(const struct fpmd_php_host *host, const struct conf_options *opt)
+static int php_start(const struct fpmd_php_host *host, const struct conf_options *opt,
+		     int pools_differ)
 {
 	php_host = host;
-	if (start_php(opt, 1) < 0) {
+	if (start_php(opt, pools_differ) < 0) {
 		host->log(LOG_L_ERROR, "PHP failed to start in the shared zygote");
 		return -1;
 	}
@@ -555,6 +591,8 @@ const struct fpmd_php_entry fpmd_php_entry = {
 	.worker_init = php_worker_init,
 	.handle = php_handle,
 	.worker_exit = worker_exit,
+	.worker_serve = php_worker_serve,
+	.zygote_run = php_worker_zygote_run,
 	.trace_layout = trace_layout,
 	.cli_info = cli_info,
 };

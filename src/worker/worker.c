@@ -723,70 +723,106 @@ static void flush_worker_output(const struct worker *w)
 	(void)n;
 }
 
-static void serve_connection(struct worker *w, struct conn *c, uint64_t accept_ms)
+/*
+ * The worker's loop, one step at a time: worker_next_request() returns
+ * after each request the pool's handler served, so a handler may drive the
+ * loop from inside its own program (php.worker: the application's loop
+ * calls it).  State between steps: the connection in hand and where its
+ * requests are.  One per process.
+ */
+static struct worker_loop {
+	struct conn *c;
+	int listen_ep, quit_fd;
+	int opened;          /* listen_ep and quit_fd made (the first step) */
+	int in_conn;         /* c holds a connection */
+	unsigned nth;        /* requests read on it so far */
+	uint64_t accept_ms;
+	int last_round;      /* a quit: the connection already queued for it was taken */
+	int done;            /* the worker must leave */
+} loop = { .listen_ep = -1, .quit_fd = -1 };
+
+/* The master waits for this before a reload retires the previous generation. */
+static void slot_ready(struct worker *w)
 {
-	for (unsigned nth = 0;; nth++) {
-		int ready = read_request_head(w, c, nth, accept_ms);
-		if (ready <= 0)
-			break;
+	sb_write_begin(w->slot);
+	w->slot->ready = 1;
+	sb_write_end(w->slot);
+}
 
-		struct rusage ru_before, ru_after;
-		/* the previous request's end is this one's start: one getrusage() per request */
-		if (w->have_ru)
-			ru_before = w->last_ru;
-		else
-			getrusage(RUSAGE_SELF, &ru_before);
-		w->resp_head_len = 0;
-		struct request req = {
-			.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
-		};
-		memory_request_start(w);
-
-		const struct handler *h = route(w, &req);
-		slot_request_start(w, &c->parser, h == &handler_ping || h == &handler_status);
-		slot_stage(w, SB_RUNNING);
-		int app_status = body_refused(w, &req) ? 0 : h->handle(w, &req);
-		/*
-		 * Accounted and logged before END_REQUEST, as php-fpm does: a client
-		 * (or a test) that reads the access log or the status right after its
-		 * answer finds its request there.
-		 */
-		getrusage(RUSAGE_SELF, &ru_after);
-		w->last_ru = ru_after;
-		w->have_ru = 1;
-		if (!req.memory_peak)
-			req.memory_peak = memory_of_request(w, &ru_after);
-		slot_request_end(w, &ru_before, &ru_after, req.memory_peak);
-		w->requests++;
-		if (w->access_log)
-			write_access_log(w, &req, &ru_before, &ru_after);
-
-		int keep = (c->parser.flags & FCGI_KEEP_CONN) && app_status >= 0 && !req.aborted;
-		if (req.finished ? c->dead : finish_request(&req, app_status < 0 ? 1u : (uint32_t)app_status) < 0)
-			keep = 0;
-		/*
-		 * A body nobody read (a refusal, a script that ignored it) is read and
-		 * dropped after END_REQUEST, within bounds: the client has its answer,
-		 * and a web server still sending the body gets no broken pipe.
-		 */
-		if (!req.stdin_done && !req.aborted && !c->dead &&
-		    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
-			keep = 0;
-		int over = memory_check(w);
-		slot_stage(w, SB_IDLE);
-		if (over)
-			memory_tell_master();
-		flush_worker_output(w);
-
-		if (!keep || worker_quit || (w->max_requests && w->requests >= w->max_requests))
-			break;
-		fcgi_parser_reset(&c->parser);
-	}
+static void end_connection(struct worker *w)
+{
+	struct conn *c = loop.c;
 	if (c->send_timed_out)
 		log_warning("[pool %s] child %d: request_send_timeout (%ds) expired: the client read "
 			    "nothing; closing the connection", w->pool->conf->name, (int)getpid(),
 			    w->pool->conf->request_send_timeout);
 	conn_close(c);
+	loop.in_conn = 0;
+	slot_stage(w, SB_IDLE);
+}
+
+/*
+ * One request of the connection in hand, from its params to its end on the
+ * wire.  handle is the pool handler's stand-in (NULL: the handler itself).
+ * Returns 1 when the connection may carry another request.  *pool_served:
+ * the request went to the pool's handler (not ping, status or a refusal).
+ */
+static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, int *pool_served)
+{
+	struct conn *c = loop.c;
+	struct rusage ru_before, ru_after;
+	/* the previous request's end is this one's start: one getrusage() per request */
+	if (w->have_ru)
+		ru_before = w->last_ru;
+	else
+		getrusage(RUSAGE_SELF, &ru_before);
+	w->resp_head_len = 0;
+	struct request req = {
+		.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
+	};
+	memory_request_start(w);
+
+	const struct handler *h = route(w, &req);
+	slot_request_start(w, &c->parser, h == &handler_ping || h == &handler_status);
+	slot_stage(w, SB_RUNNING);
+	int app_status = 0;
+	*pool_served = 0;
+	if (!body_refused(w, &req)) {
+		*pool_served = h == w->pool->handler;
+		app_status = *pool_served && handle ? handle(w, &req, ctx) : h->handle(w, &req);
+	}
+	/*
+	 * Accounted and logged before END_REQUEST, as php-fpm does: a client
+	 * (or a test) that reads the access log or the status right after its
+	 * answer finds its request there.
+	 */
+	getrusage(RUSAGE_SELF, &ru_after);
+	w->last_ru = ru_after;
+	w->have_ru = 1;
+	if (!req.memory_peak)
+		req.memory_peak = memory_of_request(w, &ru_after);
+	slot_request_end(w, &ru_before, &ru_after, req.memory_peak);
+	w->requests++;
+	if (w->access_log)
+		write_access_log(w, &req, &ru_before, &ru_after);
+
+	int keep = (c->parser.flags & FCGI_KEEP_CONN) && app_status >= 0 && !req.aborted;
+	if (req.finished ? c->dead : finish_request(&req, app_status < 0 ? 1u : (uint32_t)app_status) < 0)
+		keep = 0;
+	/*
+	 * A body nobody read (a refusal, a script that ignored it) is read and
+	 * dropped after END_REQUEST, within bounds: the client has its answer,
+	 * and a web server still sending the body gets no broken pipe.
+	 */
+	if (!req.stdin_done && !req.aborted && !c->dead &&
+	    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
+		keep = 0;
+	int over = memory_check(w);
+	slot_stage(w, SB_IDLE);
+	if (over)
+		memory_tell_master();
+	flush_worker_output(w);
+	return keep;
 }
 
 static void note_peer(struct worker *w, const struct sockaddr_storage *peer)
@@ -920,71 +956,111 @@ void worker_signals_install(void)
 }
 
 static void worker_serve(struct worker *w) __attribute__((noreturn));
+static void worker_run(struct worker *w) __attribute__((noreturn));
+
+static int max_requests_reached(const struct worker *w)
+{
+	return w->max_requests && w->requests >= w->max_requests;
+}
 
 /*
- * Accepts and serves connections until the worker must leave.
+ * The next connection: 1 when c holds one, 0 when the worker must leave.
  *
  * The master's death: PR_SET_PDEATHSIG sends this worker SIGQUIT when the
  * master exits (set after the last credential change, which would clear it,
  * and followed by a getppid() check for a master that died before:
  * worker_setup, worker_main_forked; the master is single-threaded, so the
  * thread that forked is the process).  With quit_fd that SIGQUIT ends the
- * loop at its next wait, like any graceful stop, so no getppid() per
- * connection is needed: a connection that was already queued when the
- * master died may still be served, which the old check allowed too (it ran
- * before accept, with the same race).  Without quit_fd (no epoll, no
- * signalfd) the old checks stay.
+ * wait like any graceful stop, so no getppid() per connection is needed: a
+ * connection that was already queued when the master died may still be
+ * served, which the old check allowed too (it ran before accept, with the
+ * same race).  Without quit_fd (no epoll, no signalfd) the old checks stay.
  */
-static void accept_loop(struct worker *w, struct conn *c)
+static int take_connection(struct worker *w)
 {
-	int listen_ep = listen_wait_open(WORKER_FD_LISTEN);
-	/*
-	 * Not in a cgi pool: its workers keep their descriptors for the CGI
-	 * requests (the script, three pipes; rlimit_files is checked against
-	 * what a worker holds), and a fork and exec per request dwarf the two
-	 * system calls quit_fd saves.
-	 */
-	int quit_fd = listen_ep >= 0 && w->pool->conf->app_type != APP_CGI ?
-		      quit_fd_open(listen_ep) : -1;
+	if (!loop.opened) {
+		loop.opened = 1;
+		if (w->pool->handler->ready_when_waiting)
+			slot_ready(w);
+		loop.listen_ep = listen_wait_open(WORKER_FD_LISTEN);
+		/*
+		 * Not in a cgi pool: its workers keep their descriptors for the CGI
+		 * requests (the script, three pipes; rlimit_files is checked against
+		 * what a worker holds), and a fork and exec per request dwarf the two
+		 * system calls quit_fd saves.
+		 */
+		loop.quit_fd = loop.listen_ep >= 0 && w->pool->conf->app_type != APP_CGI ?
+			       quit_fd_open(loop.listen_ep) : -1;
+	}
+	if (loop.last_round || max_requests_reached(w))
+		return 0;
+	if (loop.quit_fd < 0)
+		quit_pending();
 	while (!worker_quit) {
-		if (quit_fd >= 0) {
-			if (!wait_connection(listen_ep))
+		if (loop.quit_fd >= 0) {
+			if (!wait_connection(loop.listen_ep))
 				continue;
 		} else {
-			if (!(listen_ep >= 0 ? listen_wait(listen_ep) : wait_readable(WORKER_FD_LISTEN, -1)))
+			if (!(loop.listen_ep >= 0 ? listen_wait(loop.listen_ep) :
+			      wait_readable(WORKER_FD_LISTEN, -1)))
 				continue;
 			/* A worker whose master died serves no new connection (PDEATHSIG may race). */
 			if (getppid() != w->master_pid)
-				break;
+				return 0;
 		}
 		struct sockaddr_storage peer;
 		int fd = accept_one(w, &peer);
 		if (fd < 0)
 			continue;
-		uint64_t accept_ms = conn_now_ms();
+		loop.accept_ms = conn_now_ms();
 		note_peer(w, &peer);
-		conn_attach(c, fd);
-		serve_connection(w, c, accept_ms);
-		slot_stage(w, SB_IDLE);
-		if (w->max_requests && w->requests >= w->max_requests)
-			break;
-		if (quit_fd < 0 && quit_pending())
-			break;
+		conn_attach(loop.c, fd);
+		return 1;
 	}
 	/*
 	 * A connection whose wake-up reached this worker (EPOLLEXCLUSIVE wakes
 	 * one) as it was told to quit would wait for the next arrival: serve
 	 * what is already queued for it, once, before leaving.
 	 */
-	if (worker_quit && getppid() == w->master_pid) {
-		struct sockaddr_storage peer;
-		int fd = accept_one(w, &peer);
-		if (fd >= 0) {
-			uint64_t accept_ms = conn_now_ms();
-			note_peer(w, &peer);
-			conn_attach(c, fd);
-			serve_connection(w, c, accept_ms);
+	loop.last_round = 1;
+	if (getppid() != w->master_pid)
+		return 0;
+	struct sockaddr_storage peer;
+	int fd = accept_one(w, &peer);
+	if (fd < 0)
+		return 0;
+	loop.accept_ms = conn_now_ms();
+	note_peer(w, &peer);
+	conn_attach(loop.c, fd);
+	return 1;
+}
+
+int worker_next_request(struct worker *w, worker_handle_fn handle, void *ctx)
+{
+	for (;;) {
+		if (loop.done)
+			return 0;
+		if (!loop.in_conn) {
+			if (!take_connection(w)) {
+				loop.done = 1;
+				return 0;
+			}
+			loop.in_conn = 1;
+			loop.nth = 0;
 		}
+		if (read_request_head(w, loop.c, loop.nth, loop.accept_ms) <= 0) {
+			end_connection(w);
+			continue;
+		}
+		int pool_served;
+		int keep = serve_request(w, handle, ctx, &pool_served);
+		loop.nth++;
+		if (!keep || worker_quit || max_requests_reached(w))
+			end_connection(w);
+		else
+			fcgi_parser_reset(&loop.c->parser);
+		if (pool_served)
+			return 1;
 	}
 }
 
@@ -1054,28 +1130,24 @@ void worker_main_shared(struct pool *pool, const struct fpmd_conf *global, unsig
 void worker_main_forked(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 			pid_t master_pid)
 {
-	struct worker w = {
-		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
-		.slot_index = slot, .master_pid = master_pid,
-		.statm_fd = -1, .clear_refs_fd = -1,
-	};
-	/* clone() cleared the death signal; the zygote did the rest of worker_setup(). */
-	prctl(PR_SET_PDEATHSIG, SIGQUIT);
-	if (getppid() != master_pid)
-		_exit(0);
-	proctitle_set("fpmd: pool %s", pool->conf->name);
-	worker_serve(&w);
+	worker_run(worker_forked_begin(pool, global, slot, master_pid));
 }
 
-static void worker_serve(struct worker *wp)
+/*
+ * Everything between a worker's setup and its first wait: the handler's
+ * start, the connection buffers, "ready" in the scoreboard.  w must live as
+ * long as the worker: static (worker_serve, worker_forked_begin), for the
+ * frames of a handler's program keep pointers to it (php.worker).
+ */
+void worker_begin(struct worker *w)
 {
-	struct worker w = *wp;
-	struct pool *pool = w.pool;
-	w.max_requests = pick_max_requests(pool->conf);
-	w.access_log = pool->access_fd >= 0;
-	memory_open(&w);
-	release_signal_install(w.master_pid);
-	if (pool->handler->worker_init && pool->handler->worker_init(&w) < 0) {
+	static struct conn c;
+	struct pool *pool = w->pool;
+	w->max_requests = pick_max_requests(pool->conf);
+	w->access_log = pool->access_fd >= 0;
+	memory_open(w);
+	release_signal_install(w->master_pid);
+	if (pool->handler->worker_init && pool->handler->worker_init(w) < 0) {
 		log_error("[pool %s] child %d: %s handler failed to initialise", pool->conf->name,
 			  (int)getpid(), pool->handler->name);
 		_exit(70);
@@ -1091,31 +1163,70 @@ static void worker_serve(struct worker *wp)
 		limits.max_name_len = pool->conf->request_max_param_name_size;
 	limits.max_conns = (unsigned)pool->conf->pm_max_children;
 	limits.max_reqs = (unsigned)pool->conf->pm_max_children;
-	struct conn c;
 	if (conn_init(&c, &limits) < 0)
 		_exit(70);
 	c.send_timeout_ms = worker_timeout_ms(pool->conf->request_send_timeout);
 	if (c.send_timeout_ms < 0)
 		c.send_timeout_ms = 0;
+	loop.c = &c;
 
-	slot_stage(&w, SB_IDLE);
-	/* The master waits for this before a reload retires the previous generation. */
-	sb_write_begin(w.slot);
-	w.slot->ready = 1;
-	sb_write_end(w.slot);
+	slot_stage(w, SB_IDLE);
+	if (!pool->handler->ready_when_waiting)
+		slot_ready(w);
+}
+
+void worker_leave(struct worker *w, int status)
+{
+	if (loop.in_conn)
+		end_connection(w);
+	slot_stage(w, SB_FINISHING);
+	if (w->pool->handler->worker_exit)
+		w->pool->handler->worker_exit(w);
+	if (loop.c)
+		conn_free(loop.c);
+	_exit(status);
+}
+
+struct worker *worker_forked_begin(struct pool *pool, const struct fpmd_conf *global,
+				   unsigned slot, pid_t master_pid)
+{
+	static struct worker w;
+	w = (struct worker){
+		.pool = pool, .global = global, .slot = &pool->sb.slots[slot],
+		.slot_index = slot, .master_pid = master_pid,
+		.statm_fd = -1, .clear_refs_fd = -1,
+	};
+	/* clone() cleared the death signal; the zygote did the rest of worker_setup(). */
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
+	if (getppid() != master_pid)
+		_exit(0);
+	proctitle_set("fpmd: pool %s", pool->conf->name);
+	worker_begin(&w);
+	return &w;
+}
+
+static void worker_run(struct worker *w)
+{
 	/*
-	 * A handler whose program accepts on the pool socket itself: the worker
-	 * keeps no epoll watch on the socket, which every connection meant for
-	 * the program would notify.
+	 * A handler whose program accepts on the pool socket itself (exec
+	 * direct), or that runs the loop from its own (php.worker): the
+	 * worker's loop opens its epoll watch on the socket only when asked
+	 * for a request, so the first keeps none that every connection meant
+	 * for the program would notify.
 	 */
-	if (pool->handler->serve)
-		pool->handler->serve(&w);
+	if (w->pool->handler->serve)
+		w->pool->handler->serve(w);
 	else
-		accept_loop(&w, &c);
+		while (worker_next_request(w, NULL, NULL) > 0)
+			;
+	worker_leave(w, 0);
+}
 
-	slot_stage(&w, SB_FINISHING);
-	if (pool->handler->worker_exit)
-		pool->handler->worker_exit(&w);
-	conn_free(&c);
-	_exit(0);
+static void worker_serve(struct worker *wp)
+{
+	/* static: a worker runs once per process, and the frames below keep pointers to it */
+	static struct worker w;
+	w = *wp;
+	worker_begin(&w);
+	worker_run(&w);
 }

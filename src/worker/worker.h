@@ -51,6 +51,34 @@ struct worker {
 	char peer_ip[64];
 };
 
+struct request;
+
+/*
+ * The worker's loop, one request at a time (worker.c): waits for the next
+ * request, answers ping and status itself, and gives the pool handler's
+ * requests to handle (NULL: the pool handler's own handle()).  1 after such
+ * a request ended on the wire, 0 when the worker must leave (a graceful
+ * stop, pm.max_requests, the master gone).  For a handler whose program
+ * runs the loop itself (handler.serve: php.worker).
+ */
+typedef int (*worker_handle_fn)(struct worker *w, struct request *r, void *ctx);
+int worker_next_request(struct worker *w, worker_handle_fn handle, void *ctx);
+/* Between setup and the first request: the handler's worker_init, "ready". */
+void worker_begin(struct worker *w);
+/* The worker's end: its connection closed, the handler's worker_exit, _exit(status). */
+void worker_leave(struct worker *w, int status) __attribute__((noreturn));
+
+/*
+ * php.worker_boot = zygote (zygote.c): the zygote's clone loop, run from
+ * inside the handler's program (handler.zygote_run).  Returns only in a
+ * clone: the new worker, begun (worker_begin), to serve through
+ * worker_next_request and end with worker_leave.
+ */
+struct worker *worker_zygote_serve(void);
+/* The same worker start as worker_main_forked, for a worker that returns into its program. */
+struct worker *worker_forked_begin(struct pool *pool, const struct fpmd_conf *global,
+				   unsigned slot, pid_t master_pid);
+
 /* Runs a worker until it decides to exit; never returns. */
 void worker_main(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
 		 pid_t master_pid) __attribute__((noreturn));

@@ -64,8 +64,8 @@ static int recv_spawn(int fd, void *msg, size_t len, int fds[4], int *nfds)
 	return 0;
 }
 
-static void become_worker(struct pool *pool, const struct fpmd_conf *global, unsigned slot,
-			  pid_t master_pid, const int fds[4], int nfds)
+/* The clone's descriptors and slot; then it is a worker of the pool. */
+static void clone_layout(struct pool *pool, unsigned slot, const int fds[4], int nfds)
 {
 	/* stdout, stderr, the log pipe (and the access log): the new worker's own. */
 	static const int to[4] = { 1, 2, WORKER_FD_LOG, WORKER_FD_ACCESS };
@@ -77,7 +77,6 @@ static void become_worker(struct pool *pool, const struct fpmd_conf *global, uns
 		close(fds[i]);
 	close(ZYGOTE_FD_CTL);
 	pool->sb.slots[slot].pid = (uint32_t)getpid();
-	worker_main_forked(pool, global, slot, master_pid);
 }
 
 static int zygote_prefork(struct pool *pool)
@@ -90,10 +89,12 @@ static int zygote_prefork(struct pool *pool)
 	return 0;
 }
 
-/* Ready, then clones workers on the master's request until its channel closes. */
-static void zygote_serve(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
-	__attribute__((noreturn));
-static void zygote_serve(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
+/*
+ * Ready, then clones workers on the master's request until its channel
+ * closes.  Returns only in a clone, with its slot: the zygote's caller
+ * makes it a worker.
+ */
+static unsigned zygote_serve(struct pool *pool)
 {
 	/* Ready: the master waits for this before it asks for workers. */
 	struct { int32_t status; unsigned char info[ZYGOTE_INFO_MAX]; } ready = { 0 };
@@ -115,8 +116,10 @@ static void zygote_serve(struct pool *pool, const struct fpmd_conf *global, pid_
 		} else {
 			/* Like fork(), but the child's parent is the master. */
 			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
-			if (pid == 0)
-				become_worker(pool, global, slot, master_pid, fds, nfds);
+			if (pid == 0) {
+				clone_layout(pool, slot, fds, nfds);
+				return slot;
+			}
 			answer = pid < 0 ? -errno : (int32_t)pid;
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
@@ -128,6 +131,19 @@ static void zygote_serve(struct pool *pool, const struct fpmd_conf *global, pid_
 		if (n < 0)
 			_exit(0);
 	}
+}
+
+/* The zygote of this process, for worker_zygote_serve: one per process. */
+static struct {
+	struct pool *pool;
+	const struct fpmd_conf *global;
+	pid_t master_pid;
+} zygote;
+
+struct worker *worker_zygote_serve(void)
+{
+	unsigned slot = zygote_serve(zygote.pool);
+	return worker_forked_begin(zygote.pool, zygote.global, slot, zygote.master_pid);
 }
 
 void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
@@ -159,7 +175,14 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 		_exit(0);
 	if (!early && zygote_prefork(pool) < 0)
 		_exit(70);
-	zygote_serve(pool, global, master_pid);
+	if (pool->handler->zygote_run) {
+		/* The handler's program asks for the workers (worker_zygote_serve) once it is ready. */
+		zygote = (__typeof__(zygote)){ pool, global, master_pid };
+		pool->handler->zygote_run(pool);
+		_exit(70);
+	}
+	unsigned slot = zygote_serve(pool);
+	worker_main_forked(pool, global, slot, master_pid);
 }
 
 /* --- php.zygote = shared --------------------------------------------------- */
@@ -218,6 +241,35 @@ static void shared_worker_layout(struct pool *pools, struct pool *p, const int f
 	pool_child_fd_layout(pools, p, want, 6, fd_high + 1, php_fds, nphp_fds);
 }
 
+static int same_text(const char *a, const char *b)
+{
+	return strcmp(a && *a ? a : "", b && *b ? b : "") == 0;
+}
+
+/*
+ * Whether the shared pools need guarding from each other: one opcache
+ * holds every shared pool's scripts, so pools whose users (or groups, or
+ * chroots) differ must not be served a script cached by another that they
+ * could not read themselves.  Pools of one user and one root see the same
+ * files the same way: nothing to guard.
+ */
+static int shared_pools_differ(const struct pool *pools)
+{
+	const struct pool *first = NULL;
+	for (const struct pool *p = pools; p; p = p->next) {
+		if (!pool_shares_zygote(p))
+			continue;
+		if (!first) {
+			first = p;
+			continue;
+		}
+		if (p->uid != first->uid || p->gid != first->gid ||
+		    !same_text(p->conf->chroot, first->conf->chroot))
+			return 1;
+	}
+	return 0;
+}
+
 void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_t master_pid,
 			const struct handler *h, int ctl, int out_w, int err_w, int log_w)
 {
@@ -265,7 +317,7 @@ void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_
 	int high = 0;
 	if (open_fds(before, sizeof(before), &high) < 0)
 		_exit(70);
-	if (!h->shared_start || h->shared_start(pools->copt) < 0)
+	if (!h->shared_start || h->shared_start(pools->copt, shared_pools_differ(pools)) < 0)
 		_exit(70);
 	if (open_fds(after, sizeof(after), &high) < 0)
 		_exit(70);

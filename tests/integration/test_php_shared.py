@@ -185,3 +185,24 @@ def test_ready_means_every_static_worker_is_there(fpmd, workdir, mode):
     fpmd.start(basic_conf(workdir, pools))
     zygotes = 1 if mode == "shared" else 3
     assert len(children_of(fpmd.pid)) == zygotes + 3 * 4, fpmd.log()
+
+
+def test_one_user_sharing_php_pays_no_permission_check_per_include(fpmd, workdir):
+    """opcache.validate_permission (an access() per cached script per include: 212 per
+    request of a Symfony page, 1.6x php-fpm's CPU) and validate_root guard one pool's
+    cached scripts from another pool's user or chroot.  Pools of one user and no chroot
+    have nothing to guard from each other: the shared zygote leaves both off."""
+    write_script(os.path.join(workdir, "v.php"),
+                 "<?php echo ini_get('opcache.validate_permission'), ini_get('opcache.validate_root');",
+                 0o644)
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody") + pool_as(workdir, "b", "nobody")))
+    assert fcgi_request(f"{workdir}/a.sock", "/v.php", root=workdir).body == b"00"
+    assert fcgi_request(f"{workdir}/b.sock", "/v.php", root=workdir).body == b"00"
+
+
+def test_pools_of_two_users_sharing_php_keep_the_permission_check(fpmd, workdir):
+    write_script(os.path.join(workdir, "v.php"),
+                 "<?php echo ini_get('opcache.validate_permission'), ini_get('opcache.validate_root');",
+                 0o644)
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody") + pool_as(workdir, "b", "www-data")))
+    assert fcgi_request(f"{workdir}/a.sock", "/v.php", root=workdir).body == b"11"

@@ -1,0 +1,67 @@
+<?php
+
+namespace Fpmd\Runtime;
+
+use Symfony\Component\DependencyInjection\ContainerInterface;
+use Symfony\Component\HttpFoundation\Request;
+use Symfony\Component\HttpKernel\HttpKernelInterface;
+use Symfony\Component\HttpKernel\KernelInterface;
+use Symfony\Component\HttpKernel\TerminableInterface;
+use Symfony\Component\Runtime\RunnerInterface;
+
+/**
+ * The worker loop: one booted kernel, one Request per handled request.
+ * Symfony resets its resettable services between two handle() calls itself
+ * (services_resetter); fpmd gives each request its own superglobals,
+ * headers, output buffers, uploads and session.
+ */
+class FpmdRunner implements RunnerInterface
+{
+    public function __construct(private HttpKernelInterface $kernel, private int $loopMax = 0)
+    {
+    }
+
+    public function run(): int
+    {
+        $kernel = $this->kernel;
+        $handler = static function () use ($kernel): void {
+            $request = Request::createFromGlobals();
+            $response = $kernel->handle($request);
+            $response->send();
+            if ($kernel instanceof TerminableInterface) {
+                $kernel->terminate($request, $response);
+            }
+        };
+
+        // Booted, and its request-handling services built, before the first
+        // request: with php.worker_boot = zygote every worker is a fork of
+        // this state, so what is built here is built once for the pool.
+        if ($kernel instanceof KernelInterface) {
+            $kernel->boot();
+            self::warm($kernel->getContainer());
+        }
+
+        $loops = 0;
+        do {
+            $more = \fpmd_handle_request($handler);
+            gc_collect_cycles();
+        } while ($more && ($this->loopMax <= 0 || ++$loops < $this->loopMax));
+
+        return 0;
+    }
+
+    /** The services every request uses, built now (none of them runs application code). */
+    private static function warm(ContainerInterface $container): void
+    {
+        foreach (['http_kernel', 'event_dispatcher', 'request_stack', 'twig'] as $id) {
+            if ($container->has($id)) {
+                $container->get($id);
+            }
+        }
+        if ($container->has('router')) {
+            $router = $container->get('router');
+            $router->getMatcher();
+            $router->getGenerator();
+        }
+    }
+}

@@ -1,0 +1,481 @@
+/*
+ * php.worker: the application keeps itself between requests (FrankenPHP's
+ * worker mode).  The worker script boots the application once, then calls
+ * fpmd_handle_request($handler) in a loop; each call waits for the next
+ * request (the worker's own loop, host->next_request: ping, status, limits,
+ * keep-alive, accounting and the access log stay fpmd's), runs the handler
+ * with that request's superglobals, headers, output, body, session and
+ * timeouts, and ends the request on the wire.  false: the worker must leave
+ * (pm.max_requests, a graceful stop, a reload), so the script ends.
+ *
+ * php.worker_boot = zygote: the script boots in the pool's zygote; its first
+ * fpmd_handle_request() turns into the zygote's clone loop, and every worker
+ * is a fork of the booted application that returns from that call.  Such a
+ * worker leaves with _exit(), without PHP's shutdown of what its zygote
+ * built (the engine's shutdown costs more than the request).
+ *
+ * Between handled requests PHP is in the worker script's own context (no
+ * request: output goes to the worker's stdout, as the boot's does).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <php.h>
+#include <php_main.h>
+#include <php_ini.h>
+#include <php_variables.h>
+#include <SAPI.h>
+#include <main/php_output.h>
+#include <ext/random/php_random.h>
+#include <ext/session/php_session.h>
+#include <ext/standard/basic_functions.h>
+#include <zend_exceptions.h>
+#include <zend_ini.h>
+
+#include "conf/conf.h"
+#include "php/php_host.h"
+#include "php/php_sapi.h"
+#include "worker/request.h"
+#include "worker/worker.h"
+
+/* The worker script's state in this process. */
+static struct {
+	int in_script;           /* the worker script runs: fpmd_handle_request() may be called */
+	int zygote_boot;         /* in the zygote, before the first fpmd_handle_request() */
+	int forked;              /* a clone of a booted zygote: leaves without PHP's shutdown */
+	struct worker *w;
+	int fatal;               /* the handler died (fatal error, uncaught exception) */
+	int exited;              /* exit() in the handler */
+} wm;
+
+/* What a handled request saved of the script's context, to give it back. */
+struct handled {
+	zend_fcall_info *fci;
+	zend_fcall_info_cache *fcc;
+	HashTable *shutdown_functions;   /* the script's own register_shutdown_function()s */
+	HashTable *ini_before;           /* name → value of settings the script had changed */
+};
+
+/*
+ * ext/filter keeps a raw copy of every request variable (filter_input()'s),
+ * and each sapi_activate() forgets them without freeing (its request
+ * shutdown frees them, once per PHP request): a handled request, with two
+ * activations of its own, would leak its $_SERVER's size and hand its
+ * variables to the next request's filter_input().  Freed at every end.
+ */
+static void filter_vars_end(void)
+{
+	static zend_module_entry *filter;
+	static int looked;
+	if (!looked) {
+		looked = 1;
+		filter = zend_hash_str_find_ptr(&module_registry, ZEND_STRL("filter"));
+	}
+	if (filter && filter->request_shutdown_func)
+		filter->request_shutdown_func(filter->type, filter->module_number);
+}
+
+/*
+ * sapi_deactivate() frees what the request's activation allocated without
+ * forgetting it (PHP's next request startup overwrites the pointers): the
+ * script's own activation, which reads no request, would free them again.
+ */
+static void sapi_end(void)
+{
+	zend_try {
+		sapi_deactivate();
+	} zend_end_try();
+	SG(request_info).content_type_dup = NULL;
+	SG(request_info).auth_user = NULL;
+	SG(request_info).auth_password = NULL;
+	SG(request_info).auth_digest = NULL;
+	SG(request_info).current_user = NULL;
+}
+
+/* --- the script's context between requests ------------------------------- */
+
+static void script_context_begin(void)
+{
+	SG(server_context) = NULL;
+	SG(request_info).request_method = NULL;
+	SG(request_info).query_string = NULL;
+	SG(request_info).request_uri = NULL;
+	SG(request_info).content_type = NULL;
+	SG(request_info).content_length = 0;
+	SG(request_info).path_translated = (char *)php_pool->conf->php_worker;
+	php_output_activate();
+	sapi_activate();
+	/* nobody to send headers to: output between requests goes to stdout, bare */
+	SG(request_info).no_headers = 1;
+}
+
+static void script_context_end(void)
+{
+	filter_vars_end();
+	zend_try {
+		php_output_end_all();
+	} zend_end_try();
+	zend_try {
+		php_output_deactivate();
+	} zend_end_try();
+	sapi_end();
+}
+
+/* --- ini_set() lasts for the request that made it -------------------------- */
+
+static void ini_value_dtor(zval *zv)
+{
+	if (Z_PTR_P(zv))
+		zend_string_release((zend_string *)Z_PTR_P(zv));
+}
+
+/* The values of the settings the script changed before this request (usually none). */
+static HashTable *ini_snapshot(void)
+{
+	HashTable *mod = EG(modified_ini_directives);
+	if (!mod || !zend_hash_num_elements(mod))
+		return NULL;
+	HashTable *h = emalloc(sizeof(*h));
+	zend_hash_init(h, zend_hash_num_elements(mod), NULL, ini_value_dtor, 0);
+	zend_ini_entry *e;
+	ZEND_HASH_MAP_FOREACH_PTR(mod, e) {
+		zend_hash_add_ptr(h, e->name, e->value ? zend_string_copy(e->value) : NULL);
+	} ZEND_HASH_FOREACH_END();
+	return h;
+}
+
+/* Back to the snapshot: settings first changed by the request return to php.ini's values. */
+static void ini_restore(HashTable *before)
+{
+	HashTable *mod = EG(modified_ini_directives);
+	if (!mod || zend_hash_num_elements(mod) == (before ? zend_hash_num_elements(before) : 0)) {
+		/* the same entries; their values may still differ */
+		if (!mod || !before)
+			return;
+	}
+	uint32_t n = zend_hash_num_elements(mod), k = 0;
+	zend_string **names = n ? emalloc(n * sizeof(*names)) : NULL;
+	zend_ini_entry *e;
+	ZEND_HASH_MAP_FOREACH_PTR(mod, e) {
+		names[k++] = zend_string_copy(e->name);
+	} ZEND_HASH_FOREACH_END();
+	for (uint32_t i = 0; i < k; i++) {
+		zval *was = before ? zend_hash_find(before, names[i]) : NULL;
+		if (!was) {
+			zend_restore_ini_entry(names[i], ZEND_INI_STAGE_RUNTIME);
+		} else {
+			zend_ini_entry *now = zend_hash_find_ptr(EG(ini_directives), names[i]);
+			zend_string *v = Z_PTR_P(was);
+			if (now && v && now->value != v && (!now->value || !zend_string_equals(now->value, v)))
+				zend_alter_ini_entry_ex(names[i], v, ZEND_INI_SYSTEM, ZEND_INI_STAGE_RUNTIME, 1);
+		}
+		zend_string_release(names[i]);
+	}
+	if (names)
+		efree(names);
+}
+
+static void ini_snapshot_free(HashTable *h)
+{
+	if (!h)
+		return;
+	zend_hash_destroy(h);
+	efree(h);
+}
+
+/* --- one handled request --------------------------------------------------- */
+
+/* $_GET, $_POST, $_COOKIE, $_FILES, $_SERVER, $_REQUEST of this request. */
+static void superglobals_build(void)
+{
+	for (int i = 0; i < NUM_TRACK_VARS; i++) {
+		zval_ptr_dtor(&PG(http_globals)[i]);
+		ZVAL_UNDEF(&PG(http_globals)[i]);
+	}
+	php_hash_environment();
+	/* created on first use when the script is compiled (auto_globals_jit): it was, at boot */
+	zend_is_auto_global_str(ZEND_STRL("_SERVER"));
+	zend_is_auto_global_str(ZEND_STRL("_REQUEST"));
+}
+
+static void request_begin(struct php_request *pr, struct handled *h)
+{
+	php_fill_request_info(pr);
+	int proto = SG(request_info).proto_num;
+	php_output_activate();
+	PG(header_is_being_sent) = 0;
+	PG(connection_status) = PHP_CONNECTION_NORMAL;
+	sapi_activate();                 /* the POST body, cookies, headers, status 200 */
+	SG(request_info).proto_num = proto;
+	zend_memory_reset_peak_usage();
+	if (PG(expose_php))
+		sapi_add_header(SAPI_PHP_VERSION_HEADER, sizeof(SAPI_PHP_VERSION_HEADER) - 1, 1);
+	if (PG(output_handler) && PG(output_handler)[0]) {
+		zval oh;
+		ZVAL_STRING(&oh, PG(output_handler));
+		php_output_start_user(&oh, 0, PHP_OUTPUT_HANDLER_STDFLAGS);
+		zval_ptr_dtor(&oh);
+	} else if (PG(output_buffering)) {
+		php_output_start_user(NULL, PG(output_buffering) > 1 ? PG(output_buffering) : 0,
+				      PHP_OUTPUT_HANDLER_STDFLAGS);
+	} else if (PG(implicit_flush)) {
+		php_output_set_implicit_flush(1);
+	}
+	superglobals_build();
+	h->ini_before = ini_snapshot();
+	php_apply_request_ini(pr->req);
+	h->shutdown_functions = BG(user_shutdown_function_names);
+	BG(user_shutdown_function_names) = NULL;
+	EG(exit_status) = 0;
+	zend_set_timeout(EG(timeout_seconds), 0);
+}
+
+/*
+ * The session a request started is written and forgotten: the next request
+ * must not find its id (another client's session) or its $_SESSION.
+ */
+static void session_end(void)
+{
+	if (PS(session_status) == php_session_active) {
+		zend_try {
+			php_session_flush(1);
+		} zend_end_try();
+	}
+	if (PS(id)) {
+		zend_string_release_ex(PS(id), 0);
+		PS(id) = NULL;
+	}
+	if (PS(session_vars)) {
+		zend_string_release_ex(PS(session_vars), 0);
+		PS(session_vars) = NULL;
+	}
+	if (!Z_ISUNDEF(PS(http_session_vars))) {
+		zval_ptr_dtor(&PS(http_session_vars));
+		ZVAL_UNDEF(&PS(http_session_vars));
+	}
+	zend_hash_str_del(&EG(symbol_table), ZEND_STRL("_SESSION"));
+}
+
+/*
+ * The request body's stream (SAPI's copy of a POST body, or the one
+ * php://input makes) is no one's to free but PHP's request shutdown: left
+ * to a handled request's end it would stay, with the body's bytes, for the
+ * life of the worker.  php://input streams the handler left open point
+ * into it: closed first (a later read finds a closed resource).
+ */
+static void request_body_end(void)
+{
+	php_stream *body = SG(request_info).request_body;
+	if (!body)
+		return;
+	zend_resource *res;
+	ZEND_HASH_FOREACH_PTR(&EG(regular_list), res) {
+		if (res->type != php_file_le_stream() || !res->ptr)
+			continue;
+		php_stream *s = res->ptr;
+		if (s != body && s->orig_path && strcmp(s->orig_path, "php://input") == 0)
+			php_stream_close(s);
+	} ZEND_HASH_FOREACH_END();
+	SG(request_info).request_body = NULL;
+	php_stream_close(body);
+}
+
+static void request_end(struct php_request *pr, struct handled *h)
+{
+	struct request *r = pr->req;
+	/* register_shutdown_function() in the handler: at the end of its request */
+	if (BG(user_shutdown_function_names)) {
+		zend_try {
+			php_call_shutdown_functions();
+		} zend_end_try();
+		php_free_shutdown_functions();
+	}
+	BG(user_shutdown_function_names) = h->shutdown_functions;
+	session_end();
+	zend_try {
+		php_output_end_all();
+	} zend_end_try();
+	zend_unset_timeout();
+	php_error_header();
+	zend_try {
+		php_output_deactivate();     /* the headers, if nothing was written */
+	} zend_end_try();
+	r->memory_peak = zend_memory_peak_usage(1);
+	if (SG(sapi_headers).http_response_code)
+		r->status = SG(sapi_headers).http_response_code;
+	ini_restore(h->ini_before);
+	ini_snapshot_free(h->ini_before);
+	filter_vars_end();
+	request_body_end();
+	sapi_end();                          /* uploaded files, the headers */
+	SG(server_context) = NULL;
+}
+
+static int handle_one(struct worker *w, struct request *r, void *ctx)
+{
+	(void)w;
+	struct handled *h = ctx;
+	struct php_request pr = { .req = r };
+	/*
+	 * $_SERVER holds the params as the web server sent them: no script is
+	 * looked up, so cgi.fix_pathinfo has nothing to fix.  PHP_SELF is CGI's
+	 * SCRIPT_NAME + PATH_INFO.
+	 */
+	const char *sn = php_host->param(r, "SCRIPT_NAME"), *pi = php_host->param(r, "PATH_INFO");
+	size_t snl = sn ? strlen(sn) : 0, pil = pi ? strlen(pi) : 0;
+	pr.self = malloc(snl + pil + 1);
+	if (pr.self) {
+		memcpy(pr.self, sn ? sn : "", snl);
+		memcpy(pr.self + snl, pi ? pi : "", pil);
+		pr.self[snl + pil] = '\0';
+	}
+	script_context_end();
+	php_current = &pr;
+	request_begin(&pr, h);
+
+	zend_execute_data *frame = EG(current_execute_data);
+	int fatal = 0;
+	zend_try {
+		zval rv;
+		ZVAL_UNDEF(&rv);
+		h->fci->retval = &rv;
+		h->fci->param_count = 0;
+		h->fci->named_params = NULL;
+		zend_call_function(h->fci, h->fcc);
+		zval_ptr_dtor(&rv);
+		if (EG(exception)) {
+			if (zend_is_unwind_exit(EG(exception)) || zend_is_graceful_exit(EG(exception))) {
+				/* exit(): this answer as it is, then the script ends */
+				wm.exited = 1;
+				zend_clear_exception();
+			} else {
+				/* PHP's "Uncaught ..." fatal error: logged, 500 when nothing was sent */
+				zend_exception_error(EG(exception), E_ERROR);
+				fatal = 1;
+			}
+		}
+	} zend_catch {
+		fatal = 1;
+	} zend_end_try();
+	/* a bailout left the frames of the code it cut short */
+	EG(current_execute_data) = frame;
+	if (fatal)
+		wm.fatal = 1;
+	request_end(&pr, h);
+	php_current = NULL;
+	php_end_paths(&pr);
+	script_context_begin();
+	return 0;
+}
+
+/*
+ * A clone of the booted zygote draws its own random numbers: mt_rand(),
+ * rand(), lcg_value() and what uses them seed again on first use (random_int()
+ * and random_bytes() read the kernel's, never a seed).
+ */
+static void reseed_after_fork(void)
+{
+	RANDOM_G(mt19937_seeded) = false;
+	RANDOM_G(combined_lcg_seeded) = false;
+}
+
+ZEND_FUNCTION(fpmd_handle_request)
+{
+	zend_fcall_info fci;
+	zend_fcall_info_cache fcc;
+	ZEND_PARSE_PARAMETERS_START(1, 1)
+		Z_PARAM_FUNC(fci, fcc)
+	ZEND_PARSE_PARAMETERS_END();
+	if (!wm.in_script) {
+		zend_throw_error(NULL, "%s() is for the worker script of a pool with php.worker",
+				 get_active_function_name());
+		RETURN_THROWS();
+	}
+	if (php_current) {
+		zend_throw_error(NULL, "%s() cannot be called while a request is handled",
+				 get_active_function_name());
+		RETURN_THROWS();
+	}
+	/* Waiting for a request is not execution: max_execution_time is each request's. */
+	zend_unset_timeout();
+	if (wm.zygote_boot) {
+		wm.zygote_boot = 0;
+		fflush(stdout);
+		/* the zygote stays in here; the clones come back as workers */
+		wm.w = php_host->zygote_serve();
+		wm.forked = 1;
+		reseed_after_fork();
+	}
+	struct handled h = { .fci = &fci, .fcc = &fcc };
+	int more = wm.w ? php_host->next_request(wm.w, handle_one, &h) : 0;
+	if (wm.fatal || wm.exited) {
+		if (wm.forked)
+			php_host->leave(wm.w, 0);
+		if (wm.exited) {
+			zend_throw_unwind_exit();
+			RETURN_THROWS();
+		}
+		/* the engine's state after a fatal error is not fit to run on: PHP's own end */
+		zend_bailout();
+	}
+	if (!more && wm.forked)
+		php_host->leave(wm.w, 0);
+	RETURN_BOOL(more > 0);
+}
+
+/* --- the worker script ------------------------------------------------------ */
+
+/* Runs php.worker to its end: the boot, then its loop.  0 / -1 (did not start). */
+static int run_worker_script(void)
+{
+	const char *script = php_pool->conf->php_worker;
+	/* FrankenPHP's runners (runtime/frankenphp-symfony, Octane) look for it */
+	setenv("FRANKENPHP_WORKER", "1", 1);
+	setenv("FPMD_WORKER", "1", 1);
+	SG(server_context) = NULL;
+	SG(request_info).request_method = NULL;
+	SG(request_info).query_string = NULL;
+	SG(request_info).request_uri = NULL;
+	SG(request_info).content_type = NULL;
+	SG(request_info).content_length = 0;
+	SG(request_info).path_translated = (char *)script;
+	SG(request_info).no_headers = 1;
+	/* the script runs from its directory, and so does everything it handles */
+	SG(options) &= ~SAPI_OPTION_NO_CHDIR;
+	if (php_request_startup() == FAILURE) {
+		php_host->log(LOG_L_ERROR, "[pool %s] PHP request startup failed for php.worker '%s'",
+			      php_pool_name(), script);
+		return -1;
+	}
+	wm.in_script = 1;
+	zend_file_handle fh;
+	zend_stream_init_filename(&fh, script);
+	zend_first_try {
+		php_execute_script(&fh);
+	} zend_end_try();
+	wm.in_script = 0;
+	zend_destroy_file_handle(&fh);
+	php_request_shutdown(NULL);
+	fflush(stdout);
+	return 0;
+}
+
+void php_worker_serve(struct worker *w)
+{
+	wm.w = w;
+	run_worker_script();
+}
+
+int php_worker_zygote_run(struct pool *pool)
+{
+	(void)pool;
+	wm.zygote_boot = 1;
+	run_worker_script();
+	if (wm.forked)
+		php_host->leave(wm.w, 0);      /* a clone whose script ended: not the zygote's way out */
+	php_host->log(LOG_L_ERROR, "[pool %s] php.worker '%s' ended before its first "
+		      "fpmd_handle_request(): nothing to clone workers from (see the PHP "
+		      "messages above)", php_pool_name(), php_pool->conf->php_worker);
+	return -1;
+}

@@ -1,0 +1,443 @@
+"""php.worker (issue 23): the application boots once and loops over requests
+(fpmd_handle_request / frankenphp_handle_request), in each worker
+(php.worker_boot = worker) or once in the pool's zygote, every worker a fork
+of the booted state (php.worker_boot = zygote).
+
+What a handled request must see of its own only: superglobals, body,
+uploads, headers, status, output buffers, ini_set(), shutdown functions,
+session.  What a fork must not share: random number state.  What persists in
+loop mode (globals, statics: the point of it) is documented (docs/php.md).
+"""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import (basic_conf, build_request, children_of, connect, fcgi_request, read_records,
+                      Response, wait_for, write_script)
+from test_php import PHP_SO, php_pool
+
+pytestmark = [pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")]
+
+# The test application: reports what its request sees, does what ?a= asks.
+APP = r"""<?php
+$boot = getmypid();
+$n = 0;
+function bump() { static $s = 0; return ++$s; }
+$handler = function () use (&$n, $boot) {
+    $n++;
+    $out = [
+        'pid' => getmypid(), 'boot' => $boot, 'n' => $n, 'static' => bump(),
+        'get' => $_GET, 'post' => $_POST, 'cookie' => $_COOKIE, 'request' => $_REQUEST,
+        'files' => array_map(fn($f) => ['name' => $f['name'], 'size' => $f['size'],
+                                        'tmp' => $f['tmp_name']], $_FILES),
+        'input' => file_get_contents('php://input'), 'ob' => ob_get_level(),
+        'precision' => ini_get('precision'), 'headers' => headers_list(),
+        'code' => http_response_code(), 'uri' => $_SERVER['REQUEST_URI'] ?? null,
+        'self' => $_SERVER['PHP_SELF'] ?? null, 'script' => $_SERVER['SCRIPT_FILENAME'] ?? null,
+        'session' => $_SESSION ?? null, 'session_status' => session_status(),
+        'mt' => [mt_rand(), mt_rand(), rand()], 'ri' => random_int(0, PHP_INT_MAX),
+        'lcg' => lcg_value(), 'mem' => memory_get_usage(),
+        'fi' => filter_input(INPUT_GET, 'i'), 'fs' => filter_input(INPUT_SERVER, 'HTTP_X_ONCE'),
+        'auth' => [$_SERVER['PHP_AUTH_USER'] ?? null, $_SERVER['PHP_AUTH_PW'] ?? null],
+    ];
+    switch ($_GET['a'] ?? '') {
+    case 'header': header('X-Leak: 1'); http_response_code(202); break;
+    case 'ob': ob_start(); echo 'buffered-'; break;
+    case 'ini': ini_set('precision', '5'); $out['precision'] = ini_get('precision'); break;
+    case 'shutdown':
+        register_shutdown_function(function () { error_log('shutdown function ran in ' . getmypid()); });
+        break;
+    case 'cookie': setcookie('c', 'v'); break;
+    case 'session': session_start(); $_SESSION['who'] = $_GET['who'] ?? 'x'; $out['sid'] = session_id(); break;
+    case 'resume': session_start(); $out['session'] = $_SESSION; break;
+    case 'global': $GLOBALS['leak'] = 'from ' . getmypid(); break;
+    case 'fatal': undefined_function(); break;
+    case 'throw': throw new RuntimeException('thrown by the handler');
+    case 'exit': echo json_encode($out); exit(0);
+    case 'finish': echo json_encode($out); fastcgi_finish_request(); usleep(300000); return;
+    case 'spin': $end = microtime(true) + 5; while (microtime(true) < $end) {} break;
+    case 'sleep': sleep((int)($_GET['s'] ?? 3)); break;
+    }
+    $out['leak'] = $GLOBALS['leak'] ?? null;
+    echo json_encode($out);
+};
+while (fpmd_handle_request($handler)) {
+    gc_collect_cycles();
+}
+"""
+
+
+def worker_pool(workdir, boot="worker", children=1, extra="", script="app.php", name="www"):
+    return php_pool(workdir, name=name, children=children,
+                    extra=f"php.worker = {workdir}/{script}\nphp.worker_boot = {boot}\n"
+                          "php_admin_value[session.save_path] = /tmp\n"
+                          "php_admin_value[upload_tmp_dir] = /tmp\n" + extra)
+
+
+def start(fpmd, workdir, boot="worker", children=1, extra="", app=APP, pools=None):
+    write_script(os.path.join(workdir, "app.php"), app, 0o644)
+    fpmd.start(basic_conf(workdir, pools if pools is not None else
+                          worker_pool(workdir, boot, children, extra)))
+
+
+def get(workdir, uri="/index.php", sock="www", **kw):
+    r = fcgi_request(f"{workdir}/{sock}.sock", uri, root=workdir, **kw)
+    return r
+
+
+def seen(r):
+    assert r.status in (200, 202), (r.status, r.stdout, r.stderr)
+    body = r.body
+    return json.loads(body[body.index(b"{"):])
+
+
+def multipart(fields, files):
+    bnd = "----fpmdtest"
+    out = b""
+    for k, v in fields.items():
+        out += (f"--{bnd}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").encode()
+    for k, (name, data) in files.items():
+        out += (f"--{bnd}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    out += f"--{bnd}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={bnd}"
+
+
+BOOTS = ["worker", "zygote"]
+ISOLATED = "pm.max_requests = 1\n"     # zygote boot: every request from the pristine booted state
+
+
+# --- the loop ----------------------------------------------------------------
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_one_boot_serves_many_requests(fpmd, workdir, boot):
+    start(fpmd, workdir, boot)
+    a, b, c = (seen(get(workdir, f"/index.php?i={i}")) for i in range(3))
+    assert [a["get"], b["get"], c["get"]] == [{"i": "0"}, {"i": "1"}, {"i": "2"}]
+    assert a["pid"] == b["pid"] == c["pid"]
+    assert [a["n"], b["n"], c["n"]] == [1, 2, 3]         # the booted app persists: the point
+    if boot == "worker":
+        assert a["boot"] == a["pid"]                     # booted in the worker itself
+    else:
+        assert a["boot"] != a["pid"]                     # booted in the zygote, forked
+        zygotes = [p for p in children_of(fpmd.pid) if "zygote" in open(f"/proc/{p}/cmdline").read()]
+        assert a["boot"] in zygotes
+    assert a["script"] == f"{workdir}/index.php" and a["self"] == "/index.php"
+
+
+def test_frankenphp_name_and_classic_scripts_refuse_it(fpmd, workdir):
+    app = APP.replace("while (fpmd_handle_request(", "while (frankenphp_handle_request(")
+    write_script(os.path.join(workdir, "classic.php"),
+                 "<?php try { fpmd_handle_request(fn() => 1); } catch (Error $e) { echo $e->getMessage(); }",
+                 0o644)
+    start(fpmd, workdir, app=app, pools=worker_pool(workdir) + php_pool(workdir, name="classic"))
+    assert seen(get(workdir, "/x?k=1"))["get"] == {"k": "1"}
+    r = get(workdir, "/classic.php", sock="classic")
+    assert r.body == b"fpmd_handle_request() is for the worker script of a pool with php.worker"
+
+
+def test_keep_alive_connection_carries_several_handled_requests(fpmd, workdir):
+    from conftest import cgi_params
+    start(fpmd, workdir)
+    with connect(f"{workdir}/www.sock") as s:
+        pids = []
+        for i in range(3):
+            s.sendall(build_request(cgi_params(f"/k.php?i={i}", workdir), keep=True, req_id=i + 1))
+            r = read_records(s, Response())
+            d = seen(r)
+            assert d["get"] == {"i": str(i)}
+            pids.append(d["pid"])
+    assert len(set(pids)) == 1
+
+
+def test_ping_and_status_are_answered_by_a_worker_in_the_loop(fpmd, workdir):
+    start(fpmd, workdir)
+    seen(get(workdir, "/a.php"))
+    assert get(workdir, "/ping").body == b"pong"
+    st = get(workdir, "/status?json&full")
+    d = json.loads(st.body)
+    assert d["accepted conn"] >= 2
+    assert d["processes"][0]["requests"] >= 1
+
+
+# --- isolation: loop mode ------------------------------------------------------
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_superglobals_headers_status_buffers_and_body_are_per_request(fpmd, workdir, boot):
+    start(fpmd, workdir, boot)
+    base = seen(get(workdir, "/index.php"))["ob"]          # output_buffering's own (php.ini)
+    r = get(workdir, "/index.php?a=header")
+    assert r.status == 202 and r.headers.get("x-leak") == "1"
+    r = get(workdir, "/index.php?a=ob")
+    assert r.body.startswith(b"buffered-{")               # the open buffer was flushed at the end
+    assert seen(r)["ob"] == base
+    r = get(workdir, "/index.php?a=cookie", extra={"HTTP_COOKIE": "in=1"})
+    assert seen(r)["cookie"] == {"in": "1"} and "c=v" in r.headers.get("set-cookie", "")
+    body = b"p=1&q=two"
+    r = get(workdir, "/index.php", method="POST", body=body,
+            extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"})
+    d = seen(r)
+    assert d["post"] == {"p": "1", "q": "two"} and d["request"] == {"p": "1", "q": "two"}
+    r = get(workdir, "/index.php", method="PUT", body=b"raw body")
+    assert seen(r)["input"] == "raw body"
+    after = get(workdir, "/index.php?z=1")
+    d = seen(after)
+    assert after.status == 200 and "x-leak" not in after.headers
+    assert "set-cookie" not in after.headers
+    assert d["get"] == {"z": "1"} and d["post"] == [] and d["cookie"] == [] and d["input"] == ""
+    assert d["request"] == {"z": "1"} and d["ob"] == base and d["code"] == 200
+    assert d["headers"] == [] or all("X-Leak" not in h for h in d["headers"])
+
+
+def test_memory_stays_flat_over_many_handled_requests_and_filter_input_is_per_request(fpmd, workdir):
+    """ext/filter's raw copies of the request variables (filter_input()) were reset by each
+    activation without being freed: 3.4 KB lost per request, until memory_limit killed the
+    worker, and filter_input() answered from an earlier request."""
+    from conftest import cgi_params
+    start(fpmd, workdir)
+    first = seen(get(workdir, "/?i=1", extra={"HTTP_X_ONCE": "yes"}))
+    assert first["fi"] == "1" and first["fs"] == "yes"
+    d = seen(get(workdir, "/?z=1"))
+    assert d["fi"] is None and d["fs"] is None
+    body = b"b" * 20000                      # php://input's stream holds it: freed with its request
+    with connect(f"{workdir}/www.sock") as s:
+        for i in range(2000):
+            post = i % 2 == 0
+            p = cgi_params(f"/m.php?i={i}", workdir, "POST" if post else "GET", body if post else b"")
+            s.sendall(build_request(p, body if post else b"", keep=True, req_id=1))
+            r = read_records(s, Response())
+            assert len(seen(r)["input"]) == (20000 if post else 0)
+        assert seen(r)["fi"] == "1999"
+    last = seen(get(workdir, "/?z=1"))
+    assert last["pid"] == first["pid"]
+    assert last["mem"] - d["mem"] < 64 * 1024, (d["mem"], last["mem"])
+
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_posts_of_any_type_and_credentials_one_after_another(fpmd, workdir, boot):
+    """A POST body of a type PHP does not parse, then any request: the worker died
+    (SIGSEGV) on the second, freeing the first one's content type again."""
+    start(fpmd, workdir, boot)
+    pid = seen(get(workdir, "/"))["pid"]
+    creds = {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"}     # user:pass
+    for i in range(4):
+        d = seen(get(workdir, f"/?i={i}", method="POST", body=b"opaque %d" % i,
+                     extra=creds if i == 1 else None))
+        assert d["input"] == "opaque %d" % i and d["post"] == []
+        assert d["auth"] == (["user", "pass"] if i == 1 else [None, None])
+    d = seen(get(workdir, "/"))
+    assert d["auth"] == [None, None]
+    if boot == "worker":
+        assert d["pid"] == pid
+    assert "SIGSEGV" not in fpmd.log()
+
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_uploads_are_per_request_and_their_files_removed(fpmd, workdir, boot):
+    start(fpmd, workdir, boot)
+    body, ctype = multipart({"f": "v"}, {"up": ("a.txt", b"x" * 1000)})
+    d = seen(get(workdir, "/u.php", method="POST", body=body, extra={"CONTENT_TYPE": ctype}))
+    assert d["post"] == {"f": "v"} and d["files"]["up"]["name"] == "a.txt"
+    assert d["files"]["up"]["size"] == 1000
+    tmp = d["files"]["up"]["tmp"]
+    assert wait_for(lambda: not os.path.exists(tmp), 2), f"{tmp} left behind"
+    assert seen(get(workdir, "/u.php"))["files"] == []
+
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_ini_set_and_shutdown_functions_end_with_their_request(fpmd, workdir, boot):
+    start(fpmd, workdir, boot)
+    assert seen(get(workdir, "/?a=ini"))["precision"] == "5"
+    assert seen(get(workdir, "/"))["precision"] == "14"
+    r = get(workdir, "/?a=shutdown")
+    assert b"shutdown function ran" in r.stderr            # at the end of its own request
+    r2 = get(workdir, "/")
+    assert b"shutdown function ran" not in r2.stderr       # and never again
+
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_a_session_is_not_handed_to_the_next_client(fpmd, workdir, boot):
+    start(fpmd, workdir, boot)
+    r = get(workdir, "/?a=session&who=alice")
+    d = seen(r)
+    assert d["session_status"] == 1 and d["sid"]
+    cookie = r.headers["set-cookie"].split(";")[0]
+    other = seen(get(workdir, "/?a=resume"))                # no cookie: a new, empty session
+    assert other["session"] == [] and other["session_status"] == 1
+    assert seen(get(workdir, "/"))["session"] is None        # no $_SESSION left over
+    mine = seen(get(workdir, "/?a=resume", extra={"HTTP_COOKIE": cookie}))
+    assert mine["session"] == {"who": "alice"}               # the cookie's own session, written
+
+
+# --- isolation: zygote boot with pm.max_requests = 1 ------------------------------
+
+def test_zygote_boot_every_request_starts_from_the_booted_state(fpmd, workdir):
+    start(fpmd, workdir, "zygote", children=2, extra=ISOLATED)
+    first = seen(get(workdir, "/?a=global"))
+    nxt = [seen(get(workdir, f"/?i={i}")) for i in range(4)]
+    for d in nxt:
+        assert d["n"] == 1 and d["static"] == 1 and d["leak"] is None
+        assert d["boot"] == first["boot"]
+    assert len({d["pid"] for d in [first] + nxt}) == 5
+
+
+def test_zygote_boot_forks_draw_different_random_numbers(fpmd, workdir):
+    start(fpmd, workdir, "zygote", children=2, extra=ISOLATED)
+    draws = [seen(get(workdir, "/")) for _ in range(4)]
+    assert len({d["pid"] for d in draws}) == 4
+    assert len({tuple(d["mt"]) for d in draws}) == 4
+    assert len({d["ri"] for d in draws}) == 4
+    assert len({d["lcg"] for d in draws}) == 4
+
+
+def test_zygote_boot_with_max_requests_n_replaces_after_n(fpmd, workdir):
+    start(fpmd, workdir, "zygote", children=1, extra="pm.max_requests = 3\n")
+    pids = [seen(get(workdir, "/"))["pid"] for _ in range(6)]
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5]
+
+
+def test_worker_boot_max_requests_restarts_the_script(fpmd, workdir):
+    start(fpmd, workdir, "worker", children=1, extra="pm.max_requests = 2\n")
+    ds = [seen(get(workdir, "/")) for _ in range(4)]
+    assert [d["n"] for d in ds] == [1, 2, 1, 2]
+    assert ds[0]["boot"] == ds[1]["boot"] != ds[2]["boot"] == ds[3]["boot"]
+
+
+# --- failures --------------------------------------------------------------
+
+@pytest.mark.parametrize("boot", BOOTS)
+@pytest.mark.parametrize("how", ["fatal", "throw"])
+def test_a_fatal_error_answers_500_and_replaces_the_worker(fpmd, workdir, boot, how):
+    start(fpmd, workdir, boot)
+    before = seen(get(workdir, "/"))
+    r = get(workdir, f"/?a={how}")
+    assert r.status == 500, r.stdout
+    assert b"PHP Fatal error" in r.stderr
+    after = seen(get(workdir, "/"))
+    assert after["pid"] != before["pid"] and after["n"] == 1
+    fpmd.wait_log(r"child \d+ exited with code 0")
+
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_exit_in_the_handler_answers_then_the_worker_is_replaced(fpmd, workdir, boot):
+    start(fpmd, workdir, boot)
+    before = seen(get(workdir, "/"))
+    r = get(workdir, "/?a=exit")
+    assert r.status == 200 and seen(r)["pid"] == before["pid"]
+    after = seen(get(workdir, "/"))
+    assert after["pid"] != before["pid"]
+
+
+def test_a_script_that_returns_is_respawned(fpmd, workdir):
+    app = APP.replace("while (fpmd_handle_request($handler)) {\n    gc_collect_cycles();\n}",
+                      "for ($i = 0; $i < 2 && fpmd_handle_request($handler); $i++) {}")
+    start(fpmd, workdir, app=app)
+    ds = [seen(get(workdir, "/")) for _ in range(5)]
+    assert [d["n"] for d in ds] == [1, 2, 1, 2, 1]
+    assert "failed" not in fpmd.log() and "keep dying" not in fpmd.log()
+
+
+def test_max_execution_time_is_each_requests_not_the_wait(fpmd, workdir):
+    start(fpmd, workdir, extra="php_admin_value[max_execution_time] = 1\n")
+    first = seen(get(workdir, "/"))
+    time.sleep(1.6)                                         # idle longer than the limit: no harm
+    assert seen(get(workdir, "/"))["pid"] == first["pid"]
+    r = get(workdir, "/?a=spin")
+    assert r.status == 500 and b"Maximum execution time of 1 second exceeded" in r.stderr
+    assert seen(get(workdir, "/"))["pid"] != first["pid"]
+
+
+def test_request_terminate_timeout_kills_a_stuck_handled_request(fpmd, workdir):
+    start(fpmd, workdir, extra="request_terminate_timeout = 1\n")
+    first = seen(get(workdir, "/"))
+    with pytest.raises(ConnectionError):                    # killed: the connection goes with it
+        get(workdir, "/?a=sleep&s=5")
+    fpmd.wait_log(r"execution timed out")
+    assert seen(get(workdir, "/"))["pid"] != first["pid"]
+
+
+def test_fastcgi_finish_request_in_the_handler(fpmd, workdir):
+    start(fpmd, workdir)
+    t = time.monotonic()
+    d = seen(get(workdir, "/?a=finish"))
+    assert time.monotonic() - t < 0.25
+    assert seen(get(workdir, "/"))["pid"] == d["pid"]
+
+
+def test_a_boot_that_fails_is_logged_and_backs_off(fpmd, workdir):
+    start(fpmd, workdir, app="<?php\nundefined_at_boot();\n", )
+    fpmd.wait_log(r"Call to undefined function undefined_at_boot", timeout=10)
+    fpmd.wait_log(r"children keep dying right after start", timeout=10)
+    assert fpmd.proc.poll() is None                         # the master waits, backing off
+
+
+def test_a_zygote_boot_that_never_loops_fails_the_start(fpmd, workdir):
+    write_script(os.path.join(workdir, "app.php"), "<?php echo 'no loop';\n", 0o644)
+    fpmd.start(basic_conf(workdir, worker_pool(workdir, "zygote")), wait_ready=False)
+    assert wait_for(lambda: fpmd.proc.poll() is not None, 15)
+    assert fpmd.proc.returncode != 0
+    assert "ended before its first fpmd_handle_request()" in fpmd.log()
+
+
+def test_config_errors(fpmd, workdir):
+    import subprocess
+    from conftest import FPMD
+    conf = os.path.join(workdir, "t.conf")
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, php_pool(workdir, extra="php.worker_boot = zygote\n")))
+    p = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True)
+    assert p.returncode != 0 and "php.worker_boot = zygote" in p.stderr + p.stdout
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, php_pool(workdir, extra=f"php.worker = {workdir}/nope.php\n")))
+    p = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True)
+    assert p.returncode != 0 and f"php.worker '{workdir}/nope.php'" in p.stderr + p.stdout
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, php_pool(workdir, extra="php.worker = app.php\n")))
+    p = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True)
+    assert p.returncode != 0 and "php.worker" in p.stderr + p.stdout
+
+
+# --- the process manager around it --------------------------------------------------
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_reload_boots_the_application_again(fpmd, workdir, boot):
+    start(fpmd, workdir, boot)
+    before = seen(get(workdir, "/"))
+    write_script(os.path.join(workdir, "app.php"), APP.replace("'n' => $n,", "'n' => $n, 'v' => 2,"),
+                 0o644)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log(r"ready to handle connections", count=2, timeout=20)
+
+    def new():
+        d = seen(get(workdir, "/"))
+        return d if d.get("v") == 2 else None
+    after = wait_for(new, 10)
+    assert after and after["boot"] != before["boot"]
+
+
+def test_graceful_stop_with_the_loop_waiting(fpmd, workdir):
+    start(fpmd, workdir, children=2)
+    seen(get(workdir, "/"))
+    fpmd.signal(signal.SIGQUIT)
+    assert fpmd.wait(10) == 0
+    assert "exited on signal" not in fpmd.log()
+
+
+def test_access_log_and_slowlog_per_handled_request(fpmd, workdir):
+    start(fpmd, workdir, extra=f"access.log = {workdir}/access.log\naccess.format = \"%m %r%Q%q %s\"\n"
+                               f"slowlog = {workdir}/slow.log\nrequest_slowlog_timeout = 1\n")
+    seen(get(workdir, "/one.php?x=1"))
+    get(workdir, "/two.php?a=header")
+    get(workdir, "/slow.php?a=sleep&s=2")
+    assert wait_for(lambda: os.path.exists(f"{workdir}/access.log") and
+                    open(f"{workdir}/access.log").read().count("\n") >= 3, 5)
+    lines = open(f"{workdir}/access.log").read().splitlines()
+    assert lines[0] == "GET /one.php?x=1 200"
+    assert lines[1] == "GET /two.php?a=header 202"
+    assert wait_for(lambda: os.path.exists(f"{workdir}/slow.log") and
+                    "sleep()" in open(f"{workdir}/slow.log").read(), 5)
+    slow = open(f"{workdir}/slow.log").read()
+    assert "{closure}()" in slow and "fpmd_handle_request()" in slow
