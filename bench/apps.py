@@ -15,8 +15,10 @@ Scenarios (bench/README.md):
 
 For each server and page: requests/s (fcgi-load -c 4 for BENCH_SECS, the
 servers in turn, BENCH_ROUNDS rounds, median), the server's CPU per request
-(utime+stime of every process of the server over a fixed count of requests,
-workers that died meanwhile included: their time is their parent's cutime),
+over BENCH_APPS_REQS requests (at most 3 s of them): the machine's busy time
+(/proc/stat) less the load generator's own, so that processes living for one
+request count as much as the others (the JSON also has the server's processes'
+utime+stime),
 and the PSS of all its processes after it.  Ratios are to php-fpm8.2's.
 Writes BENCH_RESULTS (JSON) when set.
 """
@@ -24,6 +26,7 @@ Writes BENCH_RESULTS (JSON) when set.
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -199,11 +202,20 @@ def start_uwsgi(scen, name, docroot, env):
     for k, v in env.items():
         argv += ["--env", "%s=%s" % (k, v)]
     if os.getuid() == 0:
+        # uWSGI drops to the user before it binds: the socket's directory must let it
+        os.chmod(d, 0o777)
         argv += ["--uid", "www-data", "--gid", "www-data"]
     return Server(name, argv, sock, d)
 
 
 # --- load -----------------------------------------------------------------------
+
+def machine_busy_us():
+    """CPU time the whole machine spent busy (user, nice, system, irq, softirq), /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) * 1_000_000 // HZ
+
 
 def load(srv, page, secs=None, n=None, conns=CONNS):
     argv = [LOAD, "-j", "-c", str(conns), "-t", "20000", "-e", page["expect"]]
@@ -216,10 +228,16 @@ def load(srv, page, secs=None, n=None, conns=CONNS):
     if n is not None:
         argv += ["-n", str(n)]
     argv += ["unix:" + srv.sock, page["uri"]]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=(secs or 120) + 60)
-    lines = r.stdout.strip().splitlines()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=(secs or 120) + 60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise RuntimeError("fcgi-load did not end")
+    lines = out.strip().splitlines()
     if not lines:
-        raise RuntimeError("fcgi-load printed nothing: %s" % r.stderr.strip())
+        raise RuntimeError("fcgi-load printed nothing: %s" % err.strip())
     return json.loads(lines[-1])
 
 
@@ -254,11 +272,22 @@ def measure(servers, pages):
         say("bench: apps round %d/%d done" % (rnd + 1, ROUNDS))
     for srv in servers:
         for p in pages:
-            before = srv.cpu_us()
-            j = load(srv, p, n=CPU_REQS)
-            after = srv.cpu_us()
             r = res[(srv.name, p["name"])]
-            r["cpu_us"] = (after - before) / max(j["ok"], 1)
+            # at most ~3 s of requests: a server forking per request does ~30/s here
+            n = max(100, min(CPU_REQS, int(statistics.median(r["rps"]) * 3)))
+            # The machine's busy time less the load generator's: every process of
+            # the server counted, however short its life (a fork per request), on
+            # a machine otherwise quiet.  The server's own processes' figure next
+            # to it (utime+stime, the master's reaped children's included).
+            before, mbefore = srv.cpu_us(), machine_busy_us()
+            cb = resource.getrusage(resource.RUSAGE_CHILDREN)
+            j = load(srv, p, n=n)
+            ca = resource.getrusage(resource.RUSAGE_CHILDREN)
+            after, mafter = srv.cpu_us(), machine_busy_us()
+            load_us = ((ca.ru_utime + ca.ru_stime) - (cb.ru_utime + cb.ru_stime)) * 1e6
+            ok = max(j["ok"], 1)
+            r["cpu_us"] = max(mafter - mbefore - load_us, 0) / ok
+            r["cpu_us_procs"] = (after - before) / ok
             r["errors"] += j["error_total"]
         res[(srv.name, "pss")] = srv.pss_kb()
     return res
@@ -321,8 +350,6 @@ def symfony():
         if UWSGI:
             servers.append(start_uwsgi("symfony", "uwsgi", os.path.join(app, "public"), APP_ENV))
         servers.append(start_fpmd("symfony", "fpmd", user + env))
-        if os.environ.get("BENCH_APPS_POOL_ZYGOTE"):
-            servers.append(start_fpmd("symfony", "fpmd pool-zygote", user + env + "php.zygote = pool\n"))
         servers.append(start_fpmd("symfony", "fpmd worker", user + env + worker))
         servers.append(start_fpmd("symfony", "fpmd zygote mr=1", user + env + worker +
                                   "php.worker_boot = zygote\npm.max_requests = 1\n"))

@@ -19,7 +19,7 @@
 #                         nginx 64, the others 16
 #   BENCH_WORKERS         worker counts; unset: "2 8", the php scenario (php-cgi
 #                         in exec pools, a report without goal) 2 only
-#   BENCH_SCENARIOS="cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory"
+#   BENCH_SCENARIOS="cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory symfony dokuwiki"
 #                         (ping and ping-ka also exist, out of the default list:
 #                         hello and hello-ka measure the same path through a module)
 #                         php-hello/php-table: PHP pools (app.type = php) against
@@ -30,8 +30,11 @@
 #                         nginx: nginx-light + wrk in front of fpmd (module and
 #                         php pools) and php-fpm8.2
 #   BENCH_PHP_REQS=10000  requests of php.py's CPU measurement
-#                         the last three (fpmd and php-fpm8.2's process managers)
-#                         are run by bench/pm.py, after the others
+#                         the process-manager ones (ondemand-ramp ... memory) are
+#                         run by bench/pm.py, after the others; symfony and
+#                         dokuwiki (real applications from Debian's packages, and
+#                         php.worker) by bench/apps.py, last
+#   BENCH_APPS_REQS=2000  requests of apps.py's CPU measurement
 #   CC=cc
 #   PYTHON                the helpers' interpreter: /usr/bin/python3 when there
 #                         (a pyenv shim costs a second per call, and run.sh calls
@@ -44,7 +47,7 @@ SECS=${BENCH_SECS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-}
 WORKERS=${BENCH_WORKERS:-}
-SCENARIOS=${BENCH_SCENARIOS:-cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory}
+SCENARIOS=${BENCH_SCENARIOS:-cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory symfony dokuwiki}
 PHP_REQS=${BENCH_PHP_REQS:-10000}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -72,10 +75,12 @@ die() { say "bench: $*"; exit 1; }
 # throughput scenarios run here; process-manager ones by bench/pm.py
 THRU=""
 PMSCEN=""
+APPSCEN=""
 for scen in $SCENARIOS; do
 	case "$scen" in
 	ping|ping-ka|cgi-sh|cgi-c|php|php-hello|php-table|hello|hello-ka|nginx) THRU="$THRU $scen" ;;
 	ondemand-ramp|dynamic-burst|recycle|reload|idle|ondemand-first|density|memory) PMSCEN="$PMSCEN $scen" ;;
+	symfony|dokuwiki) APPSCEN="$APPSCEN $scen" ;;
 	*) die "unknown scenario '$scen'" ;;
 	esac
 done
@@ -547,4 +552,21 @@ if [ -n "$PMSCEN" ]; then
 	stop_all
 	echo "bench: process managers done in $(($(date +%s) - T1)) s, load average" \
 		"$(cut -d' ' -f1-3 /proc/loadavg) after; figures in $RESULTS/pm.json" >&2
+fi
+
+# --- real applications: Symfony (classic and php.worker), DokuWiki ----------
+if [ -n "$APPSCEN" ]; then
+	T2=$(date +%s)
+	echo
+	echo "fpmd bench, real applications: $(nproc) CPUs, Debian's php.ini and conf.d, load average" \
+		"$(cut -d' ' -f1-3 /proc/loadavg) before"
+	# shellcheck disable=SC2086
+	BENCH_SECS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_QUICK=${BENCH_QUICK:-0} \
+		BENCH_RESULTS=$RESULTS/apps.json \
+		$PY "$ROOT/bench/apps.py" "$TMP" "$FPMD" "$PHPFPM" "$LOAD" "$ROOT" $APPSCEN &
+	PMPID=$!
+	wait "$PMPID" || die "bench/apps.py failed"
+	PMPID=""
+	stop_all
+	echo "bench: applications done in $(($(date +%s) - T2)) s; figures in $RESULTS/apps.json" >&2
 fi

@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for a worker's connection state machine: the real
- * serve_connection() (worker.c, included below so its static functions are
+ * worker loop (worker.c: worker_next_request(), included below so its static functions are
  * reachable without a seam in src/), conn.c, request.c, the FastCGI codec
  * and the real ping handler, on one simulated client connection.
  *
@@ -51,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The worker's code itself: serve_connection() and finish_request() are static. */
+/* The worker's code itself: its loop state and finish_request() are static. */
 #include "../../src/worker/worker.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -660,6 +660,19 @@ static void setup_once(void)
 
 static struct worker wk;
 
+/*
+ * One connection through the worker's own loop step (worker_next_request):
+ * the connection is handed to it as if just accepted, and last_round keeps
+ * it from waiting for another once this one ends.
+ */
+static void serve_one_connection(struct worker *w, struct conn *c, uint64_t accept_ms)
+{
+	loop = (struct worker_loop){ .c = c, .listen_ep = -1, .quit_fd = -1, .opened = 1,
+				     .in_conn = 1, .accept_ms = accept_ms, .last_round = 1 };
+	while (worker_next_request(w, NULL, NULL) > 0)
+		;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	setup_once();
@@ -690,8 +703,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	S.active = 1;
 	conn_attach(&conn, FAKE_FD);
-	/* a request in flight when serve_connection returns is followed in stub_handle */
-	serve_connection(&wk, &conn, conn_now_ms());
+	/* a request in flight when the connection ends is followed in stub_handle */
+	serve_one_connection(&wk, &conn, conn_now_ms());
 	S.active = 0;
 	check_handled();
 	TRACE("end: %zu of %zu bytes read, %zu written, t=%llu ms, quit=%d\n", S.in_pos, S.in_len,

@@ -78,6 +78,8 @@ def worker_pool(workdir, boot="worker", children=1, extra="", script="app.php", 
 
 
 def start(fpmd, workdir, boot="worker", children=1, extra="", app=APP, pools=None):
+    if boot == "zygote1":                # a pristine fork of the booted app per request
+        boot, extra = "zygote", extra + "pm.max_requests = 1\n"
     write_script(os.path.join(workdir, "app.php"), app, 0o644)
     fpmd.start(basic_conf(workdir, pools if pools is not None else
                           worker_pool(workdir, boot, children, extra)))
@@ -107,6 +109,7 @@ def multipart(fields, files):
 
 
 BOOTS = ["worker", "zygote"]
+ALL_BOOTS = BOOTS + ["zygote1"]          # zygote1: php.worker_boot = zygote, pm.max_requests = 1
 ISOLATED = "pm.max_requests = 1\n"     # zygote boot: every request from the pristine booted state
 
 
@@ -165,7 +168,7 @@ def test_ping_and_status_are_answered_by_a_worker_in_the_loop(fpmd, workdir):
 
 # --- isolation: loop mode ------------------------------------------------------
 
-@pytest.mark.parametrize("boot", BOOTS)
+@pytest.mark.parametrize("boot", ALL_BOOTS)
 def test_superglobals_headers_status_buffers_and_body_are_per_request(fpmd, workdir, boot):
     start(fpmd, workdir, boot)
     base = seen(get(workdir, "/index.php"))["ob"]          # output_buffering's own (php.ini)
@@ -216,7 +219,7 @@ def test_memory_stays_flat_over_many_handled_requests_and_filter_input_is_per_re
     assert last["mem"] - d["mem"] < 64 * 1024, (d["mem"], last["mem"])
 
 
-@pytest.mark.parametrize("boot", BOOTS)
+@pytest.mark.parametrize("boot", ALL_BOOTS)
 def test_posts_of_any_type_and_credentials_one_after_another(fpmd, workdir, boot):
     """A POST body of a type PHP does not parse, then any request: the worker died
     (SIGSEGV) on the second, freeing the first one's content type again."""
@@ -235,7 +238,7 @@ def test_posts_of_any_type_and_credentials_one_after_another(fpmd, workdir, boot
     assert "SIGSEGV" not in fpmd.log()
 
 
-@pytest.mark.parametrize("boot", BOOTS)
+@pytest.mark.parametrize("boot", ALL_BOOTS)
 def test_uploads_are_per_request_and_their_files_removed(fpmd, workdir, boot):
     start(fpmd, workdir, boot)
     body, ctype = multipart({"f": "v"}, {"up": ("a.txt", b"x" * 1000)})
@@ -247,7 +250,7 @@ def test_uploads_are_per_request_and_their_files_removed(fpmd, workdir, boot):
     assert seen(get(workdir, "/u.php"))["files"] == []
 
 
-@pytest.mark.parametrize("boot", BOOTS)
+@pytest.mark.parametrize("boot", ALL_BOOTS)
 def test_ini_set_and_shutdown_functions_end_with_their_request(fpmd, workdir, boot):
     start(fpmd, workdir, boot)
     assert seen(get(workdir, "/?a=ini"))["precision"] == "5"
@@ -258,7 +261,7 @@ def test_ini_set_and_shutdown_functions_end_with_their_request(fpmd, workdir, bo
     assert b"shutdown function ran" not in r2.stderr       # and never again
 
 
-@pytest.mark.parametrize("boot", BOOTS)
+@pytest.mark.parametrize("boot", ALL_BOOTS)
 def test_a_session_is_not_handed_to_the_next_client(fpmd, workdir, boot):
     start(fpmd, workdir, boot)
     r = get(workdir, "/?a=session&who=alice")
