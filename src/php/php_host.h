@@ -53,7 +53,7 @@ struct fpmd_php_host {
 	int (*next_request)(struct worker *w,
 			    int (*handle)(struct worker *w, struct request *r, void *ctx), void *ctx);
 	struct worker *(*zygote_serve)(void);
-	void (*leave)(struct worker *w, int status) __attribute__((noreturn));
+	void (*leave)(struct worker *w, int status);        /* never returns */
 };
 
 /* What fpmd-php.so exports as FPMD_PHP_ENTRY. */

@@ -146,34 +146,45 @@ static HashTable *ini_snapshot(void)
 }
 
 /* Back to the snapshot: settings first changed by the request return to php.ini's values. */
+/*
+ * Back to the snapshot, in PHP's request-end stage (DEACTIVATE: what a
+ * request's end may undo, whatever level set it, and no timer re-armed):
+ * settings first changed by the request return to php.ini's values, those
+ * the script had changed (its boot) to the script's, even after the
+ * request's ini_restore() dropped them.
+ */
 static void ini_restore(HashTable *before)
 {
 	HashTable *mod = EG(modified_ini_directives);
-	if (!mod || zend_hash_num_elements(mod) == (before ? zend_hash_num_elements(before) : 0)) {
-		/* the same entries; their values may still differ */
-		if (!mod || !before)
-			return;
-	}
-	uint32_t n = zend_hash_num_elements(mod), k = 0;
+	uint32_t n = mod ? zend_hash_num_elements(mod) : 0, k = 0;
+	if (!n && !before)
+		return;
 	zend_string **names = n ? emalloc(n * sizeof(*names)) : NULL;
 	zend_ini_entry *e;
-	ZEND_HASH_MAP_FOREACH_PTR(mod, e) {
-		names[k++] = zend_string_copy(e->name);
-	} ZEND_HASH_FOREACH_END();
+	if (n) {
+		ZEND_HASH_MAP_FOREACH_PTR(mod, e) {
+			names[k++] = zend_string_copy(e->name);
+		} ZEND_HASH_FOREACH_END();
+	}
 	for (uint32_t i = 0; i < k; i++) {
-		zval *was = before ? zend_hash_find(before, names[i]) : NULL;
-		if (!was) {
-			zend_restore_ini_entry(names[i], ZEND_INI_STAGE_RUNTIME);
-		} else {
-			zend_ini_entry *now = zend_hash_find_ptr(EG(ini_directives), names[i]);
-			zend_string *v = Z_PTR_P(was);
-			if (now && v && now->value != v && (!now->value || !zend_string_equals(now->value, v)))
-				zend_alter_ini_entry_ex(names[i], v, ZEND_INI_SYSTEM, ZEND_INI_STAGE_RUNTIME, 1);
-		}
+		if (!before || !zend_hash_exists(before, names[i]))
+			zend_restore_ini_entry(names[i], ZEND_INI_STAGE_DEACTIVATE);
 		zend_string_release(names[i]);
 	}
 	if (names)
 		efree(names);
+	if (before) {
+		zend_string *name;
+		zval *was;
+		ZEND_HASH_MAP_FOREACH_STR_KEY_VAL(before, name, was) {
+			zend_ini_entry *now = zend_hash_find_ptr(EG(ini_directives), name);
+			zend_string *v = Z_PTR_P(was);
+			if (now && v && now->value != v && (!now->value || !zend_string_equals(now->value, v)))
+				zend_alter_ini_entry_ex(name, v, ZEND_INI_SYSTEM, ZEND_INI_STAGE_DEACTIVATE, 1);
+		} ZEND_HASH_FOREACH_END();
+	}
+	/* memory_limit's value is back; the heap takes it when it can (PHP's way at DEACTIVATE) */
+	zend_set_memory_limit(PG(memory_limit));
 }
 
 static void ini_snapshot_free(HashTable *h)
@@ -240,8 +251,12 @@ static void session_end(void)
 	if (PS(session_status) == php_session_active) {
 		zend_try {
 			php_session_flush(1);
+		} zend_catch {
+			wm.fatal = 1;
 		} zend_end_try();
 	}
+	/* the SID constant names the session of the request that started it */
+	zend_hash_str_del(EG(zend_constants), ZEND_STRL("SID"));
 	if (PS(id)) {
 		zend_string_release_ex(PS(id), 0);
 		PS(id) = NULL;
@@ -261,8 +276,10 @@ static void session_end(void)
  * The request body's stream (SAPI's copy of a POST body, or the one
  * php://input makes) is no one's to free but PHP's request shutdown: left
  * to a handled request's end it would stay, with the body's bytes, for the
- * life of the worker.  php://input streams the handler left open point
- * into it: closed first (a later read finds a closed resource).
+ * life of the worker.  php://input streams the handler left open (also
+ * under php://filter) point into it: closed first, their resources kept for
+ * the variables that hold them (a later read finds a closed resource, as
+ * after fclose()).
  */
 static void request_body_end(void)
 {
@@ -274,28 +291,64 @@ static void request_body_end(void)
 		if (res->type != php_file_le_stream() || !res->ptr)
 			continue;
 		php_stream *s = res->ptr;
-		if (s != body && s->orig_path && strcmp(s->orig_path, "php://input") == 0)
-			php_stream_close(s);
+		if (s != body && s->ops && s->ops->label && strcmp(s->ops->label, "Input") == 0)
+			php_stream_free(s, PHP_STREAM_FREE_CLOSE | PHP_STREAM_FREE_KEEP_RSRC);
 	} ZEND_HASH_FOREACH_END();
 	SG(request_info).request_body = NULL;
 	php_stream_close(body);
 }
 
+/*
+ * The user code a request's end runs (shutdown functions, session save
+ * handlers, output callbacks) runs as at PHP's own request end, outside any
+ * PHP frame: an uncaught exception there is PHP's fatal error, not an
+ * exception thrown into the worker script's loop.  1 if one happened.
+ */
+static int end_phase_failed(void)
+{
+	if (!EG(exception))
+		return 0;
+	if (zend_is_unwind_exit(EG(exception)) || zend_is_graceful_exit(EG(exception))) {
+		zend_clear_exception();
+		wm.exited = 1;
+		return 0;
+	}
+	zend_try {
+		zend_exception_error(EG(exception), E_ERROR);
+	} zend_end_try();
+	zend_clear_exception();
+	return 1;
+}
+
 static void request_end(struct php_request *pr, struct handled *h)
 {
 	struct request *r = pr->req;
+	zend_execute_data *frame = EG(current_execute_data);
+	volatile int failed = 0;      /* set across longjmp (zend_catch) */
+	EG(current_execute_data) = NULL;
 	/* register_shutdown_function() in the handler: at the end of its request */
 	if (BG(user_shutdown_function_names)) {
 		zend_try {
 			php_call_shutdown_functions();
+		} zend_catch {
+			failed = 1;
 		} zend_end_try();
+		failed |= end_phase_failed();
 		php_free_shutdown_functions();
 	}
 	BG(user_shutdown_function_names) = h->shutdown_functions;
 	session_end();
+	failed |= end_phase_failed();
 	zend_try {
 		php_output_end_all();
+	} zend_catch {
+		failed = 1;
 	} zend_end_try();
+	failed |= end_phase_failed();
+	EG(current_execute_data) = frame;
+	/* any fatal error of the request's, caught where it happened (php_call_shutdown_functions) */
+	if (failed || EG(exit_status) == 255)
+		wm.fatal = 1;
 	zend_unset_timeout();
 	php_error_header();
 	zend_try {
@@ -335,7 +388,7 @@ static int handle_one(struct worker *w, struct request *r, void *ctx)
 	request_begin(&pr, h);
 
 	zend_execute_data *frame = EG(current_execute_data);
-	int fatal = 0;
+	volatile int fatal = 0;       /* set across longjmp (zend_catch) */
 	zend_try {
 		zval rv;
 		ZVAL_UNDEF(&rv);
@@ -357,6 +410,16 @@ static int handle_one(struct worker *w, struct request *r, void *ctx)
 		}
 	} zend_catch {
 		fatal = 1;
+		/*
+		 * A client gone with ignore_user_abort = Off: PHP stops the handler
+		 * (php_handle_aborted_connection) by the same bailout as a fatal
+		 * error, and the frames it cut short cannot be unwound: the worker
+		 * is replaced, which costs a boot.  Said, so it can be told apart.
+		 */
+		if ((PG(connection_status) & PHP_CONNECTION_ABORTED) && EG(exit_status) != 255)
+			php_host->log(LOG_L_NOTICE, "[pool %s] child %d: the client went away while the "
+				      "handler ran and ignore_user_abort is off: PHP stopped it, so the worker "
+				      "is replaced", php_pool_name(), (int)getpid());
 	} zend_end_try();
 	/* a bailout left the frames of the code it cut short */
 	EG(current_execute_data) = frame;
@@ -401,6 +464,10 @@ ZEND_FUNCTION(fpmd_handle_request)
 	zend_unset_timeout();
 	if (wm.zygote_boot) {
 		wm.zygote_boot = 0;
+		/* the boot's output, once, by the zygote (a fork would write it again) */
+		zend_try {
+			php_output_end_all();
+		} zend_end_try();
 		fflush(stdout);
 		/* the zygote stays in here; the clones come back as workers */
 		wm.w = php_host->zygote_serve();
@@ -455,6 +522,14 @@ static int run_worker_script(void)
 		php_execute_script(&fh);
 	} zend_end_try();
 	wm.in_script = 0;
+	if (wm.forked) {
+		/* a fork of the booted zygote: not PHP's shutdown of what the zygote built */
+		zend_try {
+			php_output_end_all();
+		} zend_end_try();
+		fflush(stdout);
+		php_host->leave(wm.w, 0);
+	}
 	zend_destroy_file_handle(&fh);
 	php_request_shutdown(NULL);
 	fflush(stdout);

@@ -444,3 +444,111 @@ def test_access_log_and_slowlog_per_handled_request(fpmd, workdir):
                     "sleep()" in open(f"{workdir}/slow.log").read(), 5)
     slow = open(f"{workdir}/slow.log").read()
     assert "{closure}()" in slow and "fpmd_handle_request()" in slow
+
+
+# --- the end of a handled request (review findings) --------------------------------
+
+END_APP = r"""<?php
+ini_set('precision', '10');                       // the boot's own setting
+register_shutdown_function(function () { error_log('boot shutdown ran in ' . getmypid()); });
+echo "booted\n";
+$handler = function () {
+    static $in;
+    switch ($_GET['a'] ?? '') {
+    case 'keep': $in = fopen('php://input', 'rb'); echo fread($in, 5); return;
+    case 'filter': $in = fopen('php://filter/read=string.toupper/resource=PHP://INPUT', 'rb');
+                   echo fread($in, 5); return;
+    case 'restore': ini_restore('precision'); break;
+    case 'admin': break;
+    case 'basedir': ini_set('open_basedir', '/tmp'); break;
+    case 'sid': session_start(); $_SESSION['v'] = 1; echo SID; return;
+    case 'throw':
+        session_start(); $_SESSION['v'] = 'kept';
+        register_shutdown_function(function () { throw new LogicException('from a shutdown function'); });
+        echo 'thrown later'; return;
+    case 'read': session_start(); echo json_encode($_SESSION); return;
+    case 'big': for ($i = 0; $i < 400; $i++) { echo str_repeat('x', 65536); flush(); usleep(2000); } return;
+    }
+    echo json_encode(['pid' => getmypid(), 'precision' => ini_get('precision'),
+                      'post_max' => ini_get('post_max_size'), 'basedir' => ini_get('open_basedir'),
+                      'sid' => defined('SID') ? SID : null]);
+};
+for ($i = 0; $i < (int)($_SERVER['LOOPS'] ?? 1000000) && fpmd_handle_request($handler); $i++) {
+    gc_collect_cycles();
+}
+"""
+
+
+def test_php_input_streams_kept_past_their_request(fpmd, workdir):
+    start(fpmd, workdir, app=END_APP)
+    pid = json.loads(get(workdir, "/").body)["pid"]
+    for i in range(60):
+        a = "keep" if i % 2 else "filter"
+        r = get(workdir, f"/?a={a}", method="POST", body=b"hello world %d" % i)
+        assert r.body == (b"hello" if a == "keep" else b"HELLO"), r.stdout
+    assert json.loads(get(workdir, "/").body)["pid"] == pid
+    assert "SIGSEGV" not in fpmd.log() and "SIGABRT" not in fpmd.log()
+
+
+def test_ini_changes_of_every_level_end_with_the_request(fpmd, workdir):
+    start(fpmd, workdir, app=END_APP, extra="php.ini_params = all\n")
+    base = json.loads(get(workdir, "/").body)
+    assert base["precision"] == "10" and base["basedir"] in ("", None)
+    get(workdir, "/?a=restore")                               # the request undoes the boot's
+    get(workdir, "/?a=basedir")                               # narrows open_basedir
+    get(workdir, "/?a=admin", extra={"PHP_ADMIN_VALUE": "post_max_size=1K"})
+    d = json.loads(get(workdir, "/").body)
+    assert d["pid"] == base["pid"]
+    assert d["precision"] == "10" and d["basedir"] == base["basedir"]
+    assert d["post_max"] == base["post_max"]
+
+
+def test_an_exception_in_a_shutdown_function_is_a_fatal_error_of_its_request(fpmd, workdir):
+    start(fpmd, workdir, app=END_APP, extra="php_admin_value[session.save_path] = /tmp\n")
+    before = json.loads(get(workdir, "/").body)["pid"]
+    r = get(workdir, "/?a=throw")
+    assert r.body == b"thrown later"
+    assert b"Uncaught LogicException: from a shutdown function" in r.stderr
+    cookie = r.headers["set-cookie"].split(";")[0]
+    assert json.loads(get(workdir, "/?a=read", extra={"HTTP_COOKIE": cookie}).body) == {"v": "kept"}
+    assert json.loads(get(workdir, "/").body)["pid"] != before        # replaced, as after a fatal
+
+
+def test_sid_is_the_request_that_started_the_session(fpmd, workdir):
+    start(fpmd, workdir, app=END_APP, extra="php_admin_value[session.save_path] = /tmp\n"
+                                            "php_admin_flag[session.use_only_cookies] = off\n"
+                                            "php_admin_flag[session.use_trans_sid] = on\n")
+    assert get(workdir, "/?a=sid").body.startswith(b"PHPSESSID=")
+    assert json.loads(get(workdir, "/").body)["sid"] is None
+
+
+def test_a_fork_whose_script_ends_runs_no_shutdown_of_the_boot(fpmd, workdir):
+    start(fpmd, workdir, "zygote", app=END_APP,
+          extra="catch_workers_output = yes\nenv[LOOPS] = 2\n")
+    pids = [json.loads(get(workdir, "/").body)["pid"] for _ in range(5)]
+    assert len(set(pids)) == 3                                  # 2 + 2 + 1
+    time.sleep(0.3)
+    log = fpmd.log()
+    assert "boot shutdown ran" not in log
+    assert log.count("booted") == 1                             # the zygote's, not every fork's
+
+
+def test_the_script_end_runs_the_boots_shutdown_in_worker_boot(fpmd, workdir):
+    start(fpmd, workdir, "worker", app=END_APP, extra="catch_workers_output = yes\nenv[LOOPS] = 2\n")
+    for _ in range(3):
+        get(workdir, "/")
+    fpmd.wait_log(r"boot shutdown ran in \d+")
+
+
+def test_a_client_gone_mid_answer_is_said(fpmd, workdir):
+    import socket
+    from conftest import cgi_params
+    start(fpmd, workdir, app=END_APP)
+    pid = json.loads(get(workdir, "/").body)["pid"]
+    s = connect(f"{workdir}/www.sock")
+    s.sendall(build_request(cgi_params("/?a=big", workdir)))
+    s.recv(65536)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()                                                   # a reset, mid-answer
+    fpmd.wait_log(r"the client went away while the handler ran")
+    assert json.loads(get(workdir, "/").body)["pid"] != pid
