@@ -210,7 +210,7 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 		exts = php_exts;
 		break;
 	}
-	if (p->php_worker_boot == PHP_WORKER_BOOT_ZYGOTE && !p->php_worker)
+	if (p->app_type == APP_PHP && p->php_worker_boot == PHP_WORKER_BOOT_ZYGOTE && !p->php_worker)
 		POOL_ERR(x, p, "pool %s: php.worker_boot = zygote boots the application of "
 			 "php.worker, which is not set", p->name);
 	/* It confines scripts; in any other pool it would protect nothing, silently. */

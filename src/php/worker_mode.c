@@ -95,7 +95,8 @@ static void sapi_end(void)
 
 /* --- the script's context between requests ------------------------------- */
 
-static void script_context_begin(void)
+/* SAPI's request info of no request: the worker script itself. */
+static void request_info_of_script(void)
 {
 	SG(server_context) = NULL;
 	SG(request_info).request_method = NULL;
@@ -104,6 +105,11 @@ static void script_context_begin(void)
 	SG(request_info).content_type = NULL;
 	SG(request_info).content_length = 0;
 	SG(request_info).path_translated = (char *)php_pool->conf->php_worker;
+}
+
+static void script_context_begin(void)
+{
+	request_info_of_script();
 	php_output_activate();
 	sapi_activate();
 	/* nobody to send headers to: output between requests goes to stdout, bare */
@@ -500,13 +506,7 @@ static int run_worker_script(void)
 	/* FrankenPHP's runners (runtime/frankenphp-symfony, Octane) look for it */
 	setenv("FRANKENPHP_WORKER", "1", 1);
 	setenv("FPMD_WORKER", "1", 1);
-	SG(server_context) = NULL;
-	SG(request_info).request_method = NULL;
-	SG(request_info).query_string = NULL;
-	SG(request_info).request_uri = NULL;
-	SG(request_info).content_type = NULL;
-	SG(request_info).content_length = 0;
-	SG(request_info).path_translated = (char *)script;
+	request_info_of_script();
 	SG(request_info).no_headers = 1;
 	/* the script runs from its directory, and so does everything it handles */
 	SG(options) &= ~SAPI_OPTION_NO_CHDIR;

@@ -560,6 +560,12 @@ static const struct dcase dcases[] = {
 	{ 'p', "php.ini_params = all", NULL, "php.ini_params = all\n" },
 	{ 'p', "php.zygote = pool", NULL, "php.zygote = pool\n" },
 	{ 'p', "php.zygote = each", "php.zygote: 'each' is not one of shared, pool", NULL },
+	{ 'p', "php.worker = /srv/app/public/index.php", NULL,
+	  "php.worker = /srv/app/public/index.php\n" },
+	{ 'p', "php.worker = index.php", "php.worker: 'index.php' must be an absolute path", NULL },
+	{ 'p', "php.worker_boot = zygote", NULL, "php.worker_boot = zygote\n" },
+	{ 'p', "php.worker_boot = master", "php.worker_boot: 'master' is not one of worker, zygote",
+	  NULL },
 	{ 'p', "apparmor_hat = web", NULL, "apparmor_hat = web\n" },
 	{ 'p', "php.ini_params = none", NULL, "php.ini_params = none\n" },
 	{ 'p', "php.ini_params = root", "php.ini_params: 'root' is not one of user, all, none", NULL },
@@ -801,6 +807,11 @@ struct xcase {
 #define XP "[www]\napp.type = cgi\ncgi.root = /srv\nlisten = /run/w.sock\nuser = nobody\n"
 
 static const struct xcase xcases[] = {
+	{ XG "[www]\nlisten = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\n"
+	  "php.worker_boot = zygote\n", 2,
+	  "pool www: php.worker_boot = zygote boots the application of php.worker, which is not set" },
+	{ XG "[www]\nlisten = /run/w.sock\nuser = nobody\npm = static\npm.max_children = 1\n"
+	  "php.worker_boot = zygote\nphp.worker = /srv/app/worker.php\n", 0, NULL },
 	{ XG XP "pm = dynamic\npm.max_children = 5\npm.min_spare_servers = 5\n"
 	  "pm.max_spare_servers = 3\n", 2,
 	  "pool www: pm.min_spare_servers (5) must not be greater than pm.max_spare_servers (3)" },
