@@ -552,3 +552,43 @@ def test_a_client_gone_mid_answer_is_said(fpmd, workdir):
     s.close()                                                   # a reset, mid-answer
     fpmd.wait_log(r"the client went away while the handler ran")
     assert json.loads(get(workdir, "/").body)["pid"] != pid
+
+
+@pytest.mark.parametrize("boot", ALL_BOOTS)
+def test_reloads_under_load_lose_nothing(fpmd, workdir, boot):
+    """Reloads under load lose no request: each generation boots the application again (0.3 s
+    here), and a worker counts as ready for the hand-over when it first waits for a request."""
+    import random
+    import threading
+    slow_boot = APP.replace("$boot = getmypid();", "$boot = getmypid(); usleep(300000);")
+    start(fpmd, workdir, boot, children=2, app=slow_boot)
+    ok, failed, stop, lock = [0], [], threading.Event(), threading.Lock()
+
+    def client():
+        while not stop.is_set():
+            try:
+                r = get(workdir, "/?x=1", timeout=20)
+                good = r.status == 200 and b'"get":{"x":"1"}' in r.body
+            except Exception as e:  # noqa: BLE001 - every failure is counted
+                good, r = False, repr(e)
+            with lock:
+                if good:
+                    ok[0] += 1
+                else:
+                    failed.append(r if isinstance(r, str) else r.stdout[:200])
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(4):
+            time.sleep(random.uniform(0.3, 0.6))
+            fpmd.signal(signal.SIGUSR2)
+            fpmd.wait_log("ready to handle connections", count=i + 2, timeout=20)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert failed == [], failed[:3]
+    assert ok[0] > 20
+    assert "SIGSEGV" not in fpmd.log()
