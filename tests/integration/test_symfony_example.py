@@ -49,7 +49,8 @@ def test_symfony_example_classic_and_worker_modes(fpmd, workdir, app):
     pools = (php_pool(workdir, name="classic", children=1, extra=ENV)
              + php_pool(workdir, name="worker", children=1, extra=ENV + f"php.worker = {index}\n")
              + php_pool(workdir, name="zygote", children=1,
-                        extra=ENV + f"php.worker = {index}\nphp.worker_boot = zygote\n"))
+                        extra=ENV + f"php.worker = {index}\nphp.worker_boot = zygote\n"
+                                    "env[FPMD_WARMUP_URI] = /api/items\n"))
     fpmd.start(basic_conf(workdir, pools), timeout=30)
     pages = {}
     for sock in ("classic", "worker", "zygote"):
@@ -68,4 +69,6 @@ def test_symfony_example_classic_and_worker_modes(fpmd, workdir, app):
     for s in ("worker", "zygote"):
         a, b = states[s]
         assert a["worker"] and a["pid"] == b["pid"] and a["served"] == b["served"] >= 2
+    # the zygote handled the warm-up request before it forked: its forks counted it too
+    assert states["zygote"][0]["served"] == states["worker"][0]["served"] + 1
     assert "PHP Fatal" not in fpmd.log() and "SIGSEGV" not in fpmd.log()

@@ -40,6 +40,17 @@ class FpmdRunner implements RunnerInterface
             $kernel->boot();
             self::warm($kernel->getContainer());
         }
+        // Opt-in: one request handled before the first real one (its answer
+        // dropped), so the classes and templates it needs are loaded once, in
+        // the zygote with worker_boot = zygote.  Only for a URI without side
+        // effects: it really runs the application.
+        if (($uri = $_SERVER['FPMD_WARMUP_URI'] ?? '') !== '') {
+            $request = Request::create($uri);
+            $response = $kernel->handle($request);
+            if ($kernel instanceof TerminableInterface) {
+                $kernel->terminate($request, $response);
+            }
+        }
 
         $loops = 0;
         do {
