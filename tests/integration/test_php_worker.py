@@ -592,3 +592,25 @@ def test_reloads_under_load_lose_nothing(fpmd, workdir, boot):
     assert failed == [], failed[:3]
     assert ok[0] > 20
     assert "SIGSEGV" not in fpmd.log()
+
+
+def test_ondemand_worker_boots_on_demand_and_leaves_when_idle(fpmd, workdir):
+    write_script(os.path.join(workdir, "app.php"), APP, 0o644)
+    fpmd.start(basic_conf(workdir, worker_pool(workdir).replace("pm = static", "pm = ondemand")
+                          + "pm.process_idle_timeout = 1s\n"))
+    a = seen(get(workdir, "/"))
+    assert seen(get(workdir, "/"))["n"] == 2
+    assert wait_for(lambda: not [p for p in fpmd.workers()
+                                 if "zygote" not in open(f"/proc/{p}/cmdline").read()], 5)
+    b = seen(get(workdir, "/"))
+    assert b["pid"] != a["pid"] and b["n"] == 1
+
+
+def test_a_growing_application_is_recycled_by_pm_max_memory(fpmd, workdir):
+    """Worker mode keeps what the application keeps: one that grows is replaced after the
+    request that crossed pm.max_memory, and no request fails."""
+    grow = APP.replace("$n++;", "$n++; static $hoard = []; $hoard[] = str_repeat('m', 4 << 20);")
+    start(fpmd, workdir, app=grow, extra="pm.max_memory = 48M\nphp_admin_value[memory_limit] = 256M\n")
+    pids = [seen(get(workdir, "/"))["pid"] for _ in range(30)]
+    assert len(set(pids)) >= 2, pids
+    fpmd.wait_log(r"max_memory|pm\.max_memory")
