@@ -178,33 +178,31 @@ static int php_so_zygote_run(struct pool *p)
 	return entry->zygote_run(p);
 }
 
+/* What every php pool's handler has; the three below differ in how the application runs. */
+#define PHP_HANDLER_COMMON \
+	.name = "php", \
+	.prefork_start = php_prefork_start, \
+	.worker_init = php_so_worker_init, \
+	.handle = php_so_handle, \
+	.worker_exit = php_worker_exit, \
+	.zygote_info = php_zygote_info, \
+	.slowlog_frames = php_slowlog_frames, \
+	.powered_by = php_trace_powered_by
+
+/* A script per request. */
 const struct handler handler_php = {
-	.name = "php",
-	.prefork_start = php_prefork_start,
+	PHP_HANDLER_COMMON,
 	.shared_start = php_shared_start,
 	.pool_join = php_pool_join,
-	.worker_init = php_so_worker_init,
-	.handle = php_so_handle,
-	.worker_exit = php_worker_exit,
-	.zygote_info = php_zygote_info,
-	.slowlog_frames = php_slowlog_frames,
-	.powered_by = php_trace_powered_by,
 };
 
 /* php.worker: the application's worker script runs the loop (php/worker_mode.c). */
 const struct handler handler_php_worker = {
-	.name = "php",
-	.prefork_start = php_prefork_start,
+	PHP_HANDLER_COMMON,
 	.shared_start = php_shared_start,
 	.pool_join = php_pool_join,
-	.worker_init = php_so_worker_init,
-	.handle = php_so_handle,
 	.serve = php_so_worker_serve,
 	.ready_when_waiting = 1,
-	.worker_exit = php_worker_exit,
-	.zygote_info = php_zygote_info,
-	.slowlog_frames = php_slowlog_frames,
-	.powered_by = php_trace_powered_by,
 };
 
 /*
@@ -213,13 +211,6 @@ const struct handler handler_php_worker = {
  * every worker is a clone of it, returning into the application's loop.
  */
 const struct handler handler_php_worker_zygote = {
-	.name = "php",
-	.prefork_start = php_prefork_start,
+	PHP_HANDLER_COMMON,
 	.zygote_run = php_so_zygote_run,
-	.worker_init = php_so_worker_init,
-	.handle = php_so_handle,
-	.worker_exit = php_worker_exit,
-	.zygote_info = php_zygote_info,
-	.slowlog_frames = php_slowlog_frames,
-	.powered_by = php_trace_powered_by,
 };

@@ -614,3 +614,24 @@ def test_a_growing_application_is_recycled_by_pm_max_memory(fpmd, workdir):
     pids = [seen(get(workdir, "/"))["pid"] for _ in range(30)]
     assert len(set(pids)) >= 2, pids
     fpmd.wait_log(r"max_memory|pm\.max_memory")
+
+
+def test_what_a_handled_request_does_not_get_and_what_persists(fpmd, workdir):
+    """docs/php.md: no script is looked up per request, so .user.ini and
+    security.limit_extensions do not apply; extension state kept outside php.ini
+    (mb_internal_encoding()) is the worker's, not the request's."""
+    app = r"""<?php
+$h = function () {
+    if (isset($_GET['enc'])) { mb_internal_encoding($_GET['enc']); }
+    echo json_encode(['precision' => ini_get('precision'), 'enc' => mb_internal_encoding(),
+                      'script' => $_SERVER['SCRIPT_FILENAME'] ?? null]);
+};
+while (fpmd_handle_request($h)) {}
+"""
+    with open(os.path.join(workdir, ".user.ini"), "w") as f:
+        f.write("precision = 7\n")
+    start(fpmd, workdir, app=app)
+    d = json.loads(get(workdir, "/notes.txt?enc=ISO-8859-1").body)
+    assert d["script"] == f"{workdir}/notes.txt"          # not .php, no such file: still handled
+    assert d["precision"] == "14"                           # the directory's .user.ini: not read
+    assert json.loads(get(workdir, "/").body)["enc"] == "ISO-8859-1"   # persists
