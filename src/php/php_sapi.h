@@ -46,10 +46,9 @@ const char *php_request_self(void);     /* PHP_SELF */
 
 /*
  * The parts of a request's life that php.worker's handled requests share
- * with a script's (request.c): the CGI variables and PHP_SELF from the
- * params (0 / -1), SAPI's request info, PHP_VALUE params, their end.
+ * with a script's (request.c): SAPI's request info, PHP_VALUE params, the
+ * end of the request's paths, fastcgi.error_header.
  */
-int  php_request_paths(struct php_request *pr);
 void php_end_paths(struct php_request *pr);
 void php_fill_request_info(struct php_request *pr);
 void php_apply_request_ini(struct request *r);

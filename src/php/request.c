@@ -500,7 +500,8 @@ void php_fill_request_info(struct php_request *pr)
 	php_handle_auth_data(auth);
 }
 
-int php_request_paths(struct php_request *pr)
+/* The CGI variables and PHP_SELF from the params, cgi.fix_pathinfo's way. 0 / -1 */
+static int request_paths(struct php_request *pr)
 {
 	struct request *r = pr->req;
 	pr->in = (struct pathinfo_in){
@@ -532,7 +533,7 @@ static int resolve(struct php_request *pr, const char **why)
 {
 	const struct pool_conf *pc = php_pool->conf;
 	*why = NULL;
-	if (php_request_paths(pr) < 0)
+	if (request_paths(pr) < 0)
 		return 500;
 
 	if (!pr->paths.script) {
