@@ -449,6 +449,20 @@ static void reseed_after_fork(void)
 	RANDOM_G(combined_lcg_seeded) = false;
 }
 
+/*
+ * The booted state every clone starts from, settled once here rather than in
+ * each clone.  The cycle collector's candidates from the boot are what the
+ * clone's first gc_collect_cycles() (the runners call it after each request)
+ * would walk, writing to each candidate: a copy-on-write fault per page,
+ * several hundred per clone of a framework.
+ */
+static void zygote_settle(void)
+{
+	if (gc_enabled())
+		zend_gc_collect_cycles();
+	zend_mm_gc(zend_mm_get_heap());
+}
+
 ZEND_FUNCTION(fpmd_handle_request)
 {
 	zend_fcall_info fci;
@@ -475,6 +489,7 @@ ZEND_FUNCTION(fpmd_handle_request)
 			php_output_end_all();
 		} zend_end_try();
 		fflush(stdout);
+		zygote_settle();
 		/* the zygote stays in here; the clones come back as workers */
 		wm.w = php_host->zygote_serve();
 		wm.forked = 1;
