@@ -17,8 +17,11 @@
  * Between handled requests PHP is in the worker script's own context (no
  * request: output goes to the worker's stdout, as the boot's does).
  */
+#include <limits.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <php.h>
@@ -27,6 +30,7 @@
 #include <php_variables.h>
 #include <SAPI.h>
 #include <main/php_output.h>
+#include <ext/date/php_date.h>
 #include <ext/random/php_random.h>
 #include <ext/session/php_session.h>
 #include <ext/standard/basic_functions.h>
@@ -55,6 +59,11 @@ struct handled {
 	zend_fcall_info_cache *fcc;
 	HashTable *shutdown_functions;   /* the script's own register_shutdown_function()s */
 	HashTable *ini_before;           /* name → value of settings the script had changed */
+	/* what PHP's own request end puts back (ext/standard's, ext/date's): the script's */
+	char cwd[PATH_MAX];              /* "" when unknown: left as the request leaves it */
+	zend_string *ctype;              /* BG(ctype_string), a reference held */
+	int umask;                       /* BG(umask): the umask before the first umask() */
+	char *timezone;                  /* date_default_timezone_set()'s, emalloc'd copy */
 };
 
 /*
@@ -216,6 +225,110 @@ static void superglobals_build(void)
 	zend_is_auto_global_str(ZEND_STRL("_REQUEST"));
 }
 
+/*
+ * A clone of the booted zygote, and every handled request as PHP's own request
+ * start does, draws its own random numbers: mt_rand(), rand(), lcg_value() and
+ * what uses them seed again on first use (random_int() and random_bytes()
+ * read the kernel's, never a seed).  A request's mt_srand() would otherwise
+ * make the next client's numbers known.
+ */
+static void random_unseed(void)
+{
+	RANDOM_G(mt19937_seeded) = false;
+	RANDOM_G(combined_lcg_seeded) = false;
+}
+
+static void last_error_clear(void)
+{
+	PG(last_error_type) = 0;
+	PG(last_error_lineno) = 0;
+	if (PG(last_error_message)) {
+		zend_string_release(PG(last_error_message));
+		PG(last_error_message) = NULL;
+	}
+	if (PG(last_error_file)) {
+		zend_string_release(PG(last_error_file));
+		PG(last_error_file) = NULL;
+	}
+}
+
+/* ext/date's globals are not exported; its module entry points at them. */
+static zend_date_globals *date_globals_of_module(void)
+{
+	static zend_date_globals *dg;
+	static int looked;
+	if (!looked) {
+		looked = 1;
+		zend_module_entry *m = zend_hash_str_find_ptr(&module_registry, ZEND_STRL("date"));
+		if (m && m->globals_size == sizeof(zend_date_globals))
+			dg = m->globals_ptr;
+	}
+	return dg;
+}
+
+/* The locale the script's context had, kept across requests (it rarely changes). */
+static char *script_locale;
+
+/*
+ * Process state PHP's request end gives back (the working directory PHP
+ * changed to, setlocale(), umask(), date_default_timezone_set()), saved as
+ * the script's context has it, so that a user's locale or time zone is not
+ * the next user's.
+ */
+static void process_state_save(struct handled *h)
+{
+	if (!getcwd(h->cwd, sizeof h->cwd))
+		h->cwd[0] = '\0';
+	const char *loc = setlocale(LC_ALL, NULL);
+	if (loc && (!script_locale || strcmp(loc, script_locale) != 0)) {
+		free(script_locale);
+		script_locale = strdup(loc);
+	}
+	h->ctype = BG(ctype_string) ? zend_string_copy(BG(ctype_string)) : NULL;
+	h->umask = BG(umask);
+	BG(umask) = -1;
+	zend_date_globals *dg = date_globals_of_module();
+	h->timezone = dg && dg->timezone ? estrdup(dg->timezone) : NULL;
+}
+
+static void process_state_restore(struct handled *h)
+{
+	char now[PATH_MAX];
+	if (h->cwd[0] && (!getcwd(now, sizeof now) || strcmp(now, h->cwd) != 0) && chdir(h->cwd) < 0)
+		php_host->log(LOG_L_WARNING, "[pool %s] cannot return to '%s' after a request: %s",
+			      php_pool_name(), h->cwd, strerror(errno));
+	const char *loc = setlocale(LC_ALL, NULL);
+	if (script_locale && (!loc || strcmp(loc, script_locale) != 0)) {
+		setlocale(LC_ALL, script_locale);
+		zend_update_current_locale();
+	}
+	if (BG(ctype_string) != h->ctype) {
+		if (BG(ctype_string))
+			zend_string_release(BG(ctype_string));
+		BG(ctype_string) = h->ctype;
+	} else if (h->ctype) {
+		zend_string_release(h->ctype);
+	}
+	h->ctype = NULL;
+	if (BG(umask) != -1)
+		umask((mode_t)BG(umask));
+	BG(umask) = h->umask;
+	zend_date_globals *dg = date_globals_of_module();
+	if (dg) {
+		int same = (!dg->timezone && !h->timezone) ||
+			   (dg->timezone && h->timezone && strcmp(dg->timezone, h->timezone) == 0);
+		if (!same) {
+			if (dg->timezone)
+				efree(dg->timezone);
+			dg->timezone = h->timezone;
+			h->timezone = NULL;
+		}
+	}
+	if (h->timezone)
+		efree(h->timezone);
+	h->timezone = NULL;
+}
+
 static void request_begin(struct php_request *pr, struct handled *h)
 {
 	php_fill_request_info(pr);
@@ -244,6 +357,9 @@ static void request_begin(struct php_request *pr, struct handled *h)
 	php_apply_request_ini(pr->req);
 	h->shutdown_functions = BG(user_shutdown_function_names);
 	BG(user_shutdown_function_names) = NULL;
+	process_state_save(h);
+	last_error_clear();
+	random_unseed();
 	EG(exit_status) = 0;
 	zend_set_timeout(EG(timeout_seconds), 0);
 }
@@ -365,6 +481,8 @@ static void request_end(struct php_request *pr, struct handled *h)
 		r->status = SG(sapi_headers).http_response_code;
 	ini_restore(h->ini_before);
 	ini_snapshot_free(h->ini_before);
+	process_state_restore(h);
+	last_error_clear();
 	filter_vars_end();
 	request_body_end();
 	sapi_end();                          /* uploaded files, the headers */
@@ -439,17 +557,6 @@ static int handle_one(struct worker *w, struct request *r, void *ctx)
 }
 
 /*
- * A clone of the booted zygote draws its own random numbers: mt_rand(),
- * rand(), lcg_value() and what uses them seed again on first use (random_int()
- * and random_bytes() read the kernel's, never a seed).
- */
-static void reseed_after_fork(void)
-{
-	RANDOM_G(mt19937_seeded) = false;
-	RANDOM_G(combined_lcg_seeded) = false;
-}
-
-/*
  * The booted state every clone starts from, settled once here rather than in
  * each clone.  The cycle collector's candidates from the boot are what the
  * clone's first gc_collect_cycles() (the runners call it after each request)
@@ -493,7 +600,7 @@ ZEND_FUNCTION(fpmd_handle_request)
 		/* the zygote stays in here; the clones come back as workers */
 		wm.w = php_host->zygote_serve();
 		wm.forked = 1;
-		reseed_after_fork();
+		random_unseed();
 	}
 	struct handled h = { .fci = &fci, .fcc = &fcc };
 	int more = wm.w ? php_host->next_request(wm.w, handle_one, &h) : 0;

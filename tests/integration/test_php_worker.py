@@ -643,6 +643,44 @@ def test_a_growing_application_is_recycled_by_pm_max_memory(fpmd, workdir):
     fpmd.wait_log(r"max_memory|pm\.max_memory")
 
 
+PROCESS_STATE_APP = r"""<?php
+$h = function () {
+    $out = ['cwd' => getcwd(), 'locale' => setlocale(LC_ALL, 0), 'tz' => date_default_timezone_get(),
+            'umask' => umask(), 'error' => error_get_last(), 'mt' => mt_rand(), 'lcg' => lcg_value()];
+    if (isset($_GET['mess'])) {
+        @file_get_contents('/nonexistent/fpmd-test');
+        chdir('/');
+        setlocale(LC_ALL, 'C.UTF-8');
+        date_default_timezone_set('Pacific/Chatham');
+        umask(0);
+        mt_srand(42);
+        $out['seeded'] = [mt_rand(), mt_rand()];
+        mt_srand(42);                      // the next mt_rand() would be seeded[0]
+    }
+    echo json_encode($out);
+};
+while (fpmd_handle_request($h)) {}
+"""
+
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_process_state_a_request_changes_is_given_back_as_php_does(fpmd, workdir, boot):
+    """What PHP's own request end puts back (the working directory, the locale,
+    the default time zone, the umask, error_get_last(), the mt_rand()/lcg seeding)
+    a handled request's end puts back too: a user's setlocale() or time zone, or a
+    mt_srand() that makes the next client's numbers predictable, is not the next
+    request's."""
+    start(fpmd, workdir, boot, app=PROCESS_STATE_APP)
+    base = json.loads(get(workdir, "/").body)
+    mess = json.loads(get(workdir, "/?mess=1").body)
+    after = json.loads(get(workdir, "/").body)
+    assert mess["seeded"][0] != mess["seeded"][1]
+    for k in ("cwd", "locale", "tz", "umask", "error"):
+        assert after[k] == base[k], (k, base[k], after[k])
+    assert after["mt"] != mess["seeded"][0]
+    assert base["error"] is None
+
+
 def test_what_a_handled_request_does_not_get_and_what_persists(fpmd, workdir):
     """docs/php.md: no script is looked up per request, so .user.ini and
     security.limit_extensions do not apply; extension state kept outside php.ini
