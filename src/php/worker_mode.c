@@ -64,6 +64,7 @@ struct handled {
 	zend_string *ctype;              /* BG(ctype_string), a reference held */
 	int umask;                       /* BG(umask): the umask before the first umask() */
 	char *timezone;                  /* date_default_timezone_set()'s, emalloc'd copy */
+	HashTable putenv;                /* BG(putenv_ht): the script's putenv()s */
 };
 
 /*
@@ -271,7 +272,7 @@ static char *script_locale;
 
 /*
  * Process state PHP's request end gives back (the working directory PHP
- * changed to, setlocale(), umask(), date_default_timezone_set()), saved as
+ * changed to, setlocale(), umask(), date_default_timezone_set(), putenv()), saved as
  * the script's context has it, so that a user's locale or time zone is not
  * the next user's.
  */
@@ -289,6 +290,10 @@ static void process_state_save(struct handled *h)
 	BG(umask) = -1;
 	zend_date_globals *dg = date_globals_of_module();
 	h->timezone = dg && dg->timezone ? estrdup(dg->timezone) : NULL;
+	/* the request's putenv()s in a table of their own: destroying it puts
+	 * each variable back as it was (the table's destructor is PHP's) */
+	h->putenv = BG(putenv_ht);
+	zend_hash_init(&BG(putenv_ht), 1, NULL, h->putenv.pDestructor, 0);
 }
 
 static void process_state_restore(struct handled *h)
@@ -327,6 +332,8 @@ static void process_state_restore(struct handled *h)
 	if (h->timezone)
 		efree(h->timezone);
 	h->timezone = NULL;
+	zend_hash_destroy(&BG(putenv_ht));
+	BG(putenv_ht) = h->putenv;
 }
 
 static void request_begin(struct php_request *pr, struct handled *h)

@@ -646,19 +646,23 @@ def test_a_growing_application_is_recycled_by_pm_max_memory(fpmd, workdir):
 PROCESS_STATE_APP = r"""<?php
 $h = function () {
     $out = ['cwd' => getcwd(), 'locale' => setlocale(LC_ALL, 0), 'tz' => date_default_timezone_get(),
-            'umask' => umask(), 'error' => error_get_last(), 'mt' => mt_rand(), 'lcg' => lcg_value()];
+            'umask' => umask(), 'error' => error_get_last(), 'mt' => mt_rand(), 'lcg' => lcg_value(),
+            'env' => [getenv('LANGUAGE'), getenv('FPMD_BOOT_ENV')]];
     if (isset($_GET['mess'])) {
         @file_get_contents('/nonexistent/fpmd-test');
         chdir('/');
         setlocale(LC_ALL, 'C.UTF-8');
         date_default_timezone_set('Pacific/Chatham');
         umask(0);
+        putenv('LANGUAGE=de');             // gettext's language for this user
+        putenv('FPMD_BOOT_ENV=changed');
         mt_srand(42);
         $out['seeded'] = [mt_rand(), mt_rand()];
         mt_srand(42);                      // the next mt_rand() would be seeded[0]
     }
     echo json_encode($out);
 };
+putenv('FPMD_BOOT_ENV=boot');
 while (fpmd_handle_request($h)) {}
 """
 
@@ -666,7 +670,7 @@ while (fpmd_handle_request($h)) {}
 @pytest.mark.parametrize("boot", BOOTS)
 def test_process_state_a_request_changes_is_given_back_as_php_does(fpmd, workdir, boot):
     """What PHP's own request end puts back (the working directory, the locale,
-    the default time zone, the umask, error_get_last(), the mt_rand()/lcg seeding)
+    the default time zone, the umask, putenv(), error_get_last(), the mt_rand()/lcg seeding)
     a handled request's end puts back too: a user's setlocale() or time zone, or a
     mt_srand() that makes the next client's numbers predictable, is not the next
     request's."""
@@ -675,7 +679,8 @@ def test_process_state_a_request_changes_is_given_back_as_php_does(fpmd, workdir
     mess = json.loads(get(workdir, "/?mess=1").body)
     after = json.loads(get(workdir, "/").body)
     assert mess["seeded"][0] != mess["seeded"][1]
-    for k in ("cwd", "locale", "tz", "umask", "error"):
+    assert base["env"] == [False, "boot"]
+    for k in ("cwd", "locale", "tz", "umask", "error", "env"):
         assert after[k] == base[k], (k, base[k], after[k])
     assert after["mt"] != mess["seeded"][0]
     assert base["error"] is None
