@@ -689,12 +689,20 @@ def test_process_state_a_request_changes_is_given_back_as_php_does(fpmd, workdir
 def test_what_a_handled_request_does_not_get_and_what_persists(fpmd, workdir):
     """docs/php.md: no script is looked up per request, so .user.ini and
     security.limit_extensions do not apply; extension state kept outside php.ini
-    (mb_internal_encoding()) is the worker's, not the request's."""
+    (mb_internal_encoding(), libxml_use_internal_errors(), stream wrappers) is the
+    worker's, not the request's."""
     app = r"""<?php
+class FpmdTestWrapper { public $context; }
 $h = function () {
-    if (isset($_GET['enc'])) { mb_internal_encoding($_GET['enc']); }
+    if (isset($_GET['enc'])) {
+        mb_internal_encoding($_GET['enc']);
+        libxml_use_internal_errors(true);
+        stream_wrapper_register('fpmdtest', 'FpmdTestWrapper');
+    }
     echo json_encode(['precision' => ini_get('precision'), 'enc' => mb_internal_encoding(),
-                      'script' => $_SERVER['SCRIPT_FILENAME'] ?? null]);
+                      'script' => $_SERVER['SCRIPT_FILENAME'] ?? null,
+                      'libxml' => libxml_use_internal_errors(),
+                      'wrapper' => in_array('fpmdtest', stream_get_wrappers())]);
 };
 while (fpmd_handle_request($h)) {}
 """
@@ -704,4 +712,6 @@ while (fpmd_handle_request($h)) {}
     d = json.loads(get(workdir, "/notes.txt?enc=ISO-8859-1").body)
     assert d["script"] == f"{workdir}/notes.txt"          # not .php, no such file: still handled
     assert d["precision"] == "14"                           # the directory's .user.ini: not read
-    assert json.loads(get(workdir, "/").body)["enc"] == "ISO-8859-1"   # persists
+    after = json.loads(get(workdir, "/").body)
+    assert after["enc"] == "ISO-8859-1"                     # persists
+    assert after["libxml"] is True and after["wrapper"] is True    # persist too
