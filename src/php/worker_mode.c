@@ -17,11 +17,16 @@
  * Between handled requests PHP is in the worker script's own context (no
  * request: output goes to the worker's stdout, as the boot's does).
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <limits.h>
 #include <locale.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <php.h>
@@ -570,8 +575,89 @@ static int handle_one(struct worker *w, struct request *r, void *ctx)
  * would walk, writing to each candidate: a copy-on-write fault per page,
  * several hundred per clone of a framework.
  */
+/*
+ * Sockets the boot opened (a database or cache connection made at boot) are
+ * shared by every fork of the zygote: two workers talking on one connection
+ * corrupt it.  The zygote's descriptors before the boot are remembered, and
+ * each socket the boot added is named in a warning before the first fork.
+ */
+#define BOOT_FDS_MAX 1024
+static unsigned char fds_before_boot[BOOT_FDS_MAX / 8];
+
+static void boot_fds_remember(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	memset(fds_before_boot, 0, sizeof fds_before_boot);
+	while (d && (e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd >= 0 && fd < BOOT_FDS_MAX)
+			fds_before_boot[fd / 8] |= (unsigned char)(1u << (fd % 8));
+	}
+	if (d)
+		closedir(d);
+}
+
+static void socket_peer(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char ip[INET6_ADDRSTRLEN];
+	const char *to = "to";
+	snprintf(out, len, "a socket");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		to = "on";                   /* not connected: a listener, say */
+		sl = sizeof ss;
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+			return;
+	}
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+		snprintf(out, len, "a socket %s %s:%u", to,
+			 inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip) ? ip : "?", ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		snprintf(out, len, "a socket %s [%s]:%u", to,
+			 inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip) ? ip : "?",
+			 ntohs(in6->sin6_port));
+	} else if (ss.ss_family == AF_UNIX) {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+		if (sl > offsetof(struct sockaddr_un, sun_path) && un->sun_path[0])
+			snprintf(out, len, "a unix socket %.*s",
+				 (int)(sl - offsetof(struct sockaddr_un, sun_path)), un->sun_path);
+		else
+			snprintf(out, len, "an unnamed unix socket");
+	}
+}
+
+static void boot_sockets_warn(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		struct stat st;
+		if (e->d_name[0] == '.' || fd < 0 || fd == dirfd(d))
+			continue;
+		if (fd < BOOT_FDS_MAX && (fds_before_boot[fd / 8] & (1u << (fd % 8))))
+			continue;
+		if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		char peer[160];
+		socket_peer(fd, peer, sizeof peer);
+		php_host->log(LOG_L_WARNING, "[pool %s] php.worker '%s' holds %s (fd %d) opened at "
+			      "boot: with php.worker_boot = zygote every worker shares it, and two "
+			      "workers on one connection corrupt it; open connections in the first "
+			      "request that needs them", php_pool_name(), php_pool->conf->php_worker,
+			      peer, fd);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void zygote_settle(void)
 {
+	boot_sockets_warn();
 	if (gc_enabled())
 		zend_gc_collect_cycles();
 	zend_mm_gc(zend_mm_get_heap());
@@ -675,6 +761,7 @@ int php_worker_zygote_run(struct pool *pool)
 {
 	(void)pool;
 	wm.zygote_boot = 1;
+	boot_fds_remember();
 	run_worker_script();
 	if (wm.forked)
 		php_host->leave(wm.w, 0);      /* a clone whose script ended: not the zygote's way out */

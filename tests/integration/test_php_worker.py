@@ -329,6 +329,35 @@ def test_zygote_boot_clones_start_with_the_boots_garbage_collected(fpmd, workdir
         assert d["runs"] >= 1, d
 
 
+def test_a_socket_opened_at_zygote_boot_is_warned_about(fpmd, workdir):
+    """A connection made at boot is shared by every fork: the zygote names it."""
+    app = r"""<?php
+$pair = stream_socket_pair(STREAM_PF_UNIX, STREAM_SOCK_STREAM, STREAM_IPPROTO_IP);
+$srv = stream_socket_server('tcp://127.0.0.1:0');
+$db = stream_socket_client('tcp://' . stream_socket_get_name($srv, false));   // "the database"
+$log = fopen('/dev/null', 'w');                       // not a socket: no warning
+while (fpmd_handle_request(function () { echo 'ok'; })) {}
+"""
+    start(fpmd, workdir, "zygote", app=app)
+    assert get(workdir, "/").body == b"ok"
+    log = fpmd.log()
+    warned = [ln for ln in log.splitlines() if "opened at boot" in ln]
+    assert len(warned) == 4, log                # the pair's two ends, the server, the client
+    assert sum("a socket to 127.0.0.1:" in ln for ln in warned) == 1, warned
+    assert sum("a socket on 127.0.0.1:" in ln for ln in warned) == 1, warned
+    assert all("WARNING" in ln and "[pool www]" in ln for ln in warned), warned
+
+
+def test_worker_boot_opens_sockets_without_a_warning(fpmd, workdir):
+    app = r"""<?php
+$pair = stream_socket_pair(STREAM_PF_UNIX, STREAM_SOCK_STREAM, STREAM_IPPROTO_IP);
+while (fpmd_handle_request(function () { echo 'ok'; })) {}
+"""
+    start(fpmd, workdir, "worker", app=app)
+    assert get(workdir, "/").body == b"ok"
+    assert "opened at boot" not in fpmd.log()
+
+
 def test_worker_boot_max_requests_restarts_the_script(fpmd, workdir):
     start(fpmd, workdir, "worker", children=1, extra="pm.max_requests = 2\n")
     ds = [seen(get(workdir, "/")) for _ in range(4)]
