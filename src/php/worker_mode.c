@@ -343,6 +343,7 @@ static void process_state_restore(struct handled *h)
 
 static void request_begin(struct php_request *pr, struct handled *h)
 {
+	last_error_clear();              /* before the body is read: its warning is this request's */
 	php_fill_request_info(pr);
 	int proto = SG(request_info).proto_num;
 	php_output_activate();
@@ -370,7 +371,6 @@ static void request_begin(struct php_request *pr, struct handled *h)
 	h->shutdown_functions = BG(user_shutdown_function_names);
 	BG(user_shutdown_function_names) = NULL;
 	process_state_save(h);
-	last_error_clear();
 	random_unseed();
 	EG(exit_status) = 0;
 	zend_set_timeout(EG(timeout_seconds), 0);

@@ -715,6 +715,20 @@ def test_process_state_a_request_changes_is_given_back_as_php_does(fpmd, workdir
     assert base["error"] is None
 
 
+def test_a_body_over_post_max_size_is_said_to_its_request_only(fpmd, workdir):
+    app = r"""<?php
+while (fpmd_handle_request(function () {
+    echo json_encode(['post' => $_POST, 'error' => error_get_last()['message'] ?? null]);
+})) {}
+"""
+    start(fpmd, workdir, extra="php_admin_value[post_max_size] = 1K\n", app=app)
+    form = {"CONTENT_TYPE": "application/x-www-form-urlencoded"}
+    big = json.loads(get(workdir, "/", method="POST", body=b"a=" + b"b" * 5000, extra=form).body)
+    assert big["post"] == [] and "exceeds the limit of 1024 bytes" in big["error"], big
+    small = json.loads(get(workdir, "/", method="POST", body=b"a=1", extra=form).body)
+    assert small == {"post": {"a": "1"}, "error": None}, small
+
+
 def test_what_a_handled_request_does_not_get_and_what_persists(fpmd, workdir):
     """docs/php.md: no script is looked up per request, so .user.ini and
     security.limit_extensions do not apply; extension state kept outside php.ini
