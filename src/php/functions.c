@@ -1,7 +1,9 @@
 /*
  * php-fpm's PHP functions, for scripts written against it:
  * fastcgi_finish_request(), fpm_get_status(), apache_request_headers() and
- * its alias getallheaders().
+ * its alias getallheaders(); and FrankenPHP's names of the same, with
+ * apache_response_headers(), so that worker scripts and runners written
+ * for it find what they call.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -70,6 +72,25 @@ ZEND_FUNCTION(apache_request_headers)
 			add_header(return_value, p->name, 5, p->value, p->value_len);
 		else if (strcmp(p->name, "CONTENT_TYPE") == 0 || strcmp(p->name, "CONTENT_LENGTH") == 0)
 			add_header(return_value, p->name, 0, p->value, p->value_len);
+	}
+}
+
+/* The response's headers so far, "Name" => "value" (the last of a repeated name). */
+ZEND_FUNCTION(apache_response_headers)
+{
+	ZEND_PARSE_PARAMETERS_NONE();
+	array_init(return_value);
+	zend_llist_position pos;
+	for (sapi_header_struct *h = zend_llist_get_first_ex(&SG(sapi_headers).headers, &pos); h;
+	     h = zend_llist_get_next_ex(&SG(sapi_headers).headers, &pos)) {
+		const char *colon = memchr(h->header, ':', h->header_len);
+		if (!colon || colon == h->header)
+			continue;
+		const char *v = colon + 1, *end = h->header + h->header_len;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		add_assoc_stringl_ex(return_value, h->header, (size_t)(colon - h->header), v,
+				     (size_t)(end - v));
 	}
 }
 
@@ -157,8 +178,13 @@ const zend_function_entry php_fpmd_functions[] = {
 	ZEND_FE(apache_request_headers, arginfo_apache_request_headers)
 	ZEND_FALIAS(getallheaders, apache_request_headers, arginfo_apache_request_headers)
 	ZEND_FE(fpm_get_status, arginfo_fpm_get_status)
+	ZEND_FE(apache_response_headers, arginfo_apache_request_headers)
 	ZEND_FE(fpmd_handle_request, arginfo_fpmd_handle_request)
 	ZEND_FALIAS(frankenphp_handle_request, fpmd_handle_request, arginfo_fpmd_handle_request)
+	ZEND_FALIAS(frankenphp_finish_request, fastcgi_finish_request, arginfo_fastcgi_finish_request)
+	ZEND_FALIAS(frankenphp_request_headers, apache_request_headers, arginfo_apache_request_headers)
+	ZEND_FALIAS(frankenphp_response_headers, apache_response_headers,
+		    arginfo_apache_request_headers)
 	ZEND_FE_END
 };
 

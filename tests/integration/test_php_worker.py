@@ -131,6 +131,28 @@ def test_one_boot_serves_many_requests(fpmd, workdir, boot):
     assert a["script"] == f"{workdir}/index.php" and a["self"] == "/index.php"
 
 
+def test_frankenphps_other_function_names(fpmd, workdir):
+    """A worker script written for FrankenPHP also calls frankenphp_request_headers(),
+    frankenphp_response_headers() and frankenphp_finish_request()."""
+    app = r"""<?php
+while (frankenphp_handle_request(function () {
+    header('X-One: 1');
+    header('Set-Cookie: a=b', false);
+    echo json_encode(['req' => frankenphp_request_headers()['X-Probe'] ?? null,
+                      'resp' => frankenphp_response_headers(),
+                      'same' => apache_response_headers() === frankenphp_response_headers()]);
+    frankenphp_finish_request();
+    echo 'after the finish';
+})) {}
+"""
+    start(fpmd, workdir, app=app)
+    r = get(workdir, "/", extra={"HTTP_X_PROBE": "p"})
+    d = json.loads(r.body[:r.body.rindex(b"}") + 1])
+    assert d["req"] == "p"
+    assert d["resp"]["X-One"] == "1" and d["resp"]["Set-Cookie"] == "a=b", d
+    assert d["same"] is True and b"after the finish" not in r.body
+
+
 def test_frankenphp_name_and_classic_scripts_refuse_it(fpmd, workdir):
     app = APP.replace("while (fpmd_handle_request(", "while (frankenphp_handle_request(")
     write_script(os.path.join(workdir, "classic.php"),
