@@ -249,6 +249,14 @@ class Fpmd:
         env = dict(os.environ)
         # Let crash signals through the sanitizer runtime: tests count them.
         env["ASAN_OPTIONS"] = "handle_segv=0:handle_sigbus=0:detect_leaks=0"
+        if SANITIZED:
+            # Every process's report in a file (a worker's stderr may be nowhere): the
+            # fixture fails the test that had one.  Writable by the pools' users.
+            self.san_dir = os.path.join(self.dir, "sanitizer")
+            os.makedirs(self.san_dir, exist_ok=True)
+            os.chmod(self.san_dir, 0o1777)
+            env["ASAN_OPTIONS"] += f":log_path={self.san_dir}/asan"
+            env["UBSAN_OPTIONS"] = f"print_stacktrace=1:log_path={self.san_dir}/ubsan"
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT,
                                      cwd=self.dir, start_new_session=True, env=env)
         self.pid = self.proc.pid
@@ -278,6 +286,14 @@ class Fpmd:
 
     def wait(self, timeout=15):
         return self.proc.wait(timeout)
+
+    def sanitizer_reports(self):
+        d = getattr(self, "san_dir", None)
+        out = []
+        for name in sorted(os.listdir(d)) if d and os.path.isdir(d) else []:
+            with open(os.path.join(d, name), errors="replace") as f:
+                out.append(f"--- {name}\n{f.read()[:6000]}")
+        return out
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -321,6 +337,10 @@ def fpmd(workdir):
     yield first
     for f in daemons:
         f.stop()
+    reports = [r for f in daemons for r in f.sanitizer_reports()]
+    if reports:
+        pytest.fail("sanitizer reports from fpmd's processes:\n" + "\n".join(reports),
+                    pytrace=False)
 
 
 def pool_conf(workdir, name="www", pm="static", children=2, app="cgi", listen=None, extra="",
