@@ -168,8 +168,14 @@ def test_quit_lets_the_request_in_flight_finish(fpmd, workdir):
 def test_quit_escalates_after_process_control_timeout(fpmd, workdir):
     write_script(f"{workdir}/hang.sh", "#!/bin/sh\nsleep 30\n")
     fpmd.start(basic_conf(workdir, global_extra="process_control_timeout = 1"))
-    t = threading.Thread(target=lambda: fcgi_request(f"{workdir}/www.sock", "/hang.sh", root=workdir,
-                                                     timeout=20), daemon=True)
+    outcome = []
+
+    def hang():
+        try:
+            outcome.append(fcgi_request(f"{workdir}/www.sock", "/hang.sh", root=workdir, timeout=20))
+        except (ConnectionError, OSError) as e:
+            outcome.append(e)
+    t = threading.Thread(target=hang, daemon=True)
     t.start()
     time.sleep(0.3)
     t0 = time.monotonic()
@@ -177,6 +183,11 @@ def test_quit_escalates_after_process_control_timeout(fpmd, workdir):
     assert fpmd.wait(10) == 0
     assert time.monotonic() - t0 < 5
     assert "sending SIGTERM" in fpmd.log()
+    t.join(5)
+    # the hung request was cut short by the escalation (the connection closed, or an
+    # error answer), not left to run its 30 s
+    assert not t.is_alive() and outcome, outcome
+    assert isinstance(outcome[0], (ConnectionError, OSError)) or outcome[0].status != 200, outcome
 
 
 def test_usr1_reopens_the_error_log(fpmd, workdir):
