@@ -72,6 +72,16 @@ struct handled {
 	HashTable putenv;                /* BG(putenv_ht): the script's putenv()s */
 };
 
+/* An extension's module entry by name, looked up once; NULL if it is not loaded. */
+static zend_module_entry *module_named(const char *name, zend_module_entry **cache, int *looked)
+{
+	if (!*looked) {
+		*looked = 1;
+		*cache = zend_hash_str_find_ptr(&module_registry, name, strlen(name));
+	}
+	return *cache;
+}
+
 /*
  * ext/filter keeps a raw copy of every request variable (filter_input()'s),
  * and each sapi_activate() forgets them without freeing (its request
@@ -83,12 +93,30 @@ static void filter_vars_end(void)
 {
 	static zend_module_entry *filter;
 	static int looked;
-	if (!looked) {
-		looked = 1;
-		filter = zend_hash_str_find_ptr(&module_registry, ZEND_STRL("filter"));
-	}
-	if (filter && filter->request_shutdown_func)
+	if (module_named("filter", &filter, &looked) && filter->request_shutdown_func)
 		filter->request_shutdown_func(filter->type, filter->module_number);
+}
+
+/*
+ * zlib.output_compression starts its output handler at PHP's request start,
+ * by the request's Accept-Encoding, and forgets it at the end: each handled
+ * request's, as ext/zlib's own request start and end do.
+ */
+static zend_module_entry *zlib_module;
+static int zlib_looked;
+
+static void zlib_begin(void)
+{
+	zend_module_entry *z = module_named("zlib", &zlib_module, &zlib_looked);
+	if (z && z->request_startup_func)
+		z->request_startup_func(z->type, z->module_number);
+}
+
+static void zlib_end(void)
+{
+	zend_module_entry *z = module_named("zlib", &zlib_module, &zlib_looked);
+	if (z && z->request_shutdown_func)
+		z->request_shutdown_func(z->type, z->module_number);
 }
 
 /*
@@ -368,6 +396,7 @@ static void request_begin(struct php_request *pr, struct handled *h)
 	superglobals_build();
 	h->ini_before = ini_snapshot();
 	php_apply_request_ini(pr->req);
+	zlib_begin();
 	h->shutdown_functions = BG(user_shutdown_function_names);
 	BG(user_shutdown_function_names) = NULL;
 	process_state_save(h);
@@ -479,6 +508,7 @@ static void request_end(struct php_request *pr, struct handled *h)
 		failed = 1;
 	} zend_end_try();
 	failed |= end_phase_failed();
+	zlib_end();
 	EG(current_execute_data) = frame;
 	/* any fatal error of the request's, caught where it happened (php_call_shutdown_functions) */
 	if (failed || EG(exit_status) == 255)
@@ -531,7 +561,11 @@ static int handle_one(struct worker *w, struct request *r, void *ctx)
 		h->fci->retval = &rv;
 		h->fci->param_count = 0;
 		h->fci->named_params = NULL;
-		zend_call_function(h->fci, h->fcc);
+		/* session.auto_start: PHP's request start starts it, by this request's cookie */
+		if (PS(auto_start) && PS(session_status) != php_session_active)
+			php_session_start();
+		if (!EG(exception))
+			zend_call_function(h->fci, h->fcc);
 		zval_ptr_dtor(&rv);
 		if (EG(exception)) {
 			if (zend_is_unwind_exit(EG(exception)) || zend_is_graceful_exit(EG(exception))) {
@@ -725,7 +759,12 @@ static int run_worker_script(void)
 	SG(request_info).no_headers = 1;
 	/* the script runs from its directory, and so does everything it handles */
 	SG(options) &= ~SAPI_OPTION_NO_CHDIR;
-	if (php_request_startup() == FAILURE) {
+	/* the script's own context is no client's: session.auto_start is for the requests */
+	bool auto_start = PS(auto_start);
+	PS(auto_start) = 0;
+	int started = php_request_startup();
+	PS(auto_start) = auto_start;
+	if (started == FAILURE) {
 		php_host->log(LOG_L_ERROR, "[pool %s] PHP request startup failed for php.worker '%s'",
 			      php_pool_name(), script);
 		return -1;

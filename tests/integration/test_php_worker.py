@@ -751,6 +751,32 @@ while (fpmd_handle_request(function () {
     assert small == {"post": {"a": "1"}, "error": None}, small
 
 
+@pytest.mark.parametrize("boot", BOOTS)
+def test_output_compression_and_session_auto_start_are_each_requests(fpmd, workdir, boot):
+    """zlib.output_compression and session.auto_start act at PHP's request start: a
+    handled request gets them too, by its own Accept-Encoding and cookie."""
+    app = r"""<?php
+while (fpmd_handle_request(function () {
+    echo json_encode(['status' => session_status(), 'id' => session_id()]), str_repeat(' ', 2000);
+})) {}
+"""
+    start(fpmd, workdir, boot, app=app,
+          extra="php_admin_value[zlib.output_compression] = On\n"
+                "php_admin_value[session.auto_start] = 1\n")
+    import gzip
+    plain = get(workdir, "/")
+    assert "content-encoding" not in plain.headers
+    d = json.loads(plain.body)
+    assert d["status"] == 2 and d["id"]                    # PHP_SESSION_ACTIVE, a new id
+    zipped = get(workdir, "/", extra={"HTTP_ACCEPT_ENCODING": "gzip"})
+    assert zipped.headers.get("content-encoding") == "gzip", zipped.stdout[:200]
+    d2 = json.loads(gzip.decompress(zipped.body))
+    assert d2["status"] == 2 and d2["id"] and d2["id"] != d["id"]
+    again = get(workdir, "/", extra={"HTTP_COOKIE": "PHPSESSID=" + d["id"]})
+    assert "content-encoding" not in again.headers
+    assert json.loads(again.body)["id"] == d["id"]        # its own cookie's session
+
+
 def test_what_a_handled_request_does_not_get_and_what_persists(fpmd, workdir):
     """docs/php.md: no script is looked up per request, so .user.ini and
     security.limit_extensions do not apply; extension state kept outside php.ini
