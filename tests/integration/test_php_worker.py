@@ -777,6 +777,18 @@ while (fpmd_handle_request(function () {
     assert json.loads(again.body)["id"] == d["id"]        # its own cookie's session
 
 
+def test_auto_prepend_file_runs_once_around_the_worker_script(fpmd, workdir):
+    """auto_prepend_file is PHP's per script: the worker script's, once, not each request's."""
+    write_script(os.path.join(workdir, "prepend.php"),
+                 "<?php $GLOBALS['prepended'] = ($GLOBALS['prepended'] ?? 0) + 1;\n", 0o644)
+    app = r"""<?php
+while (fpmd_handle_request(function () { echo json_encode($GLOBALS['prepended'] ?? 0); })) {}
+"""
+    start(fpmd, workdir, app=app,
+          extra=f"php_admin_value[auto_prepend_file] = {workdir}/prepend.php\n")
+    assert [json.loads(get(workdir, "/").body) for _ in range(3)] == [1, 1, 1]
+
+
 def test_what_a_handled_request_does_not_get_and_what_persists(fpmd, workdir):
     """docs/php.md: no script is looked up per request, so .user.ini and
     security.limit_extensions do not apply; extension state kept outside php.ini
