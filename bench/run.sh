@@ -534,22 +534,29 @@ if [ -n "$THRU" ]; then
 	$PY "$ROOT/bench/plot.py" "$RESULTS/latest.json" "$RESULTS/latest.svg" || true
 fi
 
+# bench/SCRIPT TMP FPMD PHPFPM LOAD ARG..., its figures in $RESULTS/JSON: in the
+# background, so that a TERM or Ctrl-C to this script reaches the trap at once
+# (it then TERMs the script, which stops its servers).
+run_bench_py() {
+	script=$1 json=$2
+	shift 2
+	BENCH_SECS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_QUICK=${BENCH_QUICK:-0} \
+		BENCH_RESULTS=$RESULTS/$json \
+		$PY "$ROOT/bench/$script" "$TMP" "$FPMD" "$PHPFPM" "$LOAD" "$@" &
+	PMPID=$!
+	wait "$PMPID" || die "bench/$script failed"
+	PMPID=""
+	stop_all
+}
+
 # --- process managers: ondemand ramp, max_requests recycling, reloads ------
 if [ -n "$PMSCEN" ]; then
 	echo
 	echo "fpmd bench, process managers: $(nproc) CPUs, fpmd and php-fpm8.2 in the same run," \
 		"load average $(cut -d' ' -f1-3 /proc/loadavg) before"
 	echo
-	# in the background, so that a TERM or Ctrl-C to this script reaches the
-	# trap at once (it then TERMs pm.py, which stops its servers)
 	# shellcheck disable=SC2086
-	BENCH_SECS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_QUICK=${BENCH_QUICK:-0} \
-		BENCH_RESULTS=$RESULTS/pm.json \
-		$PY "$ROOT/bench/pm.py" "$TMP" "$FPMD" "$PHPFPM" "$LOAD" "$WWW" $PMSCEN &
-	PMPID=$!
-	wait "$PMPID" || die "bench/pm.py failed"
-	PMPID=""
-	stop_all
+	run_bench_py pm.py pm.json "$WWW" $PMSCEN
 	echo "bench: process managers done in $(($(date +%s) - T1)) s, load average" \
 		"$(cut -d' ' -f1-3 /proc/loadavg) after; figures in $RESULTS/pm.json" >&2
 fi
@@ -561,12 +568,6 @@ if [ -n "$APPSCEN" ]; then
 	echo "fpmd bench, real applications: $(nproc) CPUs, Debian's php.ini and conf.d, load average" \
 		"$(cut -d' ' -f1-3 /proc/loadavg) before"
 	# shellcheck disable=SC2086
-	BENCH_SECS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_QUICK=${BENCH_QUICK:-0} \
-		BENCH_RESULTS=$RESULTS/apps.json \
-		$PY "$ROOT/bench/apps.py" "$TMP" "$FPMD" "$PHPFPM" "$LOAD" "$ROOT" $APPSCEN &
-	PMPID=$!
-	wait "$PMPID" || die "bench/apps.py failed"
-	PMPID=""
-	stop_all
+	run_bench_py apps.py apps.json "$ROOT" $APPSCEN
 	echo "bench: applications done in $(($(date +%s) - T2)) s; figures in $RESULTS/apps.json" >&2
 fi

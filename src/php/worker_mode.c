@@ -194,7 +194,6 @@ static HashTable *ini_snapshot(void)
 	return h;
 }
 
-/* Back to the snapshot: settings first changed by the request return to php.ini's values. */
 /*
  * Back to the snapshot, in PHP's request-end stage (DEACTIVATE: what a
  * request's end may undo, whatever level set it, and no timer re-armed):
@@ -289,15 +288,10 @@ static void last_error_clear(void)
 /* ext/date's globals are not exported; its module entry points at them. */
 static zend_date_globals *date_globals_of_module(void)
 {
-	static zend_date_globals *dg;
+	static zend_module_entry *date;
 	static int looked;
-	if (!looked) {
-		looked = 1;
-		zend_module_entry *m = zend_hash_str_find_ptr(&module_registry, ZEND_STRL("date"));
-		if (m && m->globals_size == sizeof(zend_date_globals))
-			dg = m->globals_ptr;
-	}
-	return dg;
+	zend_module_entry *m = module_named("date", &date, &looked);
+	return m && m->globals_size == sizeof(zend_date_globals) ? m->globals_ptr : NULL;
 }
 
 /* The locale the script's context had, kept across requests (it rarely changes). */
@@ -603,13 +597,6 @@ static int handle_one(struct worker *w, struct request *r, void *ctx)
 }
 
 /*
- * The booted state every clone starts from, settled once here rather than in
- * each clone.  The cycle collector's candidates from the boot are what the
- * clone's first gc_collect_cycles() (the runners call it after each request)
- * would walk, writing to each candidate: a copy-on-write fault per page,
- * several hundred per clone of a framework.
- */
-/*
  * Sockets the boot opened (a database or cache connection made at boot) are
  * shared by every fork of the zygote: two workers talking on one connection
  * corrupt it.  The zygote's descriptors before the boot are remembered, and
@@ -689,12 +676,28 @@ static void boot_sockets_warn(void)
 		closedir(d);
 }
 
+/*
+ * The booted state every clone starts from, settled once here rather than in
+ * each clone.  The cycle collector's candidates from the boot are what the
+ * clone's first gc_collect_cycles() (the runners call it after each request)
+ * would walk, writing to each candidate: a copy-on-write fault per page,
+ * several hundred per clone of a framework.
+ */
 static void zygote_settle(void)
 {
 	boot_sockets_warn();
 	if (gc_enabled())
 		zend_gc_collect_cycles();
 	zend_mm_gc(zend_mm_get_heap());
+}
+
+/* What the script wrote outside any request, out to the worker's stdout now. */
+static void script_output_flush(void)
+{
+	zend_try {
+		php_output_end_all();
+	} zend_end_try();
+	fflush(stdout);
 }
 
 ZEND_FUNCTION(fpmd_handle_request)
@@ -718,11 +721,7 @@ ZEND_FUNCTION(fpmd_handle_request)
 	zend_unset_timeout();
 	if (wm.zygote_boot) {
 		wm.zygote_boot = 0;
-		/* the boot's output, once, by the zygote (a fork would write it again) */
-		zend_try {
-			php_output_end_all();
-		} zend_end_try();
-		fflush(stdout);
+		script_output_flush();      /* the boot's, once, by the zygote (a fork would repeat it) */
 		zygote_settle();
 		/* the zygote stays in here; the clones come back as workers */
 		wm.w = php_host->zygote_serve();
@@ -778,10 +777,7 @@ static int run_worker_script(void)
 	wm.in_script = 0;
 	if (wm.forked) {
 		/* a fork of the booted zygote: not PHP's shutdown of what the zygote built */
-		zend_try {
-			php_output_end_all();
-		} zend_end_try();
-		fflush(stdout);
+		script_output_flush();
 		php_host->leave(wm.w, 0);
 	}
 	zend_destroy_file_handle(&fh);
