@@ -207,10 +207,14 @@ const struct handler handler_php_worker = {
 
 /*
  * php.worker_boot = zygote: the application boots once in the pool's own
- * zygote (no shared_start: a booted application is the pool's alone), and
- * every worker is a clone of it, returning into the application's loop.
+ * zygote (a booted application is the pool's alone), and every worker is a
+ * clone of it, returning into the application's loop.  With php.zygote =
+ * shared that zygote is a clone of the shared PHP zygote that takes the
+ * pool's settings (pool_join) before it boots; with pool, it starts PHP.
  */
 const struct handler handler_php_worker_zygote = {
 	PHP_HANDLER_COMMON,
+	.shared_start = php_shared_start,
+	.pool_join = php_pool_join,
 	.zygote_run = php_so_zygote_run,
 };

@@ -565,8 +565,10 @@ void children_reap(struct master *m)
 		if (!c) {
 			if (zygote_reaped(m, pid, status))
 				continue;
-			if (!reload_reap(m, pid, status))
+			if (!reload_reap(m, pid, status)) {
 				log_debug("unknown child (%d) exited", (int)pid);
+				zygote_reaped_unowned(m, pid);
+			}
 			continue;
 		}
 		struct pool *p = c->pool;

@@ -92,6 +92,13 @@ struct master {
 	unsigned shared_zygote_failures;
 	struct ev_watch *shared_zygote_watch, *shared_zygote_timer;
 	struct spawn_queue shared_spawnq;    /* asked of it, not answered yet */
+	/*
+	 * Children reaped that nobody owned yet: a zygote's clone that died
+	 * before its zygote's answer was read (children.c records, zygote.c
+	 * looks them up), so that answer is a failed spawn, not a lie.
+	 */
+	pid_t reaped_unowned[8];
+	unsigned reaped_unowned_next;
 
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
 	int pid_file_written;
@@ -142,6 +149,8 @@ int  zygote_wait_spawned(struct master *m);   /* at start: the first spawn reque
 int  zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, int err_w,
 		    int log_w, const int rfds[3]);
 int  zygote_reaped(struct master *m, pid_t pid, int status);  /* 1 if pid was a zygote */
+/* A child nobody owned was reaped: remembered, for an answer naming it may still come. */
+void zygote_reaped_unowned(struct master *m, pid_t pid);
 void zygote_stop(struct master *m, struct pool *p);
 /* php.zygote = shared */
 int  zygote_shared_start(struct master *m, int wait_ready);   /* 0 also when no pool shares */

@@ -33,7 +33,7 @@ struct pool;
  */
 struct spawn_pending {
 	struct pool *pool;
-	unsigned slot;
+	unsigned slot;               /* ZYGOTE_SLOT_APP: the pool's app zygote, not a worker */
 	int fds[3];                  /* log, stdout, stderr read ends; -1 when none */
 	uint64_t at_us;              /* sent at, monotonic */
 };
@@ -85,13 +85,15 @@ struct pool_master {
 	int slowlog_fd;
 	/* php pools: the zygote that clones the workers (zygote.c); -1 / NULL when none */
 	int zygote_fd;                   /* SOCK_SEQPACKET to it */
-	struct child *zygote;            /* its pid and output pipes; not in children */
+	struct child *zygote;            /* its pid and output pipes; not in children; pid 0 while
+					    the shared zygote has not answered for it (app zygote) */
 	int zygote_ready;                /* PHP started: it answers spawn requests */
 	struct spawn_queue spawnq;       /* asked of its zygote, not answered yet */
 	unsigned spawning;               /* of this pool, in its zygote's queue or the shared one */
 	unsigned zygote_failures;        /* consecutive early deaths, for the back-off */
 	struct ev_watch *zygote_watch;   /* readiness of a restarted zygote */
 	struct ev_watch *zygote_timer;   /* restart after a back-off */
+	int zygote_awaits_shared;        /* an app zygote to clone once the shared zygote is ready */
 	unsigned char zygote_info[256];  /* what its handler sent with "ready" (php: trace layout) */
 	size_t zygote_info_len;
 };

@@ -402,7 +402,8 @@ void reload_start_failed(struct master *m)
 			continue;
 		pid_t pid = p->own->zygote->pid;
 		zygote_stop(m, p);
-		waitpid(pid, NULL, 0);
+		if (pid > 0)            /* 0: not answered for yet, nothing to wait for */
+			waitpid(pid, NULL, 0);
 	}
 	m->reload_failed = 1;
 	exec_self(m, m->prev_conf_fd);

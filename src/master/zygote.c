@@ -13,7 +13,12 @@
  * forks one shared zygote that starts PHP once and clones the workers of
  * every shared pool (worker/zygote.c); each drops to its pool's user and
  * applies its pool's PHP settings, as php-fpm's children do.  A shared pool
- * has no zygote of its own.
+ * has no zygote of its own.  A shared pool that boots its application in a
+ * zygote (php.worker_boot = zygote) has one: an app zygote, cloned by the
+ * shared zygote on the master's request (ZYGOTE_SLOT_APP), which takes the
+ * pool's user and settings, boots the application and clones the pool's
+ * workers.  It is answered for like a worker: a pid that is the master's
+ * unowned child.
  */
 #include "master/master.h"
 
@@ -119,9 +124,70 @@ static void spawn_missing(struct master *m, struct pool *p)
 		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->own->running - p->own->spawning);
 }
 
+/* A zygote's channel (socketpair) and its stdout, stderr and log pipes. */
+struct zygote_pipes {
+	int sv[2], out[2], err[2], log[2];
+};
+
+static int zygote_pipes_open(struct zygote_pipes *zp, const char *what)
+{
+	*zp = (struct zygote_pipes){ { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, zp->sv) < 0 ||
+	    pipe2(zp->out, O_CLOEXEC) < 0 || pipe2(zp->err, O_CLOEXEC) < 0 ||
+	    pipe2(zp->log, O_CLOEXEC) < 0) {
+		log_sys(LL_ERROR, "[pool %s] cannot create the zygote's channels", what);
+		return -1;
+	}
+	return 0;
+}
+
+static void close_pair(int fd[2], int which)
+{
+	for (int i = 0; i < 2; i++)
+		if ((which < 0 || which == i) && fd[i] >= 0) {
+			close(fd[i]);
+			fd[i] = -1;
+		}
+}
+
+/* which: 0 the master's ends, 1 the zygote's, -1 both */
+static void zygote_pipes_close(struct zygote_pipes *zp, int which)
+{
+	close_pair(zp->sv, which);
+	close_pair(zp->out, which);
+	close_pair(zp->err, which);
+	close_pair(zp->log, which);
+}
+
 /*
- * Forks a zygote with its channel and output pipes and records it as a
- * child the master watches the output of (not in any pool's children).
+ * The master's record of a zygote (not in any pool's children: its pipes
+ * watched, its output relayed), once the zygote's ends are its own: they
+ * are closed here, and *ctl is the master's end of the channel.  pid 0: an
+ * app zygote not answered for yet.  NULL when out of memory.
+ */
+static struct child *zygote_record(struct master *m, struct pool *p, const char *what, pid_t pid,
+				   struct zygote_pipes *zp, int *ctl)
+{
+	struct child *z = calloc(1, sizeof(*z));
+	if (!z)
+		return NULL;
+	zygote_pipes_close(zp, 1);
+	z->pid = pid;
+	z->pool = p;
+	snprintf(z->pool_name, sizeof(z->pool_name), "%s", what);
+	z->decorate = p ? p->conf->decorate_workers_output : 1;
+	z->slot = ~0u;
+	z->start_mono_us = sb_mono_us();
+	fcntl(zp->out[0], F_SETFL, O_NONBLOCK);
+	fcntl(zp->err[0], F_SETFL, O_NONBLOCK);
+	fcntl(zp->log[0], F_SETFL, O_NONBLOCK);
+	children_watch_pipes(m, z, zp->log[0], zp->out[0], zp->err[0]);
+	*ctl = zp->sv[0];
+	return z;
+}
+
+/*
+ * Forks a zygote with its channel and output pipes and records it.
  * p: the pool whose own zygote it is, NULL for the shared one (h: its
  * handler).  Returns it with *ctl set, or NULL (logged).
  */
@@ -129,12 +195,9 @@ static struct child *zygote_fork(struct master *m, struct pool *p, const struct 
 				 int *ctl)
 {
 	const char *what = p ? p->conf->name : "php-zygote";
-	int sv[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, logp[2] = { -1, -1 };
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(logp, O_CLOEXEC) < 0) {
-		log_sys(LL_ERROR, "[pool %s] cannot create the zygote's channels", what);
+	struct zygote_pipes zp;
+	if (zygote_pipes_open(&zp, what) < 0)
 		goto fail;
-	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_sys(LL_ERROR, "[pool %s] fork() of the zygote failed", what);
@@ -142,48 +205,99 @@ static struct child *zygote_fork(struct master *m, struct pool *p, const struct 
 	}
 	if (pid == 0) {
 		if (p) {
-			children_zygote_layout(m, p, outp[1], errp[1], logp[1], sv[1]);
+			children_zygote_layout(m, p, zp.out[1], zp.err[1], zp.log[1], zp.sv[1]);
 			zygote_main(p, m->conf, m->pid);
 		}
 		if (h)
-			shared_zygote_main(m->pools, m->conf, m->pid, h, sv[1], outp[1], errp[1], logp[1]);
+			shared_zygote_main(m->pools, m->conf, m->pid, h, zp.sv[1], zp.out[1], zp.err[1],
+					   zp.log[1]);
 		_exit(70);
 	}
-	close(sv[1]);
-	close(outp[1]);
-	close(errp[1]);
-	close(logp[1]);
-	sv[1] = outp[1] = errp[1] = logp[1] = -1;
-	struct child *z = calloc(1, sizeof(*z));
+	struct child *z = zygote_record(m, p, what, pid, &zp, ctl);
 	if (!z) {
 		kill(pid, SIGKILL);
 		goto fail;
 	}
-	z->pid = pid;
-	z->pool = p;
-	snprintf(z->pool_name, sizeof(z->pool_name), "%s", what);
-	z->decorate = p ? p->conf->decorate_workers_output : 1;
-	z->slot = ~0u;
-	z->start_mono_us = sb_mono_us();
-	fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	fcntl(logp[0], F_SETFL, O_NONBLOCK);
-	children_watch_pipes(m, z, logp[0], outp[0], errp[0]);
-	*ctl = sv[0];
 	log_debug("[pool %s] zygote %d started", what, (int)pid);
 	return z;
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0) close(sv[i]);
-		if (outp[i] >= 0) close(outp[i]);
-		if (errp[i] >= 0) close(errp[i]);
-		if (logp[i] >= 0) close(logp[i]);
-	}
+	zygote_pipes_close(&zp, -1);
 	return NULL;
+}
+
+static int send_spawn(int fd, const void *msg, size_t len, const int *fds, size_t nfds);
+static int q_enqueue(struct master *m, struct spawn_queue *q, struct pool *p, unsigned slot,
+		     const int rfds[3]);
+static void q_give_up(struct master *m, struct pool *p);
+
+static uint32_t pool_index(const struct master *m, const struct pool *p)
+{
+	uint32_t i = 0;
+	for (const struct pool *o = m->pools; o && o != p; o = o->next)
+		i++;
+	return i;
+}
+
+/*
+ * php.worker_boot = zygote with php.zygote = shared: the pool's zygote is
+ * asked of the shared zygote (its answer, the pid, comes through the shared
+ * queue: q_read_answers).  Not ready yet: it is asked for when it is
+ * (shared_now_ready).
+ */
+static int zygote_clone_from_shared(struct master *m, struct pool *p)
+{
+	if (m->shared_zygote_fd < 0 || !m->shared_zygote_ready) {
+		p->own->zygote_awaits_shared = 1;
+		return 0;
+	}
+	p->own->zygote_awaits_shared = 0;
+	struct zygote_pipes zp;
+	if (zygote_pipes_open(&zp, p->conf->name) < 0) {
+		zygote_pipes_close(&zp, -1);
+		return -1;
+	}
+	uint32_t msg[2] = { pool_index(m, p), ZYGOTE_SLOT_APP };
+	int fds[4] = { zp.out[1], zp.err[1], zp.log[1], zp.sv[1] };
+	if (send_spawn(m->shared_zygote_fd, msg, sizeof(msg), fds, 4) < 0) {
+		log_sys(LL_ERROR, "[pool %s] cannot ask the shared PHP zygote for the pool's zygote; "
+			"restarting it", p->conf->name);
+		zygote_pipes_close(&zp, -1);
+		q_give_up(m, NULL);
+		p->own->zygote_awaits_shared = 1;
+		return -1;
+	}
+	int ctl;
+	struct child *z = zygote_record(m, p, p->conf->name, 0, &zp, &ctl);
+	static const int none[3] = { -1, -1, -1 };
+	if (!z || q_enqueue(m, &m->shared_spawnq, p, ZYGOTE_SLOT_APP, none) < 0) {
+		/* a request in flight whose answer nobody can take: the shared zygote's state is unknown */
+		if (z) {
+			children_close_pipes(m, z);
+			free(z);
+			close(ctl);
+		} else {
+			zygote_pipes_close(&zp, -1);
+		}
+		q_give_up(m, NULL);
+		p->own->zygote_awaits_shared = 1;
+		errno = ENOMEM;
+		return -1;
+	}
+	p->own->zygote = z;
+	p->own->zygote_fd = ctl;
+	p->own->zygote_ready = 0;
+	p->own->zygote_watch = ev_fd_add(m->loop, ctl, EPOLLIN, on_zygote_ready, p);
+	log_debug("[pool %s] zygote asked of the shared PHP zygote", p->conf->name);
+	return p->own->zygote_watch ? 0 : -1;
 }
 
 int zygote_start(struct master *m, struct pool *p, int wait_ready)
 {
+	if (pool_app_zygote_from_shared(p)) {
+		if (zygote_clone_from_shared(m, p) < 0)
+			return -1;
+		return wait_ready && p->own->zygote ? zygote_wait_ready(m, p) : 0;
+	}
 	int ctl;
 	struct child *z = zygote_fork(m, p, NULL, &ctl);
 	if (!z)
@@ -222,20 +336,45 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 		spawn_missing(m, p);
 }
 
+/* At start, before "ready" (the master may block): the shared zygote's answer for p's app zygote. */
+static void app_zygote_wait_pid(struct master *m, struct pool *p)
+{
+	uint64_t deadline = sb_mono_us() + (uint64_t)ZYGOTE_ANSWER_MS * 1000u;
+	while (p->own->zygote && !p->own->zygote->pid && m->shared_zygote_fd >= 0) {
+		uint64_t now = sb_mono_us();
+		if (now >= deadline)
+			return;
+		struct pollfd pfd = { .fd = m->shared_zygote_fd, .events = POLLIN };
+		int r = poll(&pfd, 1, (int)((deadline - now) / 1000u) + 1);
+		if (r < 0 && errno != EINTR)
+			return;
+		if (r > 0)
+			q_read_answers(m, &m->shared_spawnq, NULL, m->shared_zygote_fd);
+	}
+}
+
 int zygote_wait_ready(struct master *m, struct pool *p)
 {
+	/* An app zygote: first the shared zygote's answer, its pid. */
+	if (p->own->zygote && !p->own->zygote->pid)
+		app_zygote_wait_pid(m, p);
 	if (!p->own->zygote || p->own->zygote_ready)
 		return p->own->zygote ? 0 : -1;
 	if (p->own->zygote_watch)
 		ev_fd_del(m->loop, p->own->zygote_watch);
 	p->own->zygote_watch = NULL;
 	int32_t answer;
-	if (read_answer(p->own->zygote_fd, ZYGOTE_START_MS, &answer, p->own) < 0 || answer != 0) {
+	if (!p->own->zygote->pid ||
+	    read_answer(p->own->zygote_fd, ZYGOTE_START_MS, &answer, p->own) < 0 || answer != 0) {
 		/* Its own log lines say why: out with them before ours. */
 		struct child *z = p->own->zygote;
 		pid_t pid = z->pid;
+		if (!pid)
+			log_error("[pool %s] the shared PHP zygote did not answer for the pool's zygote "
+				  "within %d ms", p->conf->name, ZYGOTE_ANSWER_MS);
 		kill_zygote(m, p);
-		waitpid(pid, NULL, 0);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
 		children_close_pipes(m, z);
 		free(z);
 		p->own->zygote = NULL;
@@ -297,12 +436,18 @@ static int q_pop(struct spawn_queue *q, struct spawn_pending *e)
 	return 1;
 }
 
+static void app_zygote_lost(struct master *m, struct pool *p);
+static int reaped_unowned_take(struct master *m, pid_t pid);
+
 /* The channel is gone (or not to be trusted): every request waiting on it fails. */
 static void q_fail_all(struct master *m, struct spawn_queue *q)
 {
 	struct spawn_pending e;
 	while (q_pop(q, &e))
-		children_spawn_failed(m, e.pool, e.slot, e.fds);
+		if (e.slot == ZYGOTE_SLOT_APP)
+			app_zygote_lost(m, e.pool);
+		else
+			children_spawn_failed(m, e.pool, e.slot, e.fds);
 	if (q->timer)
 		ev_timer_disarm(q->timer);
 }
@@ -405,21 +550,49 @@ static void q_read_answers(struct master *m, struct spawn_queue *q, struct pool 
 			return;
 		}
 		struct pool *p = e.pool;
+		int app = e.slot == ZYGOTE_SLOT_APP;
+		const char *what = app ? "the pool's zygote" : "a worker";
 		if (answer <= 0) {
 			errno = -answer;
-			log_sys(LL_ERROR, "[pool %s] the zygote could not clone a worker", p->conf->name);
-			children_spawn_failed(m, p, e.slot, e.fds);
+			log_sys(LL_ERROR, "[pool %s] the %szygote could not clone %s", p->conf->name,
+				owner ? "" : "shared PHP ", what);
+			if (app)
+				app_zygote_lost(m, p);
+			else
+				children_spawn_failed(m, p, e.slot, e.fds);
 			continue;
 		}
 		siginfo_t si;
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
 		    pid_owned(m, (pid_t)answer)) {
-			log_error("[pool %s] the zygote answered pid %d, which is not a new child of the "
-				  "master; restarting it", p->conf->name, (int)answer);
-			children_spawn_failed(m, p, e.slot, e.fds);
+			int died = reaped_unowned_take(m, (pid_t)answer);
+			if (died)
+				log_error("[pool %s] %s (pid %d) exited before the master heard of it; "
+					  "see the lines above", p->conf->name, what, (int)answer);
+			else
+				log_error("[pool %s] the %szygote answered pid %d, which is not a new child "
+					  "of the master; restarting it", p->conf->name,
+					  owner ? "" : "shared PHP ", (int)answer);
+			if (app)
+				app_zygote_lost(m, p);
+			else
+				children_spawn_failed(m, p, e.slot, e.fds);
+			if (died)
+				continue;
 			q_give_up(m, owner);
 			return;
+		}
+		if (app) {
+			struct child *z = p->own->zygote;
+			if (z && !z->pid) {
+				z->pid = (pid_t)answer;
+				log_debug("[pool %s] zygote %d cloned from the shared PHP zygote",
+					  p->conf->name, (int)answer);
+			} else {
+				kill((pid_t)answer, SIGKILL);   /* asked for, then given up: reaped as nobody's */
+			}
+			continue;
 		}
 		p->own->spawning--;
 		m->total_children--;
@@ -471,9 +644,7 @@ int zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, i
 	struct spawn_queue *q = shared ? &m->shared_spawnq : &p->own->spawnq;
 	int rc;
 	if (shared) {
-		uint32_t msg[2] = { 0, slot };
-		for (struct pool *o = m->pools; o && o != p; o = o->next)
-			msg[0]++;
+		uint32_t msg[2] = { pool_index(m, p), slot };
 		rc = send_spawn(fd, msg, sizeof(msg), fds, nfds);
 	} else {
 		uint32_t msg = slot;
@@ -582,6 +753,42 @@ static void restart_later(struct master *m, struct ev_watch **timer, unsigned *f
 		ev_timer_arm(*timer, delay ? delay : 1, 0);
 }
 
+/*
+ * An app zygote asked of the shared zygote that will not come, or that went
+ * before its pid was known: asked again after the back-off.  One whose pid
+ * is known is the reaper's (zygote_reaped).
+ */
+static void app_zygote_lost(struct master *m, struct pool *p)
+{
+	struct child *z = p->own->zygote;
+	if (!z || z->pid)
+		return;
+	kill_zygote(m, p);
+	children_close_pipes(m, z);
+	free(z);
+	p->own->zygote = NULL;
+	if (m->state == MASTER_RUNNING)
+		restart_later(m, &p->own->zygote_timer, &p->own->zygote_failures, 0.0, on_zygote_timer, p);
+}
+
+void zygote_reaped_unowned(struct master *m, pid_t pid)
+{
+	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
+	m->reaped_unowned[m->reaped_unowned_next++ % n] = pid;
+}
+
+/* Whether pid is a child of the master reaped unowned (and forgets it: one answer names it). */
+static int reaped_unowned_take(struct master *m, pid_t pid)
+{
+	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
+	for (size_t i = 0; i < n; i++)
+		if (pid > 0 && m->reaped_unowned[i] == pid) {
+			m->reaped_unowned[i] = 0;
+			return 1;
+		}
+	return 0;
+}
+
 static void shared_reaped(struct master *m, int status);
 
 int zygote_reaped(struct master *m, pid_t pid, int status)
@@ -624,7 +831,8 @@ void zygote_stop(struct master *m, struct pool *p)
 	kill_zygote(m, p);
 	if (p->own->zygote) {
 		/* Usually gone already: its channel closed.  What is left, init reaps. */
-		waitpid(p->own->zygote->pid, NULL, WNOHANG);
+		if (p->own->zygote->pid > 0)
+			waitpid(p->own->zygote->pid, NULL, WNOHANG);
 		children_close_pipes(m, p->own->zygote);
 		free(p->own->zygote);
 		p->own->zygote = NULL;
@@ -655,6 +863,10 @@ static void shared_now_ready(struct master *m, const unsigned char *info, size_t
 			memcpy(p->own->zygote_info, info, len);
 			p->own->zygote_info_len = len;
 		}
+	/* the app zygotes asked for meanwhile (at start: every pool's, which master_run waits for) */
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (p->own->zygote_awaits_shared && !p->own->zygote)
+			zygote_start(m, p, 0);
 	/* at start, master_run spawns the first workers itself */
 	if (m->state != MASTER_RUNNING || !restart)
 		return;
@@ -684,7 +896,7 @@ int zygote_shared_start(struct master *m, int wait_ready)
 {
 	const struct handler *h = NULL;
 	for (struct pool *p = m->pools; p && !h; p = p->next)
-		if (pool_shares_zygote(p))
+		if (pool_uses_shared_php(p))
 			h = p->handler;
 	if (!h)
 		return 0;

@@ -11,10 +11,25 @@
 
 #include "handlers/handler.h"
 
-int pool_shares_zygote(const struct pool *p)
+static int shared_php(const struct pool *p)
 {
 	return p->handler && p->handler->prefork_start && p->handler->shared_start &&
 	       p->conf->php_zygote == PHP_ZYGOTE_SHARED;
+}
+
+int pool_shares_zygote(const struct pool *p)
+{
+	return shared_php(p) && !p->handler->zygote_run;
+}
+
+int pool_app_zygote_from_shared(const struct pool *p)
+{
+	return shared_php(p) && p->handler->zygote_run;
+}
+
+int pool_uses_shared_php(const struct pool *p)
+{
+	return shared_php(p);
 }
 
 static int cmp_int(const void *a, const void *b)

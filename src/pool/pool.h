@@ -50,6 +50,14 @@ extern unsigned long long master_nofile_soft;
 
 /* php.zygote = shared: the pool's workers are cloned from the one shared PHP zygote. */
 int pool_shares_zygote(const struct pool *p);
+/*
+ * php.zygote = shared with php.worker_boot = zygote: the pool's own zygote
+ * (its booted application, which clones the workers) is itself cloned from
+ * the shared PHP zygote, so PHP's start-up and opcache are the shared ones.
+ */
+int pool_app_zygote_from_shared(const struct pool *p);
+/* Either of the two: the pool's PHP is the shared zygote's (its fds, its opcache guard). */
+int pool_uses_shared_php(const struct pool *p);
 
 /*
  * In a pool's child: moves want[i] to descriptor i (0..n-1, n <= 8; 1 and 2

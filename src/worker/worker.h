@@ -103,6 +103,8 @@ void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_
 			const struct handler *h, int ctl, int out_w, int err_w, int log_w)
 	__attribute__((noreturn));
 #define ZYGOTE_FD_CTL 6
+/* The slot of a shared zygote's spawn request that asks for a pool's app zygote instead. */
+#define ZYGOTE_SLOT_APP UINT32_MAX
 #define ZYGOTE_INFO_MAX 256   /* the handler's bytes in the zygote's ready message */
 
 /* Set by the SIGQUIT handler: finish the request in flight, then exit. */

@@ -13,6 +13,11 @@
  * with three descriptors (stdout, stderr and log pipes of the new worker),
  * four with the pool's access log (reopened by USR1 since the zygote began);
  * the zygote answers an int32: the new worker's pid, or -errno.  EOF: exit.
+ *
+ * The shared zygote's channel: the pool's index and the slot (uint32 each)
+ * with the same descriptors; or the pool's index and ZYGOTE_SLOT_APP with
+ * four (stdout, stderr and log pipes, and the channel of the new zygote):
+ * an app zygote for a php.worker_boot = zygote pool, answered the same way.
  */
 #include "worker/worker.h"
 
@@ -185,6 +190,31 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 	worker_main_forked(pool, global, slot, master_pid);
 }
 
+/*
+ * php.worker_boot = zygote with php.zygote = shared: the pool's zygote is a
+ * clone of the shared PHP zygote, its descriptors laid out.  PHP is started;
+ * what is left is a zygote_main without PHP's start: the pool's user and
+ * setup, the pool's PHP settings, then the application's boot.
+ */
+static void app_zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
+{
+	struct worker w = { .pool = pool, .global = global, .master_pid = master_pid };
+	if (worker_setup(&w) < 0)
+		_exit(70);
+	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != master_pid)
+		_exit(0);
+	if (pool->handler->pool_join && pool->handler->pool_join(pool) < 0) {
+		log_error("[pool %s] zygote %d: %s failed to take the pool's settings", pool->conf->name,
+			  (int)getpid(), pool->handler->name);
+		_exit(70);
+	}
+	zygote = (__typeof__(zygote)){ pool, global, master_pid };
+	pool->handler->zygote_run(pool);
+	_exit(70);
+}
+
 /* --- php.zygote = shared --------------------------------------------------- */
 
 /*
@@ -241,6 +271,13 @@ static void shared_worker_layout(struct pool *pools, struct pool *p, const int f
 	pool_child_fd_layout(pools, p, want, 6, fd_high + 1, php_fds, nphp_fds);
 }
 
+/* An app zygote's: a pool zygote's layout (children_zygote_layout), plus PHP's own. */
+static void app_zygote_layout(struct pool *pools, struct pool *p, const int fds[4])
+{
+	int want[7] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, -1, fds[3] };
+	pool_child_fd_layout(pools, p, want, 7, fd_high + 1, php_fds, nphp_fds);
+}
+
 static int same_text(const char *a, const char *b)
 {
 	return strcmp(a && *a ? a : "", b && *b ? b : "") == 0;
@@ -257,7 +294,7 @@ static int shared_pools_differ(const struct pool *pools)
 {
 	const struct pool *first = NULL;
 	for (const struct pool *p = pools; p; p = p->next) {
-		if (!pool_shares_zygote(p))
+		if (!pool_uses_shared_php(p))
 			continue;
 		if (!first) {
 			first = p;
@@ -286,7 +323,7 @@ void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_
 	keep[n++] = ctl;
 	keep[n++] = log_w;
 	for (struct pool *p = pools; p; p = p->next) {
-		if (!pool_shares_zygote(p))
+		if (!pool_uses_shared_php(p))
 			continue;
 		keep[n++] = p->listen_fd;
 		keep[n++] = p->wake_fd;
@@ -340,7 +377,18 @@ void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_
 		for (uint32_t i = 0; pool && i < msg[0]; i++)
 			pool = pool->next;
 		int32_t answer;
-		if (rc < 0 || !pool || !pool_shares_zygote(pool) || msg[1] >= pool->sb.nslots) {
+		if (rc == 0 && pool && msg[1] == ZYGOTE_SLOT_APP) {
+			if (!pool_app_zygote_from_shared(pool) || nfds != 4) {
+				answer = -EINVAL;
+			} else {
+				long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+				if (pid == 0) {
+					app_zygote_layout(pools, pool, fds);
+					app_zygote_main(pool, global, master_pid);
+				}
+				answer = pid < 0 ? -errno : (int32_t)pid;
+			}
+		} else if (rc < 0 || !pool || !pool_shares_zygote(pool) || msg[1] >= pool->sb.nslots) {
 			answer = -EINVAL;
 		} else {
 			/* Like fork(), but the child's parent is the master. */

@@ -324,6 +324,110 @@ def test_zygote_boot_with_max_requests_n_replaces_after_n(fpmd, workdir):
     assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5]
 
 
+# --- the app zygote and the shared PHP (php.zygote) ------------------------------
+
+CACHED_APP = r"""<?php
+$handler = function () {
+    echo json_encode(['pid' => getmypid(), 'ppid' => posix_getppid(),
+                      'cached' => opcache_is_script_cached($_GET['f'] ?? '')]);
+};
+while (fpmd_handle_request($handler)) {}
+"""
+
+
+def titles_of(master):
+    out = {}
+    for p in children_of(master):
+        try:
+            out[p] = open(f"/proc/{p}/cmdline").read().replace("\0", " ")
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.parametrize("php_zygote", ["shared", "pool"])
+def test_zygote_boot_app_zygote_comes_from_the_shared_php(fpmd, workdir, php_zygote):
+    """With php.zygote = shared (the default) a pool that boots in its zygote
+    gets an app zygote cloned from the shared PHP zygote: PHP's start-up and
+    opcache are the other pools' (a script one compiled is cached for it);
+    with pool it starts PHP of its own, opcache too."""
+    fresh = "php_admin_value[opcache.file_update_protection] = 0\n"
+    write_script(os.path.join(workdir, "app.php"), CACHED_APP, 0o644)
+    write_script(os.path.join(workdir, "warm.php"), "<?php echo 'warm';", 0o644)
+    fpmd.start(basic_conf(workdir, worker_pool(workdir, "zygote", extra=fresh + ISOLATED +
+                                               f"php.zygote = {php_zygote}\n")
+                          + php_pool(workdir, name="classic", children=1, extra=fresh)))
+    assert fcgi_request(f"{workdir}/classic.sock", "/warm.php", root=workdir).body == b"warm"
+    d = seen(get(workdir, f"/?f={workdir}/warm.php"))
+    assert d["cached"] is (php_zygote == "shared"), d
+    assert d["ppid"] == fpmd.pid                        # every process is the master's child
+    titles = titles_of(fpmd.pid)
+    assert sum("php zygote (shared)" in t for t in titles.values()) == 1, titles
+    assert sum("pool www zygote" in t for t in titles.values()) == 1, titles
+
+
+def test_the_app_zygote_cloned_from_the_shared_one_survives_either_dying(fpmd, workdir):
+    """The app zygote is the master's child, not the shared zygote's: the shared
+    one dying leaves it serving; it dying is seen by the master, and a new one
+    is cloned from the shared PHP (whose restart it waits for if need be)."""
+    start(fpmd, workdir, "zygote", children=1, extra=ISOLATED)
+    titles = titles_of(fpmd.pid)
+    shared = [p for p, t in titles.items() if "php zygote (shared)" in t][0]
+    app = [p for p, t in titles.items() if "pool www zygote" in t][0]
+    os.kill(shared, signal.SIGKILL)
+    fpmd.wait_log(r"shared PHP zygote \d+ exited on signal 9")
+    assert [seen(get(workdir, "/"))["boot"] for _ in range(3)] == [app] * 3
+    fpmd.wait_log(r"shared PHP zygote \d+ restarted", timeout=10)
+    os.kill(app, signal.SIGKILL)
+    fpmd.wait_log(rf"zygote {app} exited on signal 9")
+    fresh = wait_for(lambda: [p for p, t in titles_of(fpmd.pid).items()
+                              if "pool www zygote" in t and p != app], 10)
+    assert fresh, titles_of(fpmd.pid)
+    boots = wait_for(lambda: (lambda b: b if b != app else None)(seen(get(workdir, "/"))["boot"]), 10)
+    assert boots == fresh[0]
+    assert "not a new child" not in fpmd.log()
+
+
+def test_an_app_zygote_that_dies_at_once_is_asked_again_not_blamed_on_the_shared_one(fpmd, workdir):
+    """A clone that dies before the master read the shared zygote's answer
+    (its chdir is gone) is reaped as nobody's first: the answer naming it is a
+    failed start, retried with the back-off, not the shared zygote lying."""
+    home = os.path.join(workdir, "home")
+    os.mkdir(home)
+    os.chmod(home, 0o755)
+    start(fpmd, workdir, "zygote", children=1, extra=f"chdir = {home}\n")
+    app = [p for p, t in titles_of(fpmd.pid).items() if "pool www zygote" in t][0]
+    served_by = seen(get(workdir, "/"))["pid"]
+    os.rmdir(home)
+    os.kill(app, signal.SIGKILL)
+    fpmd.wait_log(rf"zygote {app} exited on signal 9")
+    fpmd.wait_log(r"failed to chdir", timeout=10)
+    time.sleep(1)
+    assert seen(get(workdir, "/"))["pid"] == served_by        # its worker keeps serving
+    os.mkdir(home)
+    os.chmod(home, 0o755)
+    assert wait_for(lambda: [p for p, t in titles_of(fpmd.pid).items()
+                             if "pool www zygote" in t], 15)
+    log = fpmd.log()
+    assert "not a new child" not in log and "shared PHP zygote" not in log, log
+    assert fpmd.proc.poll() is None
+
+
+def test_an_ondemand_pool_clones_its_app_zygote_at_its_first_connection(fpmd, workdir):
+    write_script(os.path.join(workdir, "app.php"), APP, 0o644)
+    fpmd.start(basic_conf(workdir, php_pool(
+        workdir, pm="ondemand", children=2,
+        extra=f"php.worker = {workdir}/app.php\nphp.worker_boot = zygote\n"
+              "pm.process_idle_timeout = 1s\n")))
+    assert not [t for t in titles_of(fpmd.pid).values() if "pool www zygote" in t]
+    a = seen(get(workdir, "/"))
+    assert a["boot"] in titles_of(fpmd.pid) and a["boot"] != a["pid"]
+    # idle: the workers and the zygote go; the next connection clones a new one
+    assert wait_for(lambda: not [t for t in titles_of(fpmd.pid).values() if "pool www" in t], 10)
+    b = seen(get(workdir, "/"))
+    assert b["boot"] != a["boot"] and b["n"] == 1
+
+
 GC_APP = r"""<?php
 // the boot leaves what the cycle collector would walk: 3000 possible roots
 // (objects whose count went down but not to zero) and 1000 garbage cycles
