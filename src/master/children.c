@@ -308,6 +308,23 @@ void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, cons
 	m->total_children--;
 }
 
+void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t pid, int rfds[3])
+{
+	/* its last words (why it died) are in its pipes, whose writers are all gone: out with them */
+	struct child c = { .pid = pid, .pool = p, .decorate = p->conf->decorate_workers_output };
+	struct child_pipe *pp[3] = { &c.log, &c.out, &c.err };
+	for (int i = 0; i < 3; i++) {
+		if (rfds[i] < 0)
+			continue;
+		pp[i]->fd = rfds[i];
+		fcntl(rfds[i], F_SETFL, O_NONBLOCK);
+		pipe_read(&c, pp[i]);
+		pp[i]->fd = -1;
+		free(pp[i]->buf);
+	}
+	children_spawn_failed(m, p, slot, rfds);
+}
+
 /* The worker has its ends (or the zygote's message carries them): the master keeps the read ends. */
 static void close_write_ends(const int logp[2], const int outp[2], const int errp[2], int devnull)
 {

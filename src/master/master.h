@@ -97,7 +97,7 @@ struct master {
 	 * before its zygote's answer was read (children.c records, zygote.c
 	 * looks them up), so that answer is a failed spawn, not a lie.
 	 */
-	pid_t reaped_unowned[8];
+	struct { pid_t pid; uint64_t at_us; } reaped_unowned[8];
 	unsigned reaped_unowned_next;
 
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
@@ -117,6 +117,8 @@ void children_close_pipes(struct master *m, struct child *c);
 int  children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, const int rfds[3]);
 /* A requested worker that will not be: its slot and pipes back. */
 void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, const int rfds[3]);
+/* The same for one that was cloned and died before it was adopted: its output is logged first. */
+void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t pid, int rfds[3]);
 unsigned children_total(const struct master *m);
 
 /* The pool a child's name belongs to, or NULL. */

@@ -283,12 +283,12 @@ static int zygote_clone_from_shared(struct master *m, struct pool *p)
 		errno = ENOMEM;
 		return -1;
 	}
+	/* its channel is heard only once its pid is known (q_read_answers): nothing it says before counts */
 	p->own->zygote = z;
 	p->own->zygote_fd = ctl;
 	p->own->zygote_ready = 0;
-	p->own->zygote_watch = ev_fd_add(m->loop, ctl, EPOLLIN, on_zygote_ready, p);
 	log_debug("[pool %s] zygote asked of the shared PHP zygote", p->conf->name);
-	return p->own->zygote_watch ? 0 : -1;
+	return 0;
 }
 
 int zygote_start(struct master *m, struct pool *p, int wait_ready)
@@ -400,6 +400,38 @@ static int pid_owned(const struct master *m, pid_t pid)
 		if (c->pid == pid)
 			return 1;
 	return 0;
+}
+
+/* The effective uid of pid (from /proc), or -1. */
+static uid_t proc_euid(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return (uid_t)-1;
+	unsigned long real, eff;
+	uid_t uid = (uid_t)-1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %lu %lu", &real, &eff) == 2) {
+			uid = (uid_t)eff;
+			break;
+		}
+	fclose(f);
+	return uid;
+}
+
+/*
+ * A pool's own zygote runs as the pool's user, and so do its clones from
+ * the start: a pid of another user is not one of them (another pool's
+ * zygote the shared one has just cloned, say).  The shared zygote's clones
+ * begin as root and drop later: nothing to check there.
+ */
+static int answer_of_pool_user(const struct pool *owner, pid_t pid)
+{
+	if (!owner || geteuid() != 0 || owner->uid == (uid_t)-1 || owner->uid == 0)
+		return 1;
+	return proc_euid(pid) == owner->uid;
 }
 
 /* --- spawn requests: sent, queued, answered through the event loop --------- */
@@ -565,17 +597,19 @@ static void q_read_answers(struct master *m, struct spawn_queue *q, struct pool 
 		siginfo_t si;
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-		    pid_owned(m, (pid_t)answer)) {
+		    pid_owned(m, (pid_t)answer) || !answer_of_pool_user(owner, (pid_t)answer)) {
 			int died = reaped_unowned_take(m, (pid_t)answer);
 			if (died)
-				log_error("[pool %s] %s (pid %d) exited before the master heard of it; "
-					  "see the lines above", p->conf->name, what, (int)answer);
+				log_error("[pool %s] %s (pid %d) exited before the master heard of it",
+					  p->conf->name, what, (int)answer);
 			else
 				log_error("[pool %s] the %szygote answered pid %d, which is not a new child "
 					  "of the master; restarting it", p->conf->name,
 					  owner ? "" : "shared PHP ", (int)answer);
 			if (app)
 				app_zygote_lost(m, p);
+			else if (died)
+				children_spawn_died(m, p, e.slot, (pid_t)answer, e.fds);
 			else
 				children_spawn_failed(m, p, e.slot, e.fds);
 			if (died)
@@ -585,10 +619,14 @@ static void q_read_answers(struct master *m, struct spawn_queue *q, struct pool 
 		}
 		if (app) {
 			struct child *z = p->own->zygote;
-			if (z && !z->pid) {
+			if (z && !z->pid && p->own->zygote_fd >= 0 && m->state == MASTER_RUNNING) {
 				z->pid = (pid_t)answer;
 				log_debug("[pool %s] zygote %d cloned from the shared PHP zygote",
 					  p->conf->name, (int)answer);
+				p->own->zygote_watch = ev_fd_add(m->loop, p->own->zygote_fd, EPOLLIN,
+								 on_zygote_ready, p);
+				if (!p->own->zygote_watch)
+					kill_zygote(m, p);      /* reaped, restarted after the back-off */
 			} else {
 				kill((pid_t)answer, SIGKILL);   /* asked for, then given up: reaped as nobody's */
 			}
@@ -774,16 +812,23 @@ static void app_zygote_lost(struct master *m, struct pool *p)
 void zygote_reaped_unowned(struct master *m, pid_t pid)
 {
 	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
-	m->reaped_unowned[m->reaped_unowned_next++ % n] = pid;
+	m->reaped_unowned[m->reaped_unowned_next % n].pid = pid;
+	m->reaped_unowned[m->reaped_unowned_next++ % n].at_us = sb_mono_us();
 }
 
-/* Whether pid is a child of the master reaped unowned (and forgets it: one answer names it). */
+/*
+ * Whether pid is a child of the master reaped unowned within an answer's
+ * time (and forgets it: one answer names it); an older one is no clone
+ * of a request still waiting.
+ */
 static int reaped_unowned_take(struct master *m, pid_t pid)
 {
 	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
+	uint64_t now = sb_mono_us();
 	for (size_t i = 0; i < n; i++)
-		if (pid > 0 && m->reaped_unowned[i] == pid) {
-			m->reaped_unowned[i] = 0;
+		if (pid > 0 && m->reaped_unowned[i].pid == pid &&
+		    now - m->reaped_unowned[i].at_us <= (uint64_t)ZYGOTE_ANSWER_MS * 1000u) {
+			m->reaped_unowned[i].pid = 0;
 			return 1;
 		}
 	return 0;
@@ -864,7 +909,7 @@ static void shared_now_ready(struct master *m, const unsigned char *info, size_t
 			p->own->zygote_info_len = len;
 		}
 	/* the app zygotes asked for meanwhile (at start: every pool's, which master_run waits for) */
-	for (struct pool *p = m->pools; p; p = p->next)
+	for (struct pool *p = m->pools; p && m->state == MASTER_RUNNING; p = p->next)
 		if (p->own->zygote_awaits_shared && !p->own->zygote)
 			zygote_start(m, p, 0);
 	/* at start, master_run spawns the first workers itself */

@@ -271,10 +271,14 @@ static void shared_worker_layout(struct pool *pools, struct pool *p, const int f
 	pool_child_fd_layout(pools, p, want, 6, fd_high + 1, php_fds, nphp_fds);
 }
 
-/* An app zygote's: a pool zygote's layout (children_zygote_layout), plus PHP's own. */
+/*
+ * An app zygote's: a pool zygote's layout (children_zygote_layout), plus
+ * PHP's own.  The access log holds 5, as in a pool zygote: a clone puts the
+ * current one there, so nothing the boot opens may take it.
+ */
 static void app_zygote_layout(struct pool *pools, struct pool *p, const int fds[4])
 {
-	int want[7] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, -1, fds[3] };
+	int want[7] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, p->access_fd, fds[3] };
 	pool_child_fd_layout(pools, p, want, 7, fd_high + 1, php_fds, nphp_fds);
 }
 

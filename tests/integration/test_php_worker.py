@@ -413,6 +413,42 @@ def test_an_app_zygote_that_dies_at_once_is_asked_again_not_blamed_on_the_shared
     assert fpmd.proc.poll() is None
 
 
+FD_APP = r"""<?php
+$f = fopen(__DIR__ . '/boot.out', 'a');            // opened at boot: each fork's own copy
+$handler = function () use ($f) {
+    fwrite($f, "APP-LINE\n");
+    echo json_encode(['pid' => getmypid()]);
+};
+while (fpmd_handle_request($handler)) {}
+"""
+
+
+@pytest.mark.parametrize("php_zygote", ["shared", "pool"])
+def test_a_file_the_boot_opens_is_not_the_access_log_in_the_forks(fpmd, workdir, php_zygote):
+    """A clone puts the pool's access log at its descriptor 5: the app zygote
+    keeps 5 taken, or a boot whose script opcache already holds (so PHP opens
+    no file for it) gets 5 for its own first file, and every fork would write
+    the application's lines into the access log."""
+    write_script(os.path.join(workdir, "app.php"), FD_APP, 0o644)
+    out = os.path.join(workdir, "boot.out")
+    open(out, "w").close()
+    os.chmod(out, 0o666)
+    fpmd.start(basic_conf(workdir, worker_pool(
+        workdir, "zygote", extra=f"access.log = {workdir}/access.log\nphp.zygote = {php_zygote}\n"
+                                 "php_admin_value[opcache.file_update_protection] = 0\n" + ISOLATED)))
+    seen(get(workdir, "/"))
+    # a new app zygote boots with its script already in opcache
+    app = [p for p, t in titles_of(fpmd.pid).items() if "pool www zygote" in t][0]
+    os.kill(app, signal.SIGKILL)
+    assert wait_for(lambda: [p for p, t in titles_of(fpmd.pid).items()
+                             if "pool www zygote" in t and p != app], 10)
+    for _ in range(3):
+        seen(get(workdir, "/"))
+    time.sleep(0.2)
+    assert "APP-LINE" not in open(os.path.join(workdir, "access.log")).read()
+    assert open(out).read().count("APP-LINE") == 4
+
+
 def test_an_ondemand_pool_clones_its_app_zygote_at_its_first_connection(fpmd, workdir):
     write_script(os.path.join(workdir, "app.php"), APP, 0o644)
     fpmd.start(basic_conf(workdir, php_pool(
