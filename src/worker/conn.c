@@ -24,6 +24,7 @@ int conn_init(struct conn *c, const struct fcgi_limits *limits)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->watch_listen_fd = -1;
 	c->in = malloc(CONN_IN_CAP);
 	c->out = malloc(CONN_OUT_CAP);
 	if (!c->in || !c->out) {
@@ -156,8 +157,31 @@ uint64_t conn_now_ms(void)
  * or an error.  Not interruptible: SIGQUIT stays blocked, as a request that
  * has begun is owed its answer.
  */
-static int wait_input(int fd, int interruptible, int timeout_ms)
+static int wait_input(int fd, int interruptible, int timeout_ms, int listen_fd)
 {
+	if (interruptible && listen_fd >= 0) {
+		/* the kept connection and the pool's socket: 2 when only a connection waits there */
+		struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
+					 { .fd = listen_fd, .events = POLLIN } };
+		struct timespec ts, *tsp = NULL;
+		if (timeout_ms >= 0) {
+			ts.tv_sec = timeout_ms / 1000;
+			ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+			tsp = &ts;
+		}
+		for (;;) {
+			if (worker_quit)
+				return -1;
+			int r = ppoll(pfd, 2, tsp, waiting_mask());
+			if (r > 0)
+				return pfd[0].revents ? 1 : 2;
+			if (r == 0)
+				return 0;
+			/* a quit or a release (the caller says which), or an error */
+			if (errno != EINTR || worker_quit || worker_release)
+				return -1;
+		}
+	}
 	if (interruptible) {
 		uint64_t start = conn_now_ms();
 		/* wait_readable returns 0 for both a quit and the time being up */
@@ -206,9 +230,11 @@ enum conn_read_result conn_read(struct conn *c, int interruptible, int timeout_m
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return CONN_READ_ERR;
-		int w = wait_input(c->fd, interruptible, timeout_ms);
+		int w = wait_input(c->fd, interruptible, timeout_ms, c->watch_listen_fd);
 		if (w == 0)
 			return CONN_READ_TIMEOUT;
+		if (w == 2)
+			return CONN_READ_WAITING;
 		if (w < 0)
 			return worker_quit ? CONN_READ_QUIT : worker_release ? CONN_READ_RELEASE :
 			       CONN_READ_ERR;

@@ -26,6 +26,12 @@ struct conn {
 	int send_timeout_ms;         /* request_send_timeout; 0 = none (set by the worker) */
 	int send_timed_out;          /* a write waited send_timeout_ms for the peer: given up */
 	/*
+	 * The pool's socket, watched too while an interruptible read waits
+	 * (a kept connection between requests): CONN_READ_WAITING when a
+	 * connection waits there.  -1: not watched (set by the worker).
+	 */
+	int watch_listen_fd;
+	/*
 	 * A stream record being filled in out (conn_stream_append): its header
 	 * at rec_at is written when it closes (conn_stream_close, or before
 	 * anything else is written or sent), so small writes are gathered into
@@ -43,7 +49,8 @@ void conn_attach(struct conn *c, int fd);
 void conn_close(struct conn *c);
 
 enum conn_read_result { CONN_READ_OK = 1, CONN_READ_EOF = 0, CONN_READ_ERR = -1,
-			CONN_READ_QUIT = -2, CONN_READ_TIMEOUT = -3, CONN_READ_RELEASE = -4 };
+			CONN_READ_QUIT = -2, CONN_READ_TIMEOUT = -3, CONN_READ_RELEASE = -4,
+			CONN_READ_WAITING = -5 };
 /*
  * Reads more bytes into the (empty) input buffer, waiting at most timeout_ms
  * for them (-1 = no limit): CONN_READ_TIMEOUT when nothing came in time.

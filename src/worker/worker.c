@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -347,6 +348,48 @@ static void slot_park(struct worker *w, int tell_master)
 	}
 }
 
+/*
+ * A connection a parked worker took from the pool's socket for the kept one
+ * it gave up (read_request_head): take_connection serves it first.
+ */
+static int taken_fd = -1;
+static struct sockaddr_storage taken_peer;
+static int accept_one(struct worker *w, struct sockaddr_storage *peer);
+
+/*
+ * Whether a waiting connection is better left to another: a worker of the
+ * pool other than w waits to accept, or the pool may still grow (dynamic,
+ * ondemand: the master spawns for a connection that waits behind parked
+ * workers).  From the scoreboard, which may lag: a wrong guess costs a
+ * kept connection given up, or the master's release a moment later.
+ */
+static int another_worker_may_take(const struct worker *w)
+{
+	int can_grow = w->pool->conf->pm != PM_STATIC;
+	int full = 1;
+	for (unsigned i = 0; i < w->pool->sb.nslots; i++) {
+		struct sb_slot s;
+		if (i == w->slot_index)
+			continue;
+		sb_slot_read(&w->pool->sb, i, &s);
+		if (!s.pid)
+			full = 0;
+		else if (SB_SLOT_ACCEPTS(&s))
+			return 1;
+	}
+	return can_grow && !full;
+}
+
+/* A connection waits on the pool's socket, not accepted by anyone yet. */
+static int connection_waiting(void)
+{
+	struct pollfd pfd = { .fd = WORKER_FD_LISTEN, .events = POLLIN };
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
+}
+
+/* How long a parked worker leaves a waiting connection to an idle worker. */
+#define PARKED_YIELD_MS 2
+
 /* A timeout in seconds as milliseconds for poll, 0 (off) as -1 (no limit). */
 int worker_timeout_ms(int seconds)
 {
@@ -374,6 +417,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 	uint64_t deadline = header_ms >= 0 ? accept_ms + (uint64_t)header_ms : 0;
 	int first = nth == 0;
 	int marked = 0;
+	int yielded = 0;     /* a waiting connection was left to an idle worker, for a moment */
 	for (;;) {
 		if (c->in_pos == c->in_len) {
 			/*
@@ -386,13 +430,56 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				wait_ms = worker_timeout_ms(pc->request_keepalive_timeout);
 				if (!w->slot->kept)
 					slot_park(w, nth <= 1);
+				/*
+				 * Parked, the worker watches the pool's socket too: a
+				 * client of another nginx worker (or instance) must not
+				 * wait for this connection's web server to let go.
+				 */
+				c->watch_listen_fd = yielded == 1 ? -1 : WORKER_FD_LISTEN;
+				if (yielded == 1)
+					wait_ms = PARKED_YIELD_MS;
 			} else if (deadline) {
 				uint64_t now = conn_now_ms();
 				wait_ms = now >= deadline ? 0 : (int)(deadline - now);
 			}
 			enum conn_read_result rr = conn_read(c, idle, wait_ms);
+			c->watch_listen_fd = -1;
+			if (yielded == 2 && rr != CONN_READ_WAITING)
+				yielded = 0;
+			if (rr == CONN_READ_TIMEOUT && idle && yielded == 1) {
+				yielded = 2;            /* still there: this worker takes it */
+				continue;
+			}
+			if (rr == CONN_READ_WAITING) {
+				/* an idle worker was woken for it as well, or one is spawned: its turn first */
+				int other = another_worker_may_take(w);
+				if (!yielded && other) {
+					yielded = 1;
+					continue;
+				}
+				if (other && w->pool->conf->pm != PM_STATIC) {
+					yielded = 1;            /* the master's to answer: it spawns, or asks */
+					continue;
+				}
+				struct sockaddr_storage peer;
+				int fd = accept_one(w, &peer);
+				if (fd < 0) {
+					yielded = 0;            /* someone took it */
+					continue;
+				}
+				taken_fd = fd;
+				taken_peer = peer;
+				log_debug("[pool %s] child %d: kept connection given up for a connection "
+					  "waiting on the pool's socket", pc->name, (int)getpid());
+				return 0;
+			}
 			if (rr == CONN_READ_RELEASE) {
-				if (!release_is_current(w))
+				/*
+				 * Asked before the request this worker served since:
+				 * given up still if a connection waits now (the master
+				 * asks one worker at a time, again only after a second).
+				 */
+				if (!release_is_current(w) && !connection_waiting())
 					continue;
 				log_debug("[pool %s] child %d: kept connection given up: the pool needs "
 					  "this worker for a waiting connection", pc->name, (int)getpid());
@@ -991,6 +1078,15 @@ static int take_connection(struct worker *w)
 		 */
 		loop.quit_fd = loop.listen_ep >= 0 && w->pool->conf->app_type != APP_CGI ?
 			       quit_fd_open(loop.listen_ep) : -1;
+	}
+	if (taken_fd >= 0) {
+		/* taken for a kept connection given up: served, even by a worker about to leave */
+		int fd = taken_fd;
+		taken_fd = -1;
+		loop.accept_ms = conn_now_ms();
+		note_peer(w, &taken_peer);
+		conn_attach(loop.c, fd);
+		return 1;
 	}
 	if (loop.last_round || max_requests_reached(w))
 		return 0;
