@@ -121,10 +121,12 @@ int listen_wait(int epfd)
 	}
 }
 
-int wait_readable(int fd, int timeout_ms)
+/*
+ * ppoll with the waiting mask (a quit or a release interrupts it): >0 some
+ * descriptor is ready, 0 timed out, -1 a quit, a release or an error.
+ */
+static int wait_fds(struct pollfd *pfd, nfds_t n, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	const sigset_t *open_mask = waiting_mask();
 	struct timespec ts, *tsp = NULL;
 	if (timeout_ms >= 0) {
 		ts.tv_sec = timeout_ms / 1000;
@@ -133,17 +135,19 @@ int wait_readable(int fd, int timeout_ms)
 	}
 	for (;;) {
 		if (worker_quit)
-			return 0;
-		int r = ppoll(&pfd, 1, tsp, open_mask);
-		if (r > 0)
-			return 1;
-		if (r == 0)
-			return 0;
-		if (errno != EINTR)
-			return 0;
-		if (worker_quit || worker_release)
-			return 0;
+			return -1;
+		int r = ppoll(pfd, n, tsp, waiting_mask());
+		if (r >= 0)
+			return r;
+		if (errno != EINTR || worker_quit || worker_release)
+			return -1;
 	}
+}
+
+int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	return wait_fds(&pfd, 1, timeout_ms) > 0;
 }
 
 /* The scoreboard's clock, in ms: the one clock of the master and the workers. */
@@ -163,24 +167,9 @@ static int wait_input(int fd, int interruptible, int timeout_ms, int listen_fd)
 		/* the kept connection and the pool's socket: 2 when only a connection waits there */
 		struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
 					 { .fd = listen_fd, .events = POLLIN } };
-		struct timespec ts, *tsp = NULL;
-		if (timeout_ms >= 0) {
-			ts.tv_sec = timeout_ms / 1000;
-			ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-			tsp = &ts;
-		}
-		for (;;) {
-			if (worker_quit)
-				return -1;
-			int r = ppoll(pfd, 2, tsp, waiting_mask());
-			if (r > 0)
-				return pfd[0].revents ? 1 : 2;
-			if (r == 0)
-				return 0;
-			/* a quit or a release (the caller says which), or an error */
-			if (errno != EINTR || worker_quit || worker_release)
-				return -1;
-		}
+		int r = wait_fds(pfd, 2, timeout_ms);
+		/* -1: a quit or a release (the caller says which), or an error */
+		return r > 0 ? (pfd[0].revents ? 1 : 2) : r;
 	}
 	if (interruptible) {
 		uint64_t start = conn_now_ms();

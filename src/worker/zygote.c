@@ -151,6 +151,18 @@ struct worker *worker_zygote_serve(void)
 	return worker_forked_begin(zygote.pool, zygote.global, slot, zygote.master_pid);
 }
 
+/* A pool's zygote takes the pool's user, limits and root (worker_setup), or exits. */
+static void zygote_become_pools(struct worker *w)
+{
+	if (worker_setup(w) < 0)
+		_exit(70);
+	proctitle_set("fpmd: pool %s zygote", w->pool->conf->name);
+	/* The master's death ends the zygote at once: it serves no request. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != w->master_pid)
+		_exit(0);
+}
+
 void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
 {
 	struct worker w = { .pool = pool, .global = global, .master_pid = master_pid };
@@ -171,13 +183,7 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 		if (zygote_prefork(pool) < 0)
 			_exit(70);
 	}
-	if (worker_setup(&w) < 0)
-		_exit(70);
-	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
-	/* The master's death ends the zygote at once: it serves no request. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != master_pid)
-		_exit(0);
+	zygote_become_pools(&w);
 	if (!early && zygote_prefork(pool) < 0)
 		_exit(70);
 	if (pool->handler->zygote_run) {
@@ -199,12 +205,7 @@ void zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master
 static void app_zygote_main(struct pool *pool, const struct fpmd_conf *global, pid_t master_pid)
 {
 	struct worker w = { .pool = pool, .global = global, .master_pid = master_pid };
-	if (worker_setup(&w) < 0)
-		_exit(70);
-	proctitle_set("fpmd: pool %s zygote", pool->conf->name);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != master_pid)
-		_exit(0);
+	zygote_become_pools(&w);
 	if (pool->handler->pool_join && pool->handler->pool_join(pool) < 0) {
 		log_error("[pool %s] zygote %d: %s failed to take the pool's settings", pool->conf->name,
 			  (int)getpid(), pool->handler->name);
