@@ -417,7 +417,8 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 	uint64_t deadline = header_ms >= 0 ? accept_ms + (uint64_t)header_ms : 0;
 	int first = nth == 0;
 	int marked = 0;
-	int yielded = 0;     /* a waiting connection was left to an idle worker, for a moment */
+	int yielded = 0;     /* a waiting connection is left to another worker for PARKED_YIELD_MS */
+	uint64_t idle_until = 0;   /* request_keepalive_timeout's end, once the wait began */
 	for (;;) {
 		if (c->in_pos == c->in_len) {
 			/*
@@ -427,7 +428,14 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 			int idle = !marked && !first;
 			int wait_ms = -1;
 			if (idle) {
-				wait_ms = worker_timeout_ms(pc->request_keepalive_timeout);
+				/* one deadline for the whole wait, however often it is woken */
+				int keep_ms = worker_timeout_ms(pc->request_keepalive_timeout);
+				if (keep_ms >= 0) {
+					uint64_t now = conn_now_ms();
+					if (!idle_until)
+						idle_until = now + (uint64_t)keep_ms;
+					wait_ms = now >= idle_until ? 0 : (int)(idle_until - now);
+				}
 				if (!w->slot->kept)
 					slot_park(w, nth <= 1);
 				/*
@@ -436,7 +444,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				 * wait for this connection's web server to let go.
 				 */
 				c->watch_listen_fd = yielded == 1 ? -1 : WORKER_FD_LISTEN;
-				if (yielded == 1)
+				if (yielded == 1 && (wait_ms < 0 || wait_ms > PARKED_YIELD_MS))
 					wait_ms = PARKED_YIELD_MS;
 			} else if (deadline) {
 				uint64_t now = conn_now_ms();
@@ -444,29 +452,26 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 			}
 			enum conn_read_result rr = conn_read(c, idle, wait_ms);
 			c->watch_listen_fd = -1;
-			if (yielded == 2 && rr != CONN_READ_WAITING)
-				yielded = 0;
-			if (rr == CONN_READ_TIMEOUT && idle && yielded == 1) {
-				yielded = 2;            /* still there: this worker takes it */
+			if (rr == CONN_READ_TIMEOUT && idle && yielded &&
+			    !(idle_until && conn_now_ms() >= idle_until)) {
+				yielded = 0;            /* the pause is over: look again */
 				continue;
 			}
 			if (rr == CONN_READ_WAITING) {
-				/* an idle worker was woken for it as well, or one is spawned: its turn first */
-				int other = another_worker_may_take(w);
-				if (!yielded && other) {
+				/*
+				 * An idle worker was woken for it as well (or one is being
+				 * spawned): its turn, while the scoreboard shows one.  A
+				 * slot that shows idle wrongly is the master's release's
+				 * to make up for.
+				 */
+				if (another_worker_may_take(w)) {
 					yielded = 1;
-					continue;
-				}
-				if (other && w->pool->conf->pm != PM_STATIC) {
-					yielded = 1;            /* the master's to answer: it spawns, or asks */
 					continue;
 				}
 				struct sockaddr_storage peer;
 				int fd = accept_one(w, &peer);
-				if (fd < 0) {
-					yielded = 0;            /* someone took it */
-					continue;
-				}
+				if (fd < 0)
+					continue;               /* someone took it */
 				taken_fd = fd;
 				taken_peer = peer;
 				log_debug("[pool %s] child %d: kept connection given up for a connection "

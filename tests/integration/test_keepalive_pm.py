@@ -235,3 +235,40 @@ def test_more_kept_connections_than_workers_never_stall_a_request(fpmd, workdir)
         assert max(lat) < 0.5, sorted(lat)[-10:]
     finally:
         ngx.stop()
+
+
+def test_request_keepalive_timeout_holds_while_connections_keep_arriving(fpmd, workdir):
+    """A parked worker wakes for every connection on the pool's socket (and leaves
+    it to the idle worker): request_keepalive_timeout still counts from the end of
+    its kept connection's last request, not from the last wake-up.  One client at a
+    time: an idle worker always takes the new connection."""
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=3,
+                                             extra="request_keepalive_timeout = 2\n")))
+    sock = f"{workdir}/www.sock"
+    kept = kept_request(sock, workdir)
+    stop = time.monotonic() + 6
+    errors = []
+
+    def traffic():
+        while time.monotonic() < stop:
+            try:
+                fcgi_request(sock, "/ping", root=workdir, timeout=5)
+            except OSError as e:
+                errors.append(e)
+            time.sleep(0.01)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    try:
+        t0 = time.monotonic()
+        kept.settimeout(8)
+        try:
+            data = kept.recv(1)                  # fpmd closes it: EOF
+        except OSError:
+            data = b""
+        waited = time.monotonic() - t0
+        assert data == b"" and 1.5 < waited < 3.5, (waited, fpmd.log()[-1500:])
+    finally:
+        t.join(10)
+        kept.close()
+    assert not errors, errors
