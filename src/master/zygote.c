@@ -336,28 +336,11 @@ static void on_zygote_ready(struct ev_loop *loop, int fd, uint32_t events, void 
 		spawn_missing(m, p);
 }
 
-/* At start, before "ready" (the master may block): the shared zygote's answer for p's app zygote. */
-static void app_zygote_wait_pid(struct master *m, struct pool *p)
-{
-	uint64_t deadline = sb_mono_us() + (uint64_t)ZYGOTE_ANSWER_MS * 1000u;
-	while (p->own->zygote && !p->own->zygote->pid && m->shared_zygote_fd >= 0) {
-		uint64_t now = sb_mono_us();
-		if (now >= deadline)
-			return;
-		struct pollfd pfd = { .fd = m->shared_zygote_fd, .events = POLLIN };
-		int r = poll(&pfd, 1, (int)((deadline - now) / 1000u) + 1);
-		if (r < 0 && errno != EINTR)
-			return;
-		if (r > 0)
-			q_read_answers(m, &m->shared_spawnq, NULL, m->shared_zygote_fd);
-	}
-}
-
 int zygote_wait_ready(struct master *m, struct pool *p)
 {
-	/* An app zygote: first the shared zygote's answer, its pid. */
+	/* An app zygote: first the shared zygote's answer, its pid (at start: nothing else waits). */
 	if (p->own->zygote && !p->own->zygote->pid)
-		app_zygote_wait_pid(m, p);
+		zygote_wait_spawned(m);
 	if (!p->own->zygote || p->own->zygote_ready)
 		return p->own->zygote ? 0 : -1;
 	if (p->own->zygote_watch)

@@ -11,7 +11,7 @@
 
 #include "handlers/handler.h"
 
-static int shared_php(const struct pool *p)
+int pool_uses_shared_php(const struct pool *p)
 {
 	return p->handler && p->handler->prefork_start && p->handler->shared_start &&
 	       p->conf->php_zygote == PHP_ZYGOTE_SHARED;
@@ -19,17 +19,12 @@ static int shared_php(const struct pool *p)
 
 int pool_shares_zygote(const struct pool *p)
 {
-	return shared_php(p) && !p->handler->zygote_run;
+	return pool_uses_shared_php(p) && !p->handler->zygote_run;
 }
 
 int pool_app_zygote_from_shared(const struct pool *p)
 {
-	return shared_php(p) && p->handler->zygote_run;
-}
-
-int pool_uses_shared_php(const struct pool *p)
-{
-	return shared_php(p);
+	return pool_uses_shared_php(p) && p->handler->zygote_run;
 }
 
 static int cmp_int(const void *a, const void *b)

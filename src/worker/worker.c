@@ -417,7 +417,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 	uint64_t deadline = header_ms >= 0 ? accept_ms + (uint64_t)header_ms : 0;
 	int first = nth == 0;
 	int marked = 0;
-	int yielded = 0;     /* a waiting connection is left to another worker for PARKED_YIELD_MS */
+	int yielded = 0;     /* a waiting connection left to another worker, for PARKED_YIELD_MS */
 	uint64_t idle_until = 0;   /* request_keepalive_timeout's end, once the wait began */
 	for (;;) {
 		if (c->in_pos == c->in_len) {
@@ -443,8 +443,8 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				 * client of another nginx worker (or instance) must not
 				 * wait for this connection's web server to let go.
 				 */
-				c->watch_listen_fd = yielded == 1 ? -1 : WORKER_FD_LISTEN;
-				if (yielded == 1 && (wait_ms < 0 || wait_ms > PARKED_YIELD_MS))
+				c->watch_listen_fd = yielded ? -1 : WORKER_FD_LISTEN;
+				if (yielded && (wait_ms < 0 || wait_ms > PARKED_YIELD_MS))
 					wait_ms = PARKED_YIELD_MS;
 			} else if (deadline) {
 				uint64_t now = conn_now_ms();
@@ -464,10 +464,9 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				 * slot that shows idle wrongly is the master's release's
 				 * to make up for.
 				 */
-				if (another_worker_may_take(w)) {
-					yielded = 1;
+				yielded = another_worker_may_take(w);
+				if (yielded)
 					continue;
-				}
 				struct sockaddr_storage peer;
 				int fd = accept_one(w, &peer);
 				if (fd < 0)
