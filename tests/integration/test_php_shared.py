@@ -206,3 +206,19 @@ def test_pools_of_two_users_sharing_php_keep_the_permission_check(fpmd, workdir)
                  0o644)
     fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody") + pool_as(workdir, "b", "www-data")))
     assert fcgi_request(f"{workdir}/a.sock", "/v.php", root=workdir).body == b"11"
+
+
+def test_a_zygote_booted_pool_of_another_user_counts_for_the_permission_check(fpmd, workdir):
+    """A php.worker_boot = zygote pool's zygote is cloned from the shared PHP: it shares
+    its opcache, so a user of its own turns the guard on for everyone (docs/php.md)."""
+    write_script(os.path.join(workdir, "v.php"),
+                 "<?php echo ini_get('opcache.validate_permission'), ini_get('opcache.validate_root');",
+                 0o644)
+    write_script(os.path.join(workdir, "app.php"),
+                 "<?php while (fpmd_handle_request(function () {"
+                 " echo ini_get('opcache.validate_permission'); })) {}", 0o644)
+    app = pool_as(workdir, "b", "www-data",
+                  extra=f"php.worker = {workdir}/app.php\nphp.worker_boot = zygote\n")
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody") + app))
+    assert fcgi_request(f"{workdir}/a.sock", "/v.php", root=workdir).body == b"11"
+    assert fcgi_request(f"{workdir}/b.sock", "/", root=workdir).body == b"1"
