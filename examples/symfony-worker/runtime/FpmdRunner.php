@@ -55,7 +55,12 @@ class FpmdRunner implements RunnerInterface
         $loops = 0;
         do {
             $more = \fpmd_handle_request($handler);
-            gc_collect_cycles();
+            // Cycles the request left, collected while the worker goes on;
+            // a worker about to exit (max_requests reached, a forked one
+            // above all) would only write to pages it is about to drop.
+            if ($more) {
+                gc_collect_cycles();
+            }
         } while ($more && ($this->loopMax <= 0 || ++$loops < $this->loopMax));
 
         return 0;
