@@ -50,13 +50,16 @@ static int find_free_slot(const struct pool *p)
 	return -1;
 }
 
-/* The layout of worker.h: listening socket, stdout, stderr, log, eventfd, access log (, a zygote's channel). */
+/*
+ * The layout of worker.h: listening socket, stdout, stderr, log, eventfd,
+ * access log, a zygote's channel, the handoff pair's workers' end.
+ */
 static void child_fd_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,
 			    int ctl_fd)
 {
-	int want[7] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd, ctl_fd };
-	int n = ctl_fd >= 0 ? 7 : p->access_fd >= 0 ? 6 : 5;
-	pool_child_fd_layout(m->pools, p, want, n, 16, NULL, 0);
+	int want[8] = { p->listen_fd, out_w, err_w, log_w, p->wake_fd, p->access_fd, ctl_fd,
+			p->handoff_worker_fd };
+	pool_child_fd_layout(m->pools, p, want, 8, 16, NULL, 0);
 }
 
 void children_zygote_layout(struct master *m, struct pool *p, int out_w, int err_w, int log_w,

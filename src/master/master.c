@@ -25,6 +25,7 @@
 #include "log/log.h"
 #include "master/control.h"
 #include "master/ids.h"
+#include "master/kept.h"
 #include "master/socket_acl.h"
 #include "master/pm.h"
 #include "master/sdnotify.h"
@@ -93,6 +94,7 @@ static int listen_perms_for(const struct pool_conf *pc, const struct pool *p,
 static void pool_close(struct master *m, struct pool *p)
 {
 	pm_pool_stop(m, p);
+	kept_pool_close(m, p);
 	status_listen_close(m, p);
 	zygote_stop(m, p);
 	while (p->own->children) {
@@ -138,6 +140,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	p->access_fd = -1;
 	p->own->status_fd = -1;
 	p->own->zygote_fd = -1;
+	p->handoff_fd = p->handoff_worker_fd = -1;
 	p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->wake_fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] eventfd() failed", pc->name);
@@ -157,6 +160,10 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	struct listen_perms perms;
 	if (listen_perms_for(pc, p, &perms) < 0)
 		goto fail;
+	if (kept_pool_open(m, p) < 0) {
+		log_sys(LL_ERROR, "[pool %s] socketpair() failed", pc->name);
+		goto fail;
+	}
 	p->listen_fd = reload_take_socket(m, p->addr.text, &p->own->listen_systemd);
 	if (p->listen_fd >= 0) {
 		p->own->listen_inherited = 1;
@@ -605,7 +612,8 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		 * service that says it is ready with a fraction of its workers.
 		 */
 		children_spawn(&m, p, initial_children(p->conf));
-		if (pm_pool_start(&m, p) < 0 || status_listen_start(&m, p) < 0) {
+		if (pm_pool_start(&m, p) < 0 || status_listen_start(&m, p) < 0 ||
+		    kept_pool_start(&m, p) < 0) {
 			log_sys(LL_ALERT, "[pool %s] cannot start its process manager", p->conf->name);
 			goto fail;
 		}

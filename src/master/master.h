@@ -69,6 +69,13 @@ struct master {
 		int systemd;         /* from socket activation: systemd owns its path */
 	} *inherited;
 	size_t ninherited;
+	/* handoff pairs (kept.h) of the previous master, by their pool's listen address */
+	struct inherited_handoff {
+		int fd[2];
+		char text[160];
+		int used;
+	} *handoffs;
+	size_t nhandoffs;
 	int reloaded;                /* this master was re-exec'd by a reload */
 	struct ev_watch *reload_timer;
 	uint64_t reload_started_us;
@@ -165,6 +172,8 @@ void zygote_retire(struct master *m, struct pool *p);
 /* reload.c */
 void reload_init(struct master *m);                   /* adopt what a reload passed on */
 int  reload_take_socket(struct master *m, const char *text, int *systemd);
+/* The previous master's handoff pair of the pool listening at `text`: 0, or -1 when none. */
+int  reload_take_handoff(struct master *m, const char *text, int fds[2]);
 void reload_after_start(struct master *m);            /* close unused sockets, watch canaries */
 void reload_request(struct master *m);                /* USR2 / HUP */
 int  reload_reap(struct master *m, pid_t pid, int status);  /* 1 if pid was a previous child */

@@ -27,6 +27,7 @@
 #include "ev/ev.h"
 #include "log/log.h"
 #include "worker/worker.h"
+#include "master/kept.h"
 #include "master/stacktrace.h"
 #include "handlers/handler.h"
 #include "net/queue.h"
@@ -303,6 +304,8 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 	v->running += p->own->spawning;
 	if (listen_queue_len(p->listen_fd, p->addr.family, &v->pending, &v->backlog) < 0)
 		v->pending = 0;
+	/* a kept connection handed back with its next request waits as well */
+	v->pending += kept_waiting(p);
 	p->sb.hdr->listen_queue = v->pending;
 	/* A connection waits for a worker only while none is idle; else it is being accepted. */
 	if (v->idle == 0 && v->pending > p->own->max_listen_queue)
@@ -325,10 +328,9 @@ static void retire(struct pool *p, struct child *c, const char *why)
 
 /*
  * pm_decide() said how many kept connections to give up for waiting ones:
- * the workers parked longest give theirs up.  The web server opens a new
- * connection for its next request (nginx retries a request whose cached
- * connection was closed).  A worker is asked again after a second if it is
- * still parked.
+ * the workers parked longest hand theirs to the master (kept.c), which holds
+ * them for their next request.  A worker is asked again after a second if it
+ * is still parked.
  */
 static void release_parked(struct pool *p, unsigned want, unsigned waiting, uint64_t now)
 {

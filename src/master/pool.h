@@ -24,6 +24,7 @@ struct ev_watch;
 struct child;
 struct master;
 struct pool;
+struct kept_conn;
 
 /*
  * Spawn requests sent to a zygote and not answered yet, oldest first (a
@@ -82,6 +83,11 @@ struct pool_master {
 	uint64_t max_listen_queue;
 	uint64_t slow_requests;
 	uint64_t kept_released;          /* kept connections given up for waiting ones */
+	/* kept connections workers let go, held until their next request (kept.c) */
+	struct ev_watch *handoff_watch;
+	struct kept_conn *held;
+	unsigned nheld;
+	struct ev_watch *held_timer;     /* request_keepalive_timeout, while any is held */
 	int slowlog_fd;
 	/* php pools: the zygote that clones the workers (zygote.c); -1 / NULL when none */
 	int zygote_fd;                   /* SOCK_SEQPACKET to it */

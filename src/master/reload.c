@@ -47,6 +47,7 @@
 #include "ev/ev.h"
 #include "log/log.h"
 #include "master/conf_check.h"
+#include "master/kept.h"
 #include "master/control.h"
 #include "master/sdnotify.h"
 
@@ -54,6 +55,7 @@
 extern char **environ;
 
 #define ENV_SOCKETS  "FPMD_SOCKETS"
+#define ENV_HANDOFF  "FPMD_HANDOFF"   /* H0:H1=ADDRESS;... the pools' handoff pairs (kept.h) */
 #define ENV_CHILDREN "FPMD_OLD_CHILDREN"
 #define ENV_RELOAD   "FPMD_RELOADED"
 #define ENV_PREV     "FPMD_PREV_CONF"       /* fd: the configuration before this reload */
@@ -100,6 +102,49 @@ static void adopt_sockets(struct master *m, char *list)
 		/* every socket handed over, used or not, as php-fpm lists them */
 		log_notice("using inherited socket fd=%d, \"%s\"", is->fd, is->text);
 	}
+}
+
+/*
+ * The handoff pairs: the kept connections the previous master held wait in
+ * them (kept_pass_on_exec), and the previous generation's workers hand theirs
+ * in while they finish.  A list of its own, which an older binary ignores.
+ */
+static void adopt_handoffs(struct master *m, char *list)
+{
+	size_t cap = 1;
+	for (const char *p = list; *p; p++)
+		cap += *p == ';';
+	m->handoffs = calloc(cap, sizeof(*m->handoffs));
+	if (!m->handoffs)
+		return;
+	char *save = NULL;
+	for (char *tok = strtok_r(list, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		long h0, h1;
+		int at = 0;
+		if (sscanf(tok, "%ld:%ld=%n", &h0, &h1, &at) != 2 || !at || !valid_fd(h0) ||
+		    !valid_fd(h1) || h0 == h1)
+			continue;
+		struct inherited_handoff *ih = &m->handoffs[m->nhandoffs++];
+		ih->fd[0] = (int)h0;
+		ih->fd[1] = (int)h1;
+		snprintf(ih->text, sizeof(ih->text), "%s", tok + at);
+		set_cloexec(ih->fd[0], 1);
+		set_cloexec(ih->fd[1], 1);
+	}
+}
+
+int reload_take_handoff(struct master *m, const char *text, int fds[2])
+{
+	for (size_t i = 0; i < m->nhandoffs; i++) {
+		struct inherited_handoff *ih = &m->handoffs[i];
+		if (!ih->used && strcmp(ih->text, text) == 0) {
+			ih->used = 1;
+			fds[0] = ih->fd[0];
+			fds[1] = ih->fd[1];
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static void adopt_children(struct master *m, char *list)
@@ -230,6 +275,11 @@ void reload_init(struct master *m)
 		m->rolled_back = 1;
 		close(rb);
 	}
+	char *handoffs = getenv(ENV_HANDOFF) ? strdup(getenv(ENV_HANDOFF)) : NULL;
+	unsetenv(ENV_HANDOFF);
+	if (handoffs)
+		adopt_handoffs(m, handoffs);
+	free(handoffs);
 	char *socks = getenv(ENV_SOCKETS) ? strdup(getenv(ENV_SOCKETS)) : NULL;
 	char *kids = getenv(ENV_CHILDREN) ? strdup(getenv(ENV_CHILDREN)) : NULL;
 	unsetenv(ENV_SOCKETS);
@@ -494,6 +544,16 @@ void reload_after_start(struct master *m)
 	free(m->inherited);
 	m->inherited = NULL;
 	m->ninherited = 0;
+	/* a pool gone, or listening elsewhere: the connections its pair held end with it */
+	for (size_t i = 0; i < m->nhandoffs; i++) {
+		if (m->handoffs[i].used)
+			continue;
+		close(m->handoffs[i].fd[0]);
+		close(m->handoffs[i].fd[1]);
+	}
+	free(m->handoffs);
+	m->handoffs = NULL;
+	m->nhandoffs = 0;
 	if (!m->old) {
 		if (m->rolled_back) {
 			log_notice("the previous configuration serves again");
@@ -606,6 +666,10 @@ static void restore_cloexec(struct master *m)
 {
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 1);
+		if (p->handoff_fd >= 0) {
+			set_cloexec(p->handoff_fd, 1);
+			set_cloexec(p->handoff_worker_fd, 1);
+		}
 		if (p->own->status_fd >= 0)
 			set_cloexec(p->own->status_fd, 1);
 		for (struct child *c = p->own->children; c; c = c->next) {
@@ -700,11 +764,20 @@ static int prev_conf_memfd(const struct master *m)
  */
 static void exec_self(struct master *m, int rollback_fd)
 {
-	struct buf socks = { 0 }, kids = { 0 };
+	struct buf socks = { 0 }, kids = { 0 }, handoffs = { 0 };
 	buf_puts(&socks, "");
 	buf_puts(&kids, "");
+	buf_puts(&handoffs, "");
 	for (struct pool *p = m->pools; p; p = p->next) {
 		set_cloexec(p->listen_fd, 0);
+		if (p->handoff_fd >= 0) {
+			/* the connections it holds wait in the pair for the next master */
+			kept_pass_on_exec(m, p);
+			set_cloexec(p->handoff_fd, 0);
+			set_cloexec(p->handoff_worker_fd, 0);
+			buf_printf(&handoffs, "%d:%d=%s;", p->handoff_fd, p->handoff_worker_fd,
+				   p->addr.text);
+		}
 		/* FD[:s]=ADDRESS; ":s": from socket activation, still systemd's after the re-exec */
 		buf_printf(&socks, "%d%s=%s;", p->listen_fd, p->own->listen_systemd ? ":s" : "",
 		       p->addr.text);
@@ -745,8 +818,9 @@ static void exec_self(struct master *m, int rollback_fd)
 		snprintf(fdnum, sizeof(fdnum), "%d", prev);
 		setenv(ENV_PREV, fdnum, 1);
 	}
-	if (!socks.oom && !kids.oom) {
+	if (!socks.oom && !kids.oom && !handoffs.oom) {
 		setenv(ENV_SOCKETS, socks.p, 1);
+		setenv(ENV_HANDOFF, handoffs.p, 1);
 		setenv(ENV_CHILDREN, kids.p, 1);
 		setenv(ENV_RELOAD, "1", 1);
 		control_pass_on_exec(m);
@@ -764,6 +838,7 @@ static void exec_self(struct master *m, int rollback_fd)
 	control_say(m, "ERROR reload failed: cannot execute '%s'", m->exe);
 	unsetenv("FPMD_CTL_CLIENT");
 	unsetenv(ENV_SOCKETS);
+	unsetenv(ENV_HANDOFF);
 	unsetenv(ENV_CHILDREN);
 	unsetenv(ENV_RELOAD);
 	unsetenv(ENV_PREV);
@@ -775,4 +850,5 @@ static void exec_self(struct master *m, int rollback_fd)
 	restore_cloexec(m);
 	buf_free(&socks);
 	buf_free(&kids);
+	buf_free(&handoffs);
 }

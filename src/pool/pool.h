@@ -37,6 +37,14 @@ struct pool {
 	char user_name[64];
 	int wake_fd;                 /* eventfd a worker pokes while the master sleeps */
 	int access_fd;               /* access.log, opened by the master; -1 = none */
+	/*
+	 * The pool's handoff pair (master/kept.h): a worker sends a kept
+	 * connection it lets go on handoff_worker_fd, the master holds it and
+	 * sends it back on handoff_fd when its next request arrives, for an
+	 * idle worker to take from handoff_worker_fd.  -1 when none.
+	 */
+	int handoff_fd;              /* the master's end */
+	int handoff_worker_fd;       /* the workers' end: WORKER_FD_HANDOFF in a worker */
 	struct pool *next;           /* the master's pools, in configuration order */
 	struct pool_master *own;     /* the master's own part (master/pool.h) */
 };

@@ -25,6 +25,7 @@ int conn_init(struct conn *c, const struct fcgi_limits *limits)
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->watch_listen_fd = -1;
+	c->watch_handoff_fd = -1;
 	c->in = malloc(CONN_IN_CAP);
 	c->out = malloc(CONN_OUT_CAP);
 	if (!c->in || !c->out) {
@@ -94,13 +95,19 @@ static const sigset_t *waiting_mask(void)
 	return &mask;
 }
 
-int listen_wait_open(int listen_fd)
+int listen_wait_open(int listen_fd, int handoff_fd)
 {
 	int epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		return -1;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+		close(epfd);
+		return -1;
+	}
+	/* a kept connection handed back with its next request is one more arrival */
+	struct epoll_event hev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = LISTEN_WAIT_HANDOFF };
+	if (handoff_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, handoff_fd, &hev) < 0) {
 		close(epfd);
 		return -1;
 	}
@@ -161,13 +168,14 @@ uint64_t conn_now_ms(void)
  * or an error.  Not interruptible: SIGQUIT stays blocked, as a request that
  * has begun is owed its answer.
  */
-static int wait_input(int fd, int interruptible, int timeout_ms, int listen_fd)
+static int wait_input(int fd, int interruptible, int timeout_ms, int listen_fd, int handoff_fd)
 {
 	if (interruptible && listen_fd >= 0) {
-		/* the kept connection and the pool's socket: 2 when only a connection waits there */
-		struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
-					 { .fd = listen_fd, .events = POLLIN } };
-		int r = wait_fds(pfd, 2, timeout_ms);
+		/* the kept connection and the pool's socket (and handoff): 2 when only a connection waits */
+		struct pollfd pfd[3] = { { .fd = fd, .events = POLLIN },
+					 { .fd = listen_fd, .events = POLLIN },
+					 { .fd = handoff_fd, .events = POLLIN } };
+		int r = wait_fds(pfd, handoff_fd >= 0 ? 3 : 2, timeout_ms);
 		/* -1: a quit or a release (the caller says which), or an error */
 		return r > 0 ? (pfd[0].revents ? 1 : 2) : r;
 	}
@@ -219,7 +227,8 @@ enum conn_read_result conn_read(struct conn *c, int interruptible, int timeout_m
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return CONN_READ_ERR;
-		int w = wait_input(c->fd, interruptible, timeout_ms, c->watch_listen_fd);
+		int w = wait_input(c->fd, interruptible, timeout_ms, c->watch_listen_fd,
+				   c->watch_handoff_fd);
 		if (w == 0)
 			return CONN_READ_TIMEOUT;
 		if (w == 2)

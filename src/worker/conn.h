@@ -26,11 +26,13 @@ struct conn {
 	int send_timeout_ms;         /* request_send_timeout; 0 = none (set by the worker) */
 	int send_timed_out;          /* a write waited send_timeout_ms for the peer: given up */
 	/*
-	 * The pool's socket, watched too while an interruptible read waits
-	 * (a kept connection between requests): CONN_READ_WAITING when a
-	 * connection waits there.  -1: not watched (set by the worker).
+	 * The pool's socket and its handoff pair's workers' end, watched too
+	 * while an interruptible read waits (a kept connection between
+	 * requests): CONN_READ_WAITING when a connection waits on either.
+	 * -1: not watched (set by the worker).
 	 */
 	int watch_listen_fd;
+	int watch_handoff_fd;
 	/*
 	 * A stream record being filled in out (conn_stream_append): its header
 	 * at rec_at is written when it closes (conn_stream_close, or before
@@ -87,7 +89,8 @@ int wait_readable(int fd, int timeout_ms);
  * EPOLLEXCLUSIVE, so a new connection wakes one idle worker, not all of them
  * (poll waiters are all woken: a thundering herd).  -1 if it cannot be made.
  */
-int listen_wait_open(int listen_fd);
+int listen_wait_open(int listen_fd, int handoff_fd);
+#define LISTEN_WAIT_HANDOFF 2u   /* epoll data of the handoff end (the socket's is 0) */
 /* 1 when a connection may be waiting, 0 when interrupted (SIGQUIT). */
 int listen_wait(int epfd);
 

@@ -233,12 +233,12 @@ static void memory_tell_master(void)
 	}
 }
 
-/* Above the worker's numbered descriptors (worker.h, ZYGOTE_FD_CTL), close-on-exec. */
+/* Above the worker's numbered descriptors (worker.h, WORKER_FD_LAST), close-on-exec. */
 static int fd_above_layout(int fd)
 {
-	if (fd < 0 || fd > ZYGOTE_FD_CTL)
+	if (fd < 0 || fd > WORKER_FD_LAST)
 		return fd;
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, ZYGOTE_FD_CTL + 1);
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, WORKER_FD_LAST + 1);
 	close(fd);
 	return moved;
 }
@@ -355,6 +355,77 @@ static void slot_park(struct worker *w, int tell_master)
 static int taken_fd = -1;
 static struct sockaddr_storage taken_peer;
 static int accept_one(struct worker *w, struct sockaddr_storage *peer);
+/* The kept connection in hand is to be handed to the master, not closed (end_connection). */
+static int park_kept;
+/* The connection in hand is kept, its last request answered, no byte of the next one read. */
+static int kept_between;
+
+/*
+ * A kept connection the master handed back (master/kept.h): its next
+ * request is there.  The fd, or -1 when another worker took it first.
+ */
+static int handoff_take(struct sockaddr_storage *peer)
+{
+	for (;;) {
+		char byte;
+		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+		union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				     .msg_controllen = sizeof(u.buf) };
+		ssize_t n = recvmsg(WORKER_FD_HANDOFF, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+			continue;            /* not one descriptor: nothing to serve */
+		int fd;
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		socklen_t len = sizeof(*peer);
+		memset(peer, 0, sizeof(*peer));
+		if (getpeername(fd, (struct sockaddr *)peer, &len) < 0)
+			peer->ss_family = AF_UNSPEC;
+		return fd;
+	}
+}
+
+/*
+ * The web server owns a kept connection (FastCGI §3.5): one this worker
+ * stops waiting on goes to the master, which holds it until its next
+ * request.  0 sent (the caller closes its copy), -1 not (it is closed as
+ * before: the master stopping, or its queue full).
+ */
+static int handoff_park(const struct worker *w, int fd)
+{
+	char byte = 'k';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(WORKER_FD_HANDOFF, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		return 0;
+	log_debug("[pool %s] child %d: a kept connection could not be handed to the master (%s); "
+		  "closing it", w->pool->conf->name, (int)getpid(), strerror(errno));
+	return -1;
+}
+
+/* A waiting connection: one handed back first (its request is there already), else a new one. */
+static int take_waiting(struct worker *w, struct sockaddr_storage *peer)
+{
+	int fd = handoff_take(peer);
+	return fd >= 0 ? fd : accept_one(w, peer);
+}
 
 /*
  * Whether a waiting connection is better left to another: a worker of the
@@ -444,6 +515,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				 * wait for this connection's web server to let go.
 				 */
 				c->watch_listen_fd = yielded ? -1 : WORKER_FD_LISTEN;
+				c->watch_handoff_fd = yielded ? -1 : WORKER_FD_HANDOFF;
 				if (yielded && (wait_ms < 0 || wait_ms > PARKED_YIELD_MS))
 					wait_ms = PARKED_YIELD_MS;
 			} else if (deadline) {
@@ -452,6 +524,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 			}
 			enum conn_read_result rr = conn_read(c, idle, wait_ms);
 			c->watch_listen_fd = -1;
+			c->watch_handoff_fd = -1;
 			if (rr == CONN_READ_TIMEOUT && idle && yielded &&
 			    !(idle_until && conn_now_ms() >= idle_until)) {
 				yielded = 0;            /* the pause is over: look again */
@@ -468,13 +541,14 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				if (yielded)
 					continue;
 				struct sockaddr_storage peer;
-				int fd = accept_one(w, &peer);
+				int fd = take_waiting(w, &peer);
 				if (fd < 0)
 					continue;               /* someone took it */
 				taken_fd = fd;
 				taken_peer = peer;
-				log_debug("[pool %s] child %d: kept connection given up for a connection "
-					  "waiting on the pool's socket", pc->name, (int)getpid());
+				park_kept = 1;
+				log_debug("[pool %s] child %d: kept connection handed to the master for a "
+					  "connection waiting on the pool's socket", pc->name, (int)getpid());
 				return 0;
 			}
 			if (rr == CONN_READ_RELEASE) {
@@ -485,8 +559,10 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				 */
 				if (!release_is_current(w) && !connection_waiting())
 					continue;
-				log_debug("[pool %s] child %d: kept connection given up: the pool needs "
-					  "this worker for a waiting connection", pc->name, (int)getpid());
+				park_kept = 1;
+				log_debug("[pool %s] child %d: kept connection handed to the master: the "
+					  "pool needs this worker for a waiting connection", pc->name,
+					  (int)getpid());
 				return 0;
 			}
 			if (rr == CONN_READ_TIMEOUT && idle) {
@@ -503,12 +579,15 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 					    "params (FCGI_PARAMS)" : "header (FCGI_BEGIN_REQUEST)");
 				return -1;
 			}
+			if (rr == CONN_READ_QUIT && idle)
+				park_kept = 1;          /* leaving between two requests: kept for the next */
 			if (rr == CONN_READ_EOF || rr == CONN_READ_QUIT)
 				return 0;
 			if (rr == CONN_READ_ERR)
 				return -1;
 		}
 		if (!marked) {
+			kept_between = 0;
 			/* The request starts with its first byte, as php-fpm counts it. */
 			sb_write_begin(w->slot);
 			w->slot->stage = SB_READING_HEADERS;
@@ -840,15 +919,23 @@ static void slot_ready(struct worker *w)
 	sb_write_end(w->slot);
 }
 
-static void end_connection(struct worker *w)
+/*
+ * park: the connection is a kept one between two requests, which the web
+ * server may use again at any moment: handed to the master (handoff_park)
+ * unless it is dead or holds input already read.
+ */
+static void end_connection(struct worker *w, int park)
 {
 	struct conn *c = loop.c;
 	if (c->send_timed_out)
 		log_warning("[pool %s] child %d: request_send_timeout (%ds) expired: the client read "
 			    "nothing; closing the connection", w->pool->conf->name, (int)getpid(),
 			    w->pool->conf->request_send_timeout);
+	if (park && c->fd >= 0 && !c->dead && !c->send_timed_out && c->in_pos == c->in_len)
+		handoff_park(w, c->fd);
 	conn_close(c);
 	loop.in_conn = 0;
+	kept_between = 0;
 	slot_stage(w, SB_IDLE);
 }
 
@@ -1073,7 +1160,7 @@ static int take_connection(struct worker *w)
 		loop.opened = 1;
 		if (w->pool->handler->ready_when_waiting)
 			slot_ready(w);
-		loop.listen_ep = listen_wait_open(WORKER_FD_LISTEN);
+		loop.listen_ep = listen_wait_open(WORKER_FD_LISTEN, WORKER_FD_HANDOFF);
 		/*
 		 * Not in a cgi pool: its workers keep their descriptors for the CGI
 		 * requests (the script, three pipes; rlimit_files is checked against
@@ -1109,7 +1196,7 @@ static int take_connection(struct worker *w)
 				return 0;
 		}
 		struct sockaddr_storage peer;
-		int fd = accept_one(w, &peer);
+		int fd = take_waiting(w, &peer);
 		if (fd < 0)
 			continue;
 		loop.accept_ms = conn_now_ms();
@@ -1126,7 +1213,7 @@ static int take_connection(struct worker *w)
 	if (getppid() != w->master_pid)
 		return 0;
 	struct sockaddr_storage peer;
-	int fd = accept_one(w, &peer);
+	int fd = take_waiting(w, &peer);
 	if (fd < 0)
 		return 0;
 	loop.accept_ms = conn_now_ms();
@@ -1148,17 +1235,20 @@ int worker_next_request(struct worker *w, worker_handle_fn handle, void *ctx)
 			loop.in_conn = 1;
 			loop.nth = 0;
 		}
+		park_kept = 0;
 		if (read_request_head(w, loop.c, loop.nth, loop.accept_ms) <= 0) {
-			end_connection(w);
+			end_connection(w, park_kept);
 			continue;
 		}
 		int pool_served;
 		int keep = serve_request(w, handle, ctx, &pool_served);
 		loop.nth++;
-		if (!keep || worker_quit || max_requests_reached(w))
-			end_connection(w);
-		else
+		if (!keep || worker_quit || max_requests_reached(w)) {
+			end_connection(w, keep);
+		} else {
 			fcgi_parser_reset(&loop.c->parser);
+			kept_between = 1;
+		}
 		if (pool_served)
 			return 1;
 	}
@@ -1278,7 +1368,7 @@ void worker_begin(struct worker *w)
 void worker_leave(struct worker *w, int status)
 {
 	if (loop.in_conn)
-		end_connection(w);
+		end_connection(w, kept_between);
 	slot_stage(w, SB_FINISHING);
 	if (w->pool->handler->worker_exit)
 		w->pool->handler->worker_exit(w);

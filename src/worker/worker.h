@@ -21,6 +21,9 @@ struct fpmd_conf;
 #define WORKER_FD_LOG    3
 #define WORKER_FD_WAKE   4   /* the pool's eventfd: "a request started" while the master sleeps */
 #define WORKER_FD_ACCESS 5   /* access.log, when the pool has one */
+/* 6: a zygote's channel (ZYGOTE_FD_CTL), in a zygote only */
+#define WORKER_FD_HANDOFF 7  /* the pool's handoff pair, the workers' end (master/kept.h) */
+#define WORKER_FD_LAST   WORKER_FD_HANDOFF
 #define WORKER_RESP_HEAD_MAX 8192
 /* An unread request body is drained up to this much before answering ends. */
 #define WORKER_DRAIN_MAX (64ull * 1024u * 1024u)

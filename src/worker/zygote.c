@@ -260,7 +260,7 @@ static int fd_in(const unsigned char *set, int fd)
 }
 
 /*
- * A shared pool's worker's descriptors: what a forked worker gets at 0..5
+ * A shared pool's worker's descriptors: what a forked worker gets at 0..5 and 7
  * (worker.h; the access log the master sent, which a USR1 may have
  * reopened), plus PHP's own; everything else the shared zygote held (other
  * pools' sockets, its own channel and log) is closed, other pools'
@@ -268,8 +268,9 @@ static int fd_in(const unsigned char *set, int fd)
  */
 static void shared_worker_layout(struct pool *pools, struct pool *p, const int fds[4], int nfds)
 {
-	int want[6] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, nfds == 4 ? fds[3] : -1 };
-	pool_child_fd_layout(pools, p, want, 6, fd_high + 1, php_fds, nphp_fds);
+	int want[8] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, nfds == 4 ? fds[3] : -1,
+			-1, p->handoff_worker_fd };
+	pool_child_fd_layout(pools, p, want, 8, fd_high + 1, php_fds, nphp_fds);
 }
 
 /*
@@ -279,8 +280,9 @@ static void shared_worker_layout(struct pool *pools, struct pool *p, const int f
  */
 static void app_zygote_layout(struct pool *pools, struct pool *p, const int fds[4])
 {
-	int want[7] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, p->access_fd, fds[3] };
-	pool_child_fd_layout(pools, p, want, 7, fd_high + 1, php_fds, nphp_fds);
+	int want[8] = { p->listen_fd, fds[0], fds[1], fds[2], p->wake_fd, p->access_fd, fds[3],
+			p->handoff_worker_fd };
+	pool_child_fd_layout(pools, p, want, 8, fd_high + 1, php_fds, nphp_fds);
 }
 
 static int same_text(const char *a, const char *b)
@@ -315,10 +317,10 @@ static int shared_pools_differ(const struct pool *pools)
 void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_t master_pid,
 			const struct handler *h, int ctl, int out_w, int err_w, int log_w)
 {
-	/* Every shared pool's socket, eventfd and access log stay: its zygote will want them. */
+	/* Every shared pool's socket, eventfd, access log and handoff end stay: its workers want them. */
 	size_t n = 0, cap = 8;
 	for (struct pool *p = pools; p; p = p->next)
-		cap += 3;
+		cap += 4;
 	int *keep = malloc(cap * sizeof(*keep));
 	if (!keep || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
 		_exit(70);
@@ -333,6 +335,7 @@ void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_
 		keep[n++] = p->listen_fd;
 		keep[n++] = p->wake_fd;
 		keep[n++] = p->access_fd;
+		keep[n++] = p->handoff_worker_fd;
 	}
 	pool_close_all_fds_but(keep, n);
 	free(keep);

@@ -1,0 +1,301 @@
+/*
+ * Kept connections held by the master between two requests: kept.h says why.
+ */
+#include "master/kept.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ev/ev.h"
+#include "log/log.h"
+#include "master/master.h"
+#include "master/pool.h"
+
+/*
+ * One held connection.  Owned by its pool's list (pool_master.held); its
+ * descriptor and watch are closed with it.
+ */
+struct kept_conn {
+	struct pool *pool;
+	int fd;
+	struct ev_watch *watch;
+	uint64_t since_us;           /* held since, monotonic: request_keepalive_timeout */
+	struct kept_conn *next;
+};
+
+/*
+ * Held at most per pool: a web server keeps open as many idle connections as
+ * its cache holds (nginx: keepalive × its workers, per web server), so the
+ * bound is generous; past it the connection held longest is closed (nginx
+ * reuses its cached connections most recent first: the coldest is the one
+ * least likely to be in use).
+ */
+#define KEPT_HELD_MAX 1024u
+
+#define KEPT_TIMER_MS 1000u
+
+int kept_pool_open(struct master *m, struct pool *p)
+{
+	int sv[2];
+	/*
+	 * After a reload, the previous master's pair: the previous generation's
+	 * workers hand their connections in there while they finish.  Else a
+	 * new one, of datagrams: one descriptor per message, none split or merged.
+	 */
+	if (reload_take_handoff(m, p->addr.text, sv) < 0 &&
+	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	p->handoff_fd = sv[0];
+	p->handoff_worker_fd = sv[1];
+	return 0;
+}
+
+static void held_free(struct master *m, struct kept_conn *k)
+{
+	struct kept_conn **pp = &k->pool->own->held;
+	while (*pp && *pp != k)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = k->next;
+	k->pool->own->nheld--;
+	if (k->watch)
+		ev_fd_del(m->loop, k->watch);
+	close(k->fd);
+	free(k);
+}
+
+/* One descriptor as a message on the master's end; 0 / -1 with errno. */
+static int handoff_send(int via, int fd)
+{
+	char byte = 'k';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(via, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -1;
+}
+
+/*
+ * The held connection is readable: its next request (handed back to the
+ * workers), or the web server's close (dropped).  The byte is peeked, not
+ * read: the worker that takes it reads the request whole.
+ */
+static void on_held(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct kept_conn *k = data;
+	struct pool *p = k->pool;
+	struct master *m = p->own->master;
+	(void)loop;
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) &&
+	    !(events & (EPOLLERR | EPOLLHUP)))
+		return;
+	if (n <= 0) {
+		held_free(m, k);         /* closed by the web server: nothing was asked */
+		return;
+	}
+	if (m->state == MASTER_RUNNING && handoff_send(p->handoff_fd, fd) == 0) {
+		held_free(m, k);         /* the workers' copy is the connection now */
+		pm_mark(p, 1);           /* a connection waits: spawn, or free a parked worker */
+		return;
+	}
+	/*
+	 * Stopping, or hundreds handed back that no worker takes: as a worker
+	 * would have, it is closed.
+	 */
+	log_warning("[pool %s] a kept connection's request could not be handed to a worker (%s); "
+		    "closing it", p->conf->name, m->state == MASTER_RUNNING ? strerror(errno) :
+		    "stopping");
+	held_free(m, k);
+}
+
+/* request_keepalive_timeout for the connections the master holds. */
+static void on_held_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct pool *p = data;
+	struct master *m = p->own->master;
+	(void)loop;
+	uint64_t now = sb_mono_us();
+	uint64_t limit = (uint64_t)p->conf->request_keepalive_timeout * 1000000u;
+	struct kept_conn *k = p->own->held;
+	while (k) {
+		struct kept_conn *next = k->next;
+		if (now - k->since_us >= limit) {
+			log_debug("[pool %s] kept connection idle for request_keepalive_timeout (%ds); "
+				  "closing it", p->conf->name, p->conf->request_keepalive_timeout);
+			held_free(m, k);
+		}
+		k = next;
+	}
+	if (!p->own->held)
+		ev_timer_disarm(t);
+}
+
+/* A worker's descriptor worth holding: a connected stream socket like the pool's. */
+static int conn_acceptable(const struct pool *p, int fd)
+{
+	struct stat st;
+	int type = 0, domain = 0, listening = 1;
+	socklen_t len = sizeof(int);
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return 0;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return 0;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || listening)
+		return 0;
+	/* a dual-stack listener accepts IPv4 clients as IPv6 sockets: same family */
+	return domain == p->addr.family;
+}
+
+static void hold(struct master *m, struct pool *p, int fd)
+{
+	if (m->state != MASTER_RUNNING || !conn_acceptable(p, fd)) {
+		if (m->state == MASTER_RUNNING)
+			log_debug("[pool %s] a descriptor from a worker was not a connection of the "
+				  "pool; closed", p->conf->name);
+		close(fd);
+		return;
+	}
+	if (p->own->nheld >= KEPT_HELD_MAX) {
+		struct kept_conn *oldest = p->own->held;
+		for (struct kept_conn *k = p->own->held; k; k = k->next)
+			if (k->since_us < oldest->since_us)
+				oldest = k;
+		log_debug("[pool %s] %u kept connections held: the oldest is closed", p->conf->name,
+			  KEPT_HELD_MAX);
+		held_free(m, oldest);
+	}
+	struct kept_conn *k = calloc(1, sizeof(*k));
+	if (!k) {
+		close(fd);
+		return;
+	}
+	k->pool = p;
+	k->fd = fd;
+	k->since_us = sb_mono_us();
+	k->watch = ev_fd_add(m->loop, fd, EPOLLIN | EPOLLRDHUP, on_held, k);
+	if (!k->watch) {
+		close(fd);
+		free(k);
+		return;
+	}
+	k->next = p->own->held;
+	p->own->held = k;
+	p->own->nheld++;
+	if (p->conf->request_keepalive_timeout > 0) {
+		if (!p->own->held_timer)
+			p->own->held_timer = ev_timer_new(m->loop, on_held_timer, p);
+		if (p->own->held_timer && !ev_timer_armed(p->own->held_timer))
+			ev_timer_arm(p->own->held_timer, KEPT_TIMER_MS, KEPT_TIMER_MS);
+	}
+}
+
+/* Workers sent kept connections: each message one descriptor, or dropped whole. */
+static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data)
+{
+	struct pool *p = data;
+	struct master *m = p->own->master;
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		char byte;
+		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+		union { struct cmsghdr h; char buf[CMSG_SPACE(4 * sizeof(int))]; } u;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				     .msg_controllen = sizeof(u.buf) };
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		int got[4], ngot = 0;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t j = 0; j < k; j++) {
+				int one;
+				memcpy(&one, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+				if (ngot < 4)
+					got[ngot++] = one;
+				else
+					close(one);
+			}
+		}
+		if (ngot == 1 && !(mh.msg_flags & MSG_CTRUNC)) {
+			hold(m, p, got[0]);
+		} else {
+			for (int j = 0; j < ngot; j++)
+				close(got[j]);
+		}
+	}
+	/* more than a batch: the rest at the next turn of the loop (level-triggered) */
+}
+
+int kept_pool_start(struct master *m, struct pool *p)
+{
+	if (p->handoff_fd < 0)
+		return 0;
+	p->own->handoff_watch = ev_fd_add(m->loop, p->handoff_fd, EPOLLIN, on_handoff, p);
+	return p->own->handoff_watch ? 0 : -1;
+}
+
+void kept_pass_on_exec(struct master *m, struct pool *p)
+{
+	struct kept_conn *k = p->own->held;
+	while (k) {
+		struct kept_conn *next = k->next;
+		/* sent on the workers' end, it waits in the master's end's queue */
+		if (handoff_send(p->handoff_worker_fd, k->fd) == 0)
+			held_free(m, k);
+		k = next;
+	}
+}
+
+void kept_pool_close(struct master *m, struct pool *p)
+{
+	while (p->own->held)
+		held_free(m, p->own->held);
+	if (p->own->held_timer)
+		ev_timer_free(m->loop, p->own->held_timer);
+	p->own->held_timer = NULL;
+	if (p->own->handoff_watch)
+		ev_fd_del(m->loop, p->own->handoff_watch);
+	p->own->handoff_watch = NULL;
+	if (p->handoff_fd >= 0)
+		close(p->handoff_fd);
+	if (p->handoff_worker_fd >= 0)
+		close(p->handoff_worker_fd);
+	p->handoff_fd = p->handoff_worker_fd = -1;
+}
+
+unsigned kept_waiting(const struct pool *p)
+{
+	if (p->handoff_worker_fd < 0)
+		return 0;
+	struct pollfd pfd = { .fd = p->handoff_worker_fd, .events = POLLIN };
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) ? 1 : 0;
+}
