@@ -135,14 +135,14 @@ struct pool_conf {
 
 /*
  * Descriptors a cgi worker needs (handlers/cgi.c).  A worker serves one
- * connection at a time, so the count is fixed: up to 7 held between
- * requests (0-5 of the worker layout, the epoll set it waits on), 1 for the
+ * connection at a time, so the count is fixed: up to 8 held between
+ * requests (0-5 and 7 of the worker layout, the epoll set it waits on), 1 for the
  * connection, CGI_REQUEST_FDS for a request (the script, opened to check and
  * execute it, and three pipes).  A lower rlimit_files is refused by fpmd -t
  * and at start, so a cgi worker never accepts a request it cannot run.
  */
 #define CGI_REQUEST_FDS 7
-#define CGI_WORKER_MIN_FILES (7 + 1 + CGI_REQUEST_FDS)
+#define CGI_WORKER_MIN_FILES (8 + 1 + CGI_REQUEST_FDS)
 
 struct fpmd_conf {
 	char *file;                 /* the main config file, absolute */
