@@ -168,11 +168,8 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	if (p->listen_fd >= 0) {
 		p->own->listen_inherited = 1;
 		/* A changed mode, owner or backlog applies to an inherited socket too. */
-		if (p->addr.family == AF_UNIX &&
-		    ((perms.owner != (uid_t)-1 && chown(p->addr.path, perms.owner, perms.group) < 0) ||
-		     chmod(p->addr.path, (mode_t)(perms.mode >= 0 ? perms.mode : 0660)) < 0))
-			log_sys(LL_WARNING, "[pool %s] cannot apply listen.owner/mode to '%s'", pc->name,
-				p->addr.path);
+		if (p->addr.family == AF_UNIX && listen_path_apply(p->addr.path, &perms, err, sizeof(err)) < 0)
+			log_warning("[pool %s] cannot apply listen.owner/mode: %s", pc->name, err);
 		listen(p->listen_fd, pc->listen_backlog < 0 ? listen_somaxconn() : pc->listen_backlog);
 	} else {
 		p->listen_fd = listen_open(&p->addr, pc->listen_backlog, &perms, err, sizeof(err));
@@ -182,8 +179,13 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 	     (pc->listen_acl_groups && *pc->listen_acl_groups)) &&
 	    socket_acl_apply(p->addr.path, (unsigned)(pc->listen_mode >= 0 ? pc->listen_mode : 0660),
 			     pc->listen_acl_users, pc->listen_acl_groups, err, sizeof(err)) < 0) {
-		log_error("[pool %s] %s", pc->name, err);
-		goto fail;
+		if (errno == ENOTSOCK && p->own->listen_inherited) {
+			/* still the pool's socket (the descriptor), only its path is gone */
+			log_warning("[pool %s] %s", pc->name, err);
+		} else {
+			log_error("[pool %s] %s", pc->name, err);
+			goto fail;
+		}
 	}
 	if (p->listen_fd < 0) {
 		/* php-fpm's bind message names the address, not the pool: kept word for word */

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "master/ids.h"
+#include "net/listen.h"
 
 /* The kernel's format (linux/posix_acl_xattr.h). */
 #define ACL_XATTR_VERSION 0x0002u
@@ -83,9 +85,23 @@ int socket_acl_apply(const char *path, unsigned mode, const char *users, const c
 	memcpy(buf, &v, 4);
 	for (size_t i = 0; i < n; i++)
 		memcpy(buf + 4 + i * 8, &e[i], 8);
-	if (setxattr(path, "system.posix_acl_access", buf, 4 + n * 8, 0) < 0) {
-		snprintf(err, errlen, "cannot set the ACL of '%s': %s", path, strerror(errno));
+	/* never through a symlink a pool's user may have put there (listen.h) */
+	char proc[LISTEN_PROC_PATH_MAX];
+	int pin = listen_path_pin(path, proc);
+	if (pin < 0) {
+		int saved = errno;
+		snprintf(err, errlen, "'%s' is not the pool's socket any more (%s): its ACL was left "
+			 "alone", path, saved == ENOTSOCK ? "not a socket" : strerror(saved));
+		errno = saved;
 		return -1;
 	}
-	return 0;
+	int rc = 0;
+	if (setxattr(proc, "system.posix_acl_access", buf, 4 + n * 8, 0) < 0) {
+		snprintf(err, errlen, "cannot set the ACL of '%s': %s", path, strerror(errno));
+		rc = -1;
+	}
+	int saved = errno;
+	close(pin);
+	errno = saved;
+	return rc;
 }

@@ -229,6 +229,46 @@ static void bare_port_to_ipv4(struct listen_addr *a)
 	snprintf(a->text, sizeof(a->text), "0.0.0.0:%u", port);
 }
 
+int listen_path_pin(const char *path, char *proc)
+{
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		close(fd);
+		errno = ENOTSOCK;
+		return -1;
+	}
+	snprintf(proc, LISTEN_PROC_PATH_MAX, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+int listen_path_apply(const char *path, const struct listen_perms *perms, char *err, size_t errlen)
+{
+	char proc[LISTEN_PROC_PATH_MAX];
+	int pin = listen_path_pin(path, proc);
+	if (pin < 0) {
+		snprintf(err, errlen, "'%s' is not the pool's socket any more (%s): its owner and "
+			 "mode were left alone", path, errno == ENOTSOCK ? "not a socket" :
+			 strerror(errno));
+		return -1;
+	}
+	int rc = 0;
+	if ((perms->owner != (uid_t)-1 || perms->group != (gid_t)-1) &&
+	    chown(proc, perms->owner, perms->group) < 0) {
+		snprintf(err, errlen, "failed to chown() the socket '%s': %s", path, strerror(errno));
+		rc = -1;
+	} else if (chmod(proc, (mode_t)(perms->mode >= 0 ? perms->mode : 0660)) < 0) {
+		snprintf(err, errlen, "failed to chmod() the socket '%s': %s", path, strerror(errno));
+		rc = -1;
+	}
+	int e = errno;
+	close(pin);
+	errno = e;
+	return rc;
+}
+
 int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *perms,
 		char *err, size_t errlen)
 {
@@ -281,17 +321,8 @@ int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *p
 			 a->spec[0] ? a->spec : a->text, strerror(errno), errno);
 		goto fail;
 	}
-	if (a->family == AF_UNIX && perms) {
-		if ((perms->owner != (uid_t)-1 || perms->group != (gid_t)-1) &&
-		    chown(a->path, perms->owner, perms->group) < 0) {
-			snprintf(err, errlen, "failed to chown() the socket '%s': %s", a->path, strerror(errno));
-			goto fail_unlink;
-		}
-		if (chmod(a->path, (mode_t)(perms->mode >= 0 ? perms->mode : 0660)) < 0) {
-			snprintf(err, errlen, "failed to chmod() the socket '%s': %s", a->path, strerror(errno));
-			goto fail_unlink;
-		}
-	}
+	if (a->family == AF_UNIX && perms && listen_path_apply(a->path, perms, err, errlen) < 0)
+		goto fail_unlink;
 	if (listen(fd, backlog < 0 ? listen_somaxconn() : backlog) < 0) {
 		snprintf(err, errlen, "listen() for address '%s' failed: %s", a->text, strerror(errno));
 		goto fail_unlink;

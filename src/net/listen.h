@@ -44,6 +44,23 @@ struct listen_perms {
 int listen_open(struct listen_addr *a, int backlog, const struct listen_perms *perms,
 		char *err, size_t errlen);
 
+/*
+ * A unix socket's path, for changing its owner, mode or ACL: the socket's
+ * directory may be writable by a pool's user, who could put a symlink there
+ * for the root master to hand over whatever it points to.  The path is
+ * opened O_PATH|O_NOFOLLOW and must be a socket; proc (at least
+ * LISTEN_PROC_PATH_MAX bytes) names that very inode (/proc/self/fd/N) for
+ * chown(), chmod() and setxattr().  Returns the descriptor to close after,
+ * or -1 with errno (ENOTSOCK: not a socket, a symlink included).
+ */
+#define LISTEN_PROC_PATH_MAX 32
+int listen_path_pin(const char *path, char *proc);
+/*
+ * Owner (when perms->owner or group is set) and mode of the socket at path,
+ * through listen_path_pin.  0, or -1 with errno and a reason in err.
+ */
+int listen_path_apply(const char *path, const struct listen_perms *perms, char *err, size_t errlen);
+
 /* The kernel's somaxconn, for listen.backlog = -1. */
 int listen_somaxconn(void);
 

@@ -218,3 +218,31 @@ def test_reload_applies_listen_mode_to_the_inherited_socket(fpmd, workdir):
     assert stat.S_IMODE(st.st_mode) == 0o600
     import pwd
     assert st.st_uid == pwd.getpwnam("daemon").pw_uid
+
+
+def test_reload_never_changes_what_a_symlink_at_the_socket_path_points_to(fpmd, workdir):
+    """The socket's directory may be the pool user's (Debian's /run/php is
+    www-data's): a pool user that replaces the socket with a symlink to a root
+    file must not get that file chowned, chmodded or given an ACL by the root
+    master at the next reload."""
+    import stat
+    scripts(workdir)
+    extra = "listen.mode = 0666\nlisten.owner = daemon\nlisten.acl_users = daemon\n"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=extra)))
+    sock = f"{workdir}/www.sock"
+    victim = f"{workdir}/victim"
+    with open(victim, "w") as f:
+        f.write("root secret\n")
+    os.chmod(victim, 0o600)
+    os.symlink(victim, f"{workdir}/.x")
+    os.rename(f"{workdir}/.x", sock)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2)
+    st = os.stat(victim)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o600), st
+    try:
+        acl = os.getxattr(victim, "system.posix_acl_access")
+    except OSError:
+        acl = None
+    assert acl is None, acl
+    assert "is not the pool's socket any more" in fpmd.log(), fpmd.log()[-2000:]
