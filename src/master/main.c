@@ -18,6 +18,7 @@
 #include "handlers/handler.h"
 #include "master/conf_check.h"
 #include "master/master.h"
+#include "master/module_probe.h"
 #include "proc/proctitle.h"
 
 #ifndef FPMD_VERSION
@@ -153,6 +154,7 @@ static void start_failure_log(const struct fpmd_conf *conf)
 
 int main(int argc, char **argv)
 {
+	module_probe_main(argc, argv);
 	static const struct option longopts[] = {
 		{ "fpm-config", required_argument, NULL, 'y' },
 		{ "prefix", required_argument, NULL, 'p' },

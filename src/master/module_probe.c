@@ -2,8 +2,10 @@
  * module.path checked before any worker needs it (`fpmd -t`, start, the
  * reload check): the file loads, exports fpmd_module, speaks this ABI and
  * has a handle function.  Loading runs the module's constructors, which must
- * never happen in the master (root, owner of every socket): a child does it,
- * as the pool's user when the master is root, and only reports back.
+ * never happen in the master (root, owner of every socket): a process of its
+ * own does it (fpmd itself exec'd with --probe-module, holding nothing of the
+ * master's but the pipe it answers on), as the pool's user when the master is
+ * root, and only reports back.
  */
 #include "master/module_probe.h"
 
@@ -25,24 +27,30 @@
 
 #define PROBE_TIMEOUT_MS 5000
 
-/* In the child: the answer goes to fd, nothing else leaves the process. */
-static void probe_child(const struct pool_conf *p, int fd)
+#define PROBE_ARG "--probe-module"
+#define PROBE_ANSWER_FD 3
+
+/*
+ * The probe process (fpmd --probe-module PATH USER GROUP, exec'd by
+ * module_probe): the answer goes to PROBE_ANSWER_FD, nothing else leaves it.
+ */
+static void probe_run(const char *path, const char *user, const char *group)
 {
+	int fd = PROBE_ANSWER_FD;
 	char msg[512] = "";
 	uid_t uid;
 	gid_t gid;
 	char name[64];
-	if (geteuid() == 0 && p->user && *p->user &&
-	    ids_user(p->user, &uid, &gid, name, sizeof(name)) == 0) {
-		if (p->group && *p->group)
-			ids_group(p->group, &gid);
+	if (geteuid() == 0 && *user && ids_user(user, &uid, &gid, name, sizeof(name)) == 0) {
+		if (*group)
+			ids_group(group, &gid);
 		if ((gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0)) || setuid(uid) < 0) {
-			snprintf(msg, sizeof(msg), "cannot switch to user '%s' to load it: %s", p->user,
+			snprintf(msg, sizeof(msg), "cannot switch to user '%s' to load it: %s", user,
 				 strerror(errno));
 			goto out;
 		}
 	}
-	void *dl = dlopen(p->module_path, RTLD_NOW | RTLD_LOCAL);
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		const char *e = dlerror();
 		snprintf(msg, sizeof(msg), "cannot be loaded: %s", e ? e : "?");
@@ -60,6 +68,40 @@ out:
 	if (write(fd, msg, strlen(msg)) < 0)
 		_exit(2);
 	_exit(msg[0] ? 1 : 0);
+}
+
+int module_probe_main(int argc, char **argv)
+{
+	if (argc != 5 || strcmp(argv[1], PROBE_ARG) != 0)
+		return -1;
+	probe_run(argv[2], argv[3], argv[4]);
+	return 0;
+}
+
+/*
+ * In the forked child: a session of its own (so whatever the module's code
+ * leaves behind is killed with it), the answer's pipe at PROBE_ANSWER_FD,
+ * nothing else of the master's: no descriptor (pool sockets, the control
+ * socket, logs, children's pipes) and, by exec, no mapping (scoreboards).
+ */
+static void probe_exec(const struct pool_conf *p, int answer)
+{
+	setsid();
+	if (answer != PROBE_ANSWER_FD) {
+		if (dup2(answer, PROBE_ANSWER_FD) < 0)
+			_exit(2);
+	} else {
+		fcntl(answer, F_SETFD, 0);
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		_exit(2);
+	/* 2 stays: what the module's loader prints is what fpmd -t shows */
+	close_range(PROBE_ANSWER_FD + 1, ~0U, 0);
+	char *argv[] = { (char *)"fpmd", (char *)PROBE_ARG, p->module_path,
+			 (char *)(p->user ? p->user : ""), (char *)(p->group ? p->group : ""), NULL };
+	execv("/proc/self/exe", argv);
+	_exit(2);
 }
 
 int module_probe(const struct pool_conf *p, char *err, size_t cap)
@@ -90,48 +132,48 @@ int module_probe(const struct pool_conf *p, char *err, size_t cap)
 		return -1;
 	}
 	if (pid == 0) {
-		close(pp[0]);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		probe_child(p, pp[1]);
+		probe_exec(p, pp[1]);
 	}
 	close(pp[1]);
-	/* The answer, or EOF when the child exits; a constructor that hangs is cut short. */
+	fcntl(pp[0], F_SETFL, O_NONBLOCK);
+	/*
+	 * The answer, until the probe exits (a child the module's constructor
+	 * forked may hold the pipe open: its end is not awaited); a constructor
+	 * that hangs is cut short.
+	 */
 	char buf[512];
 	size_t len = 0;
 	uint64_t t0 = sb_mono_us();
-	int timed_out = 0;
+	int timed_out = 0, status = 0, exited = 0;
 	for (;;) {
+		ssize_t got;
+		while (len < sizeof(buf) - 1 && (got = read(pp[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+			len += (size_t)got;
+		if (exited)
+			break;
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid) {
+			exited = 1;          /* one more read: what it wrote before it left */
+			continue;
+		}
 		long left = PROBE_TIMEOUT_MS - (long)((sb_mono_us() - t0) / 1000u);
-		struct pollfd pf = { .fd = pp[0], .events = POLLIN };
 		if (left <= 0) {
 			timed_out = 1;
 			break;
 		}
-		int r = poll(&pf, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			timed_out = r == 0;
-			break;
-		}
-		ssize_t got = read(pp[0], buf + len, sizeof(buf) - 1 - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		if (len == sizeof(buf) - 1)
-			break;
+		struct pollfd pf = { .fd = pp[0], .events = POLLIN };
+		poll(&pf, 1, left < 20 ? (int)left : 20);
 	}
 	close(pp[0]);
 	buf[len] = '\0';
-	if (timed_out)
-		kill(pid, SIGKILL);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* the probe's session: the probe itself if it hangs, and whatever it left behind */
+	kill(-pid, SIGKILL);
+	if (!exited)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
 	if (timed_out) {
 		snprintf(err, cap, "did not finish loading within %d s", PROBE_TIMEOUT_MS / 1000);
 		return -1;

@@ -203,6 +203,42 @@ def test_module_check_never_runs_module_code_in_the_master(workdir):
         assert all(uid == 65534 for _, uid in lines), "loaded as root, not as the pool's user"
 
 
+def test_module_check_holds_nothing_of_the_master(fpmd, workdir):
+    """The reload check loads module.path (its constructors run) as the pool's
+    user: in a process that holds none of the master's descriptors (pool
+    sockets, control socket, logs, pipes) nor its shared mappings
+    (scoreboards), so module code cannot accept another pool's requests;
+    a child it leaves behind is killed with the check."""
+    marker = f"{workdir}/probe.txt"
+    os.chmod(workdir, 0o777)
+    so = _so(workdir, "spy", '#include <stdio.h>\n#include <string.h>\n#include <dirent.h>\n'
+             '#include <stdlib.h>\n#include <unistd.h>\n#include "fpmd/module.h"\n'
+             "__attribute__((constructor)) static void ctor(void) {\n"
+             f'  FILE *f = fopen("{marker}", "a"); if (!f) return;\n'
+             '  DIR *d = opendir("/proc/self/fd"); struct dirent *e; int n = 0;\n'
+             '  while (d && (e = readdir(d))) if (e->d_name[0] != \'.\') n++;\n'
+             '  if (d) closedir(d);\n'
+             '  int shared = 0; char line[512]; FILE *m = fopen("/proc/self/maps", "r");\n'
+             '  while (m && fgets(line, sizeof line, m)) if (strstr(line, " rw-s ")) shared++;\n'
+             '  if (m) fclose(m);\n'
+             '  fprintf(f, "fds %d shared %d\\n", n, shared); fclose(f);\n'
+             '  if (fork() == 0) { sleep(30); _exit(0); }\n'
+             "}\n"
+             "static int h(void *s, struct fpmd_request *r) { (void)s; (void)r; return 0; }\n"
+             "const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = \"c\", .handle = h };\n")
+    import signal
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so, children=1)))
+    os.unlink(marker)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2)
+    first = open(marker).read().split("\n")[0].split()
+    # 0, 1, 2, the answer's pipe, and the constructor's own two: the marker and /proc/self/fd
+    assert int(first[1]) <= 6 and int(first[3]) == 0, (first, fpmd.log()[-1500:])
+    # the child the constructor forked did not outlive the check
+    left = subprocess.run(["pgrep", "-u", "nobody", "-f", "probe-module"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", left.stdout
+
+
 def test_reload_refuses_a_missing_module(fpmd, workdir, modules):
     import signal
     fpmd.start(basic_conf(workdir, module_pool(workdir, f"{modules}/hello.so")))
