@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,9 +62,45 @@ static int facility_from_name(const char *name)
 	return LOG_DAEMON;
 }
 
+/* Whether anyone but root may add or replace entries in path's directory. */
+static int dir_of_others(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return 1;
+	return st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+int log_file_open(const char *path, int mode)
+{
+	int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY;
+	if (geteuid() != 0 || !dir_of_others(path))
+		return open(path, flags, (mode_t)mode);
+	/* O_NONBLOCK: a FIFO put there must not hang the master on open */
+	int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK, (mode_t)mode);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+	return fd;
+}
+
 static int open_file(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	return log_file_open(path, 0640);
 }
 
 int log_open(const struct log_settings *s)
@@ -163,6 +200,9 @@ static int write_all(int fd, const char *p, size_t n)
 	}
 	return 0;
 }
+
+static void log_worker_output_escaped(const char *prefix, const char *msg, size_t len,
+				      const char *suffix);
 
 /* Copies msg into out, escaping what would break a one-line record. */
 static size_t escape_into(char *out, size_t cap, const char *msg, size_t len, int json)
@@ -305,6 +345,28 @@ static void write_line(const char *line, size_t len)
 }
 
 void log_worker_output(const char *prefix, const char *msg, size_t len, const char *suffix)
+{
+	/*
+	 * What a worker (or any program it runs) writes is escaped like its log
+	 * pipe's lines: a carriage return or a terminal escape could otherwise
+	 * make it look like another pool's or the master's line.  A CR ending
+	 * the line is a CRLF writer's: dropped.
+	 */
+	if (len && msg[len - 1] == '\r')
+		len--;
+	char stackbuf[4096];
+	char *esc = len * 4 + 8 <= sizeof(stackbuf) ? stackbuf : malloc(len * 4 + 8);
+	if (!esc)
+		return;
+	len = escape_into(esc, len * 4 + 8, msg, len, 0);
+	msg = esc;
+	log_worker_output_escaped(prefix, msg, len, suffix);
+	if (esc != stackbuf)
+		free(esc);
+}
+
+static void log_worker_output_escaped(const char *prefix, const char *msg, size_t len,
+				      const char *suffix)
 {
 	if (lg.json || lg.use_syslog || lg.pipe_fd >= 0 || LL_WARNING < lg.level) {
 		/* one record: these formats have no line length to respect */

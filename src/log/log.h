@@ -27,6 +27,15 @@ struct log_settings {
 };
 
 int  log_open(const struct log_settings *s);   /* 0 / -1 with errno */
+/*
+ * Opens a log file for appending, as root: in a directory anyone but root
+ * may write (a pool's user owns it, say) a symlink is not followed and only
+ * a regular file is taken, or that user could point the path at any file for
+ * the master to write or hand to a worker.  In root's own directories a
+ * symlink is followed as usual (/dev/stderr, /proc/self/fd/1).  The fd, or
+ * -1 with errno (ELOOP: a symlink there; EINVAL: not a regular file).
+ */
+int  log_file_open(const char *path, int mode);
 int  log_reopen(void);                         /* USR1 */
 void log_close(void);
 void log_set_level(enum log_level l);

@@ -185,7 +185,12 @@ void conf_check_root_pools(const struct fpmd_conf *c, int allow_root, struct con
 		const struct pool_conf *p = c->pools[i];
 		uid_t uid;
 		gid_t gid;
-		if (p->user && ids_user(p->user, &uid, &gid, NULL, 0) == 0 && uid == 0) {
+		if (!p->user || ids_user(p->user, &uid, &gid, NULL, 0) < 0)
+			continue;
+		/* the group too, as php-fpm: a worker of gid 0 writes every root-group file */
+		if (p->group && *p->group && ids_group(p->group, &gid) < 0)
+			continue;
+		if (uid == 0 || gid == 0) {
 			char *msg = NULL;
 			if (asprintf(&msg, "[pool %s] please specify user and group other than root "
 				     "(or start fpmd with -R to allow it)", p->name) < 0)

@@ -75,11 +75,24 @@ void daemonize_notify(int *notify_fd, int ok)
 
 int pidfile_write(const char *path)
 {
+	/*
+	 * A new file of an unpredictable name (O_EXCL: never through a symlink),
+	 * renamed over the path: its directory may be a pool user's (Debian's
+	 * /run/php), who could otherwise have the root master truncate any file.
+	 */
 	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	if (fchmod(fd, 0644) < 0) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0) {

@@ -216,7 +216,7 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		}
 	}
 	if (pc->access_log && *pc->access_log) {
-		p->access_fd = open(pc->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		p->access_fd = log_file_open(pc->access_log, 0640);
 		if (p->access_fd < 0) {
 			log_sys(LL_ERROR, "[pool %s] failed to open access.log '%s'", pc->name, pc->access_log);
 			goto fail;
@@ -374,7 +374,7 @@ static int reopen_access_log(struct master *m, struct pool *p)
 	(void)m;
 	if (p->access_fd < 0)
 		return 0;
-	int fd = open(p->conf->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int fd = log_file_open(p->conf->access_log, 0640);
 	if (fd < 0) {
 		log_sys(LL_ERROR, "[pool %s] failed to reopen access.log '%s'", p->conf->name,
 			p->conf->access_log);
@@ -507,7 +507,7 @@ static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
 	};
 	if (force_stderr && c->error_log && strcmp(c->error_log, "syslog") != 0) {
 		/* -O: everything to stderr, as php-fpm does; like php-fpm, the file still exists */
-		int fd = open(c->error_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int fd = log_file_open(c->error_log, 0600);
 		if (fd >= 0)
 			close(fd);
 	}

@@ -681,7 +681,7 @@ int pm_pool_start(struct master *m, struct pool *p)
 	p->own->pm_mem = (struct pm_memory){ .spawn_rate = 1 };
 	p->own->slowlog_fd = -1;
 	if (p->conf->slowlog && p->conf->request_slowlog_timeout > 0) {
-		p->own->slowlog_fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		p->own->slowlog_fd = log_file_open(p->conf->slowlog, 0640);
 		if (p->own->slowlog_fd < 0)
 			log_sys(LL_WARNING, "[pool %s] cannot open slowlog '%s'", p->conf->name,
 				p->conf->slowlog);
@@ -722,7 +722,7 @@ int pm_slowlog_reopen(struct pool *p)
 {
 	if (p->own->slowlog_fd < 0 || !p->conf->slowlog)
 		return 0;
-	int fd = open(p->conf->slowlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int fd = log_file_open(p->conf->slowlog, 0640);
 	if (fd < 0)
 		return -1;
 	close(p->own->slowlog_fd);

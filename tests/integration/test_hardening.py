@@ -1,0 +1,128 @@
+"""The root master against a pool's user: files it opens or creates in directories a pool's
+user may write (Debian's /run/php is www-data's), a worker of group root, and worker output
+made to look like another pool's lines.  Each test failed before its fix."""
+import os
+import pwd
+import signal
+import subprocess
+
+import pytest
+
+from conftest import FPMD, basic_conf, fcgi_request, pool_conf, wait_for, write_script
+from test_php import PHP_SO, php_pool
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the master's own case)")
+
+NOBODY = pwd.getpwnam("nobody").pw_uid
+
+
+def victim_file(workdir):
+    path = f"{workdir}/victim"
+    with open(path, "w") as f:
+        f.write("root secret\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def untouched(path):
+    st = os.stat(path)
+    with open(path) as f:
+        return (st.st_uid, st.st_gid, st.st_mode & 0o777, f.read()) == (0, 0, 0o600, "root secret\n")
+
+
+def pool_user_dir(workdir, name):
+    d = f"{workdir}/{name}"
+    os.mkdir(d)
+    os.chown(d, NOBODY, -1)
+    return d
+
+
+def test_the_pid_files_temporary_name_cannot_be_planted(fpmd, workdir):
+    """The pid file is written to a temporary file renamed over it: its name
+    was the path and the master's pid (which a reload keeps), so a pool's user
+    owning the directory planted a symlink there and the root master truncated
+    the file it pointed to."""
+    run = pool_user_dir(workdir, "run")
+    victim = victim_file(workdir)
+    conf = basic_conf(workdir, pool_conf(workdir)).replace(f"pid = {workdir}/fpmd.pid",
+                                                           f"pid = {run}/fpmd.pid")
+    fpmd.start(conf)
+    pid = int(open(f"{run}/fpmd.pid").read())
+    os.symlink(victim, f"{run}/fpmd.pid.{pid}.tmp")
+    os.lchown(f"{run}/fpmd.pid.{pid}.tmp", NOBODY, -1)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2)
+    assert untouched(victim), open(victim).read()
+    assert not os.path.islink(f"{run}/fpmd.pid") and int(open(f"{run}/fpmd.pid").read()) == pid
+
+
+def test_an_access_log_symlinked_in_a_pool_users_directory_is_not_followed(fpmd, workdir):
+    """access.log in a directory the pool's user writes: a symlink there would
+    have the root master append to (and hand the workers) any file."""
+    logs = pool_user_dir(workdir, "logs")
+    victim = victim_file(workdir)
+    os.symlink(victim, f"{logs}/access.log")
+    r = subprocess.run([FPMD, "-y", write_conf(workdir, basic_conf(workdir, pool_conf(
+        workdir, extra=f"access.log = {logs}/access.log\n"))), "-F"],
+        capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "failed to open access.log" in r.stderr + r.stdout, r.stderr
+    assert untouched(victim)
+
+
+def test_a_slowlog_made_a_symlink_before_a_reopen_is_not_followed(fpmd, workdir):
+    logs = pool_user_dir(workdir, "logs")
+    victim = victim_file(workdir)
+    extra = (f"access.log = {logs}/access.log\nslowlog = {logs}/slow.log\n"
+             "request_slowlog_timeout = 1\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=extra)))
+    for name in ("access.log", "slow.log"):
+        os.unlink(f"{logs}/{name}")
+        os.symlink(victim, f"{logs}/{name}")
+    fpmd.signal(signal.SIGUSR1)
+    fpmd.wait_log("failed to reopen access.log")
+    write_script(f"{workdir}/slow.sh", "#!/bin/sh\nsleep 1.5\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    assert fcgi_request(f"{workdir}/www.sock", "/slow.sh", root=workdir, timeout=10).status == 200
+    assert untouched(victim)
+
+
+def test_a_log_symlinked_in_roots_own_directory_is_followed(fpmd, workdir):
+    """An operator's own symlink (/dev/stdout, /proc/self/fd/1, a log moved
+    elsewhere) in a directory only root writes is followed as before."""
+    os.symlink(f"{workdir}/real.log", f"{workdir}/linked.log")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"access.log = {workdir}/linked.log\n")))
+    assert fcgi_request(f"{workdir}/www.sock", "/ping", root=workdir).status == 200
+    assert wait_for(lambda: os.path.exists(f"{workdir}/real.log") and
+                    "/ping" in open(f"{workdir}/real.log").read(), 5)
+
+
+def write_conf(workdir, text):
+    path = f"{workdir}/t.conf"
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_a_pool_of_group_root_is_refused_as_php_fpm_does(workdir):
+    r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, pool_conf(
+        workdir, extra="group = root\n")))], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "please specify user and group other than root" in r.stderr + r.stdout, r.stderr
+    r = subprocess.run([FPMD, "-t", "-R", "-y", f"{workdir}/t.conf"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")
+def test_what_a_worker_writes_to_stderr_cannot_forge_a_log_line(fpmd, workdir):
+    """A carriage return or a terminal escape in a worker's stderr reached the
+    error log raw: on a terminal the line read as another pool's."""
+    write_script(f"{workdir}/forge.php",
+                 '<?php file_put_contents("php://stderr", "\\r[07-Dec-2026 08:47:11] NOTICE: '
+                 '[pool other] child 4242 exited\\x1b[K\\r\\n"); echo "ok";', 0o644)
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra="catch_workers_output = yes\n")))
+    assert fcgi_request(f"{workdir}/www.sock", "/forge.php", root=workdir).status == 200
+    assert wait_for(lambda: "said into stderr" in fpmd.log(), 5), fpmd.log()[-1000:]
+    log = fpmd.log()
+    assert "\r" not in log and "\x1b" not in log, repr(log[-500:])
+    assert '\\x0d[07-Dec-2026 08:47:11] NOTICE: [pool other] child 4242 exited\\x1b[K"' in log, log[-500:]
