@@ -111,11 +111,56 @@ static void check_cgi_files(struct conf_diags *d, const struct fpmd_conf *c,
 		  CGI_WORKER_MIN_FILES);
 }
 
+/* A pool's PHP is the shared zygote's (php.zygote = shared): its user and group, or -1. */
+static int shared_php_ids(const struct pool_conf *p, uid_t *uid, gid_t *gid)
+{
+	const struct handler *h = handler_for_pool(p);
+	if (!h || !h->shared_start || p->php_zygote != PHP_ZYGOTE_SHARED)
+		return -1;
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (p->user && *p->user && ids_user(p->user, uid, gid, NULL, 0) < 0)
+		return -1;
+	if (p->group && *p->group && ids_group(p->group, gid) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The shared PHP zygote's pools share one opcache, mapped writable in all
+ * their workers (as in php-fpm): validate_permission guards include, not
+ * memory.  A pool whose PHP may write its own process memory
+ * (process.dumpable: /proc/self/mem) could read and rewrite the cached
+ * scripts of pools of other users: refused, php.zygote = pool suggested.
+ */
+static void check_shared_php_trust(struct conf_diags *d, const struct fpmd_conf *c)
+{
+	for (size_t i = 0; i < c->npools; i++) {
+		const struct pool_conf *p = c->pools[i];
+		uid_t uid, ou;
+		gid_t gid, og;
+		if (!p->process_dumpable || shared_php_ids(p, &uid, &gid) < 0)
+			continue;
+		for (size_t j = 0; j < c->npools; j++) {
+			const struct pool_conf *o = c->pools[j];
+			if (j == i || shared_php_ids(o, &ou, &og) < 0 || (ou == uid && og == gid))
+				continue;
+			diag_push(d, 1, p->file, p->line, "pool %s: process.dumpable = yes with the "
+				  "shared PHP zygote, which pool %s of another user shares: its PHP "
+				  "could read and rewrite that pool's scripts in the shared opcache; set "
+				  "php.zygote = pool for it (or for the other pools)", p->name, o->name);
+			break;
+		}
+	}
+}
+
 int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check_users)
 {
 	size_t before = d->errors;
 	check_dir_writable(d, "error_log", c->error_log);
 	check_dir_writable(d, "pid", c->pid);
+	if (check_users)
+		check_shared_php_trust(d, c);
 	for (size_t i = 0; i < c->npools; i++) {
 		const struct pool_conf *p = c->pools[i];
 		struct listen_addr a;

@@ -126,3 +126,27 @@ def test_what_a_worker_writes_to_stderr_cannot_forge_a_log_line(fpmd, workdir):
     log = fpmd.log()
     assert "\r" not in log and "\x1b" not in log, repr(log[-500:])
     assert '\\x0d[07-Dec-2026 08:47:11] NOTICE: [pool other] child 4242 exited\\x1b[K"' in log, log[-500:]
+
+
+@pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")
+def test_a_dumpable_pool_sharing_the_opcache_with_another_user_is_refused(workdir):
+    """process.dumpable lets a pool's PHP write its own memory (/proc/self/mem):
+    with the shared zygote that is the opcache every shared pool runs from, so
+    pool a could rewrite pool b's cached scripts.  Refused, with the way out."""
+    pools = (php_pool(workdir, "a", extra="process.dumpable = yes\n") +
+             php_pool(workdir, "b").replace("user = nobody", "user = www-data"))
+    r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, pools))],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert ("pool a: process.dumpable = yes with the shared PHP zygote, which pool b of another "
+            "user shares") in r.stderr + r.stdout, r.stderr
+    assert "set php.zygote = pool" in r.stderr + r.stdout
+    fixed = pools.replace("process.dumpable = yes\n", "process.dumpable = yes\nphp.zygote = pool\n")
+    r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, fixed))],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    # pools of one user have nothing to hide from each other
+    same = pools.replace("user = www-data", "user = nobody")
+    r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, same))],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
