@@ -87,8 +87,12 @@ extern const struct handler handler_status;
 #define STATUS_NO_CACHE_HEADERS "Expires: Thu, 01 Jan 1970 00:00:00 GMT\r\n" \
 	"Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
 
-/* The status page of a pool, from its scoreboard (status.c). */
-char *status_page(const struct pool *pool, int listen_fd, const char *query,
+/*
+ * The status page of a pool, from its scoreboard (status.c).  master_pid:
+ * the master's pid as the caller knows it (getpid() in the master, getppid()
+ * in a worker), never the scoreboard's, which a worker can write.
+ */
+char *status_page(const struct pool *pool, int listen_fd, const char *query, pid_t master_pid,
 		  enum status_format *fmt, size_t *len);
 
 /*

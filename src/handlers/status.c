@@ -165,17 +165,16 @@ static pid_t parent_of(pid_t pid)
  * anonymous resident memory (statm: resident less file-backed), which
  * counts pages still shared with the zygote once per worker.  A pid comes
  * from a slot, which its worker writes: it is read only if it is a child
- * of the master (the scoreboard header's pid, the master's own number).
+ * of the master (master_pid: the caller's own knowledge, not the
+ * scoreboard's header, which a worker can write too).
  */
-static void pool_memory(struct snapshot *snap, const struct scoreboard *sb)
+static void pool_memory(struct snapshot *snap, pid_t master_pid)
 {
-	struct sb_header hdr;
-	sb_header_read(sb, &hdr);
 	uint64_t pss = 0, anon = 0;
 	int pss_ok = 1;
 	for (size_t i = 0; i < snap->n; i++) {
 		pid_t pid = (pid_t)snap->procs[i].pid;
-		if (pid <= 0 || parent_of(pid) != (pid_t)hdr.master_pid)
+		if (pid <= 0 || parent_of(pid) != master_pid)
 			continue;
 		uint64_t res, shr;
 		if (procmem_statm(pid, &res, &shr) == 0 && res > shr)
@@ -191,7 +190,7 @@ static void pool_memory(struct snapshot *snap, const struct scoreboard *sb)
 }
 
 /* Renders a pool's status page; a malloc'ed body, or NULL when memory runs out. */
-char *status_page(const struct pool *pool, int listen_fd, const char *query,
+char *status_page(const struct pool *pool, int listen_fd, const char *query, pid_t master_pid,
 		  enum status_format *fmt, size_t *len)
 {
 	struct snapshot snap;
@@ -200,7 +199,7 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query,
 	if (snapshot_take(pool, listen_fd, &snap) < 0)
 		return NULL;
 	if (full || *fmt == STATUS_OPENMETRICS)
-		pool_memory(&snap, &pool->sb);
+		pool_memory(&snap, master_pid);
 	char *body = status_render(&snap.sp, snap.procs, snap.n, *fmt, full, len);
 	snapshot_free(&snap);
 	return body;
@@ -232,7 +231,8 @@ static int status_handle(struct worker *w, struct request *r)
 {
 	enum status_format f;
 	size_t len = 0;
-	char *body = status_page(w->pool, WORKER_FD_LISTEN, req_param(r, "QUERY_STRING"), &f, &len);
+	char *body = status_page(w->pool, WORKER_FD_LISTEN, req_param(r, "QUERY_STRING"), getppid(),
+				 &f, &len);
 	int rc;
 	if (!body) {
 		rc = resp_simple(r, 500, "Internal error. Please review log file for errors.");

@@ -97,8 +97,7 @@ static int build_answer(struct status_conn *c)
 	if (script && pc->pm_status_path && strcmp(script, pc->pm_status_path) == 0) {
 		enum status_format f;
 		size_t len = 0;
-		char *body = status_page(c->pool, c->pool->listen_fd,
-					 query, &f, &len);
+		char *body = status_page(c->pool, c->pool->listen_fd, query, getpid(), &f, &len);
 		if (!body)
 			return -1;
 		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\n%sContent-type: %s\r\n%s\r\n",
