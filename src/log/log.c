@@ -347,18 +347,28 @@ static void write_line(const char *line, size_t len)
 void log_worker_output(const char *prefix, const char *msg, size_t len, const char *suffix)
 {
 	/*
-	 * What a worker (or any program it runs) writes is escaped like its log
-	 * pipe's lines: a carriage return or a terminal escape could otherwise
-	 * make it look like another pool's or the master's line.  A CR ending
-	 * the line is a CRLF writer's: dropped.
+	 * What a worker (or any program it runs) writes moves the cursor of a
+	 * terminal showing the log no more: a carriage return, a backspace, a
+	 * vertical move or an escape sequence could make it read as another
+	 * pool's or the master's line.  Those are written as \xNN; every other
+	 * byte as it came, as php-fpm writes it (its own tests expect a NUL
+	 * there).  A CR ending the line is a CRLF writer's: dropped.
 	 */
 	if (len && msg[len - 1] == '\r')
 		len--;
 	char stackbuf[4096];
-	char *esc = len * 4 + 8 <= sizeof(stackbuf) ? stackbuf : malloc(len * 4 + 8);
+	char *esc = len * 4 + 1 <= sizeof(stackbuf) ? stackbuf : malloc(len * 4 + 1);
 	if (!esc)
 		return;
-	len = escape_into(esc, len * 4 + 8, msg, len, 0);
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c == '\b' || c == '\v' || c == '\f' || c == '\r' || c == 0x1b || c == 0x7f)
+			o += (size_t)snprintf(esc + o, 5, "\\x%02x", c);
+		else
+			esc[o++] = (char)c;
+	}
+	len = o;
 	msg = esc;
 	log_worker_output_escaped(prefix, msg, len, suffix);
 	if (esc != stackbuf)
