@@ -383,6 +383,31 @@ static int php_started;
  * script per include (a framework page includes hundreds): pools of one
  * user and root go without it.
  */
+/*
+ * Debian's php-fpm has no pcntl; Debian's libphp8.2-embed has it built in.
+ * A script's pcntl_fork() in a worker makes a copy that returns to the
+ * worker's loop with the pool's socket and the client's connection: a worker
+ * no one supervises, which outlives the master and can write into the next
+ * client's answer on a kept connection.  Its functions are taken away, as
+ * php-fpm never had them (extension_loaded('pcntl') still says true).
+ */
+static void disable_pcntl(void)
+{
+	zend_module_entry *m = zend_hash_str_find_ptr(&module_registry, "pcntl", sizeof("pcntl") - 1);
+	if (!m || !m->functions)
+		return;
+	smart_str list = { 0 };
+	for (const zend_function_entry *f = m->functions; f->fname; f++) {
+		if (list.s)
+			smart_str_appendc(&list, ',');
+		smart_str_appends(&list, f->fname);
+	}
+	smart_str_0(&list);
+	if (list.s)
+		zend_disable_functions(ZSTR_VAL(list.s));
+	smart_str_free(&list);
+}
+
 static int start_php(const struct conf_options *opt, int guard)
 {
 	static char ini_path[4096];
@@ -424,6 +449,7 @@ static int start_php(const struct conf_options *opt, int guard)
 	php_import_env_orig = php_import_environment_variables;
 	php_import_environment_variables = fpmd_import_environment;
 	php_load_environment_variables = fpmd_load_environment;
+	disable_pcntl();
 	php_started = 1;
 	return 0;
 }

@@ -603,3 +603,15 @@ def test_fpm_get_status_has_php_fpms_keys_only(fpmd, workdir):
                     "listen-queue", "max-listen-queue", "listen-queue-len", "idle-processes",
                     "active-processes", "total-processes", "max-active-processes",
                     "max-children-reached", "slow-requests", "procs"], keys
+
+
+def test_a_script_cannot_fork_its_worker(fpmd, workdir):
+    """Debian's php-fpm has no pcntl; libphp8.2-embed has it built in.  A
+    pcntl_fork() in a script made a second, unsupervised worker that kept the
+    pool's socket after the master was gone and wrote into the next client's
+    answer on a kept connection (and hung the forking request)."""
+    php(workdir, "fork.php", '<?php echo function_exists("pcntl_fork") ? "yes" : "no", "\\n";\n'
+        'try { $p = pcntl_fork(); echo "forked $p\\n"; } catch (Error $e) { echo get_class($e), ": ", $e->getMessage(), "\\n"; }\n')
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    r = req(workdir, "/fork.php", timeout=10)
+    assert r.body == b"no\nError: Call to undefined function pcntl_fork()\n", r.body
