@@ -240,18 +240,23 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		ctl_conn_free(c);
 }
 
-int control_open(struct master *m)
+void control_adopt_client(struct master *m)
 {
 	const char *env = getenv(ENV_CTL_CLIENT);
 	if (env) {
 		/* A reload's caller, waiting for the outcome from this new master. */
 		long fd = strtol(env, NULL, 10);
-		if (fd > 2 && fcntl((int)fd, F_GETFD) >= 0) {
+		if (m->ctl_client < 0 && fd > 2 && fcntl((int)fd, F_GETFD) >= 0) {
 			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 			m->ctl_client = (int)fd;
 		}
 		unsetenv(ENV_CTL_CLIENT);
 	}
+}
+
+int control_open(struct master *m)
+{
+	control_adopt_client(m);
 	m->ctl_fd = -1;
 	const char *path = m->conf->control_socket;
 	if (!path || !*path)

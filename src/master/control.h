@@ -8,6 +8,13 @@
 #include "master/master.h"
 
 int  control_open(struct master *m);
+/*
+ * A reload's caller handed over by the previous master (FPMD_CTL_CLIENT)
+ * becomes m->ctl_client: control_open does it, and so must a start that
+ * fails before it, so the caller gets its answer and no later master
+ * inherits a client nobody answers.
+ */
+void control_adopt_client(struct master *m);
 void control_close(struct master *m);
 /* One line to the waiting fpmctl, if any (the log gets its own line separately). */
 void control_say(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

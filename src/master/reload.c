@@ -437,12 +437,27 @@ static void reload_fail(struct master *m, const char *pool, const char *why)
 	sdnotify("READY=1\nSTATUS=Reload failed for pool %s; previous workers serve", pool);
 }
 
+/*
+ * A reload's caller still held once the previous configuration serves
+ * again (its answer was not sent before the rollback's exec): answered now,
+ * so the control socket takes the next command.
+ */
+static void rolled_back_answer(struct master *m)
+{
+	if (m->ctl_client < 0)
+		return;
+	control_say(m, "ERROR reload failed: the new configuration does not start; the previous "
+		    "configuration is restored and its workers keep serving");
+	control_done(m, 0);
+}
+
 void reload_start_failed(struct master *m)
 {
 	if (!m->reloaded || m->prev_conf_fd < 0 || m->rolled_back || !m->loop)
 		return;
 	log_error("reload failed: the new configuration does not start; going back to the "
 		  "previous configuration");
+	control_adopt_client(m);
 	control_say(m, "ERROR reload failed: the new configuration does not start; the previous "
 		    "configuration is restored and its workers keep serving");
 	control_done(m, 0);
@@ -515,6 +530,7 @@ static void on_reload_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 		log_notice("ready to handle connections");
 		if (m->rolled_back && !m->reload_failed) {
 			log_notice("the previous configuration serves again");
+			rolled_back_answer(m);
 			sdnotify("READY=1\nSTATUS=Reload failed; the previous configuration serves");
 		} else if (!m->reload_failed) {
 			control_say(m, "OK reloaded: the new generation is serving, pid %d", (int)m->pid);
@@ -557,6 +573,7 @@ void reload_after_start(struct master *m)
 	if (!m->old) {
 		if (m->rolled_back) {
 			log_notice("the previous configuration serves again");
+			rolled_back_answer(m);
 			sdnotify("READY=1\nSTATUS=Reload failed; the previous configuration serves");
 		} else if (m->reloaded) {
 			control_say(m, "OK reloaded, pid %d", (int)m->pid);

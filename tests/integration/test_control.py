@@ -56,6 +56,35 @@ def test_reload_refused_prints_the_errors(fpmd, workdir):
     assert fpmd.workers() == before
 
 
+def test_a_reload_that_cannot_start_answers_and_leaves_the_control_socket_usable(fpmd, workdir):
+    """The new configuration passes the check but cannot start (its address is
+    taken): the previous one is restored.  fpmctl waited its whole timeout for
+    an answer, and the control socket said "busy" to every command after."""
+    import socket as so
+    taken = so.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        sock = start(fpmd, workdir)
+        with open(fpmd.conf_path) as f:
+            text = f.read()
+        with open(fpmd.conf_path, "w") as f:
+            f.write(text.replace(f"listen = {workdir}/www.sock", f"listen = 127.0.0.1:{port}"))
+        r = ctl("reload", "-c", sock, "--timeout", "20", timeout=30)
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "reload failed: the new configuration does not start" in r.stdout + r.stderr
+        fpmd.wait_log("the previous configuration serves again")
+        r = ctl("pools", "-c", sock)
+        assert r.returncode == 0 and "pool www" in r.stdout, r.stdout + r.stderr
+        with open(fpmd.conf_path, "w") as f:
+            f.write(text)
+        r = ctl("reload", "-c", sock)
+        assert r.returncode == 0 and "OK reloaded" in r.stdout, r.stdout + r.stderr
+    finally:
+        taken.close()
+
+
 def test_quit_returns_when_the_master_is_gone(fpmd, workdir):
     sock = start(fpmd, workdir)
     r = ctl("quit", "-c", sock)
