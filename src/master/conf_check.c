@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "handlers/handler.h"
 #include "master/ids.h"
 #include "master/module_probe.h"
+#include "master/socket_acl.h"
 #include "log/access_format.h"
 #include "net/listen.h"
 
@@ -111,6 +113,28 @@ static void check_cgi_files(struct conf_diags *d, const struct fpmd_conf *c,
 		  CGI_WORKER_MIN_FILES);
 }
 
+/*
+ * chroot and chdir must be directories that exist (php-fpm's -t says so
+ * too): a worker that cannot enter them exits at once, and the pool would
+ * say it is ready while no worker can ever serve.  chdir is inside chroot.
+ */
+static void check_dirs(struct conf_diags *d, const struct pool_conf *p)
+{
+	struct stat st;
+	if (p->chroot && *p->chroot && (stat(p->chroot, &st) < 0 || !S_ISDIR(st.st_mode)))
+		diag_push(d, 1, p->file, p->line, "pool %s: the chroot path '%s' does not exist or is "
+			  "not a directory", p->name, p->chroot);
+	if (p->chdir && *p->chdir) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s%s", p->chroot && *p->chroot ? p->chroot : "",
+			 p->chdir);
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			diag_push(d, 1, p->file, p->line, "pool %s: the chdir path '%s'%s does not "
+				  "exist or is not a directory", p->name, p->chdir,
+				  p->chroot && *p->chroot ? " (inside the chroot)" : "");
+	}
+}
+
 /* A pool's PHP is the shared zygote's (php.zygote = shared): its user and group, or -1. */
 static int shared_php_ids(const struct pool_conf *p, uid_t *uid, gid_t *gid)
 {
@@ -180,6 +204,11 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 		if (p->listen_group && *p->listen_group && ids_group(p->listen_group, &gid) < 0)
 			diag_push(d, 1, NULL, 0, "[pool %s] cannot get gid for group '%s': no such group "
 				  "(listen.group)", p->name, p->listen_group);
+		if (((p->listen_acl_users && *p->listen_acl_users) ||
+		     (p->listen_acl_groups && *p->listen_acl_groups)) &&
+		    socket_acl_check(p->listen_acl_users, p->listen_acl_groups, err, sizeof(err)) < 0)
+			diag_push(d, 1, p->file, p->line, "pool %s: %s: no such user or group", p->name, err);
+		check_dirs(d, p);
 		if (p->listen && listen_parse(p->listen, &a, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: listen = '%s': %s", p->name,
 				  p->listen, err);

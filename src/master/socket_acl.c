@@ -63,6 +63,19 @@ static int add_names(const char *list, int group, struct acl_entry *e, size_t *n
 	return 0;
 }
 
+int socket_acl_check(const char *users, const char *groups, char *err, size_t errlen)
+{
+	struct acl_entry e[68];
+	size_t n = 0;
+	const char *bad = NULL;
+	if (add_names(users, 0, e, &n, 64, &bad) < 0 || add_names(groups, 1, e, &n, 64, &bad) < 0) {
+		snprintf(err, errlen, "listen.acl_%s: cannot resolve '%s'", bad && users &&
+			 strstr(users, bad) ? "users" : "groups", bad ? bad : "?");
+		return -1;
+	}
+	return 0;
+}
+
 int socket_acl_apply(const char *path, unsigned mode, const char *users, const char *groups,
 		     char *err, size_t errlen)
 {

@@ -7,5 +7,7 @@
 /* mode gives the owner, group and other entries; 0, or -1 with a reason in err. */
 int socket_acl_apply(const char *path, unsigned mode, const char *users, const char *groups,
 		     char *err, size_t errlen);
+/* Every name resolves (fpmd -t): 0, or -1 with the one that does not in err. */
+int socket_acl_check(const char *users, const char *groups, char *err, size_t errlen);
 
 #endif

@@ -104,3 +104,22 @@ def test_socket_directory_is_created(workdir):
         assert f"created the socket directory '{run}'" in error_log(workdir)
     finally:
         stop(workdir)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("chroot = /nonexistent\n", "pool www: the chroot path '/nonexistent' does not exist or is not a directory"),
+    ("chdir = /also/not\n", "pool www: the chdir path '/also/not' does not exist or is not a directory"),
+    ("listen.acl_users = nosuch3\n", "pool www: listen.acl_users: cannot resolve 'nosuch3': no such user or group"),
+    ("listen.acl_groups = nosuchgroup\n", "pool www: listen.acl_groups: cannot resolve 'nosuchgroup'"),
+])
+def test_t_refuses_what_no_worker_could_start_with(workdir, extra, message):
+    """php-fpm's -t refuses a missing chroot or chdir; fpmd's passed them, and a
+    missing chroot even started a pool that said it was ready while every
+    worker exited in its setup.  An ACL name that does not resolve failed only
+    at the start (or the reload's new master)."""
+    conf = os.path.join(workdir, "t.conf")
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, pool_conf(workdir, extra=extra)))
+    r = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0, r.stderr
+    assert message in r.stderr + r.stdout, r.stderr
