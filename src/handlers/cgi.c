@@ -624,6 +624,7 @@ struct run {
 	int aborted;
 	int bad_headers;
 	int too_large;
+	int client_quiet;            /* the client half-closed: watched no more (its writes tell) */
 	uint64_t started_ms;         /* request_terminate_timeout counts from here */
 };
 
@@ -737,7 +738,7 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		if (sp->in >= 0 && body == 0) {
 			i_conn = nfd;
 			pfd[nfd++] = (struct pollfd){ .fd = r->conn->fd, .events = POLLIN };
-		} else if (!r->stdin_done || sp->in < 0) {
+		} else if ((!r->stdin_done || sp->in < 0) && !run->client_quiet) {
 			/* Only to notice a client that hangs up while the script runs. */
 			i_conn = nfd;
 			pfd[nfd++] = (struct pollfd){ .fd = r->conn->fd, .events = POLLRDHUP };
@@ -791,9 +792,16 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 						run->aborted = 1;
 					return -1;
 				}
-			} else if (pfd[i_conn].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			} else if (pfd[i_conn].revents & (POLLHUP | POLLERR)) {
 				run->aborted = 1;
 				return -1;
+			} else {
+				/*
+				 * A half-close (shutdown(SHUT_WR) after FCGI_STDIN:
+				 * POLLRDHUP alone) is the end of its input, as php-fpm,
+				 * libfcgi and the other pool kinds take it, not an abort.
+				 */
+				run->client_quiet = 1;
 			}
 		}
 		if (i_in >= 0 && (pfd[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -897,6 +905,8 @@ static int cgi_handle(struct worker *w, struct request *r)
 				    pc->request_terminate_timeout);
 			if (!run.status_sent)
 				rc = refuse(r, 504);
+			else
+				req_cut(r);      /* not a complete answer: the web server must see it cut */
 		} else if (run.too_large) {
 			/* logged where the body was cut (request.c): the answer is ours */
 			if (!run.status_sent)

@@ -823,20 +823,6 @@ static int script_allowed(const struct pool_conf *pc, const struct request *r)
 	return !denied;
 }
 
-/*
- * An answer that cannot be completed: what was relayed goes out, then the
- * connection is closed without END_REQUEST, so the web server sees the
- * upstream end early (nginx: "upstream prematurely closed", the client's
- * body cut) instead of a complete answer with a piece missing.
- */
-static void cut_connection(struct request *r)
-{
-	conn_flush(r->conn);       /* the open output record too */
-	r->finished = 1;
-	r->aborted = 1;
-	r->conn->dead = 1;
-}
-
 /* No program within EXEC_WAIT_MAX_MS: the pool's back-off holds (logged by note_failed_start). */
 static int unavailable(struct worker *w, struct request *r)
 {
@@ -1036,7 +1022,7 @@ static int exec_handle(struct worker *w, struct request *r)
 		}
 		log_error("[pool %s] child %d: exec.command's answer was cut (%s); closing the client's "
 			  "connection without END_REQUEST", pool, (int)getpid(), why);
-		cut_connection(r);
+		req_cut(r);
 		return -1;
 	}
 	return (int)(rl.app_status & 0x7fffffff);

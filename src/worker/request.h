@@ -100,6 +100,14 @@ int resp_simple(struct request *r, int status, const char *body);
 const char *http_reason(int status);
 
 /*
+ * An answer that cannot be completed: what was written goes out, then the
+ * connection is closed without END_REQUEST, so the web server sees the
+ * upstream end early (nginx: "upstream prematurely closed", the client's
+ * body cut) instead of a complete answer with a piece missing.
+ */
+void req_cut(struct request *r);
+
+/*
  * Ends the request on the wire now (STDOUT end, END_REQUEST) while the
  * handler runs on; later output is dropped.  php's fastcgi_finish_request().
  */

@@ -89,11 +89,14 @@ int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_
 		int r = poll(p, watch_fd >= 0 ? 2 : 1, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (r > 0 && watch_fd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) &&
+		if (r > 0 && watch_fd >= 0 && (p[1].revents & (POLLHUP | POLLERR)) &&
 		    !(p[0].revents & POLLIN)) {
 			rc = -1;
 			break;
 		}
+		/* a half-close (POLLRDHUP alone) is the end of the client's input, not an abort */
+		if (r > 0 && watch_fd >= 0 && (p[1].revents & POLLRDHUP))
+			watch_fd = -1;
 	}
 	close(pfd);
 	return rc;

@@ -854,6 +854,14 @@ static int finish_request(struct request *r, uint32_t app_status)
 	return conn_flush(c);
 }
 
+void req_cut(struct request *r)
+{
+	conn_flush(r->conn);       /* the open output record too */
+	r->finished = 1;
+	r->aborted = 1;
+	r->conn->dead = 1;
+}
+
 int req_finish_early(struct request *r)
 {
 	if (r->finished)

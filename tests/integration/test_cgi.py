@@ -250,3 +250,39 @@ class TestSecurity:
         conf = basic_conf(workdir, pool_conf(workdir).replace(f"cgi.root = {workdir}\n", ""))
         fpmd.start(conf, wait_ready=False)
         assert fpmd.wait(10) == 78
+
+
+def test_a_client_that_half_closes_gets_its_whole_answer(fpmd, workdir):
+    """shutdown(SHUT_WR) after FCGI_STDIN is the end of the client's input, as
+    php-fpm, libfcgi and fpmd's other pool kinds take it: the script was
+    killed and an empty answer sent ("client went away")."""
+    import socket as so
+    from conftest import Response, build_request, cgi_params, connect, read_records
+    write_script(f"{workdir}/half.sh", "#!/bin/sh\nsleep 0.3\nprintf 'Content-Type: text/plain\\r\\n\\r\\nwhole'\n")
+    fpmd.start(basic_conf(workdir))
+    s = connect(f"{workdir}/www.sock")
+    s.sendall(build_request(cgi_params("/half.sh", workdir)))
+    s.shutdown(so.SHUT_WR)
+    r = read_records(s, Response())
+    s.close()
+    assert r.app_status == 0 and r.body == b"whole", (r.app_status, r.stdout)
+    assert "client went away" not in fpmd.log()
+
+
+def test_an_answer_cut_by_request_terminate_timeout_is_not_presented_complete(fpmd, workdir):
+    """The script's header went out, then request_terminate_timeout stopped it:
+    the connection ends without END_REQUEST (nginx: "upstream prematurely
+    closed"), as php, module and exec pools do; it was a normal END_REQUEST, so
+    nginx finished a 200 with half the body as if it were whole."""
+    from conftest import Response, build_request, cgi_params, connect, read_records
+    write_script(f"{workdir}/cut.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\npart 1\\n'\n"
+                 "sleep 10\necho 'part 2'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra="request_terminate_timeout = 1s\n")))
+    s = connect(f"{workdir}/www.sock")
+    s.sendall(build_request(cgi_params("/cut.sh", workdir)))
+    r = Response()
+    with pytest.raises(ConnectionError):
+        read_records(s, r, timeout=8)
+    s.close()
+    assert b"part 1" in r.stdout and b"part 2" not in r.stdout and r.app_status is None
+    fpmd.wait_log("execution timed out")
