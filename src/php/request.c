@@ -412,48 +412,43 @@ static int refuse(struct request *r, int status, const char *body, const char *w
 	return 0;
 }
 
+struct param_ini {
+	int mode, stage;
+};
+
+static void apply_param_entry(zval *name, zval *value, zval *unused, int type, void *arg)
+{
+	const struct param_ini *pi = arg;
+	(void)unused;
+	if (type != ZEND_INI_PARSER_ENTRY || !name || !value || Z_TYPE_P(name) != IS_STRING ||
+	    Z_TYPE_P(value) != IS_STRING || !Z_STRLEN_P(name))
+		return;
+	zend_result ok = zend_alter_ini_entry_chars_ex(Z_STR_P(name), Z_STRVAL_P(value),
+						      Z_STRLEN_P(value), pi->mode, pi->stage, 0);
+	if (ok == FAILURE)
+		php_host->log(LOG_L_WARNING, "[pool %s] %s: '%s' cannot be set by a FastCGI param",
+			      php_pool_name(), pi->mode == ZEND_INI_SYSTEM ? "PHP_ADMIN_VALUE" :
+			      "PHP_VALUE", Z_STRVAL_P(name));
+}
+
 /*
- * PHP_VALUE / PHP_ADMIN_VALUE params (php.ini_params): "name=value" lines.
- * Applied for this request only, through PHP's own ini machinery, so what
- * the entry's modifiable flags forbid stays forbidden.
+ * PHP_VALUE / PHP_ADMIN_VALUE params (php.ini_params): "name=value" lines,
+ * read by PHP's INI scanner as php-fpm reads them (constants and operators
+ * evaluated, quotes honoured).  Applied for this request only, through PHP's
+ * own ini machinery, so what the entry's modifiable flags forbid stays
+ * forbidden.
  */
 static void apply_param_ini(const char *text, int mode, int stage)
 {
 	if (!text || !*text)
 		return;
-	char *copy = strdup(text);
+	size_t n = strlen(text) + 2;
+	char *copy = malloc(n);
 	if (!copy)
 		return;
-	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		char *name = line, *value = eq + 1, *end = eq;
-		while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		*end = '\0';
-		while (*name == ' ' || *name == '\t')
-			name++;
-		while (*value == ' ' || *value == '\t')
-			value++;
-		size_t vl = strlen(value);
-		while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t' || value[vl - 1] == '\r'))
-			value[--vl] = '\0';
-		if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
-			value[vl - 1] = '\0';
-			value++;
-		}
-		if (!*name)
-			continue;
-		zend_string *key = zend_string_init(name, strlen(name), 0);
-		zend_result ok = zend_alter_ini_entry_chars_ex(key, value, strlen(value), mode, stage, 0);
-		zend_string_release(key);
-		if (ok == FAILURE)
-			php_host->log(LOG_L_WARNING, "[pool %s] %s: '%s' cannot be set by a FastCGI param",
-				      php_pool_name(), mode == ZEND_INI_SYSTEM ? "PHP_ADMIN_VALUE" : "PHP_VALUE",
-				      name);
-	}
+	snprintf(copy, n, "%s\n", text);
+	struct param_ini pi = { mode, stage };
+	zend_parse_ini_string(copy, 1, ZEND_INI_SCANNER_NORMAL, apply_param_entry, &pi);
 	free(copy);
 }
 
@@ -613,6 +608,11 @@ int php_handle(struct worker *w, struct request *r)
 	int untimed_input = SG(request_info).content_length == 0 && max_input_time != -1;
 	if (untimed_input)
 		PG(max_input_time) = -1;
+	/*
+	 * Before the request starts, as php-fpm applies them: post_max_size and
+	 * upload_max_filesize must hold when PHP reads the body.
+	 */
+	php_apply_request_ini(r);
 	if (php_request_startup() == FAILURE) {
 		if (untimed_input && PG(max_input_time) == -1)
 			PG(max_input_time) = max_input_time;
@@ -622,7 +622,6 @@ int php_handle(struct worker *w, struct request *r)
 		php_host->log(LOG_L_ERROR, "[pool %s] PHP request startup failed", php_pool_name());
 		return refuse(r, 500, "Internal Server Error\n", NULL) < 0 ? -1 : 0;
 	}
-	php_apply_request_ini(r);
 
 	/* PHP's chdir() for the request unless this one did it (see cwd_for_script) */
 	int own_chdir = base_dir[0] && cwd_for_script(pr.paths.script) == 0;

@@ -10,6 +10,7 @@
  * max_execution_time to 0 and writes to stdout.  The module is started with
  * sapi_startup() + php_module_startup() and our own module struct.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include <SAPI.h>
 #include <ext/standard/info.h>
 #include <zend_ini.h>
+#include <zend_ini_scanner.h>
 #include <zend_extensions.h>
 #include <zend_smart_str.h>
 #include <ext/standard/dl.h>
@@ -454,13 +456,66 @@ static int start_php(const struct conf_options *opt, int guard)
 	return 0;
 }
 
+struct ini_eval {
+	char *out;
+	size_t cap;
+	int got;
+};
+
+static void ini_eval_entry(zval *name, zval *value, zval *unused, int type, void *arg)
+{
+	struct ini_eval *e = arg;
+	(void)name;
+	(void)unused;
+	if (type == ZEND_INI_PARSER_ENTRY && value && Z_TYPE_P(value) == IS_STRING && !e->got &&
+	    Z_STRLEN_P(value) < e->cap) {
+		memcpy(e->out, Z_STRVAL_P(value), Z_STRLEN_P(value) + 1);
+		e->got = 1;
+	}
+}
+
+/*
+ * php-fpm reads its configuration with PHP's own INI scanner, so a pool's
+ * `php_value[error_reporting] = E_ALL & ~E_NOTICE` is PHP's constants and
+ * operators (24567), `null` and `none` are empty, `on` is 1.  fpmd's parser
+ * keeps values as text: a value made only of what such an expression is made
+ * of (names, numbers, blanks, & | ^ ~ ! and parentheses) goes through the
+ * scanner the same way; any other (a path, a URL, a list) is taken as
+ * written, which is what the scanner gives for it too.  Taken as written
+ * when the scanner refuses it.
+ */
+static const char *php_ini_value_eval(const char *value, char *out, size_t cap)
+{
+	int letters = 0;
+	for (const char *p = value; *p; p++) {
+		if (isalpha((unsigned char)*p))
+			letters = 1;
+		else if (!isalnum((unsigned char)*p) && !strchr("_ \t&|^~!()", *p))
+			return value;
+	}
+	if (!letters)
+		return value;            /* a number: nothing to evaluate */
+	size_t n = strlen(value) + 4;
+	char *src = malloc(n);
+	if (!src)
+		return value;
+	snprintf(src, n, "v=%s\n", value);
+	struct ini_eval e = { .out = out, .cap = cap };
+	int rc = zend_parse_ini_string(src, 1, ZEND_INI_SCANNER_NORMAL, ini_eval_entry, &e);
+	free(src);
+	return rc == SUCCESS && e.got ? out : value;
+}
+
 /*
  * php_value[] and friends, php-fpm's way: the entry's value itself changes
  * (it survives every request's ini reset); admin ones become PHP_INI_SYSTEM
- * so ini_set() and .user.ini cannot change them.
+ * so ini_set() and .user.ini cannot change them.  The value is evaluated as
+ * php-fpm's INI scanner would (php_ini_value_eval).
  */
-static int apply_pool_ini(const char *name, const char *value, int admin)
+static int apply_pool_ini(const char *name, const char *written, int admin)
 {
+	char evaluated[4096];
+	const char *value = php_ini_value_eval(written, evaluated, sizeof(evaluated));
 	if (strcmp(name, "extension") == 0 || strcmp(name, "zend_extension") == 0) {
 		zval ok;
 		if (strcmp(name, "zend_extension") == 0) {

@@ -371,6 +371,9 @@ static void request_begin(struct php_request *pr, struct handled *h)
 	php_output_activate();
 	PG(header_is_being_sent) = 0;
 	PG(connection_status) = PHP_CONNECTION_NORMAL;
+	/* the request's PHP_VALUE first: post_max_size and upload_max_filesize hold for its body */
+	h->ini_before = ini_snapshot();
+	php_apply_request_ini(pr->req);
 	sapi_activate();                 /* the POST body, cookies, headers, status 200 */
 	SG(request_info).proto_num = proto;
 	zend_memory_reset_peak_usage();
@@ -388,8 +391,6 @@ static void request_begin(struct php_request *pr, struct handled *h)
 		php_output_set_implicit_flush(1);
 	}
 	superglobals_build();
-	h->ini_before = ini_snapshot();
-	php_apply_request_ini(pr->req);
 	zlib_begin();
 	h->shutdown_functions = BG(user_shutdown_function_names);
 	BG(user_shutdown_function_names) = NULL;

@@ -615,3 +615,40 @@ def test_a_script_cannot_fork_its_worker(fpmd, workdir):
     fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
     r = req(workdir, "/fork.php", timeout=10)
     assert r.body == b"no\nError: Call to undefined function pcntl_fork()\n", r.body
+
+
+def test_pool_values_are_read_as_php_fpm_reads_them(fpmd, workdir):
+    """php-fpm reads php_value[] with PHP's INI scanner: constants and operators
+    are evaluated, null and none are empty.  fpmd handed the text over as it
+    was: error_reporting = E_ALL & ~E_NOTICE became 0 (every error, fatal ones
+    included, silently dropped), default_charset = null the charset "null",
+    auto_append_file = none a file to append."""
+    php(workdir, "v.php", "<?php echo error_reporting(), '|', ini_get('default_charset'), '|',"
+        " ini_get('auto_append_file'), '|', ini_get('include_path'), '|', ini_get('memory_limit');")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra=(
+        "php_value[error_reporting] = E_ALL & ~E_NOTICE & ~E_DEPRECATED\n"
+        "php_value[default_charset] = null\nphp_admin_value[auto_append_file] = none\n"
+        'php_value[include_path] = ".:/usr/share/php"\nphp_admin_value[memory_limit] = 96M\n'))))
+    r = req(workdir, "/v.php")
+    assert r.status == 200 and r.body == b"24567|||.:/usr/share/php|96M", (r.status, r.body)
+    assert "charset=null" not in r.headers.get("content-type", "")
+
+
+def test_php_value_param_is_read_as_php_fpm_reads_it_and_holds_for_the_body(fpmd, workdir):
+    """With php.ini_params = all (php-fpm's behaviour) nginx's usual
+    `fastcgi_param PHP_VALUE "upload_max_filesize=64M\\npost_max_size=64M"`
+    must hold for the request's own body: it was applied after PHP had read
+    it (the POST refused while ini_get() said 64M).  Constants are evaluated."""
+    php(workdir, "p.php", "<?php echo error_reporting(), '|', ini_get('post_max_size'), '|',"
+        " $_POST['a'] ?? '-', '|', strlen($_POST['big'] ?? '');")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        "php.ini_params = all\nphp_value[post_max_size] = 1M\n"))))
+    body = b"a=1&big=" + b"x" * (2 << 20)
+    extra = {"PHP_VALUE": "error_reporting=E_ALL & ~E_NOTICE\npost_max_size=4M",
+             "CONTENT_TYPE": "application/x-www-form-urlencoded"}
+    r = req(workdir, "/p.php", method="POST", body=body, extra=extra, timeout=20)
+    assert r.body == b"32759|4M|1|%d" % (2 << 20), r.body[:200]
+    # and for this request only
+    r = req(workdir, "/p.php", method="POST", body=body,
+            extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"}, timeout=20)
+    assert r.body.split(b"|")[1:3] == [b"1M", b"-"], r.body[:200]
