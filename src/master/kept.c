@@ -285,10 +285,11 @@ void kept_pool_close(struct master *m, struct pool *p)
 	if (p->own->handoff_watch)
 		ev_fd_del(m->loop, p->own->handoff_watch);
 	p->own->handoff_watch = NULL;
-	if (p->handoff_fd >= 0)
+	if (p->handoff_fd >= 0 && !reload_give_back(m, p->handoff_fd)) {
 		close(p->handoff_fd);
-	if (p->handoff_worker_fd >= 0)
-		close(p->handoff_worker_fd);
+		if (p->handoff_worker_fd >= 0)
+			close(p->handoff_worker_fd);
+	}
 	p->handoff_fd = p->handoff_worker_fd = -1;
 }
 

@@ -105,7 +105,7 @@ static void pool_close(struct master *m, struct pool *p)
 	}
 	if (p->own->respawn_timer)
 		ev_timer_free(m->loop, p->own->respawn_timer);
-	if (p->listen_fd >= 0) {
+	if (p->listen_fd >= 0 && !reload_give_back(m, p->listen_fd)) {
 		close(p->listen_fd);
 		if (p->addr.family == AF_UNIX && !p->own->listen_systemd)
 			unlink(p->addr.path);

@@ -172,6 +172,13 @@ void zygote_retire(struct master *m, struct pool *p);
 /* reload.c */
 void reload_init(struct master *m);                   /* adopt what a reload passed on */
 int  reload_take_socket(struct master *m, const char *text, int *systemd);
+/*
+ * A start that fails gives back what it took from the previous master
+ * (a listening socket, a status socket, a handoff pair by its master end):
+ * 1 when fd was one, which the caller then leaves open, for the rollback's
+ * exec to pass on (closing it and removing its path lost the pool's socket).
+ */
+int  reload_give_back(struct master *m, int fd);
 /* The previous master's handoff pair of the pool listening at `text`: 0, or -1 when none. */
 int  reload_take_handoff(struct master *m, const char *text, int fds[2]);
 void reload_after_start(struct master *m);            /* close unused sockets, watch canaries */

@@ -133,6 +133,21 @@ static void adopt_handoffs(struct master *m, char *list)
 	}
 }
 
+int reload_give_back(struct master *m, int fd)
+{
+	for (size_t i = 0; fd >= 0 && i < m->ninherited; i++)
+		if (m->inherited[i].used && m->inherited[i].fd == fd) {
+			m->inherited[i].used = 0;
+			return 1;
+		}
+	for (size_t i = 0; fd >= 0 && i < m->nhandoffs; i++)
+		if (m->handoffs[i].used && m->handoffs[i].fd[0] == fd) {
+			m->handoffs[i].used = 0;
+			return 1;
+		}
+	return 0;
+}
+
 int reload_take_handoff(struct master *m, const char *text, int fds[2])
 {
 	for (size_t i = 0; i < m->nhandoffs; i++) {
@@ -815,6 +830,14 @@ static void exec_self(struct master *m, int rollback_fd)
 			continue;
 		set_cloexec(is->fd, 0);
 		buf_printf(&socks, "%d%s=%s;", is->fd, is->systemd ? ":s" : "", is->text);
+	}
+	for (size_t i = 0; i < m->nhandoffs; i++) {
+		struct inherited_handoff *ih = &m->handoffs[i];
+		if (ih->used)
+			continue;
+		set_cloexec(ih->fd[0], 0);
+		set_cloexec(ih->fd[1], 0);
+		buf_printf(&handoffs, "%d:%d=%s;", ih->fd[0], ih->fd[1], ih->text);
 	}
 
 	char args[1024] = "";

@@ -306,7 +306,7 @@ void status_listen_close(struct master *m, struct pool *p)
 	if (p->own->status_watch)
 		ev_fd_del(m->loop, p->own->status_watch);
 	p->own->status_watch = NULL;
-	if (p->own->status_fd >= 0) {
+	if (p->own->status_fd >= 0 && !reload_give_back(m, p->own->status_fd)) {
 		close(p->own->status_fd);
 		if (p->own->status_addr.family == AF_UNIX && !p->own->status_systemd)
 			unlink(p->own->status_addr.path);

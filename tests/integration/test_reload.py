@@ -246,3 +246,27 @@ def test_reload_never_changes_what_a_symlink_at_the_socket_path_points_to(fpmd, 
         acl = None
     assert acl is None, acl
     assert "is not the pool's socket any more" in fpmd.log(), fpmd.log()[-2000:]
+
+
+def test_a_reload_failing_in_a_pool_keeps_that_pools_socket(fpmd, workdir):
+    """The new master took the pool's socket, then failed opening the pool
+    (its pm.status_listen address is taken: the check cannot know): the
+    rollback's master must get the socket back.  It was closed and its path
+    removed: every client of the pool got "no such file" after the reload."""
+    import socket as so
+    scripts(workdir)
+    taken = so.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        fpmd.start(basic_conf(workdir))
+        sock = f"{workdir}/www.sock"
+        inode = os.stat(sock).st_ino
+        fpmd.write_conf(basic_conf(workdir, pool_conf(
+            workdir, extra=f"pm.status_listen = 127.0.0.1:{taken.getsockname()[1]}\n")))
+        fpmd.signal(signal.SIGUSR2)
+        fpmd.wait_log("the previous configuration serves again", timeout=20)
+        assert os.stat(sock).st_ino == inode
+        assert fcgi_request(sock, "/fast.sh", root=workdir).body == b"fast"
+    finally:
+        taken.close()
