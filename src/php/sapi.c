@@ -563,6 +563,13 @@ static const char *flag_value(const char *v)
 
 static void apply_pool_lists(const struct pool_conf *pc)
 {
+	/*
+	 * The request loop's functions exist in worker mode only: a front
+	 * controller that asks function_exists('frankenphp_handle_request') to
+	 * pick its worker loop must get php-fpm's answer in a classic pool.
+	 */
+	if (!pc->php_worker)
+		zend_disable_functions("fpmd_handle_request,frankenphp_handle_request");
 	for (size_t i = 0; i < pc->php_value.n; i++)
 		apply_pool_ini(pc->php_value.items[i].key, pc->php_value.items[i].value, 0);
 	for (size_t i = 0; i < pc->php_flag.n; i++)
