@@ -855,7 +855,8 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 static int refuse(struct request *r, int status)
 {
 	char body[128];
-	snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
+	const char *reason = http_reason(status);
+	snprintf(body, sizeof(body), "%d %s\n", status, reason ? reason : "");
 	return resp_simple(r, status, body) < 0 ? -1 : 0;
 }
 

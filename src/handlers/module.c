@@ -147,7 +147,7 @@ static int send_headers(struct mod_req *rq)
 		return 0;
 	rq->sent = 1;
 	char head[64];
-	int n = snprintf(head, sizeof(head), "Status: %d %s\r\n", rq->status, http_reason(rq->status));
+	int n = http_status_line(head, sizeof(head), rq->status);
 	struct request *r = rq->r;
 	r->status = rq->status;
 	r->headers_sent = 1;

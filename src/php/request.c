@@ -403,7 +403,8 @@ static int refuse(struct request *r, int status, const char *body, const char *w
 		php_host->write_stderr(r, why, strlen(why));
 	char head[256];
 	int n = snprintf(head, sizeof(head), "Status: %d %s\r\n%sContent-type: text/html; charset=UTF-8\r\n\r\n",
-			 status, php_host->http_reason(status), powered_by ? powered_by : "");
+			 status, php_host->http_reason(status) ? php_host->http_reason(status) : "",
+			 powered_by ? powered_by : "");
 	r->status = status;
 	r->headers_sent = 1;
 	php_host->note_headers(r, head, (size_t)n);

@@ -137,6 +137,7 @@ static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 		return SAPI_HEADER_SENT_SUCCESSFULLY;
 	int code = h->http_response_code ? h->http_response_code : 200;
 	smart_str buf = { 0 };
+	int status_written = 0;
 	if (code != 200 && !has_status_header(h)) {
 		/* "HTTP/1.1 404 Not Found" from header(): keep the script's reason text */
 		const char *reason = NULL;
@@ -145,16 +146,29 @@ static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 			if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
 				reason = sp + 1;
 		}
+		/* PHP's reason for the code, or none (php-fpm sends a bare "Status: 422") */
+		if (!reason)
+			reason = php_host->http_reason(code);
 		/* php-fpm's status line is at most 1023 bytes: a longer reason is cut, the line kept */
 		char line[1024];
-		int n = snprintf(line, sizeof(line), "Status: %d %s", code,
-				 reason ? reason : php_host->http_reason(code));
+		int n = snprintf(line, sizeof(line), "Status: %d%s%s", code, reason ? " " : "",
+				 reason ? reason : "");
 		smart_str_appendl(&buf, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 		smart_str_appendl(&buf, "\r\n", 2);
+		status_written = 1;
 	}
 	zend_llist_position pos;
 	for (sapi_header_struct *hd = zend_llist_get_first_ex(&h->headers, &pos); hd;
 	     hd = zend_llist_get_next_ex(&h->headers, &pos)) {
+		/* as php-fpm: one Status line only, and no Content-Type on a 304 */
+		if (hd->header_len > 7 && strncasecmp(hd->header, "Status:", 7) == 0) {
+			if (status_written)
+				continue;
+			status_written = 1;
+		} else if (code == 304 && hd->header_len > 13 &&
+			   strncasecmp(hd->header, "Content-Type:", 13) == 0) {
+			continue;
+		}
 		smart_str_appendl(&buf, hd->header, hd->header_len);
 		smart_str_appendl(&buf, "\r\n", 2);
 	}

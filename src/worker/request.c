@@ -296,24 +296,39 @@ int resp_stderr(struct request *r, const void *data, size_t len)
 
 const char *http_reason(int status)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default:  return "Unknown";
-	}
+	/* PHP's own table (main/http_status_codes.h), the reasons php-fpm sends */
+	static const struct { int code; const char *text; } reasons[] = {
+		{ 100, "Continue" }, { 101, "Switching Protocols" }, { 200, "OK" },
+		{ 201, "Created" }, { 202, "Accepted" }, { 203, "Non-Authoritative Information" },
+		{ 204, "No Content" }, { 205, "Reset Content" }, { 206, "Partial Content" },
+		{ 300, "Multiple Choices" }, { 301, "Moved Permanently" }, { 302, "Found" },
+		{ 303, "See Other" }, { 304, "Not Modified" }, { 305, "Use Proxy" },
+		{ 307, "Temporary Redirect" }, { 308, "Permanent Redirect" }, { 400, "Bad Request" },
+		{ 401, "Unauthorized" }, { 402, "Payment Required" }, { 403, "Forbidden" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 406, "Not Acceptable" },
+		{ 407, "Proxy Authentication Required" }, { 408, "Request Timeout" },
+		{ 409, "Conflict" }, { 410, "Gone" }, { 411, "Length Required" },
+		{ 412, "Precondition Failed" }, { 413, "Request Entity Too Large" },
+		{ 414, "Request-URI Too Long" }, { 415, "Unsupported Media Type" },
+		{ 416, "Requested Range Not Satisfiable" }, { 417, "Expectation Failed" },
+		{ 426, "Upgrade Required" }, { 428, "Precondition Required" },
+		{ 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
+		{ 451, "Unavailable For Legal Reasons" }, { 500, "Internal Server Error" },
+		{ 501, "Not Implemented" }, { 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+		{ 504, "Gateway Timeout" }, { 505, "HTTP Version Not Supported" },
+		{ 506, "Variant Also Negotiates" }, { 511, "Network Authentication Required" },
+	};
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].code == status)
+			return reasons[i].text;
+	return NULL;
+}
+
+int http_status_line(char *buf, size_t cap, int status)
+{
+	const char *reason = http_reason(status);
+	int n = snprintf(buf, cap, "Status: %d%s%s\r\n", status, reason ? " " : "", reason ? reason : "");
+	return n < 0 ? 0 : (size_t)n < cap ? n : (int)cap - 1;
 }
 
 void req_note_headers(struct request *r, const char *block, size_t len)
@@ -328,7 +343,7 @@ void req_note_headers(struct request *r, const char *block, size_t len)
 int resp_headers(struct request *r, int status, const char *content_type, const char *extra)
 {
 	char buf[1024];
-	int n = snprintf(buf, sizeof(buf), "Status: %d %s\r\n", status, http_reason(status));
+	int n = http_status_line(buf, sizeof(buf), status);
 	if (content_type)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Content-type: %s\r\n", content_type);
 	r->status = status;

@@ -97,7 +97,10 @@ void req_note_headers(struct request *r, const char *block, size_t len);
 /* A complete short answer: headers + body text. */
 int resp_simple(struct request *r, int status, const char *body);
 
+/* PHP's reason phrase of an HTTP status, as php-fpm sends it; NULL for a code it has none for. */
 const char *http_reason(int status);
+/* "Status: NNN Reason\r\n" (or "Status: NNN\r\n") into buf; its length. */
+int http_status_line(char *buf, size_t cap, int status);
 
 /*
  * An answer that cannot be completed: what was written goes out, then the

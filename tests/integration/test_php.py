@@ -652,3 +652,27 @@ def test_php_value_param_is_read_as_php_fpm_reads_it_and_holds_for_the_body(fpmd
     r = req(workdir, "/p.php", method="POST", body=body,
             extra={"CONTENT_TYPE": "application/x-www-form-urlencoded"}, timeout=20)
     assert r.body.split(b"|")[1:3] == [b"1M", b"-"], r.body[:200]
+
+
+def test_status_lines_are_php_fpms(fpmd, workdir):
+    """PHP's reason phrases, as php-fpm sends them (fpmd knew 15 codes and
+    sent "401 Unknown", "303 Unknown"...); a code PHP has no reason for goes
+    bare; a 304 carries no Content-Type (a cache would relabel the resource);
+    one Status line only."""
+    php(workdir, "c.php", "<?php http_response_code((int)$_GET['c']); echo 'b';")
+    php(workdir, "auth.php", "<?php header('WWW-Authenticate: Basic realm=\"app\"'); echo 'login';")
+    php(workdir, "two.php", "<?php header('Status: 404 A'); header('Status: 500 B', false); echo 'x';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+
+    def status_line(uri):
+        r = req(workdir, uri)
+        return [ln for ln in r.stdout.split(b"\r\n") if ln.lower().startswith(b"status:")], r
+
+    assert status_line("/c.php?c=401")[0] == [b"Status: 401 Unauthorized"]
+    assert status_line("/c.php?c=303")[0] == [b"Status: 303 See Other"]
+    assert status_line("/c.php?c=429")[0] == [b"Status: 429 Too Many Requests"]
+    assert status_line("/c.php?c=422")[0] == [b"Status: 422"]
+    assert status_line("/auth.php")[0] == [b"Status: 401 Unauthorized"]
+    lines, r = status_line("/c.php?c=304")
+    assert lines == [b"Status: 304 Not Modified"] and "content-type" not in r.headers, r.stdout
+    assert status_line("/two.php")[0] == [b"Status: 404 A"]
