@@ -44,6 +44,9 @@ static void resolve_user(struct pool *p)
 		gid_t gid;
 		if (ids_user(pc->user, &uid, &gid, p->user_name, sizeof(p->user_name)) == 0) {
 			p->uid = uid;
+			struct passwd *pw = getpwuid(uid);
+			if (pw && pw->pw_dir)
+				snprintf(p->user_home, sizeof(p->user_home), "%s", pw->pw_dir);
 			/* a bare uid without a passwd entry: its own number as the group, as php-fpm */
 			p->gid = gid != (gid_t)-1 ? gid : (gid_t)uid;
 		}

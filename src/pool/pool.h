@@ -35,6 +35,7 @@ struct pool {
 	uid_t uid;                   /* -1 when not switching user */
 	gid_t gid;
 	char user_name[64];
+	char user_home[256];         /* its passwd entry's home: HOME in its workers, as php-fpm sets it */
 	int wake_fd;                 /* eventfd a worker pokes while the master sleeps */
 	int access_fd;               /* access.log, opened by the master; -1 = none */
 	/*

@@ -54,13 +54,22 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &set, NULL);
 }
 
-static int apply_env(const struct pool_conf *pc)
+static int apply_env(const struct pool *p)
 {
+	const struct pool_conf *pc = p->conf;
 	if (pc->clear_env)
 		clearenv();
 	for (size_t i = 0; i < pc->env.n; i++)
 		if (setenv(pc->env.items[i].key, pc->env.items[i].value, 1) < 0)
 			return -1;
+	/*
+	 * The pool's user, as php-fpm sets them (after env[], as it does): a
+	 * program a script runs (git, ssh) must not look in root's home.
+	 */
+	if (p->uid != (uid_t)-1 && p->user_name[0] && setenv("USER", p->user_name, 1) < 0)
+		return -1;
+	if (p->uid != (uid_t)-1 && p->user_home[0] && setenv("HOME", p->user_home, 1) < 0)
+		return -1;
 	return 0;
 }
 
@@ -170,7 +179,7 @@ int worker_setup(struct worker *w)
 		log_sys(LL_ERROR, "[pool %s] failed to chdir(%s)", pc->name, pc->chdir);
 		return -1;
 	}
-	if (apply_env(pc) < 0)
+	if (apply_env(w->pool) < 0)
 		return -1;
 	/* The output pipes become the pool user's, like any file it opens itself. */
 	if (pc->catch_workers_output && geteuid() == 0) {

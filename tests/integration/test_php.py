@@ -676,3 +676,15 @@ def test_status_lines_are_php_fpms(fpmd, workdir):
     lines, r = status_line("/c.php?c=304")
     assert lines == [b"Status: 304 Not Modified"] and "content-type" not in r.headers, r.stdout
     assert status_line("/two.php")[0] == [b"Status: 404 A"]
+
+
+def test_user_and_home_are_the_pool_users_as_php_fpm_sets_them(fpmd, workdir):
+    """php-fpm sets USER and HOME to the pool's user in its workers (after
+    env[]); fpmd left them out, or with clear_env = no left root's HOME,
+    where a program a script runs (git, ssh) then looked."""
+    import pwd
+    php(workdir, "e.php", "<?php echo getenv('USER'), '|', getenv('HOME'), '|', $_SERVER['USER'] ?? '-';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir) + php_pool(workdir, "keep", extra="clear_env = no\n")))
+    home = pwd.getpwnam("nobody").pw_dir
+    assert req(workdir, "/e.php").body == f"nobody|{home}|nobody".encode()
+    assert req(workdir, "/e.php", sock="keep").body == f"nobody|{home}|nobody".encode()
