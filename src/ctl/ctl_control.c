@@ -50,6 +50,31 @@ static void master_usage(FILE *f, const char *cmd)
 		   "4 timeout, 5 the answer was cut short.\n");
 }
 
+/* Its process title (fpmd: master process (...)) or its command name says so. */
+static int is_fpmd_master(pid_t pid)
+{
+	char path[64], buf[64];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	static const char title[] = "fpmd: master process";
+	if (strncmp(buf, title, sizeof(title) - 1) == 0)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return strcmp(buf, "fpmd") == 0;
+}
+
 static int by_signal(const char *pidfile, int signo, const char *cmd)
 {
 	FILE *f = fopen(pidfile, "re");
@@ -65,6 +90,15 @@ static int by_signal(const char *pidfile, int signo, const char *cmd)
 	if (signo == 0) {
 		fprintf(stderr, "fpmctl: '%s' needs the control socket (-c)\n", cmd);
 		return CTL_EUSAGE;
+	}
+	/*
+	 * A pid file outlives a master killed with SIGKILL, and its number may
+	 * be any process's by now: signal only an fpmd master.
+	 */
+	if (!is_fpmd_master((pid_t)pid)) {
+		fprintf(stderr, "fpmctl: pid %ld from '%s' is not an fpmd master (a stale pid file?); "
+			"nothing sent\n", pid, pidfile);
+		return CTL_ECONNECT;
 	}
 	if (kill((pid_t)pid, signo) < 0) {
 		fprintf(stderr, "fpmctl: cannot signal pid %ld: %s\n", pid, strerror(errno));
@@ -155,6 +189,21 @@ int ctl_master_main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(master_commands) / sizeof(master_commands[0]); i++)
 		if (strcmp(cmd, master_commands[i].name) == 0)
 			signo = master_commands[i].signo;
+	/*
+	 * scale POOL -N: a negative count is not an option (getopt would take
+	 * "-5" for one); it is set aside and put back after the options.
+	 */
+	int is_scale = strcmp(cmd, "scale") == 0;
+	char *negative = NULL;
+	if (is_scale)
+		for (int i = 1; i < argc; i++)
+			if (argv[i][0] == '-' && argv[i][1] >= '0' && argv[i][1] <= '9' &&
+			    strspn(argv[i] + 1, "0123456789") == strlen(argv[i] + 1)) {
+				negative = argv[i];
+				memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(argv[0]));
+				argc--;
+				break;
+			}
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:g:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -165,7 +214,10 @@ int ctl_master_main(int argc, char **argv)
 		default: master_usage(stderr, cmd); return CTL_EUSAGE;
 		}
 	}
-	int is_scale = strcmp(cmd, "scale") == 0;
+	if (negative) {
+		argv[argc++] = negative;     /* after the pool's name, which getopt left in order */
+		argv[argc] = NULL;
+	}
 	if (!sock && !pidfile)
 		sock = CTL_DEFAULT_CONTROL;
 	if (signo < 0 || (sock && pidfile) || timeout <= 0 || optind != argc - (is_scale ? 2 : 0)) {

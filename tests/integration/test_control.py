@@ -157,9 +157,28 @@ def test_scale_sets_a_floor_for_ondemand_and_dynamic(fpmd, workdir):
     assert len(od_workers()) == 3
     assert ctl("scale", "-c", sock, "od", "+9").stdout.count("at least 5 workers") == 1  # capped
     assert wait_for(lambda: len(od_workers()) == 5, 5)
+    # a negative count as the help writes it (getopt took "-2" for an option)
+    r = ctl("scale", "-c", sock, "od", "-2")
+    assert r.returncode == 0 and "at least 3 workers" in r.stdout, r.stdout + r.stderr
     assert ctl("scale", "-c", sock, "od", "=0").returncode == 0
     assert wait_for(lambda: od_workers() == [], 10)     # idle ones retire again
     r = ctl("scale", "-c", sock, "st", "+1")
     assert r.returncode == 1 and "pm = static" in r.stderr
     assert ctl("scale", "-c", sock, "nope", "+1").returncode == 1
     assert ctl("scale", "-c", sock, "od").returncode == 2
+
+
+def test_signal_mode_never_signals_what_is_not_an_fpmd_master(workdir):
+    """A pid file outlives a master killed with SIGKILL; its number may be any
+    process's by then: fpmctl -g signalled it and said it had."""
+    victim = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(f"{workdir}/stale.pid", "w") as f:
+            f.write(f"{victim.pid}\n")
+        r = ctl("reload", "-g", f"{workdir}/stale.pid")
+        assert r.returncode == 3 and "is not an fpmd master" in r.stderr, r.stderr
+        time.sleep(0.2)
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
