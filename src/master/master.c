@@ -525,12 +525,37 @@ static int open_log(const struct fpmd_conf *c, const struct master_options *opt)
 
 unsigned long long master_nofile_soft;
 
+/*
+ * The global rlimit_files and rlimit_core are the master's, as php-fpm
+ * sets them (its workers inherit them unless their pool sets its own).
+ */
+static void master_rlimit(int resource, long long value, const char *name)
+{
+	if (value == CONF_UNSET)
+		return;
+	struct rlimit rl;
+	if (getrlimit(resource, &rl) < 0)
+		return;
+	rlim_t want = value == -2 ? RLIM_INFINITY : (rlim_t)value;
+	if (resource == RLIMIT_NOFILE && want == RLIM_INFINITY)
+		want = rl.rlim_max;          /* no such thing for descriptors: the most allowed */
+	rl.rlim_cur = want;
+	if (want > rl.rlim_max || geteuid() == 0)
+		rl.rlim_max = want;
+	if (setrlimit(resource, &rl) < 0)
+		log_sys(LL_WARNING, "failed to set %s to %lld for the master", name, value);
+}
+
 /* Hundreds of pools need more than the usual 1024 descriptors in the master. */
 static void raise_nofile(const struct fpmd_conf *conf)
 {
 	struct rlimit rl;
-	if (conf->rlimit_files != CONF_UNSET || getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
-	    rl.rlim_cur >= rl.rlim_max || rl.rlim_cur >= 65536)
+	master_rlimit(RLIMIT_CORE, conf->rlimit_core, "rlimit_core");
+	if (conf->rlimit_files != CONF_UNSET) {
+		master_rlimit(RLIMIT_NOFILE, conf->rlimit_files, "rlimit_files");
+		return;              /* the operator's number, not raised further */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max || rl.rlim_cur >= 65536)
 		return;
 	rlim_t want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
 	rlim_t was = rl.rlim_cur;

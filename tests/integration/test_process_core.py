@@ -298,3 +298,29 @@ def test_many_requests_no_error_no_fd_growth(fpmd, workdir):
     after = {p: fd_count(p) for p in before if alive(p)}
     assert after == {p: before[p] for p in after}
     assert len(after) == len(before), "a worker died under load"
+
+
+def test_global_rlimit_files_is_the_masters_as_in_php_fpm(workdir):
+    """php-fpm's global rlimit_files sets the master's limit; fpmd applied it
+    to no process but the workers, and setting it turned off the master's own
+    raise: 300 pools started without it and failed with it."""
+    import resource
+    import signal as sig
+    from conftest import FPMD, basic_conf, pool_conf, wait_for
+
+    def limits():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 8192))
+
+    conf = os.path.join(workdir, "t.conf")
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, pool_conf(workdir), global_extra="rlimit_files = 4096\n"))
+    p = subprocess.Popen([FPMD, "-F", "-y", conf], preexec_fn=limits, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for(lambda: os.path.exists(f"{workdir}/www.sock"), 10)
+        with open(f"/proc/{p.pid}/limits") as f:
+            line = [ln for ln in f if ln.startswith("Max open files")][0]
+        assert line.split()[3] == "4096", line
+    finally:
+        os.killpg(p.pid, sig.SIGTERM)
+        p.wait(10)
