@@ -743,8 +743,11 @@ void reload_request(struct master *m)
 	}
 	for (size_t i = 0; i < d.n; i++) {
 		char *line = conf_diag_format(&d.items[i]);
-		log_msg(d.items[i].severity ? LL_ERROR : LL_WARNING, "%s", line ? line : "?");
-		control_say(m, "%s: %s", d.items[i].severity ? "error" : "warning", line ? line : "?");
+		/* 1 error, 0 warning, -1 notice: a notice is one at start, and on a reload too */
+		int sev = d.items[i].severity;
+		log_msg(sev > 0 ? LL_ERROR : sev == 0 ? LL_WARNING : LL_NOTICE, "%s", line ? line : "?");
+		control_say(m, "%s: %s", sev > 0 ? "error" : sev == 0 ? "warning" : "notice",
+			    line ? line : "?");
 		free(line);
 	}
 	int bad = !next || d.errors;

@@ -182,3 +182,16 @@ def test_signal_mode_never_signals_what_is_not_an_fpmd_master(workdir):
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_a_reloads_notices_stay_notices(fpmd, workdir):
+    """php-fpm's own notice (pm.start_servers not set) was logged as ERROR and
+    printed by fpmctl as an error at every reload, though a NOTICE at start."""
+    pools = pool_conf(workdir, pm="dynamic", children=4,
+                      extra="pm.min_spare_servers = 1\npm.max_spare_servers = 2\n")
+    sock = start(fpmd, workdir, pools)
+    r = ctl("reload", "-c", sock)
+    assert r.returncode == 0, r.stderr
+    assert "notice: " in r.stdout and "pm.start_servers" in r.stdout, r.stdout
+    assert "error" not in r.stderr, r.stderr
+    assert "ERROR" not in fpmd.log(), fpmd.log()[-1500:]
