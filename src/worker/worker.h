@@ -17,7 +17,15 @@
 struct fpmd_conf;
 
 /* The fds a worker finds after fork (see worker_exec_layout in master). */
-#define WORKER_FD_LISTEN 0
+/*
+ * The pool's listening socket: 0 as the layout puts it (the FastCGI
+ * convention, what an exec pool's programs expect), moved above the layout
+ * by worker_setup in php and module pools, whose code and the programs it
+ * runs find /dev/null on 0, as php-fpm gives them (php://stdin read the pool's
+ * socket until default_socket_timeout).
+ */
+extern int worker_fd_listen;
+#define WORKER_FD_LISTEN worker_fd_listen
 #define WORKER_FD_LOG    3
 #define WORKER_FD_WAKE   4   /* the pool's eventfd: "a request started" while the master sleeps */
 #define WORKER_FD_ACCESS 5   /* access.log, when the pool has one */

@@ -141,11 +141,32 @@ static int drop_privileges(struct worker *w)
 	return 0;
 }
 
+int worker_fd_listen = 0;
+
+/* See WORKER_FD_LISTEN: not for cgi and exec pools, whose programs get their own 0. */
+static int move_listen_off_stdin(const struct pool_conf *pc)
+{
+	if (pc->app_type == APP_CGI || pc->app_type == APP_EXEC || worker_fd_listen != 0)
+		return 0;
+	int moved = fcntl(0, F_DUPFD_CLOEXEC, WORKER_FD_LAST + 1);
+	int null = open("/dev/null", O_RDONLY);
+	if (moved < 0 || null < 0 || dup2(null, 0) < 0) {
+		log_sys(LL_ERROR, "[pool %s] cannot put /dev/null on the worker's stdin", pc->name);
+		return -1;
+	}
+	if (null != 0)
+		close(null);
+	worker_fd_listen = moved;
+	return 0;
+}
+
 int worker_setup(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
 
 	reset_signals();
+	if (move_listen_off_stdin(pc) < 0)
+		return -1;
 	log_set_pipe(WORKER_FD_LOG, pc->name);
 	proctitle_set("fpmd: pool %s", pc->name);
 

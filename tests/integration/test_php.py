@@ -688,3 +688,16 @@ def test_user_and_home_are_the_pool_users_as_php_fpm_sets_them(fpmd, workdir):
     home = pwd.getpwnam("nobody").pw_dir
     assert req(workdir, "/e.php").body == f"nobody|{home}|nobody".encode()
     assert req(workdir, "/e.php", sock="keep").body == f"nobody|{home}|nobody".encode()
+
+
+def test_stdin_is_dev_null_as_in_php_fpm(fpmd, workdir):
+    """fd 0 was the pool's listening socket: php://stdin waited for
+    default_socket_timeout (nginx: 504 at 60 s), and a program a script ran
+    found its stdin closed ("Bad file descriptor").  php-fpm gives /dev/null."""
+    php(workdir, "in.php", "<?php $t = microtime(true); $x = file_get_contents('php://stdin');"
+        " echo var_export($x, true), ' ', microtime(true) - $t < 1 ? 'fast' : 'slow', ' ',"
+        " trim(shell_exec('cat; echo rc=$?'));")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1,
+                                            extra="php_admin_value[default_socket_timeout] = 3\n")))
+    assert req(workdir, "/in.php", timeout=10).body == b"'' fast rc=0"
+    assert req(workdir, "/in.php", timeout=10).body == b"'' fast rc=0"   # and the pool still accepts
