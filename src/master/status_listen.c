@@ -278,6 +278,11 @@ int status_listen_open(struct master *m, struct pool *p, const struct listen_per
 		return -1;
 	}
 	p->own->status_fd = reload_take_socket(m, a.text, &p->own->status_systemd);
+	/* a changed owner, group or mode applies to an inherited socket too, as to the pool's */
+	if (p->own->status_fd >= 0 && a.family == AF_UNIX && perms &&
+	    listen_path_apply(a.path, perms, err, sizeof(err)) < 0)
+		log_warning("[pool %s] pm.status_listen: cannot apply listen.owner/mode: %s",
+			    p->conf->name, err);
 	if (p->own->status_fd < 0)
 		p->own->status_fd = listen_open(&a, 64, perms, err, sizeof(err));
 	if (p->own->status_fd < 0) {

@@ -1,5 +1,6 @@
 """pm.status_listen: status and ping answered by the master while every worker is busy."""
 import json
+import os
 import socket
 import threading
 import time
@@ -92,3 +93,19 @@ def test_a_php_pools_master_answers_say_x_powered_by_as_its_workers_do(fpmd, wor
     assert r.body == b"pong"
     assert r.headers.get("x-powered-by", "").startswith("PHP/8.2"), r.headers
     assert "x-powered-by" not in fcgi_request(f"{workdir}/c-status.sock", "/ping").headers
+
+
+def test_a_reload_applies_listen_owner_and_mode_to_the_status_socket(fpmd, workdir):
+    """The pool's socket got a changed listen.owner/mode at a reload, the
+    pm.status_listen socket kept the old ones until a restart."""
+    import pwd
+    import signal
+    import stat as st
+    extra = f"pm.status_listen = {workdir}/status.sock\n"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=extra)))
+    fpmd.write_conf(basic_conf(workdir, pool_conf(
+        workdir, extra=extra + "listen.owner = daemon\nlisten.mode = 0600\n")))
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2)
+    s = os.stat(f"{workdir}/status.sock")
+    assert (s.st_uid, st.S_IMODE(s.st_mode)) == (pwd.getpwnam("daemon").pw_uid, 0o600), s
