@@ -204,12 +204,52 @@ static int write_all(int fd, const char *p, size_t n)
 static void log_worker_output_escaped(const char *prefix, const char *msg, size_t len,
 				      const char *suffix);
 
-/* Copies msg into out, escaping what would break a one-line record. */
+/*
+ * The length of the well-formed UTF-8 sequence at s (at most n bytes), 0 when
+ * there is none (RFC 3629: no overlong form, no surrogate, nothing past U+10FFFF).
+ */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * Copies msg into out, escaping what would break a one-line record.  A JSON
+ * record must be UTF-8 (RFC 8259 §8.1): a byte that does not start a
+ * well-formed sequence is written as U+FFFD, as the status page does.
+ */
 static size_t escape_into(char *out, size_t cap, const char *msg, size_t len, int json)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < len && o + 7 < cap; i++) {
 		unsigned char c = (unsigned char)msg[i];
+		if (json && c >= 0x80) {
+			size_t n = utf8_sequence((const unsigned char *)msg + i, len - i);
+			if (!n) {
+				o += (size_t)snprintf(out + o, cap - o, "\\ufffd");
+				continue;
+			}
+			memcpy(out + o, msg + i, n);
+			o += n;
+			i += n - 1;
+			continue;
+		}
 		if (json && (c == '"' || c == '\\')) {
 			out[o++] = '\\';
 			out[o++] = (char)c;

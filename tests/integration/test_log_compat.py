@@ -86,3 +86,20 @@ def test_missing_cgi_script_logs_the_script(fpmd, workdir):
     # PATH_INFO still works: a real script with a path after it.
     r = fcgi_request(f"{workdir}/www.sock", "/cgi-bin/yes.sh/extra", root=workdir)
     assert r.status == 200 and r.body == b"yes"
+
+
+def test_json_log_lines_are_valid_utf8_json_whatever_a_worker_writes(fpmd, workdir):
+    """A JSON record must be UTF-8 (RFC 8259): bytes a script wrote to stderr
+    that are not were copied as they came, and a strict reader refused 26 of
+    28 lines.  Well-formed UTF-8 passes; the rest becomes U+FFFD."""
+    import json
+    write_script(f"{workdir}/junk.sh", "#!/bin/sh\nprintf 'caf\\303\\251 \\377\\376 half \\342\\202 end\\n' >&2\n"
+                 "printf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir), global_extra="log_format = json\n"))
+    assert fcgi_request(f"{workdir}/www.sock", "/junk.sh", root=workdir).body == b"ok"
+    # -F -O: the lines are on fpmd's stderr, which the fixture keeps in log_path
+    assert wait_for(lambda: b"half" in open(fpmd.log_path, "rb").read(), 5)
+    raw = open(fpmd.log_path, "rb").read()
+    msgs = [json.loads(line.decode("utf-8"))["message"] for line in raw.splitlines() if line]
+    junk = [m for m in msgs if "half" in m]
+    assert junk and "café \ufffd\ufffd half \ufffd\ufffd end" in junk[0], junk
