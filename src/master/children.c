@@ -340,6 +340,36 @@ static void close_write_ends(const int logp[2], const int outp[2], const int err
 		close(devnull);
 }
 
+/*
+ * Out of descriptors or processes, every look of every pool with waiting
+ * connections fails to spawn (every 100 ms each): the first failure is
+ * logged, then one count every SPAWN_FAIL_LOG_US while they go on (the
+ * workers' accept4() failures are counted the same way).
+ */
+#define SPAWN_FAIL_LOG_US (10u * 1000u * 1000u)
+static struct {
+	uint64_t logged_us;
+	unsigned suppressed;
+} spawn_fail;
+
+static int spawn_failure_logged(void)
+{
+	int err = errno;             /* the caller's log_sys() reports it */
+	uint64_t now = sb_mono_us();
+	if (spawn_fail.logged_us && now - spawn_fail.logged_us < SPAWN_FAIL_LOG_US) {
+		spawn_fail.suppressed++;
+		return 0;
+	}
+	if (spawn_fail.suppressed)
+		log_error("%u more failures to start a worker in the last %.0fs (the line after "
+			  "says why the latest failed)", spawn_fail.suppressed,
+			  (double)(now - spawn_fail.logged_us) / 1e6);
+	spawn_fail.suppressed = 0;
+	spawn_fail.logged_us = now;
+	errno = err;
+	return 1;
+}
+
 static int spawn_one(struct master *m, struct pool *p)
 {
 	int slot = find_free_slot(p);
@@ -385,7 +415,8 @@ static int spawn_one(struct master *m, struct pool *p)
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_sys(LL_ERROR, "[pool %s] fork() failed", p->conf->name);
+		if (spawn_failure_logged())
+			log_sys(LL_ERROR, "[pool %s] fork() failed", p->conf->name);
 		goto fail;
 	}
 	if (pid == 0) {
@@ -399,7 +430,7 @@ static int spawn_one(struct master *m, struct pool *p)
 	return children_adopt(m, p, (unsigned)slot, pid, rfds);
 
 fail:
-	if (failed)
+	if (failed && spawn_failure_logged())
 		log_sys(LL_ERROR, "[pool %s] cannot start a worker: %s failed", p->conf->name, failed);
 	for (int i = 0; i < 2; i++) {
 		if (outp[i] >= 0) close(outp[i]);
