@@ -723,11 +723,17 @@ static void restore_cloexec(struct master *m)
 
 void reload_request(struct master *m)
 {
-	if (m->state != MASTER_RUNNING)
+	/* a caller on the control socket is answered either way (control_done closes it) */
+	if (m->state != MASTER_RUNNING) {
+		control_say(m, "ERROR reload ignored: fpmd is stopping");
+		control_done(m, 0);
 		return;
+	}
 	/* A new generation would serve as ready again: the stop is under way. */
 	if (m->draining) {
 		log_warning("reload ignored: draining after SIGTERM (sigterm_drain)");
+		control_say(m, "ERROR reload ignored: draining after SIGTERM (sigterm_drain)");
+		control_done(m, 0);
 		return;
 	}
 	log_notice("Reloading in progress ...");

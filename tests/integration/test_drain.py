@@ -155,3 +155,15 @@ def test_without_drain_term_stops_at_once(fpmd, workdir):
     open(f"{workdir}/release", "w").close()
     t.join(10)
     assert not os.path.exists(f"{workdir}/never")
+
+
+def test_fpmctl_reload_while_draining_is_answered(fpmd, workdir):
+    """The master logged "reload ignored" and closed the connection without a
+    word: fpmctl said "fpmd closed the connection without an answer" (exit 5)."""
+    start(fpmd, workdir, "3s", extra_global=f"control_socket = {workdir}/ctl\n")
+    fpmd.signal(signal.SIGTERM)
+    fpmd.wait_log("Draining")
+    r = subprocess.run([FPMCTL, "reload", "-c", f"{workdir}/ctl", "--timeout", "10"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "reload ignored: draining after SIGTERM" in r.stderr, r
+    assert fpmd.wait(10) == 0
