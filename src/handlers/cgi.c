@@ -917,6 +917,12 @@ static int cgi_handle(struct worker *w, struct request *r)
 		} else if (r->body_timed_out) {
 			/* logged by req_body_gap; the client is given up, the script with it */
 			rc = -1;
+		} else if (r->protocol_error) {
+			/* logged where the record was read (request.c) */
+			log_notice("[pool %s] script '%s' stopped: its client broke the protocol",
+				   pc->name, s.real);
+			r->aborted = 1;
+			rc = -1;
 		} else {
 			/* After the headers (a HEAD behind nginx) a hang-up is the normal end. */
 			log_msg(run.status_sent ? LL_DEBUG : LL_NOTICE,

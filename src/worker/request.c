@@ -149,7 +149,12 @@ int req_body_next(struct request *r, int may_read)
 		struct fcgi_event ev;
 		ssize_t used = fcgi_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &ev);
 		if (used < 0) {
+			/* said as in the request's head: the client is there, its record is wrong */
+			log_warning("[pool %s] child %d: FastCGI protocol error from client while reading "
+				    "the request body: %s; closing the connection", r->worker->pool->conf->name,
+				    (int)getpid(), fcgi_strerror(c->parser.error));
 			r->aborted = 1;
+			r->protocol_error = 1;
 			c->dead = 1;
 			return -1;
 		}

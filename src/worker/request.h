@@ -26,6 +26,7 @@ struct request {
 	int status;                  /* HTTP status sent (for logs), 0 = not yet known */
 	int headers_sent;
 	int aborted;                 /* client went away or sent ABORT_REQUEST */
+	int protocol_error;          /* ... or broke the protocol in the body (logged where found) */
 	uint64_t bytes_out;
 	/* body streaming state */
 	const uint8_t *pending;

@@ -55,3 +55,22 @@ def test_abort_before_the_params_end_gets_its_end_request(fpmd, workdir):
         s.sendall(build_request(cgi_params("/ping", workdir), keep=True))
         r2 = read_records(s, Response(), timeout=5)
         assert r2.body.strip() == b"pong"
+
+
+def test_a_protocol_error_in_the_body_is_logged_as_one(fpmd, workdir):
+    """A record the protocol does not allow while the body is read (a PARAMS
+    record after the params ended) closed the connection with no log line, or
+    was logged as "client went away"."""
+    from conftest import FCGI_STDIN, cgi_params, connect, encode_params, record, write_script
+    write_script(f"{workdir}/in.sh", "#!/bin/sh\ncat >/dev/null\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir))
+    params = cgi_params("/in.sh", workdir, method="POST", body=b"xy")
+    s = connect(f"{workdir}/www.sock")
+    s.sendall(record(FCGI_BEGIN, 1, struct.pack(">HB5x", 1, 0)) + encode_params(params, 1)
+              + record(FCGI_STDIN, 1, b"x") + encode_params({"A": "b"}, 1) + record(FCGI_STDIN, 1))
+    s.settimeout(5)
+    while s.recv(65536):
+        pass
+    s.close()
+    fpmd.wait_log("FastCGI protocol error from client while reading the request body")
+    assert "client went away" not in fpmd.log()
