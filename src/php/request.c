@@ -241,18 +241,24 @@ void php_activate_user_ini(void)
 	if (!slash || slash == dir)
 		return;
 	*slash = '\0';
+	/*
+	 * As php-fpm: no DOCUMENT_ROOT, no .user.ini; a root of "/" (its
+	 * trailing slash dropped, nothing left) walks from "/" down.
+	 */
 	const char *root = param(php_current->req, "DOCUMENT_ROOT");
-	size_t rl = root ? strlen(root) : 0;
-	while (rl > 1 && root[rl - 1] == '/')
+	if (!root)
+		return;
+	size_t rl = strlen(root);
+	while (rl > 0 && root[rl - 1] == '/')
 		rl--;
 	size_t start = strlen(dir);
-	if (root && rl && strncmp(dir, root, rl) == 0 && (dir[rl] == '/' || dir[rl] == '\0'))
+	if (strncmp(dir, root, rl) == 0 && (dir[rl] == '/' || dir[rl] == '\0'))
 		start = rl;
 	for (size_t i = start;; i++) {
 		if (dir[i] == '/' || dir[i] == '\0') {
 			char saved = dir[i];
 			dir[i] = '\0';
-			HashTable *h = user_ini_for(dir);
+			HashTable *h = user_ini_for(i ? dir : "/");
 			if (h && zend_hash_num_elements(h))
 				php_ini_activate_config(h, PHP_INI_PERDIR, PHP_INI_STAGE_HTACCESS);
 			dir[i] = saved;

@@ -701,3 +701,26 @@ def test_stdin_is_dev_null_as_in_php_fpm(fpmd, workdir):
                                             extra="php_admin_value[default_socket_timeout] = 3\n")))
     assert req(workdir, "/in.php", timeout=10).body == b"'' fast rc=0"
     assert req(workdir, "/in.php", timeout=10).body == b"'' fast rc=0"   # and the pool still accepts
+
+
+def test_user_ini_lookup_follows_document_root_as_php_fpm(fpmd, workdir):
+    """php-fpm reads every .user.ini from DOCUMENT_ROOT down to the script's
+    directory; with a root of "/" that is every directory from "/", without
+    DOCUMENT_ROOT none.  fpmd read only the script's own in both cases."""
+    from conftest import Response, build_request, cgi_params, connect, read_records
+    sub = os.path.join(workdir, "a")
+    os.makedirs(sub)
+    with open(os.path.join(workdir, ".user.ini"), "w") as f:
+        f.write("memory_limit = 99M\n")
+    with open(os.path.join(sub, ".user.ini"), "w") as f:
+        f.write("precision = 8\n")
+    php(sub, "p.php", "<?php echo ini_get('precision'), ' ', ini_get('memory_limit');")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra="php_value[memory_limit] = 128M\n")))
+    r = fcgi_request(f"{workdir}/www.sock", f"{sub}/p.php", root="/")
+    assert r.body == b"8 99M", r.body
+    params = cgi_params("/a/p.php", workdir)
+    del params["DOCUMENT_ROOT"]
+    with connect(f"{workdir}/www.sock") as s:
+        s.sendall(build_request(params))
+        r = read_records(s, Response())
+    assert r.body.split()[0] != b"8" and r.body.split()[1] == b"128M", r.body
