@@ -28,10 +28,17 @@ static int set_rlimit(int resource, long long value, const char *name)
 	struct rlimit rl;
 	rl.rlim_cur = rl.rlim_max = value == -2 ? RLIM_INFINITY : (rlim_t)value;
 	if (setrlimit(resource, &rl) < 0) {
-		log_sys(LL_WARNING, "[pool %s] failed to set %s", "-", name);
+		/* the master tags the line with the pool and the child */
+		log_sys(LL_WARNING, "failed to set %s", name);
 		return -1;
 	}
 	return 0;
+}
+
+/* A Ctrl-C seen by the worker itself: nothing to do, the master decides. */
+static void on_sigint(int sig)
+{
+	(void)sig;
 }
 
 static void reset_signals(void)
@@ -44,8 +51,17 @@ static void reset_signals(void)
 		sigaction(dfl[i], &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	/* Ctrl-C reaches the whole foreground group: stopping is the master's call. */
+	/*
+	 * Ctrl-C reaches the whole foreground group: stopping is the master's
+	 * call.  Caught, not ignored: an ignored signal stays ignored in every
+	 * program the worker runs (a script's proc_open(), exec()), which
+	 * proc_terminate($p, SIGINT) could then not stop; a handler is reset
+	 * to the default by exec.
+	 */
+	sa.sa_handler = on_sigint;
+	sa.sa_flags = SA_RESTART;
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_flags = 0;
 
 	/* SIGQUIT stays blocked except while waiting (see conn.c). */
 	sigset_t set;

@@ -724,3 +724,18 @@ def test_user_ini_lookup_follows_document_root_as_php_fpm(fpmd, workdir):
         s.sendall(build_request(params))
         r = read_records(s, Response())
     assert r.body.split()[0] != b"8" and r.body.split()[1] == b"128M", r.body
+
+
+def test_programs_a_script_runs_do_not_inherit_an_ignored_sigint(fpmd, workdir):
+    """Workers ignored SIGINT (so a Ctrl-C is the master's to act on), and an
+    ignored signal stays ignored across exec: proc_terminate($p, SIGINT) could
+    not stop what a script started.  php-fpm's children have only SIGPIPE ignored."""
+    php(workdir, "sig.php", "<?php $p = proc_open(['sleep', '5'], [], $pipes); usleep(200000);"
+        " proc_terminate($p, 2); usleep(300000); $s = proc_get_status($p);"
+        " echo $s['running'] ? 'running' : 'stopped', ' ';"
+        " echo trim(shell_exec('grep ^SigIgn /proc/self/status'));")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    body = req(workdir, "/sig.php", timeout=10).body.decode()
+    assert body.startswith("stopped "), body
+    ignored = int(body.split()[-1], 16)
+    assert not ignored & (1 << 1), body          # bit 1: SIGINT
