@@ -31,14 +31,22 @@ def test_worker_holds_only_its_descriptors_and_no_new_privs(fpmd, workdir):
         fds = fd_targets(w)
         seen[pool] = fds
         # worker.h: 0 listening socket, 1-2 /dev/null or output pipes, 3 log pipe, 4 eventfd,
-        # 5 access log; then what the worker opens itself: the epoll it waits for connections
-        # in (EPOLLEXCLUSIVE) and, except in a cgi pool (plain, logged), the signalfd that
-        # reports SIGQUIT in it.  Nothing of the master's, nothing of other pools.
-        fixed = {0, 1, 2, 3, 4} | ({5} if pool == "logged" else set())
+        # 5 access log, 7 the pool's handoff end (kept connections); then what the worker
+        # opens itself: the epoll it waits for connections in (EPOLLEXCLUSIVE) and, except
+        # in a cgi pool (plain, logged), the signalfd that reports SIGQUIT in it.  A module
+        # worker (app) moves the listening socket above the layout and has /dev/null on 0.
+        # Nothing of the master's, nothing of other pools.
+        fixed = {0, 1, 2, 3, 4, 7} | ({5} if pool == "logged" else set())
         own = {fd: t for fd, t in fds.items() if fd not in fixed}
-        expect = ["anon_inode:[eventpoll]"] + (["anon_inode:[signalfd]"] if pool == "app" else [])
-        assert fixed <= set(fds) and sorted(own.values()) == expect, (pool, fds)
-        assert fds[0].startswith("socket:") and fds[3].startswith("pipe:")
+        expect = ["anon_inode:[eventpoll]"] + (["anon_inode:[signalfd]", "socket:"] if pool == "app" else [])
+        got = sorted("socket:" if t.startswith("socket:") else t for t in own.values())
+        assert fixed <= set(fds) and got == expect, (pool, fds)
+        assert fds[7].startswith("socket:")
+        if pool == "app":
+            assert fds[0] == "/dev/null" and min(fd for fd, t in own.items() if t.startswith("socket:")) > 7
+        else:
+            assert fds[0].startswith("socket:")
+        assert fds[3].startswith("pipe:")
         assert fds[4] == "anon_inode:[eventfd]"
         if pool == "logged":
             assert fds[5] == f"{workdir}/access.log"

@@ -25,11 +25,13 @@ def _pools(workdir, kind):
         return good, good.replace("module.param[mode] = serve", "module.param[mode] = initfail"), \
             f"{workdir}/app.sock", "/x", b"ok"
     if kind == "php":
-        # the zygote of the new configuration cannot chdir: it fails before any worker exists
+        # the new workers cannot enter their AppArmor hat (no such hat, or no AppArmor):
+        # fpmd -t cannot know, each new worker fails its setup (a missing chdir, which
+        # this used, is refused by fpmd -t now, as by php-fpm's)
         write_script(f"{workdir}/ok.php", "<?php echo 'ok';\n", 0o644)
         good = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
                 f"pm.max_children = 2\n{extra}")
-        return good, good + "chdir = /nonexistent/dir\n", f"{workdir}/www.sock", "/ok.php", b"ok"
+        return good, good + "apparmor_hat = fpmd-no-such-hat\n", f"{workdir}/www.sock", "/ok.php", b"ok"
     if kind == "exec":
         # the new command is an executable file (fpmd -t passes it) whose interpreter is missing:
         # its exec fails in every new worker
