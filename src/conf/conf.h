@@ -23,6 +23,7 @@
 struct conf_kv {
 	char *key;
 	char *value;
+	int   quoted;    /* written in quotes (php_value[]: not read as a PHP INI expression) */
 	char *file;      /* where it was set, for later diagnostics */
 	int   line;
 };

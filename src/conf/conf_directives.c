@@ -553,7 +553,7 @@ static void kv_apply(struct conf_ctx *x, const struct conf_directive *d, void *b
 			return;
 		}
 	}
-	if (conf_kv_list_set(conf_field(base, d), key, value, v->file, v->line) < 0)
+	if (conf_kv_list_set(conf_field(base, d), key, value, v->quoted, v->file, v->line) < 0)
 		x->oom = 1;
 }
 

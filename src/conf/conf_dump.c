@@ -31,9 +31,9 @@ static int plain(const char *s)
 	return 1;
 }
 
-static void value(struct buf *o, const char *s)
+static void value_quoted(struct buf *o, const char *s, int force)
 {
-	if (plain(s)) {
+	if (!force && plain(s)) {
 		buf_puts(o, s);
 		return;
 	}
@@ -44,6 +44,11 @@ static void value(struct buf *o, const char *s)
 		buf_put(o, s, 1);
 	}
 	buf_put(o, "\"", 1);
+}
+
+static void value(struct buf *o, const char *s)
+{
+	value_quoted(o, s, 0);
 }
 
 /* `name = value` */
@@ -166,7 +171,8 @@ static void directive(struct buf *o, const struct conf_directive *d, const void 
 				buf_puts(o, "]");
 			}
 			buf_puts(o, " = ");
-			value(o, l->items[i].value);
+			/* quoted as written: a quoted php_value[] is a literal, not an expression */
+			value_quoted(o, l->items[i].value, l->items[i].quoted);
 			buf_puts(o, "\n");
 		}
 		return;

@@ -123,14 +123,16 @@ static int after_quote(struct conf_ctx *x, const struct line *ln, const char *p,
  * after an error diagnostic.
  */
 static int lex_value(struct conf_ctx *x, const struct line *ln, const char *p, const char *end,
-		     struct buf *b, int *lead_dollar)
+		     struct buf *b, int *lead_dollar, int *quoted)
 {
 	*lead_dollar = 0;
+	*quoted = 0;
 	buf_put(b, "", 0);
 	while (p < end && is_space(*p))
 		p++;
 
 	if (p < end && *p == '\'') {
+		*quoted = 1;
 		const char *close = memchr(p + 1, '\'', (size_t)(end - p - 1));
 
 		if (!close) {
@@ -143,6 +145,7 @@ static int lex_value(struct conf_ctx *x, const struct line *ln, const char *p, c
 	}
 
 	if (p < end && *p == '"') {
+		*quoted = 1;
 		for (p++; p < end && *p != '"';) {
 			if (*p == '\\' && p + 1 < end && (p[1] == '"' || p[1] == '\\' || p[1] == '$')) {
 				buf_putc(b, p[1]);
@@ -373,7 +376,8 @@ static void key_line(struct conf_ctx *x, struct line *ln, const char *p, const c
 	}
 	if (x->sec == SEC_SKIP)
 		goto out_free;
-	if (lex_value(x, ln, p + 1, end, &val, &lead) < 0)
+	int quoted = 0;
+	if (lex_value(x, ln, p + 1, end, &val, &lead, &quoted) < 0)
 		goto out_free;
 	if (val.oom) {
 		x->oom = 1;
@@ -391,6 +395,7 @@ static void key_line(struct conf_ctx *x, struct line *ln, const char *p, const c
 	}
 	v.text = val.p;
 	v.lead_dollar = lead;
+	v.quoted = quoted;
 	v.file = ln->file;
 	v.line = ln->lineno;
 	entry(x, ln, name, key, has_brackets, &v);

@@ -103,6 +103,7 @@ struct conf_ctx {
 struct conf_value {
 	const char *text;
 	int lead_dollar;            /* first character is an unescaped '$' */
+	int quoted;                 /* written in quotes: a literal, never an expression */
 	const char *file;
 	int line;
 };
@@ -135,7 +136,7 @@ int conf_parse_octal(const char *s, int *out);
 int conf_parse_enum(const char *s, const char *const *choices, int *out);
 char *conf_join_choices(const char *const *choices, int first);
 int conf_str_list_add(struct conf_str_list *l, const char *s);
-int conf_kv_list_set(struct conf_kv_list *l, const char *key, const char *value,
+int conf_kv_list_set(struct conf_kv_list *l, const char *key, const char *value, int quoted,
 		     const char *file, int line);
 char *conf_strdup(const char *s);
 char *conf_strndup(const char *s, size_t n);

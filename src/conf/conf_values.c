@@ -302,7 +302,7 @@ void conf_str_list_free(struct conf_str_list *l)
 }
 
 /* Sets key to value: a repeated key replaces the value and keeps its place. */
-int conf_kv_list_set(struct conf_kv_list *l, const char *key, const char *value,
+int conf_kv_list_set(struct conf_kv_list *l, const char *key, const char *value, int quoted,
 		     const char *file, int line)
 {
 	struct conf_kv *kv = NULL;
@@ -337,6 +337,7 @@ int conf_kv_list_set(struct conf_kv_list *l, const char *key, const char *value,
 		free(kv->file);
 	}
 	kv->value = v;
+	kv->quoted = quoted;
 	kv->file = f;
 	kv->line = line;
 	return 0;

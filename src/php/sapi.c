@@ -490,24 +490,29 @@ static void ini_eval_entry(zval *name, zval *value, zval *unused, int type, void
 
 /*
  * php-fpm reads its configuration with PHP's own INI scanner, so a pool's
- * `php_value[error_reporting] = E_ALL & ~E_NOTICE` is PHP's constants and
- * operators (24567), `null` and `none` are empty, `on` is 1.  fpmd's parser
- * keeps values as text: a value made only of what such an expression is made
- * of (names, numbers, blanks, & | ^ ~ ! and parentheses) goes through the
- * scanner the same way; any other (a path, a URL, a list) is taken as
+ * unquoted `php_value[error_reporting] = E_ALL & ~E_NOTICE` is PHP's
+ * constants and operators (24567), `null` and `none` are empty, `on` is 1;
+ * a quoted value is a literal.  fpmd's parser keeps values as text and says
+ * which were quoted: an unquoted value made only of what such an expression
+ * is made of (names, numbers, blanks, & | ^ ~ ! and parentheses) goes through
+ * the scanner the same way; any other (a path, a URL, a list) is taken as
  * written, which is what the scanner gives for it too.  Taken as written
  * when the scanner refuses it.
  */
-static const char *php_ini_value_eval(const char *value, char *out, size_t cap)
+static const char *php_ini_value_eval(const char *value, int quoted, char *out, size_t cap)
 {
-	int letters = 0;
+	int words = 0, operators = 0;
+	if (quoted)
+		return value;
 	for (const char *p = value; *p; p++) {
 		if (isalpha((unsigned char)*p))
-			letters = 1;
-		else if (!isalnum((unsigned char)*p) && !strchr("_ \t&|^~!()", *p))
+			words = 1;
+		else if (strchr("&|^~!()", *p))
+			operators = 1;
+		else if (!isdigit((unsigned char)*p) && !strchr("_ \t", *p))
 			return value;
 	}
-	if (!letters)
+	if (!words && !operators)
 		return value;            /* a number: nothing to evaluate */
 	size_t n = strlen(value) + 4;
 	char *src = malloc(n);
@@ -526,10 +531,10 @@ static const char *php_ini_value_eval(const char *value, char *out, size_t cap)
  * so ini_set() and .user.ini cannot change them.  The value is evaluated as
  * php-fpm's INI scanner would (php_ini_value_eval).
  */
-static int apply_pool_ini(const char *name, const char *written, int admin)
+static int apply_pool_ini(const char *name, const char *written, int quoted, int admin)
 {
 	char evaluated[4096];
-	const char *value = php_ini_value_eval(written, evaluated, sizeof(evaluated));
+	const char *value = php_ini_value_eval(written, quoted, evaluated, sizeof(evaluated));
 	if (strcmp(name, "extension") == 0 || strcmp(name, "zend_extension") == 0) {
 		zval ok;
 		if (strcmp(name, "zend_extension") == 0) {
@@ -585,14 +590,16 @@ static void apply_pool_lists(const struct pool_conf *pc)
 	if (!pc->php_worker)
 		zend_disable_functions("fpmd_handle_request,frankenphp_handle_request");
 	for (size_t i = 0; i < pc->php_value.n; i++)
-		apply_pool_ini(pc->php_value.items[i].key, pc->php_value.items[i].value, 0);
+		apply_pool_ini(pc->php_value.items[i].key, pc->php_value.items[i].value,
+			       pc->php_value.items[i].quoted, 0);
 	for (size_t i = 0; i < pc->php_flag.n; i++)
-		apply_pool_ini(pc->php_flag.items[i].key, flag_value(pc->php_flag.items[i].value), 0);
+		apply_pool_ini(pc->php_flag.items[i].key, flag_value(pc->php_flag.items[i].value), 1, 0);
 	for (size_t i = 0; i < pc->php_admin_value.n; i++)
-		apply_pool_ini(pc->php_admin_value.items[i].key, pc->php_admin_value.items[i].value, 1);
+		apply_pool_ini(pc->php_admin_value.items[i].key, pc->php_admin_value.items[i].value,
+			       pc->php_admin_value.items[i].quoted, 1);
 	for (size_t i = 0; i < pc->php_admin_flag.n; i++)
 		apply_pool_ini(pc->php_admin_flag.items[i].key,
-			       flag_value(pc->php_admin_flag.items[i].value), 1);
+			       flag_value(pc->php_admin_flag.items[i].value), 1, 1);
 }
 
 static int pool_start(const struct fpmd_php_host *host, struct pool *pool,

@@ -624,14 +624,19 @@ def test_pool_values_are_read_as_php_fpm_reads_them(fpmd, workdir):
     included, silently dropped), default_charset = null the charset "null",
     auto_append_file = none a file to append."""
     php(workdir, "v.php", "<?php echo error_reporting(), '|', ini_get('default_charset'), '|',"
-        " ini_get('auto_append_file'), '|', ini_get('include_path'), '|', ini_get('memory_limit');")
+        " ini_get('auto_append_file'), '|', ini_get('include_path'), '|', ini_get('memory_limit'),"
+        " '|', ini_get('session.cookie_samesite');")
     fpmd.start(basic_conf(workdir, php_pool(workdir, extra=(
         "php_value[error_reporting] = E_ALL & ~E_NOTICE & ~E_DEPRECATED\n"
         "php_value[default_charset] = null\nphp_admin_value[auto_append_file] = none\n"
-        'php_value[include_path] = ".:/usr/share/php"\nphp_admin_value[memory_limit] = 96M\n'))))
+        'php_value[include_path] = ".:/usr/share/php"\nphp_admin_value[memory_limit] = 96M\n'
+        'php_value[session.cookie_samesite] = "None"\n'))
+        + php_pool(workdir, "n", extra="php_value[error_reporting] = 32767 & ~8\n")))
     r = req(workdir, "/v.php")
-    assert r.status == 200 and r.body == b"24567|||.:/usr/share/php|96M", (r.status, r.body)
+    # quoted, a literal: "None" stays None (unquoted it would be empty, as in php-fpm)
+    assert r.status == 200 and r.body == b"24567|||.:/usr/share/php|96M|None", (r.status, r.body)
     assert "charset=null" not in r.headers.get("content-type", "")
+    assert req(workdir, "/v.php", sock="n").body.split(b"|")[0] == b"32759"
 
 
 def test_php_value_param_is_read_as_php_fpm_reads_it_and_holds_for_the_body(fpmd, workdir):
