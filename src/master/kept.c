@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +58,38 @@ int kept_pool_open(struct master *m, struct pool *p)
 	return 0;
 }
 
+/* A socket's lingering close (SO_LINGER, which whoever sent it may have set) turned off. */
+static void no_linger(int fd)
+{
+	struct linger off = { 0, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
+}
+
+static int handoff_send(int via, int fd, char mark);
+
+/*
+ * A descriptor a worker sent, let go: its close must not block the master.
+ * A socket's lingering is turned off (its close then returns at once);
+ * anything else (a file on NFS or FUSE, a terminal) may block in close(), so
+ * it goes back to the pool's workers, marked to be closed, not served: the
+ * close is theirs.  Closed here only when that queue is full.
+ */
+static void discard(const struct pool *p, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		no_linger(fd);
+	} else if (p->handoff_fd >= 0 && handoff_send(p->handoff_fd, fd, KEPT_MARK_CLOSE) == 0) {
+		/* the message holds the file: this close is not its last */
+	} else {
+		log_warning("[pool %s] a descriptor from a worker that is not a connection could not "
+			    "be returned; closing it in the master", p->conf->name);
+	}
+	close(fd);
+}
+
+static unsigned held_total;      /* every pool's, against the master's descriptor limit */
+
 static void held_free(struct master *m, struct kept_conn *k)
 {
 	struct kept_conn **pp = &k->pool->own->held;
@@ -65,16 +98,19 @@ static void held_free(struct master *m, struct kept_conn *k)
 	if (*pp)
 		*pp = k->next;
 	k->pool->own->nheld--;
+	held_total--;
 	if (k->watch)
 		ev_fd_del(m->loop, k->watch);
+	/* its sender may still hold a copy and have set SO_LINGER since it came */
+	no_linger(k->fd);
 	close(k->fd);
 	free(k);
 }
 
 /* One descriptor as a message on the master's end; 0 / -1 with errno. */
-static int handoff_send(int via, int fd)
+static int handoff_send(int via, int fd, char mark)
 {
-	char byte = 'k';
+	char byte = mark;
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
 	memset(&u, 0, sizeof(u));
@@ -112,7 +148,7 @@ static void on_held(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		held_free(m, k);         /* closed by the web server: nothing was asked */
 		return;
 	}
-	if (m->state == MASTER_RUNNING && handoff_send(p->handoff_fd, fd) == 0) {
+	if (m->state == MASTER_RUNNING && handoff_send(p->handoff_fd, fd, KEPT_MARK_SERVE) == 0) {
 		held_free(m, k);         /* the workers' copy is the connection now */
 		pm_mark(p, 1);           /* a connection waits: spawn, or free a parked worker */
 		return;
@@ -169,27 +205,46 @@ static int conn_acceptable(const struct pool *p, int fd)
 	return domain == p->addr.family;
 }
 
+/*
+ * All pools together hold at most a quarter of the master's descriptors: a
+ * worker sending connections without end must not take the master's own.
+ */
+static unsigned held_total_max(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 16384;
+	return rl.rlim_cur / 4 > 16 ? (unsigned)(rl.rlim_cur / 4) : 16;
+}
+
 static void hold(struct master *m, struct pool *p, int fd)
 {
 	if (m->state != MASTER_RUNNING || !conn_acceptable(p, fd)) {
 		if (m->state == MASTER_RUNNING)
 			log_debug("[pool %s] a descriptor from a worker was not a connection of the "
-				  "pool; closed", p->conf->name);
-		close(fd);
+				  "pool; not held", p->conf->name);
+		discard(p, fd);
 		return;
 	}
-	if (p->own->nheld >= KEPT_HELD_MAX) {
+	no_linger(fd);
+	if (held_total >= held_total_max() && !p->own->held) {
+		log_warning("[pool %s] the master holds %u kept connections, a quarter of its "
+			    "descriptors: one more is closed", p->conf->name, held_total);
+		discard(p, fd);
+		return;
+	}
+	if (p->own->nheld >= KEPT_HELD_MAX || held_total >= held_total_max()) {
 		struct kept_conn *oldest = p->own->held;
 		for (struct kept_conn *k = p->own->held; k; k = k->next)
 			if (k->since_us < oldest->since_us)
 				oldest = k;
 		log_debug("[pool %s] %u kept connections held: the oldest is closed", p->conf->name,
-			  KEPT_HELD_MAX);
+			  p->own->nheld);
 		held_free(m, oldest);
 	}
 	struct kept_conn *k = calloc(1, sizeof(*k));
 	if (!k) {
-		close(fd);
+		discard(p, fd);
 		return;
 	}
 	k->pool = p;
@@ -197,13 +252,14 @@ static void hold(struct master *m, struct pool *p, int fd)
 	k->since_us = sb_mono_us();
 	k->watch = ev_fd_add(m->loop, fd, EPOLLIN | EPOLLRDHUP, on_held, k);
 	if (!k->watch) {
-		close(fd);
+		discard(p, fd);
 		free(k);
 		return;
 	}
 	k->next = p->own->held;
 	p->own->held = k;
 	p->own->nheld++;
+	held_total++;
 	if (p->conf->request_keepalive_timeout > 0) {
 		if (!p->own->held_timer)
 			p->own->held_timer = ev_timer_new(m->loop, on_held_timer, p);
@@ -242,14 +298,14 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 				if (ngot < 4)
 					got[ngot++] = one;
 				else
-					close(one);
+					discard(p, one);
 			}
 		}
 		if (ngot == 1 && !(mh.msg_flags & MSG_CTRUNC)) {
 			hold(m, p, got[0]);
 		} else {
 			for (int j = 0; j < ngot; j++)
-				close(got[j]);
+				discard(p, got[j]);
 		}
 	}
 	/* more than a batch: the rest at the next turn of the loop (level-triggered) */
@@ -269,10 +325,16 @@ void kept_pass_on_exec(struct master *m, struct pool *p)
 	while (k) {
 		struct kept_conn *next = k->next;
 		/* sent on the workers' end, it waits in the master's end's queue */
-		if (handoff_send(p->handoff_worker_fd, k->fd) == 0)
+		if (handoff_send(p->handoff_worker_fd, k->fd, KEPT_MARK_SERVE) == 0)
 			held_free(m, k);
 		k = next;
 	}
+}
+
+void kept_stop(struct master *m, struct pool *p)
+{
+	while (p->own->held)
+		held_free(m, p->own->held);
 }
 
 void kept_pool_close(struct master *m, struct pool *p)

@@ -38,6 +38,8 @@ int kept_pool_start(struct master *m, struct pool *p);
 void kept_pass_on_exec(struct master *m, struct pool *p);
 /* Closes every held connection and the pair. */
 void kept_pool_close(struct master *m, struct pool *p);
+/* A graceful stop: the held connections are closed now, while the web server has sent nothing on them. */
+void kept_stop(struct master *m, struct pool *p);
 /* Connections handed back and not taken by a worker yet: 1 when any (pm.c counts it waiting). */
 unsigned kept_waiting(const struct pool *p);
 

@@ -301,6 +301,9 @@ static void master_stop(struct master *m, enum master_state how)
 	if (m->state == MASTER_TERMINATING || m->state == how)
 		return;
 	m->state = how;
+	/* held kept connections end now, while the web server has sent nothing on them */
+	for (struct pool *p = m->pools; p; p = p->next)
+		kept_stop(m, p);
 	if (m->drain_timer)
 		ev_timer_disarm(m->drain_timer);
 	sdnotify("STOPPING=1");

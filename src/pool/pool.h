@@ -45,6 +45,9 @@ struct pool {
 	 * idle worker to take from handoff_worker_fd.  -1 when none.
 	 */
 	int handoff_fd;              /* the master's end */
+	/* the byte each message carries: a connection to serve, or a descriptor to close */
+#define KEPT_MARK_SERVE 'k'
+#define KEPT_MARK_CLOSE 'x'
 	int handoff_worker_fd;       /* the workers' end: WORKER_FD_HANDOFF in a worker */
 	struct pool *next;           /* the master's pools, in configuration order */
 	struct pool_master *own;     /* the master's own part (master/pool.h) */

@@ -382,6 +382,11 @@ static int handoff_take(struct sockaddr_storage *peer)
 			continue;            /* not one descriptor: nothing to serve */
 		int fd;
 		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		if (n != 1 || byte != KEPT_MARK_SERVE) {
+			/* a descriptor the master would not close itself (kept.h): the close is ours */
+			close(fd);
+			continue;
+		}
 		socklen_t len = sizeof(*peer);
 		memset(peer, 0, sizeof(*peer));
 		if (getpeername(fd, (struct sockaddr *)peer, &len) < 0)
@@ -398,7 +403,7 @@ static int handoff_take(struct sockaddr_storage *peer)
  */
 static int handoff_park(const struct worker *w, int fd)
 {
-	char byte = 'k';
+	char byte = KEPT_MARK_SERVE;
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
 	memset(&u, 0, sizeof(u));
