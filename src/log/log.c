@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -62,39 +63,117 @@ static int facility_from_name(const char *name)
 	return LOG_DAEMON;
 }
 
-/* Whether anyone but root may add or replace entries in path's directory. */
-static int dir_of_others(const char *path)
+/* Only root may add, remove or replace entries in the directory dfd. */
+static int root_only(int dfd)
 {
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	struct stat st;
-	if (stat(dir, &st) < 0)
-		return 1;
-	return st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH));
+	return fstat(dfd, &st) == 0 && st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/*
+ * The directory of path, opened component by component: a symlink is
+ * followed only where it lies in a directory only root may write (a
+ * root-owned /var/run -> /run), never in one a pool's user could write,
+ * where it could be swapped in to point anywhere (the check and the use
+ * are the same descriptors, so nothing can change in between).  *base: the
+ * last component.  -1 with errno (ELOOP: a symlink where none is followed).
+ */
+static int open_log_dir(const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	*base = slash ? slash + 1 : path;
+	char rest[8192];
+	if (!slash)
+		snprintf(rest, sizeof(rest), ".");
+	else
+		snprintf(rest, sizeof(rest), "%.*s", (int)(slash - path), path);
+	int cur = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int hops = 0;
+	char *p = rest;
+	while (cur >= 0) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			return cur;
+		char *end = strchr(p, '/');
+		char name[NAME_MAX + 1];
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, p, len);
+		name[len] = '\0';
+		p += len;
+		int next = openat(cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next >= 0) {
+			close(cur);
+			cur = next;
+			continue;
+		}
+		char target[PATH_MAX];
+		ssize_t n = (errno == ELOOP || errno == ENOTDIR) ?
+			    readlinkat(cur, name, target, sizeof(target) - 1) : -1;
+		if (n < 0)
+			break;
+		if (!root_only(cur) || ++hops > 40) {
+			errno = ELOOP;
+			break;
+		}
+		target[n] = '\0';
+		/* the link's target, then what was left of the path */
+		char joined[sizeof(rest)];
+		if (snprintf(joined, sizeof(joined), "%s/%s", target, p) >= (int)sizeof(joined)) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		memcpy(rest, joined, sizeof(rest));
+		p = rest;
+		if (target[0] == '/') {
+			close(cur);
+			cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
+	}
+	if (cur >= 0) {
+		int e = errno;
+		close(cur);
+		errno = e;
+	}
+	return -1;
 }
 
 int log_file_open(const char *path, int mode)
 {
 	int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY;
-	if (geteuid() != 0 || !dir_of_others(path))
+	if (geteuid() != 0)
 		return open(path, flags, (mode_t)mode);
-	/* O_NONBLOCK: a FIFO put there must not hang the master on open */
-	int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK, (mode_t)mode);
-	if (fd < 0)
+	const char *base;
+	int dfd = open_log_dir(path, &base);
+	if (dfd < 0)
 		return -1;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		errno = EINVAL;
+	if (fstat(dfd, &st) < 0) {
+		close(dfd);
 		return -1;
 	}
-	fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+	int fd;
+	if (st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))) {
+		/* root's own directory: its entries are root's, a symlink there too */
+		fd = openat(dfd, base, flags, (mode_t)mode);
+	} else {
+		/* O_NONBLOCK: a FIFO put there must not hang the master on open */
+		fd = openat(dfd, base, flags | O_NOFOLLOW | O_NONBLOCK, (mode_t)mode);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(fd);
+			fd = -1;
+			errno = EINVAL;
+		} else if (fd >= 0) {
+			fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+		}
+	}
+	int e = errno;
+	close(dfd);
+	errno = e;
 	return fd;
 }
 

@@ -150,3 +150,28 @@ def test_a_dumpable_pool_sharing_the_opcache_with_another_user_is_refused(workdi
     r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, same))],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_log_directory_swapped_for_a_symlink_is_not_followed(fpmd, workdir):
+    """The directory of access.log is a pool user's (below a directory of
+    theirs): swapped for a symlink to a directory of root's before a reopen,
+    the root master created a root-owned access.log there and handed the
+    workers a descriptor to write it (into /etc/cron.d, say)."""
+    site = pool_user_dir(workdir, "site")
+    logs = f"{site}/logs"
+    os.mkdir(logs)
+    os.chown(logs, NOBODY, -1)
+    rootonly = f"{workdir}/rootonly"
+    os.mkdir(rootonly, 0o755)
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"access.log = {logs}/access.log\n")))
+    os.rename(logs, f"{site}/old")
+    os.symlink(rootonly, logs)
+    os.lchown(logs, NOBODY, -1)
+    fpmd.signal(signal.SIGUSR1)
+    fpmd.wait_log("failed to reopen access.log")
+    assert not os.path.exists(f"{rootonly}/access.log")
+    # a symlink in root's own directories is still followed: /var/run -> /run, /dev/stderr
+    os.symlink(rootonly, f"{workdir}/linkdir")
+    r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, pool_conf(
+        workdir, extra=f"access.log = {workdir}/linkdir/access.log\n")))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
