@@ -41,15 +41,22 @@ static void probe_run(const char *path, const char *user, const char *group)
 	uid_t uid;
 	gid_t gid;
 	char name[64];
-	if (geteuid() == 0 && *user && ids_user(user, &uid, &gid, name, sizeof(name)) == 0) {
-		if (*group)
-			ids_group(group, &gid);
-		if ((gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0)) || setuid(uid) < 0) {
+	if (geteuid() == 0 && *user) {
+		/* never loaded as root: a user that does not resolve is an answer, not a fallback */
+		if (ids_user(user, &uid, &gid, name, sizeof(name)) < 0 ||
+		    (*group && ids_group(group, &gid) < 0)) {
+			snprintf(msg, sizeof(msg), "not checked: its pool's user or group does not resolve");
+			goto out;
+		}
+		if (gid == (gid_t)-1)
+			gid = (gid_t)uid;    /* a bare uid: its own number as the group, as the workers get */
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
 			snprintf(msg, sizeof(msg), "cannot switch to user '%s' to load it: %s", user,
 				 strerror(errno));
 			goto out;
 		}
 	}
+	/* no user as root: only with -R, where the pool's workers run it as root too */
 	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		const char *e = dlerror();
@@ -94,9 +101,9 @@ static void probe_exec(const struct pool_conf *p, int answer)
 		fcntl(answer, F_SETFD, 0);
 	}
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
 		_exit(2);
-	/* 2 stays: what the module's loader prints is what fpmd -t shows */
+	/* 2 too: it may be the master's error log; what fails is said on the answer's pipe */
 	close_range(PROBE_ANSWER_FD + 1, ~0U, 0);
 	char *argv[] = { (char *)"fpmd", (char *)PROBE_ARG, p->module_path,
 			 (char *)(p->user ? p->user : ""), (char *)(p->group ? p->group : ""), NULL };
