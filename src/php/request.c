@@ -623,6 +623,8 @@ int php_handle(struct worker *w, struct request *r)
 	if (php_request_startup() == FAILURE) {
 		if (untimed_input && PG(max_input_time) == -1)
 			PG(max_input_time) = max_input_time;
+		/* no request shutdown will restore what its PHP_VALUE set before the start */
+		zend_ini_deactivate();
 		SG(server_context) = NULL;
 		php_current = NULL;
 		php_end_paths(&pr);

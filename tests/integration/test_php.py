@@ -744,3 +744,4 @@ def test_programs_a_script_runs_do_not_inherit_an_ignored_sigint(fpmd, workdir):
     assert body.startswith("stopped "), body
     ignored = int(body.split()[-1], 16)
     assert not ignored & (1 << 1), body          # bit 1: SIGINT
+
