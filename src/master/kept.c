@@ -28,6 +28,7 @@ struct kept_conn {
 	int fd;
 	struct ev_watch *watch;
 	uint64_t since_us;           /* held since, monotonic: request_keepalive_timeout */
+	int waiting;                 /* its request came, the workers' queue was full: sent again */
 	struct kept_conn *next;
 };
 
@@ -50,9 +51,15 @@ int kept_pool_open(struct master *m, struct pool *p)
 	 * workers hand their connections in there while they finish.  Else a
 	 * new one, of datagrams: one descriptor per message, none split or merged.
 	 */
-	if (reload_take_handoff(m, p->addr.text, sv) < 0 &&
-	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
-		return -1;
+	if (reload_take_handoff(m, p->addr.text, sv) < 0) {
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+			return -1;
+		/* room for the system's queue (net.unix.max_dgram_qlen), not the default buffer's */
+		int room = 4 << 20;
+		for (int i = 0; i < 2; i++)
+			if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof(room)) < 0)
+				setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+	}
 	p->handoff_fd = sv[0];
 	p->handoff_worker_fd = sv[1];
 	return 0;
@@ -133,6 +140,9 @@ static int handoff_send(int via, int fd, char mark)
  * workers), or the web server's close (dropped).  The byte is peeked, not
  * read: the worker that takes it reads the request whole.
  */
+static void on_resend_timer(struct ev_loop *loop, struct ev_watch *t, void *data);
+#define KEPT_RESEND_MS 5u
+
 static void on_held(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct kept_conn *k = data;
@@ -153,14 +163,53 @@ static void on_held(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		pm_mark(p, 1);           /* a connection waits: spawn, or free a parked worker */
 		return;
 	}
-	/*
-	 * Stopping, or hundreds handed back that no worker takes: as a worker
-	 * would have, it is closed.
-	 */
+	if (m->state == MASTER_RUNNING && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+		/*
+		 * Hundreds handed back that no worker has taken yet: it waits here,
+		 * its request in it, and is sent again as the queue drains (closed,
+		 * nginx would answer a POST 502).
+		 */
+		ev_fd_del(m->loop, k->watch);
+		k->watch = NULL;
+		k->waiting = 1;
+		if (!p->own->resend_timer)
+			p->own->resend_timer = ev_timer_new(m->loop, on_resend_timer, p);
+		if (p->own->resend_timer && !ev_timer_armed(p->own->resend_timer))
+			ev_timer_arm(p->own->resend_timer, KEPT_RESEND_MS, KEPT_RESEND_MS);
+		pm_mark(p, 1);
+		return;
+	}
 	log_warning("[pool %s] a kept connection's request could not be handed to a worker (%s); "
 		    "closing it", p->conf->name, m->state == MASTER_RUNNING ? strerror(errno) :
 		    "stopping");
 	held_free(m, k);
+}
+
+/* The connections whose request waits for room in the workers' queue, oldest first. */
+static void on_resend_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct pool *p = data;
+	struct master *m = p->own->master;
+	(void)loop;
+	int left = 0;
+	struct kept_conn *oldest;
+	do {
+		oldest = NULL;
+		for (struct kept_conn *k = p->own->held; k; k = k->next)
+			if (k->waiting && (!oldest || k->since_us < oldest->since_us))
+				oldest = k;
+		if (!oldest)
+			break;
+		if (m->state != MASTER_RUNNING ||
+		    handoff_send(p->handoff_fd, oldest->fd, KEPT_MARK_SERVE) < 0) {
+			left = m->state == MASTER_RUNNING;
+			break;
+		}
+		held_free(m, oldest);
+		pm_mark(p, 1);
+	} while (oldest);
+	if (!left)
+		ev_timer_disarm(t);
 }
 
 /* request_keepalive_timeout for the connections the master holds. */
@@ -174,7 +223,7 @@ static void on_held_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 	struct kept_conn *k = p->own->held;
 	while (k) {
 		struct kept_conn *next = k->next;
-		if (now - k->since_us >= limit) {
+		if (!k->waiting && now - k->since_us >= limit) {
 			log_debug("[pool %s] kept connection idle for request_keepalive_timeout (%ds); "
 				  "closing it", p->conf->name, p->conf->request_keepalive_timeout);
 			held_free(m, k);
@@ -344,6 +393,9 @@ void kept_pool_close(struct master *m, struct pool *p)
 	if (p->own->held_timer)
 		ev_timer_free(m->loop, p->own->held_timer);
 	p->own->held_timer = NULL;
+	if (p->own->resend_timer)
+		ev_timer_free(m->loop, p->own->resend_timer);
+	p->own->resend_timer = NULL;
 	if (p->own->handoff_watch)
 		ev_fd_del(m->loop, p->own->handoff_watch);
 	p->own->handoff_watch = NULL;

@@ -88,6 +88,7 @@ struct pool_master {
 	struct kept_conn *held;
 	unsigned nheld;
 	struct ev_watch *held_timer;     /* request_keepalive_timeout, while any is held */
+	struct ev_watch *resend_timer;   /* requests waiting for room in the workers' queue */
 	int slowlog_fd;
 	/* php pools: the zygote that clones the workers (zygote.c); -1 / NULL when none */
 	int zygote_fd;                   /* SOCK_SEQPACKET to it */

@@ -317,3 +317,31 @@ def test_kept_connections_given_up_never_fail_a_post(fpmd, workdir):
         assert "Broken pipe" not in ngx.log() and "reset by peer" not in ngx.log(), ngx.log()[-1500:]
     finally:
         ngx.stop()
+
+
+def test_hundreds_of_held_connections_asking_at_once_are_all_served(fpmd, workdir):
+    """The master holds the kept connections a worker let go and hands each
+    back when its request comes; with more at once than the workers' queue
+    holds (a few hundred), the rest were closed with their request in them
+    (nginx: 502 for a POST).  They wait in the master and go as it drains."""
+    write_script(f"{workdir}/slow.sh", "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1)))
+    sock = f"{workdir}/www.sock"
+    kept = []
+    try:
+        for _ in range(600):      # the one worker lets each go for the next
+            kept.append(kept_request(sock, workdir))
+        busy = threading.Thread(target=lambda: fcgi_request(sock, "/slow.sh", root=workdir, timeout=60))
+        busy.start()
+        time.sleep(0.3)
+        for s in kept:
+            s.sendall(build_request(cgi_params("/ping", workdir), keep=True))
+        served = 0
+        for s in kept:
+            r = read_records(s, Response(), timeout=60)
+            served += r.body.strip() == b"pong"
+        busy.join(60)
+        assert served == len(kept), (served, fpmd.log()[-1500:])
+    finally:
+        for s in kept:
+            s.close()
