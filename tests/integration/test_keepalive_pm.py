@@ -345,3 +345,26 @@ def test_hundreds_of_held_connections_asking_at_once_are_all_served(fpmd, workdi
     finally:
         for s in kept:
             s.close()
+
+
+def test_a_graceful_stop_closes_the_held_connections_at_once(fpmd, workdir):
+    """While the workers finish their requests, a kept connection the master
+    holds is closed at once, when the web server has sent nothing on it: left
+    open, a request nginx sent on it meanwhile met a close (502 for a POST)."""
+    write_script(f"{workdir}/slow.sh", "#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1)))
+    sock = f"{workdir}/www.sock"
+    held = kept_request(sock, workdir)
+    kept_request(sock, workdir).close()          # the worker let `held` go for this one
+    slow = threading.Thread(target=lambda: fcgi_request(sock, "/slow.sh", root=workdir, timeout=10))
+    slow.start()
+    time.sleep(0.3)
+    fpmd.signal(signal.SIGQUIT)
+    t0 = time.monotonic()
+    held.settimeout(5)
+    try:
+        assert held.recv(1) == b""
+    finally:
+        held.close()
+    assert time.monotonic() - t0 < 1.0, time.monotonic() - t0
+    slow.join(10)
