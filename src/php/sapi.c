@@ -404,24 +404,14 @@ static int php_started;
  * A script's pcntl_fork() in a worker makes a copy that returns to the
  * worker's loop with the pool's socket and the client's connection: a worker
  * no one supervises, which outlives the master and can write into the next
- * client's answer on a kept connection.  Its functions are taken away, as
- * php-fpm never had them (extension_loaded('pcntl') still says true).
+ * client's answer on a kept connection; pcntl_exec() replaces the worker
+ * with another program.  Those are taken away; pcntl's signal functions
+ * (pcntl_signal, pcntl_sigprocmask, ...) stay.
  */
-static void disable_pcntl(void)
+static void disable_pcntl_process_functions(void)
 {
-	zend_module_entry *m = zend_hash_str_find_ptr(&module_registry, "pcntl", sizeof("pcntl") - 1);
-	if (!m || !m->functions)
-		return;
-	smart_str list = { 0 };
-	for (const zend_function_entry *f = m->functions; f->fname; f++) {
-		if (list.s)
-			smart_str_appendc(&list, ',');
-		smart_str_appends(&list, f->fname);
-	}
-	smart_str_0(&list);
-	if (list.s)
-		zend_disable_functions(ZSTR_VAL(list.s));
-	smart_str_free(&list);
+	if (zend_hash_str_exists(&module_registry, "pcntl", sizeof("pcntl") - 1))
+		zend_disable_functions("pcntl_fork,pcntl_rfork,pcntl_exec,pcntl_unshare");
 }
 
 static int start_php(const struct conf_options *opt, int guard)
@@ -465,7 +455,7 @@ static int start_php(const struct conf_options *opt, int guard)
 	php_import_env_orig = php_import_environment_variables;
 	php_import_environment_variables = fpmd_import_environment;
 	php_load_environment_variables = fpmd_load_environment;
-	disable_pcntl();
+	disable_pcntl_process_functions();
 	php_started = 1;
 	return 0;
 }
