@@ -68,9 +68,10 @@ int socket_acl_check(const char *users, const char *groups, char *err, size_t er
 	struct acl_entry e[68];
 	size_t n = 0;
 	const char *bad = NULL;
-	if (add_names(users, 0, e, &n, 64, &bad) < 0 || add_names(groups, 1, e, &n, 64, &bad) < 0) {
-		snprintf(err, errlen, "listen.acl_%s: cannot resolve '%s'", bad && users &&
-			 strstr(users, bad) ? "users" : "groups", bad ? bad : "?");
+	int in_users = add_names(users, 0, e, &n, 64, &bad) < 0;
+	if (in_users || add_names(groups, 1, e, &n, 64, &bad) < 0) {
+		snprintf(err, errlen, "listen.acl_%s: cannot resolve '%s'", in_users ? "users" : "groups",
+			 bad ? bad : "?");
 		return -1;
 	}
 	return 0;
