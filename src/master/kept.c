@@ -4,7 +4,10 @@
 #include "master/kept.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,27 +75,81 @@ static void no_linger(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
 }
 
-static int handoff_send(int via, int fd, char mark);
+/*
+ * The closer: a thread of the master that only closes what workers sent it.
+ * A close may wait as long as its sender likes: a socket's SO_LINGER (set
+ * again through a copy the sender kept), a file on FUSE or NFS (every close
+ * runs its flush, and a FUSE daemon need never answer).  The master's loop
+ * never calls close() on such a descriptor: it writes its number here.  A
+ * closer that falls behind (its pipe full) stops the master receiving from
+ * workers (kept_closer_behind); workers then close their kept connections
+ * themselves, as before the handoff.
+ */
+static int closer_pipe[2] = { -1, -1 };
+
+static void *closer_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd;
+		ssize_t n = read(closer_pipe[0], &fd, sizeof(fd));
+		if (n == (ssize_t)sizeof(fd))
+			close(fd);
+		else if (!(n < 0 && errno == EINTR))
+			return NULL;
+	}
+}
+
+static int closer_start(void)
+{
+	if (closer_pipe[1] >= 0)
+		return 0;
+	if (pipe2(closer_pipe, O_CLOEXEC) < 0)
+		return -1;
+	fcntl(closer_pipe[1], F_SETFL, O_NONBLOCK);
+	/* no signal for it: the master reads its own through signalfd */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_t t;
+	int rc = pthread_create(&t, NULL, closer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		close(closer_pipe[0]);
+		close(closer_pipe[1]);
+		closer_pipe[0] = closer_pipe[1] = -1;
+		return -1;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+static int closer_stuck;   /* its pipe was full: nothing more is received from workers */
+
+/* A socket, by a socket operation (fstat() of a FUSE file asks its daemon). */
+static int is_socket(int fd)
+{
+	int type;
+	socklen_t len = sizeof(type);
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
 
 /*
- * A descriptor a worker sent, let go: its close must not block the master.
- * A socket's lingering is turned off (its close then returns at once);
- * anything else (a file on NFS or FUSE, a terminal) may block in close(), so
- * it goes back to the pool's workers, marked to be closed, not served: the
- * close is theirs.  Closed here only when that queue is full.
+ * A descriptor a worker sent, let go: closed by the closer, never in the
+ * master's loop.  Kept open (a leak, logged once) only when the closer is
+ * stuck, since a close here could be the one that never returns.
  */
 static void discard(const struct pool *p, int fd)
 {
-	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+	if (is_socket(fd))
 		no_linger(fd);
-	} else if (p->handoff_fd >= 0 && handoff_send(p->handoff_fd, fd, KEPT_MARK_CLOSE) == 0) {
-		/* the message holds the file: this close is not its last */
-	} else {
-		log_warning("[pool %s] a descriptor from a worker that is not a connection could not "
-			    "be returned; closing it in the master", p->conf->name);
-	}
-	close(fd);
+	if (closer_start() == 0 && write(closer_pipe[1], &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
+		return;
+	if (!closer_stuck)
+		log_error("[pool %s] the master's closer is stuck on a descriptor a worker sent (a "
+			  "file that never finishes closing?): kept connections are no longer taken "
+			  "from workers", p->conf->name);
+	closer_stuck = 1;
 }
 
 static unsigned held_total;      /* every pool's, against the master's descriptor limit */
@@ -108,9 +165,8 @@ static void held_free(struct master *m, struct kept_conn *k)
 	held_total--;
 	if (k->watch)
 		ev_fd_del(m->loop, k->watch);
-	/* its sender may still hold a copy and have set SO_LINGER since it came */
-	no_linger(k->fd);
-	close(k->fd);
+	/* its sender may still hold a copy, and set SO_LINGER through it since */
+	discard(k->pool, k->fd);
 	free(k);
 }
 
@@ -237,11 +293,9 @@ static void on_held_timer(struct ev_loop *loop, struct ev_watch *t, void *data)
 /* A worker's descriptor worth holding: a connected stream socket like the pool's. */
 static int conn_acceptable(const struct pool *p, int fd)
 {
-	struct stat st;
 	int type = 0, domain = 0, listening = 1;
 	socklen_t len = sizeof(int);
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return 0;
+	/* socket operations only: a file's fstat() could wait on its FUSE daemon */
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
 		return 0;
 	len = sizeof(int);
@@ -327,16 +381,23 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 	for (int i = 0; i < 64; i++) {
 		char byte;
 		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-		union { struct cmsghdr h; char buf[CMSG_SPACE(4 * sizeof(int))]; } u;
+		/*
+		 * Room for the kernel's most descriptors per message (SCM_MAX_FD):
+		 * any the buffer could not take the kernel would close itself, in
+		 * the master, as they came.
+		 */
+		union { struct cmsghdr h; char buf[CMSG_SPACE(253 * sizeof(int))]; } u;
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 				     .msg_controllen = sizeof(u.buf) };
+		if (closer_stuck)
+			return;
 		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
-		int got[4], ngot = 0;
+		int got[1] = { -1 }, ngot = 0, total = 0;
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -344,13 +405,14 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 			for (size_t j = 0; j < k; j++) {
 				int one;
 				memcpy(&one, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-				if (ngot < 4)
+				total++;
+				if (ngot < 1)
 					got[ngot++] = one;
 				else
 					discard(p, one);
 			}
 		}
-		if (ngot == 1 && !(mh.msg_flags & MSG_CTRUNC)) {
+		if (total == 1 && !(mh.msg_flags & MSG_CTRUNC)) {
 			hold(m, p, got[0]);
 		} else {
 			for (int j = 0; j < ngot; j++)
