@@ -288,8 +288,11 @@ int main(int argc, char **argv)
 	}
 	/* The text first; then what the system says of it (users, paths), as php-fpm orders them. */
 	size_t text_errors = diags.errors;
-	if (text_errors == 0 && conf_check_system(conf, &diags, test || dump || geteuid() == 0) == 0)
+	/* root pools first: the module check must not load a module as a root it will refuse */
+	if (text_errors == 0) {
 		conf_check_root_pools(conf, allow_root, &diags);
+		conf_check_system(conf, &diags, test || dump || geteuid() == 0);
+	}
 	/* Running: warnings wait for the master's start lines (scripts match those first). */
 	int running = !diags.errors && !dump && !test;
 	if (diags.errors && !text_errors && !dump && !test && conf->error_log)

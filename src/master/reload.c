@@ -744,8 +744,8 @@ void reload_request(struct master *m)
 	m->copt.environ = environ;
 	struct fpmd_conf *next = conf_load(m->opt.config, &m->copt, &conf_io_default, &d);
 	if (next && d.errors == 0) {
-		conf_check_system(next, &d, geteuid() == 0);
 		conf_check_root_pools(next, m->opt.allow_root, &d);
+		conf_check_system(next, &d, geteuid() == 0);
 	}
 	for (size_t i = 0; i < d.n; i++) {
 		char *line = conf_diag_format(&d.items[i]);

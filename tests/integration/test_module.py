@@ -400,3 +400,24 @@ def test_module_check_never_loads_it_as_root_for_a_user_that_does_not_resolve(wo
     r = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert not os.path.exists(marker) or "0" not in open(marker).read().split(), open(marker).read()
+
+
+def test_module_check_never_loads_it_as_root_for_a_root_pool_without_r(workdir):
+    """user = root without -R is refused, but the module check ran first and
+    loaded the module as root."""
+    marker = f"{workdir}/ctor.txt"
+    os.chmod(workdir, 0o777)
+    so = _so(workdir, "ctor3", '#include <stdio.h>\n#include <unistd.h>\n#include "fpmd/module.h"\n'
+             "__attribute__((constructor)) static void ctor(void) {\n"
+             f'  FILE *f = fopen("{marker}", "a"); if (f) {{ fprintf(f, "%d\\n", (int)getuid()); fclose(f); }}\n'
+             "}\n"
+             "static int h(void *s, struct fpmd_request *r) { (void)s; (void)r; return 0; }\n"
+             "const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = \"c\", .handle = h };\n")
+    from conftest import FPMD
+    conf = os.path.join(workdir, "t.conf")
+    with open(conf, "w") as f:
+        f.write(basic_conf(workdir, module_pool(workdir, so, children=1).replace("user = nobody",
+                                                                                 "user = root")))
+    r = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "other than root" in r.stderr + r.stdout, r.stderr
+    assert not os.path.exists(marker), open(marker).read()
