@@ -239,7 +239,7 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 		if (p->app_type == APP_CGI)
 			check_cgi_files(d, c, p);
 		/* not after an error: a pool refused as root must not have its module run as root */
-		if (p->app_type == APP_MODULE && p->module_path && d->errors == before &&
+		if (p->app_type == APP_MODULE && p->module_path && d->errors == 0 &&
 		    module_probe(p, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: module.path '%s' %s", p->name,
 				  p->module_path, err);
