@@ -78,7 +78,7 @@ static int root_only(int dfd)
  * are the same descriptors, so nothing can change in between).  *base: the
  * last component.  -1 with errno (ELOOP: a symlink where none is followed).
  */
-static int open_log_dir(const char *path, const char **base)
+static int open_log_dir(int start, const char *path, const char **base)
 {
 	const char *slash = strrchr(path, '/');
 	*base = slash ? slash + 1 : path;
@@ -87,7 +87,10 @@ static int open_log_dir(const char *path, const char **base)
 		snprintf(rest, sizeof(rest), ".");
 	else
 		snprintf(rest, sizeof(rest), "%.*s", (int)(slash - path), path);
-	int cur = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* a relative path from start (a directory already walked), or the working directory */
+	int cur = path[0] == '/' ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) :
+		  start >= 0 ? fcntl(start, F_DUPFD_CLOEXEC, 0) :
+		  open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int hops = 0;
 	char *p = rest;
 	while (cur >= 0) {
@@ -142,15 +145,36 @@ static int open_log_dir(const char *path, const char **base)
 	return -1;
 }
 
-int log_file_open(const char *path, int mode)
+static int log_file_open_from(int start, const char *path, int mode, int depth)
 {
 	int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY;
-	if (geteuid() != 0)
-		return open(path, flags, (mode_t)mode);
 	const char *base;
-	int dfd = open_log_dir(path, &base);
+	int dfd = open_log_dir(start, path, &base);
 	if (dfd < 0)
 		return -1;
+	/*
+	 * The file itself a symlink in root's own directory: its target is
+	 * walked the same way (it may lead through a pool user's directories);
+	 * a target that is no path (/proc/self/fd/N of a pipe or a socket) is
+	 * opened as it is.
+	 */
+	char target[PATH_MAX];
+	ssize_t tl = root_only(dfd) ? readlinkat(dfd, base, target, sizeof(target) - 1) : -1;
+	if (tl > 0) {
+		target[tl] = '\0';
+		if (target[0] == '/' || strchr(target, '/') || strcmp(target, ".") == 0 ||
+		    strcmp(target, "..") == 0 || !strchr(target, ':')) {
+			int fd = -1;
+			if (depth < 40)
+				fd = log_file_open_from(dfd, target, mode, depth + 1);
+			else
+				errno = ELOOP;
+			int e = errno;
+			close(dfd);
+			errno = e;
+			return fd;
+		}
+	}
 	struct stat st;
 	if (fstat(dfd, &st) < 0) {
 		close(dfd);
@@ -175,6 +199,13 @@ int log_file_open(const char *path, int mode)
 	close(dfd);
 	errno = e;
 	return fd;
+}
+
+int log_file_open(const char *path, int mode)
+{
+	if (geteuid() != 0)
+		return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, (mode_t)mode);
+	return log_file_open_from(-1, path, mode, 0);
 }
 
 static int open_file(const char *path)

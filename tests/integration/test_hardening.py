@@ -175,3 +175,29 @@ def test_a_log_directory_swapped_for_a_symlink_is_not_followed(fpmd, workdir):
     r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, pool_conf(
         workdir, extra=f"access.log = {workdir}/linkdir/access.log\n")))], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_roots_symlink_to_a_log_in_a_pool_users_directory_is_walked_too(fpmd, workdir):
+    """An operator's link in root's own directory (site.log -> the pool user's
+    logs/php.log) was followed in one step: the pool user swapped its logs
+    directory for a symlink to a directory of root's, and the master opened a
+    root file there for the workers."""
+    site = pool_user_dir(workdir, "site")
+    os.mkdir(f"{site}/logs")
+    os.chown(f"{site}/logs", NOBODY, -1)
+    os.symlink(f"{site}/logs/php.log", f"{workdir}/site.log")
+    rootonly = f"{workdir}/rootonly"
+    os.mkdir(rootonly, 0o755)
+    victim = f"{rootonly}/php.log"
+    with open(victim, "w") as f:
+        f.write("root secret\n")
+    os.chmod(victim, 0o600)
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"access.log = {workdir}/site.log\n")))
+    assert fcgi_request(f"{workdir}/www.sock", "/ping", root=workdir).status == 200
+    assert wait_for(lambda: os.path.exists(f"{site}/logs/php.log"), 5)   # followed while it is safe
+    os.rename(f"{site}/logs", f"{site}/old")
+    os.symlink(rootonly, f"{site}/logs")
+    os.lchown(f"{site}/logs", NOBODY, -1)
+    fpmd.signal(signal.SIGUSR1)
+    fpmd.wait_log("failed to reopen access.log")
+    assert open(victim).read() == "root secret\n"
