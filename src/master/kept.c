@@ -330,19 +330,25 @@ static void hold(struct master *m, struct pool *p, int fd)
 		return;
 	}
 	no_linger(fd);
-	if (held_total >= held_total_max() && !p->own->held) {
-		log_warning("[pool %s] the master holds %u kept connections, a quarter of its "
-			    "descriptors: one more is closed", p->conf->name, held_total);
-		discard(p, fd);
-		return;
-	}
-	if (p->own->nheld >= KEPT_HELD_MAX || held_total >= held_total_max()) {
-		struct kept_conn *oldest = p->own->held;
-		for (struct kept_conn *k = p->own->held; k; k = k->next)
+	/*
+	 * Over a limit, the oldest of the pool holding most makes room: one
+	 * pool's workers filling the master's share do not take it from the
+	 * other pools.
+	 */
+	struct pool *from = NULL;
+	if (p->own->nheld >= KEPT_HELD_MAX)
+		from = p;
+	else if (held_total >= held_total_max())
+		for (struct pool *o = m->pools; o; o = o->next)
+			if (!from || o->own->nheld > from->own->nheld)
+				from = o;
+	if (from && from->own->held) {
+		struct kept_conn *oldest = from->own->held;
+		for (struct kept_conn *k = from->own->held; k; k = k->next)
 			if (k->since_us < oldest->since_us)
 				oldest = k;
-		log_debug("[pool %s] %u kept connections held: the oldest is closed", p->conf->name,
-			  p->own->nheld);
+		log_debug("[pool %s] %u kept connections held: the oldest is closed", from->conf->name,
+			  from->own->nheld);
 		held_free(m, oldest);
 	}
 	struct kept_conn *k = calloc(1, sizeof(*k));
