@@ -21,6 +21,7 @@
 #include "log/log.h"
 #include "master/master.h"
 #include "master/pool.h"
+#include "net/fd_pass.h"
 
 /*
  * One held connection.  Owned by its pool's list (pool_master.held); its
@@ -173,22 +174,7 @@ static void held_free(struct master *m, struct kept_conn *k)
 /* One descriptor as a message on the master's end; 0 / -1 with errno. */
 static int handoff_send(int via, int fd, char mark)
 {
-	char byte = mark;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(via, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : -1;
+	return fd_pass_send(via, fd, mark);
 }
 
 /*

@@ -33,6 +33,7 @@
 #include "handlers/handler.h"
 #include "log/access_format.h"
 #include "log/log.h"
+#include "net/fd_pass.h"
 #include "proc/proctitle.h"
 #include "worker/conn.h"
 #include "worker/procmem.h"
@@ -403,22 +404,7 @@ static int handoff_take(struct sockaddr_storage *peer)
  */
 static int handoff_park(const struct worker *w, int fd)
 {
-	char byte = KEPT_MARK_SERVE;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(WORKER_FD_HANDOFF, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n == 1)
+	if (fd_pass_send(WORKER_FD_HANDOFF, fd, KEPT_MARK_SERVE) == 0)
 		return 0;
 	log_debug("[pool %s] child %d: a kept connection could not be handed to the master (%s); "
 		  "closing it", w->pool->conf->name, (int)getpid(), strerror(errno));

@@ -381,17 +381,23 @@ def test_a_worker_cannot_freeze_the_master_with_what_it_hands_over(fpmd, workdir
         sink.close()
 
 
-def test_module_check_never_loads_it_as_root_for_a_user_that_does_not_resolve(workdir):
-    """The check loaded the module as root when the pool's user did not
-    resolve (a typo at fpmd -t): its constructors ran as root."""
-    marker = f"{workdir}/ctor.txt"
+def _uid_marking_module(workdir, name):
+    """A module whose constructor writes the uid it runs as into a marker file."""
+    marker = f"{workdir}/{name}.txt"
     os.chmod(workdir, 0o777)
-    so = _so(workdir, "ctor2", '#include <stdio.h>\n#include <unistd.h>\n#include "fpmd/module.h"\n'
+    so = _so(workdir, name, '#include <stdio.h>\n#include <unistd.h>\n#include "fpmd/module.h"\n'
              "__attribute__((constructor)) static void ctor(void) {\n"
              f'  FILE *f = fopen("{marker}", "a"); if (f) {{ fprintf(f, "%d\\n", (int)getuid()); fclose(f); }}\n'
              "}\n"
              "static int h(void *s, struct fpmd_request *r) { (void)s; (void)r; return 0; }\n"
              "const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = \"c\", .handle = h };\n")
+    return marker, so
+
+
+def test_module_check_never_loads_it_as_root_for_a_user_that_does_not_resolve(workdir):
+    """The check loaded the module as root when the pool's user did not
+    resolve (a typo at fpmd -t): its constructors ran as root."""
+    marker, so = _uid_marking_module(workdir, "ctor2")
     from conftest import FPMD
     conf = os.path.join(workdir, "t.conf")
     with open(conf, "w") as f:
@@ -405,14 +411,7 @@ def test_module_check_never_loads_it_as_root_for_a_user_that_does_not_resolve(wo
 def test_module_check_never_loads_it_as_root_for_a_root_pool_without_r(workdir):
     """user = root without -R is refused, but the module check ran first and
     loaded the module as root."""
-    marker = f"{workdir}/ctor.txt"
-    os.chmod(workdir, 0o777)
-    so = _so(workdir, "ctor3", '#include <stdio.h>\n#include <unistd.h>\n#include "fpmd/module.h"\n'
-             "__attribute__((constructor)) static void ctor(void) {\n"
-             f'  FILE *f = fopen("{marker}", "a"); if (f) {{ fprintf(f, "%d\\n", (int)getuid()); fclose(f); }}\n'
-             "}\n"
-             "static int h(void *s, struct fpmd_request *r) { (void)s; (void)r; return 0; }\n"
-             "const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = \"c\", .handle = h };\n")
+    marker, so = _uid_marking_module(workdir, "ctor3")
     from conftest import FPMD
     conf = os.path.join(workdir, "t.conf")
     with open(conf, "w") as f:
