@@ -199,7 +199,7 @@ FUZZ_BIN := $(FUZZ_NAMES:%=build-fuzz/%)
 FUZZ_TIME ?= 60
 FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined
-FUZZ_CONN_SRC := src/worker/conn.c src/worker/procmem.c src/worker/request.c src/handlers/ping.c src/shm/scoreboard.c src/net/listen.c
+FUZZ_CONN_SRC := src/worker/conn.c src/worker/procmem.c src/worker/request.c src/handlers/ping.c src/shm/scoreboard.c src/net/listen.c src/net/fd_pass.c
 FUZZ_LINK_fuzz_conn := $(FUZZ_CONN_SRC) \
 	-Wl,--wrap=read,--wrap=recv,--wrap=write,--wrap=writev,--wrap=close,--wrap=shutdown,--wrap=poll,--wrap=ppoll,--wrap=clock_gettime
 $(foreach d,build-fuzz build-fuzz/afl build-fuzz/m32,$(d)/fuzz_conn): src/worker/worker.c $(FUZZ_CONN_SRC) \

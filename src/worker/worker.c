@@ -356,6 +356,9 @@ static void slot_park(struct worker *w, int tell_master)
 static int taken_fd = -1;
 static struct sockaddr_storage taken_peer;
 static int accept_one(struct worker *w, struct sockaddr_storage *peer);
+/* worker.h: 0 until worker_setup moves the pool's socket off stdin (php and module pools). */
+int worker_fd_listen = 0;
+
 /* The kept connection in hand is to be handed to the master, not closed (end_connection). */
 static int park_kept;
 /* The connection in hand is kept, its last request answered, no byte of the next one read. */

@@ -157,8 +157,6 @@ static int drop_privileges(struct worker *w)
 	return 0;
 }
 
-int worker_fd_listen = 0;
-
 /* See WORKER_FD_LISTEN: not for cgi and exec pools, whose programs get their own 0. */
 static int move_listen_off_stdin(const struct pool_conf *pc)
 {
