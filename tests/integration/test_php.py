@@ -745,3 +745,16 @@ def test_programs_a_script_runs_do_not_inherit_an_ignored_sigint(fpmd, workdir):
     ignored = int(body.split()[-1], 16)
     assert not ignored & (1 << 1), body          # bit 1: SIGINT
 
+
+
+def test_access_log_r_is_the_request_uri_not_the_script(fpmd, workdir):
+    """docs/php.md: %r is the request's URI (php-fpm logs the script's name,
+    /index.php for every request of a front controller)."""
+    php(workdir, "index.php", "<?php echo 'i';")
+    log = os.path.join(workdir, "access.log")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1,
+                                            extra=f"access.log = {log}\naccess.format = \"%r\"\n")))
+    r = req(workdir, "/index.php", extra={"REQUEST_URI": "/pretty/url?x=1"})
+    assert r.body == b"i"
+    assert wait_for(lambda: os.path.exists(log) and "/pretty/url" in open(log).read(), 5), open(log).read()
+    assert "index.php" not in open(log).read()
