@@ -201,3 +201,15 @@ def test_roots_symlink_to_a_log_in_a_pool_users_directory_is_walked_too(fpmd, wo
     fpmd.signal(signal.SIGUSR1)
     fpmd.wait_log("failed to reopen access.log")
     assert open(victim).read() == "root secret\n"
+
+
+def test_a_symlinked_directory_in_roots_own_directory_is_followed(fpmd, workdir):
+    """docs/operations.md: in root's own directories a symlink is followed as
+    usual (/var/run -> /run), for a directory as for the file."""
+    real = f"{workdir}/realdir"
+    os.mkdir(real, 0o755)
+    os.symlink(real, f"{workdir}/linkdir")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"access.log = {workdir}/linkdir/access.log\n")))
+    assert fcgi_request(f"{workdir}/www.sock", "/ping", root=workdir).status == 200
+    assert wait_for(lambda: os.path.exists(f"{real}/access.log") and
+                    "/ping" in open(f"{real}/access.log").read(), 5)

@@ -368,3 +368,91 @@ def test_a_graceful_stop_closes_the_held_connections_at_once(fpmd, workdir):
         held.close()
     assert time.monotonic() - t0 < 1.0, time.monotonic() - t0
     slow.join(10)
+
+
+def _closed_soon(s, timeout=5):
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except OSError:
+        return False
+
+
+def _closed_now(socks):
+    """The indexes of the sockets the other end has closed (readable, and EOF)."""
+    import select
+    poller = select.poll()
+    for i, s in enumerate(socks):
+        poller.register(s.fileno(), select.POLLIN)
+    by_fd = {s.fileno(): i for i, s in enumerate(socks)}
+    return sorted(by_fd[fd] for fd, _ in poller.poll(0) if socks[by_fd[fd]].recv(1) == b"")
+
+
+def test_a_held_connection_survives_a_reload_and_carries_its_next_request(fpmd, workdir):
+    """docs/configuration.md: a reload passes the held connections to the new master."""
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1)))
+    sock = f"{workdir}/www.sock"
+    held = kept_request(sock, workdir)
+    other = kept_request(sock, workdir)          # the worker let `held` go for this one
+    try:
+        fpmd.signal(signal.SIGUSR2)
+        fpmd.wait_log("ready to handle connections", count=2)
+        other.close()
+        held.settimeout(10)
+        held.sendall(build_request(cgi_params("/ping", workdir), keep=True))
+        r = read_records(held, Response())
+        assert r.body.strip() == b"pong"
+    finally:
+        held.close()
+
+
+def test_request_keepalive_timeout_closes_the_connections_the_master_holds(fpmd, workdir):
+    """docs/configuration.md: the master closes a held connection after request_keepalive_timeout."""
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1,
+                                             extra="request_keepalive_timeout = 2\n")))
+    sock = f"{workdir}/www.sock"
+    held = kept_request(sock, workdir)
+    other = kept_request(sock, workdir)
+    try:
+        t0 = time.monotonic()
+        assert _closed_soon(held, 6)
+        assert 1.0 < time.monotonic() - t0 < 4.5
+    finally:
+        held.close()
+        other.close()
+
+
+def test_the_master_holds_at_most_a_quarter_of_its_descriptors(fpmd, workdir):
+    """docs/architecture.md: over a quarter of the master's descriptors the
+    oldest held connection is closed (global rlimit_files = 240: 60)."""
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1, extra="rlimit_files = 1024\n"),
+                          global_extra="rlimit_files = 240\n"))
+    sock = f"{workdir}/www.sock"
+    kept = [kept_request(sock, workdir) for _ in range(90)]
+    try:
+        time.sleep(0.3)
+        closed = _closed_now(kept[:-1])
+        assert 20 <= len(closed) <= 40 and closed == list(range(len(closed))), closed
+    finally:
+        for s in kept:
+            s.close()
+
+
+def test_a_pool_holds_at_most_1024_kept_connections(fpmd, workdir):
+    """docs/configuration.md: past 1,024 held for a pool, the one held longest is closed."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), max(hard, 4096)))
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1)))
+    sock = f"{workdir}/www.sock"
+    kept = []
+    try:
+        for _ in range(1040):
+            kept.append(kept_request(sock, workdir))
+        time.sleep(0.3)
+        closed = _closed_now(kept[:-1])
+        assert closed == list(range(1039 - 1024)), closed
+    finally:
+        for s in kept:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
