@@ -158,8 +158,9 @@ static int log_file_open_from(int start, const char *path, int mode, int depth)
 	 * a target that is no path (/proc/self/fd/N of a pipe or a socket) is
 	 * opened as it is.
 	 */
+	int roots = root_only(dfd);
 	char target[PATH_MAX];
-	ssize_t tl = root_only(dfd) ? readlinkat(dfd, base, target, sizeof(target) - 1) : -1;
+	ssize_t tl = roots ? readlinkat(dfd, base, target, sizeof(target) - 1) : -1;
 	if (tl > 0) {
 		target[tl] = '\0';
 		if (target[0] == '/' || strchr(target, '/') || strcmp(target, ".") == 0 ||
@@ -176,12 +177,8 @@ static int log_file_open_from(int start, const char *path, int mode, int depth)
 		}
 	}
 	struct stat st;
-	if (fstat(dfd, &st) < 0) {
-		close(dfd);
-		return -1;
-	}
 	int fd;
-	if (st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))) {
+	if (roots) {
 		/* root's own directory: its entries are root's, a symlink there too */
 		fd = openat(dfd, base, flags, (mode_t)mode);
 	} else {
@@ -494,6 +491,12 @@ static void write_line(const char *line, size_t len)
 		write_all(STDERR_FILENO, line, len);
 }
 
+/* A byte that moves a terminal's cursor: backspace, vertical moves, carriage return, escape, delete. */
+static int moves_cursor(unsigned char c)
+{
+	return c == '\b' || c == '\v' || c == '\f' || c == '\r' || c == 0x1b || c == 0x7f;
+}
+
 void log_worker_output(const char *prefix, const char *msg, size_t len, const char *suffix)
 {
 	/*
@@ -506,6 +509,14 @@ void log_worker_output(const char *prefix, const char *msg, size_t len, const ch
 	 */
 	if (len && msg[len - 1] == '\r')
 		len--;
+	/* most lines have none of those: written as they are, not copied */
+	size_t plain = 0;
+	while (plain < len && !moves_cursor((unsigned char)msg[plain]))
+		plain++;
+	if (plain == len) {
+		log_worker_output_escaped(prefix, msg, len, suffix);
+		return;
+	}
 	char stackbuf[4096];
 	char *esc = len * 4 + 1 <= sizeof(stackbuf) ? stackbuf : malloc(len * 4 + 1);
 	if (!esc)
@@ -513,7 +524,7 @@ void log_worker_output(const char *prefix, const char *msg, size_t len, const ch
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)msg[i];
-		if (c == '\b' || c == '\v' || c == '\f' || c == '\r' || c == 0x1b || c == 0x7f)
+		if (moves_cursor(c))
 			o += (size_t)snprintf(esc + o, 5, "\\x%02x", c);
 		else
 			esc[o++] = (char)c;

@@ -14,7 +14,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ev/ev.h"
@@ -83,7 +82,7 @@ static void no_linger(int fd)
  * runs its flush, and a FUSE daemon need never answer).  The master's loop
  * never calls close() on such a descriptor: it writes its number here.  A
  * closer that falls behind (its pipe full) stops the master receiving from
- * workers (kept_closer_behind); workers then close their kept connections
+ * workers (closer_stuck); workers then close their kept connections
  * themselves, as before the handoff.
  */
 static int closer_pipe[2] = { -1, -1 };
@@ -171,20 +170,24 @@ static void held_free(struct master *m, struct kept_conn *k)
 	free(k);
 }
 
-/* One descriptor as a message on the master's end; 0 / -1 with errno. */
-static int handoff_send(int via, int fd, char mark)
+/* The connection p has held longest (of those waiting to be sent again only, or all); NULL. */
+static struct kept_conn *oldest_held(const struct pool *p, int waiting_only)
 {
-	return fd_pass_send(via, fd, mark);
+	struct kept_conn *oldest = NULL;
+	for (struct kept_conn *k = p->own->held; k; k = k->next)
+		if ((!waiting_only || k->waiting) && (!oldest || k->since_us < oldest->since_us))
+			oldest = k;
+	return oldest;
 }
+
+static void on_resend_timer(struct ev_loop *loop, struct ev_watch *t, void *data);
+#define KEPT_RESEND_MS 5u
 
 /*
  * The held connection is readable: its next request (handed back to the
  * workers), or the web server's close (dropped).  The byte is peeked, not
  * read: the worker that takes it reads the request whole.
  */
-static void on_resend_timer(struct ev_loop *loop, struct ev_watch *t, void *data);
-#define KEPT_RESEND_MS 5u
-
 static void on_held(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct kept_conn *k = data;
@@ -200,7 +203,7 @@ static void on_held(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		held_free(m, k);         /* closed by the web server: nothing was asked */
 		return;
 	}
-	if (m->state == MASTER_RUNNING && handoff_send(p->handoff_fd, fd, KEPT_MARK_SERVE) == 0) {
+	if (m->state == MASTER_RUNNING && fd_pass_send(p->handoff_fd, fd, KEPT_MARK_SERVE) == 0) {
 		held_free(m, k);         /* the workers' copy is the connection now */
 		pm_mark(p, 1);           /* a connection waits: spawn, or free a parked worker */
 		return;
@@ -235,21 +238,15 @@ static void on_resend_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 	(void)loop;
 	int left = 0;
 	struct kept_conn *oldest;
-	do {
-		oldest = NULL;
-		for (struct kept_conn *k = p->own->held; k; k = k->next)
-			if (k->waiting && (!oldest || k->since_us < oldest->since_us))
-				oldest = k;
-		if (!oldest)
-			break;
+	while ((oldest = oldest_held(p, 1)) != NULL) {
 		if (m->state != MASTER_RUNNING ||
-		    handoff_send(p->handoff_fd, oldest->fd, KEPT_MARK_SERVE) < 0) {
+		    fd_pass_send(p->handoff_fd, oldest->fd, KEPT_MARK_SERVE) < 0) {
 			left = m->state == MASTER_RUNNING;
 			break;
 		}
 		held_free(m, oldest);
 		pm_mark(p, 1);
-	} while (oldest);
+	}
 	if (!left)
 		ev_timer_disarm(t);
 }
@@ -300,10 +297,15 @@ static int conn_acceptable(const struct pool *p, int fd)
  */
 static unsigned held_total_max(void)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-		return 16384;
-	return rl.rlim_cur / 4 > 16 ? (unsigned)(rl.rlim_cur / 4) : 16;
+	static unsigned max;     /* the master's limit is set at its start, before any pool */
+	if (!max) {
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+			max = 16384;
+		else
+			max = rl.rlim_cur / 4 > 16 ? (unsigned)(rl.rlim_cur / 4) : 16;
+	}
+	return max;
 }
 
 static void hold(struct master *m, struct pool *p, int fd)
@@ -328,11 +330,8 @@ static void hold(struct master *m, struct pool *p, int fd)
 		for (struct pool *o = m->pools; o; o = o->next)
 			if (!from || o->own->nheld > from->own->nheld)
 				from = o;
-	if (from && from->own->held) {
-		struct kept_conn *oldest = from->own->held;
-		for (struct kept_conn *k = from->own->held; k; k = k->next)
-			if (k->since_us < oldest->since_us)
-				oldest = k;
+	struct kept_conn *oldest = from ? oldest_held(from, 0) : NULL;
+	if (oldest) {
 		log_debug("[pool %s] %u kept connections held: the oldest is closed", from->conf->name,
 			  from->own->nheld);
 		held_free(m, oldest);
@@ -370,7 +369,7 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 	struct master *m = p->own->master;
 	(void)loop;
 	(void)events;
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < 64 && !closer_stuck; i++) {
 		char byte;
 		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 		/*
@@ -381,15 +380,13 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 		union { struct cmsghdr h; char buf[CMSG_SPACE(253 * sizeof(int))]; } u;
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 				     .msg_controllen = sizeof(u.buf) };
-		if (closer_stuck)
-			return;
 		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
-		int got[1] = { -1 }, ngot = 0, total = 0;
+		int first = -1, total = 0;
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -397,19 +394,16 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 			for (size_t j = 0; j < k; j++) {
 				int one;
 				memcpy(&one, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-				total++;
-				if (ngot < 1)
-					got[ngot++] = one;
+				if (total++ == 0)
+					first = one;
 				else
 					discard(p, one);
 			}
 		}
-		if (total == 1 && !(mh.msg_flags & MSG_CTRUNC)) {
-			hold(m, p, got[0]);
-		} else {
-			for (int j = 0; j < ngot; j++)
-				discard(p, got[j]);
-		}
+		if (total == 1 && !(mh.msg_flags & MSG_CTRUNC))
+			hold(m, p, first);
+		else if (first >= 0)
+			discard(p, first);
 	}
 	/* more than a batch: the rest at the next turn of the loop (level-triggered) */
 }
@@ -428,7 +422,7 @@ void kept_pass_on_exec(struct master *m, struct pool *p)
 	while (k) {
 		struct kept_conn *next = k->next;
 		/* sent on the workers' end, it waits in the master's end's queue */
-		if (handoff_send(p->handoff_worker_fd, k->fd, KEPT_MARK_SERVE) == 0)
+		if (fd_pass_send(p->handoff_worker_fd, k->fd, KEPT_MARK_SERVE) == 0)
 			held_free(m, k);
 		k = next;
 	}
@@ -442,8 +436,7 @@ void kept_stop(struct master *m, struct pool *p)
 
 void kept_pool_close(struct master *m, struct pool *p)
 {
-	while (p->own->held)
-		held_free(m, p->own->held);
+	kept_stop(m, p);
 	if (p->own->held_timer)
 		ev_timer_free(m->loop, p->own->held_timer);
 	p->own->held_timer = NULL;
