@@ -521,17 +521,17 @@ void log_worker_output(const char *prefix, const char *msg, size_t len, const ch
 	char *esc = len * 4 + 1 <= sizeof(stackbuf) ? stackbuf : malloc(len * 4 + 1);
 	if (!esc)
 		return;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
+	/* the clean prefix as it is, the rest escaped where it must be */
+	memcpy(esc, msg, plain);
+	size_t o = plain;
+	for (size_t i = plain; i < len; i++) {
 		unsigned char c = (unsigned char)msg[i];
 		if (moves_cursor(c))
 			o += (size_t)snprintf(esc + o, 5, "\\x%02x", c);
 		else
 			esc[o++] = (char)c;
 	}
-	len = o;
-	msg = esc;
-	log_worker_output_escaped(prefix, msg, len, suffix);
+	log_worker_output_escaped(prefix, esc, o, suffix);
 	if (esc != stackbuf)
 		free(esc);
 }
