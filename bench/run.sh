@@ -99,6 +99,10 @@ cleanup() {
 		wait "$PMPID" 2>/dev/null || true
 	fi
 	stop_all
+	# the cgroups bench/pm.py counts each server's CPU in (empty once it stopped)
+	for cg in /sys/fs/cgroup/fpmd-bench-* /sys/fs/cgroup/cpuacct/fpmd-bench-*; do
+		[ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
+	done
 	[ -n "$TMP" ] && rm -rf "$TMP"
 }
 stop_all() {
