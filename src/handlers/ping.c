@@ -10,6 +10,8 @@
 #include "worker/request.h"
 #include "worker/worker.h"
 
+/* php-fpm's exact header (its SAPI adds the default charset): monitors compare it */
+#define PING_CONTENT_TYPE "text/plain;charset=UTF-8"
 
 /*
  * ping.path?ready: the pool's readiness from the scoreboard and the listen
@@ -21,7 +23,7 @@ static int ready_handle(struct worker *w, struct request *r, int head)
 {
 	char why[512];
 	int ready = ping_ready(w->pool, WORKER_FD_LISTEN, req_param(r, "QUERY_STRING"), why, sizeof(why));
-	if (resp_headers(r, ready > 0 ? 200 : 503, "text/plain", STATUS_NO_CACHE_HEADERS) < 0)
+	if (resp_headers(r, ready > 0 ? 200 : 503, PING_CONTENT_TYPE, STATUS_NO_CACHE_HEADERS) < 0)
 		return -1;
 	return head || resp_puts(r, why) >= 0 ? 0 : -1;
 }
@@ -35,7 +37,7 @@ static int ping_handle(struct worker *w, struct request *r)
 	status_ready_parse(query, &q);
 	if (q.asked)
 		return ready_handle(w, r, method && strcmp(method, "HEAD") == 0);
-	if (resp_headers(r, 200, "text/plain", STATUS_NO_CACHE_HEADERS) < 0)
+	if (resp_headers(r, 200, PING_CONTENT_TYPE, STATUS_NO_CACHE_HEADERS) < 0)
 		return -1;
 	if (method && strcmp(method, "HEAD") == 0)
 		return 0;

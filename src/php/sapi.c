@@ -446,6 +446,12 @@ static int start_php(const struct conf_options *opt, int guard)
 	}
 	fpmd_sapi.ini_entries = php_ini_builder_finish(&b);
 	fpmd_sapi.additional_functions = php_fpmd_functions;
+	/*
+	 * PHP_BINARY: the running server, as php-fpm's is php-fpm (PHP resolves
+	 * the link; a binary replaced on disk since leaves it empty).  Set after
+	 * the ini path above, which PHP then never looks for next to it.
+	 */
+	fpmd_sapi.executable_location = (char *)"/proc/self/exe";
 
 	int rc = fpmd_sapi.startup(&fpmd_sapi);
 	unsetenv("PHP_INI_SCAN_DIR");

@@ -293,10 +293,22 @@ int resp_stderr(struct request *r, const void *data, size_t len)
 	if (len == 0 || r->finished)
 		return 0;
 	r->stderr_used = 1;
-	/* what the script printed before its error goes first */
-	if (req_out_flush(r) < 0)
+	/*
+	 * Gathered like the output, in the same buffer, so the order holds
+	 * (what the script printed before its message goes first): a request's
+	 * messages with nothing printed between them make one FCGI_STDERR
+	 * record, which nginx logs as one line, as php-fpm's.
+	 */
+	if (len >= STDOUT_GATHER) {
+		if (req_out_flush(r) < 0)
+			return -1;
+		return write_stream(r, FCGI_STDERR, data, len);
+	}
+	if (conn_stream_append(r->conn, FCGI_STDERR, r->id, data, len, STDOUT_GATHER) < 0) {
+		r->aborted = 1;
 		return -1;
-	return write_stream(r, FCGI_STDERR, data, len);
+	}
+	return 0;
 }
 
 const char *http_reason(int status)

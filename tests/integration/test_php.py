@@ -160,6 +160,35 @@ def test_fastcgi_finish_request(fpmd, workdir):
     assert open(marker).read() == "ran on"
 
 
+def test_a_requests_php_messages_reach_the_web_server_as_one_record(fpmd, workdir):
+    """php-fpm's stream: "PHP message: a; PHP message: b" in one FCGI_STDERR record, which
+    nginx logs as one line (a record each made a line each); output flushed before a
+    message still goes before it."""
+    php(workdir, "msgs.php", "<?php while (ob_get_level()) ob_end_flush(); echo 'before'; flush();"
+        " error_log('first'); error_log('second');"
+        " trigger_error('third', E_USER_WARNING); echo ' after';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    r = req(workdir, "/msgs.php")
+    assert r.status == 200 and r.body == b"before after", r.stdout
+    texts = [c for t, _, c in r.records if t == 7 and c]
+    assert len(texts) == 1, texts
+    assert texts[0].startswith(b"PHP message: first; PHP message: second; PHP message: "), texts
+    assert b"third" in texts[0]
+    out_before = b""
+    for t, _, c in r.records:
+        if t == 7 and c:
+            break
+        out_before += c if t == 6 else b""
+    assert out_before.endswith(b"before"), r.records
+
+
+def test_php_binary_is_the_daemon(fpmd, workdir):
+    """PHP_BINARY names the running server, as php-fpm's names php-fpm (apps spawn helpers by it)."""
+    php(workdir, "bin.php", "<?php echo PHP_BINARY;")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    assert req(workdir, "/bin.php").body == os.path.realpath(FPMD).encode()
+
+
 def test_errors_exit_and_exceptions_leave_the_worker_serving(fpmd, workdir):
     php(workdir, "pid.php", "<?php echo getmypid();")
     php(workdir, "fatal.php", "<?php echo undefined_function();")

@@ -101,3 +101,13 @@ def test_status_request_script_is_a_dash(workdir, fpmd, php_fpm):
     a, b = json.loads(ours.body), json.loads(theirs.body)
     assert {p["script"] for p in b["processes"]} == {"-"}
     assert [p["script"] for p in a["processes"]] == [p["script"] for p in b["processes"]]
+
+
+def test_ping_answer_matches(workdir, fpmd, php_fpm):
+    """The ping answer's headers are php-fpm's, charset included (monitors compare them)."""
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    ours = fcgi_request(f"{workdir}/www.sock", "/ping")
+    theirs = fcgi_request(php_fpm, "/ping", extra={"SCRIPT_FILENAME": "/ping"})
+    assert ours.body == theirs.body == b"pong"
+    for h in ("content-type", "expires", "cache-control"):
+        assert ours.headers[h] == theirs.headers[h], h
