@@ -22,7 +22,11 @@ Scenarios (bench/README.md):
                  php-fpm8.2; then after pm.process_idle_timeout
   memory         php pools of 4 workers, 1 request in 200 builds ~300 MB:
                  fpmd with pm.max_memory = 64M, fpmd without, php-fpm8.2: pool
-                 PSS over time, failed requests, req/s, workers recycled
+                 PSS over time, failed requests, req/s, workers recycled,
+                 CPU per request (each server counted in a cgroup of its own)
+  recycle-cost   php pools of 1 worker with pm.max_memory = 64M and without, in
+                 turn: a heavy request then 30 page requests, CPU of each part:
+                 what one recycle costs, apart from the mixed load's noise
 
 Every server is started in its own session; its process group is written to
 DIR/pgids at once (run.sh's trap kills those too) and killed here at the end of
@@ -30,7 +34,8 @@ its scenario, on failure, on SIGTERM and on Ctrl-C.  Environment: BENCH_QUICK,
 BENCH_SECS, BENCH_ROUNDS, BENCH_IDLE_SECS (idle's window, 10 s; 3 quick),
 BENCH_FIRST_ROUNDS (ondemand-first's rounds, 9; 2 quick), BENCH_MEMORY_REQS
 (memory's requests per server and round, 1200; 800 quick), BENCH_MEMORY_ROUNDS (2; 1 quick),
-BENCH_RESULTS (a JSON file to write the figures to).
+BENCH_RECYCLE_CYCLES (recycle-cost's cycles, 8; 3 quick), BENCH_RESULTS (a JSON
+file to write the figures to).
 """
 
 import json
@@ -53,6 +58,7 @@ IDLE_SECS = float(os.environ.get("BENCH_IDLE_SECS", "3" if QUICK else "10"))
 FIRST_ROUNDS = int(os.environ.get("BENCH_FIRST_ROUNDS", "2" if QUICK else "9"))
 MEMORY_REQS = int(os.environ.get("BENCH_MEMORY_REQS", "800" if QUICK else "1200"))
 MEMORY_ROUNDS = int(os.environ.get("BENCH_MEMORY_ROUNDS", "1" if QUICK else "2"))
+RECYCLE_CYCLES = int(os.environ.get("BENCH_RECYCLE_CYCLES", "3" if QUICK else "8"))
 AS_ROOT = ["-R"] if os.getuid() == 0 else []
 FCGIWRAP = shutil.which("fcgiwrap")
 # the php pools' SAPI, next to fpmd when `make` built it
@@ -1071,6 +1077,73 @@ def memory():
         print()
 
 
+def recycle_cost():
+    """Issue 24: what one pm.max_memory recycle costs, apart from the mixed load's
+    noise (a heavy request's own CPU moves ±20 % from one to the next on a VM).
+    Two php pools of one worker, with pm.max_memory = 64M and without, in turn:
+    a heavy request (php/memory-heavy.php, ~300 MB), then 30 page requests
+    (php/table.php) one by one; each server's CPU (its cgroup) for the heavy
+    request and for what follows it, the recycle included: the worker's exit,
+    the fork of its replacement and its first requests."""
+    cycles = RECYCLE_CYCLES
+    cases = [("fpmd-64M", "pm.max_memory = 64M\n"), ("fpmd", "")]
+    if not HAVE_PHP_SO:
+        say("bench: %s/fpmd-php.so not built: recycle-cost skipped" % os.path.dirname(FPMD))
+        return
+    servers = []
+    try:
+        for name, extra in cases:
+            srv = Server("fpmd", "recycle-cost-" + name,
+                         {"pool": "pm = static\npm.max_children = 1\n" + extra,
+                          "app": "app.type = php\n"})
+            srv.label, srv.cycles = name, []
+            servers.append(srv)
+            if srv.cpu_ms() is None:
+                say("bench: no cgroup to count CPU in (not root?): recycle-cost skipped")
+                return
+            wait_ready(srv, "/table.php", "Total rows")
+            load(srv, "/table.php", "Total rows", 1, n=50)
+        for _ in range(cycles):
+            for srv in servers:
+                time.sleep(0.3)
+                c0 = srv.cpu_ms()
+                h = load(srv, "/memory-heavy.php", "Total rows", 1, n=1, timeout_ms=60000)
+                c1 = srv.cpu_ms()
+                after = load(srv, "/table.php", "Total rows", 1, n=30)
+                time.sleep(0.2)
+                c2 = srv.cpu_ms()
+                srv.cycles.append({"heavy_ms": c1 - c0, "after_ms": c2 - c1,
+                                   "errors": h["error_total"] + after["error_total"]})
+    finally:
+        for srv in servers:
+            srv.stop()
+    rows, med = [], {}
+    for srv in servers:
+        cc = srv.cycles
+        if not cc:
+            continue
+        med[srv.label] = statistics.median(c["after_ms"] for c in cc)
+        rows.append([srv.label, len(cc), sum(c["errors"] for c in cc),
+                     "%.0f (%.0f–%.0f)" % (statistics.median(c["heavy_ms"] for c in cc),
+                                           min(c["heavy_ms"] for c in cc), max(c["heavy_ms"] for c in cc)),
+                     "%.1f (%.1f–%.1f)" % (med[srv.label], min(c["after_ms"] for c in cc),
+                                           max(c["after_ms"] for c in cc))])
+    RESULTS["recycle-cost"] = {srv.label: srv.cycles for srv in servers}
+    print("recycle-cost: php pools of 1 worker, Debian's php.ini, in turn: a heavy request "
+          "(~300 MB, php/memory-heavy.php), then 30 requests of php/table.php; CPU of the "
+          "server and everything it forked (a cgroup), ms, median (min–max) of %d cycles" % cycles)
+    print()
+    table(["server", "cycles", "failed", "heavy request CPU", "CPU of the 30 requests after it"],
+          rows, text=1)
+    if "fpmd-64M" in med and "fpmd" in med:
+        per_page = med["fpmd"] / 30
+        print("one recycle (exit, fork, the new worker's first requests): %.1f ms of CPU, "
+              "as much as %.0f page requests" % (med["fpmd-64M"] - med["fpmd"],
+                                                (med["fpmd-64M"] - med["fpmd"]) / per_page
+                                                if per_page else 0))
+        print()
+
+
 def memory_run(srv, reqs, threading):
     """One load of php/memory.php on srv, its PSS sampled; the run's figures."""
     count = os.path.join(WWW, "memory.count")
@@ -1137,7 +1210,8 @@ def main():
         for s in SCENARIOS:
             say("bench: scenario %s" % s)
             {"ondemand-ramp": ondemand_ramp, "dynamic-burst": dynamic_burst, "recycle": recycle, "reload": reload, "idle": idle,
-             "ondemand-first": ondemand_first, "density": density, "memory": memory}[s]()
+             "ondemand-first": ondemand_first, "density": density, "memory": memory,
+             "recycle-cost": recycle_cost}[s]()
     finally:
         for p in LOADS:
             if p.poll() is None:

@@ -19,7 +19,7 @@
 #                         nginx 64, the others 16
 #   BENCH_WORKERS         worker counts; unset: "2 8", the php scenario (php-cgi
 #                         in exec pools, a report without goal) 2 only
-#   BENCH_SCENARIOS="cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory symfony dokuwiki"
+#   BENCH_SCENARIOS="cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory recycle-cost symfony dokuwiki"
 #                         (ping and ping-ka also exist, out of the default list:
 #                         hello and hello-ka measure the same path through a module)
 #                         php-hello/php-table: PHP pools (app.type = php) against
@@ -47,7 +47,7 @@ SECS=${BENCH_SECS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-}
 WORKERS=${BENCH_WORKERS:-}
-SCENARIOS=${BENCH_SCENARIOS:-cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory symfony dokuwiki}
+SCENARIOS=${BENCH_SCENARIOS:-cgi-sh cgi-c php php-hello php-table hello hello-ka nginx ondemand-ramp dynamic-burst recycle reload idle ondemand-first density memory recycle-cost symfony dokuwiki}
 PHP_REQS=${BENCH_PHP_REQS:-10000}
 WARMUP=0.3
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -79,7 +79,7 @@ APPSCEN=""
 for scen in $SCENARIOS; do
 	case "$scen" in
 	ping|ping-ka|cgi-sh|cgi-c|php|php-hello|php-table|hello|hello-ka|nginx) THRU="$THRU $scen" ;;
-	ondemand-ramp|dynamic-burst|recycle|reload|idle|ondemand-first|density|memory) PMSCEN="$PMSCEN $scen" ;;
+	ondemand-ramp|dynamic-burst|recycle|reload|idle|ondemand-first|density|memory|recycle-cost) PMSCEN="$PMSCEN $scen" ;;
 	symfony|dokuwiki) APPSCEN="$APPSCEN $scen" ;;
 	*) die "unknown scenario '$scen'" ;;
 	esac
@@ -158,7 +158,7 @@ WWW=$TMP/www
 mkdir -p "$WWW"
 cp "$ROOT/bench/cgi/hello.sh" "$ROOT/bench/cgi/sleep.sh" "$BIN/hello.cgi" \
 	"$ROOT/bench/php/hello.php" "$ROOT/bench/php/sleep.php" "$ROOT/bench/php/sleep1.php" "$ROOT/bench/php/table.php" \
-	"$ROOT/bench/php/opcache.php" "$ROOT/bench/php/memory.php" "$WWW/"
+	"$ROOT/bench/php/opcache.php" "$ROOT/bench/php/memory.php" "$ROOT/bench/php/memory-heavy.php" "$WWW/"
 chmod 755 "$WWW" "$WWW/hello.sh" "$WWW/sleep.sh" "$WWW/hello.cgi"
 # opcache does not cache a file modified in the last 2 s
 # (opcache.file_update_protection): the first server would compile every request
