@@ -265,6 +265,16 @@ void conf_check_root_pools(const struct fpmd_conf *c, int allow_root, struct con
 		/* the group too, as php-fpm: a worker of gid 0 writes every root-group file */
 		if (p->group && *p->group && ids_group(p->group, &gid) < 0)
 			continue;
+		/*
+		 * An unknown listen.owner or listen.group refuses the pool already
+		 * (conf_check_system), and php-fpm names only that: its own tests
+		 * expect that one line.
+		 */
+		uid_t lu;
+		gid_t lg;
+		if ((p->listen_owner && *p->listen_owner && ids_user(p->listen_owner, &lu, &lg, NULL, 0) < 0) ||
+		    (p->listen_group && *p->listen_group && ids_group(p->listen_group, &lg) < 0))
+			continue;
 		if (uid == 0 || gid == 0) {
 			char *msg = NULL;
 			if (asprintf(&msg, "[pool %s] please specify user and group other than root "

@@ -103,6 +103,18 @@ def write_conf(workdir, text):
     return path
 
 
+@pytest.mark.parametrize("key", ["listen.owner", "listen.group"])
+def test_a_root_pool_with_an_unknown_socket_owner_names_that_error_only(workdir, key):
+    """php-fpm's order (its bug68591 tests): the unknown listen.owner/group is the error
+    named, and it alone; the pool is refused either way."""
+    text = basic_conf(workdir, pool_conf(workdir, extra=f"user = root\n{key} = aaaaaa\n"))
+    r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, text)], capture_output=True,
+                       text=True, timeout=30)
+    out = r.stderr + r.stdout
+    assert r.returncode != 0
+    assert "'aaaaaa'" in out and "other than root" not in out, out
+
+
 def test_a_pool_of_group_root_is_refused_as_php_fpm_does(workdir):
     r = subprocess.run([FPMD, "-t", "-y", write_conf(workdir, basic_conf(workdir, pool_conf(
         workdir, extra="group = root\n")))], capture_output=True, text=True, timeout=30)
