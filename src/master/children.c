@@ -18,6 +18,7 @@
 #include "ev/ev.h"
 #include "handlers/handler.h"
 #include "log/log.h"
+#include "master/stacktrace.h"
 #include "worker/worker.h"
 
 #define PIPE_LINE_MAX (64u * 1024u)
@@ -614,6 +615,8 @@ void children_reap(struct master *m)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *c = unlink_child(m, pid);
 		if (!c) {
+			if (stacktrace_helper_reaped(pid))
+				continue;
 			if (zygote_reaped(m, pid, status))
 				continue;
 			if (!reload_reap(m, pid, status)) {

@@ -19,6 +19,7 @@
 #include "master/conf_check.h"
 #include "master/master.h"
 #include "master/module_probe.h"
+#include "master/stacktrace.h"
 #include "proc/proctitle.h"
 
 #ifndef FPMD_VERSION
@@ -155,6 +156,7 @@ static void start_failure_log(const struct fpmd_conf *conf)
 int main(int argc, char **argv)
 {
 	module_probe_main(argc, argv);
+	stacktrace_helper_main(argc, argv);
 	static const struct option longopts[] = {
 		{ "fpm-config", required_argument, NULL, 'y' },
 		{ "prefix", required_argument, NULL, 'p' },

@@ -144,17 +144,23 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	}
 	if (n >= (int)sizeof(buf))
 		n = (int)sizeof(buf) - 1;    /* snprintf counts what did not fit */
-	buf[n] = '\0';
-	/* The stack of the process that is doing the work: the deepest one started. */
-	pid_t deepest = targets[nt - 1];
-	int frames = stacktrace_of(deepest, depth, buf + n, sizeof(buf) - (size_t)n);
-	if (frames > 0)
-		n += (int)strlen(buf + n);
-	else
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "(no stack trace of %d: %s)\n",
-			      (int)deepest, strerror(errno));
 	if (write(p->own->slowlog_fd, buf, (size_t)n) < 0)
 		log_sys(LL_WARNING, "[pool %s] failed to write the slowlog", p->conf->name);
+	/*
+	 * The native stack of the process doing the work (the deepest one
+	 * started), walked by a process of its own as the pool's user, which
+	 * appends it below ("native stack of PID:").
+	 */
+	pid_t deepest = targets[nt - 1];
+	long uid = p->uid == (uid_t)-1 ? -1L : (long)p->uid;
+	long gid = p->gid == (gid_t)-1 ? -1L : (long)p->gid;
+	if (stacktrace_spawn(deepest, depth, uid, gid, p->own->slowlog_fd) < 0) {
+		char line[128];
+		int l = snprintf(line, sizeof(line), "(no stack trace of %d: %s)\n", (int)deepest,
+				 errno == EAGAIN ? "too many walks at once" : strerror(errno));
+		if (write(p->own->slowlog_fd, line, (size_t)l) < 0)
+			log_sys(LL_WARNING, "[pool %s] failed to write the slowlog", p->conf->name);
+	}
 }
 
 /* --- per-child checks -------------------------------------------------- */

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from conftest import BUILD, basic_conf, wait_for
+from conftest import BUILD, basic_conf, fcgi_request, pool_conf, wait_for, write_script
 from test_php import php, php_pool, req
 
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "fpmd-php.so")),
@@ -99,3 +99,50 @@ def test_native_frames_are_named_right_or_by_address(fpmd, workdir):
         named += 1
     # fpmd's own main and libc's frames have their names
     assert named >= 1, text
+
+
+SLOW_C = r"""
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((noinline)) static void wait_here(void) { sleep(3); }
+int main(void) { wait_here(); printf("Content-type: text/plain\r\n\r\ndone"); return 0; }
+"""
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="no C compiler")
+@pytest.mark.parametrize("mode", [0o755, 0o711])
+def test_the_native_stack_is_walked_with_the_pools_rights(fpmd, workdir, mode):
+    """What a native walk parses (the traced process's memory, the unwind tables of the files
+    it maps) is the pool's to craft: it is read by a process of the pool's user, never by
+    the root master.  A program its user may run but not read (mode 0711, root's) has
+    its frames named only when the reader may read it: by address here, where a walk as
+    root named them (main+0x...)."""
+    src = os.path.join(workdir, "slow.c")
+    with open(src, "w") as f:
+        f.write(SLOW_C)
+    prog = os.path.join(workdir, "slow.bin")
+    subprocess.run(["cc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", prog, src], check=True)
+    os.chmod(prog, mode)
+    # the gateway reads the script it runs: a readable one that becomes the program
+    write_script(os.path.join(workdir, "slow.cgi"), f"#!/bin/sh\nexec {prog}\n")
+    slow = os.path.join(workdir, "slow.log")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1, extra=(
+        f"request_slowlog_timeout = 1\nslowlog = {slow}\n"))))
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(
+        fcgi_request(f"{workdir}/www.sock", "/slow.cgi", root=workdir, timeout=20)))
+    t.start()
+    try:
+        text = wait_for(lambda: os.path.exists(slow) and "native stack of" in open(slow).read()
+                        and re.search(r"native stack of \d+:\n(.*\n)*.*(slow\.bin\+0x|main\+0x)",
+                                      open(slow).read()) and open(slow).read(), 8)
+    finally:
+        t.join(20)
+    assert answers and answers[0].body == b"done", answers
+    assert text, open(slow).read() if os.path.exists(slow) else "no slowlog"
+    native = text.split("native stack of", 1)[1]
+    if mode == 0o755:
+        assert re.search(r"\] (main|wait_here)\+0x", native), text
+    else:
+        assert not re.search(r"\] (main|wait_here)\+0x", native), text
+        assert re.search(rf"\] {re.escape(prog)}\+0x[0-9a-f]+\n", native), text
