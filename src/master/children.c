@@ -164,9 +164,20 @@ static void pipe_lines(struct child *c, struct child_pipe *pp, int final, int bu
 }
 
 /* Reads what is there.  Returns 0 while open, -1 at EOF or error. */
-static int pipe_read(struct child *c, struct child_pipe *pp)
+/*
+ * What a worker wrote, at most budget bytes a call: a worker (or a process
+ * it forked, which keeps the pipe) writing without pause would otherwise
+ * keep the master in this loop, deaf to every other pool, its signals and
+ * its status page.  A watched pipe is level-triggered: the rest is read at
+ * the loop's next turn.  0 while open, -1 at its end.
+ */
+#define PIPE_READ_BUDGET   (8u * 1024u)      /* up to 4096 lines of "x\n" a turn */
+#define PIPE_DRAIN_BUDGET  (1024u * 1024u)
+
+static int pipe_read(struct child *c, struct child_pipe *pp, size_t budget)
 {
-	for (;;) {
+	size_t got = 0;
+	while (got < budget) {
 		if (pp->cap - pp->len < 4096) {
 			size_t cap = pp->cap ? pp->cap * 2 : 8192;
 			if (cap > PIPE_LINE_MAX * 2)
@@ -179,9 +190,13 @@ static int pipe_read(struct child *c, struct child_pipe *pp)
 				pp->cap = cap;
 			}
 		}
-		ssize_t n = read(pp->fd, pp->buf + pp->len, pp->cap - pp->len);
+		size_t room = pp->cap - pp->len;
+		if (room > budget - got)
+			room = budget - got;
+		ssize_t n = read(pp->fd, pp->buf + pp->len, room);
 		if (n > 0) {
 			pp->len += (size_t)n;
+			got += (size_t)n;
 			pipe_lines(c, pp, 0, c->pool ? c->pool->own->master->conf->log_buffering : 1);
 			continue;
 		}
@@ -192,6 +207,7 @@ static int pipe_read(struct child *c, struct child_pipe *pp)
 		pipe_lines(c, pp, 1, 1);
 		return -1;
 	}
+	return 0;
 }
 
 static void pipe_close(struct master *m, struct child_pipe *pp)
@@ -214,7 +230,7 @@ static void on_pipe(struct ev_loop *loop, int fd, uint32_t events, void *data)
 	struct child_pipe *pp = fd == c->out.fd ? &c->out : fd == c->err.fd ? &c->err : &c->log;
 	(void)events;
 	(void)loop;
-	if (pipe_read(c, pp) < 0) {
+	if (pipe_read(c, pp, PIPE_READ_BUDGET) < 0) {
 		/* EOF: the worker closed it or exited; the reaper frees the child. */
 		if (pp->watch)
 			ev_fd_del(loop, pp->watch);
@@ -229,7 +245,7 @@ void children_close_pipes(struct master *m, struct child *c)
 	struct child_pipe *pipes[3] = { &c->out, &c->err, &c->log };
 	for (int i = 0; i < 3; i++) {
 		if (pipes[i]->fd >= 0)
-			pipe_read(c, pipes[i]);    /* nothing a dead worker wrote is lost */
+			pipe_read(c, pipes[i], PIPE_DRAIN_BUDGET);    /* what a dead worker wrote */
 		pipe_close(m, pipes[i]);
 	}
 }
@@ -322,7 +338,7 @@ void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t 
 			continue;
 		pp[i]->fd = rfds[i];
 		fcntl(rfds[i], F_SETFL, O_NONBLOCK);
-		pipe_read(&c, pp[i]);
+		pipe_read(&c, pp[i], PIPE_DRAIN_BUDGET);
 		pp[i]->fd = -1;
 		free(pp[i]->buf);
 	}

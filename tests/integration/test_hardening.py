@@ -5,11 +5,12 @@ import os
 import pwd
 import signal
 import subprocess
+import time
 
 import pytest
 
 from conftest import FPMD, basic_conf, fcgi_request, pool_conf, wait_for, write_script
-from test_php import PHP_SO, php_pool
+from test_php import PHP_SO, php, php_pool, req
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the master's own case)")
 
@@ -101,6 +102,38 @@ def write_conf(workdir, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+@pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")
+def test_a_worker_flooding_its_output_does_not_stall_the_master(fpmd, workdir):
+    """Plain PHP writing to php://stderr without pause, with catch_workers_output = yes
+    (the example configuration's): the master read the pipe until it was empty, which
+    it never was, and answered nothing else for as long (8 s for another pool's
+    status).  It reads a bounded amount per turn of its loop now."""
+    import threading
+    php(workdir, "flood.php", "<?php $e = fopen('php://stderr', 'w'); $s = str_repeat(\"3\\n\", 32768);"
+        " $end = microtime(true) + 3; while (microtime(true) < $end) fwrite($e, $s); echo 'end';")
+    other = pool_conf(workdir, name="other", children=1,
+                      extra=f"pm.status_listen = {workdir}/status.sock\n")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=2, extra="catch_workers_output = yes\n")
+                          + other))
+    threads = [threading.Thread(target=lambda: req(workdir, "/flood.php", timeout=30)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        worst = 0
+        for _ in range(3):
+            t0 = time.monotonic()
+            r = fcgi_request(f"{workdir}/status.sock", "/ping", timeout=20)
+            worst = max(worst, time.monotonic() - t0)
+            assert r.status == 200
+            time.sleep(0.3)
+        print("worst status answer during the flood: %.3f s" % worst)
+        assert worst < 1.5, worst
+    finally:
+        for t in threads:
+            t.join(30)
 
 
 @pytest.mark.parametrize("key", ["listen.owner", "listen.group"])
