@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@ struct kept_conn {
 	struct ev_watch *watch;
 	uint64_t since_us;           /* held since, monotonic: request_keepalive_timeout */
 	int waiting;                 /* its request came, the workers' queue was full: sent again */
+	unsigned idle_wakeups;       /* readable with nothing queued (on_held) */
 	struct kept_conn *next;
 };
 
@@ -185,22 +187,30 @@ static void on_resend_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 
 /*
  * The held connection is readable: its next request (handed back to the
- * workers), or the web server's close (dropped).  The byte is peeked, not
- * read: the worker that takes it reads the request whole.
+ * workers), or the web server's close (dropped).  Nothing is read: the
+ * worker that takes it reads the request whole.  What waits is asked of
+ * the queue's length (SIOCINQ), not of a peek: a peek starts at the
+ * socket's SO_PEEK_OFF, which whoever sent it may have set past its data,
+ * and a watch that stays readable while every peek finds nothing would
+ * spin the master's loop.
  */
+#define KEPT_IDLE_WAKEUPS 64u
+
 static void on_held(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct kept_conn *k = data;
 	struct pool *p = k->pool;
 	struct master *m = p->own->master;
 	(void)loop;
-	char b;
-	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) &&
-	    !(events & (EPOLLERR | EPOLLHUP)))
-		return;
-	if (n <= 0) {
+	int queued = 0;
+	if (ioctl(fd, FIONREAD, &queued) < 0 || (queued <= 0 && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))) {
 		held_free(m, k);         /* closed by the web server: nothing was asked */
+		return;
+	}
+	if (queued <= 0) {
+		/* readable with nothing queued, again and again: not a connection to keep */
+		if (++k->idle_wakeups >= KEPT_IDLE_WAKEUPS)
+			held_free(m, k);
 		return;
 	}
 	if (m->state == MASTER_RUNNING && fd_pass_send(p->handoff_fd, fd, KEPT_MARK_SERVE) == 0) {

@@ -381,6 +381,71 @@ def test_a_worker_cannot_freeze_the_master_with_what_it_hands_over(fpmd, workdir
         sink.close()
 
 
+PEEKOFF = r'''
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "fpmd/module.h"
+/* A compromised worker hands the master a connection whose peek offset lies past
+ * its data (SO_PEEK_OFF is the socket's), then makes it readable. */
+static int h(void *s, struct fpmd_request *r)
+{
+	(void)s; (void)r;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return 500;
+	int off = 1 << 20;
+	setsockopt(sv[0], SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+	char byte = 'k';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &sv[0], sizeof(int));
+	if (sendmsg(7, &mh, 0) != 1)
+		return 503;
+	close(sv[0]);
+	if (fork() == 0) {                 /* the peer, for a few seconds */
+		setsid();
+		usleep(300 * 1000);
+		if (write(sv[1], "x", 1) < 0)
+			_exit(1);
+		sleep(4);
+		_exit(0);
+	}
+	close(sv[1]);
+	return 200;
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "peekoff", .handle = h };
+'''
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_held_connection_a_worker_doctored_does_not_make_the_master_spin(fpmd, workdir):
+    """SO_PEEK_OFF set past the data of a connection handed to the master: epoll said
+    readable, every peek said nothing, and the master's loop spun at 100 % CPU for as
+    long as the peer lived.  Whether a request came is asked of the queue's length now."""
+    os.chmod(workdir, 0o755)
+    so_path = _so(workdir, "peekoff", PEEKOFF)
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so_path, children=1)))
+    assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
+    time.sleep(0.6)
+    c0 = _cpu_seconds(fpmd.pid)
+    time.sleep(2.0)
+    used = _cpu_seconds(fpmd.pid) - c0
+    assert used < 0.5, used
+    assert fcgi_request(f"{workdir}/app.sock", "/ping").body == b"pong"
+    time.sleep(2.5)                     # the peer leaves
+
+
 def _uid_marking_module(workdir, name):
     """A module whose constructor writes the uid it runs as into a marker file."""
     marker = f"{workdir}/{name}.txt"
