@@ -88,6 +88,13 @@ extern const struct handler handler_status;
 	"Cache-Control: no-cache, no-store, must-revalidate, max-age=0\r\n"
 
 /*
+ * Set by the master: whether pid is one of the pool's own workers (its child
+ * list).  The master's status page reads /proc, as root, only for those: a
+ * slot's pid is its worker's to write.
+ */
+extern int (*status_pid_is_pools)(const struct pool *pool, pid_t pid);
+
+/*
  * The status page of a pool, from its scoreboard (status.c).  master_pid:
  * the master's pid as the caller knows it (getpid() in the master, getppid()
  * in a worker), never the scoreboard's, which a worker can write.

@@ -168,13 +168,17 @@ static pid_t parent_of(pid_t pid)
  * of the master (master_pid: the caller's own knowledge, not the
  * scoreboard's header, which a worker can write too).
  */
-static void pool_memory(struct snapshot *snap, pid_t master_pid)
+int (*status_pid_is_pools)(const struct pool *pool, pid_t pid);
+
+static void pool_memory(const struct pool *pool, struct snapshot *snap, pid_t master_pid)
 {
 	uint64_t pss = 0, anon = 0;
 	int pss_ok = 1;
+	/* in the master, its own list of the pool's workers decides (another pool's are children too) */
+	int in_master = master_pid == getpid() && status_pid_is_pools;
 	for (size_t i = 0; i < snap->n; i++) {
 		pid_t pid = (pid_t)snap->procs[i].pid;
-		if (pid <= 0 || parent_of(pid) != master_pid)
+		if (pid <= 0 || (in_master ? !status_pid_is_pools(pool, pid) : parent_of(pid) != master_pid))
 			continue;
 		uint64_t res, shr;
 		if (procmem_statm(pid, &res, &shr) == 0 && res > shr)
@@ -199,7 +203,7 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query, pid
 	if (snapshot_take(pool, listen_fd, &snap) < 0)
 		return NULL;
 	if (full || *fmt == STATUS_OPENMETRICS)
-		pool_memory(&snap, master_pid);
+		pool_memory(pool, &snap, master_pid);
 	char *body = status_render(&snap.sp, snap.procs, snap.n, *fmt, full, len);
 	snapshot_free(&snap);
 	return body;

@@ -293,10 +293,20 @@ int status_listen_open(struct master *m, struct pool *p, const struct listen_per
 	return 0;
 }
 
+/* status_pid_is_pools (handler.h): the master's own list of the pool's workers. */
+static int pid_is_pools(const struct pool *pool, pid_t pid)
+{
+	for (const struct child *c = pool->own->children; c; c = c->next)
+		if (c->pid == pid)
+			return 1;
+	return 0;
+}
+
 int status_listen_start(struct master *m, struct pool *p)
 {
 	if (p->own->status_fd < 0)
 		return 0;
+	status_pid_is_pools = pid_is_pools;
 	p->own->status_watch = ev_fd_add(m->loop, p->own->status_fd, EPOLLIN, on_accept, p);
 	return p->own->status_watch ? 0 : -1;
 }

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import basic_conf, fcgi_request, wait_for
+from conftest import basic_conf, children_of, fcgi_request, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -444,6 +444,103 @@ def test_a_held_connection_a_worker_doctored_does_not_make_the_master_spin(fpmd,
     assert used < 0.5, used
     assert fcgi_request(f"{workdir}/app.sock", "/ping").body == b"pong"
     time.sleep(2.5)                     # the peer leaves
+
+
+SBPID = r'''
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "fpmd/module.h"
+#include "shm/scoreboard.h"
+static const struct fpmd_host *host;
+static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{
+	(void)s; (void)n; (void)st;
+	host = h;
+	return 0;
+}
+/* A compromised worker writes another pool's worker's pid into its own pool's slot 1. */
+static int h(void *st, struct fpmd_request *r)
+{
+	(void)st;
+	const char *q = host->param(r, "QUERY_STRING");
+	FILE *m = fopen("/proc/self/maps", "r");
+	char line[512];
+	long page = sysconf(_SC_PAGESIZE);
+	size_t hdr = (sizeof(struct sb_header) + (size_t)page - 1) / (size_t)page * (size_t)page;
+	int done = 0;
+	while (m && fgets(line, sizeof(line), m)) {
+		unsigned long a, b;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[3] != 's' || perms[1] != 'w')
+			continue;
+		if (strcmp(((struct sb_header *)a)->pool, "app") != 0)
+			continue;
+		((struct sb_slot *)(a + hdr))[1].pid = (uint32_t)atoi(q);
+		done = 1;
+	}
+	if (m)
+		fclose(m);
+	return done ? 200 : 500;
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "sbpid", .init = init, .handle = h };
+'''
+
+BIG = r'''
+#include <stdlib.h>
+#include <string.h>
+#include "fpmd/module.h"
+static char *big;
+static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{
+	(void)h; (void)s; (void)n; (void)st;
+	big = malloc(96 << 20);
+	if (big)
+		memset(big, 1, 96 << 20);
+	return big ? 0 : -1;
+}
+static int hd(void *st, struct fpmd_request *r) { (void)st; (void)r; return 0; }
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "big", .init = init, .handle = hd };
+'''
+
+
+def test_a_worker_cannot_make_the_status_page_read_another_pools_memory(fpmd, workdir):
+    """A slot's pid is its worker's to write: the root master's status page summed the
+    memory of any child of the master there, another pool's worker included (its
+    figures leaked to this pool's page).  Only the pool's own workers count now."""
+    import json
+    os.chmod(workdir, 0o755)
+    src = os.path.join(workdir, "sbpid.c")
+    with open(src, "w") as f:
+        f.write(SBPID)
+    evil = f"{workdir}/sbpid.so"
+    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", evil, src],
+                   check=True)
+    big = _so(workdir, "big", BIG)
+    victim = (f"[big]\nuser = nobody\nlisten = {workdir}/big.sock\npm = static\n"
+              f"pm.max_children = 1\napp.type = module\nmodule.path = {big}\n")
+    fpmd.start(basic_conf(workdir, module_pool(
+        workdir, evil, children=2, extra=f"pm.status_path = /status\npm.status_listen = {workdir}/status.sock\n")
+        + victim))
+    def big_pids():
+        out = []
+        for p in children_of(fpmd.pid):
+            try:
+                if "pool big" in open(f"/proc/{p}/cmdline").read():
+                    out.append(p)
+            except OSError:
+                pass
+        return out
+    assert wait_for(lambda: len(big_pids()) == 1, 5), big_pids()
+    pids = big_pids()
+    fcgi_request(f"{workdir}/big.sock", "/")
+    with open(f"/proc/{pids[0]}/smaps_rollup") as f:
+        assert int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1)) > 64 << 10
+    assert fcgi_request(f"{workdir}/app.sock", "/x", extra={"QUERY_STRING": str(pids[0])}).status == 200
+    st = json.loads(fcgi_request(f"{workdir}/status.sock", "/status",
+                                 extra={"QUERY_STRING": "json&full"}).body)
+    assert st["pool memory"] < 48 << 20, st["pool memory"]
 
 
 def _uid_marking_module(workdir, name):
