@@ -83,9 +83,10 @@ static void no_linger(int fd)
  * again through a copy the sender kept), a file on FUSE or NFS (every close
  * runs its flush, and a FUSE daemon need never answer).  The master's loop
  * never calls close() on such a descriptor: it writes its number here.  A
- * closer that falls behind (its pipe full) stops the master receiving from
- * workers (closer_stuck); workers then close their kept connections
- * themselves, as before the handoff.
+ * closer that falls behind (its pipe full) is waited for: what it could not
+ * take waits in closer_backlog, and no pool's handoff is read (the watches
+ * are off, so the loop sleeps) until the backlog is in the pipe again, which
+ * CLOSER_RETRY_MS looks at.
  */
 static int closer_pipe[2] = { -1, -1 };
 
@@ -126,7 +127,19 @@ static int closer_start(void)
 	return 0;
 }
 
-static int closer_stuck;   /* its pipe was full: nothing more is received from workers */
+/*
+ * Descriptors the closer's pipe had no room for, in the order they came;
+ * bounded by what one turn of on_handoff takes, since no handoff is read
+ * while any wait here.
+ */
+static int *closer_backlog;
+static size_t closer_backlog_n, closer_backlog_cap;
+static struct ev_watch *closer_retry;
+static struct master *closer_master;
+#define CLOSER_RETRY_MS 20u
+
+static void handoffs_watch(struct master *m, int on);
+static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data);
 
 /* A socket, by a socket operation (fstat() of a FUSE file asks its daemon). */
 static int is_socket(int fd)
@@ -136,22 +149,69 @@ static int is_socket(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
 }
 
+/* The backlog into the closer's pipe, as far as it goes; 1 when all of it went. */
+static int closer_flush(void)
+{
+	size_t i = 0;
+	while (i < closer_backlog_n &&
+	       write(closer_pipe[1], &closer_backlog[i], sizeof(int)) == (ssize_t)sizeof(int))
+		i++;
+	memmove(closer_backlog, closer_backlog + i, (closer_backlog_n - i) * sizeof(int));
+	closer_backlog_n -= i;
+	return closer_backlog_n == 0;
+}
+
+static void on_closer_retry(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	(void)loop;
+	(void)data;
+	if (!closer_flush())
+		return;
+	ev_timer_disarm(t);
+	if (closer_master)
+		handoffs_watch(closer_master, 1);
+}
+
 /*
  * A descriptor a worker sent, let go: closed by the closer, never in the
- * master's loop.  Kept open (a leak, logged once) only when the closer is
- * stuck, since a close here could be the one that never returns.
+ * master's loop.  When the closer's pipe is full it waits in the backlog,
+ * and the handoffs are not read until the closer has caught up.
  */
-static void discard(const struct pool *p, int fd)
+static void discard(struct master *m, const struct pool *p, int fd)
 {
 	if (is_socket(fd))
 		no_linger(fd);
-	if (closer_start() == 0 && write(closer_pipe[1], &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
+	if (closer_start() < 0) {
+		/* no thread for it: a leak, not a close that could freeze the loop */
+		log_error("[pool %s] no closer thread: a descriptor a worker sent stays open",
+			  p->conf->name);
 		return;
-	if (!closer_stuck)
-		log_error("[pool %s] the master's closer is stuck on a descriptor a worker sent (a "
-			  "file that never finishes closing?): kept connections are no longer taken "
-			  "from workers", p->conf->name);
-	closer_stuck = 1;
+	}
+	if (closer_backlog_n == 0 && write(closer_pipe[1], &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
+		return;
+	if (closer_backlog_n == closer_backlog_cap) {
+		size_t cap = closer_backlog_cap ? closer_backlog_cap * 2 : 256;
+		int *nb = realloc(closer_backlog, cap * sizeof(int));
+		if (!nb) {
+			log_error("[pool %s] out of memory: a descriptor a worker sent stays open",
+				  p->conf->name);
+			return;
+		}
+		closer_backlog = nb;
+		closer_backlog_cap = cap;
+	}
+	closer_backlog[closer_backlog_n++] = fd;
+	if (closer_backlog_n == 1) {
+		log_warning("[pool %s] the master's closer is behind (descriptors a worker sent that "
+			    "are slow to close): kept connections are taken again once it caught up",
+			    p->conf->name);
+		closer_master = m;
+		handoffs_watch(m, 0);
+		if (!closer_retry)
+			closer_retry = ev_timer_new(m->loop, on_closer_retry, NULL);
+		if (closer_retry && !ev_timer_armed(closer_retry))
+			ev_timer_arm(closer_retry, CLOSER_RETRY_MS, CLOSER_RETRY_MS);
+	}
 }
 
 static unsigned held_total;      /* every pool's, against the master's descriptor limit */
@@ -168,7 +228,7 @@ static void held_free(struct master *m, struct kept_conn *k)
 	if (k->watch)
 		ev_fd_del(m->loop, k->watch);
 	/* its sender may still hold a copy, and set SO_LINGER through it since */
-	discard(k->pool, k->fd);
+	discard(m, k->pool, k->fd);
 	free(k);
 }
 
@@ -320,11 +380,8 @@ static unsigned held_total_max(void)
 
 static void hold(struct master *m, struct pool *p, int fd)
 {
-	if (m->state != MASTER_RUNNING || !conn_acceptable(p, fd)) {
-		if (m->state == MASTER_RUNNING)
-			log_debug("[pool %s] a descriptor from a worker was not a connection of the "
-				  "pool; not held", p->conf->name);
-		discard(p, fd);
+	if (m->state != MASTER_RUNNING) {
+		discard(m, p, fd);
 		return;
 	}
 	no_linger(fd);
@@ -348,7 +405,7 @@ static void hold(struct master *m, struct pool *p, int fd)
 	}
 	struct kept_conn *k = calloc(1, sizeof(*k));
 	if (!k) {
-		discard(p, fd);
+		discard(m, p, fd);
 		return;
 	}
 	k->pool = p;
@@ -356,7 +413,7 @@ static void hold(struct master *m, struct pool *p, int fd)
 	k->since_us = sb_mono_us();
 	k->watch = ev_fd_add(m->loop, fd, EPOLLIN | EPOLLRDHUP, on_held, k);
 	if (!k->watch) {
-		discard(p, fd);
+		discard(m, p, fd);
 		free(k);
 		return;
 	}
@@ -372,15 +429,66 @@ static void hold(struct master *m, struct pool *p, int fd)
 	}
 }
 
-/* Workers sent kept connections: each message one descriptor, or dropped whole. */
+/*
+ * A pool whose workers sent what no worker of fpmd sends (not one kept
+ * connection of the pool with its mark): its code is not fpmd's worker's
+ * (a module, an extension, code injected into PHP), sending descriptors to
+ * make the master work.  Its handoffs are not read for KEPT_PAUSE_MS: each
+ * such message costs the master at most once per pause, whatever it holds.
+ * Its own kept connections wait that long; other pools' are not touched.
+ */
+#define KEPT_PAUSE_MS 10000u
+
+static void pool_handoff_watch(struct master *m, struct pool *p, int on)
+{
+	if (on && !p->own->handoff_watch && !p->own->handoff_paused && p->handoff_fd >= 0)
+		p->own->handoff_watch = ev_fd_add(m->loop, p->handoff_fd, EPOLLIN, on_handoff, p);
+	else if (!on && p->own->handoff_watch) {
+		ev_fd_del(m->loop, p->own->handoff_watch);
+		p->own->handoff_watch = NULL;
+	}
+}
+
+/* Every pool's handoff read or not (the closer's backlog, above). */
+static void handoffs_watch(struct master *m, int on)
+{
+	for (struct pool *p = m->pools; p; p = p->next)
+		pool_handoff_watch(m, p, on && closer_backlog_n == 0);
+}
+
+static void on_pause_end(struct ev_loop *loop, struct ev_watch *t, void *data)
+{
+	struct pool *p = data;
+	(void)loop;
+	ev_timer_disarm(t);
+	p->own->handoff_paused = 0;
+	if (closer_backlog_n == 0)
+		pool_handoff_watch(p->own->master, p, 1);
+}
+
+static void pool_handoff_pause(struct master *m, struct pool *p, const char *what)
+{
+	log_warning("[pool %s] a worker sent the master %s, not a kept connection: this pool's "
+		    "kept connections are not taken for %u s", p->conf->name, what, KEPT_PAUSE_MS / 1000u);
+	pool_handoff_watch(m, p, 0);
+	p->own->handoff_paused = 1;
+	if (!p->own->pause_timer)
+		p->own->pause_timer = ev_timer_new(m->loop, on_pause_end, p);
+	if (p->own->pause_timer)
+		ev_timer_arm(p->own->pause_timer, KEPT_PAUSE_MS, 0);
+	else
+		p->own->handoff_paused = 0;   /* no timer: not paused for ever */
+}
+
+/* Workers sent kept connections: each message one descriptor and its mark, or dropped whole. */
 static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data)
 {
 	struct pool *p = data;
 	struct master *m = p->own->master;
 	(void)loop;
 	(void)events;
-	for (int i = 0; i < 64 && !closer_stuck; i++) {
-		char byte;
+	for (int i = 0; i < 64 && p->own->handoff_watch; i++) {
+		char byte = 0;
 		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 		/*
 		 * Room for the kernel's most descriptors per message (SCM_MAX_FD):
@@ -407,13 +515,22 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 				if (total++ == 0)
 					first = one;
 				else
-					discard(p, one);
+					discard(m, p, one);
 			}
 		}
-		if (total == 1 && !(mh.msg_flags & MSG_CTRUNC))
-			hold(m, p, first);
-		else if (first >= 0)
-			discard(p, first);
+		const char *bad = NULL;
+		if (total != 1 || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || n != 1 ||
+		    byte != KEPT_MARK_SERVE)
+			bad = total > 1 ? "several descriptors in one message" : "a message of another shape";
+		else if (m->state == MASTER_RUNNING && !conn_acceptable(p, first))
+			bad = "a descriptor that is no connection of the pool";
+		if (bad) {
+			if (first >= 0)
+				discard(m, p, first);
+			pool_handoff_pause(m, p, bad);
+			return;
+		}
+		hold(m, p, first);
 	}
 	/* more than a batch: the rest at the next turn of the loop (level-triggered) */
 }
@@ -422,8 +539,8 @@ int kept_pool_start(struct master *m, struct pool *p)
 {
 	if (p->handoff_fd < 0)
 		return 0;
-	p->own->handoff_watch = ev_fd_add(m->loop, p->handoff_fd, EPOLLIN, on_handoff, p);
-	return p->own->handoff_watch ? 0 : -1;
+	pool_handoff_watch(m, p, closer_backlog_n == 0);
+	return p->own->handoff_watch || closer_backlog_n ? 0 : -1;
 }
 
 void kept_pass_on_exec(struct master *m, struct pool *p)
@@ -453,6 +570,9 @@ void kept_pool_close(struct master *m, struct pool *p)
 	if (p->own->resend_timer)
 		ev_timer_free(m->loop, p->own->resend_timer);
 	p->own->resend_timer = NULL;
+	if (p->own->pause_timer)
+		ev_timer_free(m->loop, p->own->pause_timer);
+	p->own->pause_timer = NULL;
 	if (p->own->handoff_watch)
 		ev_fd_del(m->loop, p->own->handoff_watch);
 	p->own->handoff_watch = NULL;

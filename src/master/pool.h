@@ -89,6 +89,8 @@ struct pool_master {
 	unsigned nheld;
 	struct ev_watch *held_timer;     /* request_keepalive_timeout, while any is held */
 	struct ev_watch *resend_timer;   /* requests waiting for room in the workers' queue */
+	struct ev_watch *pause_timer;    /* handoff_watch off after a worker sent what no worker sends */
+	int handoff_paused;
 	int slowlog_fd;
 	/* php pools: the zygote that clones the workers (zygote.c); -1 / NULL when none */
 	int zygote_fd;                   /* SOCK_SEQPACKET to it */

@@ -543,6 +543,86 @@ def test_a_worker_cannot_make_the_status_page_read_another_pools_memory(fpmd, wo
     assert st["pool memory"] < 48 << 20, st["pool memory"]
 
 
+FLOOD = r'''
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "fpmd/module.h"
+/* A compromised worker floods the pool's handoff end with messages of 253 copies of
+ * one descriptor, a file whose every close walks its 5,000 POSIX locks (slow). */
+static int lockfile(void)
+{
+	int fd = open("LOCKPATH", O_RDWR | O_CREAT, 0600);
+	if (fd < 0 || ftruncate(fd, 10000) < 0)
+		return -1;
+	for (int i = 0; i < 5000; i++) {
+		struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 2 * i, .l_len = 1 };
+		fcntl(fd, F_SETLK, &l);
+	}
+	return fd;
+}
+static int h(void *s, struct fpmd_request *r)
+{
+	(void)s; (void)r;
+	if (fork() != 0)
+		return 200;
+	setsid();
+	int fd = lockfile();
+	if (fd < 0)
+		_exit(1);
+	int fds[253];
+	for (int i = 0; i < 253; i++)
+		fds[i] = fd;
+	char byte = 'k';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(fds))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	time_t end = time(NULL) + 3;
+	while (time(NULL) < end) {
+		if (sendmsg(7, &mh, MSG_DONTWAIT) < 0) {
+			struct pollfd pf = { 7, POLLOUT, 0 };
+			poll(&pf, 1, 10);
+		}
+	}
+	_exit(0);
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "flood", .handle = h };
+'''
+
+
+def test_a_worker_flooding_the_handoff_neither_spins_nor_starves_the_master(fpmd, workdir):
+    """Messages of 253 descriptors, each slow to close: the closer fell behind, the
+    master stopped reading handoffs for good (every pool's kept connections then hung)
+    and its level-triggered watches spun it at 100 % CPU.  Now the first such message
+    pauses that pool's handoffs alone, and a closer that falls behind is waited for."""
+    os.chmod(workdir, 0o777)
+    so_path = _so(workdir, "flood", FLOOD.replace("LOCKPATH", f"{workdir}/locks"))
+    other = (f"[other]\nuser = nobody\nlisten = {workdir}/other.sock\npm = static\n"
+             f"pm.max_children = 1\napp.type = cgi\ncgi.root = {workdir}\nping.path = /ping\n")
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so_path, children=1) + other))
+    fds0 = len(os.listdir(f"/proc/{fpmd.pid}/fd"))
+    assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
+    time.sleep(3.5)                     # the flood's length
+    c0 = _cpu_seconds(fpmd.pid)
+    time.sleep(2.0)
+    used = _cpu_seconds(fpmd.pid) - c0
+    assert used < 0.5, used
+    assert fcgi_request(f"{workdir}/other.sock", "/ping").body == b"pong"
+    def master_fds():
+        return [os.readlink(f"/proc/{fpmd.pid}/fd/{x}") for x in os.listdir(f"/proc/{fpmd.pid}/fd")]
+    # nothing of what was sent stays; new since the start: the closer's pipe, the pause's timer
+    assert wait_for(lambda: len(master_fds()) <= fds0 + 3 and
+                    not any(f.endswith("/locks") for f in master_fds()), 5), (fds0, master_fds())
+    fpmd.wait_log(r"WARNING: \[pool app\] a worker sent the master several descriptors in one message")
+
+
 def _uid_marking_module(workdir, name):
     """A module whose constructor writes the uid it runs as into a marker file."""
     marker = f"{workdir}/{name}.txt"
