@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -184,7 +185,7 @@ static void discard(struct master *m, const struct pool *p, int fd)
 	if (closer_start() < 0) {
 		/* no thread for it: a leak, not a close that could freeze the loop */
 		log_error("[pool %s] no closer thread: a descriptor a worker sent stays open",
-			  p->conf->name);
+			  p ? p->conf->name : "-");
 		return;
 	}
 	if (closer_backlog_n == 0 && write(closer_pipe[1], &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
@@ -194,7 +195,7 @@ static void discard(struct master *m, const struct pool *p, int fd)
 		int *nb = realloc(closer_backlog, cap * sizeof(int));
 		if (!nb) {
 			log_error("[pool %s] out of memory: a descriptor a worker sent stays open",
-				  p->conf->name);
+				  p ? p->conf->name : "-");
 			return;
 		}
 		closer_backlog = nb;
@@ -204,7 +205,7 @@ static void discard(struct master *m, const struct pool *p, int fd)
 	if (closer_backlog_n == 1) {
 		log_warning("[pool %s] the master's closer is behind (descriptors a worker sent that "
 			    "are slow to close): kept connections are taken again once it caught up",
-			    p->conf->name);
+			    p ? p->conf->name : "-");
 		closer_master = m;
 		handoffs_watch(m, 0);
 		if (!closer_retry)
@@ -553,6 +554,65 @@ void kept_pass_on_exec(struct master *m, struct pool *p)
 			held_free(m, k);
 		k = next;
 	}
+}
+
+/*
+ * What a reload's exec would close in the master's own thread: execve()
+ * closes every close-on-exec descriptor, and a descriptor a worker sent can
+ * make its close wait as long as that worker likes (a socket whose SO_LINGER
+ * it set again through its own copy; the master then hangs in the exec,
+ * deaf even to SIGTERM).  The held connections the pair had no room for and
+ * the closer's backlog go on to the next master instead, open, named in
+ * FPMD_DISCARD: it gives them to its own closer (kept_adopt_discards).
+ * cloexec 0 before the exec; 1 again when the exec failed.
+ */
+#define ENV_DISCARD "FPMD_DISCARD"
+
+void kept_exec_discards(struct master *m, int cloexec)
+{
+	size_t n = closer_backlog_n;
+	for (struct pool *p = m->pools; p; p = p->next)
+		n += p->own->nheld;
+	if (cloexec) {
+		unsetenv(ENV_DISCARD);
+	} else if (n == 0) {
+		return;
+	}
+	char *list = cloexec ? NULL : malloc(n * 12 + 1);
+	size_t o = 0;
+	if (list)
+		list[0] = '\0';
+	for (struct pool *p = m->pools; p; p = p->next)
+		for (struct kept_conn *k = p->own->held; k; k = k->next) {
+			fcntl(k->fd, F_SETFD, cloexec ? FD_CLOEXEC : 0);
+			if (list)
+				o += (size_t)snprintf(list + o, 13, "%d,", k->fd);
+		}
+	for (size_t i = 0; i < closer_backlog_n; i++) {
+		fcntl(closer_backlog[i], F_SETFD, cloexec ? FD_CLOEXEC : 0);
+		if (list)
+			o += (size_t)snprintf(list + o, 13, "%d,", closer_backlog[i]);
+	}
+	if (list && o)
+		setenv(ENV_DISCARD, list, 1);
+	free(list);
+}
+
+void kept_adopt_discards(struct master *m)
+{
+	const char *env = getenv(ENV_DISCARD);
+	char *list = env ? strdup(env) : NULL;
+	unsetenv(ENV_DISCARD);
+	if (!list)
+		return;
+	char *save = NULL;
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int fd = atoi(t);
+		/* the previous master's own words: still, only an open descriptor above stdio */
+		if (fd > 2 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+			discard(m, NULL, fd);
+	}
+	free(list);
 }
 
 void kept_stop(struct master *m, struct pool *p)

@@ -36,6 +36,14 @@ int kept_pool_start(struct master *m, struct pool *p);
  * next master reads them as if a worker had sent them).
  */
 void kept_pass_on_exec(struct master *m, struct pool *p);
+/*
+ * Around a reload's exec, after kept_pass_on_exec: what came from workers
+ * and is still open goes on to the next master (cloexec 0), or stays this
+ * one's (1, the exec failed); the next master closes it (kept_adopt_discards,
+ * first thing at its start).
+ */
+void kept_exec_discards(struct master *m, int cloexec);
+void kept_adopt_discards(struct master *m);
 /* Closes every held connection and the pair. */
 void kept_pool_close(struct master *m, struct pool *p);
 /* A graceful stop: the held connections are closed now, while the web server has sent nothing on them. */

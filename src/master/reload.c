@@ -290,6 +290,7 @@ void reload_init(struct master *m)
 		m->rolled_back = 1;
 		close(rb);
 	}
+	kept_adopt_discards(m);
 	char *handoffs = getenv(ENV_HANDOFF) ? strdup(getenv(ENV_HANDOFF)) : NULL;
 	unsetenv(ENV_HANDOFF);
 	if (handoffs)
@@ -881,7 +882,9 @@ static void exec_self(struct master *m, int rollback_fd)
 		 * If the exec fails, the reaper restarts them.
 		 */
 		zygote_kill_all(m);
+		kept_exec_discards(m, 0);
 		execv(m->exe, m->opt.argv);
+		kept_exec_discards(m, 1);
 	}
 	log_sys(LL_ERROR, "execv(%s) failed; still serving with the running configuration", m->exe);
 	control_say(m, "ERROR reload failed: cannot execute '%s'", m->exe);

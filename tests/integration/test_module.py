@@ -2,6 +2,7 @@
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -228,6 +229,8 @@ def test_module_check_holds_nothing_of_the_master(fpmd, workdir):
              "const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = \"c\", .handle = h };\n")
     import signal
     fpmd.start(basic_conf(workdir, module_pool(workdir, so, children=1)))
+    # the worker loads the module after "ready": its line first, then only the reload's
+    assert wait_for(lambda: os.path.exists(marker) and " shared 1" in open(marker).read(), 5)
     os.unlink(marker)
     fpmd.signal(signal.SIGUSR2)
     fpmd.wait_log("ready to handle connections", count=2)
@@ -621,6 +624,104 @@ def test_a_worker_flooding_the_handoff_neither_spins_nor_starves_the_master(fpmd
     assert wait_for(lambda: len(master_fds()) <= fds0 + 3 and
                     not any(f.endswith("/locks") for f in master_fds()), 5), (fds0, master_fds())
     fpmd.wait_log(r"WARNING: \[pool app\] a worker sent the master several descriptors in one message")
+
+
+RELOAD_LINGER = r'''
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "fpmd/module.h"
+/* A compromised worker of a TCP pool: the master holds three connections whose
+ * unsent data lingers 30 s once the worker's copies are gone, then the pool's
+ * pair is kept full, so a reload cannot pass them on and exec would close them. */
+static int send_fd(int fd)
+{
+	char byte = 'k';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(7, &mh, 0) == 1 ? 0 : -1;
+}
+static int h(void *s, struct fpmd_request *r)
+{
+	(void)s; (void)r;
+	if (fork() != 0)
+		return 200;
+	setsid();
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	a.sin_addr.s_addr = htonl(0x7f000001);
+	socklen_t al = sizeof(a);
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 8) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &al) < 0)
+		_exit(1);
+	int c[3], peer[3];
+	static char junk[65536];
+	for (int i = 0; i < 3; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM, 0);
+		int small = 4096;
+		setsockopt(c[i], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+		if (connect(c[i], (struct sockaddr *)&a, sizeof(a)) < 0)
+			_exit(1);
+		peer[i] = accept(l, NULL, NULL);
+		setsockopt(peer[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		fcntl(c[i], F_SETFL, O_NONBLOCK);
+		while (write(c[i], junk, sizeof(junk)) > 0)
+			;
+		if (send_fd(c[i]) < 0)
+			_exit(1);
+	}
+	usleep(300 * 1000);                  /* held by now */
+	for (int i = 0; i < 3; i++) {
+		struct linger lg = { 1, 30 };
+		setsockopt(c[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(c[i]);
+	}
+	fcntl(7, F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < 100000; i++)     /* the pair full */
+		if (send(7, junk, 60000, MSG_DONTWAIT) < 0) {
+			struct pollfd pf = { 7, POLLOUT, 0 };
+			if (poll(&pf, 1, 200) == 0)
+				break;
+		}
+	sleep(12);
+	_exit(0);
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "rl", .handle = h };
+'''
+
+
+def test_a_worker_cannot_freeze_a_reload_with_connections_the_master_holds(fpmd, workdir):
+    """Held TCP connections the pool's full pair could not pass on were closed by
+    execve() in the master's own thread, each lingering 30 s on its unsent data (SO_LINGER
+    set again through the worker's copy): the reloading master hung, deaf to SIGTERM.
+    They go on to the next master now, which closes them in its closer thread."""
+    import socket as so
+    os.chmod(workdir, 0o755)
+    so_path = _so(workdir, "rl", RELOAD_LINGER)
+    probe = so.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    pool = (f"[app]\nuser = nobody\nlisten = 127.0.0.1:{port}\npm = static\npm.max_children = 1\n"
+            f"app.type = module\nmodule.path = {so_path}\nping.path = /ping\n"
+            f"pm.status_path = /status\npm.status_listen = {workdir}/status.sock\n")
+    fpmd.start(basic_conf(workdir, pool))
+    assert fcgi_request(f"127.0.0.1:{port}", "/x").status == 200
+    time.sleep(1.5)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2, timeout=10)
+    t0 = time.monotonic()
+    r = fcgi_request(f"{workdir}/status.sock", "/ping", timeout=10)
+    assert r.status == 200 and time.monotonic() - t0 < 2
 
 
 def _uid_marking_module(workdir, name):
