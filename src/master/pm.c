@@ -190,9 +190,30 @@ static void check_timeouts(struct pool *p, struct child *c, const struct sb_slot
 		}
 		return;
 	}
-	if (!SB_SLOT_BUSY(s) || (s->stage == SB_ENDING && !pc->request_terminate_timeout_track_finished))
-		return;
-	uint64_t started = s->accepted_mono_us > now ? now : s->accepted_mono_us;
+	/*
+	 * A slot read while its worker wrote it (preempted between the two
+	 * counts of its sequence) mixes two requests: a new stage with the
+	 * previous start, or none (0: a fresh worker's first request looked
+	 * busy since boot and was killed).  Nothing is timed on it; the next
+	 * look reads it whole.  A slot torn for longer than the limit itself
+	 * (a worker that keeps its count odd) counts as busy since it tore.
+	 */
+	uint64_t started;
+	if (c->torn_since_us) {
+		note_deadline(next, now + PM_QUEUE_PERIOD_MS * 1000u);
+		if (pc->request_terminate_timeout <= 0 ||
+		    now - c->torn_since_us < (uint64_t)pc->request_terminate_timeout * 1000000u)
+			return;
+		started = c->torn_since_us;
+	} else {
+		if (!SB_SLOT_BUSY(s) ||
+		    (s->stage == SB_ENDING && !pc->request_terminate_timeout_track_finished))
+			return;
+		started = s->accepted_mono_us > now ? now : s->accepted_mono_us;
+	}
+	/* no request of this worker started before the worker did */
+	if (started < c->start_mono_us)
+		started = c->start_mono_us;
 	uint64_t busy_us = now - started;
 	double secs = (double)busy_us / 1e6;
 
@@ -281,8 +302,12 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 	int direct = pool_is_direct(p->conf) && p->conf->pm == PM_ONDEMAND;
 	for (struct child *c = p->own->children; c; c = c->next) {
 		struct sb_slot s;
-		sb_slot_read(&p->sb, c->slot, &s);
+		int whole = sb_slot_read(&p->sb, c->slot, &s) == 0;
 		v->running++;
+		if (whole)
+			c->torn_since_us = 0;
+		else if (!c->torn_since_us)
+			c->torn_since_us = now;
 		if (c->idle_kill)
 			continue;          /* leaving: counts as neither */
 		uint64_t since = 0;

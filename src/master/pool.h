@@ -136,6 +136,7 @@ struct child {
 	int idle_kill;               /* retired by the pm: not respawned */
 	uint64_t term_sent_us;       /* request_terminate_timeout: SIGTERM sent at (monotonic) */
 	uint64_t slow_logged_for;    /* accepted_us of the request already slowlogged */
+	uint64_t torn_since_us;      /* its slot read torn since (a write in progress), 0 = read whole */
 	uint64_t release_sent_us;    /* asked to give up its kept connection at (monotonic) */
 	uint64_t memory_sent_us;     /* pm.max_memory / max_idle_memory: SIGQUIT sent at (monotonic) */
 	uint64_t direct_idle_since;  /* exec.mode = direct: its program seen waiting in accept()

@@ -724,6 +724,69 @@ def test_a_worker_cannot_freeze_a_reload_with_connections_the_master_holds(fpmd,
     assert r.status == 200 and time.monotonic() - t0 < 2
 
 
+TORN = r'''
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "fpmd/module.h"
+#include "shm/scoreboard.h"
+/* What the master reads while a preempted worker is in the middle of writing its slot
+ * (its sequence odd): a busy stage and no start yet.  Held for 1.5 s. */
+static int h(void *st, struct fpmd_request *r)
+{
+	(void)st; (void)r;
+	FILE *m = fopen("/proc/self/maps", "r");
+	char line[512];
+	long page = sysconf(_SC_PAGESIZE);
+	size_t hdr = (sizeof(struct sb_header) + (size_t)page - 1) / (size_t)page * (size_t)page;
+	struct sb_slot *mine = NULL;
+	while (m && fgets(line, sizeof(line), m)) {
+		unsigned long a, b;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[3] != 's' || perms[1] != 'w')
+			continue;
+		struct sb_header *h = (struct sb_header *)a;
+		if (strcmp(h->pool, "app") != 0)
+			continue;
+		for (unsigned i = 0; i < h->nslots; i++)
+			if (((struct sb_slot *)(a + hdr))[i].pid == (uint32_t)getpid())
+				mine = &((struct sb_slot *)(a + hdr))[i];
+	}
+	if (m)
+		fclose(m);
+	if (!mine)
+		return 500;
+	struct sb_slot keep = *mine;
+	mine->seq |= 1;
+	mine->stage = SB_RUNNING;
+	mine->accepted_mono_us = 0;
+	usleep(1500 * 1000);
+	*mine = keep;
+	return 0;
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "torn", .handle = h };
+'''
+
+
+def test_a_slot_read_mid_write_does_not_time_a_request_out(fpmd, workdir):
+    """A worker preempted while writing its slot (sequence odd) showed the master a busy
+    stage with the previous start, or none: request_terminate_timeout then killed a worker
+    20-45 ms old for running "since boot" (its request cut, nginx: upstream prematurely
+    closed).  A torn read times nothing now."""
+    os.chmod(workdir, 0o755)
+    src = os.path.join(workdir, "torn.c")
+    with open(src, "w") as f:
+        f.write(TORN)
+    so_path = f"{workdir}/torn.so"
+    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", so_path, src],
+                   check=True)
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so_path, children=1,
+                                               extra="request_terminate_timeout = 5\n")))
+    r = fcgi_request(f"{workdir}/app.sock", "/x", timeout=10)
+    assert r.status == 200, r.stdout
+    assert "timed out" not in fpmd.log(), fpmd.log()
+
+
 def _uid_marking_module(workdir, name):
     """A module whose constructor writes the uid it runs as into a marker file."""
     marker = f"{workdir}/{name}.txt"
