@@ -382,6 +382,8 @@ static int ensure_program(struct worker *w, struct exec_state *st, uint64_t *wai
 		/* What it left in its group goes with it, while the zombie holds the id. */
 		kill(-st->pid, SIGKILL);
 		waitpid(st->pid, &status, 0);
+		/* killed by this worker (its client left, its answer was broken): no failed start */
+		int killed = st->killed;
 		if (st->killed)
 			st->killed = 0;
 		else
@@ -391,7 +393,7 @@ static int ensure_program(struct worker *w, struct exec_state *st, uint64_t *wai
 			close(st->conn_fd);
 			st->conn_fd = -1;
 		}
-		int failed = st->direct ? conn_now_ms() - st->started_ms < 1000 : !st->served;
+		int failed = !killed && (st->direct ? conn_now_ms() - st->started_ms < 1000 : !st->served);
 		if (failed)
 			note_failed_start(w);
 		else if (w->slot->exec_failures)
@@ -420,13 +422,16 @@ static int ensure_program(struct worker *w, struct exec_state *st, uint64_t *wai
  * (monotonic ms), so a request that comes while the program is down gets it
  * once it starts, and a 503 only when that takes too long.
  */
-static int ensure_program_by(struct worker *w, struct exec_state *st, uint64_t deadline)
+static int ensure_program_by(struct worker *w, struct exec_state *st, uint64_t deadline,
+			     uint64_t *left_ms)
 {
 	for (;;) {
 		uint64_t wait_ms;
+		*left_ms = 0;
 		if (ensure_program(w, st, &wait_ms) == 0)
 			return 0;
 		uint64_t now = conn_now_ms();
+		*left_ms = wait_ms;
 		if (!wait_ms || now + wait_ms > deadline)
 			return -1;
 		wait_readable(-1, (int)wait_ms);
@@ -823,11 +828,21 @@ static int script_allowed(const struct pool_conf *pc, const struct request *r)
 	return !denied;
 }
 
-/* No program within EXEC_WAIT_MAX_MS: the pool's back-off holds (logged by note_failed_start). */
-static int unavailable(struct worker *w, struct request *r)
+/*
+ * No program within EXEC_WAIT_MAX_MS: the pool's back-off holds (logged by
+ * note_failed_start).  A back-off that ends later than that is not waited
+ * for: the answer is at once, and says when the next start is.
+ */
+static int unavailable(struct worker *w, struct request *r, uint64_t left_ms)
 {
-	log_error("[pool %s] child %d: exec.command did not start within %d s (it keeps exiting "
-		  "before it answers); 503", w->pool->conf->name, (int)getpid(), EXEC_WAIT_MAX_MS / 1000);
+	if (left_ms)
+		log_error("[pool %s] child %d: exec.command keeps exiting before it answers; its next "
+			  "start is in %.1f s, more than a request waits (%d s): 503", w->pool->conf->name,
+			  (int)getpid(), (double)left_ms / 1000.0, EXEC_WAIT_MAX_MS / 1000);
+	else
+		log_error("[pool %s] child %d: exec.command did not start within %d s (it keeps "
+			  "exiting before it answers); 503", w->pool->conf->name, (int)getpid(),
+			  EXEC_WAIT_MAX_MS / 1000);
 	return resp_simple(r, 503, "503 Service Unavailable\n") < 0 ? -1 : 0;
 }
 
@@ -854,9 +869,9 @@ static int exec_handle(struct worker *w, struct request *r)
 	if (!script_allowed(w->pool->conf, r))
 		return resp_simple(r, 403, "Access denied.\n") < 0 ? -1 : 0;
 
-	uint64_t deadline = conn_now_ms() + EXEC_WAIT_MAX_MS;
-	if (ensure_program_by(w, st, deadline) < 0)
-		return unavailable(w, r);
+	uint64_t deadline = conn_now_ms() + EXEC_WAIT_MAX_MS, left_ms = 0;
+	if (ensure_program_by(w, st, deadline, &left_ms) < 0)
+		return unavailable(w, r, left_ms);
 	reap_orphans(st);
 	int reused, stray;
 	int fd = program_conn(st, &reused, &stray);
@@ -941,7 +956,7 @@ static int exec_handle(struct worker *w, struct request *r)
 			break;
 		}
 		if (pfd[2].revents && !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (ensure_program_by(w, st, deadline) < 0) {
+			if (ensure_program_by(w, st, deadline, &left_ms) < 0) {
 				down = 1;
 				break;
 			}
@@ -1014,7 +1029,7 @@ static int exec_handle(struct worker *w, struct request *r)
 	}
 	if (!whole) {
 		if (down && !rl.got_output)
-			return unavailable(w, r);
+			return unavailable(w, r, left_ms);
 		if (!rl.got_output) {
 			log_error("[pool %s] child %d: exec.command ended the connection without an answer",
 				  pool, (int)getpid());

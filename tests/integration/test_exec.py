@@ -679,3 +679,24 @@ def test_a_command_whose_exec_fails_is_a_failed_start_with_its_reason(fpmd, work
     fpmd.wait_log("keep dying right after start", timeout=15)
     assert fpmd.proc.poll() is None
     assert "restarting it" not in fpmd.log()
+
+
+def test_clients_that_give_up_do_not_put_the_pool_in_back_off(fpmd, workdir):
+    """A client leaving makes the worker kill php-cgi in the middle of the script: that
+    kill was counted as a failed start, and three in a row put a healthy pool in its
+    start back-off (503 at once, or a request waiting 6 s).  A program the worker killed
+    did not fail to start."""
+    write_script(f"{workdir}/slow.php", "<?php sleep(2); echo 'slow';", 0o644)
+    write_script(f"{workdir}/i.php", "<?php echo 'ok';", 0o644)
+    fpmd.start(basic_conf(workdir, exec_pool(workdir, children=1)))
+    assert fcgi_request(f"{workdir}/php.sock", "/i.php", root=workdir).body == b"ok"
+    for _ in range(5):
+        with pytest.raises(OSError):
+            fcgi_request(f"{workdir}/php.sock", "/slow.php", root=workdir, timeout=0.3)
+        time.sleep(0.05)
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = fcgi_request(f"{workdir}/php.sock", "/i.php", root=workdir, timeout=15)
+        assert r.status == 200 and r.body == b"ok", r.stdout
+        assert time.monotonic() - t0 < 2, time.monotonic() - t0
+    assert "keeps exiting" not in fpmd.log(), fpmd.log()
