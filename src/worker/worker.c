@@ -1144,6 +1144,48 @@ static int max_requests_reached(const struct worker *w)
 }
 
 /*
+ * A worker leaving at pm.max_requests may have been the one a waiting
+ * connection woke (EPOLLEXCLUSIVE wakes one waiter) and have served
+ * another instead, its last: nothing would wake an idle worker for that
+ * one before the next arrival, and it waited there for seconds (nginx:
+ * 504).  Its wait set closed (no more wake-ups for it), what waits on the
+ * pool's socket or the handoff queue, one of each, goes to the master,
+ * which offers it again: a new arrival, an idle worker woken.  Returns a
+ * connection the master could not take (the caller serves it), or -1.
+ */
+static int pass_on_waiting(struct worker *w)
+{
+	if (loop.listen_ep < 0)
+		return -1;
+	close(loop.listen_ep);
+	loop.listen_ep = -1;
+	struct pollfd pf[2] = { { .fd = WORKER_FD_HANDOFF, .events = POLLIN },
+				{ .fd = WORKER_FD_LISTEN, .events = POLLIN } };
+	if (poll(pf, 2, 0) <= 0)
+		return -1;
+	int left = -1;
+	for (int i = 0; i < 2; i++) {
+		if (!(pf[i].revents & POLLIN))
+			continue;
+		struct sockaddr_storage peer;
+		int fd = i == 0 ? handoff_take(&peer) : accept_one(w, &peer);
+		if (fd < 0)
+			continue;
+		if (handoff_park(w, fd) == 0) {
+			close(fd);          /* the master's copy is the connection now */
+			continue;
+		}
+		if (left < 0) {
+			note_peer(w, &peer);
+			left = fd;
+		} else {
+			close(fd);          /* the master stops: as any connection at a stop */
+		}
+	}
+	return left;
+}
+
+/*
  * The next connection: 1 when c holds one, 0 when the worker must leave.
  *
  * The master's death: PR_SET_PDEATHSIG sends this worker SIGQUIT when the
@@ -1181,8 +1223,18 @@ static int take_connection(struct worker *w)
 		conn_attach(loop.c, fd);
 		return 1;
 	}
-	if (loop.last_round || max_requests_reached(w))
+	if (loop.last_round)
 		return 0;
+	if (max_requests_reached(w)) {
+		int fd = pass_on_waiting(w);
+		if (fd < 0)
+			return 0;
+		/* the master could not take it: served here, once, before leaving */
+		loop.last_round = 1;
+		loop.accept_ms = conn_now_ms();
+		conn_attach(loop.c, fd);
+		return 1;
+	}
 	if (loop.quit_fd < 0)
 		quit_pending();
 	while (!worker_quit) {

@@ -456,3 +456,44 @@ def test_a_pool_holds_at_most_1024_kept_connections(fpmd, workdir):
         for s in kept:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.skipif(not os.access(NGINX, os.X_OK), reason="nginx is not installed")
+def test_workers_recycling_often_never_leave_a_kept_request_waiting(fpmd, workdir):
+    """pm.max_requests = 5 behind nginx's keepalive: a worker woken for a waiting
+    connection (EPOLLEXCLUSIVE wakes one) that served another as its last request left
+    with that wake-up, and the connection (a new one, or a kept one the master handed
+    back) waited for the next arrival: seconds, nginx answered 504.  A worker leaving
+    passes what waits to the master, which offers it again."""
+    os.makedirs(os.path.join(workdir, "www"))
+    # a php pool: a worker's replacement takes a clone of the zygote, long enough for
+    # connections to arrive while no worker waits
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="dynamic", children=4, app="php", extra=(
+        "pm.start_servers = 2\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n"
+        "pm.max_requests = 5\n"))))
+    ngx = KeepaliveNginx(workdir, "a", f"{workdir}/www.sock", workers=2)
+    lat, bad = [], []
+    lock = threading.Lock()
+
+    def client():
+        for _ in range(150):
+            t = time.monotonic()
+            try:
+                st = http_request(ngx.port, "/ping", timeout=20).status
+            except OSError as e:
+                st = repr(e)
+            with lock:
+                lat.append(time.monotonic() - t)
+                if st != 200:
+                    bad.append(st)
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        assert len(lat) == 2400 and not bad, (len(lat), bad[:5])
+        assert max(lat) < 2.0, sorted(lat)[-10:]
+    finally:
+        ngx.stop()
