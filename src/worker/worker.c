@@ -1223,9 +1223,7 @@ static int take_connection(struct worker *w)
 		conn_attach(loop.c, fd);
 		return 1;
 	}
-	if (loop.last_round)
-		return 0;
-	if (max_requests_reached(w)) {
+	if (loop.last_round || max_requests_reached(w)) {
 		int fd = pass_on_waiting(w);
 		if (fd < 0)
 			return 0;
