@@ -254,11 +254,63 @@ void control_adopt_client(struct master *m)
 	}
 }
 
+/*
+ * The previous master's listening control socket, across a reload's exec
+ * (FPMD_CTL_LISTEN): closed and made again, it refused every fpmctl command
+ * sent while the new master started (a second reload, a status, exit 3 "is
+ * fpmd running?").  Kept open, what comes meanwhile waits in its backlog.
+ * Taken first thing at start, close-on-exec again before any fork.
+ */
+#define ENV_CTL_LISTEN "FPMD_CTL_LISTEN"
+static int ctl_inherited = -1;
+
+void control_adopt_listener(void)
+{
+	const char *env = getenv(ENV_CTL_LISTEN);
+	if (!env)
+		return;
+	long fd = strtol(env, NULL, 10);
+	if (fd > 2 && fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0)
+		ctl_inherited = (int)fd;
+	unsetenv(ENV_CTL_LISTEN);
+}
+
+/* The inherited socket when it listens at path still; else it is closed (its file removed). */
+static int take_inherited(const char *path)
+{
+	int fd = ctl_inherited;
+	ctl_inherited = -1;
+	if (fd < 0)
+		return -1;
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int listening = 0;
+	socklen_t il = sizeof(listening);
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_family == AF_UNIX &&
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &il) == 0 && listening &&
+	    path && strncmp(sa.sun_path, path, sizeof(sa.sun_path)) == 0) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		return fd;
+	}
+	/* another path now (or none): the old one goes, file and all */
+	if (sa.sun_family == AF_UNIX && sa.sun_path[0] == '/')
+		unlink(sa.sun_path);
+	close(fd);
+	return -1;
+}
+
 int control_open(struct master *m)
 {
 	control_adopt_client(m);
 	m->ctl_fd = -1;
 	const char *path = m->conf->control_socket;
+	int inherited = take_inherited(path && *path ? path : NULL);
+	if (inherited >= 0) {
+		m->ctl_fd = inherited;
+		m->ctl_watch = ev_fd_add(m->loop, inherited, EPOLLIN, on_accept, m);
+		return m->ctl_watch ? 0 : -1;
+	}
 	if (!path || !*path)
 		return 0;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -305,8 +357,24 @@ void control_close(struct master *m)
 	m->ctl_client = -1;
 }
 
+void control_exec_failed(struct master *m)
+{
+	int fd = m->ctl_fd >= 0 ? m->ctl_fd : ctl_inherited;
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	unsetenv(ENV_CTL_LISTEN);
+}
+
 int control_pass_on_exec(struct master *m)
 {
+	/* the listening socket: this master's, or the one it inherited and had not taken yet */
+	int lfd = m->ctl_fd >= 0 ? m->ctl_fd : ctl_inherited;
+	if (lfd >= 0) {
+		char lbuf[16];
+		fcntl(lfd, F_SETFD, 0);
+		snprintf(lbuf, sizeof(lbuf), "%d", lfd);
+		setenv(ENV_CTL_LISTEN, lbuf, 1);
+	}
 	if (m->ctl_client < 0)
 		return 0;
 	int fl = fcntl(m->ctl_client, F_GETFD);

@@ -22,5 +22,9 @@ void control_say(struct master *m, const char *fmt, ...) __attribute__((format(p
 void control_done(struct master *m, int keep_open);
 /* Before a reload's exec: the waiting caller is handed to the new master. */
 int  control_pass_on_exec(struct master *m);
+/* The listening control socket a reload's previous master passed on: first thing at start. */
+void control_adopt_listener(void);
+/* The exec after control_pass_on_exec failed: the socket is close-on-exec again. */
+void control_exec_failed(struct master *m);
 
 #endif

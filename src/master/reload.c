@@ -281,6 +281,7 @@ const char *reload_rollback_source(char *buf, size_t cap)
 void reload_init(struct master *m)
 {
 	m->ctl_client = -1;
+	control_adopt_listener();
 	const char *flag = getenv(ENV_RELOAD);
 	m->reloaded = flag && *flag;
 	m->prev_conf_fd = env_fd(ENV_PREV);
@@ -889,6 +890,7 @@ static void exec_self(struct master *m, int rollback_fd)
 	log_sys(LL_ERROR, "execv(%s) failed; still serving with the running configuration", m->exe);
 	control_say(m, "ERROR reload failed: cannot execute '%s'", m->exe);
 	unsetenv("FPMD_CTL_CLIENT");
+	control_exec_failed(m);
 	unsetenv(ENV_SOCKETS);
 	unsetenv(ENV_HANDOFF);
 	unsetenv(ENV_CHILDREN);

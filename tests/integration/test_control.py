@@ -195,3 +195,23 @@ def test_a_reloads_notices_stay_notices(fpmd, workdir):
     assert "notice: " in r.stdout and "pm.start_servers" in r.stdout, r.stdout
     assert "error" not in r.stderr, r.stderr
     assert "ERROR" not in fpmd.log(), fpmd.log()[-1500:]
+
+
+def test_the_control_socket_answers_throughout_a_reload(fpmd, workdir):
+    """The control socket was closed at the reload's exec and made again by the new
+    master once it had started: a command sent in between was refused (exit 3, read by
+    scripts as "fpmd is down"), and a second `fpmctl reload` 50 ms after the first failed.
+    It is passed across the exec now; what comes meanwhile waits in its backlog."""
+    sock = start(fpmd, workdir)
+    fpmd.signal(signal.SIGUSR2)
+    results = []
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        r = ctl("pools", "-c", sock, timeout=20)
+        results.append((r.returncode, r.stderr.strip()))
+        time.sleep(0.02)
+    fpmd.wait_log("reload complete", timeout=10)
+    bad = [x for x in results if x[0] != 0]
+    assert results and not bad, bad[:3]
+    r = ctl("reload", "-c", sock)
+    assert r.returncode == 0, r.stdout + r.stderr
