@@ -540,6 +540,13 @@ int kept_pool_start(struct master *m, struct pool *p)
 {
 	if (p->handoff_fd < 0)
 		return 0;
+	/*
+	 * The closer from the start, not at the first descriptor to close: a
+	 * worker leaving passes what waits for it to the master at any time,
+	 * and the master's descriptors stay the same from start to stop.
+	 */
+	if (closer_start() < 0)
+		log_sys(LL_WARNING, "[pool %s] no closer thread yet (pthread_create)", p->conf->name);
 	pool_handoff_watch(m, p, closer_backlog_n == 0);
 	return p->own->handoff_watch || closer_backlog_n ? 0 : -1;
 }
