@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ev/ev.h"
@@ -90,6 +91,7 @@ static void no_linger(int fd)
  * CLOSER_RETRY_MS looks at.
  */
 static int closer_pipe[2] = { -1, -1 };
+static pthread_t closer_thread;
 
 static void *closer_main(void *arg)
 {
@@ -115,8 +117,7 @@ static int closer_start(void)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_t t;
-	int rc = pthread_create(&t, NULL, closer_main, NULL);
+	int rc = pthread_create(&closer_thread, NULL, closer_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		close(closer_pipe[0]);
@@ -124,8 +125,31 @@ static int closer_start(void)
 		closer_pipe[0] = closer_pipe[1] = -1;
 		return -1;
 	}
-	pthread_detach(t);
 	return 0;
+}
+
+/*
+ * At the master's exit: the closer finishes what its pipe holds and ends
+ * (its pipe's end closed), waited for at most CLOSER_STOP_MS: a close that
+ * lingers is left to the exit (the process's end takes it with it).
+ */
+#define CLOSER_STOP_MS 1000
+
+void kept_closer_stop(void)
+{
+	if (closer_pipe[1] < 0)
+		return;
+	close(closer_pipe[1]);
+	closer_pipe[1] = -1;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CLOSER_STOP_MS / 1000;
+	if (pthread_timedjoin_np(closer_thread, NULL, &until) != 0) {
+		pthread_detach(closer_thread);
+		return;
+	}
+	close(closer_pipe[0]);
+	closer_pipe[0] = -1;
 }
 
 /*

@@ -44,6 +44,8 @@ void kept_pass_on_exec(struct master *m, struct pool *p);
  */
 void kept_exec_discards(struct master *m, int cloexec);
 void kept_adopt_discards(struct master *m);
+/* The closer thread ended at the master's exit (waited for a second at most). */
+void kept_closer_stop(void);
 /* Closes every held connection and the pair. */
 void kept_pool_close(struct master *m, struct pool *p);
 /* A graceful stop: the held connections are closed now, while the web server has sent nothing on them. */

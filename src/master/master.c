@@ -728,6 +728,7 @@ out:
 		pidfile_remove(conf->pid);
 	m.pid_file_written = 0;
 	control_close(&m);
+	kept_closer_stop();
 	if (m.stop_timer)
 		ev_timer_free(m.loop, m.stop_timer);
 	if (m.drain_timer)
