@@ -206,6 +206,31 @@ def test_two_nginx_with_upstream_keepalive_get_no_errors(fpmd, workdir):
         b.stop()
 
 
+def _ping_clients(port, clients, each, join):
+    """clients threads of `each` GET /ping through nginx at port: (latencies, non-200s)."""
+    lat, bad = [], []
+    lock = threading.Lock()
+
+    def client():
+        for _ in range(each):
+            t = time.monotonic()
+            try:
+                st = http_request(port, "/ping", timeout=20).status
+            except OSError as e:
+                st = repr(e)
+            with lock:
+                lat.append(time.monotonic() - t)
+                if st != 200:
+                    bad.append(st)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(join)
+    return lat, bad
+
+
 def test_more_kept_connections_than_workers_never_stall_a_request(fpmd, workdir):
     """Two nginx workers with `keepalive 8` each and a pool of 2: the workers
     are parked on one nginx worker's connections while the other's clients
@@ -216,27 +241,8 @@ def test_more_kept_connections_than_workers_never_stall_a_request(fpmd, workdir)
     os.makedirs(os.path.join(workdir, "www"))
     fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=2)))
     ngx = KeepaliveNginx(workdir, "a", f"{workdir}/www.sock", workers=2)
-    lat, bad = [], []
-    lock = threading.Lock()
-
-    def client():
-        for _ in range(60):
-            t = time.monotonic()
-            try:
-                st = http_request(ngx.port, "/ping", timeout=20).status
-            except OSError as e:
-                st = repr(e)
-            with lock:
-                lat.append(time.monotonic() - t)
-                if st != 200:
-                    bad.append(st)
-
     try:
-        threads = [threading.Thread(target=client) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        lat, bad = _ping_clients(ngx.port, clients=8, each=60, join=120)
         assert len(lat) == 480 and not bad, bad
         assert max(lat) < 0.5, sorted(lat)[-10:]
     finally:
@@ -472,27 +478,8 @@ def test_workers_recycling_often_never_leave_a_kept_request_waiting(fpmd, workdi
         "pm.start_servers = 2\npm.min_spare_servers = 1\npm.max_spare_servers = 3\n"
         "pm.max_requests = 5\n"))))
     ngx = KeepaliveNginx(workdir, "a", f"{workdir}/www.sock", workers=2)
-    lat, bad = [], []
-    lock = threading.Lock()
-
-    def client():
-        for _ in range(150):
-            t = time.monotonic()
-            try:
-                st = http_request(ngx.port, "/ping", timeout=20).status
-            except OSError as e:
-                st = repr(e)
-            with lock:
-                lat.append(time.monotonic() - t)
-                if st != 200:
-                    bad.append(st)
-
     try:
-        threads = [threading.Thread(target=client) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(180)
+        lat, bad = _ping_clients(ngx.port, clients=16, each=150, join=180)
         assert len(lat) == 2400 and not bad, (len(lat), bad[:5])
         assert max(lat) < 2.0, sorted(lat)[-10:]
     finally:

@@ -384,6 +384,56 @@ def test_a_worker_cannot_freeze_the_master_with_what_it_hands_over(fpmd, workdir
         sink.close()
 
 
+# What the modules below share: sending descriptors on the pool's handoff end (fd 7) as a
+# worker does, and finding the pool's scoreboard in the worker's own mappings.
+SEND_FDS_C = r'''
+#include <string.h>
+#include <sys/socket.h>
+static ssize_t send_fds(const int *fds, int n, int flags)
+{
+	char byte = 'k';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(253 * sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	return sendmsg(7, &mh, flags);
+}
+'''
+
+SCOREBOARD_C = r'''
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "shm/scoreboard.h"
+/* The slots of pool's scoreboard, a shared writable mapping whose header names it; NULL. */
+static struct sb_slot *pool_slots(const char *pool, unsigned *nslots)
+{
+	FILE *m = fopen("/proc/self/maps", "r");
+	char line[512];
+	long page = sysconf(_SC_PAGESIZE);
+	size_t hdr = (sizeof(struct sb_header) + (size_t)page - 1) / (size_t)page * (size_t)page;
+	struct sb_slot *slots = NULL;
+	while (m && !slots && fgets(line, sizeof(line), m)) {
+		unsigned long a, b;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[3] != 's' || perms[1] != 'w')
+			continue;
+		if (strcmp(((struct sb_header *)a)->pool, pool) != 0)
+			continue;
+		*nslots = ((struct sb_header *)a)->nslots;
+		slots = (struct sb_slot *)(a + hdr);
+	}
+	if (m)
+		fclose(m);
+	return slots;
+}
+'''
+
+
 PEEKOFF = r'''
 #include <signal.h>
 #include <string.h>
@@ -400,15 +450,7 @@ static int h(void *s, struct fpmd_request *r)
 		return 500;
 	int off = 1 << 20;
 	setsockopt(sv[0], SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
-	char byte = 'k';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &sv[0], sizeof(int));
-	if (sendmsg(7, &mh, 0) != 1)
+	if (send_fds(&sv[0], 1, 0) != 1)
 		return 503;
 	close(sv[0]);
 	if (fork() == 0) {                 /* the peer, for a few seconds */
@@ -437,7 +479,7 @@ def test_a_held_connection_a_worker_doctored_does_not_make_the_master_spin(fpmd,
     readable, every peek said nothing, and the master's loop spun at 100 % CPU for as
     long as the peer lived.  Whether a request came is asked of the queue's length now."""
     os.chmod(workdir, 0o755)
-    so_path = _so(workdir, "peekoff", PEEKOFF)
+    so_path = _so(workdir, "peekoff", SEND_FDS_C + PEEKOFF)
     fpmd.start(basic_conf(workdir, module_pool(workdir, so_path, children=1)))
     assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
     time.sleep(0.6)
@@ -455,7 +497,6 @@ SBPID = r'''
 #include <string.h>
 #include <unistd.h>
 #include "fpmd/module.h"
-#include "shm/scoreboard.h"
 static const struct fpmd_host *host;
 static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
 {
@@ -468,24 +509,12 @@ static int h(void *st, struct fpmd_request *r)
 {
 	(void)st;
 	const char *q = host->param(r, "QUERY_STRING");
-	FILE *m = fopen("/proc/self/maps", "r");
-	char line[512];
-	long page = sysconf(_SC_PAGESIZE);
-	size_t hdr = (sizeof(struct sb_header) + (size_t)page - 1) / (size_t)page * (size_t)page;
-	int done = 0;
-	while (m && fgets(line, sizeof(line), m)) {
-		unsigned long a, b;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[3] != 's' || perms[1] != 'w')
-			continue;
-		if (strcmp(((struct sb_header *)a)->pool, "app") != 0)
-			continue;
-		((struct sb_slot *)(a + hdr))[1].pid = (uint32_t)atoi(q);
-		done = 1;
-	}
-	if (m)
-		fclose(m);
-	return done ? 200 : 500;
+	unsigned n = 0;
+	struct sb_slot *slots = pool_slots("app", &n);
+	if (!slots || n < 2)
+		return 500;
+	slots[1].pid = (uint32_t)atoi(q);
+	return 200;
 }
 const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "sbpid", .init = init, .handle = h };
 '''
@@ -516,7 +545,7 @@ def test_a_worker_cannot_make_the_status_page_read_another_pools_memory(fpmd, wo
     os.chmod(workdir, 0o755)
     src = os.path.join(workdir, "sbpid.c")
     with open(src, "w") as f:
-        f.write(SBPID)
+        f.write(SCOREBOARD_C + SBPID)
     evil = f"{workdir}/sbpid.so"
     subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", evil, src],
                    check=True)
@@ -579,17 +608,9 @@ static int h(void *s, struct fpmd_request *r)
 	int fds[253];
 	for (int i = 0; i < 253; i++)
 		fds[i] = fd;
-	char byte = 'k';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(fds))]; } u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
 	time_t end = time(NULL) + 3;
 	while (time(NULL) < end) {
-		if (sendmsg(7, &mh, MSG_DONTWAIT) < 0) {
+		if (send_fds(fds, 253, MSG_DONTWAIT) < 0) {
 			struct pollfd pf = { 7, POLLOUT, 0 };
 			poll(&pf, 1, 10);
 		}
@@ -606,7 +627,7 @@ def test_a_worker_flooding_the_handoff_neither_spins_nor_starves_the_master(fpmd
     and its level-triggered watches spun it at 100 % CPU.  Now the first such message
     pauses that pool's handoffs alone, and a closer that falls behind is waited for."""
     os.chmod(workdir, 0o777)
-    so_path = _so(workdir, "flood", FLOOD.replace("LOCKPATH", f"{workdir}/locks"))
+    so_path = _so(workdir, "flood", SEND_FDS_C + FLOOD.replace("LOCKPATH", f"{workdir}/locks"))
     other = (f"[other]\nuser = nobody\nlisten = {workdir}/other.sock\npm = static\n"
              f"pm.max_children = 1\napp.type = cgi\ncgi.root = {workdir}\nping.path = /ping\n")
     fpmd.start(basic_conf(workdir, module_pool(workdir, so_path, children=1) + other))
@@ -638,18 +659,6 @@ RELOAD_LINGER = r'''
 /* A compromised worker of a TCP pool: the master holds three connections whose
  * unsent data lingers 30 s once the worker's copies are gone, then the pool's
  * pair is kept full, so a reload cannot pass them on and exec would close them. */
-static int send_fd(int fd)
-{
-	char byte = 'k';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET; cm->cmsg_type = SCM_RIGHTS; cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(7, &mh, 0) == 1 ? 0 : -1;
-}
 static int h(void *s, struct fpmd_request *r)
 {
 	(void)s; (void)r;
@@ -676,7 +685,7 @@ static int h(void *s, struct fpmd_request *r)
 		fcntl(c[i], F_SETFL, O_NONBLOCK);
 		while (write(c[i], junk, sizeof(junk)) > 0)
 			;
-		if (send_fd(c[i]) < 0)
+		if (send_fds(&c[i], 1, 0) != 1)
 			_exit(1);
 	}
 	usleep(300 * 1000);                  /* held by now */
@@ -706,7 +715,7 @@ def test_a_worker_cannot_freeze_a_reload_with_connections_the_master_holds(fpmd,
     They go on to the next master now, which closes them in its closer thread."""
     import socket as so
     os.chmod(workdir, 0o755)
-    so_path = _so(workdir, "rl", RELOAD_LINGER)
+    so_path = _so(workdir, "rl", SEND_FDS_C + RELOAD_LINGER)
     probe = so.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
@@ -729,31 +738,16 @@ TORN = r'''
 #include <string.h>
 #include <unistd.h>
 #include "fpmd/module.h"
-#include "shm/scoreboard.h"
 /* What the master reads while a preempted worker is in the middle of writing its slot
  * (its sequence odd): a busy stage and no start yet.  Held for 1.5 s. */
 static int h(void *st, struct fpmd_request *r)
 {
 	(void)st; (void)r;
-	FILE *m = fopen("/proc/self/maps", "r");
-	char line[512];
-	long page = sysconf(_SC_PAGESIZE);
-	size_t hdr = (sizeof(struct sb_header) + (size_t)page - 1) / (size_t)page * (size_t)page;
-	struct sb_slot *mine = NULL;
-	while (m && fgets(line, sizeof(line), m)) {
-		unsigned long a, b;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[3] != 's' || perms[1] != 'w')
-			continue;
-		struct sb_header *h = (struct sb_header *)a;
-		if (strcmp(h->pool, "app") != 0)
-			continue;
-		for (unsigned i = 0; i < h->nslots; i++)
-			if (((struct sb_slot *)(a + hdr))[i].pid == (uint32_t)getpid())
-				mine = &((struct sb_slot *)(a + hdr))[i];
-	}
-	if (m)
-		fclose(m);
+	unsigned n = 0;
+	struct sb_slot *slots = pool_slots("app", &n), *mine = NULL;
+	for (unsigned i = 0; slots && i < n; i++)
+		if (slots[i].pid == (uint32_t)getpid())
+			mine = &slots[i];
 	if (!mine)
 		return 500;
 	struct sb_slot keep = *mine;
@@ -776,7 +770,7 @@ def test_a_slot_read_mid_write_does_not_time_a_request_out(fpmd, workdir):
     os.chmod(workdir, 0o755)
     src = os.path.join(workdir, "torn.c")
     with open(src, "w") as f:
-        f.write(TORN)
+        f.write(SCOREBOARD_C + TORN)
     so_path = f"{workdir}/torn.so"
     subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", so_path, src],
                    check=True)
