@@ -11,7 +11,23 @@ ftruncate($f, 0);
 fwrite($f, (string)$n);
 flock($f, LOCK_UN);
 fclose($f);
+// memory.heavy: the pids of the workers in a heavy request now, so that the
+// bench can tell what the rest of the pool holds between heavy requests
+function heavy_mark($add)
+{
+    $h = fopen(__DIR__ . '/memory.heavy', 'c+');
+    flock($h, LOCK_EX);
+    $pids = array_filter(explode(' ', trim(stream_get_contents($h))));
+    $pids = $add ? array_merge($pids, [getmypid()]) : array_diff($pids, [getmypid()]);
+    rewind($h);
+    ftruncate($h, 0);
+    fwrite($h, implode(' ', $pids));
+    flock($h, LOCK_UN);
+    fclose($h);
+}
 if ($n % 200 === 0) {
+    heavy_mark(true);
+    register_shutdown_function('heavy_mark', false);
     ini_set('memory_limit', '1G');
     $pad = str_repeat('x', 60);
     $a = [];
