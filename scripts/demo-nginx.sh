@@ -1,5 +1,5 @@
 #!/bin/sh
-# Puts Debian's nginx on 127.0.0.1:8080 in front of the `make run` demo pool.
+# Puts Debian's nginx on 127.0.0.1:8080 in front of the `make run` demo pools.
 # Runs in the foreground with its own config in a scratch directory.
 set -eu
 prefix=/tmp/fpmd-demo
@@ -24,6 +24,13 @@ http {
         root $prefix/www;
         location = /ping   { include /etc/nginx/fastcgi_params; fastcgi_pass unix:/tmp/fpmd-demo-cgi.sock; }
         location = /status { include /etc/nginx/fastcgi_params; fastcgi_pass unix:/tmp/fpmd-demo-cgi.sock; }
+        # the php pool runs .php files; try_files: a missing script is nginx's 404
+        location ~ \.php\$ {
+            try_files \$uri =404;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_pass unix:/tmp/fpmd-demo-php.sock;
+        }
         location /cgi-bin/ {
             fastcgi_buffering off;
             include /etc/nginx/fastcgi_params;
@@ -33,5 +40,6 @@ http {
     }
 }
 CONF
-echo "nginx on http://127.0.0.1:$port/ (try: curl http://127.0.0.1:$port/cgi-bin/hello.sh)"
+echo "nginx on http://127.0.0.1:$port/ (try: curl http://127.0.0.1:$port/cgi-bin/hello.sh" \
+	"and curl http://127.0.0.1:$port/php/index.php)"
 exec nginx -c "$conf" -p "$prefix/nginx"

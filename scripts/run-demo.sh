@@ -15,7 +15,7 @@ chmod -R a+rX "$demo"
 ctl="$bin/fpmctl"
 sock=/tmp/fpmd-demo-cgi.sock
 cat <<MSG
-fpmd demo: pool 'cgi' on unix:$sock, pool 'php' on unix:/tmp/fpmd-demo-php.sock (log /tmp/fpmd-demo.log, access log /tmp/fpmd-demo-access.log)
+fpmd demo: pool 'cgi' on unix:$sock, pool 'php' on unix:/tmp/fpmd-demo-php.sock (log: this terminal, access log /tmp/fpmd-demo-access.log)
 Try, from another terminal:
   $ctl ping -s unix:$sock
   $ctl status -s unix:$sock --full
@@ -27,7 +27,7 @@ Try, from another terminal:
   $ctl top -s unix:/tmp/fpmd-demo-status.sock      # live view, answered by the master
   $ctl pools -c /tmp/fpmd-demo.ctl                  # the master's view
   $ctl reload -c /tmp/fpmd-demo.ctl                 # reload, waits for the outcome
-Through nginx: scripts/demo-nginx.sh  (nginx on 127.0.0.1:8080 in front of this pool)
+Through nginx: scripts/demo-nginx.sh  (nginx on 127.0.0.1:8080 in front of both pools)
 Ctrl-C stops fpmd.
 MSG
 exec "$bin/fpmd" -F -O -y "$top/examples/fpmd.conf"

@@ -58,6 +58,8 @@ struct pool_conf {
 	char *name;
 	char *file;                 /* where the section first opened */
 	int   line;
+	/* directive name -> where it was last set (file, line; value unused): conf_where() */
+	struct conf_kv_list where;
 
 	char *prefix;
 	char *user, *group;
@@ -148,6 +150,7 @@ struct pool_conf {
 struct fpmd_conf {
 	char *file;                 /* the main config file, absolute */
 	char *prefix;               /* -p, or the directory fpmd was installed into */
+	struct conf_kv_list where;  /* [global] directives: where each was last set */
 
 	char *pid;
 	char *error_log;            /* path, "syslog", or NULL = stderr-only */
@@ -261,6 +264,13 @@ void conf_diags_free(struct conf_diags *d);
 void conf_kv_list_free(struct conf_kv_list *l);
 void conf_str_list_free(struct conf_str_list *l);
 const char *conf_kv_get(const struct conf_kv_list *l, const char *key);
+/*
+ * Where a directive was last set, from a pool's or [global]'s where list:
+ * *file and *line, or file and line (the section's place) when it was not
+ * written (a default).
+ */
+void conf_where(const struct conf_kv_list *where, const char *directive, const char *file,
+		int line, const char **file_out, int *line_out);
 
 const char *conf_pm_name(enum conf_pm pm);
 const char *conf_app_name(enum conf_app app);

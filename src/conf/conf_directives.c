@@ -604,6 +604,30 @@ static void list_apply(struct conf_ctx *x, const struct conf_directive *d, void 
  * Sets directive d from one `key = value` line in the current section (the
  * reader has already checked that d belongs there).
  */
+/*
+ * Where d was set, for later checks (conf_where).  A scalar given twice in
+ * one file, same section, is worth a word: the first value is lost, and a
+ * copied line is the likelier reason than a deliberate override (which
+ * lives in another file, as pool.d/ overrides do).
+ */
+static void note_where(struct conf_ctx *x, const struct conf_directive *d,
+		       const struct conf_value *v, int repeatable)
+{
+	struct conf_kv_list *where = x->sec == SEC_GLOBAL ? &x->c->where
+							   : &x->c->pools[x->pool]->where;
+	for (size_t i = 0; i < where->n && !repeatable; i++) {
+		const struct conf_kv *kv = &where->items[i];
+		if (strcmp(kv->key, d->name) != 0)
+			continue;
+		if (kv->file && v->file && strcmp(kv->file, v->file) == 0 && kv->line != v->line)
+			conf_diag_add(x, 0, v->file, v->line, "%s is set again (first at line %d); the "
+				      "last value counts", d->name, kv->line);
+		break;
+	}
+	if (conf_kv_list_set(where, d->name, "", 0, v->file, v->line) < 0)
+		x->oom = 1;
+}
+
 void conf_directive_apply(struct conf_ctx *x, const struct conf_directive *d,
 			  const char *key, int has_brackets, const struct conf_value *v)
 {
@@ -635,6 +659,7 @@ void conf_directive_apply(struct conf_ctx *x, const struct conf_directive *d,
 		}
 		kv_apply(x, d, base, key, v);
 		*set |= CS_SET;
+		note_where(x, d, v, 1);
 		return;
 	}
 	if (d->type == CT_LIST) {
@@ -655,6 +680,7 @@ void conf_directive_apply(struct conf_ctx *x, const struct conf_directive *d,
 	if (d->type == CT_LIST || d->type == CT_WORDS) {
 		list_apply(x, d, base, v);
 		*set |= CS_SET;
+		note_where(x, d, v, d->type == CT_LIST);
 		return;
 	}
 
@@ -673,10 +699,12 @@ void conf_directive_apply(struct conf_ctx *x, const struct conf_directive *d,
 		x->oom = 1;
 	if (why) {
 		conf_diag_add(x, 1, v->file, v->line, "%s: '%s' %s", d->name, v->text, why);
+		*set |= CS_REFUSED;
 		return;
 	}
 	*set |= CS_SET;
-	*set &= (unsigned char)~CS_DOLLAR;
+	*set &= (unsigned char)~(CS_DOLLAR | CS_REFUSED);
+	note_where(x, d, v, 0);
 	if (dollar)
 		*set |= CS_DOLLAR;
 	if (d->warn && *v->text) {

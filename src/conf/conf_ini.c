@@ -259,8 +259,12 @@ static void include(struct conf_ctx *x, const struct line *ln, const char *value
 	}
 	errno = 0;
 	if (x->io->glob(pattern, &paths, x->io->ctx) < 0) {
-		conf_diag_add(x, 1, ln->file, ln->lineno, "include '%s': %s", pattern,
-			      errno ? strerror(errno) : "cannot expand the pattern");
+		if (errno == ENOENT)
+			conf_diag_add(x, 1, ln->file, ln->lineno, "include '%s': its directory does "
+				      "not exist (create it, or remove the include line)", pattern);
+		else
+			conf_diag_add(x, 1, ln->file, ln->lineno, "include '%s': %s", pattern,
+				      errno ? strerror(errno) : "cannot expand the pattern");
 		goto out_free_pattern;
 	}
 	if (paths.n == 0)

@@ -73,6 +73,7 @@ extern const size_t conf_ndirectives;
 /* Bits of the per-directive state the loader keeps. */
 #define CS_SET       0x01  /* given in the file */
 #define CS_DOLLAR    0x02  /* value began with an unescaped "$prefix" */
+#define CS_REFUSED   0x04  /* given, and its value refused (reported there, not as "not set") */
 
 /* Loader state for one pool, parallel to c->pools. */
 struct conf_pool_state {

@@ -75,20 +75,32 @@ out_close:
 	return NULL;
 }
 
+/* Why glob() gave up on a directory (config loading is single-threaded). */
+static int glob_errno;
+
+static int on_glob_error(const char *path, int err)
+{
+	(void)path;
+	glob_errno = err;
+	return 1;
+}
+
 static int io_glob(const char *pattern, struct conf_str_list *out, void *ctx)
 {
 	glob_t g;
 	int r;
 
 	(void)ctx;
-	r = glob(pattern, GLOB_ERR, NULL, &g);
+	glob_errno = 0;
+	r = glob(pattern, GLOB_ERR, on_glob_error, &g);
 	if (r == GLOB_NOMATCH) {
 		globfree(&g);
 		return 0;
 	}
 	if (r != 0) {
 		globfree(&g);
-		errno = r == GLOB_NOSPACE ? ENOMEM : EIO;
+		/* a missing or unreadable directory: its own errno (ENOENT, EACCES) */
+		errno = r == GLOB_NOSPACE ? ENOMEM : glob_errno ? glob_errno : EIO;
 		return -1;
 	}
 	for (size_t i = 0; i < g.gl_pathc; i++) {

@@ -49,6 +49,7 @@ static void pool_free(struct pool_conf *p)
 	if (!p)
 		return;
 	free_fields(p, CF_POOL);
+	conf_kv_list_free(&p->where);
 	free(p->name);
 	free(p->file);
 	free(p);
@@ -62,6 +63,7 @@ void conf_free(struct fpmd_conf *c)
 		pool_free(c->pools[i]);
 	free(c->pools);
 	free_fields(c, CF_GLOBAL);
+	conf_kv_list_free(&c->where);
 	free(c->file);
 	free(c->prefix);
 	free(c);
@@ -80,6 +82,16 @@ int conf_pool_open(struct conf_ctx *x, const char *name, const char *file, int l
 
 	for (size_t i = 0; i < c->npools; i++)
 		if (strcasecmp(c->pools[i]->name, name) == 0) {
+			/*
+			 * One pool, as php-fpm merges them.  In another file it is
+			 * the usual override (pool.d/zz-local.conf); twice in one
+			 * file it is more likely a copied section.
+			 */
+			if (strcmp(c->pools[i]->file, file) == 0)
+				conf_diag_add(x, 0, file, line, "[%s] opened again (first at line %d): "
+					      "its directives go to the same pool, the last value of each "
+					      "counts; rename one of them if they are two pools", name,
+					      c->pools[i]->line);
 			*index = i;
 			return 0;
 		}

@@ -23,6 +23,14 @@ static int is_set(const unsigned char *set, const char *name, unsigned section_f
 	return d && (set[conf_directive_index(d)] & CS_SET);
 }
 
+/* Given with a value that was refused: that error is the one to read, not "not set". */
+static int was_refused(const unsigned char *set, const char *name, unsigned section_flag)
+{
+	const struct conf_directive *d = conf_directive_find(name, section_flag);
+
+	return d && (set[conf_directive_index(d)] & CS_REFUSED);
+}
+
 /* Makes *path absolute against dir when it is relative. */
 static void resolve(struct conf_ctx *x, char **path, const char *dir)
 {
@@ -76,13 +84,15 @@ static void validate_pm(struct conf_ctx *x, struct pool_conf *p, const unsigned 
 	int min, max;
 
 	if (!is_set(set, "pm", CF_POOL)) {
-		POOL_ERR(x, p, "pool %s: pm is not set; choose one of static, dynamic, ondemand",
-			 p->name);
+		if (!was_refused(set, "pm", CF_POOL))
+			POOL_ERR(x, p, "pool %s: pm is not set; choose one of static, dynamic, "
+				 "ondemand", p->name);
 		return;
 	}
 	if (p->pm_max_children < 1) {
-		POOL_ERR(x, p, "pool %s: pm.max_children is not set; it must be a positive integer",
-			 p->name);
+		if (!was_refused(set, "pm.max_children", CF_POOL))
+			POOL_ERR(x, p, "pool %s: pm.max_children is not set; it must be a positive "
+				 "integer", p->name);
 		return;
 	}
 	if (p->pm != PM_DYNAMIC)
@@ -329,9 +339,13 @@ static void validate_addresses(struct conf_ctx *x)
 				for (size_t m = 0; m < 2 && !dup; m++) {
 					if (!theirs[m] || strcmp(theirs[m], mine[k]) != 0)
 						continue;
-					POOL_ERR(x, c->pools[i], "pool %s: %s '%s' is already used by "
-						 "pool %s (%s)", c->pools[i]->name, what[k], mine[k],
-						 c->pools[j]->name, what[m]);
+					const char *file;
+					int line;
+					conf_where(&c->pools[i]->where, what[k], c->pools[i]->file,
+						   c->pools[i]->line, &file, &line);
+					conf_diag_add(x, 1, file, line, "pool %s: %s '%s' is already used "
+						      "by pool %s (its %s)", c->pools[i]->name, what[k],
+						      mine[k], c->pools[j]->name, what[m]);
 					dup = 1;
 				}
 			}

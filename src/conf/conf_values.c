@@ -367,3 +367,16 @@ const char *conf_kv_get(const struct conf_kv_list *l, const char *key)
 			return l->items[i].value;
 	return NULL;
 }
+
+void conf_where(const struct conf_kv_list *where, const char *directive, const char *file,
+		int line, const char **file_out, int *line_out)
+{
+	*file_out = file;
+	*line_out = line;
+	for (size_t i = 0; i < where->n; i++)
+		if (strcmp(where->items[i].key, directive) == 0) {
+			*file_out = where->items[i].file;
+			*line_out = where->items[i].line;
+			return;
+		}
+}

@@ -37,15 +37,18 @@ static const struct {
 
 static void master_usage(FILE *f, const char *cmd)
 {
-	fprintf(f, "usage: fpmctl %s [-c CONTROL_SOCKET | -g PIDFILE] [--timeout SECONDS]%s\n\n", cmd,
-		strcmp(cmd, "scale") == 0 ? " POOL +N|-N|=N" : "");
+	/* pools and scale are questions to the master: no signal says them */
+	int signal_too = strcmp(cmd, "pools") != 0 && strcmp(cmd, "scale") != 0;
+	fprintf(f, "usage: fpmctl %s [-c CONTROL_SOCKET%s] [--timeout SECONDS]%s\n\n", cmd,
+		signal_too ? " | -g PIDFILE" : "", strcmp(cmd, "scale") == 0 ? " POOL +N|-N|=N" : "");
 	for (size_t i = 0; i < sizeof(master_commands) / sizeof(master_commands[0]); i++)
 		if (strcmp(cmd, master_commands[i].name) == 0)
 			fprintf(f, "%s.\n", master_commands[i].what);
 	fprintf(f, "\n  -c PATH      fpmd's control_socket: wait for the outcome and print it\n"
-		   "               (default " CTL_DEFAULT_CONTROL ", the installed configuration's)\n"
-		   "  -g PIDFILE   send the signal to the pid in PIDFILE (no outcome known)\n"
-		   "  --timeout S  give up after S seconds (default 60)\n"
+		   "               (default " CTL_DEFAULT_CONTROL ", the installed configuration's)\n");
+	if (signal_too)
+		fprintf(f, "  -g PIDFILE   send the signal to the pid in PIDFILE (no outcome known)\n");
+	fprintf(f, "  --timeout S  give up after S seconds (default 60)\n"
 		   "\nExit status: 0 done, 1 fpmd answered with an error, 2 usage, 3 cannot connect,\n"
 		   "4 timeout, 5 the answer was cut short.\n");
 }

@@ -54,7 +54,9 @@ static void diag_push(struct conf_diags *d, int severity, const char *file, int 
 		d->errors++;
 }
 
-static void check_dir_writable(struct conf_diags *d, const char *what, const char *path)
+/* where: the [global] or pool where-list the directive what was set in, with its section's place */
+static void check_dir_writable(struct conf_diags *d, const char *what, const char *path,
+			       const struct conf_kv_list *where, const char *file, int line)
 {
 	if (!path || !*path || strcmp(path, "syslog") == 0)
 		return;
@@ -65,9 +67,104 @@ static void check_dir_writable(struct conf_diags *d, const char *what, const cha
 	if (!copy)
 		return;
 	const char *dir = dirname(copy);
-	if (access(dir, W_OK) < 0)
-		diag_push(d, 1, NULL, 0, "%s: the directory '%s' of '%s' does not exist or is not "
-			  "writable", what, dir, path);
+	if (access(dir, W_OK) < 0) {
+		const char *f;
+		int l;
+		conf_where(where, what, file, line, &f, &l);
+		diag_push(d, 1, f, l, "%s: the directory '%s' of '%s' %s; create it (fpmd opens "
+			  "the file, it does not make directories)", what, dir, path,
+			  errno == ENOENT ? "does not exist" : "is not writable by fpmd");
+	}
+	free(copy);
+}
+
+/*
+ * cgi.root and cgi.allow[]: the worker resolves them (realpath, inside the
+ * chroot) and ignores one it cannot; with none left it refuses every
+ * request and exits, and the pool would say it is ready while no worker can
+ * ever serve.  So: each must exist (a warning when others remain), and at
+ * least one must (an error).
+ */
+static void check_cgi_paths(struct conf_diags *d, const struct pool_conf *p)
+{
+	const char *chroot_dir = p->chroot && *p->chroot ? p->chroot : "";
+	const struct conf_str_list *lists[2] = { &p->cgi_root, &p->cgi_allow };
+	const char *names[2] = { "cgi.root", "cgi.allow" };
+	size_t total = p->cgi_root.n + p->cgi_allow.n, missing = 0;
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < lists[k]->n; i++) {
+			char path[4096];
+			struct stat st;
+			snprintf(path, sizeof(path), "%s%s", chroot_dir, lists[k]->items[i]);
+			int ok = stat(path, &st) == 0 && (k == 1 || S_ISDIR(st.st_mode));
+			if (ok)
+				continue;
+			missing++;
+			const char *f;
+			int l;
+			conf_where(&p->where, names[k], p->file, p->line, &f, &l);
+			diag_push(d, missing == total ? 1 : 0, f, l, "pool %s: %s '%s'%s %s", p->name,
+				  names[k], lists[k]->items[i], *chroot_dir ? " (inside the chroot)" : "",
+				  k == 0 ? "does not exist or is not a directory" : "does not exist");
+		}
+	if (missing && missing == total && total > 1)
+		diag_push(d, 1, p->file, p->line, "pool %s: no cgi.root or cgi.allow[] exists: its "
+			  "workers could run no script", p->name);
+}
+
+/*
+ * apparmor_hat: the workers change to PROFILE//HAT through the LSM's
+ * /proc/self/attr files, which only AppArmor answers; without it every
+ * worker would fail at start, in a loop.
+ */
+static void check_apparmor(struct conf_diags *d, const struct pool_conf *p)
+{
+	if (!p->apparmor_hat || !*p->apparmor_hat)
+		return;
+	char buf[8] = "";
+	FILE *f = fopen("/sys/module/apparmor/parameters/enabled", "re");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	if (buf[0] == 'Y')
+		return;
+	const char *file;
+	int line;
+	conf_where(&p->where, "apparmor_hat", p->file, p->line, &file, &line);
+	diag_push(d, 1, file, line, "pool %s: apparmor_hat = %s needs AppArmor, which is not "
+		  "enabled on this system (/sys/module/apparmor/parameters/enabled); remove the "
+		  "line or enable AppArmor", p->name, p->apparmor_hat);
+}
+
+/*
+ * A unix socket's directory is made by fpmd (one level, as a runtime
+ * directory), not its parents: a missing parent fails the bind at start.
+ */
+static void check_listen_dir(struct conf_diags *d, const struct pool_conf *p,
+			     const struct listen_addr *a)
+{
+	if (a->family != AF_UNIX || !p->listen || p->listen[0] != '/')
+		return;
+	char *copy = strdup(p->listen);
+	if (!copy)
+		return;
+	char *dir = dirname(copy);
+	struct stat st;
+	if (stat(dir, &st) < 0) {
+		char *copy2 = strdup(dir);
+		const char *parent = copy2 ? dirname(copy2) : NULL;
+		if (parent && stat(parent, &st) < 0) {
+			const char *f;
+			int l;
+			conf_where(&p->where, "listen", p->file, p->line, &f, &l);
+			diag_push(d, 1, f, l, "pool %s: listen = '%s': the directory '%s' does not exist "
+				  "(fpmd creates the socket's own directory, not its parents)", p->name,
+				  p->listen, parent);
+		}
+		free(copy2);
+	}
 	free(copy);
 }
 
@@ -181,8 +278,8 @@ static void check_shared_php_trust(struct conf_diags *d, const struct fpmd_conf 
 int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check_users)
 {
 	size_t before = d->errors;
-	check_dir_writable(d, "error_log", c->error_log);
-	check_dir_writable(d, "pid", c->pid);
+	check_dir_writable(d, "error_log", c->error_log, &c->where, c->file, 0);
+	check_dir_writable(d, "pid", c->pid, &c->where, c->file, 0);
 	if (check_users)
 		check_shared_php_trust(d, c);
 	for (size_t i = 0; i < c->npools; i++) {
@@ -209,8 +306,28 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 		    socket_acl_check(p->listen_acl_users, p->listen_acl_groups, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: %s: no such user or group", p->name, err);
 		check_dirs(d, p);
-		if (p->listen && listen_parse(p->listen, &a, err, sizeof(err)) < 0)
-			diag_push(d, 1, p->file, p->line, "pool %s: listen = '%s': %s", p->name,
+		check_apparmor(d, p);
+		const char *where_file;
+		int where_line;
+		conf_where(&p->where, "listen", p->file, p->line, &where_file, &where_line);
+		int listen_ok = p->listen && listen_parse(p->listen, &a, err, sizeof(err)) == 0;
+		if (listen_ok)
+			check_listen_dir(d, p, &a);
+		if (p->listen_allowed_clients && *p->listen_allowed_clients) {
+			struct allowed_clients ac;
+			char why[256];
+			const char *f;
+			int l;
+			if (allowed_clients_parse(p->listen_allowed_clients, &ac, why, sizeof(why)) == 0) {
+				allowed_clients_free(&ac);
+			} else {
+				conf_where(&p->where, "listen.allowed_clients", p->file, p->line, &f, &l);
+				diag_push(d, 1, f, l, "pool %s: %s (IPv4 or IPv6 addresses, or 'any', "
+					  "separated by commas)", p->name, why);
+			}
+		}
+		if (p->listen && !listen_ok)
+			diag_push(d, 1, where_file, where_line, "pool %s: listen = '%s': %s", p->name,
 				  p->listen, err);
 		else if (p->listen && reachable_by_anyone(&a) &&
 			 !(p->listen_allowed_clients && *p->listen_allowed_clients))
@@ -236,17 +353,19 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 		    access(p->php_worker, R_OK) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: php.worker '%s': %s", p->name,
 				  p->php_worker, strerror(errno));
-		if (p->app_type == APP_CGI)
+		if (p->app_type == APP_CGI) {
 			check_cgi_files(d, c, p);
+			check_cgi_paths(d, p);
+		}
 		/* not after an error: a pool refused as root must not have its module run as root */
 		if (p->app_type == APP_MODULE && p->module_path && d->errors == 0 &&
 		    module_probe(p, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: module.path '%s' %s", p->name,
 				  p->module_path, err);
-		check_dir_writable(d, "access.log", p->access_log);
+		check_dir_writable(d, "access.log", p->access_log, &p->where, p->file, p->line);
 		if (p->access_format && access_format_check(p->access_format, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: %s", p->name, err);
-		check_dir_writable(d, "slowlog", p->slowlog);
+		check_dir_writable(d, "slowlog", p->slowlog, &p->where, p->file, p->line);
 	}
 	return d->errors > before ? -1 : 0;
 }

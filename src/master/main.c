@@ -50,7 +50,8 @@ static void usage(FILE *out, const char *prog)
 		"  -y, --fpm-config FILE   configuration file (default %s)\n"
 		"  -p, --prefix DIR        prefix for relative paths in the configuration\n"
 		"  -g, --pid FILE          pid file (overrides 'pid')\n"
-		"  -t, --test              check the configuration and exit (78 on errors)\n"
+		"  -t, --test              check the configuration and exit (78 on errors);\n"
+		"                          -tt also logs the effective configuration, as php-fpm's\n"
 		"  -T, --dump              print the effective configuration, defaults included, in\n"
 		"                          the same INI syntax, and exit\n"
 		"  -D, --daemonize         run in the background (overrides 'daemonize')\n"
@@ -232,7 +233,10 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr, argv[0]);
-			if (optopt)
+			if (optopt == 'e')
+				fprintf(stderr, "%s: -e (php-fpm's extended information for debuggers) is "
+					"not supported: remove it\n", argv[0]);
+			else if (optopt)
 				fprintf(stderr, "%s: -%c: unknown option or missing value\n", argv[0], optopt);
 			else
 				fprintf(stderr, "%s: unknown option '%s'\n", argv[0], argv[optind - 1]);

@@ -527,15 +527,38 @@ static const char *php_ini_value_eval(const char *value, int quoted, char *out, 
  * so ini_set() and .user.ini cannot change them.  The value is evaluated as
  * php-fpm's INI scanner would (php_ini_value_eval).
  */
-static int apply_pool_ini(const char *name, const char *written, int quoted, int admin)
+/*
+ * A php_value[] PHP refused: said once per pool (with the shared zygote
+ * every worker applies them: each would say it again), with where it was
+ * written.  The first worker to apply them claims the saying in the pool's
+ * scoreboard (its workers' own memory); the others say it at debug.
+ */
+static int values_level = LOG_L_WARNING;
+
+static void pool_ini_problem(const struct conf_kv *kv, int admin, const char *what)
+{
+	php_host->log(values_level, "[pool %s] [%s:%d] %s[%s]%s", php_pool_name(),
+		      kv->file ? kv->file : "?", kv->line,
+		      admin ? "php_admin_value" : "php_value", kv->key, what);
+}
+
+static void pool_ini_claim(void)
+{
+	struct sb_header *hdr = php_pool ? php_pool->sb.hdr : NULL;
+	if (hdr && __atomic_exchange_n(&hdr->php_values_warned, 1, __ATOMIC_SEQ_CST))
+		values_level = LOG_L_DEBUG;
+}
+
+static int apply_pool_ini(const struct conf_kv *kv, const char *written, int quoted, int admin)
 {
 	char evaluated[4096];
+	char what[4200];
+	const char *name = kv->key;
 	const char *value = php_ini_value_eval(written, quoted, evaluated, sizeof(evaluated));
 	if (strcmp(name, "extension") == 0 || strcmp(name, "zend_extension") == 0) {
 		zval ok;
 		if (strcmp(name, "zend_extension") == 0) {
-			php_host->log(LOG_L_WARNING, "[pool %s] %s[zend_extension] is not supported; "
-				      "load it in php.ini", php_pool_name(), admin ? "php_admin_value" : "php_value");
+			pool_ini_problem(kv, admin, " is not supported; load it in php.ini");
 			return -1;
 		}
 		php_dl(value, MODULE_PERSISTENT, &ok, 1);
@@ -543,16 +566,17 @@ static int apply_pool_ini(const char *name, const char *written, int quoted, int
 	}
 	zend_ini_entry *e = zend_hash_str_find_ptr(EG(ini_directives), name, strlen(name));
 	if (!e) {
-		php_host->log(LOG_L_WARNING, "[pool %s] %s[%s]: PHP has no such setting",
-			      php_pool_name(), admin ? "php_admin_value" : "php_value", name);
+		pool_ini_problem(kv, admin, ": PHP has no such setting (a typo, or its extension is "
+				 "not loaded)");
 		return -1;
 	}
 	zend_string *v = zend_string_init(value, strlen(value), 1);
 	if (e->on_modify && e->on_modify(e, v, e->mh_arg1, e->mh_arg2, e->mh_arg3,
 					 ZEND_INI_STAGE_ACTIVATE) != SUCCESS) {
 		zend_string_release(v);
-		php_host->log(LOG_L_WARNING, "[pool %s] %s[%s] = '%s' was refused by PHP",
-			      php_pool_name(), admin ? "php_admin_value" : "php_value", name, value);
+		snprintf(what, sizeof(what), " = '%s' was refused by PHP (written as php.ini would "
+			 "have it: sizes 128M, not 128MB)", value);
+		pool_ini_problem(kv, admin, what);
 		return -1;
 	}
 	e->value = v;
@@ -585,16 +609,17 @@ static void apply_pool_lists(const struct pool_conf *pc)
 	 */
 	if (!pc->php_worker)
 		zend_disable_functions("fpmd_handle_request,frankenphp_handle_request");
+	pool_ini_claim();
 	for (size_t i = 0; i < pc->php_value.n; i++)
-		apply_pool_ini(pc->php_value.items[i].key, pc->php_value.items[i].value,
+		apply_pool_ini(&pc->php_value.items[i], pc->php_value.items[i].value,
 			       pc->php_value.items[i].quoted, 0);
 	for (size_t i = 0; i < pc->php_flag.n; i++)
-		apply_pool_ini(pc->php_flag.items[i].key, flag_value(pc->php_flag.items[i].value), 1, 0);
+		apply_pool_ini(&pc->php_flag.items[i], flag_value(pc->php_flag.items[i].value), 1, 0);
 	for (size_t i = 0; i < pc->php_admin_value.n; i++)
-		apply_pool_ini(pc->php_admin_value.items[i].key, pc->php_admin_value.items[i].value,
+		apply_pool_ini(&pc->php_admin_value.items[i], pc->php_admin_value.items[i].value,
 			       pc->php_admin_value.items[i].quoted, 1);
 	for (size_t i = 0; i < pc->php_admin_flag.n; i++)
-		apply_pool_ini(pc->php_admin_flag.items[i].key,
+		apply_pool_ini(&pc->php_admin_flag.items[i],
 			       flag_value(pc->php_admin_flag.items[i].value), 1, 1);
 }
 

@@ -120,6 +120,12 @@ struct sb_header {
 	 * 503 while the pool still serves.  Workers only read it.
 	 */
 	volatile uint32_t draining;
+	/*
+	 * Set by the first worker that logged the pool's php_value[] problems
+	 * (a shared-zygote pool applies them in every worker): the others log
+	 * them at debug.  The workers' own; the master never reads it.
+	 */
+	volatile uint32_t php_values_warned;
 	/* fpmd_* metrics, the master's own counts */
 	uint64_t exits[EXIT_REASONS];
 	uint64_t respawns;

@@ -138,13 +138,26 @@ BROKEN = [
      "pool www: app.type = cgi needs at least one cgi.root or cgi.allow[]", 3),
     (GLOBAL + POOL + "[two]\napp.type = php\nuser = nobody\npm = static\npm.max_children = 1\n"
      "listen = {tmp}/www.sock\n",
-     "pool two: listen '{tmp}/www.sock' is already used by pool www", 10),
+     "pool two: listen '{tmp}/www.sock' is already used by pool www (its listen)", 15),
     (GLOBAL + POOL.replace("app.type = cgi\ncgi.root = {tmp}\n",
                            "app.type = module\n"),
      "pool www: app.type = module needs module.path", 3),
     (GLOBAL + POOL.replace("app.type = cgi\ncgi.root = {tmp}\n",
                            "app.type = exec\n"),
      "pool www: app.type = exec needs exec.command", 3),
+    # what the system says, at the line that asked for it (conf_check.c)
+    (GLOBAL + POOL.replace("cgi.root = {tmp}\n", "cgi.root = {tmp}/nope\n"),
+     "pool www: cgi.root '{tmp}/nope' does not exist or is not a directory", 5),
+    (in_pool("listen.allowed_clients = 127.0.0.1, 10.0.0.300"),
+     "pool www: wrong IP address '10.0.0.300' in listen.allowed_clients", 10),
+    (GLOBAL + POOL.replace("listen = {tmp}/www.sock", "listen = {tmp}/nodir/sub/www.sock"),
+     "pool www: listen = '{tmp}/nodir/sub/www.sock': the directory '{tmp}/nodir' does not exist", 9),
+    (GLOBAL + "include = {tmp}/nonexist.d/*.conf\n" + POOL,
+     "include '{tmp}/nonexist.d/*.conf': its directory does not exist", 3),
+    (in_pool("slowlog = /nonexistent/dir/slow.log"),
+     "slowlog: the directory '/nonexistent/dir' of '/nonexistent/dir/slow.log' does not exist", 10),
+    (in_pool("access.log = /nonexistent/access.log"),
+     "access.log: the directory '/nonexistent' of '/nonexistent/access.log' does not exist", 10),
 ]
 
 
@@ -221,6 +234,67 @@ def test_three_errors_all_reported(tmp_path):
                     "unknown entry 'pm.max_childs' (did you mean 'pm.max_children'?)")
     assert_reported(r.stderr, path, 12, "clear_env: 'nah' is not a valid boolean")
     assert sum(1 for ln in r.stderr.splitlines() if "ERROR: [%s:" % path in ln) == 3
+
+
+@pytest.mark.parametrize("line,message", [
+    ("pm = dynamc", "pm: 'dynamc' is not one of static, dynamic, ondemand"),
+    ("pm.max_children = 0", "pm.max_children: '0' must be a positive integer"),
+])
+def test_a_refused_value_is_one_error_not_also_not_set(tmp_path, line, message):
+    """A directive whose value is refused is not also "not set" at the section."""
+    key = line.split(" = ")[0]
+    path = write(tmp_path, "fpmd.conf", GLOBAL + POOL.replace(
+        "pm = static\n" if key == "pm" else "pm.max_children = 2\n", line + "\n"))
+    r = run("-t", "-y", path)
+    assert r.returncode == EX_CONFIG
+    errors = [ln for ln in r.stderr.splitlines() if "ERROR: [%s:" % path in ln]
+    assert len(errors) == 1 and message in errors[0], r.stderr
+    assert "is not set" not in r.stderr
+
+
+def test_a_section_or_directive_given_twice_in_one_file_is_a_warning(tmp_path):
+    """php-fpm merges them silently; the first value is lost, so -t says so
+    (in another file a section continues without a word: pool.d overrides)."""
+    text = GLOBAL + POOL + "listen = {tmp}/other.sock\n[www]\npm.max_children = 3\n"
+    path = write(tmp_path, "fpmd.conf", text)
+    r = run("-t", "-y", path)
+    assert r.returncode == 0, r.stderr
+    assert_reported(r.stderr, path, 10, "listen is set again (first at line 9); the last value counts")
+    assert_reported(r.stderr, path, 11, "[www] opened again (first at line 3)")
+    assert_reported(r.stderr, path, 12, "pm.max_children is set again (first at line 8)")
+    write(tmp_path, "pool.d/zz.conf", "[www]\npm.max_children = 4\n")
+    main = write(tmp_path, "main.conf", GLOBAL + POOL + "include = {tmp}/pool.d/*.conf\n")
+    r = run("-t", "-y", main)
+    assert r.returncode == 0 and "WARNING" not in r.stderr, r.stderr
+
+
+def test_apparmor_hat_without_apparmor_is_refused(tmp_path):
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            if f.read().startswith("Y"):
+                pytest.skip("AppArmor is enabled here")
+    except OSError:
+        pass
+    path = write(tmp_path, "fpmd.conf", in_pool("apparmor_hat = fpmd-www"))
+    r = run("-t", "-y", path)
+    assert r.returncode == EX_CONFIG
+    assert_reported(r.stderr, path, 10, "pool www: apparmor_hat = fpmd-www needs AppArmor, which "
+                    "is not enabled on this system")
+
+
+def test_a_missing_cgi_root_stops_the_start(tmp_path):
+    """Not only -t: the start refuses it, where before the pool said it was
+    ready and its workers exited one after the other."""
+    path = write(tmp_path, "fpmd.conf", GLOBAL + POOL.replace("cgi.root = {tmp}\n",
+                                                             "cgi.root = {tmp}/nope\n"))
+    try:
+        r = subprocess.run([FPMD, "-F", "-O", "-y", path], capture_output=True, text=True,
+                           timeout=10)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail("fpmd started and served with a missing cgi.root: %s" % (e.stdout or b"")[-2000:])
+    assert r.returncode == EX_CONFIG, r.stdout + r.stderr
+    assert "cgi.root '%s/nope' does not exist" % tmp_path in r.stdout + r.stderr
+    assert "ready to handle connections" not in r.stdout + r.stderr
 
 
 def test_error_in_included_file(tmp_path):

@@ -787,3 +787,25 @@ def test_access_log_r_is_the_request_uri_not_the_script(fpmd, workdir):
     assert r.body == b"i"
     assert wait_for(lambda: os.path.exists(log) and "/pretty/url" in open(log).read(), 5), open(log).read()
     assert "index.php" not in open(log).read()
+
+
+def test_a_refused_php_value_is_said_once_per_pool_with_its_line(fpmd, workdir):
+    """php_value[] that PHP refuses or does not know: one warning each, naming
+    the file and line, not one per worker (the shared zygote's workers each
+    apply the pool's values), and the workers still serve."""
+    php(workdir, "ml.php", "<?php echo ini_get('memory_limit');")
+    extra = "php_admin_value[memory_limit] = 128MB\nphp_value[memory_limt] = 64M\n"
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=3, extra=extra)))
+    assert req(workdir, "/ml.php").status == 200
+    conf = fpmd.conf_path
+    refused = f"[pool www] [{conf}:13] php_admin_value[memory_limit] = '128MB' was refused by PHP"
+    unknown = f"[pool www] [{conf}:14] php_value[memory_limt]: PHP has no such setting"
+    fpmd.wait_log(re.escape(refused))
+    fpmd.wait_log(re.escape(unknown))
+    # every worker has started (and applied the values) before the count
+    assert wait_for(lambda: len(fpmd.workers()) >= 3)
+    for _ in range(6):
+        req(workdir, "/ml.php")
+    log = fpmd.log()
+    assert log.count(refused) == 1, log
+    assert log.count(unknown) == 1, log

@@ -165,9 +165,12 @@ def test_new_workers_that_cannot_start_keep_the_old_ones(fpmd, workdir):
     scripts(workdir)
     fpmd.start(basic_conf(workdir))
     old = fpmd.workers()
-    # cgi.root that will not resolve in the worker: the new workers die at start.
-    fpmd.write_conf(basic_conf(workdir, pool_conf(workdir).replace(f"cgi.root = {workdir}",
-                                                                   "cgi.root = /nonexistent/dir")))
+    # cgi.root that exists (fpmd -t passes) but that the pool's user cannot
+    # resolve: the new workers die at start.
+    os.makedirs(f"{workdir}/locked/inner")
+    os.chmod(f"{workdir}/locked", 0o700)
+    fpmd.write_conf(basic_conf(workdir, pool_conf(workdir).replace(
+        f"cgi.root = {workdir}", f"cgi.root = {workdir}/locked/inner")))
     fpmd.signal(signal.SIGUSR2)
     # "ready to handle connections" waits for a new generation that never comes (15 s)
     fpmd.wait_log("fpm is running", count=2)

@@ -875,12 +875,12 @@ static const struct xcase xcases[] = {
 	  "slowlog = /var/log/slow\n", 2, NULL },
 	{ XG XP "pm = static\npm.max_children = 1\n"
 	  "[two]\napp.type = php\nuser = nobody\npm = static\npm.max_children = 1\n"
-	  "listen = /run/w.sock\n", 9,
-	  "pool two: listen '/run/w.sock' is already used by pool www (listen)" },
+	  "listen = /run/w.sock\n", 14,
+	  "pool two: listen '/run/w.sock' is already used by pool www (its listen)" },
 	{ XG XP "pm = static\npm.max_children = 1\npm.status_listen = 9001\n"
 	  "[two]\napp.type = php\nuser = nobody\npm = static\npm.max_children = 1\n"
-	  "listen = 9001\n", 10,
-	  "pool two: listen '9001' is already used by pool www (pm.status_listen)" },
+	  "listen = 9001\n", 15,
+	  "pool two: listen '9001' is already used by pool www (its pm.status_listen)" },
 	{ XG XP "pm = static\npm.max_children = 1\npm.status_listen = /run/w.sock\n", 2,
 	  "pool www: pm.status_listen '/run/w.sock' is the same address as listen" },
 	{ XG, 0, "no pool defined; add at least one [POOLNAME] section" },
@@ -935,6 +935,40 @@ static void test_reopen_pool(void **state)
 	assert_string_equal(l.c->pools[0]->name, "www");
 	assert_int_equal(l.c->pools[0]->pm_max_children, 3);
 	assert_int_equal(l.c->log_level, LOG_LVL_DEBUG);
+	unload(&l);
+}
+
+/*
+ * In one file, a section opened again and a value given twice are worth a
+ * warning (the first value is lost); the pool and its last values stand.
+ * Where each directive was last set is kept for later checks.
+ */
+static void test_repeats_in_one_file(void **state)
+{
+	struct loaded l;
+	const char *f;
+	int line;
+
+	(void)state;
+	/* lines: 1 [global], 2 [www], 5 listen, 7 pm, 8 max_children, 9 listen, 10 [www], 11 max */
+	load(&l, XG XP "pm = static\npm.max_children = 1\nlisten = /run/x.sock\n"
+		 "[www]\npm.max_children = 3\n");
+	expect_no_errors(&l.d);
+	assert_int_equal(l.c->npools, 1);
+	assert_int_equal(l.c->pools[0]->pm_max_children, 3);
+	assert_string_equal(l.c->pools[0]->listen, "/run/x.sock");
+	expect_diag(&l.d, 0, MAIN, 9, "listen is set again (first at line 5); the last value counts");
+	expect_diag(&l.d, 0, MAIN, 10, "[www] opened again (first at line 2): its directives go to "
+		    "the same pool, the last value of each counts; rename one of them if they are "
+		    "two pools");
+	expect_diag(&l.d, 0, MAIN, 11,
+		    "pm.max_children is set again (first at line 8); the last value counts");
+	conf_where(&l.c->pools[0]->where, "listen", "x", 1, &f, &line);
+	assert_string_equal(f, MAIN);
+	assert_int_equal(line, 9);
+	conf_where(&l.c->pools[0]->where, "chdir", "x", 1, &f, &line);     /* a default */
+	assert_string_equal(f, "x");
+	assert_int_equal(line, 1);
 	unload(&l);
 }
 
@@ -1139,7 +1173,7 @@ static void test_all_errors_collected(void **state)
 	load(&l, "[global]\nlog_level = loud\ndaemonize = perhaps\n"
 		 "[www]\napp.type = cgi\ncgi.root = /srv\npm = static\npm.max_children = 0\n"
 		 "listen = /run/w.sock\nuser = nobody\npm.max_childs = 3\nfoo\n");
-	assert_int_equal(l.d.errors, 6);
+	assert_int_equal(l.d.errors, 5);
 	expect_diag(&l.d, 1, MAIN, 2,
 		    "log_level: 'loud' is not one of debug, notice, warning, error, alert");
 	expect_diag(&l.d, 1, MAIN, 3, "daemonize: 'perhaps' is not a valid boolean (use yes or no)");
@@ -1147,8 +1181,9 @@ static void test_all_errors_collected(void **state)
 	expect_diag(&l.d, 1, MAIN, 11,
 		    "unknown entry 'pm.max_childs' (did you mean 'pm.max_children'?)");
 	expect_diag(&l.d, 1, MAIN, 12, "expected 'key = value' after 'foo'");
-	expect_diag(&l.d, 1, MAIN, 4,
-		    "pool www: pm.max_children is not set; it must be a positive integer");
+	/* refused at its line, not also "not set" at the section's */
+	assert_int_equal(find_diag(&l.d, 1, "pool www: pm.max_children is not set; it must be a "
+				   "positive integer"), -1);
 	unload(&l);
 }
 
@@ -1290,11 +1325,9 @@ static void test_include_error_location(void **state)
 	opts_default(&l.opt);
 	load_fs(&l, MAIN, "[global]\ninclude = /etc/fpmd/pool.d/*.conf\nlog_level = foo\n",
 		files, 1);
-	assert_int_equal(l.d.errors, 3);
+	assert_int_equal(l.d.errors, 2);
 	expect_diag(&l.d, 1, "/etc/fpmd/pool.d/www.conf", 6,
 		    "pm.max_children: '-4' must be a positive integer");
-	expect_diag(&l.d, 1, "/etc/fpmd/pool.d/www.conf", 2,
-		    "pool www: pm.max_children is not set; it must be a positive integer");
 	/* the include opened [www]: the main file's next line is in that pool */
 	expect_diag(&l.d, 1, MAIN, 3, "'log_level' belongs in [global], not in pool www");
 	unload(&l);
@@ -1573,6 +1606,7 @@ int main(void)
 		cmocka_unit_test(test_ini_syntax),
 		cmocka_unit_test(test_ini_errors),
 		cmocka_unit_test(test_all_errors_collected),
+		cmocka_unit_test(test_repeats_in_one_file),
 		cmocka_unit_test(test_suggestions),
 		cmocka_unit_test(test_env_expansion),
 		cmocka_unit_test(test_env_repeated_key),
