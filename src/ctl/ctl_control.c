@@ -223,7 +223,24 @@ int ctl_master_main(int argc, char **argv)
 	}
 	if (!sock && !pidfile)
 		sock = CTL_DEFAULT_CONTROL;
-	if (signo < 0 || (sock && pidfile) || timeout <= 0 || optind != argc - (is_scale ? 2 : 0)) {
+	const char *why = NULL;
+	if (sock && pidfile)
+		why = "-c and -g: one or the other";
+	else if (timeout <= 0)
+		why = "--timeout must be a positive number of seconds";
+	else if (optind < argc - (is_scale ? 2 : 0))
+		why = "unexpected argument";
+	else if (optind > argc - (is_scale ? 2 : 0))
+		why = "scale needs a pool and a count";
+	else if (is_scale && (!strchr("+-=", argv[optind + 1][0]) || !argv[optind + 1][1] ||
+			      strspn(argv[optind + 1] + 1, "0123456789") != strlen(argv[optind + 1] + 1)))
+		why = "the count must be +N, -N or =N";
+	if (signo < 0 || why) {
+		if (why)
+			fprintf(stderr, "fpmctl %s: %s%s%s%s\n", cmd, why,
+				strcmp(why, "unexpected argument") == 0 ? " '" : "",
+				strcmp(why, "unexpected argument") == 0 ? argv[optind + (is_scale ? 2 : 0)] : "",
+				strcmp(why, "unexpected argument") == 0 ? "'" : "");
 		master_usage(stderr, cmd);
 		return CTL_EUSAGE;
 	}
@@ -266,6 +283,10 @@ int ctl_shortcut_main(int argc, char **argv)
 				 query[0] ? "&" : "", argv[i] + 2);
 		else {
 			int help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+			if (!help)
+				fprintf(stderr, "fpmctl %s: %s '%s'\n", argv[0],
+					argv[i][0] == '-' ? "unknown option, or one without its value,"
+							  : "unexpected argument", argv[i]);
 			fprintf(help ? stdout : stderr, "usage: fpmctl %s [-s unix:PATH|tcp:HOST:PORT] [--path PATH] "
 				"[--timeout S]%s\n", argv[0],
 				is_ping ? " [--ready [--max-queue N]]"

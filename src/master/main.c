@@ -310,6 +310,16 @@ int main(int argc, char **argv)
 			log_error("failed to load configuration file '%s'", config_path);
 		log_error("FPM initialization failed");
 		rc = EX_CONFIG_;
+		/*
+		 * The text was read: -T still shows it, resolved, when only the
+		 * system refused it (a relative path, a missing directory), which
+		 * is when the resolved paths are worth seeing.
+		 */
+		char *text = dump && !text_errors ? conf_dump(conf) : NULL;
+		if (text) {
+			fputs(text, stdout);
+			free(text);
+		}
 	} else if (dump) {
 		char *text = conf_dump(conf);
 		if (text) {

@@ -344,3 +344,14 @@ def test_dump_round_trip(tmp_path):
 def test_unknown_option(tmp_path):
     r = run("-x")
     assert r.returncode == EX_USAGE
+
+
+def test_dump_still_shows_the_resolved_text_when_only_the_system_refuses_it(tmp_path):
+    """-T after a system check failed (a directory missing): the effective
+    configuration is printed, then 78, as php-fpm's -tt dumps before its errors."""
+    path = write(tmp_path, "fpmd.conf", GLOBAL + POOL.replace("cgi.root = {tmp}\n",
+                                                             "cgi.root = {tmp}/nope\n"))
+    r = run("-T", "-y", path)
+    assert r.returncode == EX_CONFIG
+    assert "cgi.root = %s/nope" % tmp_path in r.stdout
+    assert "does not exist" in r.stderr

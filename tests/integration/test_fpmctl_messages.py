@@ -92,3 +92,24 @@ def test_default_control_socket_reaches_fpmd(workdir):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "www" in r.stdout and "QUIT=0" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("args,says", [
+    (("status", "--bogus"), "fpmctl status: unknown option, or one without its value, '--bogus'"),
+    (("pools", "-c", "/nonexistent.ctl", "extra"), "fpmctl pools: unexpected argument 'extra'"),
+    (("scale", "-c", "/nonexistent.ctl", "www", "3"),
+     "fpmctl scale: the count must be +N, -N or =N"),
+    (("scale", "-c", "/nonexistent.ctl", "www"), "fpmctl scale: scale needs a pool and a count"),
+])
+def test_a_usage_error_says_what_was_wrong(args, says):
+    """Not only the usage text: the line that was wrong, exit 2, nothing sent."""
+    r = ctl(*args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines()[0] == says, r.stderr
+
+
+def test_pools_and_scale_help_do_not_offer_a_signal():
+    for cmd in ("pools", "scale"):
+        r = ctl(cmd, "--help")
+        assert r.returncode == 0 and "-g PIDFILE" not in r.stdout, r.stdout
+    assert "-g PIDFILE" in ctl("reload", "--help").stdout
