@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,29 @@ static void probe_run(const char *path, const char *user, const char *group)
 				 strerror(errno));
 			goto out;
 		}
+	}
+	/*
+	 * Looked at here, as the pool's user and under the master's time limit,
+	 * never in the master: a path the pool's user can write may be a FIFO
+	 * (an open that waits for a writer) or a file of a FUSE mount it runs.
+	 */
+	int mf = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	unsigned char magic[4] = { 0 };
+	if (mf < 0) {
+		snprintf(msg, sizeof(msg), "cannot be opened: %s", strerror(errno));
+		goto out;
+	}
+	if (fstat(mf, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(mf);
+		snprintf(msg, sizeof(msg), "is not a regular file");
+		goto out;
+	}
+	ssize_t n = read(mf, magic, sizeof(magic));
+	close(mf);
+	if (n != 4 || memcmp(magic, "\177ELF", 4) != 0) {
+		snprintf(msg, sizeof(msg), "is not a shared object (ELF)");
+		goto out;
 	}
 	/* no user as root: only with -R, where the pool's workers run it as root too */
 	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -114,18 +138,6 @@ static void probe_exec(const struct pool_conf *p, int answer)
 int module_probe(const struct pool_conf *p, char *err, size_t cap)
 {
 	err[0] = '\0';
-	int fd = open(p->module_path, O_RDONLY | O_CLOEXEC);
-	unsigned char magic[4] = { 0 };
-	if (fd < 0) {
-		snprintf(err, cap, "cannot be opened: %s", strerror(errno));
-		return -1;
-	}
-	ssize_t n = read(fd, magic, sizeof(magic));
-	close(fd);
-	if (n != 4 || memcmp(magic, "\177ELF", 4) != 0) {
-		snprintf(err, cap, "is not a shared object (ELF)");
-		return -1;
-	}
 	int pp[2];
 	if (pipe2(pp, O_CLOEXEC) < 0) {
 		snprintf(err, cap, "cannot be checked: pipe: %s", strerror(errno));

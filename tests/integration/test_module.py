@@ -255,6 +255,36 @@ def test_reload_refuses_a_missing_module(fpmd, workdir, modules):
     assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
 
 
+def test_a_fifo_put_at_module_path_does_not_hang_the_master(fpmd, workdir, modules):
+    """The pool's user replaces its module with a FIFO and a reload comes: the
+    root master opened it to read its magic and waited there for a writer,
+    deaf to signals and to its control socket.  The file is looked at by the
+    probe process now (as the pool's user, time-limited): the reload is
+    refused, the master answers throughout."""
+    import shutil
+    so = f"{workdir}/app.so"
+    shutil.copy(f"{modules}/hello.so", so)
+    ctl = f"{workdir}/fpmd.ctl"
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so), global_extra=f"control_socket = {ctl}\n"))
+    before = fpmd.workers()
+    os.unlink(so)
+    os.mkfifo(so)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("reload refused", timeout=15)
+    assert f"module.path '{so}' is not a regular file" in fpmd.log()
+    from conftest import FPMCTL
+    r = subprocess.run([FPMCTL, "pools", "-c", ctl, "--timeout", "3"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert fpmd.workers() == before
+    assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
+    # and -t says so too, at once
+    from conftest import FPMD
+    r = subprocess.run([FPMD, "-t", "-y", fpmd.conf_path], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode != 0 and "is not a regular file" in r.stderr, r.stderr
+
+
 MISUSE = r'''
 #include <stdlib.h>
 #include <string.h>
