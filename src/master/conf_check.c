@@ -159,9 +159,9 @@ static void check_listen_dir(struct conf_diags *d, const struct pool_conf *p,
 			const char *f;
 			int l;
 			conf_where(&p->where, "listen", p->file, p->line, &f, &l);
-			diag_push(d, 1, f, l, "pool %s: listen = '%s': the directory '%s' does not exist "
-				  "(fpmd creates the socket's own directory, not its parents)", p->name,
-				  p->listen, parent);
+			diag_push(d, 1, f, l, "pool %s: unable to bind listening socket for address "
+				  "'%s': the directory '%s' does not exist (fpmd creates the socket's "
+				  "own directory, not its parents)", p->name, p->listen, parent);
 		}
 		free(copy2);
 	}

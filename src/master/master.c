@@ -32,6 +32,36 @@
 #include "master/status_listen.h"
 #include "proc/proctitle.h"
 
+/*
+ * initgroups()'s list, made here (see pool.h, groups): the user's groups
+ * from the host's NSS, and the pool's group, as initgroups(user, gid) sets.
+ * A user without a passwd name (a bare uid) gets the pool's group alone.
+ */
+static void resolve_groups(struct pool *p)
+{
+	free(p->groups);
+	p->groups = NULL;
+	p->ngroups = 0;
+	if (p->uid == (uid_t)-1 || !p->user_name[0])
+		return;
+	int n = 32;
+	for (int tries = 0; tries < 8; tries++) {
+		gid_t *list = malloc((size_t)n * sizeof(*list));
+		if (!list)
+			return;
+		int got = n;
+		if (getgrouplist(p->user_name, p->gid, list, &got) >= 0) {
+			p->groups = list;
+			p->ngroups = got;
+			return;
+		}
+		free(list);
+		if (got <= n)
+			return;
+		n = got;
+	}
+}
+
 static void resolve_user(struct pool *p)
 {
 	const struct pool_conf *pc = p->conf;
@@ -56,6 +86,7 @@ static void resolve_user(struct pool *p)
 		if (ids_group(pc->group, &gid) == 0)
 			p->gid = gid;
 	}
+	resolve_groups(p);
 }
 
 static int listen_perms_for(const struct pool_conf *pc, const struct pool *p,
@@ -114,6 +145,7 @@ static void pool_close(struct master *m, struct pool *p)
 			unlink(p->addr.path);
 	}
 	allowed_clients_free(&p->allowed);
+	free(p->groups);
 	sb_destroy(&p->sb);
 	free(p->own->slot_used);
 	if (p->wake_fd >= 0)

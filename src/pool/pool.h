@@ -36,6 +36,16 @@ struct pool {
 	gid_t gid;
 	char user_name[64];
 	char user_home[256];         /* its passwd entry's home: HOME in its workers, as php-fpm sets it */
+	/*
+	 * The user's supplementary groups, resolved by the master as it reads
+	 * the configuration (getgrouplist: NSS, the host's files), set by the
+	 * workers with setgroups(): never looked up in a worker, which may
+	 * already be in its chroot, whose /etc/group and NSS modules
+	 * (dlopen'ed as root) the pool's user may have written.  Owned by the
+	 * pool (freed with it); NULL with ngroups 0: none.
+	 */
+	gid_t *groups;
+	int ngroups;
 	int wake_fd;                 /* eventfd a worker pokes while the master sleeps */
 	int access_fd;               /* access.log, opened by the master; -1 = none */
 	/*

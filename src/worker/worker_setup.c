@@ -135,10 +135,16 @@ static int drop_privileges(struct worker *w)
 	if (p->uid == (uid_t)-1 && p->gid == (gid_t)-1)
 		return 0;
 	if (geteuid() == 0) {
-		if (p->uid != (uid_t)-1 && p->user_name[0]) {
-			if (initgroups(p->user_name, p->gid) < 0) {
-				log_sys(LL_ERROR, "[pool %s] failed to initgroups(%s, %d)", p->conf->name,
-					p->user_name, (int)p->gid);
+		/* the master's list (pool.h): no NSS here, possibly inside the chroot, as root */
+		if (p->uid != (uid_t)-1 && p->user_name[0] && p->ngroups > 0) {
+			if (setgroups((size_t)p->ngroups, p->groups) < 0) {
+				log_sys(LL_ERROR, "[pool %s] failed to setgroups() for %s (%d groups)",
+					p->conf->name, p->user_name, p->ngroups);
+				return -1;
+			}
+		} else if (p->uid != (uid_t)-1 && p->user_name[0] && p->gid != (gid_t)-1) {
+			if (setgroups(1, &p->gid) < 0) {
+				log_sys(LL_ERROR, "[pool %s] failed to setgroups()", p->conf->name);
 				return -1;
 			}
 		} else if (setgroups(0, NULL) < 0) {

@@ -151,7 +151,8 @@ BROKEN = [
     (in_pool("listen.allowed_clients = 127.0.0.1, 10.0.0.300"),
      "pool www: wrong IP address '10.0.0.300' in listen.allowed_clients", 10),
     (GLOBAL + POOL.replace("listen = {tmp}/www.sock", "listen = {tmp}/nodir/sub/www.sock"),
-     "pool www: listen = '{tmp}/nodir/sub/www.sock': the directory '{tmp}/nodir' does not exist", 9),
+     "pool www: unable to bind listening socket for address '{tmp}/nodir/sub/www.sock': "
+     "the directory '{tmp}/nodir' does not exist", 9),
     (GLOBAL + "include = {tmp}/nonexist.d/*.conf\n" + POOL,
      "include '{tmp}/nonexist.d/*.conf': its directory does not exist", 3),
     (in_pool("slowlog = /nonexistent/dir/slow.log"),

@@ -258,3 +258,33 @@ def test_a_symlinked_directory_in_roots_own_directory_is_followed(fpmd, workdir)
     assert fcgi_request(f"{workdir}/www.sock", "/ping", root=workdir).status == 200
     assert wait_for(lambda: os.path.exists(f"{real}/access.log") and
                     "/ping" in open(f"{real}/access.log").read(), 5)
+
+
+def test_a_chroots_group_file_gives_no_group_to_the_workers(fpmd, workdir):
+    """The workers' supplementary groups were looked up (initgroups) as root
+    after chroot(): the chroot's /etc/group, and NSS modules from its /lib,
+    loaded as root.  A pool's user who can write its chroot (a tenant's home)
+    got group 0, or root code.  The master resolves the list from the host's
+    files now; the workers only set it."""
+    import grp
+    import pwd
+    jail = os.path.join(workdir, "jail")
+    os.makedirs(f"{jail}/etc")
+    os.makedirs(f"{jail}/cgi-bin")
+    with open(f"{jail}/etc/group", "w") as f:
+        f.write("root:x:0:nobody\nshadow:x:42:nobody\nnogroup:x:65534:\n")
+    with open(f"{jail}/etc/nsswitch.conf", "w") as f:
+        f.write("passwd: files\ngroup: files\n")
+    pool = (f"[www]\nuser = nobody\ngroup = nogroup\nlisten = {workdir}/www.sock\npm = static\n"
+            f"pm.max_children = 1\napp.type = cgi\nchroot = {jail}\ncgi.root = /cgi-bin\n")
+    fpmd.start(basic_conf(workdir, pool))
+    worker = wait_for(lambda: fpmd.workers(), 5)[0]
+
+    def groups():
+        with open(f"/proc/{worker}/status") as f:
+            line = next(ln for ln in f if ln.startswith("Groups:"))
+        return sorted(int(g) for g in line.split()[1:])
+    nogroup = grp.getgrnam("nogroup").gr_gid
+    assert wait_for(lambda: os.stat(f"/proc/{worker}").st_uid == pwd.getpwnam("nobody").pw_uid, 5)
+    assert groups() == sorted(set(os.getgrouplist("nobody", nogroup))), groups()
+    assert 0 not in groups() and 42 not in groups()
