@@ -78,6 +78,30 @@ static void validate_global(struct conf_ctx *x)
 		resolve(x, &c->error_log, state);
 }
 
+/*
+ * exec.command's program is php-cgi: php-cgi, php-cgi8.2, or Debian's
+ * /usr/lib/cgi-bin/php8.2 (php followed by a version only: the CLI cannot
+ * serve FastCGI).  Its first word, with quotes or not.
+ */
+static int exec_runs_php_cgi(const char *command)
+{
+	const char *p = command + strspn(command, " \t\"'");
+	size_t n = strcspn(p, " \t\"'");
+	const char *base = p;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '/')
+			base = p + i + 1;
+	size_t bn = n - (size_t)(base - p);
+	if (bn >= 7 && strncmp(base, "php-cgi", 7) == 0)
+		return 1;
+	if (bn < 3 || strncmp(base, "php", 3) != 0)
+		return 0;
+	for (size_t i = 3; i < bn; i++)
+		if (!((base[i] >= '0' && base[i] <= '9') || base[i] == '.'))
+			return 0;
+	return 1;
+}
+
 /* The pm rules, php-fpm's, for pool p. */
 static void validate_pm(struct conf_ctx *x, struct pool_conf *p, const unsigned char *set)
 {
@@ -186,6 +210,14 @@ static void validate_app(struct conf_ctx *x, struct pool_conf *p, const unsigned
 	case APP_EXEC:
 		if (!p->exec_command)
 			POOL_ERR(x, p, "pool %s: app.type = exec needs exec.command", p->name);
+		/*
+		 * php-cgi runs whatever file SCRIPT_FILENAME (or its longest
+		 * existing prefix: cgi.fix_pathinfo) names: an uploaded
+		 * /uploads/a.jpg/x.php is PHP to it.  php-fpm and php pools limit
+		 * that to .php .phar by default; a php-cgi exec pool does too.
+		 */
+		else if (exec_runs_php_cgi(p->exec_command))
+			exts = php_exts;
 		/*
 		 * They reach the program as php-cgi's -d, the level of php.ini:
 		 * php-cgi has no admin level, so a script's ini_set() or a

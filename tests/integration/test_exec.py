@@ -700,3 +700,28 @@ def test_clients_that_give_up_do_not_put_the_pool_in_back_off(fpmd, workdir):
         assert r.status == 200 and r.body == b"ok", r.stdout
         assert time.monotonic() - t0 < 2, time.monotonic() - t0
     assert "keeps exiting" not in fpmd.log(), fpmd.log()
+
+
+def test_a_php_cgi_pool_runs_only_php_files_by_default(fpmd, workdir):
+    """php-cgi runs the longest existing file of SCRIPT_FILENAME: behind nginx's
+    classic `location ~ \\.php$` (no try_files), /uploads/evil.jpg/x.php ran an
+    uploaded picture as PHP.  Like php-fpm and php pools, a php-cgi exec pool
+    allows .php and .phar unless security.limit_extensions says otherwise."""
+    os.makedirs(f"{workdir}/uploads")
+    with open(f"{workdir}/uploads/evil.jpg", "w") as f:
+        f.write("GIF89a<?php echo 'RAN'; ?>")
+    with open(f"{workdir}/ok.php", "w") as f:
+        f.write("<?php echo 'php ok';")
+    fpmd.start(basic_conf(workdir, exec_pool(workdir)))
+    sock = f"{workdir}/php.sock"
+    r = fcgi_request(sock, "/ok.php", root=workdir)
+    assert r.body.endswith(b"php ok"), r.stdout
+    for uri in ("/uploads/evil.jpg/x.php", "/uploads/evil.jpg"):
+        r = fcgi_request(sock, uri, root=workdir,
+                         extra={"SCRIPT_FILENAME": workdir + uri})
+        assert b"RAN" not in r.stdout and r.status == 403, (uri, r.stdout)
+    fpmd.wait_log(r"denied \(see security.limit_extensions\)")
+    from conftest import FPMD
+    dump = subprocess.run([FPMD, "-T", "-y", fpmd.conf_path], capture_output=True, text=True)
+    assert "security.limit_extensions = \".php .phar\"" in dump.stdout or \
+        "security.limit_extensions = .php .phar" in dump.stdout, dump.stdout
