@@ -393,9 +393,11 @@ static char **build_env(const struct pool_conf *pc, struct request *r, const str
 	size_t n = 0, cap = 0;
 	for (size_t i = 0; i < req_param_count(r); i++) {
 		const struct fcgi_param *p = req_param_at(r, i);
+		/* the operator's env[] wins over what a request sends (GIT_PROJECT_ROOT=/) */
 		if (!cgi_env_allowed(p->name, (const char *const *)pc->cgi_pass_params.items,
 				     pc->cgi_pass_params.n) || strcmp(p->name, "SCRIPT_FILENAME") == 0 ||
-		    (s->has_path_info && strcmp(p->name, "PATH_INFO") == 0))
+		    (s->has_path_info && strcmp(p->name, "PATH_INFO") == 0) ||
+		    conf_kv_get(&pc->env, p->name))
 			continue;
 		if (env_push(&env, &n, &cap, p->name, p->value) < 0)
 			goto fail;

@@ -69,6 +69,24 @@ def test_cgi_pass_params_lets_named_params_through(fpmd, workdir):
     assert "GIT_CONFIG_COUNT" not in env and "GIT_CONFIG_KEY_0" not in env
 
 
+def test_the_pools_env_wins_over_what_a_request_sends(fpmd, workdir):
+    """env[GIT_PROJECT_ROOT] with the name in cgi.pass_params (both ways the docs
+    show): a request's GIT_PROJECT_ROOT=/ replaced the operator's value, and
+    git-http-backend would serve every repository on the disk."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    write_script(f"{www}/env.sh", ECHO_ENV)
+    fpmd.start(basic_conf(workdir, cgi_pool(
+        workdir, www, "env[GIT_PROJECT_ROOT] = /srv/git\nenv[HTTPS] = on\n"
+        "cgi.pass_params = GIT_PROJECT_ROOT GIT_HTTP_EXPORT_ALL\n")))
+    r = fcgi_request(f"{workdir}/www.sock", "/env.sh", root=www,
+                     extra={"GIT_PROJECT_ROOT": "/", "HTTPS": "off-by-client",
+                            "GIT_HTTP_EXPORT_ALL": "1"})
+    env = env_of(r)
+    assert env["GIT_PROJECT_ROOT"] == "/srv/git" and env["HTTPS"] == "on", env
+    assert env["GIT_HTTP_EXPORT_ALL"] == "1"      # a name env[] does not set still passes
+
+
 def test_cgi_pass_params_outside_a_cgi_pool_is_an_error(fpmd, workdir):
     pool = pool_conf(workdir, app="module", extra="cgi.pass_params = X\n"
                      "module.path = /nonexistent.so\n")
