@@ -24,9 +24,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "cgi/cgi.h"
 #include "handlers/cgi_landlock.h"
@@ -51,6 +53,7 @@ extern char **environ;
 
 /* Per-worker state, built once in worker_init. */
 struct cgi_state {
+	int dev_fd;                  /* /dev/fd works here (not a chroot without /proc) */
 	char **roots;
 	size_t nroots;
 	char **allow;
@@ -154,6 +157,7 @@ static int cgi_worker_init(struct worker *w)
 			  pc->name);
 		return -1;
 	}
+	st->dev_fd = access("/dev/fd/0", F_OK) == 0;
 	w->handler_data = st;
 	struct sigaction sa = { .sa_handler = on_sigterm };
 	sigemptyset(&sa.sa_mask);
@@ -193,7 +197,67 @@ struct script {
 	const char *interpreter;
 	int fd;
 	int allowed_by_list;
+	int by_fd;                   /* run through fd (/dev/fd/3 for an interpreter), not by path */
 };
+
+/*
+ * The checked path, opened refusing any symbolic link on the way: realpath
+ * gave a name without one, so a link there now was put in since (a race to
+ * run what the checks never saw).  openat2 (Linux 5.6); before it, the
+ * descriptor's own name must be the checked one.
+ */
+static int open_checked(const char *real)
+{
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW,
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, real, &how, sizeof(how));
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+	fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	char link[64], name[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, name, sizeof(name) - 1);
+	if (n < 0 || (size_t)n != strlen(real) || memcmp(name, real, (size_t)n) != 0) {
+		close(fd);
+		errno = ELOOP;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A #! script's interpreter opens the script by the name it is given: by
+ * its path, it is whatever is at that path then, not the file checked.
+ * Safe only when nobody but root can change what the path names: every
+ * directory from / to the script's owned by root and not writable by group
+ * or others (a sticky one, /tmp, is fine for a root-owned entry in it).
+ * Otherwise the script runs through its checked descriptor (/dev/fd/3).
+ */
+static int path_only_root_can_change(const char *real)
+{
+	char prefix[PATH_MAX];
+	struct stat st, parent;
+	if (lstat("/", &parent) < 0 || parent.st_uid != 0 || (parent.st_mode & 022))
+		return 0;
+	const char *end = strrchr(real, '/');
+	for (const char *p = real + 1; end && p <= end; p++) {
+		if (*p != '/' && p != end)
+			continue;
+		size_t n = (size_t)(p - real);
+		if (n == 0 || n >= sizeof(prefix))
+			break;
+		memcpy(prefix, real, n);
+		prefix[n] = '\0';
+		if (lstat(prefix, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
+			return 0;
+		if ((parent.st_mode & 022) && !(parent.st_mode & S_ISVTX))
+			return 0;
+		parent = st;
+	}
+	return !(parent.st_mode & 022);
+}
 
 static int under_root(const char *real, const char *root)
 {
@@ -313,9 +377,13 @@ static int resolve_script(struct worker *w, struct request *r, struct script *s)
 		return 403;
 	}
 
-	s->fd = open(s->real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	s->fd = open_checked(s->real);
 	if (s->fd < 0 || fstat(s->fd, &sb) < 0) {
-		log_sys(LL_WARNING, "[pool %s] cannot open script '%s'", pool, s->real);
+		if (errno == ELOOP)
+			log_warning("[pool %s] script '%s' changed into a symbolic link after it was "
+				    "checked: refused", pool, s->real);
+		else
+			log_sys(LL_WARNING, "[pool %s] cannot open script '%s'", pool, s->real);
 		return errno == ENOENT ? 404 : 403;
 	}
 	if (!S_ISREG(sb.st_mode)) {
@@ -334,9 +402,17 @@ static int resolve_script(struct worker *w, struct request *r, struct script *s)
 		return 403;
 	}
 	s->interpreter = pick_interpreter(pc, s->real);
-	if (!s->interpreter && access(s->real, X_OK) < 0) {
+	if (!s->interpreter && faccessat(s->fd, "", X_OK, AT_EMPTY_PATH) < 0) {
 		log_warning("[pool %s] script '%s' is not executable and no cgi.interpreter matches",
 			    pool, s->real);
+		return 403;
+	}
+	s->by_fd = !path_only_root_can_change(s->real);
+	if (s->by_fd && !st->dev_fd) {
+		log_warning("[pool %s] script '%s' is in a directory others than root can change, "
+			    "and /dev/fd is missing (a chroot without /proc) to run it through the "
+			    "descriptor checked: refused; mount /proc there, or make its directories "
+			    "root's", pool, s->real);
 		return 403;
 	}
 	return 0;
@@ -449,8 +525,10 @@ static void close_fd(int *fd)
  * vfork: the worker is paused until the child has exec'd, so the child may
  * only touch its own stack and report a failed exec through exec_errno.
  * A binary is executed by descriptor (execveat), so the file checked is the
- * file run; a #! script is run by its checked real path, as its
- * interpreter needs a name for it.
+ * file run.  A #! script is run by its checked real path when only root can
+ * change what that path names (its interpreter sees its name: $0, FindBin,
+ * __file__ work), else by descriptor too, its interpreter reading
+ * /dev/fd/3 (fd 3 stays open across the exec for it).
  */
 static int spawn_script(const struct script *s, char **env, struct script_proc *sp)
 {
@@ -471,8 +549,12 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		goto fail;
 
-	char *argv_interp[] = { (char *)s->interpreter, (char *)s->real, NULL };
+	/* the interpreter reads the checked file: through its descriptor when its path may change */
+	char *argv_interp[] = { (char *)s->interpreter, (char *)(s->by_fd ? "/dev/fd/3" : s->real),
+				NULL };
 	char *argv_plain[] = { (char *)s->real, NULL };
+	if (s->by_fd)
+		by_fd = 1;      /* a #! script too: the kernel gives its interpreter /dev/fd/3 */
 	int script_fd = s->fd;
 
 	pid_t worker = getpid();

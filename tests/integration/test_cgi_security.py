@@ -285,3 +285,122 @@ def test_a_worker_killed_outright_takes_its_script_with_it(fpmd, workdir):
     finally:
         if alive(pid):
             os.kill(pid, 9)
+
+
+def _race(workdir, sock, www, script, flip, body=b"", n=400, secs=8):
+    """Requests to script while flip() swaps what its path names, in a thread;
+    the answers' bodies."""
+    import threading
+    stop = threading.Event()
+    t = threading.Thread(target=lambda: [flip() for _ in iter(stop.is_set, True)], daemon=True)
+    t.start()
+    bodies = []
+    end = time.monotonic() + secs
+    try:
+        for _ in range(n):
+            if time.monotonic() > end:
+                break
+            r = fcgi_request(sock, script, root=www, method="POST" if body else "GET", body=body)
+            bodies.append(r.body)
+    finally:
+        stop.set()
+        t.join(5)
+    return bodies
+
+
+def test_a_script_swapped_after_its_checks_is_not_what_runs(fpmd, workdir):
+    """A directory of a cgi.root that someone else than root can write (an
+    upload directory): its script flipped between a harmless one and a
+    symbolic link out of the root (or to /bin/sh, the body as its commands).
+    fpmd checked a path and ran the path again: the race was won in tens of
+    requests.  Now the file checked is the file run: opened refusing links,
+    and a #! script read by its interpreter through /dev/fd/3 there."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    www = os.path.join(workdir, "www")
+    up = os.path.join(www, "uploads")
+    out = os.path.join(workdir, "outside")
+    os.makedirs(up)
+    os.makedirs(out)
+    os.chown(up, nobody.pw_uid, nobody.pw_gid)
+    write_script(f"{out}/evil.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nPWNED'\n")
+    write_script(f"{www}/good.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, children=2)))
+    sock = f"{workdir}/www.sock"
+    race = f"{up}/race.sh"
+    os.link(f"{www}/good.sh", race)
+
+    for target in (f"{out}/evil.sh", "/bin/sh"):
+        tmp_good, tmp_link = f"{up}/.good", f"{up}/.link"
+
+        def flip():
+            try:
+                os.link(f"{www}/good.sh", tmp_good)
+                os.rename(tmp_good, race)
+                os.symlink(target, tmp_link)
+                os.rename(tmp_link, race)
+            except OSError:
+                for p in (tmp_good, tmp_link):
+                    try:
+                        os.unlink(p)
+                    except OSError:
+                        pass
+        body = b"printf 'Content-Type: text/plain\\r\\n\\r\\nPWNED'\n"
+        bodies = _race(workdir, sock, www, "/uploads/race.sh", flip, body=body)
+        assert not [b for b in bodies if b"PWNED" in b], target
+        assert b"ok" in bodies, "the harmless script never ran: the test tested nothing"
+
+
+def test_a_script_only_root_can_change_keeps_its_name(fpmd, workdir):
+    """In directories only root can change, a #! script is run by its path:
+    its $0 is its name (awstats, FindBin, __file__ need it).  Elsewhere it is
+    run through its descriptor, and says so in $0."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    www = os.path.join(workdir, "www")
+    up = os.path.join(www, "uploads")
+    os.makedirs(up)
+    os.chown(up, nobody.pw_uid, nobody.pw_gid)
+    me = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$0\"\n"
+    write_script(f"{www}/me.sh", me)
+    write_script(f"{up}/me.sh", me)
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www)))
+    sock = f"{workdir}/www.sock"
+    assert fcgi_request(sock, "/me.sh", root=www).body == f"{www}/me.sh".encode()
+    assert fcgi_request(sock, "/uploads/me.sh", root=www).body == b"/dev/fd/3"
+
+
+def test_a_directory_swapped_after_the_checks_does_not_run_what_is_beyond(fpmd, workdir):
+    """The same race one level up: uploads/sub flips between a real directory
+    (its tool.cgi harmless) and a link to a directory out of the root whose
+    tool.cgi is a shell.  realpath saw the real one, the open walked the link."""
+    import pwd
+    import shutil as sh
+    nobody = pwd.getpwnam("nobody")
+    www = os.path.join(workdir, "www")
+    up = os.path.join(www, "uploads")
+    out = os.path.join(workdir, "outside")
+    os.makedirs(up)
+    os.makedirs(out)
+    os.chown(up, nobody.pw_uid, nobody.pw_gid)
+    sh.copy("/bin/sh", f"{out}/tool.cgi")
+    real = f"{up}/.real"
+    os.makedirs(real)
+    write_script(f"{real}/tool.cgi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, children=2)))
+    sock = f"{workdir}/www.sock"
+    sub, link = f"{up}/sub", f"{up}/.link"
+
+    def flip():
+        try:
+            os.rename(real, sub)           # the real directory in place
+            os.symlink(out, link)
+            os.rename(sub, real)
+            os.rename(link, sub)           # the link in place
+            os.unlink(sub)
+        except OSError:
+            pass
+    body = b"printf 'Content-Type: text/plain\\r\\n\\r\\nPWNED'\n"
+    bodies = _race(workdir, sock, www, "/uploads/sub/tool.cgi", flip, body=body)
+    assert not [b for b in bodies if b"PWNED" in b]
+    assert b"ok" in bodies, "the harmless script never ran: the test tested nothing"
