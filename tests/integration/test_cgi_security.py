@@ -351,7 +351,8 @@ def test_a_script_swapped_after_its_checks_is_not_what_runs(fpmd, workdir):
         assert b"ok" in bodies, "the harmless script never ran: the test tested nothing"
 
 
-def test_a_script_only_root_can_change_keeps_its_name(fpmd, workdir):
+@pytest.mark.parametrize("landlock", [False, True], ids=["plain", "landlock"])
+def test_a_script_only_root_can_change_keeps_its_name(fpmd, workdir, landlock):
     """In directories only root can change, a #! script is run by its path:
     its $0 is its name (awstats, FindBin, __file__ need it).  Elsewhere it is
     run through its descriptor, and says so in $0."""
@@ -364,7 +365,8 @@ def test_a_script_only_root_can_change_keeps_its_name(fpmd, workdir):
     me = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$0\"\n"
     write_script(f"{www}/me.sh", me)
     write_script(f"{up}/me.sh", me)
-    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www)))
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www,
+                                            "cgi.landlock = yes\n" if landlock else "")))
     sock = f"{workdir}/www.sock"
     assert fcgi_request(sock, "/me.sh", root=www).body == f"{www}/me.sh".encode()
     assert fcgi_request(sock, "/uploads/me.sh", root=www).body == b"/dev/fd/3"
