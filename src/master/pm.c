@@ -513,8 +513,10 @@ static void act(struct master *m, struct pool *p, const struct pool_view *v,
 	if (a->reached_max_children) {
 		p->own->max_children_reached++;
 		p->sb.hdr->max_children_reached = p->own->max_children_reached;
-		log_warning("[pool %s] server reached pm.max_children setting (%d), consider raising it",
-			    pc->name, pc->pm_max_children);
+		/* php-fpm's two lines, word for word: log matchers know them */
+		log_warning("[pool %s] server reached %s setting (%d), consider raising it", pc->name,
+			    pc->pm == PM_ONDEMAND ? "max_children" : "pm.max_children",
+			    pc->pm_max_children);
 	}
 	if (a->busy_warning)
 		log_warning("[pool %s] seems busy (you may need to increase pm.start_servers, or "

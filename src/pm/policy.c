@@ -60,7 +60,6 @@ static void decide_dynamic(const struct pool_conf *pc, unsigned floor, struct pm
 	int short_of_spares = v->idle < min_spare;
 	if (!short_of_spares && !waiting) {
 		mem->spawn_rate = 1;
-		mem->max_children_warned = 0;
 		return;
 	}
 	/* workers die at start: children.c's timer starts them again, after the back-off */
@@ -77,6 +76,8 @@ static void decide_dynamic(const struct pool_conf *pc, unsigned floor, struct pm
 		want = min_u(waiting, cap);
 	want = min_u(want, max - live);
 	out->spawn = want;
+	if (want)
+		mem->max_children_warned = 0;   /* php-fpm's: a worker started ends the episode */
 	if (short_of_spares) {
 		out->busy_warning = mem->spawn_rate >= 8;
 		mem->spawn_rate = mem->spawn_rate * 2 > cap ? cap : mem->spawn_rate * 2;
@@ -103,12 +104,12 @@ static void decide_ondemand(const struct pool_conf *pc, unsigned floor, struct p
 	if (waiting && v->backing_off) {
 		/* workers die at start: the back-off's end spawns (children.c) */
 	} else if (waiting) {
-		if (live >= max)
+		if (live >= max) {
 			reached_max(mem, out);
-		else
+		} else {
 			out->spawn = min_u(min_u(waiting, cap), max - live);
-	} else if (v->pending == 0) {
-		mem->max_children_warned = 0;
+			mem->max_children_warned = 0;   /* a worker started ends the episode */
+		}
 	}
 	live += out->spawn;
 	if (live < floor && live < max)

@@ -1,5 +1,6 @@
 """Process managers: dynamic, ondemand, recycling, request timeouts, slowlog, listen queue."""
 import json
+import re
 import os
 import signal
 import threading
@@ -315,3 +316,37 @@ def test_dynamic_spare_shortfall_waits_for_the_next_tick(fpmd, workdir):
     assert len(fpmd.workers()) == 1, fpmd.workers()
     assert fcgi_request(sock, "/long.sh", root=workdir, timeout=10).body == b"ok"
     assert len(fpmd.workers()) == 2, fpmd.workers()   # spawned at the tick while it ran
+
+
+def test_reaching_max_children_is_said_once_per_episode_as_php_fpm(fpmd, workdir):
+    """A busy dynamic pool at pm.max_children, idle for a moment between
+    requests: the warning (and the status page's "max children reached")
+    came every few looks, 38 in 10 s, where php-fpm says it once until it
+    starts a worker again.  ondemand's line is php-fpm's own wording."""
+    write_script(f"{workdir}/nap.sh", "#!/bin/sh\nsleep 0.05\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    extra = ("pm.start_servers = 2\npm.min_spare_servers = 1\npm.max_spare_servers = 2\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="dynamic", children=2, extra=extra)))
+    sock = f"{workdir}/www.sock"
+    end = time.monotonic() + 3
+
+    def client():
+        while time.monotonic() < end:
+            fcgi_request(sock, "/nap.sh", root=workdir)
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    said = fpmd.log().count("server reached pm.max_children setting (2)")
+    assert said == 1, said
+    assert status(sock)["max children reached"] == 1
+
+
+def test_ondemand_says_php_fpms_words_at_max_children(fpmd, workdir):
+    write_script(f"{workdir}/nap.sh", "#!/bin/sh\nsleep 0.5\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="ondemand", children=1)))
+    threads, results, errors = burst(f"{workdir}/www.sock", workdir, "/nap.sh", 3)
+    for t in threads:
+        t.join(30)
+    assert not errors and len(results) == 3
+    fpmd.wait_log(re.escape("[pool www] server reached max_children setting (1), consider raising it"))
