@@ -342,6 +342,12 @@ static void validate_pool(struct conf_ctx *x, struct pool_conf *p, const unsigne
 	if (p->request_slowlog_timeout > 0 && !p->slowlog)
 		POOL_ERR(x, p, "pool %s: slowlog must be set when request_slowlog_timeout (%ds) is "
 			 "greater than 0", p->name, p->request_slowlog_timeout);
+	/* php-fpm refuses it too: such a request is killed before it could be slow-logged */
+	if (p->request_terminate_timeout > 0 &&
+	    p->request_slowlog_timeout > p->request_terminate_timeout)
+		POOL_ERR(x, p, "pool %s: 'request_slowlog_timeout' (%d) can't be greater than "
+			 "'request_terminate_timeout' (%d)", p->name, p->request_slowlog_timeout,
+			 p->request_terminate_timeout);
 	resolve_pool_paths(x, p, set);
 }
 

@@ -547,7 +547,11 @@ static int resolve(struct php_request *pr, const char **why)
 					(unsigned)pc->security_limit_extensions.n)) {
 		php_host->log(LOG_L_WARNING, "[pool %s] Access to the script '%s' has been denied (see "
 			      "security.limit_extensions)", php_pool_name(), pr->paths.script);
-		*why = "Access to the script has been denied (see security.limit_extensions)";
+		/* php-fpm's line to the web server names the script, as it is in nginx's log */
+		static char denied[PATH_MAX + 96];
+		snprintf(denied, sizeof(denied), "Access to the script '%s' has been denied (see "
+			 "security.limit_extensions)", pr->paths.script);
+		*why = denied;
 		return 403;
 	}
 	if (script_readable(pr->paths.script) < 0) {

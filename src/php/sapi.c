@@ -104,8 +104,15 @@ static size_t sapi_fpmd_ub_write(const char *str, size_t len)
 		/* fpmd -i / -m, or output at startup */
 		return fwrite(str, 1, len, stdout);
 	}
-	if (r->finished)
-		return len;     /* after fastcgi_finish_request(): nobody is listening */
+	if (r->finished) {
+		/*
+		 * After fastcgi_finish_request() nobody is listening: as php-fpm's
+		 * failed write, the connection is aborted (connection_status() 1),
+		 * and the script ends unless ignore_user_abort() asked otherwise.
+		 */
+		php_handle_aborted_connection();
+		return 0;
+	}
 	if (php_host->write(r, str, len) < 0) {
 		php_handle_aborted_connection();
 		return 0;
@@ -213,7 +220,10 @@ static char *sapi_fpmd_getenv(const char *name, size_t len)
 		return NULL;
 	memcpy(key, name, len);
 	key[len] = '\0';
-	return (char *)php_request_var(key, NULL);
+	const char *v = php_request_var(key, NULL);
+	if (!v && strcmp(key, "FCGI_ROLE") == 0)
+		v = "RESPONDER";        /* php-fpm's, when the web server did not send one */
+	return (char *)v;
 }
 
 /* The environment PHP would import, then the request's params over it (php-fpm's $_SERVER). */
@@ -235,6 +245,11 @@ static void add_request_vars(zval *arr, int filter_arg, int filtered)
 	const struct pathinfo *pi = php_request_pathinfo();
 	if (!r)
 		return;
+	/* php-fpm's FastCGI layer sets it before the params (which may replace it) */
+	if (filtered)
+		register_filtered("FCGI_ROLE", "RESPONDER", 9, arr, filter_arg);
+	else
+		php_register_variable_safe("FCGI_ROLE", "RESPONDER", 9, arr);
 	size_t n = php_host->param_count(r);
 	for (size_t i = 0; i < n; i++) {
 		const struct fcgi_param *p = php_host->param_at(r, i);

@@ -131,6 +131,9 @@ BROKEN = [
      "pool www: pm.start_servers (3) must not be greater than pm.max_spare_servers (2)", 3),
     (GLOBAL + POOL + "request_slowlog_timeout = 5s\n",
      "slowlog must be set when request_slowlog_timeout (5s) is greater than 0", 3),
+    (GLOBAL + POOL + "request_slowlog_timeout = 5s\nslowlog = {tmp}/slow.log\n"
+     "request_terminate_timeout = 3s\n",
+     "pool www: 'request_slowlog_timeout' (5) can't be greater than 'request_terminate_timeout' (3)", 3),
     (GLOBAL + POOL.replace("pm = static\n", ""),
      "pool www: pm is not set; choose one of static, dynamic, ondemand", 3),
     (GLOBAL + POOL.replace("listen = {tmp}/www.sock\n", ""), "pool www: listen is not set", 3),

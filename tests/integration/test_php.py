@@ -146,8 +146,9 @@ def test_headers_cookies_status_codes(fpmd, workdir):
 
 def test_fastcgi_finish_request(fpmd, workdir):
     marker = os.path.join(workdir, "after.txt")
-    php(workdir, "finish.php", "<?php echo 'answered'; var_dump(fastcgi_finish_request());"
-        f" sleep(2); echo 'lost'; file_put_contents('{marker}', 'ran on');")
+    # output after it would end the script, as in php-fpm (see below): none before the marker
+    php(workdir, "finish.php", "<?php echo 'answered'; $ok = fastcgi_finish_request();"
+        f" sleep(2); file_put_contents('{marker}', $ok ? 'ran on' : 'failed'); echo 'lost';")
     os.chmod(workdir, 0o777)
     fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
     t = time.monotonic()
@@ -809,3 +810,39 @@ def test_a_refused_php_value_is_said_once_per_pool_with_its_line(fpmd, workdir):
     log = fpmd.log()
     assert log.count(refused) == 1, log
     assert log.count(unknown) == 1, log
+
+
+def test_output_after_finish_request_aborts_as_in_php_fpm(fpmd, workdir):
+    """Output after fastcgi_finish_request() goes nowhere: php-fpm's write fails,
+    the connection is aborted (connection_status() 1) and the script ends,
+    unless ignore_user_abort(true).  fpmd dropped the output and went on,
+    connection_status() 0."""
+    marks = os.path.join(workdir, "marks")
+    os.makedirs(marks)
+    os.chmod(marks, 0o777)
+    php(workdir, "ffr.php", "<?php if (isset($_GET['iua'])) ignore_user_abort(true);\n"
+        "echo 'answered'; fastcgi_finish_request();\n"
+        "echo str_repeat('x', 200000); flush();\n"
+        f"file_put_contents('{marks}/' . ($_GET['iua'] ?? 'plain'), connection_status());\n")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    assert req(workdir, "/ffr.php").body == b"answered"
+    assert req(workdir, "/ffr.php?iua=1").body == b"answered"
+    assert wait_for(lambda: os.path.exists(f"{marks}/1"), 5)
+    assert open(f"{marks}/1").read() == "1"               # aborted, and went on
+    time.sleep(0.3)
+    assert not os.path.exists(f"{marks}/plain")           # ended at its first output
+    assert req(workdir, "/ffr.php").body == b"answered"   # the worker serves on
+
+
+def test_fcgi_role_and_the_denied_script_reach_php_and_nginx_as_in_php_fpm(fpmd, workdir):
+    """$_SERVER['FCGI_ROLE'] and getenv('FCGI_ROLE') are RESPONDER, as php-fpm's
+    FastCGI layer sets; a script security.limit_extensions refuses is named in
+    the line the web server logs (nginx's error log), not only in fpmd's."""
+    php(workdir, "role.php", "<?php echo $_SERVER['FCGI_ROLE'] ?? '-', ' ', getenv('FCGI_ROLE');")
+    php(workdir, "notes.txt", "<?php echo 'RAN';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    assert req(workdir, "/role.php").body == b"RESPONDER RESPONDER"
+    r = req(workdir, "/notes.txt")
+    assert r.status == 403 and b"RAN" not in r.stdout
+    assert (f"Access to the script '{workdir}/notes.txt' has been denied (see "
+            "security.limit_extensions)").encode() in r.stderr, r.stderr
