@@ -423,13 +423,49 @@ struct param_ini {
 	int mode, stage;
 };
 
+/*
+ * php.ini_params = user: entries a script may ini_set() but a FastCGI param
+ * may not, as they name a file to write or include, a handler or code to
+ * call, or a mail server: whoever reaches the socket would point PHP at
+ * them (error_log aimed at a .php in an upload directory, and a warning
+ * quoting the request, is code execution).  The pool's php_value[], or
+ * php.ini_params = all for a trusted web server, sets them.
+ */
+static int user_param_refused(const char *name)
+{
+	static const char *const exact[] = {
+		"error_log", "include_path", "unserialize_callback_func", "error_prepend_string",
+		"error_append_string", "docref_root", "docref_ext", "SMTP", "smtp_port",
+		"sendmail_from", "url_rewriter.hosts", "url_rewriter.tags",
+	};
+	static const char *const prefix[] = { "session.", "mail.", "assert.", "xdebug.",
+					      "opcache.", "zend_extension" };
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (strcasecmp(name, exact[i]) == 0)
+			return 1;
+	for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
+		if (strncasecmp(name, prefix[i], strlen(prefix[i])) == 0)
+			return 1;
+	return 0;
+}
+
 static void apply_param_entry(zval *name, zval *value, zval *unused, int type, void *arg)
 {
 	const struct param_ini *pi = arg;
+	static int refused_said;
 	(void)unused;
 	if (type != ZEND_INI_PARSER_ENTRY || !name || !value || Z_TYPE_P(name) != IS_STRING ||
 	    Z_TYPE_P(value) != IS_STRING || !Z_STRLEN_P(name))
 		return;
+	if (pi->mode == ZEND_INI_USER && user_param_refused(Z_STRVAL_P(name))) {
+		/* once per worker at warning level: a web server sends it with every request */
+		php_host->log(refused_said++ ? LOG_L_DEBUG : LOG_L_WARNING,
+			      "[pool %s] PHP_VALUE: '%s' names a file, a handler or code, which "
+			      "php.ini_params = user keeps to the pool: set it with php_value[] (or "
+			      "php.ini_params = all to trust every sender of FastCGI params)",
+			      php_pool_name(), Z_STRVAL_P(name));
+		return;
+	}
 	zend_result ok = zend_alter_ini_entry_chars_ex(Z_STR_P(name), Z_STRVAL_P(value),
 						      Z_STRLEN_P(value), pi->mode, pi->stage, 0);
 	if (ok == FAILURE)

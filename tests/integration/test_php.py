@@ -257,6 +257,30 @@ def test_php_value_fastcgi_param_is_request_scoped_and_user_level(fpmd, workdir)
     assert req(workdir, "/p.php").body.split()[0] != b"5"   # gone with the request
 
 
+def test_php_value_cannot_point_php_at_a_file_or_code_by_default(fpmd, workdir):
+    """php.ini_params = user: what a script may ini_set(), but not what names a
+    file, a handler or code.  Whoever reaches the socket aimed error_log at a
+    .php in an upload directory, and a warning quoting the request wrote code
+    there that the next request ran."""
+    up = os.path.join(workdir, "uploads")
+    os.makedirs(up)
+    os.chmod(up, 0o777)
+    php(workdir, "page.php", "<?php echo ini_get('error_log') ?: '-', ' ', ini_get('precision'), ' ';"
+        " @include 'pages/' . basename($_GET['p'] ?? 'x') . '.php'; include 'pages/' . "
+        "basename($_GET['p'] ?? 'x') . '.php';")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1)))
+    log = f"{up}/errors.php"
+    payload = "<?php echo 'CODE', 'RAN'; __halt_compiler();"
+    import urllib.parse
+    r = req(workdir, "/page.php", extra={
+        "QUERY_STRING": "p=" + urllib.parse.quote(payload),
+        "PHP_VALUE": "\n".join([f"error_log={log}", "log_errors=1", "html_errors=0", "precision=7",
+                                f"include_path={up}", f"session.save_path={up}"])})
+    assert r.body.startswith(b"- 7 "), r.stdout       # precision is the script's to set: applied
+    assert not os.path.exists(log)
+    fpmd.wait_log(re.escape("PHP_VALUE: 'error_log' names a file, a handler or code"))
+
+
 def test_php_ini_params_all_is_php_fpms_behaviour(fpmd, workdir):
     php(workdir, "p.php", "<?php echo ini_get('memory_limit');")
     fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra="php.ini_params = all\n")))
