@@ -7,6 +7,7 @@
 #include "master/conf_check.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <grp.h>
 #include <libgen.h>
 #include <netinet/in.h>
@@ -110,6 +111,37 @@ static void check_cgi_paths(struct conf_diags *d, const struct pool_conf *p)
 	if (missing && missing == total && total > 1)
 		diag_push(d, 1, p->file, p->line, "pool %s: no cgi.root or cgi.allow[] exists: its "
 			  "workers could run no script", p->name);
+	/*
+	 * Debian's php8.2-cgi installs /usr/lib/cgi-bin/php8.2: with no extension
+	 * list, a client names it as the script and php-cgi runs whatever file
+	 * PATH_TRANSLATED names (an upload) as PHP.
+	 */
+	if (p->security_limit_extensions.n == 0)
+		for (size_t i = 0; i < p->cgi_root.n; i++) {
+			char pattern[4096];
+			snprintf(pattern, sizeof(pattern), "%s%s/php*", chroot_dir, p->cgi_root.items[i]);
+			glob_t g;
+			if (glob(pattern, 0, NULL, &g) != 0)
+				continue;
+			for (size_t k = 0; k < g.gl_pathc; k++) {
+				const char *base = strrchr(g.gl_pathv[k], '/');
+				base = base ? base + 1 : g.gl_pathv[k];
+				if (strncmp(base, "php-cgi", 7) != 0 &&
+				    strspn(base + 3, "0123456789.") != strlen(base + 3))
+					continue;
+				if (access(g.gl_pathv[k], X_OK) < 0)
+					continue;
+				const char *f;
+				int l;
+				conf_where(&p->where, "security.limit_extensions", p->file, p->line, &f, &l);
+				diag_push(d, 0, f, l, "pool %s: cgi.root '%s' holds php-cgi (%s) and "
+					  "security.limit_extensions allows every name: a client can run it "
+					  "on any file it names as PHP; list the extensions to run", p->name,
+					  p->cgi_root.items[i], base);
+				break;
+			}
+			globfree(&g);
+		}
 }
 
 /*

@@ -359,3 +359,24 @@ def test_dump_still_shows_the_resolved_text_when_only_the_system_refuses_it(tmp_
     assert r.returncode == EX_CONFIG
     assert "cgi.root = %s/nope" % tmp_path in r.stdout
     assert "does not exist" in r.stderr
+
+
+def test_php_cgi_in_a_cgi_root_open_to_every_name_is_a_warning(tmp_path):
+    """Debian's php8.2-cgi lives in /usr/lib/cgi-bin, the README's cgi.root: with
+    an empty security.limit_extensions a client names it and php-cgi runs any
+    file PATH_TRANSLATED names as PHP."""
+    cgi = tmp_path / "cgi-bin"
+    cgi.mkdir()
+    php = cgi / "php8.2"
+    php.write_text("#!/bin/sh\n")
+    php.chmod(0o755)
+    text = GLOBAL + POOL.replace("cgi.root = {tmp}\n", "cgi.root = {tmp}/cgi-bin\n") \
+        + 'security.limit_extensions = ""\n'
+    path = write(tmp_path, "fpmd.conf", text)
+    r = run("-t", "-y", path)
+    assert r.returncode == 0, r.stderr
+    assert_reported(r.stderr, path, 10, "holds php-cgi (php8.2) and security.limit_extensions "
+                    "allows every name")
+    r = run("-t", "-y", write(tmp_path, "ok.conf", GLOBAL + POOL.replace(
+        "cgi.root = {tmp}\n", "cgi.root = {tmp}/cgi-bin\n")))
+    assert "php-cgi" not in r.stderr
