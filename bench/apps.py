@@ -355,11 +355,17 @@ def symfony():
                                   "php.worker_boot = zygote\npm.max_requests = 1\n"))
         servers.append(start_fpmd("symfony", "fpmd zygote mr=100", user + env + worker +
                                   "php.worker_boot = zygote\npm.max_requests = 100\n"))
+        # the example's opt-in warm-up: one request handled in the zygote before it forks
+        servers.append(start_fpmd("symfony", "fpmd zygote mr=100 warm", user + env + worker +
+                                  "php.worker_boot = zygote\npm.max_requests = 100\n"
+                                  "env[FPMD_WARMUP_URI] = /\n"))
         res = measure(servers, pages)
         report("symfony", servers, pages, res, [
             "fpmd: classic, a script per request; worker: php.worker, the kernel booted once per "
             "worker (the loop); zygote mr=N: booted once in the pool's zygote, every worker a fork "
-            "of it that serves N requests (mr=1: every request from the pristine booted state)."])
+            "of it that serves N requests (mr=1: every request from the pristine booted state); "
+            "warm: with the example's env[FPMD_WARMUP_URI] = /, a request handled in the zygote "
+            "before it forks."])
     finally:
         for s in servers:
             s.stop()
