@@ -56,6 +56,23 @@ static void diag_push(struct conf_diags *d, int severity, const char *file, int 
 }
 
 /* where: the [global] or pool where-list the directive what was set in, with its section's place */
+/* A diagnostic at the line that set directive in pool p (its section's, for a default). */
+static void diag_at(struct conf_diags *d, int severity, const struct pool_conf *p,
+		    const char *directive, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void diag_at(struct conf_diags *d, int severity, const struct pool_conf *p,
+		    const char *directive, const char *fmt, ...)
+{
+	const char *file;
+	int line;
+	char buf[1024];
+	va_list ap;
+	conf_where(&p->where, directive, p->file, p->line, &file, &line);
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	diag_push(d, severity, file, line, "%s", buf);
+}
+
 static void check_dir_writable(struct conf_diags *d, const char *what, const char *path,
 			       const struct conf_kv_list *where, const char *file, int line)
 {
@@ -101,10 +118,7 @@ static void check_cgi_paths(struct conf_diags *d, const struct pool_conf *p)
 			if (ok)
 				continue;
 			missing++;
-			const char *f;
-			int l;
-			conf_where(&p->where, names[k], p->file, p->line, &f, &l);
-			diag_push(d, missing == total ? 1 : 0, f, l, "pool %s: %s '%s'%s %s", p->name,
+			diag_at(d, missing == total ? 1 : 0, p, names[k], "pool %s: %s '%s'%s %s", p->name,
 				  names[k], lists[k]->items[i], *chroot_dir ? " (inside the chroot)" : "",
 				  k == 0 ? "does not exist or is not a directory" : "does not exist");
 		}
@@ -131,13 +145,10 @@ static void check_cgi_paths(struct conf_diags *d, const struct pool_conf *p)
 					continue;
 				if (access(g.gl_pathv[k], X_OK) < 0)
 					continue;
-				const char *f;
-				int l;
-				conf_where(&p->where, "security.limit_extensions", p->file, p->line, &f, &l);
-				diag_push(d, 0, f, l, "pool %s: cgi.root '%s' holds php-cgi (%s) and "
-					  "security.limit_extensions allows every name: a client can run it "
-					  "on any file it names as PHP; list the extensions to run", p->name,
-					  p->cgi_root.items[i], base);
+				diag_at(d, 0, p, "security.limit_extensions", "pool %s: cgi.root '%s' "
+					"holds php-cgi (%s) and security.limit_extensions allows every "
+					"name: a client can run it on any file it names as PHP; list the "
+					"extensions to run", p->name, p->cgi_root.items[i], base);
 				break;
 			}
 			globfree(&g);
@@ -162,10 +173,7 @@ static void check_apparmor(struct conf_diags *d, const struct pool_conf *p)
 	}
 	if (buf[0] == 'Y')
 		return;
-	const char *file;
-	int line;
-	conf_where(&p->where, "apparmor_hat", p->file, p->line, &file, &line);
-	diag_push(d, 1, file, line, "pool %s: apparmor_hat = %s needs AppArmor, which is not "
+	diag_at(d, 1, p, "apparmor_hat", "pool %s: apparmor_hat = %s needs AppArmor, which is not "
 		  "enabled on this system (/sys/module/apparmor/parameters/enabled); remove the "
 		  "line or enable AppArmor", p->name, p->apparmor_hat);
 }
@@ -188,10 +196,7 @@ static void check_listen_dir(struct conf_diags *d, const struct pool_conf *p,
 		char *copy2 = strdup(dir);
 		const char *parent = copy2 ? dirname(copy2) : NULL;
 		if (parent && stat(parent, &st) < 0) {
-			const char *f;
-			int l;
-			conf_where(&p->where, "listen", p->file, p->line, &f, &l);
-			diag_push(d, 1, f, l, "pool %s: unable to bind listening socket for address "
+			diag_at(d, 1, p, "listen", "pool %s: unable to bind listening socket for address "
 				  "'%s': the directory '%s' does not exist (fpmd creates the socket's "
 				  "own directory, not its parents)", p->name, p->listen, parent);
 		}
@@ -339,28 +344,21 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 			diag_push(d, 1, p->file, p->line, "pool %s: %s: no such user or group", p->name, err);
 		check_dirs(d, p);
 		check_apparmor(d, p);
-		const char *where_file;
-		int where_line;
-		conf_where(&p->where, "listen", p->file, p->line, &where_file, &where_line);
 		int listen_ok = p->listen && listen_parse(p->listen, &a, err, sizeof(err)) == 0;
 		if (listen_ok)
 			check_listen_dir(d, p, &a);
 		if (p->listen_allowed_clients && *p->listen_allowed_clients) {
 			struct allowed_clients ac;
 			char why[256];
-			const char *f;
-			int l;
 			if (allowed_clients_parse(p->listen_allowed_clients, &ac, why, sizeof(why)) == 0) {
 				allowed_clients_free(&ac);
 			} else {
-				conf_where(&p->where, "listen.allowed_clients", p->file, p->line, &f, &l);
-				diag_push(d, 1, f, l, "pool %s: %s (IPv4 or IPv6 addresses, or 'any', "
-					  "separated by commas)", p->name, why);
+				diag_at(d, 1, p, "listen.allowed_clients", "pool %s: %s (IPv4 or IPv6 "
+					"addresses, or 'any', separated by commas)", p->name, why);
 			}
 		}
 		if (p->listen && !listen_ok)
-			diag_push(d, 1, where_file, where_line, "pool %s: listen = '%s': %s", p->name,
-				  p->listen, err);
+			diag_at(d, 1, p, "listen", "pool %s: listen = '%s': %s", p->name, p->listen, err);
 		else if (p->listen && reachable_by_anyone(&a) &&
 			 !(p->listen_allowed_clients && *p->listen_allowed_clients))
 			diag_push(d, 0, p->file, p->line, "pool %s: listen = '%s' accepts FastCGI from "

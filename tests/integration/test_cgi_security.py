@@ -287,6 +287,20 @@ def test_a_worker_killed_outright_takes_its_script_with_it(fpmd, workdir):
             os.kill(pid, 9)
 
 
+def _upload_tree(workdir):
+    """www/ (root's), www/uploads/ (nobody's: someone else than root can change
+    what is in it) and outside/ (out of the root)."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    www = os.path.join(workdir, "www")
+    up = os.path.join(www, "uploads")
+    out = os.path.join(workdir, "outside")
+    os.makedirs(up)
+    os.makedirs(out)
+    os.chown(up, nobody.pw_uid, nobody.pw_gid)
+    return www, up, out
+
+
 def _race(workdir, sock, www, script, flip, body=b"", n=400, secs=8):
     """Requests to script while flip() swaps what its path names, in a thread;
     the answers' bodies."""
@@ -315,14 +329,7 @@ def test_a_script_swapped_after_its_checks_is_not_what_runs(fpmd, workdir):
     fpmd checked a path and ran the path again: the race was won in tens of
     requests.  Now the file checked is the file run: opened refusing links,
     and a #! script read by its interpreter through /dev/fd/3 there."""
-    import pwd
-    nobody = pwd.getpwnam("nobody")
-    www = os.path.join(workdir, "www")
-    up = os.path.join(www, "uploads")
-    out = os.path.join(workdir, "outside")
-    os.makedirs(up)
-    os.makedirs(out)
-    os.chown(up, nobody.pw_uid, nobody.pw_gid)
+    www, up, out = _upload_tree(workdir)
     write_script(f"{out}/evil.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nPWNED'\n")
     write_script(f"{www}/good.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
     fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, children=2)))
@@ -376,15 +383,8 @@ def test_a_directory_swapped_after_the_checks_does_not_run_what_is_beyond(fpmd, 
     """The same race one level up: uploads/sub flips between a real directory
     (its tool.cgi harmless) and a link to a directory out of the root whose
     tool.cgi is a shell.  realpath saw the real one, the open walked the link."""
-    import pwd
     import shutil as sh
-    nobody = pwd.getpwnam("nobody")
-    www = os.path.join(workdir, "www")
-    up = os.path.join(www, "uploads")
-    out = os.path.join(workdir, "outside")
-    os.makedirs(up)
-    os.makedirs(out)
-    os.chown(up, nobody.pw_uid, nobody.pw_gid)
+    www, up, out = _upload_tree(workdir)
     sh.copy("/bin/sh", f"{out}/tool.cgi")
     real = f"{up}/.real"
     os.makedirs(real)
