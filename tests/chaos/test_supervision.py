@@ -25,13 +25,14 @@ def _pools(workdir, kind):
         return good, good.replace("module.param[mode] = serve", "module.param[mode] = initfail"), \
             f"{workdir}/app.sock", "/x", b"ok"
     if kind == "php":
-        # the new workers cannot enter their AppArmor hat (no such hat, or no AppArmor):
-        # fpmd -t cannot know, each new worker fails its setup (a missing chdir, which
-        # this used, is refused by fpmd -t now, as by php-fpm's)
+        # the new workers' application dies as it boots, before it serves (fpmd -t sees a
+        # readable script; a missing chdir, or apparmor_hat without AppArmor, which this
+        # used, are refused by fpmd -t now)
         write_script(f"{workdir}/ok.php", "<?php echo 'ok';\n", 0o644)
+        write_script(f"{workdir}/boot.php", "<?php exit(3);\n", 0o644)
         good = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
                 f"pm.max_children = 2\n{extra}")
-        return good, good + "apparmor_hat = fpmd-no-such-hat\n", f"{workdir}/www.sock", "/ok.php", b"ok"
+        return good, good + f"php.worker = {workdir}/boot.php\n", f"{workdir}/www.sock", "/ok.php", b"ok"
     if kind == "exec":
         # the new command is an executable file (fpmd -t passes it) whose interpreter is missing:
         # its exec fails in every new worker
@@ -44,9 +45,14 @@ def _pools(workdir, kind):
         return good, good.replace(f"exec.command = /usr/bin/python3 {app}",
                                   f"exec.command = {workdir}/broken"), \
             f"{workdir}/app.sock", "/x", b"pid="
+    # a cgi.root that exists (fpmd -t passes) where the pool's user cannot go: its workers
+    # cannot resolve it and refuse to start
+    import os
     write_script(f"{workdir}/ok.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    os.makedirs(f"{workdir}/locked/inner")
+    os.chmod(f"{workdir}/locked", 0o700)
     good = pool_conf(workdir, children=2, extra=extra)
-    return good, good.replace(f"cgi.root = {workdir}", "cgi.root = /nonexistent/dir"), \
+    return good, good.replace(f"cgi.root = {workdir}", f"cgi.root = {workdir}/locked/inner"), \
         f"{workdir}/www.sock", "/ok.sh", b"ok"
 
 
