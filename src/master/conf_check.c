@@ -158,7 +158,7 @@ static void check_cgi_paths(struct conf_diags *d, const struct pool_conf *p)
 /*
  * apparmor_hat: the workers change to PROFILE//HAT through the LSM's
  * /proc/self/attr files, which only AppArmor answers; without it every
- * worker would fail at start, in a loop.
+ * worker fails at start, in a loop: said before it happens.
  */
 static void check_apparmor(struct conf_diags *d, const struct pool_conf *p)
 {
@@ -173,9 +173,11 @@ static void check_apparmor(struct conf_diags *d, const struct pool_conf *p)
 	}
 	if (buf[0] == 'Y')
 		return;
-	diag_at(d, 1, p, "apparmor_hat", "pool %s: apparmor_hat = %s needs AppArmor, which is not "
-		  "enabled on this system (/sys/module/apparmor/parameters/enabled); remove the "
-		  "line or enable AppArmor", p->name, p->apparmor_hat);
+	/* a warning, as php-fpm starts such a pool too (php-src's own test expects it to) */
+	diag_at(d, 0, p, "apparmor_hat", "pool %s: apparmor_hat = %s needs AppArmor, which is not "
+		"enabled on this system (/sys/module/apparmor/parameters/enabled): every worker "
+		"will fail its setup and exit with 70; remove the line or enable AppArmor", p->name,
+		p->apparmor_hat);
 }
 
 /*
