@@ -271,6 +271,11 @@ const char *conf_kv_get(const struct conf_kv_list *l, const char *key);
  */
 void conf_where(const struct conf_kv_list *where, const char *directive, const char *file,
 		int line, const char **file_out, int *line_out);
+/*
+ * A program's file name (len bytes at base) is php-cgi's: php-cgi, php-cgi8.2, or
+ * Debian's /usr/lib/cgi-bin/php8.2 (php and a version only: the CLI serves no FastCGI).
+ */
+int conf_names_php_cgi(const char *base, size_t len);
 
 const char *conf_pm_name(enum conf_pm pm);
 const char *conf_app_name(enum conf_app app);

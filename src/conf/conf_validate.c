@@ -78,11 +78,7 @@ static void validate_global(struct conf_ctx *x)
 		resolve(x, &c->error_log, state);
 }
 
-/*
- * exec.command's program is php-cgi: php-cgi, php-cgi8.2, or Debian's
- * /usr/lib/cgi-bin/php8.2 (php followed by a version only: the CLI cannot
- * serve FastCGI).  Its first word, with quotes or not.
- */
+/* exec.command's program is php-cgi (conf_names_php_cgi): its first word, quoted or not. */
 static int exec_runs_php_cgi(const char *command)
 {
 	const char *p = command + strspn(command, " \t\"'");
@@ -91,15 +87,7 @@ static int exec_runs_php_cgi(const char *command)
 	for (size_t i = 0; i < n; i++)
 		if (p[i] == '/')
 			base = p + i + 1;
-	size_t bn = n - (size_t)(base - p);
-	if (bn >= 7 && strncmp(base, "php-cgi", 7) == 0)
-		return 1;
-	if (bn < 3 || strncmp(base, "php", 3) != 0)
-		return 0;
-	for (size_t i = 3; i < bn; i++)
-		if (!((base[i] >= '0' && base[i] <= '9') || base[i] == '.'))
-			return 0;
-	return 1;
+	return conf_names_php_cgi(base, n - (size_t)(base - p));
 }
 
 /* The pm rules, php-fpm's, for pool p. */

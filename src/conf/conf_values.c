@@ -380,3 +380,15 @@ void conf_where(const struct conf_kv_list *where, const char *directive, const c
 			return;
 		}
 }
+
+int conf_names_php_cgi(const char *base, size_t len)
+{
+	if (len >= 7 && strncmp(base, "php-cgi", 7) == 0)
+		return 1;
+	if (len < 3 || strncmp(base, "php", 3) != 0)
+		return 0;
+	for (size_t i = 3; i < len; i++)
+		if (!((base[i] >= '0' && base[i] <= '9') || base[i] == '.'))
+			return 0;
+	return 1;
+}

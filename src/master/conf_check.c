@@ -140,8 +140,7 @@ static void check_cgi_paths(struct conf_diags *d, const struct pool_conf *p)
 			for (size_t k = 0; k < g.gl_pathc; k++) {
 				const char *base = strrchr(g.gl_pathv[k], '/');
 				base = base ? base + 1 : g.gl_pathv[k];
-				if (strncmp(base, "php-cgi", 7) != 0 &&
-				    strspn(base + 3, "0123456789.") != strlen(base + 3))
+				if (!conf_names_php_cgi(base, strlen(base)))
 					continue;
 				if (access(g.gl_pathv[k], X_OK) < 0)
 					continue;
