@@ -406,3 +406,22 @@ def test_a_directory_swapped_after_the_checks_does_not_run_what_is_beyond(fpmd, 
     bodies = _race(workdir, sock, www, "/uploads/sub/tool.cgi", flip, body=body)
     assert not [b for b in bodies if b"PWNED" in b]
     assert b"ok" in bodies, "the harmless script never ran: the test tested nothing"
+
+
+def test_in_a_chroot_without_proc_a_script_others_can_change_is_refused(fpmd, workdir):
+    """docs/cgi.md: a #! script whose directory someone else than root can change
+    runs through /dev/fd/3; in a chroot without /proc there is none, and running
+    it by its path would reopen the race: refused, saying why."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    jail = os.path.join(workdir, "jail")
+    os.makedirs(f"{jail}/cgi-bin")
+    os.chown(f"{jail}/cgi-bin", nobody.pw_uid, nobody.pw_gid)
+    write_script(f"{jail}/cgi-bin/me.sh", "#!/bin/sh\necho hi\n")
+    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
+            f"pm.max_children = 1\napp.type = cgi\nchroot = {jail}\ncgi.root = /cgi-bin\n")
+    fpmd.start(basic_conf(workdir, pool))
+    r = fcgi_request(f"{workdir}/www.sock", "/me.sh", root="/cgi-bin",
+                     extra={"SCRIPT_FILENAME": "/cgi-bin/me.sh"})
+    assert r.status == 403, r.stdout
+    fpmd.wait_log(r"and /dev/fd is missing \(a chroot without /proc\)")
