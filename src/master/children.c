@@ -277,7 +277,9 @@ int children_read_pipe_fds(struct child *c, int fds[3])
 
 /* --- spawn ----------------------------------------------------------- */
 
-int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, const int rfds[3])
+/* The master's record of a worker; NULL (its pipes closed, its slot free) when out of memory. */
+static struct child *child_record(struct master *m, struct pool *p, unsigned slot, pid_t pid,
+				  const int rfds[3])
 {
 	p->sb.slots[slot].pid = (uint32_t)pid;
 	for (int i = 0; i < 3; i++)
@@ -285,14 +287,12 @@ int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, c
 			fcntl(rfds[i], F_SETFL, O_NONBLOCK);
 	struct child *c = calloc(1, sizeof(*c));
 	if (!c) {
-		/* Keep the bookkeeping consistent: the process exists and will be reaped. */
-		kill(pid, SIGKILL);
 		for (int i = 0; i < 3; i++)
 			if (rfds[i] >= 0)
 				close(rfds[i]);
 		memset(&p->sb.slots[slot], 0, sizeof(p->sb.slots[slot]));
 		p->own->slot_used[slot] = 0;
-		return -1;
+		return NULL;
 	}
 	c->pid = pid;
 	c->pool = p;
@@ -309,6 +309,17 @@ int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, c
 	/* php-fpm's levels, which log parsers count on: the start's children at DEBUG */
 	log_msg(m->in_loop ? LL_NOTICE : LL_DEBUG, "[pool %s] child %d started", p->conf->name,
 		(int)pid);
+	return c;
+}
+
+int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, const int rfds[3])
+{
+	struct child *c = child_record(m, p, slot, pid, rfds);
+	if (!c) {
+		/* Keep the bookkeeping consistent: the process exists and will be reaped. */
+		kill(pid, SIGKILL);
+		return -1;
+	}
 	/* answered after a stop began: it leaves with the others */
 	if (m->state != MASTER_RUNNING) {
 		c->quitting = 1;
@@ -328,21 +339,28 @@ void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, cons
 	m->total_children--;
 }
 
-void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t pid, int rfds[3])
+static struct child *unlink_child(struct master *m, pid_t pid);
+static void child_exited(struct master *m, struct child *c, int status);
+
+/*
+ * A clone that served and ended before its zygote's answer was read (a
+ * worker of pm.max_requests = 1 under load, the zygote preempted between
+ * its clone and its reply): already reaped, so adopted and buried at once,
+ * as any worker that ends, and replaced.  Failing it instead lost the slot
+ * for good: a static pool was left with fewer workers, or none.
+ */
+void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t pid,
+			 const int rfds[3], int status)
 {
-	/* its last words (why it died) are in its pipes, whose writers are all gone: out with them */
-	struct child c = { .pid = pid, .pool = p, .decorate = p->conf->decorate_workers_output };
-	struct child_pipe *pp[3] = { &c.log, &c.out, &c.err };
-	for (int i = 0; i < 3; i++) {
-		if (rfds[i] < 0)
-			continue;
-		pp[i]->fd = rfds[i];
-		fcntl(rfds[i], F_SETFL, O_NONBLOCK);
-		pipe_read(&c, pp[i], PIPE_DRAIN_BUDGET);
-		pp[i]->fd = -1;
-		free(pp[i]->buf);
-	}
-	children_spawn_failed(m, p, slot, rfds);
+	p->own->spawning--;
+	m->total_children--;
+	log_debug("[pool %s] worker %d ended before its zygote's answer came", p->conf->name,
+		  (int)pid);
+	struct child *c = child_record(m, p, slot, pid, rfds);
+	if (c && unlink_child(m, pid) == c)
+		child_exited(m, c, status);
+	else if (!c && m->state == MASTER_RUNNING && p->conf->pm != PM_ONDEMAND)
+		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
 }
 
 /* The worker has its ends (or the zygote's message carries them): the master keeps the read ends. */
@@ -613,6 +631,14 @@ static void back_off(struct master *m, struct pool *p)
 			    "delay of up to 10 s", p->conf->name);
 }
 
+void children_respawn_later(struct master *m, struct pool *p)
+{
+	if (m->state != MASTER_RUNNING || p->conf->pm == PM_ONDEMAND)
+		return;                    /* ondemand spawns for the connections that come */
+	p->own->respawn_pending++;
+	back_off(m, p);
+}
+
 static void respawn(struct master *m, struct pool *p, int failed)
 {
 	if (failed) {
@@ -622,6 +648,42 @@ static void respawn(struct master *m, struct pool *p, int failed)
 	}
 	p->own->fast_failures = 0;
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
+}
+
+/* A worker's end: its last output, its numbers kept for the pool, its slot freed, its replacement. */
+static void child_exited(struct master *m, struct child *c, int status)
+{
+	struct pool *p = c->pool;
+	double secs = (double)(sb_mono_us() - c->start_mono_us) / 1e6;
+	children_close_pipes(m, c);
+	log_exit(m, c, status, secs);
+
+	/* The slot's numbers are the worker's: clamp before use. */
+	struct sb_slot s;
+	sb_slot_read(&p->sb, c->slot, &s);
+	p->own->requests_dead += s.requests > (1ull << 40) ? 0 : s.requests;
+	p->sb.hdr->requests_dead = p->own->requests_dead;
+	for (int i = 0; i <= STATUS_HIST_BUCKETS; i++)
+		p->sb.hdr->hist_dead[i] += s.hist[i] > (1ull << 40) ? 0 : s.hist[i];
+	p->sb.hdr->duration_sum_dead_us += s.duration_sum_us > (1ull << 60) ? 0 : s.duration_sum_us;
+	p->sb.hdr->exits[exit_reason(c, status)]++;
+	memset(&p->sb.slots[c->slot], 0, sizeof(p->sb.slots[c->slot]));
+	p->own->slot_used[c->slot] = 0;
+	p->own->running--;
+	m->total_children--;
+
+	int idle_kill = c->idle_kill;
+	int failed = failed_start(c, s.ready != 0);
+	free(c);
+	if (m->state == MASTER_RUNNING) {
+		emergency_check(m, status);
+		/* ondemand pools grow when connections come, not when children die. */
+		if (!idle_kill && p->conf->pm != PM_ONDEMAND)
+			respawn(m, p, failed);
+		else if (failed)
+			back_off(m, p);
+		pm_mark(p, 0);
+	}
 }
 
 void children_reap(struct master *m)
@@ -637,41 +699,11 @@ void children_reap(struct master *m)
 				continue;
 			if (!reload_reap(m, pid, status)) {
 				log_debug("unknown child (%d) exited", (int)pid);
-				zygote_reaped_unowned(m, pid);
+				zygote_reaped_unowned(m, pid, status);
 			}
 			continue;
 		}
-		struct pool *p = c->pool;
-		double secs = (double)(sb_mono_us() - c->start_mono_us) / 1e6;
-		children_close_pipes(m, c);
-		log_exit(m, c, status, secs);
-
-		/* The slot's numbers are the worker's: clamp before use. */
-		struct sb_slot s;
-		sb_slot_read(&p->sb, c->slot, &s);
-		p->own->requests_dead += s.requests > (1ull << 40) ? 0 : s.requests;
-		p->sb.hdr->requests_dead = p->own->requests_dead;
-		for (int i = 0; i <= STATUS_HIST_BUCKETS; i++)
-			p->sb.hdr->hist_dead[i] += s.hist[i] > (1ull << 40) ? 0 : s.hist[i];
-		p->sb.hdr->duration_sum_dead_us += s.duration_sum_us > (1ull << 60) ? 0 : s.duration_sum_us;
-		p->sb.hdr->exits[exit_reason(c, status)]++;
-		memset(&p->sb.slots[c->slot], 0, sizeof(p->sb.slots[c->slot]));
-		p->own->slot_used[c->slot] = 0;
-		p->own->running--;
-		m->total_children--;
-
-		int idle_kill = c->idle_kill;
-		int failed = failed_start(c, s.ready != 0);
-		free(c);
-		if (m->state == MASTER_RUNNING) {
-			emergency_check(m, status);
-			/* ondemand pools grow when connections come, not when children die. */
-			if (!idle_kill && p->conf->pm != PM_ONDEMAND)
-				respawn(m, p, failed);
-			else if (failed)
-				back_off(m, p);
-			pm_mark(p, 0);
-		}
+		child_exited(m, c, status);
 	}
 	if (m->state != MASTER_RUNNING && m->total_children == 0 && m->old_children == 0)
 		ev_stop(m->loop);

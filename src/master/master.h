@@ -102,9 +102,9 @@ struct master {
 	/*
 	 * Children reaped that nobody owned yet: a zygote's clone that died
 	 * before its zygote's answer was read (children.c records, zygote.c
-	 * looks them up), so that answer is a failed spawn, not a lie.
+	 * looks them up), so that answer is a worker that ended, not a lie.
 	 */
-	struct { pid_t pid; uint64_t at_us; } reaped_unowned[8];
+	struct { pid_t pid; int status; uint64_t at_us; } reaped_unowned[8];
 	unsigned reaped_unowned_next;
 
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
@@ -124,8 +124,14 @@ void children_close_pipes(struct master *m, struct child *c);
 int  children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, const int rfds[3]);
 /* A requested worker that will not be: its slot and pipes back. */
 void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, const int rfds[3]);
-/* The same for one that was cloned and died before it was adopted: its output is logged first. */
-void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t pid, int rfds[3]);
+/* One cloned that ended (status: its wait status) before it was adopted: a worker's end, replaced. */
+void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t pid,
+			 const int rfds[3], int status);
+/*
+ * A spawn that failed (a zygote could not clone): asked again after the
+ * back-off of a worker that died at start, or a static pool stays short.
+ */
+void children_respawn_later(struct master *m, struct pool *p);
 unsigned children_total(const struct master *m);
 
 /* The pool a child's name belongs to, or NULL. */
@@ -159,7 +165,7 @@ int  zygote_request(struct master *m, struct pool *p, unsigned slot, int out_w, 
 		    int log_w, const int rfds[3]);
 int  zygote_reaped(struct master *m, pid_t pid, int status);  /* 1 if pid was a zygote */
 /* A child nobody owned was reaped: remembered, for an answer naming it may still come. */
-void zygote_reaped_unowned(struct master *m, pid_t pid);
+void zygote_reaped_unowned(struct master *m, pid_t pid, int status);
 void zygote_stop(struct master *m, struct pool *p);
 /* php.zygote = shared */
 int  zygote_shared_start(struct master *m, int wait_ready);   /* 0 also when no pool shares */

@@ -452,7 +452,7 @@ static int q_pop(struct spawn_queue *q, struct spawn_pending *e)
 }
 
 static void app_zygote_lost(struct master *m, struct pool *p);
-static int reaped_unowned_take(struct master *m, pid_t pid);
+static int reaped_unowned_take(struct master *m, pid_t pid, int *status);
 
 /* The channel is gone (or not to be trusted): every request waiting on it fails. */
 static void q_fail_all(struct master *m, struct spawn_queue *q)
@@ -571,28 +571,31 @@ static void q_read_answers(struct master *m, struct spawn_queue *q, struct pool 
 			errno = -answer;
 			log_sys(LL_ERROR, "[pool %s] the %szygote could not clone %s", p->conf->name,
 				owner ? "" : "shared PHP ", what);
-			if (app)
+			if (app) {
 				app_zygote_lost(m, p);
-			else
+			} else {
 				children_spawn_failed(m, p, e.slot, e.fds);
+				children_respawn_later(m, p);
+			}
 			continue;
 		}
 		siginfo_t si;
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PID, (id_t)answer, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
 		    pid_owned(m, (pid_t)answer) || !answer_of_pool_user(owner, (pid_t)answer)) {
-			int died = reaped_unowned_take(m, (pid_t)answer);
-			if (died)
+			int status = 0;
+			int died = reaped_unowned_take(m, (pid_t)answer, &status);
+			if (died && app)
 				log_error("[pool %s] %s (pid %d) exited before the master heard of it",
 					  p->conf->name, what, (int)answer);
-			else
+			else if (!died)
 				log_error("[pool %s] the %szygote answered pid %d, which is not a new child "
 					  "of the master; restarting it", p->conf->name,
 					  owner ? "" : "shared PHP ", (int)answer);
 			if (app)
 				app_zygote_lost(m, p);
 			else if (died)
-				children_spawn_died(m, p, e.slot, (pid_t)answer, e.fds);
+				children_spawn_died(m, p, e.slot, (pid_t)answer, e.fds, status);
 			else
 				children_spawn_failed(m, p, e.slot, e.fds);
 			if (died)
@@ -792,19 +795,21 @@ static void app_zygote_lost(struct master *m, struct pool *p)
 		restart_later(m, &p->own->zygote_timer, &p->own->zygote_failures, 0.0, on_zygote_timer, p);
 }
 
-void zygote_reaped_unowned(struct master *m, pid_t pid)
+void zygote_reaped_unowned(struct master *m, pid_t pid, int status)
 {
 	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
-	m->reaped_unowned[m->reaped_unowned_next % n].pid = pid;
-	m->reaped_unowned[m->reaped_unowned_next++ % n].at_us = sb_mono_us();
+	size_t i = m->reaped_unowned_next++ % n;
+	m->reaped_unowned[i].pid = pid;
+	m->reaped_unowned[i].status = status;
+	m->reaped_unowned[i].at_us = sb_mono_us();
 }
 
 /*
  * Whether pid is a child of the master reaped unowned within an answer's
- * time (and forgets it: one answer names it); an older one is no clone
- * of a request still waiting.
+ * time, and its wait status (forgets it: one answer names it); an older
+ * one is no clone of a request still waiting.
  */
-static int reaped_unowned_take(struct master *m, pid_t pid)
+static int reaped_unowned_take(struct master *m, pid_t pid, int *status)
 {
 	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
 	uint64_t now = sb_mono_us();
@@ -812,6 +817,7 @@ static int reaped_unowned_take(struct master *m, pid_t pid)
 		if (pid > 0 && m->reaped_unowned[i].pid == pid &&
 		    now - m->reaped_unowned[i].at_us <= (uint64_t)ZYGOTE_ANSWER_MS * 1000u) {
 			m->reaped_unowned[i].pid = 0;
+			*status = m->reaped_unowned[i].status;
 			return 1;
 		}
 	return 0;

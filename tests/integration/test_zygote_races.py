@@ -1,0 +1,145 @@
+"""A worker cloned by a zygote can finish its life before the master reads the zygote's
+answer (pm.max_requests = 1 under load, the zygote preempted between its clone and its
+reply).  The pool must not lose that slot: a static pool that lost both was left with no
+worker at all, every later connection waiting for ever.
+
+The race is made certain with strace's syscall tampering: the zygote's reply (sendto) is
+held back 300 ms, while the worker it cloned serves a waiting request and exits.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, basic_conf, children_of, fcgi_request, wait_for, write_script
+
+PHP_SO = os.path.join(BUILD, "fpmd-php.so")
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built"),
+    pytest.mark.skipif(not shutil.which("strace"), reason="strace missing"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="strace -p of fpmd's zygote needs root"),
+]
+
+
+def titles(master):
+    out = {}
+    for p in children_of(master):
+        try:
+            with open(f"/proc/{p}/cmdline") as f:
+                out[p] = f.read()
+        except OSError:
+            pass
+    return out
+
+
+def workers(master, pool):
+    return [p for p, t in titles(master).items() if f"pool {pool}" in t and "zygote" not in t]
+
+
+def delayed_answers(zygote_pid):
+    """strace attached to the zygote, every sendto (its answers) held back 300 ms."""
+    st = subprocess.Popen(["strace", "-qq", "-p", str(zygote_pid), "-e", "trace=sendto",
+                           "-e", "inject=sendto:delay_enter=300000", "-o", "/dev/null"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # attached when the tracee's status says so
+    def traced():
+        with open(f"/proc/{zygote_pid}/status") as f:
+            return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
+    assert wait_for(traced, 10), "strace did not attach"
+    return st
+
+
+def run_requests(workdir, n, timeout):
+    results = [None] * n
+
+    def one(i):
+        try:
+            results[i] = fcgi_request(f"{workdir}/www.sock", "/n.php", root=workdir,
+                                      timeout=timeout)
+        except Exception as e:          # noqa: BLE001 - reported below
+            results[i] = e
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 5)
+    return results
+
+
+@pytest.mark.parametrize("boot", ["classic", "zygote"])
+def test_a_worker_that_ends_before_its_zygote_answers_is_replaced(fpmd, workdir, boot):
+    write_script(os.path.join(workdir, "n.php"),
+                 "<?php if (function_exists('fpmd_handle_request')) {\n"
+                 "  while (fpmd_handle_request(function () { echo 'served ', getmypid(); })) {}\n"
+                 "} else { echo 'served ', getmypid(); }\n", 0o644)
+    extra = ""
+    if boot == "zygote":
+        extra = f"php.worker = {workdir}/n.php\nphp.worker_boot = zygote\n"
+    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
+            f"pm.max_children = 2\npm.max_requests = 1\napp.type = php\npm.status_path = /status\n{extra}")
+    fpmd.start(basic_conf(workdir, pool, global_extra="log_level = debug\n"))
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
+    # the zygote that clones this pool's workers
+    name = "pool www zygote" if boot == "zygote" else "php zygote (shared)"
+    zygote = [p for p, t in titles(fpmd.pid).items() if name in t]
+    assert len(zygote) == 1, titles(fpmd.pid)
+
+    st = delayed_answers(zygote[0])
+    try:
+        # every request is served by a new clone that ends before its zygote's answer
+        res = run_requests(workdir, 6, timeout=15)
+    finally:
+        st.terminate()
+        st.wait(10)
+    bad = [r for r in res if isinstance(r, Exception) or r is None or r.status != 200]
+    assert not bad, f"requests lost: {bad}\n{fpmd.log()[-3000:]}"
+    assert all(r.body.startswith(b"served ") for r in res)
+    log = fpmd.log()
+    # the race happened, and such a worker is logged as any other that ends
+    ended = re.findall(r"worker (\d+) ended before its zygote's answer came", log)
+    assert ended, log[-3000:]
+    assert f"child {ended[0]} started" in log and \
+        re.search(rf"child {ended[0]} exited with code 0 after", log), log[-3000:]
+    assert "ERROR" not in log, log[-3000:]
+    # the pool is whole again: two workers, and they serve
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), \
+        f"{titles(fpmd.pid)}\n{log[-3000:]}"
+    res = run_requests(workdir, 4, timeout=10)
+    assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), res
+    # and their requests are counted: 10 served, the status request itself the 11th
+    st = fcgi_request(f"{workdir}/www.sock", "/status", root=workdir, extra={"QUERY_STRING": "json"})
+    assert json.loads(st.body)["accepted conn"] == 11, st.body
+
+
+def test_a_clone_that_fails_is_asked_again(fpmd, workdir):
+    """The zygote's clone fails once (EAGAIN, injected): the static pool gets its worker back."""
+    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
+    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
+            f"pm.max_children = 2\npm.max_requests = 1\napp.type = php\n")
+    fpmd.start(basic_conf(workdir, pool))
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
+    zygote = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t]
+    st = subprocess.Popen(["strace", "-qq", "-p", str(zygote[0]), "-e", "trace=clone,clone3",
+                           "-e", "inject=clone,clone3:error=EAGAIN:when=1", "-o", "/dev/null"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def traced():
+            with open(f"/proc/{zygote[0]}/status") as f:
+                return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
+        assert wait_for(traced, 10), "strace did not attach"
+        r = fcgi_request(f"{workdir}/www.sock", "/n.php", root=workdir)
+        assert r.status == 200
+        # the served worker left (max_requests = 1); its replacement's clone failed once
+        assert wait_for(lambda: "could not clone a worker" in fpmd.log(), 10), fpmd.log()
+    finally:
+        st.terminate()
+        st.wait(10)
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), \
+        f"{titles(fpmd.pid)}\n{fpmd.log()[-3000:]}"
+    res = run_requests(workdir, 4, timeout=10)
+    assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), res
