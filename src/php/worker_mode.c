@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <php.h>
@@ -50,6 +51,7 @@
 
 /* The worker script's state in this process. */
 static struct {
+	time_t boot_time;        /* the request time PHP's request start (the boot) gave opcache */
 	int in_script;           /* the worker script runs: fpmd_handle_request() may be called */
 	int zygote_boot;         /* in the zygote, before the first fpmd_handle_request() */
 	int forked;              /* a clone of a booted zygote: leaves without PHP's shutdown */
@@ -363,6 +365,36 @@ static void process_state_restore(struct handled *h)
 	BG(putenv_ht) = h->putenv;
 }
 
+/*
+ * opcache takes the request time once, at PHP's request start, which in
+ * worker mode is the script's boot, and does not cache a file changed
+ * within opcache.file_update_protection seconds of it (it may be half
+ * written): every file written after the boot, a template's or a
+ * container's cache, stayed "too new" for good, compiled again by every
+ * request of every worker.  The setting less the boot's age makes
+ * opcache's test the one a request starting now makes; the request's end
+ * puts it back with its other settings.
+ */
+static void opcache_protection_follow(void)
+{
+	static const char name[] = "opcache.file_update_protection";
+	time_t age = time(NULL) - wm.boot_time;
+	if (!wm.boot_time || age <= 0)
+		return;
+	zend_ini_entry *e = zend_hash_str_find_ptr(EG(ini_directives), name, sizeof(name) - 1);
+	/* the script's or this request's (PHP_VALUE) if either set it: the previous request's
+	 * shift was put back with its other settings */
+	zend_long protection = e && e->value ? ZEND_STRTOL(ZSTR_VAL(e->value), NULL, 10) : 0;
+	if (protection <= 0)
+		return;
+	zend_long shifted = protection - (zend_long)age;
+	if (shifted == 0)
+		shifted = -1;            /* 0 would turn the test off: a second stricter instead */
+	char v[32];
+	int n = snprintf(v, sizeof(v), ZEND_LONG_FMT, shifted);
+	zend_alter_ini_entry_chars_ex(e->name, v, (size_t)n, PHP_INI_SYSTEM, PHP_INI_STAGE_RUNTIME, 0);
+}
+
 static void request_begin(struct php_request *pr, struct handled *h)
 {
 	last_error_clear();              /* before the body is read: its warning is this request's */
@@ -374,6 +406,7 @@ static void request_begin(struct php_request *pr, struct handled *h)
 	/* the request's PHP_VALUE first: post_max_size and upload_max_filesize hold for its body */
 	h->ini_before = ini_snapshot();
 	php_apply_request_ini(pr->req);
+	opcache_protection_follow();
 	sapi_activate();                 /* the POST body, cookies, headers, status 200 */
 	SG(request_info).proto_num = proto;
 	zend_memory_reset_peak_usage();
@@ -769,6 +802,8 @@ static int run_worker_script(void)
 			      php_pool_name(), script);
 		return -1;
 	}
+	/* opcache's, if it took one (its start asks SAPI for it) */
+	wm.boot_time = SG(global_request_time) > 0 ? (time_t)SG(global_request_time) : 0;
 	wm.in_script = 1;
 	zend_file_handle fh;
 	zend_stream_init_filename(&fh, script);

@@ -961,3 +961,41 @@ while (fpmd_handle_request($h)) {}
     after = json.loads(get(workdir, "/").body)
     assert after["enc"] == "ISO-8859-1"                     # persists
     assert after["libxml"] is True and after["wrapper"] is True    # persist too
+
+
+# --- opcache: a file written after the boot is cached as in a classic request -------------
+
+OPCACHE_APP = r"""<?php
+while (fpmd_handle_request(function () {
+    $f = __DIR__ . '/' . basename($_GET['f']);
+    $v = include $f;
+    echo json_encode(['cached' => opcache_is_script_cached($f), 'v' => $v,
+                      'pid' => getmypid()]);
+})) {}
+"""
+
+
+@pytest.mark.parametrize("boot", ALL_BOOTS)
+def test_a_file_written_after_the_boot_is_cached_by_opcache(fpmd, workdir, boot):
+    """opcache reads the request time once, at PHP's request start (the boot in worker mode),
+    and refuses files changed within opcache.file_update_protection (2 s) of it: a file
+    written after the boot (a template or container cache) was compiled again by every
+    request of every worker, never cached.  Now it is cached once it is 2 s old, as for
+    a classic request; a file written just now still is not."""
+    t0 = time.time()
+    start(fpmd, workdir, boot, app=OPCACHE_APP)
+    old = os.path.join(workdir, "old.php")
+    write_script(old, "<?php return 'old';", 0o644)
+    # written after the boot, 3 s old by now: the protection's 2 s have passed
+    wait_for(lambda: time.time() >= t0 + 6, 10, 0.1)
+    os.utime(old, (time.time() - 3, time.time() - 3))
+    r = seen(get(workdir, "/app.php?f=old.php"))
+    assert r["v"] == "old"
+    assert r["cached"] is True, r
+    if boot == "zygote1":           # the next fork finds it cached, not compiled again
+        assert seen(get(workdir, "/app.php?f=old.php"))["cached"] is True
+    # one written now is not cached yet (it may be half written): the protection holds
+    new = os.path.join(workdir, "new.php")
+    write_script(new, "<?php return 'new';", 0o644)
+    r = seen(get(workdir, "/app.php?f=new.php"))
+    assert r["v"] == "new" and r["cached"] is False, r
