@@ -624,6 +624,10 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
 	if (pc->pm != PM_STATIC && v.running < p->own->floor)
 		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
+	/* a static pool a failed spawn left short looks again until it is whole */
+	if (pc->pm == PM_STATIC && !pv.backing_off &&
+	    v.idle + v.active + v.parked < (unsigned)pc->pm_max_children)
+		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
 	/* Waiting: more connections queued than idle workers about to accept them. */
 	if (v.pending > v.idle && (pc->pm != PM_STATIC || v.parked))
 		period = PM_QUEUE_PERIOD_MS;

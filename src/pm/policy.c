@@ -147,6 +147,20 @@ unsigned pm_respawn_delay_ms(unsigned failures_in_a_row)
 	return delay > 10000 ? 10000 : delay;
 }
 
+/*
+ * static: a worker that ends is replaced at once (children.c); a look only
+ * makes up for a spawn that failed (descriptors or memory short, a
+ * clone refused), so a pool never stays short of pm.max_children.
+ */
+static void decide_static(const struct pool_conf *pc, const struct pm_view *v,
+			  struct pm_actions *out)
+{
+	unsigned max = (unsigned)pc->pm_max_children;
+	unsigned live = v->idle + v->active + v->parked;
+	if (!v->backing_off && live < max)
+		out->spawn = max - live;
+}
+
 void pm_decide(const struct pool_conf *pc, unsigned floor, struct pm_memory *mem,
 	       const struct pm_view *v, struct pm_actions *out)
 {
@@ -155,5 +169,7 @@ void pm_decide(const struct pool_conf *pc, unsigned floor, struct pm_memory *mem
 		decide_dynamic(pc, floor, mem, v, out);
 	else if (pc->pm == PM_ONDEMAND)
 		decide_ondemand(pc, floor, mem, v, out);
+	else
+		decide_static(pc, v, out);
 	out->release_parked = parked_to_release(pc, v);
 }

@@ -47,8 +47,8 @@ struct pm_actions {
 
 /*
  * floor: fpmctl scale's minimum (0 = none).  Updates *mem.  pm = static
- * decides only release_parked (its workers are never spawned or retired
- * here: children.c replaces one that exits).
+ * spawns here only what a failed spawn left short (children.c replaces
+ * one that exits) and never retires.
  */
 void pm_decide(const struct pool_conf *pc, unsigned floor, struct pm_memory *mem,
 	       const struct pm_view *v, struct pm_actions *out);

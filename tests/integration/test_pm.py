@@ -3,6 +3,7 @@ import json
 import re
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -350,3 +351,27 @@ def test_ondemand_says_php_fpms_words_at_max_children(fpmd, workdir):
         t.join(30)
     assert not errors and len(results) == 3
     fpmd.wait_log(re.escape("[pool www] server reached max_children setting (1), consider raising it"))
+
+
+def test_a_static_pool_short_after_a_failed_spawn_is_made_whole(fpmd, workdir):
+    """A worker leaves (pm.max_requests = 1) while the master cannot open a descriptor
+    (its RLIMIT_NOFILE lowered from outside: pipe2() fails with EMFILE): the respawn
+    fails.  The static pool used to stay a worker short for good; it looks again every
+    second until it is whole, once descriptors are back."""
+    write_script(f"{workdir}/ok.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2, extra="pm.max_requests = 1\n")))
+    sock = f"{workdir}/www.sock"
+    assert wait_for(lambda: len(fpmd.workers()) == 2, 10)
+    limits = open(f"/proc/{fpmd.pid}/limits").read()
+    soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
+    subprocess.run(["prlimit", f"--pid={fpmd.pid}", "--nofile=3:" + hard], check=True)
+    try:
+        assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"
+        fpmd.wait_log(r"cannot start a worker: pipe2\(\) for the worker's log failed")
+        time.sleep(1.5)
+        assert len(fpmd.workers()) == 1, fpmd.workers()
+    finally:
+        subprocess.run(["prlimit", f"--pid={fpmd.pid}", f"--nofile={soft}:{hard}"], check=True)
+    assert wait_for(lambda: len(fpmd.workers()) == 2, 5), f"still short:\n{fpmd.log()[-2000:]}"
+    for _ in range(4):
+        assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"

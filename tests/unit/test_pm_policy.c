@@ -284,7 +284,7 @@ static void test_parked_released_for_waiting_connections(void **state)
 	assert_int_equal(decide(&f, 0, (struct pm_view){ .idle = 1, .parked = 1, .pending = 1 }).release_parked, 0);
 	assert_int_equal(decide(&f, 0, (struct pm_view){ .active = 2, .pending = 1 }).release_parked, 0);
 	struct pm_actions a = decide(&f, 0, (struct pm_view){ .parked = 2, .pending = 1 });
-	assert_int_equal(a.spawn, 0);                   /* a static pool never spawns here */
+	assert_int_equal(a.spawn, 0);                   /* a whole static pool spawns nothing */
 	done(&f);
 	pool(&f, "pm = ondemand\npm.max_children = 3");
 	a = decide(&f, 0, (struct pm_view){ .parked = 2, .pending = 1 });
@@ -293,6 +293,22 @@ static void test_parked_released_for_waiting_connections(void **state)
 	a = decide(&f, 0, (struct pm_view){ .parked = 3, .pending = 2 });
 	assert_int_equal(a.spawn, 0);
 	assert_int_equal(a.release_parked, 2);
+	done(&f);
+}
+
+/* A static pool short of pm.max_children (a spawn failed) is made whole, not during a back-off. */
+static void test_static_makes_up_for_a_failed_spawn(void **state)
+{
+	(void)state;
+	struct fixture f;
+	pool(&f, "pm = static\npm.max_children = 4");
+	assert_int_equal(decide(&f, 0, (struct pm_view){ .idle = 4 }).spawn, 0);
+	assert_int_equal(decide(&f, 0, (struct pm_view){ .idle = 1, .active = 2 }).spawn, 1);
+	assert_int_equal(decide(&f, 0, (struct pm_view){ .active = 1, .parked = 1 }).spawn, 2);
+	assert_int_equal(decide(&f, 0, (struct pm_view){ 0 }).spawn, 4);
+	assert_int_equal(decide(&f, 0, (struct pm_view){ .idle = 1, .backing_off = 1 }).spawn, 0);
+	assert_null(decide(&f, 0, (struct pm_view){ .idle = 4, .has_idle = 1,
+						    .longest_idle_us = 3600000000ull }).retire);
 	done(&f);
 }
 
@@ -320,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_ondemand_retires_after_idle_timeout),
 		cmocka_unit_test(test_ondemand_lets_its_zygote_go_when_empty),
 		cmocka_unit_test(test_parked_released_for_waiting_connections),
+		cmocka_unit_test(test_static_makes_up_for_a_failed_spawn),
 		cmocka_unit_test(test_respawn_back_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
