@@ -1,5 +1,6 @@
 """The shipped example configuration and the `make run` demo."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -12,6 +13,9 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def test_example_config_checks():
+    # the tree `make run` puts in place (scripts/run-demo.sh): -t refuses a missing cgi.root
+    for d in ("cgi-bin", "php"):
+        shutil.copytree(f"{TOP}/examples/{d}", f"/tmp/fpmd-demo/www/{d}", dirs_exist_ok=True)
     r = subprocess.run([FPMD, "-t", "-y", f"{TOP}/examples/fpmd.conf"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "test is successful" in r.stderr
