@@ -1,10 +1,11 @@
 /*
  * A small epoll event loop: file descriptors, signals (signalfd) and
- * one-shot or periodic timers (one timerfd each).  Nothing else.
+ * one-shot or periodic timers (all on one timerfd).  Nothing else.
  *
- * Ownership: the loop owns its epoll fd, its signalfd and every timer's
- * timerfd; it never owns a watched fd (the caller closes those after
- * ev_del).  Callbacks run from ev_run() only.
+ * Ownership: the loop owns its epoll fd, its signalfd and its timerfd; it
+ * never owns a watched fd (the caller closes those after ev_del).  A timer
+ * takes no descriptor: ev_timer_new() fails only out of memory.
+ * Callbacks run from ev_run() only.
  */
 #ifndef FPMD_EV_H
 #define FPMD_EV_H
@@ -31,7 +32,7 @@ void ev_fd_del(struct ev_loop *loop, struct ev_watch *w);
 /* Blocks the signals in set and delivers them through cb.  Call once. */
 int ev_signals(struct ev_loop *loop, const sigset_t *set, ev_signal_cb cb, void *data);
 
-/* Timers: created disarmed.  interval_ms 0 = one shot. */
+/* Timers: created disarmed.  interval_ms 0 = one shot.  Due ones fire soonest first. */
 struct ev_watch *ev_timer_new(struct ev_loop *loop, ev_timer_cb cb, void *data);
 int  ev_timer_arm(struct ev_watch *t, unsigned first_ms, unsigned interval_ms);
 void ev_timer_disarm(struct ev_watch *t);

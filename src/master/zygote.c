@@ -943,7 +943,9 @@ int zygote_shared_start(struct master *m, int wait_ready)
 	m->shared_zygote_ready = 0;
 	if (!wait_ready) {
 		m->shared_zygote_watch = ev_fd_add(m->loop, ctl, EPOLLIN, on_shared_ready, m);
-		return m->shared_zygote_watch ? 0 : -1;
+		if (!m->shared_zygote_watch)
+			kill(z->pid, SIGKILL);      /* reaped, started again after the back-off */
+		return 0;
 	}
 	int32_t answer;
 	struct pool_master info;
@@ -966,8 +968,11 @@ static void on_shared_timer(struct ev_loop *loop, struct ev_watch *t, void *data
 	struct master *m = data;
 	(void)loop;
 	(void)t;
-	if (m->state == MASTER_RUNNING && !m->shared_zygote)
-		zygote_shared_start(m, 0);
+	/* one that cannot even be forked (descriptors, memory short) is tried again, or the
+	 * pools sharing it would be left with no worker for good */
+	if (m->state == MASTER_RUNNING && !m->shared_zygote && zygote_shared_start(m, 0) < 0)
+		restart_later(m, &m->shared_zygote_timer, &m->shared_zygote_failures, 0,
+			      on_shared_timer, m);
 }
 
 /* Its pools' zygotes serve on (they are the master's children); new ones wait for it. */

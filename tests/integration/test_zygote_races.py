@@ -143,3 +143,31 @@ def test_a_clone_that_fails_is_asked_again(fpmd, workdir):
         f"{titles(fpmd.pid)}\n{fpmd.log()[-3000:]}"
     res = run_requests(workdir, 4, timeout=10)
     assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), res
+
+
+def test_a_shared_zygote_that_cannot_be_started_again_is_tried_again(fpmd, workdir):
+    """The shared PHP zygote dies while the master is out of descriptors (its RLIMIT_NOFILE
+    lowered from outside): starting a new one fails.  It is tried again after the back-off;
+    its first failure used to be the last try, every PHP pool left with no worker for good."""
+    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
+    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
+            f"pm.max_children = 2\npm.max_requests = 1\napp.type = php\n")
+    fpmd.start(basic_conf(workdir, pool))
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
+    zygote = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t]
+    limits = open(f"/proc/{fpmd.pid}/limits").read()
+    soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
+    subprocess.run(["prlimit", f"--pid={fpmd.pid}", "--nofile=3:" + hard], check=True)
+    try:
+        os.kill(zygote[0], 9)
+        assert wait_for(lambda: "cannot create the zygote's channels" in fpmd.log(), 10), \
+            fpmd.log()[-2000:]
+        time.sleep(0.5)
+    finally:
+        subprocess.run(["prlimit", f"--pid={fpmd.pid}", f"--nofile={soft}:{hard}"], check=True)
+    assert wait_for(lambda: "php zygote (shared)" in "".join(titles(fpmd.pid).values()), 10), \
+        f"no shared zygote again:\n{fpmd.log()[-2000:]}"
+    res = run_requests(workdir, 4, timeout=10)
+    assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), \
+        f"{res}\n{fpmd.log()[-2000:]}"
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
