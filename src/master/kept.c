@@ -499,10 +499,37 @@ static void pool_handoff_pause(struct master *m, struct pool *p, const char *wha
 	p->own->handoff_paused = 1;
 	if (!p->own->pause_timer)
 		p->own->pause_timer = ev_timer_new(m->loop, on_pause_end, p);
-	if (p->own->pause_timer)
-		ev_timer_arm(p->own->pause_timer, KEPT_PAUSE_MS, 0);
-	else
-		p->own->handoff_paused = 0;   /* no timer: not paused for ever */
+	if (p->own->pause_timer && ev_timer_arm(p->own->pause_timer, KEPT_PAUSE_MS, 0) == 0)
+		return;
+	p->own->handoff_paused = 0;   /* no timer (out of memory): not paused for ever */
+	if (closer_backlog_n == 0)
+		pool_handoff_watch(m, p, 1);
+}
+
+/*
+ * A message whose descriptor the kernel could not give the master
+ * (MSG_CTRUNC): the master's shortage when it cannot open one now
+ * (RLIMIT_NOFILE, the system's table), not the worker's doing.  The
+ * connection is lost either way (the kernel closed it); said once a
+ * minute at most.
+ */
+static int master_out_of_descriptors(struct pool *p)
+{
+	int probe = fcntl(p->handoff_fd, F_DUPFD_CLOEXEC, 0);
+	if (probe >= 0) {
+		close(probe);
+		return 0;
+	}
+	if (errno != EMFILE && errno != ENFILE)
+		return 0;
+	static uint64_t said_us;
+	uint64_t now = sb_mono_us();
+	if (!said_us || now - said_us >= 60000000u) {
+		said_us = now;
+		log_sys(LL_ERROR, "[pool %s] the master is out of descriptors: a kept connection a "
+			"worker handed over was lost (raise rlimit_files)", p->conf->name);
+	}
+	return 1;
 }
 
 /* Workers sent kept connections: each message one descriptor and its mark, or dropped whole. */
@@ -543,6 +570,9 @@ static void on_handoff(struct ev_loop *loop, int fd, uint32_t events, void *data
 					discard(m, p, one);
 			}
 		}
+		if (total == 0 && (mh.msg_flags & MSG_CTRUNC) && n == 1 && byte == KEPT_MARK_SERVE &&
+		    master_out_of_descriptors(p))
+			continue;
 		const char *bad = NULL;
 		if (total != 1 || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || n != 1 ||
 		    byte != KEPT_MARK_SERVE)

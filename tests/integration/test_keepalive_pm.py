@@ -484,3 +484,36 @@ def test_workers_recycling_often_never_leave_a_kept_request_waiting(fpmd, workdi
         assert max(lat) < 2.0, sorted(lat)[-10:]
     finally:
         ngx.stop()
+
+
+def test_a_master_short_of_descriptors_does_not_stop_taking_kept_connections(fpmd, workdir):
+    """A kept connection a worker hands over while the master cannot open a descriptor
+    (its RLIMIT_NOFILE lowered from outside) arrives truncated (MSG_CTRUNC): that is the
+    master's shortage, not a hostile worker.  It used to pause the pool's handoffs for
+    10 s (for good when no timer could be made then): the next kept connection handed
+    over waited that long, nginx answering 504."""
+    import re
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1)))
+    sock = f"{workdir}/www.sock"
+    limits = open(f"/proc/{fpmd.pid}/limits").read()
+    soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
+    a = kept_request(sock, workdir)                 # the worker parks on it
+    subprocess.run(["prlimit", f"--pid={fpmd.pid}", "--nofile=3:" + hard], check=True)
+    try:
+        # a waiting client: the worker hands A to the master, which cannot take it
+        assert fcgi_request(sock, "/ping", root=workdir, timeout=5).body.strip() == b"pong"
+        fpmd.wait_log(r"out of descriptors|not a kept connection")
+    finally:
+        subprocess.run(["prlimit", f"--pid={fpmd.pid}", f"--nofile={soft}:{hard}"], check=True)
+        a.close()
+    assert "not a kept connection" not in fpmd.log(), fpmd.log()[-2000:]
+    c = kept_request(sock, workdir)
+    try:
+        # the worker hands C over for D; C's next request is served at once
+        assert fcgi_request(sock, "/ping", root=workdir, timeout=5).body.strip() == b"pong"
+        c.settimeout(3)
+        c.sendall(build_request(cgi_params("/ping", workdir), keep=True))
+        r = read_records(c, Response(), timeout=3)
+        assert r.body.strip() == b"pong"
+    finally:
+        c.close()
