@@ -769,6 +769,7 @@ out:
 		ev_timer_free(m.loop, m.sd_timer);
 	ev_loop_free(m.loop);
 	free(m.crash_times);
+	free(m.reaped_unowned);
 	if (m.exit_code == 0)
 		log_notice("exiting, bye-bye!");
 	log_close();

@@ -103,9 +103,12 @@ struct master {
 	 * Children reaped that nobody owned yet: a zygote's clone that died
 	 * before its zygote's answer was read (children.c records, zygote.c
 	 * looks them up), so that answer is a worker that ended, not a lie.
+	 * Kept for an answer's time (ZYGOTE_ANSWER_MS), as many as end in it:
+	 * a fixed ring forgot one still awaited when many ended at once, and
+	 * its answer restarted the zygote.  Owned by the master (free at exit).
 	 */
-	struct { pid_t pid; int status; uint64_t at_us; } reaped_unowned[8];
-	unsigned reaped_unowned_next;
+	struct reaped_unowned { pid_t pid; int status; uint64_t at_us; } *reaped_unowned;
+	size_t reaped_unowned_n, reaped_unowned_cap;
 
 	int daemon_pipe;             /* write end to the launching process, -1 when none */
 	int pid_file_written;

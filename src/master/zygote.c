@@ -795,13 +795,40 @@ static void app_zygote_lost(struct master *m, struct pool *p)
 		restart_later(m, &p->own->zygote_timer, &p->own->zygote_failures, 0.0, on_zygote_timer, p);
 }
 
+/* The records an answer can no longer name (older than its time) go. */
+static void reaped_unowned_prune(struct master *m, uint64_t now)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < m->reaped_unowned_n; i++)
+		if (m->reaped_unowned[i].pid > 0 &&
+		    now - m->reaped_unowned[i].at_us <= (uint64_t)ZYGOTE_ANSWER_MS * 1000u)
+			m->reaped_unowned[keep++] = m->reaped_unowned[i];
+	m->reaped_unowned_n = keep;
+}
+
+#define REAPED_UNOWNED_MAX 65536u   /* beyond, the oldest is forgotten */
+
 void zygote_reaped_unowned(struct master *m, pid_t pid, int status)
 {
-	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
-	size_t i = m->reaped_unowned_next++ % n;
-	m->reaped_unowned[i].pid = pid;
-	m->reaped_unowned[i].status = status;
-	m->reaped_unowned[i].at_us = sb_mono_us();
+	uint64_t now = sb_mono_us();
+	reaped_unowned_prune(m, now);
+	if (m->reaped_unowned_n == m->reaped_unowned_cap) {
+		size_t cap = m->reaped_unowned_cap ? m->reaped_unowned_cap * 2 : 16;
+		struct reaped_unowned *r = cap <= REAPED_UNOWNED_MAX
+			? realloc(m->reaped_unowned, cap * sizeof(*r)) : NULL;
+		if (r) {
+			m->reaped_unowned = r;
+			m->reaped_unowned_cap = cap;
+		} else if (m->reaped_unowned_n) {
+			memmove(m->reaped_unowned, m->reaped_unowned + 1,
+				(m->reaped_unowned_n - 1) * sizeof(*m->reaped_unowned));
+			m->reaped_unowned_n--;
+		} else {
+			return;
+		}
+	}
+	m->reaped_unowned[m->reaped_unowned_n++] = (struct reaped_unowned){
+		.pid = pid, .status = status, .at_us = now };
 }
 
 /*
@@ -811,9 +838,8 @@ void zygote_reaped_unowned(struct master *m, pid_t pid, int status)
  */
 static int reaped_unowned_take(struct master *m, pid_t pid, int *status)
 {
-	size_t n = sizeof(m->reaped_unowned) / sizeof(m->reaped_unowned[0]);
 	uint64_t now = sb_mono_us();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < m->reaped_unowned_n; i++)
 		if (pid > 0 && m->reaped_unowned[i].pid == pid &&
 		    now - m->reaped_unowned[i].at_us <= (uint64_t)ZYGOTE_ANSWER_MS * 1000u) {
 			m->reaped_unowned[i].pid = 0;

@@ -41,10 +41,10 @@ def workers(master, pool):
     return [p for p, t in titles(master).items() if f"pool {pool}" in t and "zygote" not in t]
 
 
-def delayed_answers(zygote_pid):
+def delayed_answers(zygote_pid, delay_us=300000):
     """strace attached to the zygote, every sendto (its answers) held back 300 ms."""
     st = subprocess.Popen(["strace", "-qq", "-p", str(zygote_pid), "-e", "trace=sendto",
-                           "-e", "inject=sendto:delay_enter=300000", "-o", "/dev/null"],
+                           "-e", f"inject=sendto:delay_enter={delay_us}", "-o", "/dev/null"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # attached when the tracee's status says so
     def traced():
@@ -171,3 +171,46 @@ def test_a_shared_zygote_that_cannot_be_started_again_is_tried_again(fpmd, workd
     assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), \
         f"{res}\n{fpmd.log()[-2000:]}"
     assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
+
+
+def test_many_workers_that_end_before_their_answers_are_all_known(fpmd, workdir):
+    """A clone of pool a's zygote ends before its answer (held back 1 s); meanwhile more
+    than eight clones of pool b's own zygote do the same (their answers held back 50 ms).
+    The master remembered the last eight such ends only: a's answer then named "a pid that
+    is no new child", and the shared zygote was restarted, failing what it was asked."""
+    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
+    pools = "".join(
+        f"[{n}]\nuser = nobody\nlisten = {workdir}/{n}.sock\npm = static\n"
+        f"pm.max_children = {k}\npm.max_requests = 1\napp.type = php\n{x}"
+        for n, k, x in (("a", 1, ""), ("b", 2, "php.zygote = pool\n")))
+    fpmd.start(basic_conf(workdir, pools, global_extra="log_level = debug\n"))
+    assert wait_for(lambda: len(workers(fpmd.pid, "a")) == 1 and
+                    len(workers(fpmd.pid, "b")) == 2, 10), titles(fpmd.pid)
+    shared = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t][0]
+    own = [p for p, t in titles(fpmd.pid).items() if "pool b zygote" in t][0]
+    tracers = [delayed_answers(shared, 1000000), delayed_answers(own, 50000)]
+    try:
+        out = {}
+        # a: its worker serves one and leaves; its clone serves the other and ends at once
+        ta = threading.Thread(target=lambda: out.__setitem__(
+            "a", [fcgi_request(f"{workdir}/a.sock", "/n.php", root=workdir, timeout=20)
+                  for _ in range(1)]))
+        tb = threading.Thread(target=lambda: out.__setitem__(
+            "a2", fcgi_request(f"{workdir}/a.sock", "/n.php", root=workdir, timeout=20)))
+        ta.start(), tb.start()
+        # b: a clone per request, each ending before its answer, while a's answer waits
+        for _ in range(16):
+            r = fcgi_request(f"{workdir}/b.sock", "/n.php", root=workdir, timeout=20)
+            assert r.status == 200
+        ta.join(25), tb.join(25)
+    finally:
+        for st in tracers:
+            st.terminate()
+            st.wait(10)
+    log = fpmd.log()
+    assert out["a"][0].status == 200 and out["a2"].status == 200, log[-3000:]
+    assert len(re.findall(r"\[pool b\] worker \d+ ended before its zygote's answer came", log)) > 8, \
+        log[-3000:]
+    assert re.search(r"\[pool a\] worker \d+ ended before its zygote's answer came", log), log[-3000:]
+    assert "not a new child" not in log and "ERROR" not in log, log[-3000:]
+    assert shared in titles(fpmd.pid), "the shared zygote was restarted"
