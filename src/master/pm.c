@@ -518,10 +518,14 @@ static void act(struct master *m, struct pool *p, const struct pool_view *v,
 			    pc->pm == PM_ONDEMAND ? "max_children" : "pm.max_children",
 			    pc->pm_max_children);
 	}
-	if (a->busy_warning)
+	/* php-fpm looks once a second, so says it that often at most; fpmd looks every
+	 * 100 ms while connections wait */
+	if (a->busy_warning && (!p->own->busy_said_us || now - p->own->busy_said_us >= 1000000u)) {
+		p->own->busy_said_us = now;
 		log_warning("[pool %s] seems busy (you may need to increase pm.start_servers, or "
 			    "pm.min/max_spare_servers), spawning %u children, there are %u idle, and %u "
 			    "total children", pc->name, a->spawn, v->idle, live);
+	}
 	if (a->spawn)
 		children_spawn(m, p, a->spawn);
 	if (a->retire && v->longest_idle)

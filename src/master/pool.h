@@ -79,6 +79,7 @@ struct pool_master {
 	struct pm_memory pm_mem;         /* what pm_decide() remembers between looks */
 	unsigned floor;                  /* fpmctl scale: keep at least this many (until reload) */
 	uint64_t max_children_reached;
+	uint64_t busy_said_us;           /* "seems busy": once a second at most, as php-fpm's */
 	uint64_t max_active;
 	uint64_t max_listen_queue;
 	uint64_t slow_requests;

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from conftest import (Response, alive, basic_conf, build_request, cgi_params, connect,
+from conftest import (Response, alive, basic_conf, build_request, cgi_params, children_of, connect,
                       fcgi_request, pool_conf, read_records, wait_for, write_script)
 
 
@@ -375,3 +375,44 @@ def test_a_static_pool_short_after_a_failed_spawn_is_made_whole(fpmd, workdir):
     assert wait_for(lambda: len(fpmd.workers()) == 2, 5), f"still short:\n{fpmd.log()[-2000:]}"
     for _ in range(4):
         assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"
+
+
+def test_seems_busy_is_said_once_a_second_at_most(fpmd, workdir):
+    """Connections wait while the shared PHP zygote is away (killed, started again after
+    a back-off): a dynamic pool cannot add workers, it is looked at every 100 ms, and
+    php-fpm's "seems busy" line was logged at each look, 10 times a second; php-fpm says
+    it once a second at most."""
+    from test_php import php_pool
+    write_script(f"{workdir}/slow.php", "<?php sleep(2); echo 'ok';", 0o644)
+    extra = ("pm.start_servers = 1\npm.min_spare_servers = 1\npm.max_spare_servers = 2\n"
+             "pm.max_spawn_rate = 32\n")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, pm="dynamic", children=32, extra=extra)))
+    sock = f"{workdir}/www.sock"
+
+    def shared_zygote():
+        for p in children_of(fpmd.pid):
+            try:
+                if "php zygote (shared)" in open(f"/proc/{p}/cmdline").read():
+                    return p
+            except OSError:
+                pass
+        return None
+    waiting = []
+    try:
+        for _ in range(3):              # dying young: its back-off doubles (0.25, 0.5, 1 s)
+            z = wait_for(shared_zygote, 10)
+            os.kill(z, signal.SIGKILL)
+            wait_for(lambda: shared_zygote() != z, 5)
+        for _ in range(6):              # connections that wait: no worker can be added
+            s = connect(sock, timeout=10)
+            s.sendall(build_request(cgi_params("/slow.php", workdir)))
+            waiting.append(s)
+        t0 = time.monotonic()
+        n0 = fpmd.log().count("seems busy")
+        time.sleep(2.5)
+        said = fpmd.log().count("seems busy") - n0
+    finally:
+        for s in waiting:
+            s.close()
+    print("seems busy lines:", said)
+    assert said <= 3, f"{said} lines in {time.monotonic() - t0:.1f}s"
