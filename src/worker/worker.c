@@ -992,11 +992,19 @@ static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, i
 	/*
 	 * A body nobody read (a refusal, a script that ignored it) is read and
 	 * dropped after END_REQUEST, within bounds: the client has its answer,
-	 * and a web server still sending the body gets no broken pipe.
+	 * and a web server still sending the body gets no broken pipe.  On a
+	 * connection that is not kept, the web server is told at once that
+	 * nothing more comes (nginx ends such a response when the connection
+	 * does, and stops sending the body once it has the answer: waiting for
+	 * the rest held the answer back for the drain's whole limit), and what
+	 * it still sends is read until it closes: a lingering close.
 	 */
-	if (!req.stdin_done && !req.aborted && !c->dead &&
-	    req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
-		keep = 0;
+	if (!req.stdin_done && !req.aborted && !c->dead) {
+		if (!keep)
+			shutdown(c->fd, SHUT_WR);
+		if (req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
+			keep = 0;
+	}
 	int over = memory_check(w);
 	slot_stage(w, SB_IDLE);
 	if (over)

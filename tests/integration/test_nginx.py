@@ -684,3 +684,18 @@ def test_reloads_under_load_through_nginx_no_5xx(make_web, fpmd):
     print(f"20 reloads through nginx: {results['ok']} requests ok, {len(results['bad'])} failed")
     assert results["bad"] == [], results["bad"][:5]
     assert results["ok"] > 100
+
+
+@pytest.mark.parametrize("path", ["/ping", "/cgi-bin/missing.sh"])
+def test_an_answer_that_leaves_a_large_body_unread_is_not_held_back(web, path):
+    """nginx (no fastcgi_keep_conn) ends a response when the connection closes.  Answered
+    before the body was read (ping, a 404), fpmd read and dropped the rest of the body
+    first, while nginx, its answer in hand, had stopped sending: the answer waited for the
+    drain's 10 s limit.  php-fpm closes at once; fpmd now tells nginx the answer is whole
+    (shutdown of its sending side) and drops the rest meanwhile."""
+    body = b"a" * 3_000_000
+    t0 = time.monotonic()
+    r = web.get(path, method="POST", body=body, timeout=30)
+    took = time.monotonic() - t0
+    assert r.status in (200, 404), r
+    assert took < 3, f"{path}: {took:.1f}s"
