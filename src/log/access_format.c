@@ -142,7 +142,10 @@ static int render(struct buf *o, char code, const char *arg, const struct access
 		put_time(o, &e->now, arg);
 		return 0;
 	case 'u':
-		put_str(o, e->remote_user);
+		/* php-fpm's: nothing at all without a user ("%R - %u %t" reads "ip -  [time]"),
+		 * which log parsers written for its default format count on */
+		if (e->remote_user && *e->remote_user)
+			put_str(o, e->remote_user);
 		return 0;
 	default:
 		return -1;

@@ -29,6 +29,11 @@ def test_default_format_is_php_fpms(fpmd, workdir):
     assert wait_for(lambda: os.path.exists(log) and lines(log))
     line = lines(log)[0]
     assert re.fullmatch(r'127\.0\.0\.1 - alice \d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4} "GET /hello\.sh" 201', line), line
+    # without a user, php-fpm8.2 writes nothing for %u: "127.0.0.1 -  07/Dec/..."
+    fcgi_request(f"{workdir}/www.sock", "/hello.sh", root=workdir)
+    assert wait_for(lambda: len(lines(log)) == 2)
+    line = lines(log)[1]
+    assert re.fullmatch(r'127\.0\.0\.1 -  \d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4} "GET /hello\.sh" 201', line), line
 
 
 def test_every_code(fpmd, workdir):
