@@ -55,6 +55,17 @@ PHP_INI_BEGIN()
 	PHP_INI_ENTRY("cgi.discard_path", "0", PHP_INI_SYSTEM, NULL)
 	PHP_INI_ENTRY("fastcgi.logging", "1", PHP_INI_SYSTEM, NULL)
 	PHP_INI_ENTRY("fastcgi.error_header", NULL, PHP_INI_SYSTEM, NULL)
+	/*
+	 * php-fpm's SAPI has these too and applications read them (ini_get()
+	 * gives false for a setting nobody registered): the CGI SAPI's, which
+	 * a FastCGI answer ignores (its status is always a Status: header), and
+	 * fpm.config.  Accepted with php-fpm's defaults, no effect.
+	 */
+	PHP_INI_ENTRY("cgi.force_redirect", "1", PHP_INI_SYSTEM, NULL)
+	PHP_INI_ENTRY("cgi.redirect_status_env", NULL, PHP_INI_SYSTEM, NULL)
+	PHP_INI_ENTRY("cgi.nph", "0", PHP_INI_ALL, NULL)
+	PHP_INI_ENTRY("cgi.rfc2616_headers", "0", PHP_INI_ALL, NULL)
+	PHP_INI_ENTRY("fpm.config", NULL, PHP_INI_SYSTEM, NULL)
 PHP_INI_END()
 
 static PHP_MINIT_FUNCTION(fpmd)

@@ -2,6 +2,7 @@
 
 Every test runs real PHP scripts through real workers cloned from the pool's zygote.
 """
+import json
 import os
 import re
 import signal
@@ -870,3 +871,16 @@ def test_fcgi_role_and_the_denied_script_reach_php_and_nginx_as_in_php_fpm(fpmd,
     assert r.status == 403 and b"RAN" not in r.stdout
     assert (f"Access to the script '{workdir}/notes.txt' has been denied (see "
             "security.limit_extensions)").encode() in r.stderr, r.stderr
+
+
+def test_php_fpms_own_settings_are_there(fpmd, workdir):
+    """ini_get() of php-fpm's SAPI settings gives php-fpm8.2's values, not false (nobody
+    registered them): applications and their setup checks read them."""
+    php(workdir, "ini.php", "<?php echo json_encode(array_map('ini_get', ['cgi.fix_pathinfo',"
+        " 'cgi.discard_path', 'fastcgi.logging', 'cgi.force_redirect', 'cgi.nph',"
+        " 'cgi.redirect_status_env', 'cgi.rfc2616_headers', 'fpm.config']));")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    r = req(workdir, "/ini.php")
+    assert r.status == 200, r.stdout
+    # php-fpm8.2 with Debian's php.ini (cgi.fix_pathinfo is commented out there)
+    assert json.loads(r.body) == ["1", "0", "1", "1", "0", "", "0", ""], r.body
