@@ -475,13 +475,13 @@ int worker_timeout_ms(int seconds)
  * client_header_timeout: the wait for that first byte on a kept connection
  * is request_keepalive_timeout's.
  */
-static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uint64_t accept_ms)
+static int read_request_head_counted(struct worker *w, struct conn *c, unsigned nth,
+				     uint64_t accept_ms, int *started)
 {
 	const struct pool_conf *pc = w->pool->conf;
 	int header_ms = worker_timeout_ms(pc->request_header_timeout);
 	uint64_t deadline = header_ms >= 0 ? accept_ms + (uint64_t)header_ms : 0;
 	int first = nth == 0;
-	int marked = 0;
 	int yielded = 0;     /* a waiting connection left to another worker, for PARKED_YIELD_MS */
 	uint64_t idle_until = 0;   /* request_keepalive_timeout's end, once the wait began */
 	for (;;) {
@@ -490,7 +490,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 			 * Between keep-alive requests a graceful stop may interrupt the
 			 * wait; a connection just accepted is owed its answer.
 			 */
-			int idle = !marked && !first;
+			int idle = !*started && !first;
 			int wait_ms = -1;
 			if (idle) {
 				/* one deadline for the whole wait, however often it is woken */
@@ -569,7 +569,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				log_warning("[pool %s] child %d: request_header_timeout (%ds) expired while "
 					    "reading the request's %s; closing the connection", pc->name,
 					    (int)getpid(), pc->request_header_timeout,
-					    !marked ? "first byte" : c->parser.active ?
+					    !*started ? "first byte" : c->parser.active ?
 					    "params (FCGI_PARAMS)" : "header (FCGI_BEGIN_REQUEST)");
 				return -1;
 			}
@@ -580,7 +580,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 			if (rr == CONN_READ_ERR)
 				return -1;
 		}
-		if (!marked) {
+		if (!*started) {
 			kept_between = 0;
 			/* The request starts with its first byte, as php-fpm counts it. */
 			sb_write_begin(w->slot);
@@ -589,7 +589,7 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 			w->slot->accepted_us = sb_now_us();
 			w->slot->accepted_mono_us = sb_mono_us();
 			sb_write_end(w->slot);
-			marked = 1;
+			*started = 1;
 			if (!first && header_ms >= 0)
 				deadline = conn_now_ms() + (uint64_t)header_ms;
 			/* Busy is stored first, the flag read second: the master does the
@@ -640,13 +640,31 @@ static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uin
 				/* kept: wait for its next request, as after an answered one */
 				fcgi_parser_reset(&c->parser);
 				slot_stage(w, SB_IDLE);
-				first = marked = 0;
+				first = *started = 0;
 			}
 			break;
 		default:
 			break;
 		}
 	}
+}
+
+/*
+ * A request that began (a byte of it came) and never became whole (the
+ * client went, stalled past request_header_timeout, broke the protocol,
+ * or was answered 431) counts as accepted, as php-fpm counts it: its
+ * status page's "accepted conn" and the worker's "requests".
+ */
+static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uint64_t accept_ms)
+{
+	int started = 0;
+	int r = read_request_head_counted(w, c, nth, accept_ms, &started);
+	if (r <= 0 && started) {
+		sb_write_begin(w->slot);
+		w->slot->requests++;
+		sb_write_end(w->slot);
+	}
+	return r;
 }
 
 /* --- access log -------------------------------------------------------- */

@@ -111,3 +111,40 @@ def test_ping_answer_matches(workdir, fpmd, php_fpm):
     assert ours.body == theirs.body == b"pong"
     for h in ("content-type", "expires", "cache-control"):
         assert ours.headers[h] == theirs.headers[h], h
+
+
+def test_accepted_conn_counts_requests_that_never_became_whole(workdir, fpmd, php_fpm):
+    """A connection that sent part of a request and went, or broke the protocol, is an
+    accepted connection for php-fpm ("accepted conn", the worker's "requests"); fpmd
+    counted served requests only."""
+    import socket
+    import struct
+    import time
+    from conftest import build_request, cgi_params, connect
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    ours_sock = f"{workdir}/www.sock"
+
+    def accepted(sock, extra):
+        r = fcgi_request(sock, "/status", extra={"QUERY_STRING": "json", **extra})
+        return json.loads(r.body)["accepted conn"]
+
+    extra_theirs = {"SCRIPT_FILENAME": "/status"}
+    before = (accepted(ours_sock, {}), accepted(php_fpm, extra_theirs))
+    whole = build_request(cgi_params("/ping", workdir))
+    for sock in (ours_sock, php_fpm):
+        for cut in (8, 8 + 16, len(whole) - 20):   # BEGIN only; into PARAMS; into STDIN
+            s = connect(sock, timeout=5)
+            s.sendall(whole[:cut])
+            time.sleep(0.05)
+            s.close()
+        s = connect(sock, timeout=5)                 # not FastCGI at all
+        s.sendall(struct.pack(">BBHHBB", 9, 1, 1, 8, 0, 0) + b"\0" * 8)
+        try:
+            s.recv(100)
+        except OSError:
+            pass
+        s.close()
+    time.sleep(0.5)
+    after = (accepted(ours_sock, {}), accepted(php_fpm, extra_theirs))
+    ours, theirs = after[0] - before[0], after[1] - before[1]
+    assert ours == theirs, f"fpmd counted {ours}, php-fpm8.2 {theirs}"
