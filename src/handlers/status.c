@@ -124,6 +124,11 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 		pr->content_length = s->content_length;
 		pr->user = s->user;
 		pr->script = s->script;
+		if (s->kept) {
+			/* waiting for the next request's headers: none yet, as php-fpm shows it */
+			pr->method = pr->uri = pr->query = pr->user = pr->script = "";
+			pr->content_length = 0;
+		}
 		if (!busy) {
 			pr->last_cpu = s->duration_us ? (double)s->cpu_us * 100.0 / (double)s->duration_us : 0;
 			pr->last_memory = s->memory;

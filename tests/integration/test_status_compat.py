@@ -148,3 +148,28 @@ def test_accepted_conn_counts_requests_that_never_became_whole(workdir, fpmd, ph
     after = (accepted(ours_sock, {}), accepted(php_fpm, extra_theirs))
     ours, theirs = after[0] - before[0], after[1] - before[1]
     assert ours == theirs, f"fpmd counted {ours}, php-fpm8.2 {theirs}"
+
+
+def test_a_worker_waiting_on_a_kept_connection_shows_no_request(workdir, fpmd, php_fpm):
+    """A worker between two requests of a kept connection is "Reading headers" in both;
+    php-fpm shows no request there ('-'), fpmd showed the previous one's."""
+    from conftest import Response, build_request, cgi_params, connect, read_records
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    kept = []
+    for sock, extra in ((f"{workdir}/www.sock", {}), (php_fpm, {"SCRIPT_FILENAME": "/ping"})):
+        s = connect(sock, timeout=5)
+        s.sendall(build_request(cgi_params("/ping?x=1", workdir, extra=extra), keep=True))
+        assert read_records(s, Response()).app_status == 0
+        kept.append(s)
+    try:
+        ours, theirs = both(workdir, fpmd, php_fpm, "?json&full")
+        keys = ("request method", "request uri", "content length", "user", "script")
+
+        def waiting(body):
+            return [tuple(p[k] for k in keys) for p in json.loads(body)["processes"]
+                    if p["state"] == "Reading headers"]
+        assert waiting(theirs.body), theirs.body
+        assert waiting(ours.body) == waiting(theirs.body), (ours.body, theirs.body)
+    finally:
+        for s in kept:
+            s.close()
