@@ -328,6 +328,13 @@ int children_adopt(struct master *m, struct pool *p, unsigned slot, pid_t pid, c
 	return 0;
 }
 
+/* Stopping, and the last child is gone: the loop ends (whichever path counted it out). */
+static void stop_when_none_left(struct master *m)
+{
+	if (m->state != MASTER_RUNNING && m->total_children == 0 && m->old_children == 0)
+		ev_stop(m->loop);
+}
+
 void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, const int rfds[3])
 {
 	for (int i = 0; i < 3; i++)
@@ -337,9 +344,9 @@ void children_spawn_failed(struct master *m, struct pool *p, unsigned slot, cons
 	p->own->slot_used[slot] = 0;
 	p->own->spawning--;
 	m->total_children--;
+	stop_when_none_left(m);
 }
 
-static struct child *unlink_child(struct master *m, pid_t pid);
 static void child_exited(struct master *m, struct child *c, int status);
 
 /*
@@ -357,10 +364,14 @@ void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t 
 	log_debug("[pool %s] worker %d ended before its zygote's answer came", p->conf->name,
 		  (int)pid);
 	struct child *c = child_record(m, p, slot, pid, rfds);
-	if (c && unlink_child(m, pid) == c)
+	if (c) {
+		/* this record itself (first in its pool's list), whatever else holds the pid */
+		p->own->children = c->next;
 		child_exited(m, c, status);
-	else if (!c && m->state == MASTER_RUNNING && p->conf->pm != PM_ONDEMAND)
+	} else if (m->state == MASTER_RUNNING && p->conf->pm != PM_ONDEMAND) {
 		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
+	}
+	stop_when_none_left(m);
 }
 
 /* The worker has its ends (or the zygote's message carries them): the master keeps the read ends. */
@@ -598,8 +609,9 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
 	unsigned want = (unsigned)p->own->respawn_pending;
 	p->own->respawn_pending = 0;
 	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want);
-	if (p->conf->pm == PM_ONDEMAND)
-		pm_mark(p, 1);         /* the back-off is over: the waiting connections get a worker */
+	/* the back-off is over: a look, for the waiting connections (ondemand) or for what
+	 * the back-off held off or a spawn here failed to start (a static pool's refill) */
+	pm_mark(p, p->conf->pm == PM_ONDEMAND);
 }
 
 /*
@@ -705,8 +717,7 @@ void children_reap(struct master *m)
 		}
 		child_exited(m, c, status);
 	}
-	if (m->state != MASTER_RUNNING && m->total_children == 0 && m->old_children == 0)
-		ev_stop(m->loop);
+	stop_when_none_left(m);
 }
 
 /* Logs a child's end; shared with the previous generation's children. */

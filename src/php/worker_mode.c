@@ -389,7 +389,7 @@ static void opcache_protection_follow(void)
 		return;
 	zend_long shifted = protection - (zend_long)age;
 	if (shifted == 0)
-		shifted = -1;            /* 0 would turn the test off: a second stricter instead */
+		shifted = 1;             /* 0 would turn the test off: a second stricter instead */
 	char v[32];
 	int n = snprintf(v, sizeof(v), ZEND_LONG_FMT, shifted);
 	zend_alter_ini_entry_chars_ex(e->name, v, (size_t)n, PHP_INI_SYSTEM, PHP_INI_STAGE_RUNTIME, 0);

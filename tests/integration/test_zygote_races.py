@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -214,3 +215,30 @@ def test_many_workers_that_end_before_their_answers_are_all_known(fpmd, workdir)
     assert re.search(r"\[pool a\] worker \d+ ended before its zygote's answer came", log), log[-3000:]
     assert "not a new child" not in log and "ERROR" not in log, log[-3000:]
     assert shared in titles(fpmd.pid), "the shared zygote was restarted"
+
+
+def test_a_stop_ends_when_its_last_worker_ended_before_its_answer(fpmd, workdir):
+    """A graceful stop comes while the only worker is a clone that has already served and
+    ended, its zygote's answer not read yet: when the answer comes the master has no
+    child left and must leave.  It counted the clone out without looking whether the stop
+    was done, and waited for ever."""
+    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
+    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
+            f"pm.max_children = 1\npm.max_requests = 1\napp.type = php\n")
+    fpmd.start(basic_conf(workdir, pool, global_extra="log_level = debug\n"))
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 1, 10), titles(fpmd.pid)
+    zygote = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t]
+    st = delayed_answers(zygote[0], 1500000)
+    try:
+        # the worker serves one and leaves; its clone serves the other and ends, while
+        # the clone's answer is held back 1.5 s
+        res = run_requests(workdir, 2, timeout=10)
+        assert all(r is not None and not isinstance(r, Exception) and r.status == 200
+                   for r in res), res
+        fpmd.signal(signal.SIGQUIT)
+        assert wait_for(lambda: fpmd.proc.poll() is not None, 8), \
+            f"the master did not leave:\n{fpmd.log()[-2000:]}"
+    finally:
+        st.terminate()
+        st.wait(10)
+    assert "ended before its zygote's answer came" in fpmd.log(), fpmd.log()[-2000:]
