@@ -53,6 +53,7 @@ void conn_attach(struct conn *c, int fd)
 	c->out_len = 0;
 	c->rec_open = 0;
 	c->dead = 0;
+	c->write_shut = 0;
 	c->send_timed_out = 0;
 	/*
 	 * Every write to the client is bounded (nginx's send_timeout): a client

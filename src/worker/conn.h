@@ -23,6 +23,7 @@ struct conn {
 	size_t out_len;
 	struct fcgi_parser parser;
 	int dead;                    /* the peer is gone: stop writing */
+	int write_shut;              /* shutdown(SHUT_WR) done: nothing more is written */
 	int send_timeout_ms;         /* request_send_timeout; 0 = none (set by the worker) */
 	int send_timed_out;          /* a write waited send_timeout_ms for the peer: given up */
 	/*

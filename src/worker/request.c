@@ -174,6 +174,9 @@ int req_body_next(struct request *r, int may_read)
 			r->aborted = 1;
 			return -1;
 		case FCGI_EV_REPLY:
+			/* a management record's answer; none once the answer is over (lingering close) */
+			if (c->write_shut)
+				break;
 			if (conn_write(c, ev.data, ev.len) < 0 || conn_flush(c) < 0) {
 				r->aborted = 1;
 				return -1;

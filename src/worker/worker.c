@@ -1018,8 +1018,8 @@ static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, i
 	 * it still sends is read until it closes: a lingering close.
 	 */
 	if (!req.stdin_done && !req.aborted && !c->dead) {
-		if (!keep)
-			shutdown(c->fd, SHUT_WR);
+		if (!keep && shutdown(c->fd, SHUT_WR) == 0)
+			c->write_shut = 1;
 		if (req_body_drain_bounded(&req, WORKER_DRAIN_MAX, WORKER_DRAIN_MS) < 0)
 			keep = 0;
 	}
