@@ -4,6 +4,7 @@ Every test gets its own working directory (world-readable, so pools that drop
 to `nobody` can reach their scripts), its own daemon, and a teardown that
 kills whatever the test left running, even when the test failed.
 """
+import contextlib
 import os
 import re
 import shutil
@@ -224,6 +225,38 @@ def wait_for(cond, timeout=10.0, step=0.02):
             return v
         time.sleep(step)
     return cond()
+
+
+@contextlib.contextmanager
+def out_of_descriptors(pid):
+    """The process's RLIMIT_NOFILE at 3 (prlimit, from outside) for the block's time:
+    every descriptor it tries to open fails with EMFILE.  Put back at the end."""
+    with open(f"/proc/{pid}/limits") as f:
+        soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", f.read()).groups()
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile=3:{hard}"], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={soft}:{hard}"], check=True)
+
+
+def traced(pid):
+    """Whether a tracer (strace -p) is attached to pid."""
+    with open(f"/proc/{pid}/status") as f:
+        return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
+
+
+@contextlib.contextmanager
+def strace_tampering(pid, *args):
+    """strace -p pid with args (-e trace=..., -e inject=...) for the block's time."""
+    st = subprocess.Popen(["strace", "-qq", "-p", str(pid), *args, "-o", "/dev/null"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: traced(pid), 10), "strace did not attach"
+        yield st
+    finally:
+        st.terminate()
+        st.wait(10)
 
 
 class Fpmd:

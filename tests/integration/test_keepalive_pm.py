@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import (Response, basic_conf, build_request, cgi_params, connect, fcgi_request,
-                      pool_conf, read_records, wait_for, write_script)
+                      out_of_descriptors, pool_conf, read_records, wait_for, write_script)
 from test_nginx import free_port, http_request, kill_group, port_open
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -492,19 +492,15 @@ def test_a_master_short_of_descriptors_does_not_stop_taking_kept_connections(fpm
     master's shortage, not a hostile worker.  It used to pause the pool's handoffs for
     10 s (for good when no timer could be made then): the next kept connection handed
     over waited that long, nginx answering 504."""
-    import re
     fpmd.start(basic_conf(workdir, pool_conf(workdir, pm="static", children=1)))
     sock = f"{workdir}/www.sock"
-    limits = open(f"/proc/{fpmd.pid}/limits").read()
-    soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
     a = kept_request(sock, workdir)                 # the worker parks on it
-    subprocess.run(["prlimit", f"--pid={fpmd.pid}", "--nofile=3:" + hard], check=True)
     try:
-        # a waiting client: the worker hands A to the master, which cannot take it
-        assert fcgi_request(sock, "/ping", root=workdir, timeout=5).body.strip() == b"pong"
-        fpmd.wait_log(r"out of descriptors|not a kept connection")
+        with out_of_descriptors(fpmd.pid):
+            # a waiting client: the worker hands A to the master, which cannot take it
+            assert fcgi_request(sock, "/ping", root=workdir, timeout=5).body.strip() == b"pong"
+            fpmd.wait_log(r"out of descriptors|not a kept connection")
     finally:
-        subprocess.run(["prlimit", f"--pid={fpmd.pid}", f"--nofile={soft}:{hard}"], check=True)
         a.close()
     assert "not a kept connection" not in fpmd.log(), fpmd.log()[-2000:]
     c = kept_request(sock, workdir)

@@ -7,8 +7,9 @@ import subprocess
 import threading
 import time
 
-from conftest import (Response, alive, basic_conf, build_request, cgi_params, children_of, connect,
-                      fcgi_request, pool_conf, read_records, wait_for, write_script)
+from conftest import (Response, alive, basic_conf, build_request, cgi_params, children_of,
+                      connect, fcgi_request, out_of_descriptors, pool_conf, read_records,
+                      wait_for, write_script)
 
 
 def status(sock):
@@ -362,16 +363,11 @@ def test_a_static_pool_short_after_a_failed_spawn_is_made_whole(fpmd, workdir):
     fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2, extra="pm.max_requests = 1\n")))
     sock = f"{workdir}/www.sock"
     assert wait_for(lambda: len(fpmd.workers()) == 2, 10)
-    limits = open(f"/proc/{fpmd.pid}/limits").read()
-    soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
-    subprocess.run(["prlimit", f"--pid={fpmd.pid}", "--nofile=3:" + hard], check=True)
-    try:
+    with out_of_descriptors(fpmd.pid):
         assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"
         fpmd.wait_log(r"cannot start a worker: pipe2\(\) for the worker's log failed")
         time.sleep(1.5)
         assert len(fpmd.workers()) == 1, fpmd.workers()
-    finally:
-        subprocess.run(["prlimit", f"--pid={fpmd.pid}", f"--nofile={soft}:{hard}"], check=True)
     assert wait_for(lambda: len(fpmd.workers()) == 2, 5), f"still short:\n{fpmd.log()[-2000:]}"
     for _ in range(4):
         assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"

@@ -11,13 +11,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import BUILD, basic_conf, children_of, fcgi_request, wait_for, write_script
+from conftest import (BUILD, basic_conf, children_of, fcgi_request, out_of_descriptors,
+                      strace_tampering, wait_for, write_script)
 
 PHP_SO = os.path.join(BUILD, "fpmd-php.so")
 pytestmark = [
@@ -43,24 +43,43 @@ def workers(master, pool):
 
 
 def delayed_answers(zygote_pid, delay_us=300000):
-    """strace attached to the zygote, every sendto (its answers) held back 300 ms."""
-    st = subprocess.Popen(["strace", "-qq", "-p", str(zygote_pid), "-e", "trace=sendto",
-                           "-e", f"inject=sendto:delay_enter={delay_us}", "-o", "/dev/null"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # attached when the tracee's status says so
-    def traced():
-        with open(f"/proc/{zygote_pid}/status") as f:
-            return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
-    assert wait_for(traced, 10), "strace did not attach"
-    return st
+    """strace attached to the zygote, every sendto (its answers) held back delay_us."""
+    return strace_tampering(zygote_pid, "-e", "trace=sendto",
+                            "-e", f"inject=sendto:delay_enter={delay_us}")
 
 
-def run_requests(workdir, n, timeout):
+def php_pool(workdir, children=2, extra=""):
+    """A php pool whose every worker serves one request (n.php says which)."""
+    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
+    return (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
+            f"pm.max_children = {children}\npm.max_requests = 1\napp.type = php\n{extra}")
+
+
+def start_php(fpmd, workdir, children=2, debug=False):
+    """Starts a php_pool, waits for its workers; the shared PHP zygote's pid."""
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children),
+                          global_extra="log_level = debug\n" if debug else ""))
+    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == children, 10), titles(fpmd.pid)
+    return shared_zygote(fpmd)
+
+
+def shared_zygote(fpmd):
+    found = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t]
+    assert len(found) == 1, titles(fpmd.pid)
+    return found[0]
+
+
+def all_served(res):
+    return all(r is not None and not isinstance(r, Exception) and r.status == 200 for r in res)
+
+
+def run_requests(workdir, n, timeout, pool="www"):
+    """n requests to the pool at once: their responses, or the exception each raised."""
     results = [None] * n
 
     def one(i):
         try:
-            results[i] = fcgi_request(f"{workdir}/www.sock", "/n.php", root=workdir,
+            results[i] = fcgi_request(f"{workdir}/{pool}.sock", "/n.php", root=workdir,
                                       timeout=timeout)
         except Exception as e:          # noqa: BLE001 - reported below
             results[i] = e
@@ -74,15 +93,14 @@ def run_requests(workdir, n, timeout):
 
 @pytest.mark.parametrize("boot", ["classic", "zygote"])
 def test_a_worker_that_ends_before_its_zygote_answers_is_replaced(fpmd, workdir, boot):
-    write_script(os.path.join(workdir, "n.php"),
+    extra = "pm.status_path = /status\n"
+    if boot == "zygote":
+        extra += f"php.worker = {workdir}/n.php\nphp.worker_boot = zygote\n"
+    pool = php_pool(workdir, 2, extra)
+    write_script(os.path.join(workdir, "n.php"),        # a worker script for the zygote boot
                  "<?php if (function_exists('fpmd_handle_request')) {\n"
                  "  while (fpmd_handle_request(function () { echo 'served ', getmypid(); })) {}\n"
                  "} else { echo 'served ', getmypid(); }\n", 0o644)
-    extra = ""
-    if boot == "zygote":
-        extra = f"php.worker = {workdir}/n.php\nphp.worker_boot = zygote\n"
-    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
-            f"pm.max_children = 2\npm.max_requests = 1\napp.type = php\npm.status_path = /status\n{extra}")
     fpmd.start(basic_conf(workdir, pool, global_extra="log_level = debug\n"))
     assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
     # the zygote that clones this pool's workers
@@ -90,15 +108,10 @@ def test_a_worker_that_ends_before_its_zygote_answers_is_replaced(fpmd, workdir,
     zygote = [p for p, t in titles(fpmd.pid).items() if name in t]
     assert len(zygote) == 1, titles(fpmd.pid)
 
-    st = delayed_answers(zygote[0])
-    try:
+    with delayed_answers(zygote[0]):
         # every request is served by a new clone that ends before its zygote's answer
         res = run_requests(workdir, 6, timeout=15)
-    finally:
-        st.terminate()
-        st.wait(10)
-    bad = [r for r in res if isinstance(r, Exception) or r is None or r.status != 200]
-    assert not bad, f"requests lost: {bad}\n{fpmd.log()[-3000:]}"
+    assert all_served(res), f"requests lost: {res}\n{fpmd.log()[-3000:]}"
     assert all(r.body.startswith(b"served ") for r in res)
     log = fpmd.log()
     # the race happened, and such a worker is logged as any other that ends
@@ -111,66 +124,40 @@ def test_a_worker_that_ends_before_its_zygote_answers_is_replaced(fpmd, workdir,
     assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), \
         f"{titles(fpmd.pid)}\n{log[-3000:]}"
     res = run_requests(workdir, 4, timeout=10)
-    assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), res
+    assert all_served(res), res
     # and their requests are counted: 10 served, the status request itself the 11th
-    st = fcgi_request(f"{workdir}/www.sock", "/status", root=workdir, extra={"QUERY_STRING": "json"})
+    st = fcgi_request(f"{workdir}/www.sock", "/status", root=workdir,
+                      extra={"QUERY_STRING": "json"})
     assert json.loads(st.body)["accepted conn"] == 11, st.body
 
 
 def test_a_clone_that_fails_is_asked_again(fpmd, workdir):
     """The zygote's clone fails once (EAGAIN, injected): the static pool gets its worker back."""
-    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
-    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
-            f"pm.max_children = 2\npm.max_requests = 1\napp.type = php\n")
-    fpmd.start(basic_conf(workdir, pool))
-    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
-    zygote = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t]
-    st = subprocess.Popen(["strace", "-qq", "-p", str(zygote[0]), "-e", "trace=clone,clone3",
-                           "-e", "inject=clone,clone3:error=EAGAIN:when=1", "-o", "/dev/null"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        def traced():
-            with open(f"/proc/{zygote[0]}/status") as f:
-                return any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f)
-        assert wait_for(traced, 10), "strace did not attach"
-        r = fcgi_request(f"{workdir}/www.sock", "/n.php", root=workdir)
-        assert r.status == 200
+    zygote = start_php(fpmd, workdir)
+    with strace_tampering(zygote, "-e", "trace=clone,clone3",
+                          "-e", "inject=clone,clone3:error=EAGAIN:when=1"):
+        assert fcgi_request(f"{workdir}/www.sock", "/n.php", root=workdir).status == 200
         # the served worker left (max_requests = 1); its replacement's clone failed once
         assert wait_for(lambda: "could not clone a worker" in fpmd.log(), 10), fpmd.log()
-    finally:
-        st.terminate()
-        st.wait(10)
     assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), \
         f"{titles(fpmd.pid)}\n{fpmd.log()[-3000:]}"
-    res = run_requests(workdir, 4, timeout=10)
-    assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), res
+    assert all_served(run_requests(workdir, 4, timeout=10))
 
 
 def test_a_shared_zygote_that_cannot_be_started_again_is_tried_again(fpmd, workdir):
     """The shared PHP zygote dies while the master is out of descriptors (its RLIMIT_NOFILE
     lowered from outside): starting a new one fails.  It is tried again after the back-off;
     its first failure used to be the last try, every PHP pool left with no worker for good."""
-    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
-    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
-            f"pm.max_children = 2\npm.max_requests = 1\napp.type = php\n")
-    fpmd.start(basic_conf(workdir, pool))
-    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
-    zygote = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t]
-    limits = open(f"/proc/{fpmd.pid}/limits").read()
-    soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
-    subprocess.run(["prlimit", f"--pid={fpmd.pid}", "--nofile=3:" + hard], check=True)
-    try:
-        os.kill(zygote[0], 9)
+    zygote = start_php(fpmd, workdir)
+    with out_of_descriptors(fpmd.pid):
+        os.kill(zygote, signal.SIGKILL)
         assert wait_for(lambda: "cannot create the zygote's channels" in fpmd.log(), 10), \
             fpmd.log()[-2000:]
         time.sleep(0.5)
-    finally:
-        subprocess.run(["prlimit", f"--pid={fpmd.pid}", f"--nofile={soft}:{hard}"], check=True)
     assert wait_for(lambda: "php zygote (shared)" in "".join(titles(fpmd.pid).values()), 10), \
         f"no shared zygote again:\n{fpmd.log()[-2000:]}"
     res = run_requests(workdir, 4, timeout=10)
-    assert all(not isinstance(r, Exception) and r is not None and r.status == 200 for r in res), \
-        f"{res}\n{fpmd.log()[-2000:]}"
+    assert all_served(res), f"{res}\n{fpmd.log()[-2000:]}"
     assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 2, 10), titles(fpmd.pid)
 
 
@@ -179,40 +166,30 @@ def test_many_workers_that_end_before_their_answers_are_all_known(fpmd, workdir)
     than eight clones of pool b's own zygote do the same (their answers held back 50 ms).
     The master remembered the last eight such ends only: a's answer then named "a pid that
     is no new child", and the shared zygote was restarted, failing what it was asked."""
-    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
-    pools = "".join(
-        f"[{n}]\nuser = nobody\nlisten = {workdir}/{n}.sock\npm = static\n"
-        f"pm.max_children = {k}\npm.max_requests = 1\napp.type = php\n{x}"
-        for n, k, x in (("a", 1, ""), ("b", 2, "php.zygote = pool\n")))
+    pools = (php_pool(workdir, 1).replace("[www]", "[a]").replace("www.sock", "a.sock") +
+             php_pool(workdir, 2, "php.zygote = pool\n").replace("[www]", "[b]")
+             .replace("www.sock", "b.sock"))
     fpmd.start(basic_conf(workdir, pools, global_extra="log_level = debug\n"))
     assert wait_for(lambda: len(workers(fpmd.pid, "a")) == 1 and
                     len(workers(fpmd.pid, "b")) == 2, 10), titles(fpmd.pid)
-    shared = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t][0]
+    shared = shared_zygote(fpmd)
     own = [p for p, t in titles(fpmd.pid).items() if "pool b zygote" in t][0]
-    tracers = [delayed_answers(shared, 1000000), delayed_answers(own, 50000)]
-    try:
+    with delayed_answers(shared, 1000000), delayed_answers(own, 50000):
         out = {}
         # a: its worker serves one and leaves; its clone serves the other and ends at once
-        ta = threading.Thread(target=lambda: out.__setitem__(
-            "a", [fcgi_request(f"{workdir}/a.sock", "/n.php", root=workdir, timeout=20)
-                  for _ in range(1)]))
-        tb = threading.Thread(target=lambda: out.__setitem__(
-            "a2", fcgi_request(f"{workdir}/a.sock", "/n.php", root=workdir, timeout=20)))
-        ta.start(), tb.start()
+        ta = threading.Thread(target=lambda: out.setdefault("a", run_requests(workdir, 2, 20, "a")))
+        ta.start()
         # b: a clone per request, each ending before its answer, while a's answer waits
         for _ in range(16):
             r = fcgi_request(f"{workdir}/b.sock", "/n.php", root=workdir, timeout=20)
             assert r.status == 200
-        ta.join(25), tb.join(25)
-    finally:
-        for st in tracers:
-            st.terminate()
-            st.wait(10)
+        ta.join(25)
+        # a's answer, held back 1 s, comes after its clone has ended
+        ended = r"\[pool {}\] worker \d+ ended before its zygote's answer came"
+        assert wait_for(lambda: re.search(ended.format("a"), fpmd.log()), 5), fpmd.log()[-3000:]
     log = fpmd.log()
-    assert out["a"][0].status == 200 and out["a2"].status == 200, log[-3000:]
-    assert len(re.findall(r"\[pool b\] worker \d+ ended before its zygote's answer came", log)) > 8, \
-        log[-3000:]
-    assert re.search(r"\[pool a\] worker \d+ ended before its zygote's answer came", log), log[-3000:]
+    assert all_served(out["a"]), (out, log[-3000:])
+    assert len(re.findall(ended.format("b"), log)) > 8, log[-3000:]
     assert "not a new child" not in log and "ERROR" not in log, log[-3000:]
     assert shared in titles(fpmd.pid), "the shared zygote was restarted"
 
@@ -222,23 +199,13 @@ def test_a_stop_ends_when_its_last_worker_ended_before_its_answer(fpmd, workdir)
     ended, its zygote's answer not read yet: when the answer comes the master has no
     child left and must leave.  It counted the clone out without looking whether the stop
     was done, and waited for ever."""
-    write_script(os.path.join(workdir, "n.php"), "<?php echo 'served ', getmypid();", 0o644)
-    pool = (f"[www]\nuser = nobody\nlisten = {workdir}/www.sock\npm = static\n"
-            f"pm.max_children = 1\npm.max_requests = 1\napp.type = php\n")
-    fpmd.start(basic_conf(workdir, pool, global_extra="log_level = debug\n"))
-    assert wait_for(lambda: len(workers(fpmd.pid, "www")) == 1, 10), titles(fpmd.pid)
-    zygote = [p for p, t in titles(fpmd.pid).items() if "php zygote (shared)" in t]
-    st = delayed_answers(zygote[0], 1500000)
-    try:
+    zygote = start_php(fpmd, workdir, children=1, debug=True)
+    with delayed_answers(zygote, 1500000):
         # the worker serves one and leaves; its clone serves the other and ends, while
         # the clone's answer is held back 1.5 s
         res = run_requests(workdir, 2, timeout=10)
-        assert all(r is not None and not isinstance(r, Exception) and r.status == 200
-                   for r in res), res
+        assert all_served(res), res
         fpmd.signal(signal.SIGQUIT)
         assert wait_for(lambda: fpmd.proc.poll() is not None, 8), \
             f"the master did not leave:\n{fpmd.log()[-2000:]}"
-    finally:
-        st.terminate()
-        st.wait(10)
     assert "ended before its zygote's answer came" in fpmd.log(), fpmd.log()[-2000:]
