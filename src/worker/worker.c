@@ -589,6 +589,7 @@ static int read_request_head_counted(struct worker *w, struct conn *c, unsigned 
 			w->slot->accepted_us = sb_now_us();
 			w->slot->accepted_mono_us = sb_mono_us();
 			sb_write_end(w->slot);
+			w->have_request_ru = getrusage(RUSAGE_SELF, &w->request_ru) == 0;
 			*started = 1;
 			if (!first && header_ms >= 0)
 				deadline = conn_now_ms() + (uint64_t)header_ms;
@@ -969,11 +970,17 @@ static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, i
 {
 	struct conn *c = loop.c;
 	struct rusage ru_before, ru_after;
-	/* the previous request's end is this one's start: one getrusage() per request */
-	if (w->have_ru)
-		ru_before = w->last_ru;
+	/*
+	 * From the request's first byte, as php-fpm counts it: not from the
+	 * previous request's end, which counted the work between two requests
+	 * (the drain of an unread body, the wait) as this one's: %C of 9000 %
+	 * for a ping.
+	 */
+	if (w->have_request_ru)
+		ru_before = w->request_ru;
 	else
 		getrusage(RUSAGE_SELF, &ru_before);
+	w->have_request_ru = 0;
 	w->resp_head_len = 0;
 	struct request req = {
 		.conn = c, .worker = w, .fp = &c->parser, .id = c->parser.request_id,
@@ -995,8 +1002,6 @@ static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, i
 	 * answer finds its request there.
 	 */
 	getrusage(RUSAGE_SELF, &ru_after);
-	w->last_ru = ru_after;
-	w->have_ru = 1;
 	if (!req.memory_peak)
 		req.memory_peak = memory_of_request(w, &ru_after);
 	slot_request_end(w, &ru_before, &ru_after, req.memory_peak);

@@ -52,9 +52,8 @@ struct worker {
 	void *handler_data;
 	/* Lines every answer of this worker carries, each ending in \r\n (php: X-Powered-By). */
 	const char *extra_headers;
-	/* CPU time at the end of the last request (the next one's start) */
-	struct rusage last_ru;
-	int have_ru;
+	struct rusage request_ru;    /* at the request's first byte: its CPU counts from there */
+	int have_request_ru;
 	/* /proc/self/statm and /proc/self/clear_refs, kept open (-1: none; procmem.h) */
 	int statm_fd, clear_refs_fd;
 	uint64_t mem_threshold;      /* the pool's lowest memory limit, 0 = none */

@@ -99,3 +99,17 @@ def test_bad_format_is_a_config_error(fpmd, workdir):
     fpmd.start(wait_ready=False)
     assert fpmd.wait(10) == 78
     assert "unknown code '%Z' in access.format" in fpmd.log()
+
+
+def test_a_requests_cpu_is_its_own(fpmd, workdir):
+    """%C (and the status page's "last request cpu") is the CPU from the request's first
+    byte to its end, as php-fpm counts it.  It counted from the previous request's end, so
+    the work between two requests (dropping the unread body of a ping's POST) was the next
+    one's: 2,700-9,000 % for a ping."""
+    log = start(fpmd, workdir, fmt="%r %C")
+    for _ in range(30):
+        fcgi_request(f"{workdir}/www.sock", "/ping", root=workdir, method="POST",
+                     body=b"x" * 100000)
+    assert wait_for(lambda: len(lines(log)) == 30)
+    cpu = [float(line.split()[1]) for line in lines(log)]
+    assert max(cpu) <= 100.0, sorted(cpu)[-5:]
