@@ -654,8 +654,7 @@ void children_respawn_later(struct master *m, struct pool *p)
 static void respawn(struct master *m, struct pool *p, int failed)
 {
 	if (failed) {
-		p->own->respawn_pending++;
-		back_off(m, p);
+		children_respawn_later(m, p);
 		return;
 	}
 	p->own->fast_failures = 0;
