@@ -999,3 +999,33 @@ def test_a_file_written_after_the_boot_is_cached_by_opcache(fpmd, workdir, boot)
     write_script(new, "<?php return 'new';", 0o644)
     r = seen(get(workdir, "/app.php?f=new.php"))
     assert r["v"] == "new" and r["cached"] is False, r
+
+
+REVALIDATE_APP = r"""<?php
+while (fpmd_handle_request(function () {
+    $f = __DIR__ . '/conf.php';
+    echo json_encode(['v' => include $f,
+                      'protection' => (int)ini_get('opcache.file_update_protection')]);
+})) {}
+"""
+
+
+def test_worker_mode_sees_a_change_to_a_cached_file_after_a_reload(fpmd, workdir):
+    """docs/php.md: in the loop a file opcache already cached is not checked again for
+    changes (opcache.revalidate_freq counts from the boot); a reload shows the change.
+    And during a request ini_get() shows file_update_protection shifted by the boot's age."""
+    t0 = time.time()
+    conf = os.path.join(workdir, "conf.php")
+    write_script(conf, "<?php return 'a';", 0o644)
+    os.utime(conf, (t0 - 60, t0 - 60))
+    start(fpmd, workdir, "worker", app=REVALIDATE_APP)
+    assert seen(get(workdir, "/app.php"))["v"] == "a"
+    write_script(conf, "<?php return 'b';", 0o644)
+    os.utime(conf, (t0 - 30, t0 - 30))        # changed, and old enough to be cached
+    wait_for(lambda: time.time() >= t0 + 4, 10, 0.1)
+    r = seen(get(workdir, "/app.php"))
+    assert r["v"] == "a", r                   # the loop keeps the cached one
+    assert r["protection"] < 2, r             # 2 less the boot's age (3 s or more)
+    fpmd.signal(signal.SIGUSR2)
+    fpmd.wait_log("ready to handle connections", count=2)
+    assert wait_for(lambda: seen(get(workdir, "/app.php"))["v"] == "b", 10)
