@@ -47,6 +47,7 @@ WORKERS = 2
 AS_ROOT = ["-R"] if os.getuid() == 0 else []
 PHPINI_DIR = "/etc/php/8.2/fpm"
 HZ = os.sysconf("SC_CLK_TCK")
+PHPCLI = shutil.which("php8.2") or shutil.which("php")
 UWSGI = shutil.which("uwsgi") if os.path.exists("/usr/lib/uwsgi/plugins/php_plugin.so") else None
 GROUPS = []
 RESULTS = {}
@@ -293,6 +294,64 @@ def measure(servers, pages):
     return res
 
 
+class ForkFloor:
+    """Not a server: bench/apps/symfony-fork-floor.php, php-cli forking the
+    booted example per request (issue 23's own measurement of what
+    max_requests = 1 can cost here), a row next to the servers'."""
+
+    def __init__(self, app):
+        self.name, self.app = "php-cli fork floor", app
+
+    def run(self, page, secs):
+        """(served per second, machine CPU µs per request, failures) of one run."""
+        env = dict(os.environ, PHP_INI_SCAN_DIR=PHPINI_DIR + "/conf.d")
+        argv = [PHPCLI, "-c", PHPINI_DIR + "/php.ini", "-d", "opcache.enable_cli=1",
+                os.path.join(ROOT, "bench", "apps", "symfony-fork-floor.php"), self.app,
+                page["uri"], str(secs), page["expect"], str(WORKERS)]
+        # as the servers' workers: the application's cache is www-data's
+        drop = None
+        if os.getuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("www-data")
+
+            def drop():
+                os.setgid(pw.pw_gid)
+                os.setgroups([])
+                os.setuid(pw.pw_uid)
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, preexec_fn=drop,
+                             cwd=self.app)
+        try:
+            if p.stdout.readline().strip() != "booted":
+                raise RuntimeError("fork floor did not boot: %s" % p.stderr.read()[-400:])
+            before = machine_busy_us()
+            p.stdin.write("go\n")
+            p.stdin.flush()
+            out, err = p.communicate(timeout=secs + 60)
+            after = machine_busy_us()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        j = json.loads(out.strip().splitlines()[-1])
+        n = max(j["n"], 1)
+        return j["n"] / j["secs"], (after - before) / n, j["bad"]
+
+
+def measure_fork_floor(floor, pages, res):
+    for p in pages:
+        r = {"rps": [], "errors": 0, "cpu_list": []}
+        for _ in range(ROUNDS):
+            rps, cpu, bad = floor.run(p, SECS)
+            r["rps"].append(rps)
+            r["cpu_list"].append(cpu)
+            r["errors"] += bad
+        r["cpu_us"] = statistics.median(r["cpu_list"])
+        r["cpu_us_procs"] = None
+        res[(floor.name, p["name"])] = r
+    res[(floor.name, "pss")] = None
+
+
 def report(scen, servers, pages, res, notes):
     print("\n### %s — %s\n" % (scen, machine()))
     print("%d workers each, fcgi-load -c %d, %.0f s x %d rounds (median), CPU over %d "
@@ -312,11 +371,12 @@ def report(scen, servers, pages, res, notes):
                 row["rps_ratio"] = rps / statistics.median(base["rps"])
                 row["cpu_ratio"] = r["cpu_us"] / base["cpu_us"] if base["cpu_us"] else None
             out.append(row)
-            print("| %s | %s | %.0f | %s | %.0f | %s | %.1f | %d |" % (
+            print("| %s | %s | %.0f | %s | %.0f | %s | %s | %d |" % (
                 srv.name, p["name"], rps,
                 "%.2f×" % row["rps_ratio"] if "rps_ratio" in row else "–",
                 r["cpu_us"], "%.2f×" % row["cpu_ratio"] if row.get("cpu_ratio") else "–",
-                row["pss_kb"] / 1024, r["errors"]))
+                "%.1f" % (row["pss_kb"] / 1024) if row["pss_kb"] is not None else "–",
+                r["errors"]))
     for n in notes:
         print("\n" + n)
     print(flush=True)
@@ -360,12 +420,23 @@ def symfony():
                                   "php.worker_boot = zygote\npm.max_requests = 100\n"
                                   "env[FPMD_WARMUP_URI] = /\n"))
         res = measure(servers, pages)
-        report("symfony", servers, pages, res, [
+        rows = list(servers)
+        if PHPCLI:
+            floor = ForkFloor(app)
+            measure_fork_floor(floor, pages, res)
+            rows.append(floor)
+        report("symfony", rows, pages, res, [
             "fpmd: classic, a script per request; worker: php.worker, the kernel booted once per "
             "worker (the loop); zygote mr=N: booted once in the pool's zygote, every worker a fork "
             "of it that serves N requests (mr=1: every request from the pristine booted state); "
             "warm: with the example's env[FPMD_WARMUP_URI] = /, a request handled in the zygote "
-            "before it forks."])
+            "before it forks.",
+            "php-cli fork floor (not a server, PSS not measured): issue 23's own measurement of "
+            "what zygote mr=1 costs on this machine, bench/apps/symfony-fork-floor.php: php-cli "
+            "boots the example as the zygote does, then forks %d children at a time, each handles "
+            "one request (no FastCGI) and leaves as _exit() would; CPU is the machine's per "
+            "request, the boot left out. fpmd zygote mr=1 cannot beat it; mr=1's goal (2x "
+            "php-fpm) needs this row at 2x or more." % WORKERS])
     finally:
         for s in servers:
             s.stop()
