@@ -327,6 +327,34 @@ def test_zygote_boot_with_max_requests_n_replaces_after_n(fpmd, workdir):
     assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5]
 
 
+AFTER_APP = r"""<?php
+$handler = function () { echo json_encode(['pid' => getmypid()]); };
+do {
+    $more = fpmd_handle_request($handler);
+    // FrankenPHP's Symfony runner calls $kernel->terminate() here, outside
+    // the handler: kernel.terminate's listeners (a mail spool, a log buffer)
+    file_put_contents(__DIR__ . '/after/log', getmypid() . ' ' . ($more ? 1 : 0) . "\n",
+                      FILE_APPEND);
+} while ($more);
+"""
+
+
+@pytest.mark.parametrize("boot", ALL_BOOTS)
+def test_the_scripts_code_after_each_handled_request_runs_even_after_the_last(fpmd, workdir, boot):
+    # a fork that leaves at its last request must not skip what the runner
+    # does after the request returned (terminate listeners), to save a fork's pages
+    os.makedirs(os.path.join(workdir, "after"))
+    os.chmod(os.path.join(workdir, "after"), 0o777)
+    start(fpmd, workdir, boot, extra="pm.max_requests = 2\n" if boot == "zygote" else "",
+          app=AFTER_APP)
+    pids = [seen(get(workdir, "/"))["pid"] for _ in range(4)]
+    log = os.path.join(workdir, "after", "log")
+    wait_for(lambda: sum(1 for line in open(log) if line.endswith(" 1\n")) == 4
+             if os.path.exists(log) else False, timeout=5)
+    ran = [int(line.split()[0]) for line in open(log) if line.endswith(" 1\n")]
+    assert sorted(ran) == sorted(pids)
+
+
 # --- the app zygote and the shared PHP (php.zygote) ------------------------------
 
 CACHED_APP = r"""<?php
