@@ -50,6 +50,7 @@ static const struct fpmd_php_host host = {
 	.flush = resp_flush,
 	.write_stderr = resp_stderr,
 	.note_headers = req_note_headers,
+	.note_script = req_note_script,
 	.finish = req_finish_early,
 	.status_json = host_status_json,
 	.http_reason = http_reason,

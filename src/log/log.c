@@ -373,6 +373,15 @@ static size_t escape_into(char *out, size_t cap, const char *msg, size_t len, in
 	return o;
 }
 
+size_t log_escape(char *out, size_t cap, const char *in)
+{
+	if (!cap)
+		return 0;
+	size_t o = escape_into(out, cap, in, strlen(in), 0);
+	out[o] = '\0';
+	return o;
+}
+
 static void emit(enum log_level l, const char *msg, size_t len)
 {
 	static const int prio[] = { LOG_DEBUG, LOG_NOTICE, LOG_WARNING, LOG_ERR, LOG_ALERT };

@@ -62,6 +62,12 @@ void log_prefixed(enum log_level l, const char *prefix, const char *msg, size_t 
  */
 void log_worker_output(const char *prefix, const char *msg, size_t len, const char *suffix);
 
+/*
+ * in as one line of a log: control bytes as \xHH (tab kept), the rest as
+ * it is; always terminated, cut at cap.  Returns the length written.
+ */
+size_t log_escape(char *out, size_t cap, const char *in);
+
 /* Formats the php-fpm time stamp "23-Nov-2026 09:14:02" into buf (>= 32 bytes). */
 void log_timestamp(char *buf, size_t cap);
 

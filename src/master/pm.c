@@ -110,9 +110,12 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	if (p->own->slowlog_fd < 0)
 		return;
 	log_timestamp(ts, sizeof(ts));
+	/* the worker wrote it (a request's SCRIPT_FILENAME): one line of the root-written file */
+	char script[4 * sizeof(s->script) + 8];
+	log_escape(script, sizeof(script), s->script);
 	char buf[8192];
 	int n = snprintf(buf, sizeof(buf), "\n[%s]  [pool %s] pid %d\nscript_filename = %s\n", ts,
-			 p->conf->name, (int)c->pid, s->script);
+			 p->conf->name, (int)c->pid, script);
 	/* The worker, then the processes below it (a cgi script and its children), breadth first. */
 	pid_t targets[16] = { c->pid };
 	int nt = 1;

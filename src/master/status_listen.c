@@ -29,7 +29,6 @@
 
 #define STATUS_CONN_MAX 32
 #define STATUS_CONN_TIMEOUT_MS 2000u
-#define STATUS_MAX_PARAMS (16u * 1024u)
 
 struct status_conn {
 	int fd;
@@ -75,6 +74,20 @@ static int out_add(struct status_conn *c, uint8_t type, const void *data, size_t
 	c->out = nb;
 	c->out_len += fcgi_stream_encode(c->out + c->out_len, need, type, c->parser.request_id, data,
 					  len);
+	return 0;
+}
+
+/* The END_REQUEST that closes the request the parser holds. */
+static int out_end(struct status_conn *c)
+{
+	uint8_t end[FCGI_END_REQUEST_LEN];
+	fcgi_end_request_encode(end, c->parser.request_id, 0, FCGI_REQUEST_COMPLETE);
+	uint8_t *nb = realloc(c->out, c->out_len + sizeof(end));
+	if (!nb)
+		return -1;
+	c->out = nb;
+	memcpy(c->out + c->out_len, end, sizeof(end));
+	c->out_len += sizeof(end);
 	return 0;
 }
 
@@ -128,15 +141,22 @@ static int build_answer(struct status_conn *c)
 	}
 	if (rc < 0 || out_add(c, FCGI_STDOUT, NULL, 0) < 0)
 		return -1;
-	uint8_t end[FCGI_END_REQUEST_LEN];
-	fcgi_end_request_encode(end, c->parser.request_id, 0, FCGI_REQUEST_COMPLETE);
-	uint8_t *nb = realloc(c->out, c->out_len + sizeof(end));
-	if (!nb)
+	return out_end(c);
+}
+
+/*
+ * Params over the pool's request.max_params_* limits: 431, as the pool's
+ * workers answer them (a dropped connection is nginx's 502).
+ */
+static int build_refusal(struct status_conn *c)
+{
+	static const char body[] = "Status: 431 Request Header Fields Too Large\r\n"
+				   "Content-Type: text/plain\r\n\r\n"
+				   "431 Request Header Fields Too Large\n";
+	if (out_add(c, FCGI_STDOUT, body, sizeof(body) - 1) < 0 ||
+	    out_add(c, FCGI_STDOUT, NULL, 0) < 0)
 		return -1;
-	c->out = nb;
-	memcpy(c->out + c->out_len, end, sizeof(end));
-	c->out_len += sizeof(end);
-	return 0;
+	return out_end(c);
 }
 
 static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
@@ -176,8 +196,23 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		struct fcgi_event ev;
 		ssize_t used = fcgi_parser_feed(&c->parser, buf + pos, (size_t)n - pos, &ev);
 		if (used < 0) {
-			log_warning("[pool %s] status_listen: FastCGI protocol error: %s",
-				    c->pool->conf->name, fcgi_strerror(c->parser.error));
+			const struct pool_conf *pc = c->pool->conf;
+			enum fcgi_error e = c->parser.error;
+			if ((e == FCGI_E_PARAMS_TOO_LARGE || e == FCGI_E_PARAMS_TOO_MANY ||
+			     e == FCGI_E_NAME_TOO_LONG) && c->parser.active) {
+				log_warning("[pool %s] status_listen: request refused with 431: %s "
+					    "(request.max_params_size %zu, request.max_params_count %d, "
+					    "request.max_param_name_size %zu)", pc->name, fcgi_strerror(e),
+					    pc->request_max_params_size, pc->request_max_params_count,
+					    pc->request_max_param_name_size);
+				if (build_refusal(c) == 0) {
+					ev_fd_mod(m->loop, c->watch, EPOLLOUT);
+					return;
+				}
+			} else {
+				log_warning("[pool %s] status_listen: FastCGI protocol error: %s", pc->name,
+					    fcgi_strerror(e));
+			}
 			status_conn_close(m, c);
 			return;
 		}
@@ -188,6 +223,14 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 				status_conn_close(m, c);
 				return;
 			}
+		} else if (ev.kind == FCGI_EV_ABORT) {
+			/* aborted before its params ended: owed its END_REQUEST (spec §5.4) */
+			if (out_end(c) < 0) {
+				status_conn_close(m, c);
+				return;
+			}
+			ev_fd_mod(m->loop, c->watch, EPOLLOUT);
+			return;
 		} else if (ev.kind == FCGI_EV_PARAMS_DONE) {
 			/* The body, if any, is not needed: answer now, then close. */
 			if (build_answer(c) < 0) {
@@ -242,7 +285,13 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		}
 		struct fcgi_limits lim;
 		fcgi_limits_default(&lim);
-		lim.max_params_size = STATUS_MAX_PARAMS;
+		/* the pool's own limits: a request its workers take, its status takes too */
+		if (p->conf->request_max_params_size)
+			lim.max_params_size = p->conf->request_max_params_size;
+		if (p->conf->request_max_params_count > 0)
+			lim.max_params_count = (size_t)p->conf->request_max_params_count;
+		if (p->conf->request_max_param_name_size)
+			lim.max_name_len = p->conf->request_max_param_name_size;
 		lim.max_conns = STATUS_CONN_MAX;
 		lim.max_reqs = STATUS_CONN_MAX;
 		fcgi_parser_init(&c->parser, &lim);

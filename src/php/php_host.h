@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FPMD_PHP_HOST_VERSION 3
+#define FPMD_PHP_HOST_VERSION 4
 #define FPMD_PHP_ENTRY "fpmd_php_entry"
 
 struct pool;
@@ -37,6 +37,8 @@ struct fpmd_php_host {
 	int (*flush)(struct request *r);
 	int (*write_stderr)(struct request *r, const void *data, size_t len);
 	void (*note_headers)(struct request *r, const char *block, size_t len);
+	/* The script resolved from the params (req_note_script in worker/request.h). */
+	void (*note_script)(struct request *r, const char *script);
 	/* fastcgi_finish_request(): END_REQUEST now; the script runs on. 0 / -1 */
 	int (*finish)(struct request *r);
 	/* The pool's status as php-fpm's ?json&full, malloc'ed (fpm_get_status()). */

@@ -553,6 +553,8 @@ static int request_paths(struct php_request *pr)
 	if (pathinfo_resolve(&pr->in, &pr->paths) < 0)
 		return -1;
 	pr->have_paths = 1;
+	if (pr->paths.script)
+		php_host->note_script(r, pr->paths.script);
 	/* PHP_SELF: request_uri, plus PATH_INFO with cgi.fix_pathinfo */
 	const char *ru = pr->paths.request_uri ? pr->paths.request_uri : "";
 	const char *pi = pr->in.fix_pathinfo ? pathinfo_var(&pr->paths, &pr->in, "PATH_INFO", NULL) : NULL;

@@ -360,6 +360,18 @@ void req_note_headers(struct request *r, const char *block, size_t len)
 	w->resp_head_len = len;
 }
 
+void req_note_script(struct request *r, const char *script)
+{
+	struct worker *w = r->worker;
+	free(r->script);
+	r->script = script ? strdup(script) : NULL;
+	if (!w || !w->slot)
+		return;
+	sb_write_begin(w->slot);
+	sb_strcpy(w->slot->script, sizeof(w->slot->script), r->script);
+	sb_write_end(w->slot);
+}
+
 int resp_headers(struct request *r, int status, const char *content_type, const char *extra)
 {
 	char buf[1024];

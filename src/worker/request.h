@@ -39,6 +39,7 @@ struct request {
 	int body_timed_out;          /* request_body_timeout expired (logged; aborted is set too) */
 	uint64_t body_bytes;         /* FCGI_STDIN bytes received so far */
 	int body_too_large;          /* over request.max_body_size (logged; aborted is set too) */
+	char *script;                /* the script the handler resolved (req_note_script), owned; NULL: SCRIPT_FILENAME */
 };
 
 const char *req_param(const struct request *r, const char *name);
@@ -94,6 +95,12 @@ int resp_stderr(struct request *r, const void *data, size_t len);
 int resp_headers(struct request *r, int status, const char *content_type, const char *extra);
 /* Remembers the response header block sent (access.format's %o). */
 void req_note_headers(struct request *r, const char *block, size_t len);
+/*
+ * The script the handler runs, as it resolved it from the params (PHP's
+ * cgi.fix_pathinfo: SCRIPT_FILENAME less its path info): what the status
+ * page, the slowlog and the access log's %f show, as php-fpm's do.
+ */
+void req_note_script(struct request *r, const char *script);
 
 /* A complete short answer: headers + body text. */
 int resp_simple(struct request *r, int status, const char *body);

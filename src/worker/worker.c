@@ -789,7 +789,7 @@ static void write_access_log(struct worker *w, struct request *r, const struct r
 		/* php-fpm's %R is the connection's peer; on a unix socket, the web server's word */
 		.remote_addr = w->peer_ip[0] ? w->peer_ip : req_param(r, "REMOTE_ADDR"), .remote_user = req_param(r, "REMOTE_USER"),
 		.method = req_param(r, "REQUEST_METHOD"), .uri = uri,
-		.query = req_param(r, "QUERY_STRING"), .script = req_param(r, "SCRIPT_FILENAME"),
+		.query = req_param(r, "QUERY_STRING"), .script = r->script ? r->script : req_param(r, "SCRIPT_FILENAME"),
 		.status = r->status, .content_length = w->slot->content_length,
 		.duration_us = w->slot->duration_us,
 		.memory = r->memory_peak,
@@ -1033,6 +1033,7 @@ static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, i
 	if (over)
 		memory_tell_master();
 	flush_worker_output(w);
+	free(req.script);
 	return keep;
 }
 

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -473,6 +474,36 @@ def test_slowlog_has_the_php_stack(fpmd, workdir):
     assert [l.split("] ", 1)[1] for l in lines[:3]] == [
         f"sleep() {workdir}/slow.php:3", f"inner() {workdir}/slow.php:5", f"outer() {workdir}/slow.php:6"], text
     assert "php_execute_script" in text        # and the native stack under it
+
+
+def test_a_request_path_cannot_forge_slowlog_lines_and_the_script_shown_is_the_resolved_one(fpmd, workdir):
+    """nginx's `SCRIPT_FILENAME $document_root$fastcgi_script_name` hands on a decoded
+    URI: /slow.php/%0a... put a line of the request's choosing into the root-written
+    slowlog.  php-fpm shows the script PHP ran (path info cut off) in the slowlog, the
+    status page and %f; so does fpmd."""
+    php(workdir, "slow.php", "<?php sleep(2); echo 'done';")
+    slow, acc = os.path.join(workdir, "slow.log"), os.path.join(workdir, "access.log")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=2, extra=(
+        f"request_slowlog_timeout = 1\nslowlog = {slow}\naccess.log = {acc}\n"
+        "access.format = \"%f\"\n"))))
+    forged = "\n[07-Dec-2026 21:00:00]  [pool www] pid 1\nscript_filename = /forged.php\nx.php"
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=req(workdir, "/slow.php", extra={
+        "SCRIPT_FILENAME": f"{workdir}/slow.php/{forged}", "PATH_INFO": forged})))
+    t.start()
+    time.sleep(0.6)
+    st = req(workdir, "/status?full").body.decode()
+    t.join(10)
+    assert out["r"].body == b"done"
+    assert f"script:               {workdir}/slow.php\n" in st, st
+    text = wait_for(lambda: os.path.exists(slow) and "php_execute_script" in open(slow).read()
+                    and open(slow).read(), 5)
+    assert "/forged.php" not in text, text
+    assert [line for line in text.splitlines() if line.startswith("script_filename = ")] == [
+        f"script_filename = {workdir}/slow.php"]
+    assert f"script_filename = {workdir}/slow.php\n" in text
+    assert wait_for(lambda: os.path.exists(acc) and
+                    f"{workdir}/slow.php" in open(acc).read().splitlines(), 5), open(acc).read()
 
 
 def titles(pid):

@@ -695,6 +695,21 @@ def test_access_log_and_slowlog_per_handled_request(fpmd, workdir):
     assert "{closure}()" in slow and "fpmd_handle_request()" in slow
 
 
+def test_a_script_filename_with_line_breaks_is_one_escaped_slowlog_line(fpmd, workdir):
+    # worker mode shows SCRIPT_FILENAME as sent (no script is looked up): the
+    # root-written slowlog must keep it on its line
+    start(fpmd, workdir, extra=f"slowlog = {workdir}/slow.log\nrequest_slowlog_timeout = 1\n")
+    forged = "\n[07-Dec-2026 21:00:00]  [pool www] pid 1\nscript_filename = /forged.php\r\x1b[2J"
+    get(workdir, "/slow.php?a=sleep&s=2", extra={"SCRIPT_FILENAME": f"{workdir}/slow.php{forged}"})
+    assert wait_for(lambda: os.path.exists(f"{workdir}/slow.log") and
+                    "sleep()" in open(f"{workdir}/slow.log").read(), 5)
+    slow = open(f"{workdir}/slow.log").read()
+    assert [line for line in slow.splitlines() if line.startswith("script_filename = ")] == [
+        f"script_filename = {workdir}/slow.php\\x0a[07-Dec-2026 21:00:00]  [pool www] pid 1"
+        "\\x0ascript_filename = /forged.php\\x0d\\x1b[2J"], slow
+    assert "\r" not in slow and "\x1b" not in slow
+
+
 # --- the end of a handled request (review findings) --------------------------------
 
 END_APP = r"""<?php

@@ -2,10 +2,12 @@
 import json
 import os
 import socket
+import struct
 import threading
 import time
 
-from conftest import basic_conf, connect, fcgi_request, pool_conf, wait_for, write_script
+from conftest import (FCGI_ABORT, FCGI_BEGIN, Response, basic_conf, connect, fcgi_request,
+                      pool_conf, read_records, record, wait_for, write_script)
 
 
 def test_status_answers_while_every_worker_is_busy(fpmd, workdir):
@@ -46,6 +48,26 @@ def test_status_listen_survives_garbage_and_idle_clients(fpmd, workdir):
     for s in idle:
         s.close()
     assert fpmd.proc.poll() is None
+
+
+def test_status_listen_takes_what_the_pools_workers_take_and_answers_431_beyond(fpmd, workdir):
+    """A browser with 20 KB of cookies opening the status page got a dropped
+    connection (nginx: 502) from status_listen, where the workers take 128 KiB
+    and answer 431 beyond request.max_params_size."""
+    st = f"{workdir}/status.sock"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"pm.status_listen = {st}\n"
+                                                            "request.max_params_size = 64K\n")))
+    r = fcgi_request(st, "/status", extra={"HTTP_COOKIE": "c=" + "x" * 20000}, timeout=5)
+    assert r.status == 200 and b"accepted conn" in r.body, r.stdout
+    r = fcgi_request(st, "/status", extra={"HTTP_COOKIE": "c=" + "x" * 70000}, timeout=5)
+    assert r.status == 431 and r.protocol_status == 0, r.stdout
+    fpmd.wait_log("status_listen: request refused with 431")
+    # aborted before its params ended: its END_REQUEST, as the workers answer it
+    with connect(st) as s:
+        s.sendall(record(FCGI_BEGIN, 1, struct.pack(">HB5x", 1, 0)) + record(FCGI_ABORT, 1))
+        resp = read_records(s, Response(), timeout=5)
+    assert resp.protocol_status == 0, resp.records
+    assert fcgi_request(st, "/ping").body == b"pong"
 
 
 def test_idle_connections_to_one_listener_do_not_block_another(fpmd, workdir):
