@@ -20,7 +20,7 @@ set -eu
 
 build_pkgs="gcc make pkg-config libcmocka-dev libunwind-dev libphp8.2-embed php8.2-dev php8.2-opcache php8.2-cli"
 run_pkgs="python3"
-test_pkgs="python3-pytest acl strace nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 util-linux valgrind tmux cppcheck chromium dpkg-dev debhelper man-db groff-base systemd logrotate git curl"
+test_pkgs="python3-pytest php8.2-apcu acl strace nginx-light apache2 lighttpd caddy libfcgi-bin php8.2-fpm php8.2-cgi fcgiwrap libfcgi-dev libsqlite3-dev clang libclang-rt-14-dev procps iproute2 util-linux valgrind tmux cppcheck chromium dpkg-dev debhelper man-db groff-base systemd logrotate git curl"
 fuzz_pkgs="afl++ libc6-dev-i386 lib32gcc-12-dev lib32stdc++-12-dev qemu-user"
 # podman runs the image with runc: crun fails on cgroup v1 hybrid hosts (docs/kubernetes.md).
 image_pkgs="mmdebstrap podman runc uidmap"

@@ -35,6 +35,7 @@
 
 #include "handlers/handler.h"
 #include "log/log.h"
+#include "proc/clone_parent.h"
 #include "proc/proctitle.h"
 
 /*
@@ -120,7 +121,7 @@ static unsigned zygote_serve(struct pool *pool)
 					close(fds[i]);
 		} else {
 			/* Like fork(), but the child's parent is the master. */
-			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+			long pid = clone_parent();
 			if (pid == 0) {
 				clone_layout(pool, slot, fds, nfds);
 				return slot;
@@ -389,7 +390,7 @@ void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_
 			if (!pool_app_zygote_from_shared(pool) || nfds != 4) {
 				answer = -EINVAL;
 			} else {
-				long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+				long pid = clone_parent();
 				if (pid == 0) {
 					app_zygote_layout(pools, pool, fds);
 					app_zygote_main(pool, global, master_pid);
@@ -400,7 +401,7 @@ void shared_zygote_main(struct pool *pools, const struct fpmd_conf *global, pid_
 			answer = -EINVAL;
 		} else {
 			/* Like fork(), but the child's parent is the master. */
-			long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+			long pid = clone_parent();
 			if (pid == 0) {
 				shared_worker_layout(pools, pool, fds, nfds);
 				pool->sb.slots[msg[1]].pid = (uint32_t)getpid();

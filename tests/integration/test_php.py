@@ -506,6 +506,51 @@ def test_a_request_path_cannot_forge_slowlog_lines_and_the_script_shown_is_the_r
                     f"{workdir}/slow.php" in open(acc).read().splitlines(), 5), open(acc).read()
 
 
+APCU_SO = "/usr/lib/php/20220829/apcu.so"
+
+
+@pytest.mark.skipif(not os.path.exists(APCU_SO), reason="php8.2-apcu not installed (scripts/deps.sh test)")
+@pytest.mark.parametrize("mode", ["shared", "pool", "worker_boot"])
+def test_apcu_locks_hold_between_the_workers_a_zygote_cloned(fpmd, workdir, mode):
+    """glibc's process-shared rwlocks check their owner by the thread id glibc
+    caches; workers cloned from a zygote kept the zygote's, so one worker's
+    lock looked like the next one's own: apcu_store() failed ("Failed to
+    acquire write lock") under contention, where php-fpm's workers never fail."""
+    php(workdir, "apcu.php", "<?php $fail = 0;\n"
+        "$end = microtime(true) + 0.3;\n"
+        "for ($i = 0; microtime(true) < $end; $i++) { if (!apcu_store('k' . ($i % 20), $i)) $fail++;"
+        " if (apcu_fetch('k' . ($i % 7)) === false && $i > 20) $fail++; }\n"
+        "echo json_encode(['fail' => $fail, 'pid' => getmypid()]);")
+    php(workdir, "loop.php", "<?php while (fpmd_handle_request(function () {"
+        " include $_SERVER['SCRIPT_FILENAME']; })) {}")
+    extra = "php_admin_value[apc.enabled] = 1\n"
+    extra += {"shared": "php.zygote = shared\n", "pool": "php.zygote = pool\n",
+              "worker_boot": f"php.worker = {workdir}/loop.php\nphp.worker_boot = zygote\n"}[mode]
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=4, extra=extra)))
+    results, errors = [], []
+
+    def hammer():
+        for _ in range(4):
+            try:
+                r = req(workdir, "/apcu.php", timeout=30)
+                results.append((r.status, r.body, r.stderr))
+            except Exception as e:            # noqa: BLE001 - reported below
+                errors.append(repr(e))
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(results) == 16
+    pids = set()
+    for status, body, stderr in results:
+        assert status == 200 and b"Failed to acquire" not in stderr, (body, stderr)
+        d = json.loads(body)
+        assert d["fail"] == 0, (d, stderr)
+        pids.add(d["pid"])
+    assert len(pids) >= 2                     # workers did contend
+
+
 def titles(pid):
     out = {}
     for p in children_of(pid):
