@@ -475,6 +475,8 @@ int worker_timeout_ms(int seconds)
  * client_header_timeout: the wait for that first byte on a kept connection
  * is request_keepalive_timeout's.
  */
+static int quit_pending(void);
+
 static int read_request_head_counted(struct worker *w, struct conn *c, unsigned nth,
 				     uint64_t accept_ms, int *started)
 {
@@ -492,6 +494,19 @@ static int read_request_head_counted(struct worker *w, struct conn *c, unsigned 
 			 */
 			int idle = !*started && !first;
 			int wait_ms = -1;
+			if (idle && quit_pending()) {
+				/*
+				 * Told to stop while it served (SIGQUIT stays blocked
+				 * then): the next request on a kept connection is not
+				 * this worker's, even one already there to read (nginx
+				 * sends it as soon as fastcgi_finish_request() answered
+				 * the last): a stop or reload waited for it again and
+				 * again, then killed the worker.  The connection goes
+				 * back unread, as at a quit seen while waiting.
+				 */
+				park_kept = 1;
+				return 0;
+			}
 			if (idle) {
 				/* one deadline for the whole wait, however often it is woken */
 				int keep_ms = worker_timeout_ms(pc->request_keepalive_timeout);
@@ -1082,7 +1097,8 @@ static int accept_one(struct worker *w, struct sockaddr_storage *peer)
 /*
  * epoll_pwait and ppoll return ready descriptors without delivering a
  * pending signal, so a busy worker would never see its SIGQUIT: ask.
- * Only where the accept loop has no quit_fd (below).
+ * Where the accept loop has no quit_fd (below), and between two requests
+ * of a kept connection.
  */
 static int quit_pending(void)
 {

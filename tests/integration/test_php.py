@@ -506,6 +506,47 @@ def test_a_request_path_cannot_forge_slowlog_lines_and_the_script_shown_is_the_r
                     f"{workdir}/slow.php" in open(acc).read().splitlines(), 5), open(acc).read()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGUSR2])
+def test_a_graceful_stop_or_reload_is_not_held_off_by_kept_requests_after_finish_request(
+        fpmd, workdir, sig):
+    """nginx with upstream keep-alive sends its next request on a kept connection
+    as soon as fastcgi_finish_request() ended the previous one: the worker found
+    it waiting and served it without looking at its SIGQUIT (blocked while it
+    serves), again and again, so a stop or a reload waited for
+    process_control_timeout and then killed the workers (php-fpm8.2: 2 s)."""
+    php(workdir, "ffr.php", "<?php echo getmypid(); fastcgi_finish_request(); usleep(200000);")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1),
+                          global_extra="process_control_timeout = 10s\n"))
+    stop = time.monotonic() + 5
+    served, signalled = [], None
+    with connect(f"{workdir}/www.sock") as s:
+        s.settimeout(5)
+        while time.monotonic() < stop:
+            try:
+                s.sendall(build_request(cgi_params("/ffr.php", workdir), keep=True))
+                r = read_records(s, Response(), timeout=5)
+            except (OSError, ConnectionError):
+                break
+            if r.protocol_status is None:
+                break
+            served.append((time.monotonic(), int(r.body)))
+            if signalled is None and len(served) == 3:
+                signalled = time.monotonic()
+                fpmd.signal(sig)
+    assert signalled is not None
+    old = served[0][1]
+    if sig == signal.SIGQUIT:
+        # at most the request already sent when the signal came, then the connection is let go
+        assert [t for t, _ in served if t > signalled + 0.5] == [], len(served)
+        assert fpmd.wait(5) == 0
+        assert time.monotonic() - signalled < 3
+    else:
+        # the kept connection goes on with the new generation's worker
+        assert [pid for t, pid in served if t > signalled + 2 and pid == old] == []
+        assert [pid for t, pid in served if t > signalled + 2 and pid != old], served
+    assert "still running after the graceful" not in fpmd.log()
+
+
 APCU_SO = "/usr/lib/php/20220829/apcu.so"
 
 
