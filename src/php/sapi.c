@@ -432,12 +432,45 @@ static int php_started;
  * no one supervises, which outlives the master and can write into the next
  * client's answer on a kept connection; pcntl_exec() replaces the worker
  * with another program.  Those are taken away; pcntl's signal functions
- * (pcntl_signal, pcntl_sigprocmask, ...) stay.
+ * (pcntl_signal, pcntl_sigprocmask, ...) stay, but for the signals that
+ * are fpmd's own (below).
  */
+static zif_handler pcntl_signal_handler;
+
+/*
+ * SIGQUIT is a worker's graceful stop (a stop, a reload, its master's
+ * death), SIGTERM its fast stop, WORKER_SIG_RELEASE the master asking for a
+ * kept connection back.  A script's handler for one of them took the
+ * signal from the worker: a stop waited for process_control_timeout, a
+ * worker outlived its dead master.  php-fpm's workers have no pcntl.
+ */
+static ZEND_NAMED_FUNCTION(fpmd_pcntl_signal)
+{
+	if (ZEND_NUM_ARGS() >= 1) {
+		zval *arg = ZEND_CALL_ARG(execute_data, 1);
+		zend_long signo = Z_TYPE_P(arg) == IS_LONG ? Z_LVAL_P(arg) : zval_get_long(arg);
+		const char *name = signo == SIGQUIT ? "SIGQUIT" : signo == SIGTERM ? "SIGTERM" :
+				   signo == WORKER_SIG_RELEASE ? "SIGRTMIN+2" : NULL;
+		if (name) {
+			zend_value_error("pcntl_signal(): %s is fpmd's, to stop or call back its workers: "
+					 "it cannot be handled by a script", name);
+			RETURN_THROWS();
+		}
+	}
+	pcntl_signal_handler(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+}
+
 static void disable_pcntl_process_functions(void)
 {
-	if (zend_hash_str_exists(&module_registry, "pcntl", sizeof("pcntl") - 1))
-		zend_disable_functions("pcntl_fork,pcntl_rfork,pcntl_exec,pcntl_unshare");
+	if (!zend_hash_str_exists(&module_registry, "pcntl", sizeof("pcntl") - 1))
+		return;
+	zend_disable_functions("pcntl_fork,pcntl_rfork,pcntl_exec,pcntl_unshare");
+	zend_function *f = zend_hash_str_find_ptr(CG(function_table), "pcntl_signal",
+						  sizeof("pcntl_signal") - 1);
+	if (f && f->type == ZEND_INTERNAL_FUNCTION && f->internal_function.handler != fpmd_pcntl_signal) {
+		pcntl_signal_handler = f->internal_function.handler;
+		f->internal_function.handler = fpmd_pcntl_signal;
+	}
 }
 
 static int start_php(const struct conf_options *opt, int guard)

@@ -789,6 +789,38 @@ def test_a_script_cannot_fork_its_worker(fpmd, workdir):
     assert r.body == b"no\nError: Call to undefined function pcntl_fork()\n", r.body
 
 
+@pytest.mark.parametrize("boot", ["classic", "worker_zygote"])
+def test_a_script_cannot_take_the_workers_stop_signal(fpmd, workdir, boot):
+    """pcntl's signal functions stay (libphp8.2-embed has pcntl built in), but a
+    script's pcntl_signal(SIGQUIT, ...) took the worker's graceful stop: a stop
+    or reload waited for process_control_timeout, and a worker outlived its dead
+    master.  SIGQUIT, SIGTERM and the master's call-back signal are fpmd's."""
+    php(workdir, "sig.php", "<?php\n"
+        "foreach ([SIGQUIT, SIGTERM, SIGRTMIN + 2] as $s) {\n"
+        "  try { pcntl_signal($s, SIG_IGN); echo \"took $s\\n\"; }\n"
+        "  catch (ValueError $e) { echo \"refused $s\\n\"; } }\n"
+        "var_dump(pcntl_signal(SIGUSR1, function () {}));\n"
+        "usleep(1500000); echo 'done';\n")
+    php(workdir, "loop.php", "<?php while (fpmd_handle_request(function () {"
+        " include $_SERVER['SCRIPT_FILENAME']; })) {}")
+    extra = (f"php.worker = {workdir}/loop.php\nphp.worker_boot = zygote\n"
+             if boot == "worker_zygote" else "")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=extra),
+                          global_extra="process_control_timeout = 10s\n"))
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=req(workdir, "/sig.php", timeout=15)))
+    t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    fpmd.signal(signal.SIGQUIT)
+    t.join(15)
+    assert out["r"].body.decode() == (f"refused {signal.SIGQUIT}\nrefused {signal.SIGTERM}\n"
+                                      f"refused {signal.SIGRTMIN + 2}\nbool(true)\ndone")
+    assert fpmd.wait(8) == 0
+    assert time.monotonic() - t0 < 4
+    assert "still running after the graceful" not in fpmd.log()
+
+
 def test_pool_values_are_read_as_php_fpm_reads_them(fpmd, workdir):
     """php-fpm reads php_value[] with PHP's INI scanner: constants and operators
     are evaluated, null and none are empty.  fpmd handed the text over as it
