@@ -29,6 +29,7 @@
 
 #define STATUS_CONN_MAX 32
 #define STATUS_CONN_TIMEOUT_MS 2000u
+#define STATUS_MAX_PARAMS (1024u * 1024u)
 
 struct status_conn {
 	int fd;
@@ -285,9 +286,15 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		}
 		struct fcgi_limits lim;
 		fcgi_limits_default(&lim);
-		/* the pool's own limits: a request its workers take, its status takes too */
+		/*
+		 * The pool's own limits: a request its workers take, its status takes
+		 * too; but the root master buffers no more than STATUS_MAX_PARAMS per
+		 * connection, whatever the pool allows its workers.
+		 */
 		if (p->conf->request_max_params_size)
 			lim.max_params_size = p->conf->request_max_params_size;
+		if (lim.max_params_size > STATUS_MAX_PARAMS)
+			lim.max_params_size = STATUS_MAX_PARAMS;
 		if (p->conf->request_max_params_count > 0)
 			lim.max_params_count = (size_t)p->conf->request_max_params_count;
 		if (p->conf->request_max_param_name_size)

@@ -2,10 +2,13 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -31,10 +34,21 @@ static pid_t *thread_id_field(void)
 	return *field == (pid_t)syscall(SYS_gettid) ? field : NULL;
 }
 
+/* clone()'s arguments are in a different order on some architectures. */
+#if defined(__x86_64__)
+#define CLONE_LEGACY(flags, ctid) syscall(SYS_clone, (flags), 0L, 0L, (ctid), 0L)
+#elif defined(__i386__) || defined(__arm__) || defined(__aarch64__) || defined(__powerpc__) || \
+	defined(__riscv) || defined(__mips__)
+#define CLONE_LEGACY(flags, ctid) syscall(SYS_clone, (flags), 0L, 0L, 0L, (ctid))
+#elif defined(__s390__)
+#define CLONE_LEGACY(flags, ctid) syscall(SYS_clone, 0L, (flags), 0L, (ctid), 0L)
+#endif
+
 static struct {
 	int looked;
+	int threads_told;
 	pid_t *tid;              /* glibc's cached thread id, NULL: not found */
-	void *robust_head;       /* this thread's robust futex list, as registered */
+	struct robust_list_head *robust_head;   /* this thread's robust futex list, as registered */
 	size_t robust_len;
 } glibc;
 
@@ -42,16 +56,53 @@ static void glibc_look(void)
 {
 	glibc.looked = 1;
 	glibc.tid = thread_id_field();
+#if !defined(CLONE_LEGACY) && !defined(SYS_clone3)
+	glibc.tid = NULL;
+#endif
 	if (!glibc.tid)
 		log_warning("glibc's cached thread id cannot be set in cloned workers: "
 			    "process-shared locks that check their owner (APCu's) may fail "
 			    "between workers");
-	if (syscall(SYS_get_robust_list, 0, &glibc.robust_head, &glibc.robust_len) < 0)
-		glibc.robust_head = NULL;
+	void *head = NULL;
+	if (syscall(SYS_get_robust_list, 0, &head, &glibc.robust_len) < 0)
+		head = NULL;
+	glibc.robust_head = head;
+}
+
+/*
+ * A clone copies one thread; fork() makes glibc's locks that other threads
+ * held usable again in its child (malloc, stdio, the loader), a bare clone
+ * does not.  A zygote is single-threaded unless something PHP loaded started
+ * a thread: said once, since its workers may then hang on such a lock.
+ */
+static void threads_check(void)
+{
+	if (glibc.threads_told)
+		return;
+	char buf[2048];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\nThreads:");
+	long threads = p ? strtol(p + sizeof("\nThreads:") - 1, NULL, 10) : 0;
+	if (threads > 1) {
+		glibc.threads_told = 1;
+		log_warning("the zygote runs %ld threads (an extension or the worker script started "
+			    "them): the workers it clones copy only one, and may hang on a lock one of "
+			    "the others held", threads);
+	}
 }
 
 static long clone_raw(unsigned long flags, pid_t *child_tid)
 {
+#ifdef CLONE_LEGACY
+	return CLONE_LEGACY(flags | SIGCHLD, child_tid);
+#else
 #ifdef SYS_clone3
 	struct clone_args args;
 	memset(&args, 0, sizeof(args));
@@ -60,16 +111,16 @@ static long clone_raw(unsigned long flags, pid_t *child_tid)
 	/* CLONE_PARENT: the child's exit signal is the caller's own (SIGCHLD, to the master) */
 	args.exit_signal = 0;
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid >= 0 || errno != ENOSYS)
+	if (pid >= 0 || (errno != ENOSYS && errno != EPERM))
 		return pid;
 #endif
-	/* the argument order of clone() itself differs by architecture */
-#if defined(__x86_64__)
-	return syscall(SYS_clone, flags | SIGCHLD, 0L, 0L, child_tid, 0L);
-#elif defined(__i386__) || defined(__arm__) || defined(__aarch64__) || defined(__powerpc__)
-	return syscall(SYS_clone, flags | SIGCHLD, 0L, 0L, 0L, child_tid);
-#else
-	(void)child_tid;
+	if (glibc.tid) {
+		glibc.tid = NULL;
+		log_warning("clone3() refused: glibc's cached thread id is not set in cloned workers; "
+			    "process-shared locks that check their owner (APCu's) may fail between "
+			    "workers");
+	}
+	/* an unknown argument order: only the flags, first everywhere but s390 */
 	return syscall(SYS_clone, (flags & ~(unsigned long)CLONE_CHILD_SETTID) | SIGCHLD, 0L, 0L,
 		       0L, 0L);
 #endif
@@ -79,9 +130,17 @@ pid_t clone_parent(void)
 {
 	if (!glibc.looked)
 		glibc_look();
+	threads_check();
 	unsigned long flags = CLONE_PARENT | (glibc.tid ? CLONE_CHILD_SETTID : 0);
 	long pid = clone_raw(flags, glibc.tid);
-	if (pid == 0 && glibc.robust_head)
+	if (pid == 0 && glibc.robust_head) {
+		/*
+		 * The kernel gives a new process no robust list: registered again,
+		 * empty, as fork() leaves it (no mutex of the zygote's is the child's).
+		 */
+		glibc.robust_head->list.next = &glibc.robust_head->list;
+		glibc.robust_head->list_op_pending = NULL;
 		syscall(SYS_set_robust_list, glibc.robust_head, glibc.robust_len);
+	}
 	return (pid_t)pid;
 }

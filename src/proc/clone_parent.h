@@ -13,7 +13,9 @@
  * thread id glibc keeps for the thread (its process-shared rwlocks and
  * error-checking, recursive and robust mutexes take it for their owner's),
  * and the kernel's robust futex list (a new process starts without one).
- * No pthread_atfork() handlers run, as in a vfork()ed child.
+ * No pthread_atfork() handlers run, as in a vfork()ed child (in a php
+ * worker: p11-kit's and GnuTLS's, which count forks; OpenSSL 3 registers
+ * none).  Warns once when the caller runs more than one thread.
  */
 pid_t clone_parent(void);
 
