@@ -43,6 +43,7 @@ extern char **environ;
 
 #define CGI_READ_CHUNK (64u * 1024u)
 #define CGI_KILL_GRACE_MS 1000
+#define CGI_HEAD_RUN_ON_MS 60000u
 /*
  * Output a script writes before it has been given the whole request body is
  * held back, up to this much: nginx stops sending the body once it has the
@@ -636,24 +637,26 @@ fail:;
 /*
  * Stops the script and everything it started: TERM to its session (the pid,
  * its group, and any process of the session that moved to another group),
- * a grace period, then KILL.  Every wait is bounded: after SIGKILL to the
- * pid itself, waitpid returns.
+ * a grace period for the whole session, then KILL to what is left.  The
+ * script's own end does not end the others' grace: git-http-backend dies of
+ * TERM at once, while the receive-pack it started is still removing its
+ * quarantine directory (killed then, it left it in the repository).  Every
+ * wait is bounded: after SIGKILL to the pid itself, waitpid returns.
  */
 static int stop_script(struct script_proc *sp)
 {
-	int status = 0;
+	int status = 0, reaped = 0;
 	session_kill(sp->pid, SIGTERM);
 	for (int waited = 0; waited < CGI_KILL_GRACE_MS; waited += 10) {
-		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid) {
-			session_kill(sp->pid, SIGKILL);   /* what it started, too */
-			sp->pid = 0;
-			running_script = 0;
-			return status;
-		}
+		if (!reaped && waitpid(sp->pid, &status, WNOHANG) == sp->pid)
+			reaped = 1;
+		if (reaped && session_count(sp->pid) == 0)
+			break;
 		usleep(10 * 1000);
 	}
-	session_kill(sp->pid, SIGKILL);
-	waitpid(sp->pid, &status, 0);
+	session_kill(sp->pid, SIGKILL);   /* what is left of it */
+	if (!reaped)
+		waitpid(sp->pid, &status, 0);
 	sp->pid = 0;
 	running_script = 0;
 	return status;
@@ -710,13 +713,40 @@ struct run {
 	int too_large;
 	int client_quiet;            /* the client half-closed: watched no more (its writes tell) */
 	uint64_t started_ms;         /* request_terminate_timeout counts from here */
+	int head;                    /* a HEAD request */
+	int let_go;                  /* a HEAD answered, its client gone: the script runs on */
+	uint64_t deadline_ms;        /* the script's end at the latest, 0 = none */
 };
+
+/*
+ * A HEAD's answer is its header: nginx hangs up once it has it.  That is
+ * not a client who left, and the script's work after its header (what it
+ * does, what it says on stderr) is done as for a GET, as fcgiwrap and a
+ * HEAD in PHP do; its output is dropped.  Within request_terminate_timeout,
+ * or CGI_HEAD_RUN_ON_MS without one: a script that never ends is stopped.
+ */
+static int head_let_go(struct request *r, struct run *run)
+{
+	if (!run->head || !run->status_sent)
+		return 0;
+	if (!run->let_go) {
+		run->let_go = 1;
+		run->client_quiet = 1;
+		r->aborted = 1;
+		uint64_t limit = conn_now_ms() + CGI_HEAD_RUN_ON_MS;
+		if (!run->deadline_ms || run->deadline_ms > limit)
+			run->deadline_ms = limit;
+	}
+	return 1;
+}
 
 /* Handles bytes from the script's stdout. -1 when the response cannot go on. */
 static int relay_stdout(struct worker *w, struct request *r, const struct script *s,
 			const char *data, size_t len, struct run *run)
 {
 	struct cgi_state *st = w->handler_data;
+	if (run->let_go)
+		return 0;
 	if (!run->status_sent) {
 		size_t used;
 		int hr = cgi_headers_feed(st->hdr, data, len, &used);
@@ -741,14 +771,16 @@ static int relay_stdout(struct worker *w, struct request *r, const struct script
 		r->headers_sent = 1;
 		run->status_sent = 1;
 		if (resp_write(r, block, blen) < 0)
-			return -1;
+			return head_let_go(r, run) ? 0 : -1;
 		data += used;
 		len -= used;
 	}
 	if (len && resp_write(r, data, len) < 0)
-		return -1;
+		return head_let_go(r, run) ? 0 : -1;
 	/* Streaming: what the script wrote reaches the client now. */
-	return resp_flush(r);
+	if (resp_flush(r) < 0)
+		return head_let_go(r, run) ? 0 : -1;
+	return 0;
 }
 
 /* Keeps early output; 0, or -1 when it must go out now (too much to hold). */
@@ -790,8 +822,10 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 	struct cgi_state *st = w->handler_data;
 	const struct pool_conf *pc = w->pool->conf;
 	run->started_ms = conn_now_ms();
-	uint64_t deadline = pc->request_terminate_timeout > 0
+	run->deadline_ms = pc->request_terminate_timeout > 0
 		? run->started_ms + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
+	const char *method = req_param(r, "REQUEST_METHOD");
+	run->head = method && strcmp(method, "HEAD") == 0;
 
 	cgi_headers_init(st->hdr);
 	st->errlen = 0;
@@ -840,13 +874,13 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 			pfd[nfd++] = (struct pollfd){ .fd = sp->err, .events = POLLIN };
 		}
 		int timeout = -1;
-		if (deadline) {
+		if (run->deadline_ms) {
 			uint64_t now = conn_now_ms();
-			if (now >= deadline) {
+			if (now >= run->deadline_ms) {
 				run->timed_out = 1;
 				return -1;
 			}
-			timeout = (int)(deadline - now);
+			timeout = (int)(run->deadline_ms - now);
 		}
 		/*
 		 * request_body_timeout runs only while the body is awaited: a script
@@ -877,8 +911,10 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 					return -1;
 				}
 			} else if (pfd[i_conn].revents & (POLLHUP | POLLERR)) {
-				run->aborted = 1;
-				return -1;
+				if (!head_let_go(r, run)) {
+					run->aborted = 1;
+					return -1;
+				}
 			} else {
 				/*
 				 * A half-close (shutdown(SHUT_WR) after FCGI_STDIN:
@@ -984,7 +1020,12 @@ static int cgi_handle(struct worker *w, struct request *r)
 	close_fd(&sp.err);
 	if (ran < 0) {
 		status = stop_script(&sp);
-		if (run.timed_out) {
+		if (run.timed_out && run.let_go) {
+			log_warning("[pool %s] child %d, script '%s' of a HEAD ran on for %u sec after "
+				    "its answer, terminating", pc->name, (int)getpid(), s.real,
+				    (unsigned)((run.deadline_ms - run.started_ms) / 1000u));
+			rc = -1;
+		} else if (run.timed_out) {
 			log_warning("[pool %s] child %d, script '%s' execution timed out (%d sec), "
 				    "terminating", pc->name, (int)getpid(), s.real,
 				    pc->request_terminate_timeout);
@@ -1008,7 +1049,6 @@ static int cgi_handle(struct worker *w, struct request *r)
 			r->aborted = 1;
 			rc = -1;
 		} else {
-			/* After the headers (a HEAD behind nginx) a hang-up is the normal end. */
 			log_msg(run.status_sent ? LL_DEBUG : LL_NOTICE,
 				"[pool %s] client went away; script '%s' stopped", pc->name, s.real);
 			r->aborted = 1;
@@ -1021,11 +1061,14 @@ static int cgi_handle(struct worker *w, struct request *r)
 	 * script that closed its output and lingers is waited for only while
 	 * request_terminate_timeout allows and its client is still there.
 	 */
-	uint64_t deadline = pc->request_terminate_timeout > 0
-		? run.started_ms + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
-	int exited = session_wait_leader(sp.pid, &status, deadline, r->conn->dead ? -1 : r->conn->fd);
+	int exited = session_wait_leader(sp.pid, &status, run.deadline_ms,
+					 r->conn->dead || run.let_go ? -1 : r->conn->fd);
 	if (exited <= 0) {
-		if (exited == 0)
+		if (exited == 0 && run.let_go)
+			log_warning("[pool %s] child %d, script '%s' of a HEAD ran on for %u sec after "
+				    "its answer, terminating", pc->name, (int)getpid(), s.real,
+				    (unsigned)((run.deadline_ms - run.started_ms) / 1000u));
+		else if (exited == 0)
 			log_warning("[pool %s] child %d, script '%s' execution timed out (%d sec) after "
 				    "its output ended, terminating", pc->name, (int)getpid(), s.real,
 				    pc->request_terminate_timeout);

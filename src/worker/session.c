@@ -15,8 +15,11 @@
 
 #include "worker/conn.h"
 
-/* The session id in /proc/PID/stat: the sixth field, after "(comm)" which may hold anything. */
-static pid_t session_of(const char *pid_dir)
+/*
+ * The session id in /proc/PID/stat: the sixth field, after "(comm)" which may
+ * hold anything; -1 for a zombie when live_only is set.
+ */
+static pid_t session_of_state(const char *pid_dir, int live_only)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%s/stat", pid_dir);
@@ -35,7 +38,33 @@ static pid_t session_of(const char *pid_dir)
 	int ppid, pgrp, sid;
 	if (sscanf(p + 1, " %c %d %d %d", &state, &ppid, &pgrp, &sid) != 4)
 		return -1;
+	if (live_only && (state == 'Z' || state == 'X'))
+		return -1;
 	return (pid_t)sid;
+}
+
+static pid_t session_of(const char *pid_dir)
+{
+	return session_of_state(pid_dir, 0);
+}
+
+int session_count(pid_t sid)
+{
+	if (sid <= 1)
+		return 0;
+	int n = 0;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		if (session_of_state(e->d_name, 1) == sid)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int session_kill(pid_t sid, int sig)

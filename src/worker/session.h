@@ -18,6 +18,9 @@
  */
 int session_kill(pid_t sid, int sig);
 
+/* How many processes of session sid are alive (zombies not counted). */
+int session_count(pid_t sid);
+
 /*
  * Waits for the child pid to exit, at most until deadline_ms (conn_now_ms()
  * clock; 0 = no deadline), and while the peer on watch_fd is still there

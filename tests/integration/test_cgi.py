@@ -169,6 +169,52 @@ def test_client_abort_stops_the_script(cgi, fpmd):
     fpmd.wait_log("client went away")
 
 
+def test_a_stopped_scripts_children_get_their_grace_after_it_died(cgi, fpmd, workdir):
+    """git-http-backend dies of SIGTERM at once; its receive-pack cleans its
+    quarantine directory up on SIGTERM.  The session got SIGKILL as soon as
+    its leader was reaped, 10 ms later: the quarantine stayed in the
+    repository.  The whole session has the documented second."""
+    out = os.path.join(workdir, "out")
+    os.makedirs(out)
+    os.chmod(out, 0o777)
+    write_script(f"{cgi.www}/leader.sh", "#!/bin/sh\n"
+                 f"(trap 'sleep 0.3; echo cleaned > {out}/cleaned; exit 0' TERM; "
+                 f"echo started > {out}/started; while :; do sleep 0.05; done) >/dev/null 2>&1 &\n"
+                 "sleep 30\n")
+    cgi.start(extra="request_terminate_timeout = 1\n")
+    r = cgi("/leader.sh", timeout=15)
+    assert r.status == 504
+    assert os.path.exists(f"{out}/started")
+    assert wait_for(lambda: os.path.exists(f"{out}/cleaned"), 3), "the child was killed in its cleanup"
+
+
+def test_the_script_of_a_head_runs_to_its_end_after_the_web_server_let_go(cgi, fpmd, workdir):
+    """nginx hangs up on a HEAD once it has the header: the script was stopped
+    there, its later work and stderr lost (git-http-backend's 404 reason), where
+    fcgiwrap and PHP run it to its end."""
+    out = os.path.join(workdir, "out")
+    os.makedirs(out)
+    os.chmod(out, 0o777)
+    write_script(f"{cgi.www}/after.sh", "#!/bin/sh\n"
+                 "printf 'Status: 404 Not Found\\r\\nContent-Type: text/plain\\r\\n\\r\\nnot here\\n'\n"
+                 f"sleep 0.3\necho done > {out}/$REQUEST_METHOD\necho 'said after its answer' >&2\n")
+    cgi.start()
+    for method in ("HEAD", "GET"):
+        with connect(cgi.sock) as s:
+            s.sendall(build_request(cgi_params("/after.sh", cgi.www, method=method)))
+            s.settimeout(5)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(4096)
+                assert chunk
+                got += chunk
+        # the web server let go with the header in hand
+    assert wait_for(lambda: os.path.exists(f"{out}/HEAD"), 3), "the HEAD's script was stopped"
+    fpmd.wait_log("said after its answer")
+    assert not os.path.exists(f"{out}/GET")          # a GET's client that left still stops it
+    assert cgi("/ping").status == 200
+
+
 def test_max_body_size(cgi):
     write_script(f"{cgi.www}/cat.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat\n")
     cgi.start(extra="request.max_body_size = 1K\n")
