@@ -224,17 +224,12 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 				status_conn_close(m, c);
 				return;
 			}
-		} else if (ev.kind == FCGI_EV_ABORT) {
-			/* aborted before its params ended: owed its END_REQUEST (spec §5.4) */
-			if (out_end(c) < 0) {
-				status_conn_close(m, c);
-				return;
-			}
-			ev_fd_mod(m->loop, c->watch, EPOLLOUT);
-			return;
-		} else if (ev.kind == FCGI_EV_PARAMS_DONE) {
-			/* The body, if any, is not needed: answer now, then close. */
-			if (build_answer(c) < 0) {
+		} else if (ev.kind == FCGI_EV_PARAMS_DONE || ev.kind == FCGI_EV_ABORT) {
+			/*
+			 * The body, if any, is not needed: answer now, then close.  An
+			 * abort before the params ended is owed its END_REQUEST (spec §5.4).
+			 */
+			if ((ev.kind == FCGI_EV_ABORT ? out_end(c) : build_answer(c)) < 0) {
 				status_conn_close(m, c);
 				return;
 			}

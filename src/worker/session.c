@@ -43,36 +43,13 @@ static pid_t session_of_state(const char *pid_dir, int live_only)
 	return (pid_t)sid;
 }
 
-static pid_t session_of(const char *pid_dir)
+/*
+ * Every process of session sid, from /proc: signalled with sig (0: only
+ * counted), the leader left out when skip_leader, zombies when live_only.
+ * Returns how many were found (and signalled).
+ */
+static int session_walk(pid_t sid, int sig, int skip_leader, int live_only)
 {
-	return session_of_state(pid_dir, 0);
-}
-
-int session_count(pid_t sid)
-{
-	if (sid <= 1)
-		return 0;
-	int n = 0;
-	DIR *d = opendir("/proc");
-	if (!d)
-		return 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		if (session_of_state(e->d_name, 1) == sid)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-int session_kill(pid_t sid, int sig)
-{
-	if (sid <= 1)
-		return 0;
-	kill(-sid, sig);
-	kill(sid, sig);
 	int n = 0;
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -82,13 +59,27 @@ int session_kill(pid_t sid, int sig)
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
 		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid == sid || session_of(e->d_name) != sid)
+		if ((skip_leader && pid == sid) || session_of_state(e->d_name, live_only) != sid)
 			continue;
-		if (kill(pid, sig) == 0)
+		if (!sig || kill(pid, sig) == 0)
 			n++;
 	}
 	closedir(d);
 	return n;
+}
+
+int session_count(pid_t sid)
+{
+	return sid > 1 ? session_walk(sid, 0, 0, 1) : 0;
+}
+
+int session_kill(pid_t sid, int sig)
+{
+	if (sid <= 1)
+		return 0;
+	kill(-sid, sig);
+	kill(sid, sig);
+	return session_walk(sid, sig, 1, 0);
 }
 
 int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_fd)
