@@ -1003,7 +1003,8 @@ static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, i
 	memory_request_start(w);
 
 	const struct handler *h = route(w, &req);
-	slot_request_start(w, &c->parser, h == &handler_ping || h == &handler_status);
+	int builtin = h == &handler_ping || h == &handler_status;
+	slot_request_start(w, &c->parser, builtin);
 	slot_stage(w, SB_RUNNING);
 	int app_status = 0;
 	*pool_served = 0;
@@ -1017,7 +1018,12 @@ static int serve_request(struct worker *w, worker_handle_fn handle, void *ctx, i
 	 * answer finds its request there.
 	 */
 	getrusage(RUSAGE_SELF, &ru_after);
-	if (!req.memory_peak)
+	/*
+	 * No script ran for a ping or a status page: no memory of its own (the
+	 * worker's resident set, a php worker's 100 MiB, made every health check
+	 * the pool's heaviest request in %M and "last request memory").
+	 */
+	if (!req.memory_peak && !builtin)
 		req.memory_peak = memory_of_request(w, &ru_after);
 	slot_request_end(w, &ru_before, &ru_after, req.memory_peak);
 	w->requests++;

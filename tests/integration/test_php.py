@@ -547,6 +547,26 @@ def test_a_graceful_stop_or_reload_is_not_held_off_by_kept_requests_after_finish
     assert "still running after the graceful" not in fpmd.log()
 
 
+def test_a_ping_or_status_request_uses_no_memory_of_its_own(fpmd, workdir):
+    """No script runs for ping.path or pm.status_path: %M and "last request
+    memory" showed the php worker's whole resident set (~100 MiB), so every
+    health check was the pool's heaviest request in the access log (php-fpm8.2:
+    2 MiB, PHP's first chunk)."""
+    php(workdir, "a.php", "<?php $x = str_repeat('x', 4 << 20); echo strlen($x);")
+    acc = os.path.join(workdir, "access.log")
+    fpmd.start(basic_conf(workdir, php_pool(workdir, children=1, extra=(
+        f"access.log = {acc}\naccess.format = \"%r %M\"\n"))))
+    assert req(workdir, "/a.php").body == b"4194304"
+    assert req(workdir, "/ping").body == b"pong"
+    st = req(workdir, "/status?json&full").body
+    assert wait_for(lambda: os.path.exists(acc) and len(open(acc).read().splitlines()) >= 3, 5)
+    lines = dict(line.split() for line in open(acc).read().splitlines())
+    assert 4 << 20 < int(lines["/a.php"]) < 64 << 20, lines
+    assert lines["/ping"] == "0" and lines["/status"] == "0", lines
+    procs = json.loads(st)["processes"]
+    assert procs[0]["last request memory"] == 0     # its last request was the ping
+
+
 APCU_SO = "/usr/lib/php/20220829/apcu.so"
 
 
