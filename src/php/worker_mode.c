@@ -646,7 +646,8 @@ static void boot_fds_remember(void)
 	memset(fds_before_boot, 0, sizeof fds_before_boot);
 	while (d && (e = readdir(d))) {
 		int fd = atoi(e->d_name);
-		if (e->d_name[0] != '.' && fd >= 0 && fd < BOOT_FDS_MAX)
+		/* not the listing's own descriptor: closed below, the boot's next one may be it */
+		if (e->d_name[0] != '.' && fd >= 0 && fd < BOOT_FDS_MAX && fd != dirfd(d))
 			fds_before_boot[fd / 8] |= (unsigned char)(1u << (fd % 8));
 	}
 	if (d)

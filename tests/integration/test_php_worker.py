@@ -541,6 +541,30 @@ while (fpmd_handle_request(function () { echo 'ok'; })) {}
     assert all("WARNING" in ln and "[pool www]" in ln for ln in warned), warned
 
 
+def test_a_boot_socket_on_the_first_free_descriptor_is_warned_about_too(fpmd, workdir):
+    """With the worker script already in opcache (a second boot: the app zygote
+    replaced), the boot's first socket took the lowest free descriptor, the one
+    the zygote's own listing of its descriptors had used, and was taken for one
+    it had before the boot: no warning for the connection every fork shared."""
+    app = r"""<?php
+$db = stream_socket_client('udp://127.0.0.1:9');      // "the database", first thing
+while (fpmd_handle_request(function () { echo 'ok'; })) {}
+"""
+    # cached and not looked at again: the second boot does not open the script
+    start(fpmd, workdir, "zygote", app=app,
+          extra="php_admin_value[opcache.validate_timestamps] = 0\n"
+                "php_admin_value[opcache.file_update_protection] = 0\n")
+    assert get(workdir, "/").body == b"ok"
+    first = [p for p, t in titles_of(fpmd.pid).items() if "pool www zygote" in t][0]
+    os.kill(first, signal.SIGKILL)
+    fpmd.wait_log(rf"zygote {first} exited on signal 9")
+    assert wait_for(lambda: [p for p, t in titles_of(fpmd.pid).items()
+                             if "pool www zygote" in t and p != first], 10)
+    assert wait_for(lambda: get(workdir, "/").body == b"ok", 10)
+    warned = [ln for ln in fpmd.log().splitlines() if "opened at boot" in ln]
+    assert len(warned) == 2 and all("a socket to 127.0.0.1:9" in ln for ln in warned), fpmd.log()
+
+
 def test_worker_boot_opens_sockets_without_a_warning(fpmd, workdir):
     app = r"""<?php
 $pair = stream_socket_pair(STREAM_PF_UNIX, STREAM_SOCK_STREAM, STREAM_IPPROTO_IP);
