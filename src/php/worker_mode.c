@@ -601,8 +601,17 @@ static int handle_one(struct worker *w, struct request *r, void *ctx)
 				wm.exited = 1;
 				zend_clear_exception();
 			} else {
-				/* PHP's "Uncaught ..." fatal error: logged, 500 when nothing was sent */
-				zend_exception_error(EG(exception), E_ERROR);
+				/*
+				 * As PHP does with a classic request's uncaught exception:
+				 * the application's own handler, when it set one at boot
+				 * (Symfony's ErrorHandler renders its error page and logs
+				 * it), else PHP's "Uncaught ..." fatal error, logged, 500
+				 * when nothing was sent.  The worker is replaced either way.
+				 */
+				if (Z_TYPE(EG(user_exception_handler)) != IS_UNDEF)
+					zend_user_exception_handler();
+				if (EG(exception))
+					zend_exception_error(EG(exception), E_ERROR);
 				fatal = 1;
 			}
 		}

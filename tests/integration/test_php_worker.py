@@ -565,6 +565,30 @@ while (fpmd_handle_request(function () { echo 'ok'; })) {}
     assert len(warned) == 2 and all("a socket to 127.0.0.1:9" in ln for ln in warned), fpmd.log()
 
 
+HANDLER_APP = r"""<?php
+set_exception_handler(function (Throwable $e) {
+    http_response_code(503);
+    echo 'handled by the app: ', get_class($e), ' ', $e->getMessage();
+});
+while (fpmd_handle_request(function () {
+    if (isset($_GET['throw'])) { throw new Error('boom'); }
+    echo getmypid();
+})) {}
+"""
+
+
+@pytest.mark.parametrize("boot", BOOTS)
+def test_an_uncaught_exception_goes_to_the_apps_exception_handler(fpmd, workdir, boot):
+    """Symfony 5.4 rethrows an \\Error from a controller: in a classic request its
+    ErrorHandler (set_exception_handler at boot) renders the error page and logs
+    it; in the loop the handler was skipped, an empty 500 and a raw PHP fatal."""
+    start(fpmd, workdir, boot, app=HANDLER_APP)
+    first = int(get(workdir, "/").body)
+    r = get(workdir, "/?throw=1")
+    assert r.status == 503 and r.body == b"handled by the app: Error boom", (r.status, r.stdout)
+    assert wait_for(lambda: int(get(workdir, "/").body) != first, 5)   # replaced all the same
+
+
 def test_worker_boot_opens_sockets_without_a_warning(fpmd, workdir):
     app = r"""<?php
 $pair = stream_socket_pair(STREAM_PF_UNIX, STREAM_SOCK_STREAM, STREAM_IPPROTO_IP);
