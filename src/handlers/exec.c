@@ -539,8 +539,15 @@ static struct exec_state *state_init(struct worker *w)
 	st->hdr = malloc(sizeof(*st->hdr));
 	if (!st->buf || !st->hdr || build_argv(pc, &st->argv) < 0)
 		return NULL;
-	/* The worker's own limit (pm.max_requests plus its jitter), 0 = none, as php-cgi reads it. */
-	snprintf(st->max_requests, sizeof(st->max_requests), "%u", w->max_requests);
+	/*
+	 * The worker's own limit (pm.max_requests plus its jitter), 0 = none, as
+	 * php-cgi reads it, and two over: a worker at its limit still serves a
+	 * connection the master could not take back, and one kept connection it
+	 * gave up (worker.c, take_connection), which php-cgi leaving first would
+	 * cost a start of its own and a "restarting it" warning.
+	 */
+	snprintf(st->max_requests, sizeof(st->max_requests), "%u",
+		 w->max_requests ? w->max_requests + 2 : 0);
 	st->set_max_requests = 1;
 	for (size_t i = 0; i < pc->env.n; i++)
 		if (strcmp(pc->env.items[i].key, "PHP_FCGI_MAX_REQUESTS") == 0)
@@ -554,7 +561,26 @@ static struct exec_state *state_init(struct worker *w)
 	return st;
 }
 
+static void exec_worker_exit(struct worker *w);
+
+/*
+ * A start that fails leaves nothing behind: the worker exits without its
+ * handler's worker_exit, and each failed start (every back-off cycle, a
+ * reload to a command that cannot run) left a /tmp/fpmd-exec-* directory.
+ */
+static int exec_worker_init_parts(struct worker *w);
+
 static int exec_worker_init(struct worker *w)
+{
+	if (exec_worker_init_parts(w) == 0)
+		return 0;
+	int e = errno;
+	exec_worker_exit(w);
+	errno = e;
+	return -1;
+}
+
+static int exec_worker_init_parts(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
 	struct exec_state *st = state_init(w);
@@ -833,12 +859,15 @@ static int script_allowed(const struct pool_conf *pc, const struct request *r)
  * note_failed_start).  A back-off that ends later than that is not waited
  * for: the answer is at once, and says when the next start is.
  */
-static int unavailable(struct worker *w, struct request *r, uint64_t left_ms)
+static int unavailable(struct worker *w, struct request *r, uint64_t left_ms, uint64_t deadline)
 {
+	uint64_t now = conn_now_ms();
 	if (left_ms)
 		log_error("[pool %s] child %d: exec.command keeps exiting before it answers; its next "
-			  "start is in %.1f s, more than a request waits (%d s): 503", w->pool->conf->name,
-			  (int)getpid(), (double)left_ms / 1000.0, EXEC_WAIT_MAX_MS / 1000);
+			  "start is in %.1f s, later than this request may still wait (%.1f s of %d s): "
+			  "503", w->pool->conf->name, (int)getpid(), (double)left_ms / 1000.0,
+			  deadline > now ? (double)(deadline - now) / 1000.0 : 0.0,
+			  EXEC_WAIT_MAX_MS / 1000);
 	else
 		log_error("[pool %s] child %d: exec.command did not start within %d s (it keeps "
 			  "exiting before it answers); 503", w->pool->conf->name, (int)getpid(),
@@ -871,7 +900,7 @@ static int exec_handle(struct worker *w, struct request *r)
 
 	uint64_t deadline = conn_now_ms() + EXEC_WAIT_MAX_MS, left_ms = 0;
 	if (ensure_program_by(w, st, deadline, &left_ms) < 0)
-		return unavailable(w, r, left_ms);
+		return unavailable(w, r, left_ms, deadline);
 	reap_orphans(st);
 	int reused, stray;
 	int fd = program_conn(st, &reused, &stray);
@@ -1029,7 +1058,7 @@ static int exec_handle(struct worker *w, struct request *r)
 	}
 	if (!whole) {
 		if (down && !rl.got_output)
-			return unavailable(w, r, left_ms);
+			return unavailable(w, r, left_ms, deadline);
 		if (!rl.got_output) {
 			log_error("[pool %s] child %d: exec.command ended the connection without an answer",
 				  pool, (int)getpid());
@@ -1067,6 +1096,8 @@ static int direct_worker_init(struct worker *w)
 		return -1;
 	st->direct = 1;
 	st->listen_fd = WORKER_FD_LISTEN;
+	/* here the program's own limit is the recycling: exact */
+	snprintf(st->max_requests, sizeof(st->max_requests), "%u", w->max_requests);
 	return start_program(w, st);
 }
 

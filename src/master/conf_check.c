@@ -10,6 +10,7 @@
 #include <glob.h>
 #include <grp.h>
 #include <libgen.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <pwd.h>
@@ -71,6 +72,59 @@ static void diag_at(struct conf_diags *d, int severity, const struct pool_conf *
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	diag_push(d, severity, file, line, "%s", buf);
+}
+
+/* An executable regular file, as the worker's execvp() looks for it. */
+static int executable_file(const char *path, char *why, size_t cap)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		snprintf(why, cap, "cannot be found (%s)", strerror(errno));
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, cap, "is not a file");
+		return 0;
+	}
+	if (access(path, X_OK) < 0) {
+		snprintf(why, cap, "is not executable (%s)", strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * 1 with why set when the worker could not run exec.command's program: a
+ * path that is no executable file, or a bare name found in no directory of
+ * the PATH the worker's execvp() searches (the pool's env[PATH]; the
+ * master's with clear_env = no; else the C library's default).  A chroot'ed
+ * pool's program is inside its chroot: not checked from here.
+ */
+static int exec_command_problem(const struct pool_conf *p, const char *prog, char *why, size_t cap)
+{
+	if (p->chroot && *p->chroot)
+		return 0;
+	if (strchr(prog, '/'))
+		return !executable_file(prog, why, cap);
+	const char *path = NULL;
+	for (size_t i = 0; i < p->env.n; i++)
+		if (strcmp(p->env.items[i].key, "PATH") == 0)
+			path = p->env.items[i].value;
+	if (!path && !p->clear_env)
+		path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	char dirs[4096], file[PATH_MAX], scratch[256];
+	snprintf(dirs, sizeof(dirs), "%s", path);
+	char *save = NULL;
+	for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(file, sizeof(file), "%s/%s", *dir ? dir : ".", prog);
+		if (executable_file(file, scratch, sizeof(scratch)))
+			return 0;
+	}
+	snprintf(why, cap, "is in no directory of PATH=%s (give its full path, or set env[PATH])",
+		 path);
+	return 1;
 }
 
 static void check_dir_writable(struct conf_diags *d, const char *what, const char *path,
@@ -371,19 +425,20 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 		if (p->app_type == APP_EXEC && p->exec_command) {
 			struct conf_str_list words;
 			if (conf_split_argv(p->exec_command, &words, err, sizeof(err)) < 0) {
-				diag_push(d, 1, p->file, p->line, "pool %s: exec.command: %s", p->name, err);
+				diag_at(d, 1, p, "exec.command", "pool %s: exec.command: %s", p->name, err);
 			} else {
-				if (words.items[0][0] == '/' && access(words.items[0], X_OK) < 0)
-					diag_push(d, 1, p->file, p->line, "pool %s: exec.command: '%s' is not "
-						  "an executable file", p->name, words.items[0]);
+				char why[PATH_MAX + 64];
+				if (exec_command_problem(p, words.items[0], why, sizeof(why)))
+					diag_at(d, 1, p, "exec.command", "pool %s: exec.command: '%s' %s",
+						p->name, words.items[0], why);
 				conf_str_list_free(&words);
 			}
 		}
 		/* a chroot'ed pool's path is inside its chroot: not checked from here */
 		if (p->app_type == APP_PHP && p->php_worker && !(p->chroot && *p->chroot) &&
 		    access(p->php_worker, R_OK) < 0)
-			diag_push(d, 1, p->file, p->line, "pool %s: php.worker '%s': %s", p->name,
-				  p->php_worker, strerror(errno));
+			diag_at(d, 1, p, "php.worker", "pool %s: php.worker '%s': %s", p->name,
+				p->php_worker, strerror(errno));
 		if (p->app_type == APP_CGI) {
 			check_cgi_files(d, c, p);
 			check_cgi_paths(d, p);
@@ -391,8 +446,8 @@ int conf_check_system(const struct fpmd_conf *c, struct conf_diags *d, int check
 		/* not after an error: a pool refused as root must not have its module run as root */
 		if (p->app_type == APP_MODULE && p->module_path && d->errors == 0 &&
 		    module_probe(p, err, sizeof(err)) < 0)
-			diag_push(d, 1, p->file, p->line, "pool %s: module.path '%s' %s", p->name,
-				  p->module_path, err);
+			diag_at(d, 1, p, "module.path", "pool %s: module.path '%s' %s", p->name,
+				p->module_path, err);
 		check_dir_writable(d, "access.log", p->access_log, &p->where, p->file, p->line);
 		if (p->access_format && access_format_check(p->access_format, err, sizeof(err)) < 0)
 			diag_push(d, 1, p->file, p->line, "pool %s: %s", p->name, err);

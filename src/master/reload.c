@@ -341,8 +341,17 @@ static void on_old_stop_timer(struct ev_loop *loop, struct ev_watch *t, void *da
 	if (!m->old_children)
 		return;
 	int sig = m->old_stop_step == 0 ? SIGTERM : SIGKILL;
-	log_warning("%u workers of the previous generation still running after the graceful "
-		    "timeout; sending SIG%s", m->old_children, sig == SIGTERM ? "TERM" : "KILL");
+	/*
+	 * Only those told to quit: the others serve on, kept while the new
+	 * generation is not ready (a reload that may yet roll back).
+	 */
+	unsigned told = 0;
+	for (struct child *c = m->old; c; c = c->next)
+		if (c->quitting)
+			told++;
+	if (told)
+		log_warning("%u workers of the previous generation still running after the "
+			    "graceful timeout; sending SIG%s", told, sig == SIGTERM ? "TERM" : "KILL");
 	for (struct child *c = m->old; c; c = c->next)
 		if (c->quitting)
 			kill(c->pid, sig);

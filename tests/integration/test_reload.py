@@ -251,6 +251,29 @@ def test_reload_never_changes_what_a_symlink_at_the_socket_path_points_to(fpmd, 
     assert "is not the pool's socket any more" in fpmd.log(), fpmd.log()[-2000:]
 
 
+def test_a_reload_that_rolls_back_signals_and_names_no_old_worker(fpmd, workdir):
+    """While the new generation never becomes ready, the old workers serve on (the reload
+    may roll back): past process_control_timeout the master said "2 workers of the previous
+    generation still running ...; sending SIGTERM", then SIGKILL, signalling none of them."""
+    write_script(f"{workdir}/ok.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    write_script(f"{workdir}/broken", "#!/nonexistent/interpreter\n")
+    ge = "process_control_timeout = 2s\n"
+    other = pool_conf(workdir, "other")       # reloaded fine: its old workers are told to quit
+    fpmd.start(basic_conf(workdir, pool_conf(workdir) + other, global_extra=ge))
+    sock = f"{workdir}/www.sock"
+    assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"
+    fpmd.write_conf(basic_conf(workdir, pool_conf(workdir, app="exec", extra=(
+        f"exec.command = {workdir}/broken\n")).replace(f"cgi.root = {workdir}\n", "") + other,
+        global_extra=ge))
+    fpmd.signal(signal.SIGUSR2)
+    for _ in range(8):
+        time.sleep(0.5)
+        assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"
+    fpmd.wait_log("the previous configuration serves again", timeout=30)
+    assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"
+    assert "previous generation still running" not in fpmd.log(), fpmd.log()
+
+
 def test_a_reload_failing_in_a_pool_keeps_that_pools_socket(fpmd, workdir):
     """The new master took the pool's socket, then failed opening the pool
     (its pm.status_listen address is taken: the check cannot know): the
