@@ -114,6 +114,8 @@ struct fcgi_limits {
 #define FCGI_MGMT_MAX                 512u
 
 void fcgi_limits_default(struct fcgi_limits *l);
+/* 1 for an error that is a request over the limits (params size, count, a name's length). */
+int fcgi_error_is_limit(int error);
 
 /*
  * One parameter: NUL-terminated copies held in the parser's arena.  A name

@@ -46,6 +46,12 @@ void fcgi_limits_default(struct fcgi_limits *l)
 	l->max_reqs = 1;
 }
 
+int fcgi_error_is_limit(int error)
+{
+	return error == FCGI_E_PARAMS_TOO_LARGE || error == FCGI_E_PARAMS_TOO_MANY ||
+	       error == FCGI_E_NAME_TOO_LONG;
+}
+
 void fcgi_parser_init(struct fcgi_parser *p, const struct fcgi_limits *limits)
 {
 	struct fcgi_limits def;

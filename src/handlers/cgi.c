@@ -740,6 +740,13 @@ static int head_let_go(struct request *r, struct run *run)
 	return 1;
 }
 
+static void log_head_ran_on(const struct worker *w, const struct script *s, const struct run *run)
+{
+	log_warning("[pool %s] child %d, script '%s' of a HEAD ran on for %u sec after its answer, "
+		    "terminating", w->pool->conf->name, (int)getpid(), s->real,
+		    (unsigned)((run->deadline_ms - run->started_ms) / 1000u));
+}
+
 /* Handles bytes from the script's stdout. -1 when the response cannot go on. */
 static int relay_stdout(struct worker *w, struct request *r, const struct script *s,
 			const char *data, size_t len, struct run *run)
@@ -1021,9 +1028,7 @@ static int cgi_handle(struct worker *w, struct request *r)
 	if (ran < 0) {
 		status = stop_script(&sp);
 		if (run.timed_out && run.let_go) {
-			log_warning("[pool %s] child %d, script '%s' of a HEAD ran on for %u sec after "
-				    "its answer, terminating", pc->name, (int)getpid(), s.real,
-				    (unsigned)((run.deadline_ms - run.started_ms) / 1000u));
+			log_head_ran_on(w, &s, &run);
 			rc = -1;
 		} else if (run.timed_out) {
 			log_warning("[pool %s] child %d, script '%s' execution timed out (%d sec), "
@@ -1065,9 +1070,7 @@ static int cgi_handle(struct worker *w, struct request *r)
 					 r->conn->dead || run.let_go ? -1 : r->conn->fd);
 	if (exited <= 0) {
 		if (exited == 0 && run.let_go)
-			log_warning("[pool %s] child %d, script '%s' of a HEAD ran on for %u sec after "
-				    "its answer, terminating", pc->name, (int)getpid(), s.real,
-				    (unsigned)((run.deadline_ms - run.started_ms) / 1000u));
+			log_head_ran_on(w, &s, &run);
 		else if (exited == 0)
 			log_warning("[pool %s] child %d, script '%s' execution timed out (%d sec) after "
 				    "its output ended, terminating", pc->name, (int)getpid(), s.real,

@@ -525,7 +525,7 @@ static int build_argv(const struct pool_conf *pc, struct conf_str_list *argv)
 }
 
 /* What both modes need; the program is not started yet. */
-static struct exec_state *state_init(struct worker *w)
+static struct exec_state *state_init(struct worker *w, int direct)
 {
 	const struct pool_conf *pc = w->pool->conf;
 	struct exec_state *st = calloc(1, sizeof(*st));
@@ -541,13 +541,15 @@ static struct exec_state *state_init(struct worker *w)
 		return NULL;
 	/*
 	 * The worker's own limit (pm.max_requests plus its jitter), 0 = none, as
-	 * php-cgi reads it, and two over: a worker at its limit still serves a
-	 * connection the master could not take back, and one kept connection it
-	 * gave up (worker.c, take_connection), which php-cgi leaving first would
-	 * cost a start of its own and a "restarting it" warning.
+	 * php-cgi reads it.  Relayed, two over: a worker at its limit still
+	 * serves a connection the master could not take back, and one kept
+	 * connection it gave up (worker.c, take_connection), which php-cgi
+	 * leaving first would cost a start of its own and a "restarting it"
+	 * warning.  Direct, exact: the program's own limit is the recycling.
 	 */
+	st->direct = direct;
 	snprintf(st->max_requests, sizeof(st->max_requests), "%u",
-		 w->max_requests ? w->max_requests + 2 : 0);
+		 w->max_requests && !direct ? w->max_requests + 2 : w->max_requests);
 	st->set_max_requests = 1;
 	for (size_t i = 0; i < pc->env.n; i++)
 		if (strcmp(pc->env.items[i].key, "PHP_FCGI_MAX_REQUESTS") == 0)
@@ -561,29 +563,10 @@ static struct exec_state *state_init(struct worker *w)
 	return st;
 }
 
-static void exec_worker_exit(struct worker *w);
-
-/*
- * A start that fails leaves nothing behind: the worker exits without its
- * handler's worker_exit, and each failed start (every back-off cycle, a
- * reload to a command that cannot run) left a /tmp/fpmd-exec-* directory.
- */
-static int exec_worker_init_parts(struct worker *w);
-
-static int exec_worker_init(struct worker *w)
-{
-	if (exec_worker_init_parts(w) == 0)
-		return 0;
-	int e = errno;
-	exec_worker_exit(w);
-	errno = e;
-	return -1;
-}
-
-static int exec_worker_init_parts(struct worker *w)
+static int exec_worker_start(struct worker *w)
 {
 	const struct pool_conf *pc = w->pool->conf;
-	struct exec_state *st = state_init(w);
+	struct exec_state *st = state_init(w, 0);
 	if (!st)
 		return -1;
 	/* A directory only this worker's user can enter holds the program's socket. */
@@ -631,6 +614,21 @@ static void exec_worker_exit(struct worker *w)
 	conf_str_list_free(&st->argv);
 	free(st);
 	w->handler_data = NULL;
+}
+
+/*
+ * A start that fails leaves nothing behind: the worker exits without its
+ * handler's worker_exit, and each failed start (every back-off cycle, a
+ * reload to a command that cannot run) left a /tmp/fpmd-exec-* directory.
+ */
+static int exec_worker_init(struct worker *w)
+{
+	if (exec_worker_start(w) == 0)
+		return 0;
+	int e = errno;
+	exec_worker_exit(w);
+	errno = e;
+	return -1;
 }
 
 /* --- one request ------------------------------------------------------- */
@@ -1091,13 +1089,10 @@ const struct handler handler_exec = {
 
 static int direct_worker_init(struct worker *w)
 {
-	struct exec_state *st = state_init(w);
+	struct exec_state *st = state_init(w, 1);
 	if (!st)
 		return -1;
-	st->direct = 1;
 	st->listen_fd = WORKER_FD_LISTEN;
-	/* here the program's own limit is the recycling: exact */
-	snprintf(st->max_requests, sizeof(st->max_requests), "%u", w->max_requests);
 	return start_program(w, st);
 }
 

@@ -145,15 +145,10 @@ static int build_answer(struct status_conn *c)
 	return out_end(c);
 }
 
-/*
- * Params over the pool's request.max_params_* limits: 431, as the pool's
- * workers answer them (a dropped connection is nginx's 502).
- */
+/* Params over the pool's request.max_params_* limits: as the pool's workers answer them. */
 static int build_refusal(struct status_conn *c)
 {
-	static const char body[] = "Status: 431 Request Header Fields Too Large\r\n"
-				   "Content-Type: text/plain\r\n\r\n"
-				   "431 Request Header Fields Too Large\n";
+	static const char body[] = POOL_PARAMS_REFUSAL;
 	if (out_add(c, FCGI_STDOUT, body, sizeof(body) - 1) < 0 ||
 	    out_add(c, FCGI_STDOUT, NULL, 0) < 0)
 		return -1;
@@ -199,8 +194,7 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		if (used < 0) {
 			const struct pool_conf *pc = c->pool->conf;
 			enum fcgi_error e = c->parser.error;
-			if ((e == FCGI_E_PARAMS_TOO_LARGE || e == FCGI_E_PARAMS_TOO_MANY ||
-			     e == FCGI_E_NAME_TOO_LONG) && c->parser.active) {
+			if (fcgi_error_is_limit(e) && c->parser.active) {
 				log_warning("[pool %s] status_listen: request refused with 431: %s "
 					    "(request.max_params_size %zu, request.max_params_count %d, "
 					    "request.max_param_name_size %zu)", pc->name, fcgi_strerror(e),
@@ -279,21 +273,15 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 			close(cfd);
 			continue;
 		}
-		struct fcgi_limits lim;
-		fcgi_limits_default(&lim);
 		/*
 		 * The pool's own limits: a request its workers take, its status takes
 		 * too; but the root master buffers no more than STATUS_MAX_PARAMS per
 		 * connection, whatever the pool allows its workers.
 		 */
-		if (p->conf->request_max_params_size)
-			lim.max_params_size = p->conf->request_max_params_size;
+		struct fcgi_limits lim;
+		pool_fcgi_limits(p->conf, &lim);
 		if (lim.max_params_size > STATUS_MAX_PARAMS)
 			lim.max_params_size = STATUS_MAX_PARAMS;
-		if (p->conf->request_max_params_count > 0)
-			lim.max_params_count = (size_t)p->conf->request_max_params_count;
-		if (p->conf->request_max_param_name_size)
-			lim.max_name_len = p->conf->request_max_param_name_size;
 		lim.max_conns = STATUS_CONN_MAX;
 		lim.max_reqs = STATUS_CONN_MAX;
 		fcgi_parser_init(&c->parser, &lim);

@@ -45,40 +45,22 @@ static pid_t *thread_id_field(void)
 #endif
 
 static struct {
-	int looked;
-	int threads_told;
+	pid_t looked_in;         /* the process that looked: an app zygote, itself a clone, looks again */
 	pid_t *tid;              /* glibc's cached thread id, NULL: not found */
 	struct robust_list_head *robust_head;   /* this thread's robust futex list, as registered */
 	size_t robust_len;
 } glibc;
 
-static void glibc_look(void)
-{
-	glibc.looked = 1;
-	glibc.tid = thread_id_field();
-#if !defined(CLONE_LEGACY) && !defined(SYS_clone3)
-	glibc.tid = NULL;
-#endif
-	if (!glibc.tid)
-		log_warning("glibc's cached thread id cannot be set in cloned workers: "
-			    "process-shared locks that check their owner (APCu's) may fail "
-			    "between workers");
-	void *head = NULL;
-	if (syscall(SYS_get_robust_list, 0, &head, &glibc.robust_len) < 0)
-		head = NULL;
-	glibc.robust_head = head;
-}
-
 /*
  * A clone copies one thread; fork() makes glibc's locks that other threads
  * held usable again in its child (malloc, stdio, the loader), a bare clone
  * does not.  A zygote is single-threaded unless something PHP loaded started
- * a thread: said once, since its workers may then hang on such a lock.
+ * a thread, at its start or its boot (it runs no PHP once it clones): looked
+ * at before its first clone, said once, since its workers may then hang on
+ * such a lock.
  */
 static void threads_check(void)
 {
-	if (glibc.threads_told)
-		return;
 	char buf[2048];
 	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -90,12 +72,25 @@ static void threads_check(void)
 	buf[n] = '\0';
 	const char *p = strstr(buf, "\nThreads:");
 	long threads = p ? strtol(p + sizeof("\nThreads:") - 1, NULL, 10) : 0;
-	if (threads > 1) {
-		glibc.threads_told = 1;
+	if (threads > 1)
 		log_warning("the zygote runs %ld threads (an extension or the worker script started "
 			    "them): the workers it clones copy only one, and may hang on a lock one of "
 			    "the others held", threads);
-	}
+}
+
+static void glibc_look(void)
+{
+	glibc.looked_in = getpid();
+	glibc.tid = thread_id_field();
+	if (!glibc.tid)
+		log_warning("glibc's cached thread id cannot be set in cloned workers: "
+			    "process-shared locks that check their owner (APCu's) may fail "
+			    "between workers");
+	void *head = NULL;
+	if (syscall(SYS_get_robust_list, 0, &head, &glibc.robust_len) < 0)
+		head = NULL;
+	glibc.robust_head = head;
+	threads_check();
 }
 
 static long clone_raw(unsigned long flags, pid_t *child_tid)
@@ -128,9 +123,8 @@ static long clone_raw(unsigned long flags, pid_t *child_tid)
 
 pid_t clone_parent(void)
 {
-	if (!glibc.looked)
+	if (glibc.looked_in != getpid())
 		glibc_look();
-	threads_check();
 	unsigned long flags = CLONE_PARENT | (glibc.tid ? CLONE_CHILD_SETTID : 0);
 	long pid = clone_raw(flags, glibc.tid);
 	if (pid == 0 && glibc.robust_head) {

@@ -301,9 +301,7 @@ static void answer_params_too_large(struct worker *w, struct conn *c)
 		    pc->request_max_params_count, pc->request_max_param_name_size);
 	if (!c->parser.active)
 		return;
-	static const char body[] = "Status: 431 Request Header Fields Too Large\r\n"
-				   "Content-Type: text/plain\r\n\r\n"
-				   "431 Request Header Fields Too Large\n";
+	static const char body[] = POOL_PARAMS_REFUSAL;
 	uint8_t hdr[FCGI_HEADER_LEN], end[FCGI_END_REQUEST_LEN], pad;
 	uint16_t id = c->parser.request_id;
 	fcgi_stream_header(hdr, FCGI_STDOUT, id, sizeof(body) - 1, &pad);
@@ -622,8 +620,7 @@ static int read_request_head_counted(struct worker *w, struct conn *c, unsigned 
 		ssize_t n = fcgi_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &ev);
 		if (n < 0) {
 			enum fcgi_error e = c->parser.error;
-			if (e == FCGI_E_PARAMS_TOO_LARGE || e == FCGI_E_PARAMS_TOO_MANY ||
-			    e == FCGI_E_NAME_TOO_LONG) {
+			if (fcgi_error_is_limit(e)) {
 				answer_params_too_large(w, c);
 				return -1;
 			}
@@ -1450,13 +1447,7 @@ void worker_begin(struct worker *w)
 	}
 
 	struct fcgi_limits limits;
-	fcgi_limits_default(&limits);
-	if (pool->conf->request_max_params_size)
-		limits.max_params_size = pool->conf->request_max_params_size;
-	if (pool->conf->request_max_params_count > 0)
-		limits.max_params_count = (size_t)pool->conf->request_max_params_count;
-	if (pool->conf->request_max_param_name_size)
-		limits.max_name_len = pool->conf->request_max_param_name_size;
+	pool_fcgi_limits(pool->conf, &limits);
 	limits.max_conns = (unsigned)pool->conf->pm_max_children;
 	limits.max_reqs = (unsigned)pool->conf->pm_max_children;
 	if (conn_init(&c, &limits) < 0)
