@@ -43,7 +43,7 @@ extern char **environ;
 
 #define CGI_READ_CHUNK (64u * 1024u)
 #define CGI_KILL_GRACE_MS 1000
-#define CGI_HEAD_RUN_ON_MS 60000u
+#define CGI_HEAD_RUN_ON_MS 10000u
 /*
  * Output a script writes before it has been given the whole request body is
  * held back, up to this much: nginx stops sending the body once it has the

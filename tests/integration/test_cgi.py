@@ -215,6 +215,46 @@ def test_the_script_of_a_head_runs_to_its_end_after_the_web_server_let_go(cgi, f
     assert cgi("/ping").status == 200
 
 
+def test_what_ignores_sigterm_is_killed_a_second_later(cgi, fpmd, workdir):
+    """docs/cgi.md: the session gets SIGTERM, what is left of it SIGKILL one second later."""
+    out = os.path.join(workdir, "out")
+    os.makedirs(out)
+    os.chmod(out, 0o777)
+    write_script(f"{cgi.www}/stubborn.sh", "#!/bin/sh\n"
+                 f"(trap '' TERM; echo $$ > {out}/pid; exec sleep 60) >/dev/null 2>&1 &\n"
+                 "sleep 30\n")
+    cgi.start(extra="request_terminate_timeout = 1\n")
+    t0 = time.monotonic()
+    assert cgi("/stubborn.sh", timeout=15).status == 504
+    pid = int(open(f"{out}/pid").read())
+    assert wait_for(lambda: not alive(pid), 3)
+    took = time.monotonic() - t0
+    assert 1.9 <= took < 3.5, took                 # 1 s to the timeout, then its second
+
+
+@pytest.mark.parametrize("terminate", [0, 2])
+def test_the_script_of_a_head_is_stopped_when_it_runs_on_too_long(cgi, fpmd, workdir, terminate):
+    """docs/cgi.md: a HEAD's script runs on after its answer within
+    request_terminate_timeout, or 10 s without one."""
+    write_script(f"{cgi.www}/long.sh", "#!/bin/sh\n"
+                 "printf 'Content-Type: text/plain\\r\\n\\r\\nx\\n'\nsleep 60\n")
+    cgi.start(extra=f"request_terminate_timeout = {terminate}\n" if terminate else "")
+    t0 = time.monotonic()
+    with connect(cgi.sock) as s:
+        s.sendall(build_request(cgi_params("/long.sh", cgi.www, method="HEAD")))
+        s.settimeout(5)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(4096)
+            assert chunk
+            got += chunk
+    limit = terminate or 10
+    fpmd.wait_log(rf"script '[^']*long.sh' of a HEAD ran on for {limit} sec after its answer",
+                  timeout=limit + 5)
+    assert limit - 0.5 <= time.monotonic() - t0 < limit + 3
+    assert cgi("/ping").status == 200
+
+
 def test_max_body_size(cgi):
     write_script(f"{cgi.www}/cat.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat\n")
     cgi.start(extra="request.max_body_size = 1K\n")

@@ -563,6 +563,14 @@ def test_a_program_that_exits_at_once_is_not_forked_in_a_loop(fpmd, workdir):
     assert r.status in (502, 503) and time.monotonic() - t0 < 8
     assert wait_for(lambda: "exec.command keeps exiting right after it starts" in log(), 5), log()
     assert "exec.command exited with code 0; restarting it" in log()
+    # the back-off has grown past what a request waits: answered at once, saying why
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = fcgi_request(f"{workdir}/php.sock", "/x", timeout=15)
+        assert r.status in (502, 503) and time.monotonic() - t0 < 6
+    said = re.findall(r"its next start is in ([0-9.]+) s, later than this request may still "
+                      r"wait \(([0-9.]+) s of 5 s\): 503", log())
+    assert said and all(float(nxt) > float(left) for nxt, left in said), log()
     fpmd.stop()
     os.unlink(f"{workdir}/error.log")
     f2 = fpmd.make()

@@ -70,6 +70,21 @@ def test_status_listen_takes_what_the_pools_workers_take_and_answers_431_beyond(
     assert fcgi_request(st, "/ping").body == b"pong"
 
 
+def test_status_listen_buffers_at_most_a_mebibyte_of_params(fpmd, workdir):
+    """docs/configuration.md: the root master takes at most 1 MiB of a status
+    request's params, whatever request.max_params_size lets the workers take."""
+    st = f"{workdir}/status.sock"
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, extra=f"pm.status_listen = {st}\n"
+                                                            "request.max_params_size = 4M\n")))
+    r = fcgi_request(st, "/status", extra={"HTTP_COOKIE": "c=" + "x" * 900_000}, timeout=10)
+    assert r.status == 200, r.stdout[:200]
+    r = fcgi_request(st, "/status", extra={"HTTP_COOKIE": "c=" + "x" * 1_100_000}, timeout=10)
+    assert r.status == 431, r.stdout[:200]
+    # the workers take what the pool allows them
+    assert fcgi_request(f"{workdir}/www.sock", "/ping",
+                        extra={"HTTP_COOKIE": "c=" + "x" * 1_100_000}, timeout=10).status == 200
+
+
 def test_idle_connections_to_one_listener_do_not_block_another(fpmd, workdir):
     """Issue 20 item 7: the connection cap is per listener, and the oldest silent
     connection makes room for a new one, so a scraper is never locked out."""

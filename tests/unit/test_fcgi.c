@@ -1438,6 +1438,17 @@ static void test_resp_reader(void **state)
 	free(big);
 }
 
+static void test_limit_errors_are_told_apart(void **state)
+{
+	(void)state;
+	assert_true(fcgi_error_is_limit(FCGI_E_PARAMS_TOO_LARGE));
+	assert_true(fcgi_error_is_limit(FCGI_E_PARAMS_TOO_MANY));
+	assert_true(fcgi_error_is_limit(FCGI_E_NAME_TOO_LONG));
+	assert_false(fcgi_error_is_limit(FCGI_E_NV_MALFORMED));
+	assert_false(fcgi_error_is_limit(FCGI_E_VERSION));
+	assert_false(fcgi_error_is_limit(FCGI_E_NO_MEMORY));
+}
+
 static void test_resp_reader_errors(void **state)
 {
 	struct sb s = { 0 };
@@ -1554,6 +1565,7 @@ int main(void)
 		cmocka_unit_test(test_limits_default),
 		cmocka_unit_test(test_resp_reader),
 		cmocka_unit_test(test_resp_reader_errors),
+		cmocka_unit_test(test_limit_errors_are_told_apart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
