@@ -188,6 +188,18 @@ def test_a_stopped_scripts_children_get_their_grace_after_it_died(cgi, fpmd, wor
     assert wait_for(lambda: os.path.exists(f"{out}/cleaned"), 3), "the child was killed in its cleanup"
 
 
+def let_go_after_the_header(cgi, uri, method):
+    """As nginx does with a HEAD: reads the answer up to its header, then hangs up."""
+    with connect(cgi.sock) as s:
+        s.sendall(build_request(cgi_params(uri, cgi.www, method=method)))
+        s.settimeout(5)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(4096)
+            assert chunk
+            got += chunk
+
+
 def test_the_script_of_a_head_runs_to_its_end_after_the_web_server_let_go(cgi, fpmd, workdir):
     """nginx hangs up on a HEAD once it has the header: the script was stopped
     there, its later work and stderr lost (git-http-backend's 404 reason), where
@@ -200,15 +212,7 @@ def test_the_script_of_a_head_runs_to_its_end_after_the_web_server_let_go(cgi, f
                  f"sleep 0.3\necho done > {out}/$REQUEST_METHOD\necho 'said after its answer' >&2\n")
     cgi.start()
     for method in ("HEAD", "GET"):
-        with connect(cgi.sock) as s:
-            s.sendall(build_request(cgi_params("/after.sh", cgi.www, method=method)))
-            s.settimeout(5)
-            got = b""
-            while b"\r\n\r\n" not in got:
-                chunk = s.recv(4096)
-                assert chunk
-                got += chunk
-        # the web server let go with the header in hand
+        let_go_after_the_header(cgi, "/after.sh", method)
     assert wait_for(lambda: os.path.exists(f"{out}/HEAD"), 3), "the HEAD's script was stopped"
     fpmd.wait_log("said after its answer")
     assert not os.path.exists(f"{out}/GET")          # a GET's client that left still stops it
@@ -240,14 +244,7 @@ def test_the_script_of_a_head_is_stopped_when_it_runs_on_too_long(cgi, fpmd, wor
                  "printf 'Content-Type: text/plain\\r\\n\\r\\nx\\n'\nsleep 60\n")
     cgi.start(extra=f"request_terminate_timeout = {terminate}\n" if terminate else "")
     t0 = time.monotonic()
-    with connect(cgi.sock) as s:
-        s.sendall(build_request(cgi_params("/long.sh", cgi.www, method="HEAD")))
-        s.settimeout(5)
-        got = b""
-        while b"\r\n\r\n" not in got:
-            chunk = s.recv(4096)
-            assert chunk
-            got += chunk
+    let_go_after_the_header(cgi, "/long.sh", "HEAD")
     limit = terminate or 10
     fpmd.wait_log(rf"script '[^']*long.sh' of a HEAD ran on for {limit} sec after its answer",
                   timeout=limit + 5)
