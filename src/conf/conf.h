@@ -293,4 +293,11 @@ int conf_parse_rlimit(const char *s, long long *out);  /* number or "unlimited" 
  */
 int conf_split_argv(const char *s, struct conf_str_list *out, char *err, size_t errlen);
 
+struct fcgi_limits;
+/*
+ * The pool's request.max_params_* as the FastCGI parser takes them (unset:
+ * its defaults).  Pure, so the worker, status_listen and the fuzzers share it.
+ */
+void conf_fcgi_limits(const struct pool_conf *pc, struct fcgi_limits *lim);
+
 #endif

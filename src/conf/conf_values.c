@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "conf/conf_internal.h"
+#include "fcgi/fcgi.h"
 
 const char *const conf_pm_choices[] = { "static", "dynamic", "ondemand", NULL };
 const char *const conf_app_choices[] = { "none", "cgi", "module", "exec", "php", NULL };
@@ -391,4 +392,15 @@ int conf_names_php_cgi(const char *base, size_t len)
 		if (!((base[i] >= '0' && base[i] <= '9') || base[i] == '.'))
 			return 0;
 	return 1;
+}
+
+void conf_fcgi_limits(const struct pool_conf *pc, struct fcgi_limits *lim)
+{
+	fcgi_limits_default(lim);
+	if (pc->request_max_params_size)
+		lim->max_params_size = pc->request_max_params_size;
+	if (pc->request_max_params_count > 0)
+		lim->max_params_count = (size_t)pc->request_max_params_count;
+	if (pc->request_max_param_name_size)
+		lim->max_name_len = pc->request_max_param_name_size;
 }

@@ -279,7 +279,7 @@ static void on_accept(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		 * connection, whatever the pool allows its workers.
 		 */
 		struct fcgi_limits lim;
-		pool_fcgi_limits(p->conf, &lim);
+		conf_fcgi_limits(p->conf, &lim);
 		if (lim.max_params_size > STATUS_MAX_PARAMS)
 			lim.max_params_size = STATUS_MAX_PARAMS;
 		lim.max_conns = STATUS_CONN_MAX;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "fcgi/fcgi.h"
 #include "handlers/handler.h"
 
 int pool_uses_shared_php(const struct pool *p)
@@ -88,14 +87,3 @@ void pool_child_fd_layout(struct pool *pools, struct pool *p, const int *want, i
 			sb_unmap(&o->sb);
 }
 
-
-void pool_fcgi_limits(const struct pool_conf *pc, struct fcgi_limits *lim)
-{
-	fcgi_limits_default(lim);
-	if (pc->request_max_params_size)
-		lim->max_params_size = pc->request_max_params_size;
-	if (pc->request_max_params_count > 0)
-		lim->max_params_count = (size_t)pc->request_max_params_count;
-	if (pc->request_max_param_name_size)
-		lim->max_name_len = pc->request_max_param_name_size;
-}

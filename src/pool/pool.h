@@ -93,11 +93,8 @@ void pool_child_fd_layout(struct pool *pools, struct pool *p, const int *want, i
 /* Closes every descriptor but those in keep (sorted in place). */
 void pool_close_all_fds_but(int *keep, size_t n);
 
-struct fcgi_limits;
-/* The pool's request.max_params_* as the FastCGI parser takes them (unset: its defaults). */
-void pool_fcgi_limits(const struct pool_conf *pc, struct fcgi_limits *lim);
 /*
- * The answer to a request over them, a worker's and status_listen's alike:
+ * The answer to a request over a pool's params limits (conf_fcgi_limits), a worker's and status_listen's alike:
  * 431, as a web server answers headers it will not take (a dropped
  * connection is nginx's 502).
  */

@@ -1447,7 +1447,7 @@ void worker_begin(struct worker *w)
 	}
 
 	struct fcgi_limits limits;
-	pool_fcgi_limits(pool->conf, &limits);
+	conf_fcgi_limits(pool->conf, &limits);
 	limits.max_conns = (unsigned)pool->conf->pm_max_children;
 	limits.max_reqs = (unsigned)pool->conf->pm_max_children;
 	if (conn_init(&c, &limits) < 0)

@@ -19,6 +19,7 @@
 
 #include "conf/conf.h"
 #include "conf/conf_internal.h"   /* conf_suggest */
+#include "fcgi/fcgi.h"
 
 /* ---- an in-memory file system for includes ---- */
 
@@ -1556,6 +1557,36 @@ static void test_default_io(void **state)
 }
 
 
+/* A pool's params limits reach the FastCGI parser as written, the parser's defaults where unset. */
+static void test_fcgi_limits(void **state)
+{
+	(void)state;
+	struct loaded l;
+	load(&l, "[a]\nlisten = /run/a.sock\nrequest.max_params_size = 1M\n"
+		 "request.max_params_count = 100\nrequest.max_param_name_size = 2K\n"
+		 "[b]\nlisten = /run/b.sock\n");
+	struct fcgi_limits def, a, b;
+	fcgi_limits_default(&def);
+	assert_int_equal(l.c->npools, 2);
+	const struct pool_conf *pa = l.c->pools[0], *pb = l.c->pools[1];
+	assert_string_equal(pa->name, "a");
+	conf_fcgi_limits(pa, &a);
+	conf_fcgi_limits(pb, &b);
+	assert_int_equal(a.max_params_size, 1024 * 1024);
+	assert_int_equal(a.max_params_count, 100);
+	assert_int_equal(a.max_name_len, 2048);
+	/* [b] has the pool defaults the configuration gives, or the parser's */
+	assert_int_equal(b.max_params_size, pb->request_max_params_size ? pb->request_max_params_size
+									 : def.max_params_size);
+	assert_int_equal(b.max_name_len, pb->request_max_param_name_size
+						 ? pb->request_max_param_name_size : def.max_name_len);
+	assert_int_equal(b.max_params_count, pb->request_max_params_count > 0
+						     ? (size_t)pb->request_max_params_count
+						     : def.max_params_count);
+	assert_true(b.max_params_count >= 1024);
+	unload(&l);
+}
+
 static void test_split_argv(void **state)
 {
 	(void)state;
@@ -1586,6 +1617,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_split_argv),
+		cmocka_unit_test(test_fcgi_limits),
 		cmocka_unit_test(test_parse_bool),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_parse_size),
