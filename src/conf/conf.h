@@ -71,6 +71,9 @@ struct pool_conf {
 	char *listen_allowed_clients;  /* comma separated, NULL = any */
 	int   process_priority;     /* CONF_UNSET = leave */
 	int   process_dumpable;
+	/* a worker not ready this long after its start (a module's init, PHP's, the
+	 * program's) is killed, a failed start; 0 = wait for ever */
+	int   process_start_timeout;
 
 	enum conf_pm pm;
 	int   pm_max_children;

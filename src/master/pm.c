@@ -53,6 +53,7 @@ struct pool_view {
 	struct child *longest_idle;
 	uint64_t longest_idle_since;
 	unsigned pending, backlog;
+	unsigned starting;           /* not ready yet, watched for process.start_timeout */
 	uint64_t next_deadline_us;   /* the earliest slowlog/terminate deadline of a busy worker, 0 = none */
 };
 
@@ -299,6 +300,36 @@ static int direct_child_idle(struct child *c, uint64_t now, uint64_t *since)
 	return now - c->start_mono_us < 1000000u;
 }
 
+/*
+ * A worker still not ready process.start_timeout after it began (a module's
+ * init that never returns, an application's boot stuck on a lock or the
+ * network) would sit counted as an idle worker that never accepts: the pool
+ * spawns no other and its connections wait until nginx gives up.  It is
+ * killed and its death is a failed start (children.c), so the pool backs
+ * off and starts another.  A worker that lies about being ready only keeps
+ * itself alive, as it could by being ready.
+ */
+static void check_start(struct pool *p, struct child *c, const struct sb_slot *s, uint64_t now,
+			struct pool_view *v)
+{
+	int limit = p->conf->process_start_timeout;
+	if (s->ready || limit <= 0 || c->quitting || c->idle_kill || c->start_killed)
+		return;
+	uint64_t deadline = c->start_mono_us + (uint64_t)limit * 1000000u;
+	v->starting++;
+	if (now < deadline) {
+		note_deadline(&v->next_deadline_us, deadline);
+		return;
+	}
+	log_error("[pool %s] child %d has not finished starting after %d s (%s); killing it, "
+		  "process.start_timeout", p->conf->name, (int)c->pid, limit,
+		  p->conf->app_type == APP_MODULE ? "its module's init has not returned"
+		  : p->conf->app_type == APP_PHP ? "PHP or the application's boot has not finished"
+		  : "its handler has not started");
+	kill(c->pid, SIGKILL);
+	c->start_killed = 1;
+}
+
 static void look(struct pool *p, struct pool_view *v, uint64_t now)
 {
 	memset(v, 0, sizeof(*v));
@@ -313,6 +344,8 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 			c->torn_since_us = now;
 		if (c->idle_kill)
 			continue;          /* leaving: counts as neither */
+		if (whole)
+			check_start(p, c, &s, now, v);
 		uint64_t since = 0;
 		if (!direct && s.kept) {
 			v->parked++;
@@ -620,6 +653,9 @@ static void tick(struct master *m, struct pool *p, int woke, int only_woke)
 		period = tp;
 	if (leaving)
 		period = tp ? tp : PM_BUSY_PERIOD_MS;
+	/* a worker starting is watched until it is ready or out of time */
+	if (v.starting)
+		period = period && period < PM_BUSY_PERIOD_MS ? period : PM_BUSY_PERIOD_MS;
 	/* a worker over a memory limit waits for its turn or for the pool to be idle */
 	if (memory_waits)
 		period = period && period < PM_MEMORY_PERIOD_MS ? period : PM_MEMORY_PERIOD_MS;

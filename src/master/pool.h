@@ -135,6 +135,7 @@ struct child {
 	uint64_t start_mono_us;
 	int quitting;                /* sent SIGQUIT by the master */
 	int idle_kill;               /* retired by the pm: not respawned */
+	int start_killed;            /* killed for process.start_timeout (pm.c): a failed start */
 	uint64_t term_sent_us;       /* request_terminate_timeout: SIGTERM sent at (monotonic) */
 	uint64_t slow_logged_for;    /* accepted_us of the request already slowlogged */
 	uint64_t torn_since_us;      /* its slot read torn since (a write in progress), 0 = read whole */

@@ -850,3 +850,48 @@ def test_module_check_never_loads_it_as_root_for_a_root_pool_without_r(workdir):
     r = subprocess.run([FPMD, "-t", "-y", conf], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "other than root" in r.stderr + r.stdout, r.stderr
     assert not os.path.exists(marker), open(marker).read()
+
+
+HANG_INIT = r'''
+#include <string.h>
+#include <unistd.h>
+#include "fpmd/module.h"
+/* init never returns while the file named by module.param[hang] exists */
+static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{
+    (void)h; *st = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s[i].key, "hang"))
+            while (access(s[i].value, F_OK) == 0)
+                usleep(100000);
+    return 0;
+}
+static const struct fpmd_host *host;
+static int init_host(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{ host = h; return init(h, s, n, st); }
+static int handle(void *st, struct fpmd_request *r)
+{ (void)st; return host->write(r, "ok", 2); }
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "hang",
+                                         .init = init_host, .handle = handle };
+'''
+
+
+def test_a_module_init_that_never_returns_is_killed_after_process_start_timeout(fpmd, workdir):
+    """A worker whose module init never returns was an idle-looking worker for good: the
+    pool's connections waited until the web server gave up.  After process.start_timeout
+    it is killed, logged, and counted as a failed start; once init can return, the pool
+    serves."""
+    so = _so(workdir, "hang", HANG_INIT)
+    flag = os.path.join(workdir, "hang.flag")
+    open(flag, "w").close()
+    os.chmod(workdir, 0o755)
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so, f"module.param[hang] = {flag}\n"
+                                                         "process.start_timeout = 2s\n",
+                                               children=1)))
+    fpmd.wait_log(r"\[pool app\] child \d+ has not finished starting after 2 s \(its module's "
+                  r"init has not returned\); killing it, process.start_timeout", timeout=6)
+    os.unlink(flag)
+    # the replacement's init returns: the pool serves (a back-off of a few seconds at most)
+    r = fcgi_request(f"{workdir}/app.sock", "/x", timeout=15)
+    assert r.status == 200, r
+    assert len(fpmd.workers()) == 1
