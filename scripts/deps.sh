@@ -81,9 +81,13 @@ alternative() {
 enabled_links > "$state/before"
 for b in $browsers; do alternative "$b" > "$state/$b"; done
 
-apt-get update -qq || true
+# Another apt-get at work (unattended-upgrades, a provisioning script) holds dpkg's
+# lock: wait for it, as long as a slow install takes, rather than fail at once.
+lock_wait="-o DPkg::Lock::Timeout=600"
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing
+apt-get $lock_wait update -qq || true
+# shellcheck disable=SC2086
+apt-get $lock_wait install -y -qq --no-install-recommends $missing
 
 # Units the postinsts enabled, disabled as an admin would: deb-systemd-helper sees the
 # links gone and a later upgrade of the package leaves them so.
