@@ -476,7 +476,7 @@ int worker_timeout_ms(int seconds)
 static int quit_pending(void);
 
 static int read_request_head_counted(struct worker *w, struct conn *c, unsigned nth,
-				     uint64_t accept_ms, int *started)
+				     uint64_t accept_ms, int *started, int *client_ended)
 {
 	const struct pool_conf *pc = w->pool->conf;
 	int header_ms = worker_timeout_ms(pc->request_header_timeout);
@@ -572,6 +572,9 @@ static int read_request_head_counted(struct worker *w, struct conn *c, unsigned 
 					  (int)getpid());
 				return 0;
 			}
+			/* the client's side ended the wait (a close, a reset, a timeout) */
+			*client_ended = rr == CONN_READ_EOF || rr == CONN_READ_ERR ||
+					rr == CONN_READ_TIMEOUT;
 			if (rr == CONN_READ_TIMEOUT && idle) {
 				log_debug("[pool %s] child %d: kept connection idle for "
 					  "request_keepalive_timeout (%ds); closing it", pc->name,
@@ -663,16 +666,19 @@ static int read_request_head_counted(struct worker *w, struct conn *c, unsigned 
 }
 
 /*
- * A request that began (a byte of it came) and never became whole (the
- * client went, stalled past request_header_timeout, broke the protocol,
- * or was answered 431) counts as accepted, as php-fpm counts it: its
- * status page's "accepted conn" and the worker's "requests".
+ * Every wait for a request counts as accepted, as php-fpm counts it (the
+ * status page's "accepted conn" and the worker's "requests"): a request
+ * that began (a byte of it came) and never became whole (the client went,
+ * stalled past request_header_timeout, broke the protocol, was answered
+ * 431), and a wait the client ended without a byte (a connection closed
+ * at once, a TCP health check; nginx closing a kept connection).  A wait
+ * this side ended (a stop, the connection handed to the master) does not.
  */
 static int read_request_head(struct worker *w, struct conn *c, unsigned nth, uint64_t accept_ms)
 {
-	int started = 0;
-	int r = read_request_head_counted(w, c, nth, accept_ms, &started);
-	if (r <= 0 && started) {
+	int started = 0, client_ended = 0;
+	int r = read_request_head_counted(w, c, nth, accept_ms, &started, &client_ended);
+	if (r <= 0 && (started || client_ended)) {
 		sb_write_begin(w->slot);
 		w->slot->requests++;
 		sb_write_end(w->slot);

@@ -173,3 +173,32 @@ def test_a_worker_waiting_on_a_kept_connection_shows_no_request(workdir, fpmd, p
     finally:
         for s in kept:
             s.close()
+
+
+def test_accepted_conn_counts_waits_the_client_ended_without_a_byte(workdir, fpmd, php_fpm):
+    """php-fpm counts a connection at accept: one closed before its first byte (a TCP
+    health check, a client gone) and nginx closing a kept connection after its requests
+    each count once in "accepted conn"; fpmd counted neither."""
+    import time
+    from conftest import Response, build_request, cgi_params, connect, read_records
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    ours_sock = f"{workdir}/www.sock"
+
+    def accepted(sock, extra):
+        r = fcgi_request(sock, "/status", extra={"QUERY_STRING": "json", **extra})
+        return json.loads(r.body)["accepted conn"]
+
+    counts = []
+    for sock, extra in ((ours_sock, {}), (php_fpm, {"SCRIPT_FILENAME": "/status"})):
+        before = accepted(sock, extra)
+        for _ in range(3):
+            connect(sock, timeout=5).close()
+        s = connect(sock, timeout=5)
+        for _ in range(2):
+            s.sendall(build_request(cgi_params("/ping", workdir, extra=extra), keep=True))
+            assert read_records(s, Response()).app_status == 0
+        s.close()
+        time.sleep(0.5)
+        counts.append(accepted(sock, extra) - before - 1)
+    assert counts[1] == 3 + 3, f"php-fpm8.2 counted {counts[1]}"
+    assert counts[0] == counts[1], f"fpmd counted {counts[0]}, php-fpm8.2 {counts[1]}"

@@ -128,7 +128,7 @@ def test_a_worker_that_ends_before_its_zygote_answers_is_replaced(fpmd, workdir,
     # and their requests are counted: 10 served, the status request itself the 11th
     st = fcgi_request(f"{workdir}/www.sock", "/status", root=workdir,
                       extra={"QUERY_STRING": "json"})
-    assert json.loads(st.body)["accepted conn"] == 11, st.body
+    assert json.loads(st.body)["accepted conn"] == 11, (st.body, fpmd.log())
 
 
 def test_a_clone_that_fails_is_asked_again(fpmd, workdir):
