@@ -120,6 +120,12 @@ static int reserve_check(const struct worker *w)
  * session (spawn_script), 0 between scripts.
  */
 static volatile pid_t running_script;
+/*
+ * The worker's children before the running script started: background jobs
+ * earlier scripts left when they ended well (as fcgiwrap leaves them), which
+ * the end of a later request must not take.
+ */
+static struct session_known known_orphans;
 
 /*
  * SIGTERM (a fast stop, or the master stepping in on a request timeout)
@@ -134,6 +140,8 @@ static void on_sigterm(int signo)
 	if (pid > 0) {
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		session_kill_orphans(&known_orphans);
 	}
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigaction(signo, &dfl, NULL);
@@ -160,6 +168,15 @@ static int cgi_worker_init(struct worker *w)
 	}
 	st->dev_fd = access("/dev/fd/0", F_OK) == 0;
 	w->handler_data = st;
+	/*
+	 * What a script starts and leaves in a session of its own (setsid) comes
+	 * to this worker when its parent dies, so a stopped request can take it
+	 * too (session_kill finds only the script's session).
+	 */
+	if (session_adopt_orphans() < 0)
+		log_sys(LL_WARNING, "[pool %s] child %d: cannot become a child subreaper: what a "
+			"script starts in a session of its own outlives a stopped request",
+			pc->name, (int)getpid());
 	struct sigaction sa = { .sa_handler = on_sigterm };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -559,6 +576,7 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 	int script_fd = s->fd;
 
 	pid_t worker = getpid();
+	session_note_orphans(&known_orphans);
 	pid_t pid = vfork();
 	if (pid < 0)
 		goto fail;
@@ -657,6 +675,15 @@ static int stop_script(struct script_proc *sp)
 	session_kill(sp->pid, SIGKILL);   /* what is left of it */
 	if (!reaped)
 		waitpid(sp->pid, &status, 0);
+	/*
+	 * And what left its session: orphans this request made, never earlier
+	 * ones.  They are this worker's once their parents are gone (a process
+	 * hands its children on before it is a zombie, which session_count
+	 * leaves out): a bounded wait for that first.
+	 */
+	for (int waited = 0; waited < 200 && session_count(sp->pid) > 0; waited += 5)
+		usleep(5 * 1000);
+	session_kill_orphans(&known_orphans);
 	sp->pid = 0;
 	running_script = 0;
 	return status;

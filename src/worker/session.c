@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker/conn.h"
@@ -120,4 +122,70 @@ int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_
 	}
 	close(pfd);
 	return rc;
+}
+
+/* --- orphans ------------------------------------------------------------ */
+
+static char children_path[64];   /* /proc/self/task/TID/children: set by session_adopt_orphans */
+
+int session_adopt_orphans(void)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return -1;
+	snprintf(children_path, sizeof(children_path), "/proc/self/task/%d/children",
+		 (int)getpid());
+	return 0;
+}
+
+/* This process's children, from /proc (async-signal-safe): how many, at most cap. */
+static int children_now(pid_t *out, int cap)
+{
+	if (!children_path[0])
+		return 0;
+	int fd = open(children_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[4096];
+	ssize_t len = read(fd, buf, sizeof(buf));
+	close(fd);
+	int n = 0;
+	long pid = 0;
+	for (ssize_t i = 0; i <= len && n < cap; i++) {
+		if (i < len && buf[i] >= '0' && buf[i] <= '9') {
+			pid = pid * 10 + (buf[i] - '0');
+			continue;
+		}
+		if (pid > 1)
+			out[n++] = (pid_t)pid;
+		pid = 0;
+	}
+	return n;
+}
+
+void session_note_orphans(struct session_known *known)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	known->n = children_now(known->pid, SESSION_KNOWN_MAX);
+}
+
+void session_kill_orphans(const struct session_known *known)
+{
+	for (int round = 0; round < 100; round++) {
+		pid_t now[256];
+		int n = children_now(now, 256), killed = 0;
+		for (int i = 0; i < n; i++) {
+			int old = 0;
+			for (int k = 0; known && k < known->n && !old; k++)
+				old = known->pid[k] == now[i];
+			if (!old && kill(now[i], SIGKILL) == 0)
+				killed++;
+		}
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (killed == 0)
+			return;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
 }

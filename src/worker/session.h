@@ -30,4 +30,29 @@ int session_count(pid_t sid);
  */
 int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_fd);
 
+/*
+ * Orphans.  A worker that made itself a child subreaper (session_adopt_orphans)
+ * becomes the parent of what its requests' processes leave behind when their
+ * own parent dies: one that left the script's session with setsid() included,
+ * which session_kill cannot find.
+ */
+#define SESSION_KNOWN_MAX 64
+struct session_known {
+	pid_t pid[SESSION_KNOWN_MAX];
+	int n;
+};
+/* PR_SET_CHILD_SUBREAPER for this process.  0, or -1 with errno. */
+int session_adopt_orphans(void);
+/*
+ * Reaps the orphans that ended and notes the living ones: what earlier
+ * requests left running on purpose (a background job of a script that ended
+ * well), for session_kill_orphans to spare.  Call with no script running.
+ */
+void session_note_orphans(struct session_known *known);
+/*
+ * SIGKILLs every child of this process not in known and reaps it, in rounds
+ * (their own orphans come in turn), bounded.  Async-signal-safe.
+ */
+void session_kill_orphans(const struct session_known *known);
+
 #endif

@@ -425,3 +425,55 @@ def test_in_a_chroot_without_proc_a_script_others_can_change_is_refused(fpmd, wo
                      extra={"SCRIPT_FILENAME": "/cgi-bin/me.sh"})
     assert r.status == 403, r.stdout
     fpmd.wait_log(r"and /dev/fd is missing \(a chroot without /proc\)")
+
+
+def _pids_with_arg(arg):
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if arg.encode() in f.read().split(b"\0"):
+                        found.append(int(d))
+            except OSError:
+                pass
+    return found
+
+
+def test_what_a_script_starts_in_a_session_of_its_own_ends_with_its_request(fpmd, workdir):
+    """A script's children that leave its session with setsid() (directly, or through a
+    subshell that exits at once) outlived request_terminate_timeout, the worker and the
+    master, piling up to the user's process limit.  They end with the request now; a
+    background job left by a script that ended well is kept, as fcgiwrap keeps it."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    tag = f"fpmd-escape-{os.getpid()}"
+    write_script(f"{www}/daemon.sh",
+                 "#!/bin/sh\n"
+                 f"( setsid sleep 600.{os.getpid()}1 </dev/null >/dev/null 2>&1 & )\n"
+                 f"setsid sleep 600.{os.getpid()}2 </dev/null >/dev/null 2>&1 &\n"
+                 "sleep 30\n")
+    write_script(f"{www}/job.sh",
+                 "#!/bin/sh\n"
+                 f"setsid sleep 600.{os.getpid()}3 </dev/null >/dev/null 2>&1 &\n"
+                 "printf 'Content-Type: text/plain\\r\\n\\r\\nqueued\\n'\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, "request_terminate_timeout = 2\n",
+                                            children=1)))
+    try:
+        r = fcgi_request(f"{workdir}/www.sock", "/job.sh", root=www, timeout=10)
+        assert r.body == b"queued\n"
+        assert wait_for(lambda: _pids_with_arg(f"600.{os.getpid()}3"), 5)
+        r = fcgi_request(f"{workdir}/www.sock", "/daemon.sh", root=www, timeout=15)
+        assert r.status == 504, r
+        escaped = [f"600.{os.getpid()}1", f"600.{os.getpid()}2"]
+        assert wait_for(lambda: not any(_pids_with_arg(a) for a in escaped), 5), \
+            f"left running: {[(a, _pids_with_arg(a)) for a in escaped]}\n{fpmd.log()[-2000:]}"
+        # the earlier request's background job was its own: still running
+        assert _pids_with_arg(f"600.{os.getpid()}3")
+    finally:
+        for i in (1, 2, 3):
+            for pid in _pids_with_arg(f"600.{os.getpid()}{i}"):
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
