@@ -268,9 +268,20 @@ int resp_write(struct request *r, const void *data, size_t len)
 	if (len == 0 || r->finished)
 		return 0;
 	r->bytes_out += len;
-	if (len >= STDOUT_GATHER)
-		return write_stream(r, FCGI_STDOUT, data, len);
-	if (conn_stream_append(r->conn, FCGI_STDOUT, r->id, data, len, STDOUT_GATHER) < 0) {
+	if (len >= STDOUT_GATHER) {
+		if (write_stream(r, FCGI_STDOUT, data, len) < 0)
+			return -1;
+	} else if (conn_stream_append(r->conn, FCGI_STDOUT, r->id, data, len, STDOUT_GATHER) < 0) {
+		r->aborted = 1;
+		return -1;
+	}
+	/*
+	 * Sent once a record's worth is there, as php-fpm sends its 8 KiB
+	 * buffer: a page that prints its head and then works shows the head
+	 * (the connection's buffer holds 64 KiB: held until then, a progress
+	 * page or an export showed nothing until its end).
+	 */
+	if (r->conn->out_len >= STDOUT_GATHER && conn_flush(r->conn) < 0) {
 		r->aborted = 1;
 		return -1;
 	}

@@ -1053,3 +1053,35 @@ def test_php_fpms_own_settings_are_there(fpmd, workdir):
     assert r.status == 200, r.stdout
     # php-fpm8.2 with Debian's php.ini (cgi.fix_pathinfo is commented out there)
     assert json.loads(r.body) == ["1", "0", "1", "1", "0", "", "0", ""], r.body
+
+
+def test_output_goes_out_once_a_records_worth_is_there(fpmd, workdir):
+    """php-fpm sends its 8 KiB output buffer when it is full: a page that prints its head
+    and then works shows the head at once.  fpmd held up to 64 KiB until the script's end
+    (a progress page or an export showed nothing until then)."""
+    import struct
+    php(workdir, "slow.php", "<?php\nfor ($i = 0; $i < 3; $i++) { echo str_repeat('z', 10000), \"\\n\";"
+        " usleep(700000); }\n")
+    fpmd.start(basic_conf(workdir, php_pool(workdir)))
+    s = connect(f"{workdir}/www.sock", timeout=5)
+    t0 = time.monotonic()
+    s.sendall(build_request(cgi_params("/slow.php", workdir)))
+    got, first = b"", None
+    s.settimeout(5)
+    while True:
+        h = b""
+        while len(h) < 8:
+            h += s.recv(8 - len(h))
+        _, typ, _, clen, plen = struct.unpack(">BBHHB", h[:7])
+        body = b""
+        while len(body) < clen + plen:
+            body += s.recv(clen + plen - len(body))
+        if typ == 6 and clen:
+            got += body[:clen]
+            if first is None and got.count(b"z") >= 8192:
+                first = time.monotonic() - t0
+        if typ == 3:
+            break
+    s.close()
+    assert got.count(b"z") == 30000
+    assert first is not None and first < 0.5, f"the first 8 KiB came after {first:.2f} s"
