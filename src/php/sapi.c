@@ -148,42 +148,73 @@ static int has_status_header(sapi_headers_struct *h)
 	return 0;
 }
 
+/* The code a "Status:" header line gives (100 to 999), or 0. */
+static int status_header_code(const char *line, size_t len)
+{
+	size_t i = 7;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	int code = 0, digits = 0;
+	while (i < len && line[i] >= '0' && line[i] <= '9' && digits < 4) {
+		code = code * 10 + (line[i++] - '0');
+		digits++;
+	}
+	return digits == 3 && code >= 100 ? code : 0;
+}
+
+/*
+ * The header block as php-fpm's SAPI writes it, whose rules scripts rely on:
+ * a status other than 200 goes first, from a header('HTTP/1.1 404 Not
+ * Found') line when there is one (its code and reason win over
+ * http_response_code() and over any "Status:" header), else from the
+ * script's own "Status:" header, else from the code and PHP's reason for it;
+ * one "Status:" line only; no Content-Type on a 304.  r->status is the code
+ * sent (the access log's), not the one PHP computed.
+ */
 static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 {
 	struct request *r = php_current ? php_current->req : NULL;
 	if (!r || r->finished)
 		return SAPI_HEADER_SENT_SUCCESSFULLY;
 	int code = h->http_response_code ? h->http_response_code : 200;
+	int sent = code;
 	smart_str buf = { 0 };
 	int status_written = 0;
-	if (code != 200 && !has_status_header(h)) {
-		/* "HTTP/1.1 404 Not Found" from header(): keep the script's reason text */
-		const char *reason = NULL;
-		if (h->http_status_line) {
-			const char *sp = strchr(h->http_status_line, ' ');
-			if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
-				reason = sp + 1;
-		}
-		/* PHP's reason for the code, or none (php-fpm sends a bare "Status: 422") */
-		if (!reason)
-			reason = php_host->http_reason(code);
+	if (code != 200 || INI_INT("cgi.nph")) {
+		const char *sl = h->http_status_line;
+		const char *sp = sl ? strchr(sl, ' ') : NULL;
 		/* php-fpm's status line is at most 1023 bytes: a longer reason is cut, the line kept */
 		char line[1024];
-		int n = snprintf(line, sizeof(line), "Status: %d%s%s", code, reason ? " " : "",
-				 reason ? reason : "");
-		smart_str_appendl(&buf, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-		smart_str_appendl(&buf, "\r\n", 2);
-		status_written = 1;
+		int n = -1;
+		if (sp && sp - sl >= 5 && strncasecmp(sl, "HTTP/", 5) == 0) {
+			n = snprintf(line, sizeof(line), "Status:%s", sp);
+			int c = atoi(sp + 1);
+			if (c >= 100 && c <= 999)
+				sent = c;
+		} else if (!has_status_header(h)) {
+			/* PHP's reason for the code, or none (php-fpm sends a bare "Status: 422") */
+			const char *reason = php_host->http_reason(code);
+			n = snprintf(line, sizeof(line), "Status: %d%s%s", code, reason ? " " : "",
+				     reason ? reason : "");
+		}
+		if (n >= 0) {
+			smart_str_appendl(&buf, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+			smart_str_appendl(&buf, "\r\n", 2);
+			status_written = 1;
+		}
 	}
+	int no_type = sent == 304;     /* as php-fpm: the code or the line's, not a Status header's */
 	zend_llist_position pos;
 	for (sapi_header_struct *hd = zend_llist_get_first_ex(&h->headers, &pos); hd;
 	     hd = zend_llist_get_next_ex(&h->headers, &pos)) {
-		/* as php-fpm: one Status line only, and no Content-Type on a 304 */
 		if (hd->header_len > 7 && strncasecmp(hd->header, "Status:", 7) == 0) {
 			if (status_written)
 				continue;
 			status_written = 1;
-		} else if (code == 304 && hd->header_len > 13 &&
+			int c = status_header_code(hd->header, hd->header_len);
+			if (c)
+				sent = c;
+		} else if (no_type && hd->header_len > 13 &&
 			   strncasecmp(hd->header, "Content-Type:", 13) == 0) {
 			continue;
 		}
@@ -192,7 +223,7 @@ static int sapi_fpmd_send_headers(sapi_headers_struct *h)
 	}
 	smart_str_appendl(&buf, "\r\n", 2);
 	smart_str_0(&buf);
-	r->status = code;
+	r->status = sent;
 	r->headers_sent = 1;
 	php_host->note_headers(r, ZSTR_VAL(buf.s), ZSTR_LEN(buf.s));
 	int rc = php_host->write(r, ZSTR_VAL(buf.s), ZSTR_LEN(buf.s));

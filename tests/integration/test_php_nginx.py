@@ -59,6 +59,16 @@ SCRIPTS = {
     "forever.php": "<?php set_time_limit(0); while (true) { usleep(100000); }",
     "slow.php": "<?php\nfunction nap() {\n    sleep(2);\n}\nnap();\necho 'rested';\n",
     "locked.php": "<?php var_dump(ini_set('memory_limit', '1G')); echo ini_get('memory_limit');",
+    "status.php": "<?php switch ($_GET['c']) {\n"
+                  "case 1: header('Status: 200 OK'); header('HTTP/1.1 500 Internal Server Error'); break;\n"
+                  "case 2: header('HTTP/1.1 404 Not Found'); header('Status: 410 Gone'); break;\n"
+                  "case 3: header('Status: 410 Gone'); header('HTTP/1.1 404 Not Found'); break;\n"
+                  "case 4: header('HTTP/1.1 200 OK'); http_response_code(500); break;\n"
+                  "case 5: header('HTTP/1.1 404 Not Found'); http_response_code(500); break;\n"
+                  "case 6: header('Status: 503 Busy'); break;\n"
+                  "case 7: http_response_code(304); header('Content-Type: text/plain'); break;\n"
+                  "case 8: header('Status: 304 Not Modified'); header('Content-Type: text/plain'); break;\n"
+                  "} echo 'code=', http_response_code();",
     "pathinfo.php": "<?php echo $_SERVER['PATH_INFO'] ?? '-', ' ', $_SERVER['SCRIPT_NAME'], ' ', $_SERVER['PHP_SELF'];",
 }
 
@@ -218,6 +228,15 @@ def test_headers_cookies_status(world):
     r = world.both("/redirect.php")
     a, b = same(r, "status")
     assert b.status == 301 and a.headers["location"] == b.headers["location"]
+
+
+@pytest.mark.parametrize("case", range(1, 9))
+def test_a_status_line_status_header_and_response_code_together(world, case):
+    """php-fpm's rules for a header('HTTP/1.1 …') line, a "Status:" header and
+    http_response_code() set together: the HTTP line wins.  fpmd let a "Status:" header
+    win (an error page went out as 200 while its access log said 500)."""
+    a, b = same(world.both(f"/status.php?c={case}"), "status", "body")
+    assert a.headers.get("content-type") == b.headers.get("content-type"), (a, b)
 
 
 def test_path_info(world):
