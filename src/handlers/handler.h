@@ -99,13 +99,16 @@ extern int (*status_pid_is_pools)(const struct pool *pool, pid_t pid);
  * the master's pid as the caller knows it (getpid() in the master, getppid()
  * in a worker), never the scoreboard's, which a worker can write.
  */
-char *status_page(const struct pool *pool, int listen_fd, const char *query, pid_t master_pid,
-		  enum status_format *fmt, size_t *len);
+struct sb_header;
+/* own_hdr: the master's copy of the scoreboard's header (in the master), NULL in a worker. */
+char *status_page(const struct pool *pool, int listen_fd, const struct sb_header *own_hdr,
+		  const char *query, pid_t master_pid, enum status_format *fmt, size_t *len);
 
 /*
  * ping.path?ready[&queue=N] (status.c): 1 ready, 0 saturated (see
  * status_ready), -1 on error; why gets the line to answer with.
  */
-int ping_ready(const struct pool *pool, int listen_fd, const char *query, char *why, size_t cap);
+int ping_ready(const struct pool *pool, int listen_fd, const struct sb_header *own_hdr,
+	       const char *query, char *why, size_t cap);
 
 #endif

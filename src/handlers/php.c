@@ -37,7 +37,7 @@ static void host_log(int level, const char *fmt, ...)
 static char *host_status_json(const struct pool *p, size_t *len)
 {
 	enum status_format fmt;
-	return status_page(p, WORKER_FD_LISTEN, "json&full", getppid(), &fmt, len);
+	return status_page(p, WORKER_FD_LISTEN, NULL, "json&full", getppid(), &fmt, len);
 }
 
 static const struct fpmd_php_host host = {

@@ -22,7 +22,7 @@
 static int ready_handle(struct worker *w, struct request *r, int head)
 {
 	char why[512];
-	int ready = ping_ready(w->pool, WORKER_FD_LISTEN, req_param(r, "QUERY_STRING"), why, sizeof(why));
+	int ready = ping_ready(w->pool, WORKER_FD_LISTEN, NULL, req_param(r, "QUERY_STRING"), why, sizeof(why));
 	if (resp_headers(r, ready > 0 ? 200 : 503, PING_CONTENT_TYPE, STATUS_NO_CACHE_HEADERS) < 0)
 		return -1;
 	return head || resp_puts(r, why) >= 0 ? 0 : -1;

@@ -38,13 +38,19 @@ static void snapshot_free(struct snapshot *s)
  * Builds a pool's snapshot from its scoreboard.  Shared by the status and
  * ping handlers (in a worker) and pm.status_listen (in the master): every
  * slot is copied out and sanitized by sb_slot_read, nothing in shared memory
- * is trusted.  0, or -1 when memory runs out.
+ * is trusted.  The header's counters come from own_hdr, the master's copy,
+ * when the master renders (every worker can write the shared page); a
+ * worker (own_hdr NULL) reads the shared one.  0, or -1 when memory runs out.
  */
-static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot *snap)
+static int snapshot_take(const struct pool *pool, int listen_fd, const struct sb_header *own_hdr,
+			 struct snapshot *snap)
 {
 	const struct scoreboard *sb = &pool->sb;
 	struct sb_header hdr;
-	sb_header_read(sb, &hdr);
+	if (own_hdr)
+		hdr = *own_hdr;
+	else
+		sb_header_read(sb, &hdr);
 
 	memset(snap, 0, sizeof(*snap));
 	snap->slots = calloc(sb->nslots ? sb->nslots : 1, sizeof(*snap->slots));
@@ -95,6 +101,9 @@ static int snapshot_take(const struct pool *pool, int listen_fd, struct snapshot
 			continue;
 		struct status_proc *pr = &snap->procs[n];
 		int busy = SB_SLOT_BUSY(s);
+		/* the worker's count, clamped as the master's own total clamps it (children.c) */
+		if (s->requests > (1ull << 40))
+			s->requests = 0;
 		sp->accepted_conn += s->requests + (busy ? 1 : 0);
 		if (SB_SLOT_ACCEPTS(s))
 			sp->idle++;
@@ -199,13 +208,13 @@ static void pool_memory(const struct pool *pool, struct snapshot *snap, pid_t ma
 }
 
 /* Renders a pool's status page; a malloc'ed body, or NULL when memory runs out. */
-char *status_page(const struct pool *pool, int listen_fd, const char *query, pid_t master_pid,
-		  enum status_format *fmt, size_t *len)
+char *status_page(const struct pool *pool, int listen_fd, const struct sb_header *own_hdr,
+		  const char *query, pid_t master_pid, enum status_format *fmt, size_t *len)
 {
 	struct snapshot snap;
 	int full;
 	*fmt = status_format_from_query(query, &full);
-	if (snapshot_take(pool, listen_fd, &snap) < 0)
+	if (snapshot_take(pool, listen_fd, own_hdr, &snap) < 0)
 		return NULL;
 	if (full || *fmt == STATUS_OPENMETRICS)
 		pool_memory(pool, &snap, master_pid);
@@ -214,18 +223,19 @@ char *status_page(const struct pool *pool, int listen_fd, const char *query, pid
 	return body;
 }
 
-int ping_ready(const struct pool *pool, int listen_fd, const char *query, char *why, size_t cap)
+int ping_ready(const struct pool *pool, int listen_fd, const struct sb_header *own_hdr,
+	       const char *query, char *why, size_t cap)
 {
 	struct status_ready_query q;
 	struct snapshot snap;
 	status_ready_parse(query, &q);
-	if (snapshot_take(pool, listen_fd, &snap) < 0) {
+	if (snapshot_take(pool, listen_fd, own_hdr, &snap) < 0) {
 		snprintf(why, cap, "error: out of memory\n");
 		return -1;
 	}
 	int ready = status_ready(&snap.sp, snap.extra.max_children, q.max_queue, why, cap);
-	/* The master's flag (page 0 is the master's only): it stops, take it out of rotation. */
-	if (pool->sb.hdr && pool->sb.hdr->draining) {
+	/* The master's flag: it stops, take it out of rotation (its own copy, in the master). */
+	if (own_hdr ? own_hdr->draining : pool->sb.hdr && pool->sb.hdr->draining) {
 		char rest[512];
 		const char *colon = strchr(why, ':');
 		snprintf(rest, sizeof(rest), "%s", colon ? colon : ": \n");
@@ -240,7 +250,7 @@ static int status_handle(struct worker *w, struct request *r)
 {
 	enum status_format f;
 	size_t len = 0;
-	char *body = status_page(w->pool, WORKER_FD_LISTEN, req_param(r, "QUERY_STRING"), getppid(),
+	char *body = status_page(w->pool, WORKER_FD_LISTEN, NULL, req_param(r, "QUERY_STRING"), getppid(),
 				 &f, &len);
 	int rc;
 	if (!body) {

@@ -369,7 +369,7 @@ void children_spawn_died(struct master *m, struct pool *p, unsigned slot, pid_t 
 		p->own->children = c->next;
 		child_exited(m, c, status);
 	} else if (m->state == MASTER_RUNNING && p->conf->pm != PM_ONDEMAND) {
-		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
+		POOL_HDR_SET(p, respawns, p->own->hdr.respawns + (uint64_t)children_spawn(m, p, 1));
 	}
 	stop_when_none_left(m);
 }
@@ -608,7 +608,7 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
 		return;
 	unsigned want = (unsigned)p->own->respawn_pending;
 	p->own->respawn_pending = 0;
-	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want);
+	POOL_HDR_SET(p, respawns, p->own->hdr.respawns + (uint64_t)children_spawn(m, p, want));
 	/* the back-off is over: a look, for the waiting connections (ondemand) or for what
 	 * the back-off held off or a spawn here failed to start (a static pool's refill) */
 	pm_mark(p, p->conf->pm == PM_ONDEMAND);
@@ -625,6 +625,13 @@ static void on_respawn_timer(struct ev_loop *loop, struct ev_watch *t, void *dat
  * fast stays short of them for up to 10 s.  A worker that lies about ready
  * only loses its own back-off.
  */
+void pool_hdr_publish_dead(struct pool *p)
+{
+	memcpy(p->sb.hdr->hist_dead, p->own->hdr.hist_dead, sizeof(p->sb.hdr->hist_dead));
+	memcpy(p->sb.hdr->exits, p->own->hdr.exits, sizeof(p->sb.hdr->exits));
+	p->sb.hdr->duration_sum_dead_us = p->own->hdr.duration_sum_dead_us;
+}
+
 static int failed_start(const struct child *c, int ready)
 {
 	return !ready && !c->quitting && !c->idle_kill;
@@ -658,7 +665,7 @@ static void respawn(struct master *m, struct pool *p, int failed)
 		return;
 	}
 	p->own->fast_failures = 0;
-	p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, 1);
+	POOL_HDR_SET(p, respawns, p->own->hdr.respawns + (uint64_t)children_spawn(m, p, 1));
 }
 
 /* A worker's end: its last output, its numbers kept for the pool, its slot freed, its replacement. */
@@ -673,11 +680,12 @@ static void child_exited(struct master *m, struct child *c, int status)
 	struct sb_slot s;
 	sb_slot_read(&p->sb, c->slot, &s);
 	p->own->requests_dead += s.requests > (1ull << 40) ? 0 : s.requests;
-	p->sb.hdr->requests_dead = p->own->requests_dead;
+	POOL_HDR_SET(p, requests_dead, p->own->requests_dead);
 	for (int i = 0; i <= STATUS_HIST_BUCKETS; i++)
-		p->sb.hdr->hist_dead[i] += s.hist[i] > (1ull << 40) ? 0 : s.hist[i];
-	p->sb.hdr->duration_sum_dead_us += s.duration_sum_us > (1ull << 60) ? 0 : s.duration_sum_us;
-	p->sb.hdr->exits[exit_reason(c, status)]++;
+		p->own->hdr.hist_dead[i] += s.hist[i] > (1ull << 40) ? 0 : s.hist[i];
+	p->own->hdr.duration_sum_dead_us += s.duration_sum_us > (1ull << 60) ? 0 : s.duration_sum_us;
+	p->own->hdr.exits[exit_reason(c, status)]++;
+	pool_hdr_publish_dead(p);
 	memset(&p->sb.slots[c->slot], 0, sizeof(p->sb.slots[c->slot]));
 	p->own->slot_used[c->slot] = 0;
 	p->own->running--;

@@ -262,11 +262,13 @@ static struct pool *pool_open(struct master *m, struct pool_conf *pc)
 		log_sys(LL_ERROR, "[pool %s] mmap(scoreboard of %u slots) failed", pc->name, nslots);
 		goto fail;
 	}
-	p->sb.hdr->pm = (uint32_t)pc->pm;
-	p->sb.hdr->max_children = nslots;
-	p->sb.hdr->master_pid = (uint32_t)getpid();
-	p->sb.hdr->listen_queue_len = (uint64_t)(pc->listen_backlog < 0 ? listen_somaxconn()
-							       : pc->listen_backlog);
+	/* no worker yet: the new page is the master's own */
+	p->own->hdr = *p->sb.hdr;
+	POOL_HDR_SET(p, pm, (uint32_t)pc->pm);
+	POOL_HDR_SET(p, max_children, nslots);
+	POOL_HDR_SET(p, master_pid, (uint32_t)getpid());
+	POOL_HDR_SET(p, listen_queue_len, (uint64_t)(pc->listen_backlog < 0 ? listen_somaxconn()
+									    : pc->listen_backlog));
 	p->own->slot_used = calloc(nslots, 1);
 	if (!p->own->slot_used)
 		goto fail;
@@ -395,7 +397,7 @@ static void master_drain(struct master *m)
 	m->draining = 1;
 	for (struct pool *p = m->pools; p; p = p->next)
 		if (p->sb.hdr)
-			p->sb.hdr->draining = 1;
+			POOL_HDR_SET(p, draining, 1);
 	sdnotify("STOPPING=1");
 	log_notice("Draining: readiness answers 503, the pools keep serving for %ds (sigterm_drain), "
 		   "then finish their requests", m->conf->sigterm_drain);

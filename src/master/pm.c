@@ -107,7 +107,7 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 		    "(%.6f sec), logging", p->conf->name, (int)c->pid, s->script, s->method, s->uri,
 		    s->query[0] ? "?" : "", s->query, secs);
 	p->own->slow_requests++;
-	p->sb.hdr->slow_requests = p->own->slow_requests;
+	POOL_HDR_SET(p, slow_requests, p->own->slow_requests);
 	if (p->own->slowlog_fd < 0)
 		return;
 	log_timestamp(ts, sizeof(ts));
@@ -373,14 +373,14 @@ static void look(struct pool *p, struct pool_view *v, uint64_t now)
 		v->pending = 0;
 	/* a kept connection handed back with its next request waits as well */
 	v->pending += kept_waiting(p);
-	p->sb.hdr->listen_queue = v->pending;
+	POOL_HDR_SET(p, listen_queue, v->pending);
 	/* A connection waits for a worker only while none is idle; else it is being accepted. */
 	if (v->idle == 0 && v->pending > p->own->max_listen_queue)
 		p->own->max_listen_queue = v->pending;
-	p->sb.hdr->max_listen_queue = p->own->max_listen_queue;
+	POOL_HDR_SET(p, max_listen_queue, p->own->max_listen_queue);
 	if (v->active > p->own->max_active)
 		p->own->max_active = v->active;
-	p->sb.hdr->max_active = p->own->max_active;
+	POOL_HDR_SET(p, max_active, p->own->max_active);
 }
 
 static void retire(struct pool *p, struct child *c, const char *why)
@@ -548,7 +548,7 @@ static void act(struct master *m, struct pool *p, const struct pool_view *v,
 	unsigned live = v->idle + v->active + v->parked;
 	if (a->reached_max_children) {
 		p->own->max_children_reached++;
-		p->sb.hdr->max_children_reached = p->own->max_children_reached;
+		POOL_HDR_SET(p, max_children_reached, p->own->max_children_reached);
 		/* php-fpm's two lines, word for word: log matchers know them */
 		log_warning("[pool %s] server reached %s setting (%d), consider raising it", pc->name,
 			    pc->pm == PM_ONDEMAND ? "max_children" : "pm.max_children",

@@ -60,6 +60,13 @@ struct pool_master {
 	int respawn_pending;
 	int reload_canary;           /* a reload waits for this pool's first ready worker */
 	uint64_t requests_dead;      /* the master's own count, mirrored to the header */
+	/*
+	 * The master's own copy of the scoreboard's header: what it renders
+	 * (pm.status_listen) and adds to.  The shared header is published from it
+	 * (POOL_HDR_SET, pool_hdr_publish) and never read back: every worker of
+	 * the pool can write the shared page.
+	 */
+	struct sb_header hdr;
 
 	/* process manager (pm.c) */
 	struct ev_watch *listen_watch;   /* edge-triggered: a connection is waiting */
@@ -151,5 +158,11 @@ struct child {
 	} out, err, log;
 	struct child *next;
 };
+
+/* Sets a header field in the master's copy and publishes it to the workers'. */
+#define POOL_HDR_SET(p, field, value) \
+	((p)->own->hdr.field = (value), (p)->sb.hdr->field = (p)->own->hdr.field)
+/* Publishes the master's copy of the counters kept as arrays or sums (children.c). */
+void pool_hdr_publish_dead(struct pool *p);
 
 #endif

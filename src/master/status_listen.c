@@ -111,7 +111,7 @@ static int build_answer(struct status_conn *c)
 	if (script && pc->pm_status_path && strcmp(script, pc->pm_status_path) == 0) {
 		enum status_format f;
 		size_t len = 0;
-		char *body = status_page(c->pool, c->pool->listen_fd, query, getpid(), &f, &len);
+		char *body = status_page(c->pool, c->pool->listen_fd, &c->pool->own->hdr, query, getpid(), &f, &len);
 		if (!body)
 			return -1;
 		int n = snprintf(hdr, sizeof(hdr), "Status: 200 OK\r\n%sContent-type: %s\r\n%s\r\n",
@@ -124,7 +124,7 @@ static int build_answer(struct status_conn *c)
 		   (status_ready_parse(query, &ready_q), ready_q.asked)) {
 		/* Readiness from the master: answered at once, saturated or not. */
 		char why[512];
-		int ready = ping_ready(c->pool, c->pool->listen_fd, query, why, sizeof(why));
+		int ready = ping_ready(c->pool, c->pool->listen_fd, &c->pool->own->hdr, query, why, sizeof(why));
 		int n = snprintf(hdr, sizeof(hdr), "Status: %s\r\n%sContent-type: text/plain\r\n%s\r\n",
 				 ready > 0 ? "200 OK" : "503 Service Unavailable", pb, STATUS_NO_CACHE_HEADERS);
 		rc = out_add(c, FCGI_STDOUT, hdr, (size_t)n);

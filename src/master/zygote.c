@@ -121,7 +121,7 @@ static void spawn_missing(struct master *m, struct pool *p)
 	else if (p->conf->pm == PM_DYNAMIC)
 		want = (unsigned)p->conf->pm_start_servers;
 	if (want > p->own->running + p->own->spawning)
-		p->sb.hdr->respawns += (uint64_t)children_spawn(m, p, want - p->own->running - p->own->spawning);
+		POOL_HDR_SET(p, respawns, p->own->hdr.respawns + (uint64_t)children_spawn(m, p, want - p->own->running - p->own->spawning));
 }
 
 /* A zygote's channel (socketpair) and its stdout, stderr and log pipes. */

@@ -2,7 +2,8 @@
  * Scoreboard: one shared mapping per pool, created by the master before any
  * fork and inherited by that pool's workers only.
  *
- *   page 0   struct sb_header   written by the master only
+ *   page 0   struct sb_header   published by the master, which never reads it
+ *                                back: any worker of the pool can write it too
  *   page 1.. struct sb_slot[n]  slot i written by the worker that owns it only
  *
  * Numbers and fixed char arrays only: no pointers, no offsets, no sizes that
@@ -151,7 +152,12 @@ void sb_unmap(const struct scoreboard *sb);
 
 /* A private, sanitized copy of a slot.  Returns 0, or -1 if it stayed torn. */
 int sb_slot_read(const struct scoreboard *sb, unsigned i, struct sb_slot *out);
-/* Copy of the header (the master's own numbers; safe). */
+/*
+ * Copy of the header.  The master publishes it, but every worker of the pool
+ * can write it: the master keeps its own copy (pool_master.hdr) and never
+ * reads this one; a worker's status page reads it (a worker could answer
+ * anything anyway).
+ */
 void sb_header_read(const struct scoreboard *sb, struct sb_header *out);
 
 /* Worker side: begin/end a write to its own slot. */

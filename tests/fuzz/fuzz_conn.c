@@ -496,9 +496,11 @@ static int no_status(struct worker *w, struct request *r)
 }
 const struct handler handler_status = { .name = "status", .handle = no_status };
 
-int ping_ready(const struct pool *pool, int listen_fd, const char *query, char *why, size_t cap)
+int ping_ready(const struct pool *pool, int listen_fd, const struct sb_header *own_hdr,
+	       const char *query, char *why, size_t cap)
 {
 	(void)pool;
+	(void)own_hdr;
 	(void)listen_fd;
 	(void)query;
 	snprintf(why, cap, "ready\n");

@@ -24,6 +24,13 @@ exit 1
 
 # A package's postinst, as debhelper writes it for a daemon with a unit and an init script.
 FAKE_APT_GET = r"""#!/bin/sh
+# apt-get's options (-o NAME=VALUE, -y, -qq...) may come before the command
+words=""; skip=0
+for a; do
+    if [ $skip = 1 ]; then skip=0; continue; fi
+    case "$a" in -o) skip=1 ;; -*) ;; *) words="$words $a" ;; esac
+done
+set -- $words
 [ "$1" = update ] && exit 0
 export DPKG_MAINTSCRIPT_PACKAGE=fake-daemon DPKG_MAINTSCRIPT_NAME=postinst
 shift

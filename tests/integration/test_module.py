@@ -895,3 +895,61 @@ def test_a_module_init_that_never_returns_is_killed_after_process_start_timeout(
     r = fcgi_request(f"{workdir}/app.sock", "/x", timeout=15)
     assert r.status == 200, r
     assert len(fpmd.workers()) == 1
+
+
+HDRFORGE = r'''
+#include "fpmd/module.h"
+static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{ (void)h; (void)s; (void)n; (void)st; return 0; }
+/* A compromised worker writes its pool's scoreboard header, which the master publishes. */
+static int h(void *st, struct fpmd_request *r)
+{
+	(void)st; (void)r;
+	unsigned n = 0;
+	struct sb_slot *slots = pool_slots("app", &n);
+	if (!slots)
+		return 500;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t hs = (sizeof(struct sb_header) + (size_t)page - 1) / (size_t)page * (size_t)page;
+	struct sb_header *hd = (struct sb_header *)((char *)slots - hs);
+	hd->requests_dead = 1ull << 62;
+	hd->max_children_reached = 123456789;
+	hd->slow_requests = 987654321;
+	hd->max_listen_queue = 4611686018427387904ull;
+	hd->respawns = 555555;
+	hd->exits[0] = 777777;
+	hd->draining = 1;
+	slots[0].requests = ~0ull >> 1;
+	return 200;
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "hdr", .init = init, .handle = h };
+'''
+
+
+def test_the_master_renders_its_own_counters_not_the_header_a_worker_wrote(fpmd, workdir):
+    """The scoreboard's header is writable by every worker of the pool: the root master's
+    pm.status_listen page showed forged counters (accepted conn 2^62, max children reached
+    123456789…) and its readiness answered 503 "draining" for a forged flag.  The master
+    now renders from its own copy."""
+    import json
+    os.chmod(workdir, 0o755)
+    src = os.path.join(workdir, "hdr.c")
+    with open(src, "w") as f:
+        f.write(SCOREBOARD_C + HDRFORGE)
+    so = f"{workdir}/hdr.so"
+    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", so, src],
+                   check=True)
+    fpmd.start(basic_conf(workdir, module_pool(
+        workdir, so, children=1,
+        extra=f"pm.status_path = /status\npm.status_listen = {workdir}/status.sock\n")))
+    assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
+    st = json.loads(fcgi_request(f"{workdir}/status.sock", "/status",
+                                 extra={"QUERY_STRING": "json"}).body)
+    assert st["accepted conn"] < 100, st
+    assert st["max children reached"] == 0 and st["slow requests"] == 0, st
+    assert st["max listen queue"] < 1000, st
+    om = fcgi_request(f"{workdir}/status.sock", "/status",
+                      extra={"QUERY_STRING": "openmetrics"}).body.decode()
+    assert "555555" not in om and "777777" not in om, om
+    ready = fcgi_request(f"{workdir}/status.sock", "/ping", extra={"QUERY_STRING": "ready"})
+    assert ready.status == 200 and b"draining" not in ready.body, ready
