@@ -337,6 +337,27 @@ static size_t utf8_sequence(const unsigned char *s, size_t n)
 }
 
 /*
+ * How many bytes at s (n left, s[0] >= 0x80) a terminal may take for a C1
+ * control, to be written as \xNN: U+0080..U+009F in UTF-8 (CSI is U+009B),
+ * or a lone 0x80..0x9F (an 8-bit terminal's C1).  0: a sequence to keep,
+ * whose length *keep gets (1 for a lone byte past 0x9F, as it came).
+ */
+static size_t c1_control(const unsigned char *s, size_t n, size_t *keep)
+{
+	size_t seq = utf8_sequence(s, n);
+	if (seq == 2 && s[0] == 0xc2 && s[1] <= 0x9f)
+		return 2;
+	if (seq) {
+		*keep = seq;
+		return 0;
+	}
+	if (s[0] <= 0x9f)
+		return 1;
+	*keep = 1;
+	return 0;
+}
+
+/*
  * Copies msg into out, escaping what would break a one-line record.  A JSON
  * record must be UTF-8 (RFC 8259 §8.1): a byte that does not start a
  * well-formed sequence is written as U+FFFD, as the status page does.
@@ -355,6 +376,21 @@ static size_t escape_into(char *out, size_t cap, const char *msg, size_t len, in
 			memcpy(out + o, msg + i, n);
 			o += n;
 			i += n - 1;
+			continue;
+		}
+		if (!json && c >= 0x80) {
+			size_t keep = 0, ctl = c1_control((const unsigned char *)msg + i, len - i, &keep);
+			for (size_t k = 0; k < ctl && o + 5 < cap; k++)
+				o += (size_t)snprintf(out + o, cap - o, "\\x%02x", (unsigned char)msg[i + k]);
+			if (ctl) {
+				i += ctl - 1;
+				continue;
+			}
+			if (o + keep + 1 >= cap)
+				break;
+			memcpy(out + o, msg + i, keep);
+			o += keep;
+			i += keep - 1;
 			continue;
 		}
 		if (json && (c == '"' || c == '\\')) {
@@ -500,10 +536,15 @@ static void write_line(const char *line, size_t len)
 		write_all(STDERR_FILENO, line, len);
 }
 
-/* A byte that moves a terminal's cursor: backspace, vertical moves, carriage return, escape, delete. */
+/*
+ * A byte a terminal acts on beyond printing: backspace, vertical moves,
+ * carriage return, escape, delete, the bell, SO/SI (a switch of character
+ * set garbles every later line), and the start of a C1 control (c1_control).
+ */
 static int moves_cursor(unsigned char c)
 {
-	return c == '\b' || c == '\v' || c == '\f' || c == '\r' || c == 0x1b || c == 0x7f;
+	return c == '\b' || c == '\v' || c == '\f' || c == '\r' || c == 0x1b || c == 0x7f ||
+	       c == 0x07 || c == 0x0e || c == 0x0f || c >= 0x80;
 }
 
 void log_worker_output(const char *prefix, const char *msg, size_t len, const char *suffix)
@@ -535,10 +576,15 @@ void log_worker_output(const char *prefix, const char *msg, size_t len, const ch
 	size_t o = plain;
 	for (size_t i = plain; i < len; i++) {
 		unsigned char c = (unsigned char)msg[i];
-		if (moves_cursor(c))
-			o += (size_t)snprintf(esc + o, 5, "\\x%02x", c);
-		else
-			esc[o++] = (char)c;
+		size_t keep = 1, ctl = c >= 0x80 ? c1_control((const unsigned char *)msg + i, len - i, &keep)
+						  : (size_t)moves_cursor(c);
+		for (size_t k = 0; k < ctl; k++)
+			o += (size_t)snprintf(esc + o, 5, "\\x%02x", (unsigned char)msg[i + k]);
+		if (!ctl) {
+			memcpy(esc + o, msg + i, keep);
+			o += keep;
+		}
+		i += (ctl ? ctl : keep) - 1;
 	}
 	log_worker_output_escaped(prefix, esc, o, suffix);
 	if (esc != stackbuf)

@@ -95,8 +95,24 @@ static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, 
 		 */
 		char tag[96];
 		int tl = snprintf(tag, sizeof(tag), "[pool %s] ", pool);
-		if (tl > 0 && (size_t)tl < sizeof(tag) &&
-		    (len - 1 < (size_t)tl || memcmp(line + 1, tag, (size_t)tl) != 0)) {
+		int foreign = tl > 0 && (size_t)tl < sizeof(tag) &&
+			      (len - 1 < (size_t)tl || memcmp(line + 1, tag, (size_t)tl) != 0);
+		/*
+		 * Nor, naming its own pool, another process of it ("[pool p] child
+		 * 1 exited on signal 9", which reads as the master's): a line that
+		 * names a child names this one.
+		 */
+		if (!foreign && tl > 0 && (size_t)tl < sizeof(tag)) {
+			const char *rest = line + 1 + tl;
+			size_t rlen = len - 1 - (size_t)tl;
+			char own[32];
+			int ol = snprintf(own, sizeof(own), "child %d", (int)c->pid);
+			if (rlen >= 6 && memcmp(rest, "child ", 6) == 0 &&
+			    (rlen < (size_t)ol || memcmp(rest, own, (size_t)ol) != 0 ||
+			     (rlen > (size_t)ol && rest[ol] >= '0' && rest[ol] <= '9')))
+				foreign = 1;
+		}
+		if (foreign) {
 			char prefix[128];
 			snprintf(prefix, sizeof(prefix), "[pool %s] child %d: ", pool, (int)c->pid);
 			log_prefixed((enum log_level)lvl, prefix, line + 1, len - 1);

@@ -139,8 +139,10 @@ static void slowlog_write(struct pool *p, struct child *c, const struct sb_slot 
 	}
 	/* After php-fpm's lines, which parsers read first: what the kernel says each waits in. */
 	for (int i = 0; i < nt && i < depth && n < (int)sizeof(buf) - 256; i++) {
-		char comm[64];
-		read_proc_line(targets[i], "comm", comm, sizeof(comm));
+		char comm_raw[64], comm[64 * 4];
+		read_proc_line(targets[i], "comm", comm_raw, sizeof(comm_raw));
+		/* a process names itself (PR_SET_NAME): its bytes are escaped like a request's */
+		log_escape(comm, sizeof(comm), comm_raw);
 		read_proc_line(targets[i], "wchan", wchan, sizeof(wchan));
 		read_proc_line(targets[i], "syscall", syscall, sizeof(syscall));
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "[%d] %s waiting in %s (syscall %s)\n",

@@ -44,6 +44,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log/log.h"
+
 #define STACK_ARG "--slowlog-stack"
 #define STACK_HELPER_SECS 5
 #define STACK_HELPERS_MAX 8
@@ -95,12 +97,18 @@ static int frame_line(unw_cursor_t *cur, const struct mapping *maps, int nmaps, 
 {
 	unw_word_t ip = 0, off = 0;
 	unw_proc_info_t pi;
-	char name[256];
+	char name[256], esc[256 * 4];
 	int n;
 	unw_get_reg(cur, UNW_REG_IP, &ip);
+	/*
+	 * A symbol's name and an object's path are the traced program's bytes
+	 * (an ELF name may hold a newline or an escape): escaped, so no frame
+	 * writes a line of its own into the slowlog.
+	 */
 	if (unw_get_proc_name(cur, name, sizeof(name), &off) == 0 &&
 	    unw_get_proc_info(cur, &pi) == 0 && ip >= off && ip - off == pi.start_ip) {
-		n = snprintf(buf + *o, cap - *o, "[0x%016lx] %s+0x%lx\n", (unsigned long)ip, name,
+		log_escape(esc, sizeof(esc), name);
+		n = snprintf(buf + *o, cap - *o, "[0x%016lx] %s+0x%lx\n", (unsigned long)ip, esc,
 			     (unsigned long)off);
 	} else {
 		const struct mapping *m = NULL;
@@ -108,9 +116,11 @@ static int frame_line(unw_cursor_t *cur, const struct mapping *maps, int nmaps, 
 			if (ip >= maps[i].start && ip < maps[i].end)
 				m = &maps[i];
 		/* the address as the object's own: what addr2line -e OBJECT takes */
-		if (m)
+		if (m) {
+			log_escape(esc, sizeof(esc), m->path);
 			n = snprintf(buf + *o, cap - *o, "[0x%016lx] %s+0x%lx\n", (unsigned long)ip,
-				     m->path, (unsigned long)(ip - (m->start - m->offset)));
+				     esc, (unsigned long)(ip - (m->start - m->offset)));
+		}
 		else
 			n = snprintf(buf + *o, cap - *o, "[0x%016lx] ???\n", (unsigned long)ip);
 	}

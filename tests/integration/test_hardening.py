@@ -174,6 +174,27 @@ def test_what_a_worker_writes_to_stderr_cannot_forge_a_log_line(fpmd, workdir):
 
 
 @pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")
+def test_what_a_worker_writes_to_stderr_cannot_drive_a_terminal(fpmd, workdir):
+    """The bell, SO/SI (a switch of character set garbles every later line) and C1
+    controls (CSI as UTF-8 U+009B or as a lone 0x9B byte) reached root's error log raw.
+    UTF-8 text stays as it is, and a NUL too (php-fpm writes it; its tests expect it)."""
+    write_script(f"{workdir}/c1.php",
+                 '<?php file_put_contents("php://stderr", "bel \\x07 so \\x0e si \\x0f '
+                 'csi \\xc2\\x9b2J raw \\x9b31m text \\xc3\\xa9\\xe2\\x82\\xac nul \\x00 end\\n");'
+                 ' echo "ok";', 0o644)
+    fpmd.start(basic_conf(workdir, php_pool(workdir, extra="catch_workers_output = yes\n")))
+    assert fcgi_request(f"{workdir}/www.sock", "/c1.php", root=workdir).status == 200
+    assert wait_for(lambda: "said into stderr" in fpmd.log(), 5), fpmd.log()[-1000:]
+    with open(fpmd.log_path, "rb") as f:
+        raw = f.read()
+    line = [l for l in raw.split(b"\n") if b"said into stderr" in l][-1]
+    for b in (b"\x07", b"\x0e", b"\x0f", b"\xc2\x9b", b"\x9b"):
+        assert b not in line, (b, line)
+    assert (b"bel \\x07 so \\x0e si \\x0f csi \\xc2\\x9b2J raw \\x9b31m "
+            b"text \xc3\xa9\xe2\x82\xac nul \x00 end") in line, line
+
+
+@pytest.mark.skipif(not os.path.exists(PHP_SO), reason="fpmd-php.so not built")
 def test_a_dumpable_pool_sharing_the_opcache_with_another_user_is_refused(workdir):
     """process.dumpable lets a pool's PHP write its own memory (/proc/self/mem):
     with the shared zygote that is the opcache every shared pool runs from, so

@@ -953,3 +953,41 @@ def test_the_master_renders_its_own_counters_not_the_header_a_worker_wrote(fpmd,
     assert "555555" not in om and "777777" not in om, om
     ready = fcgi_request(f"{workdir}/status.sock", "/ping", extra={"QUERY_STRING": "ready"})
     assert ready.status == 200 and b"draining" not in ready.body, ready
+
+
+LOGFORGE = r'''
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "fpmd/module.h"
+static int init(const struct fpmd_host *h, const struct fpmd_setting *s, size_t n, void **st)
+{ (void)h; (void)s; (void)n; (void)st; return 0; }
+/* A compromised worker writes the master's kind of line about another process of its pool. */
+static int h(void *st, struct fpmd_request *r)
+{
+	(void)st; (void)r;
+	char own[128];
+	int n = snprintf(own, sizeof(own), "2[pool app] child %d: its own line\n", (int)getpid());
+	const char *forged = "4[pool app] child 1 exited on signal 9 (SIGKILL) FORGED\n";
+	if (write(3, forged, strlen(forged)) < 0 || write(3, own, (size_t)n) < 0)
+		return 500;
+	return 200;
+}
+const struct fpmd_module fpmd_module = { .abi = FPMD_MODULE_ABI, .name = "logforge", .init = init, .handle = h };
+'''
+
+
+def test_a_worker_cannot_write_the_masters_line_about_another_process(fpmd, workdir):
+    """The log pipe passed a line naming the worker's own pool as it came, so
+    "[pool app] child 1 exited on signal 9" from a worker read as the master's.  A line
+    naming a child that is not the writer is tagged with the writer's pid."""
+    os.chmod(workdir, 0o755)
+    so = _so(workdir, "logforge", LOGFORGE)
+    fpmd.start(basic_conf(workdir, module_pool(workdir, so, children=1)))
+    assert fcgi_request(f"{workdir}/app.sock", "/x").status == 200
+    fpmd.wait_log(r"its own line")
+    log = fpmd.log()
+    pid = re.search(r"\[pool app\] child (\d+): its own line", log).group(1)
+    assert re.search(r"ALERT: \[pool app\] child 1 exited", log) is None, log[-1500:]
+    assert f"[pool app] child {pid}: [pool app] child 1 exited on signal 9 (SIGKILL) FORGED" in log, \
+        log[-1500:]

@@ -146,3 +146,50 @@ def test_the_native_stack_is_walked_with_the_pools_rights(fpmd, workdir, mode):
     else:
         assert not re.search(r"\] (main|wait_here)\+0x", native), text
         assert re.search(rf"\] {re.escape(prog)}\+0x[0-9a-f]+\n", native), text
+
+
+HOSTILE_C = r"""
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+__attribute__((noinline)) static void wait_here(void) __asm__("\"wait\x1b[31mhere\"");
+__attribute__((noinline)) static void wait_here(void) { sleep(3); }
+int main(void)
+{
+    prctl(PR_SET_NAME, "\x1b[2J\rFORGED");
+    wait_here();
+    printf("Content-type: text/plain\r\n\r\ndone");
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="no C compiler")
+def test_a_traced_programs_names_cannot_write_raw_bytes_into_the_slowlog(fpmd, workdir):
+    """A process's name (PR_SET_NAME) and its symbols' names are its own bytes: an escape
+    sequence or a carriage return went into the slowlog the root master writes as they
+    came (a forged entry, a cleared terminal).  They are escaped now."""
+    src = os.path.join(workdir, "hostile.c")
+    with open(src, "w") as f:
+        f.write(HOSTILE_C)
+    prog = os.path.join(workdir, "hostile.bin")
+    subprocess.run(["cc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", prog, src], check=True)
+    os.chmod(prog, 0o755)
+    write_script(os.path.join(workdir, "hostile.cgi"), f"#!/bin/sh\nexec {prog}\n")
+    slow = os.path.join(workdir, "slow.log")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1, extra=(
+        f"request_slowlog_timeout = 1\nslowlog = {slow}\n"))))
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(
+        fcgi_request(f"{workdir}/www.sock", "/hostile.cgi", root=workdir, timeout=20)))
+    t.start()
+    try:
+        text = wait_for(lambda: os.path.exists(slow) and "here+0x" in open(slow, errors="replace").read()
+                        and open(slow, "rb").read(), 8)
+    finally:
+        t.join(20)
+    assert answers and answers[0].body == b"done", answers
+    assert text, open(slow, "rb").read() if os.path.exists(slow) else "no slowlog"
+    assert b"\x1b" not in text and b"\r" not in text, text
+    assert b"\\x1b[2J\\x0dFORGED waiting in" in text, text
+    assert b"wait\\x1b[31mhere+0x" in text, text
