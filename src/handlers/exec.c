@@ -86,6 +86,12 @@ struct exec_state {
 	pid_t pid;                   /* the program, leader of its own process group */
 	int pidfd;                   /* readable when the program exits (-1: not available) */
 	int conn_fd;                 /* connection kept from the last request, -1 none */
+	/*
+	 * The program closed a kept connection (Debian's pure-Ruby fcgi, FCGI.pm
+	 * apps that read ahead and shut down): until it is started again, each
+	 * request gets a connection of its own, never one it may have left.
+	 */
+	int closes_kept;
 	struct conf_str_list argv;   /* exec.command's words plus -d KEY=VALUE */
 	char max_requests[24];       /* PHP_FCGI_MAX_REQUESTS for the program */
 	int set_max_requests;        /* 0 when the pool's env[] sets it */
@@ -259,6 +265,7 @@ static int start_program(struct worker *w, struct exec_state *st)
 	st->pid = pid;
 	program_pgid = pid;
 	st->served = 0;
+	st->closes_kept = 0;
 	st->started_ms = conn_now_ms();
 	if (st->pidfd >= 0)
 		close(st->pidfd);
@@ -733,6 +740,7 @@ static int program_conn(struct exec_state *st, int *reused, int *stray)
 		/* EOF is a program that closed a kept connection; bytes are records after END_REQUEST */
 		char c;
 		*stray = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+		st->closes_kept |= !*stray;
 		close(fd);
 		if (*stray)
 			return -1;
@@ -900,6 +908,16 @@ static int exec_handle(struct worker *w, struct request *r)
 	if (ensure_program_by(w, st, deadline, &left_ms) < 0)
 		return unavailable(w, r, left_ms, deadline);
 	reap_orphans(st);
+	/*
+	 * A body larger than what can be sent again goes on a new connection:
+	 * a kept one the program closes after its answer (and may not have
+	 * closed yet) would take the first part of it and drop it.
+	 */
+	const char *cl = req_param(r, "CONTENT_LENGTH");
+	if (st->conn_fd >= 0 && cl && strtoull(cl, NULL, 10) > EXEC_REPLAY_MAX) {
+		close(st->conn_fd);
+		st->conn_fd = -1;
+	}
 	int reused, stray;
 	int fd = program_conn(st, &reused, &stray);
 	if (stray) {
@@ -946,6 +964,7 @@ static int exec_handle(struct worker *w, struct request *r)
 				/* Closed by the program before it read this request: send it again. */
 				close(fd);
 				reused = replay = 0;
+				st->closes_kept = 1;
 				if ((fd = connect_program(st)) < 0)
 					break;
 				q->pos = 0;
@@ -1018,6 +1037,7 @@ static int exec_handle(struct worker *w, struct request *r)
 			if ((n == 0 || (n < 0 && errno == ECONNRESET)) && reused && replay && !rl.got_any) {
 				close(fd);
 				reused = replay = 0;
+				st->closes_kept = 1;
 				if ((fd = connect_program(st)) < 0)
 					break;
 				q->pos = 0;
@@ -1043,7 +1063,8 @@ static int exec_handle(struct worker *w, struct request *r)
 	if (whole)
 		st->served = 1;
 	/* Kept only after a whole exchange: nothing of this request may be left on it. */
-	if (fd >= 0 && whole && rc == 0 && in_open && body_done && q->pos == q->len)
+	if (fd >= 0 && whole && rc == 0 && in_open && body_done && q->pos == q->len &&
+	    !st->closes_kept)
 		st->conn_fd = fd;
 	else if (fd >= 0)
 		close(fd);

@@ -21,6 +21,9 @@ Options:
                    malformed a record of FastCGI version 9, then hang
                    hang      never answer
   (query) leak=MB  keep MB more of memory for good (a leaking program: pm.max_memory)
+  close-late       ignore FCGI_KEEP_CONN as FCGI.pm apps that read exactly their body
+                   do: after END_REQUEST, wait a little, read up to 8 KiB ahead
+                   (the start of whatever came next), then shut the connection
   libfcgi-strict   behave as libfcgi with a program that never reads its input:
                    answer without reading STDIN (its records stay in the kept
                    connection), and close a kept connection whose next record is not
@@ -173,6 +176,15 @@ def main():
                 if exit_after and total >= exit_after:
                     sock.close()
                     return 0
+                if "close-late" in o:
+                    time.sleep(0.2)
+                    sock.setblocking(False)
+                    try:
+                        sock.recv(8192)
+                    except OSError:
+                        pass
+                    sock.shutdown(socket.SHUT_RDWR)
+                    break
                 if not keep:
                     break
         except (EOFError, ConnectionError):

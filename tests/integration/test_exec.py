@@ -1,4 +1,5 @@
 """app.type = exec: external FastCGI programs (php-cgi here) run and supervised per worker."""
+import hashlib
 import os
 import re
 import shutil
@@ -179,6 +180,25 @@ def app_pool(workdir, args, children=1, extra=""):
 def facts(body):
     """The app's answer line as a dict."""
     return dict(kv.split("=", 1) for kv in body.decode().split())
+
+
+def test_a_program_that_closes_after_each_answer_gets_large_bodies_whole(fpmd, workdir):
+    """A program that closes its connection a moment after each answer, ignoring
+    FCGI_KEEP_CONN (Debian's pure-Ruby fcgi; FCGI.pm apps that read ahead and shut down):
+    the next request went out on the kept connection before the close was seen, and a
+    body past what can be sent again (64 KiB) was lost: 502.  A large body now takes a
+    connection of its own, and a program seen closing gets one for every request."""
+    fpmd.start(basic_conf(workdir, app_pool(workdir, "close-late")))
+    sock = f"{workdir}/php.sock"
+    big = os.urandom(1 << 20)
+    for i in range(4):
+        r = fcgi_request(sock, f"/x?i={i}")
+        assert r.status == 200, (i, r.stdout, fpmd.log()[-2000:])
+        r = fcgi_request(sock, f"/x?big={i}", method="POST", body=big, timeout=20)
+        assert r.status == 200, (i, r.stdout, fpmd.log()[-2000:])
+        f = facts(r.body)
+        assert f["body"] == str(len(big)) and f["sha"] == hashlib.sha256(big).hexdigest()[:16]
+    assert "closed the connection before END_REQUEST" not in fpmd.log(), fpmd.log()[-2000:]
 
 
 def test_a_program_that_leaves_its_input_unread_on_a_kept_connection(fpmd, workdir):
