@@ -741,27 +741,39 @@ struct run {
 	int client_quiet;            /* the client half-closed: watched no more (its writes tell) */
 	uint64_t started_ms;         /* request_terminate_timeout counts from here */
 	int head;                    /* a HEAD request */
-	int let_go;                  /* a HEAD answered, its client gone: the script runs on */
+	int unsafe;                  /* not GET, HEAD, OPTIONS or TRACE: it may change state */
+	int body_delivered;          /* the script has the whole body (or stopped reading it) */
+	int let_go;                  /* its client gone, the script runs on (run_on) */
 	uint64_t deadline_ms;        /* the script's end at the latest, 0 = none */
 };
 
 /*
+ * The client is gone; whether the script runs on, its output dropped.
+ *
  * A HEAD's answer is its header: nginx hangs up once it has it.  That is
  * not a client who left, and the script's work after its header (what it
  * does, what it says on stderr) is done as for a GET, as fcgiwrap and a
- * HEAD in PHP do; its output is dropped.  Within request_terminate_timeout,
- * or CGI_HEAD_RUN_ON_MS without one: a script that never ends is stopped.
+ * HEAD in PHP do: within request_terminate_timeout, or CGI_HEAD_RUN_ON_MS
+ * without one.
+ *
+ * A request that may change state (a POST, a PUT…) whose body the script
+ * has is not cut either: stopped mid-work, a script leaves what it was
+ * changing half-done (hgweb's push: an abandoned transaction, the
+ * repository refusing every push until `hg recover`).  It runs within
+ * request_terminate_timeout, as if its client were there; fcgiwrap never
+ * stops one.  A GET's script is stopped at once: nobody wants its answer.
  */
-static int head_let_go(struct request *r, struct run *run)
+static int run_on(struct request *r, struct run *run)
 {
-	if (!run->head || !run->status_sent)
+	int head = run->head && run->status_sent;
+	if (!head && !(run->unsafe && run->body_delivered))
 		return 0;
 	if (!run->let_go) {
 		run->let_go = 1;
 		run->client_quiet = 1;
 		r->aborted = 1;
 		uint64_t limit = conn_now_ms() + CGI_HEAD_RUN_ON_MS;
-		if (!run->deadline_ms || run->deadline_ms > limit)
+		if (head && (!run->deadline_ms || run->deadline_ms > limit))
 			run->deadline_ms = limit;
 	}
 	return 1;
@@ -769,9 +781,14 @@ static int head_let_go(struct request *r, struct run *run)
 
 static void log_head_ran_on(const struct worker *w, const struct script *s, const struct run *run)
 {
-	log_warning("[pool %s] child %d, script '%s' of a HEAD ran on for %u sec after its answer, "
-		    "terminating", w->pool->conf->name, (int)getpid(), s->real,
-		    (unsigned)((run->deadline_ms - run->started_ms) / 1000u));
+	if (run->head)
+		log_warning("[pool %s] child %d, script '%s' of a HEAD ran on for %u sec after its "
+			    "answer, terminating", w->pool->conf->name, (int)getpid(), s->real,
+			    (unsigned)((run->deadline_ms - run->started_ms) / 1000u));
+	else
+		log_warning("[pool %s] child %d, script '%s' execution timed out (%u sec) after its "
+			    "client left, terminating", w->pool->conf->name, (int)getpid(), s->real,
+			    (unsigned)((run->deadline_ms - run->started_ms) / 1000u));
 }
 
 /* Handles bytes from the script's stdout. -1 when the response cannot go on. */
@@ -805,15 +822,15 @@ static int relay_stdout(struct worker *w, struct request *r, const struct script
 		r->headers_sent = 1;
 		run->status_sent = 1;
 		if (resp_write(r, block, blen) < 0)
-			return head_let_go(r, run) ? 0 : -1;
+			return run_on(r, run) ? 0 : -1;
 		data += used;
 		len -= used;
 	}
 	if (len && resp_write(r, data, len) < 0)
-		return head_let_go(r, run) ? 0 : -1;
+		return run_on(r, run) ? 0 : -1;
 	/* Streaming: what the script wrote reaches the client now. */
 	if (resp_flush(r) < 0)
-		return head_let_go(r, run) ? 0 : -1;
+		return run_on(r, run) ? 0 : -1;
 	return 0;
 }
 
@@ -860,6 +877,8 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		? run->started_ms + (uint64_t)pc->request_terminate_timeout * 1000u : 0;
 	const char *method = req_param(r, "REQUEST_METHOD");
 	run->head = method && strcmp(method, "HEAD") == 0;
+	run->unsafe = method && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+		      strcmp(method, "OPTIONS") != 0 && strcmp(method, "TRACE") != 0;
 
 	cgi_headers_init(st->hdr);
 	st->errlen = 0;
@@ -882,8 +901,10 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 				run->aborted = 1;
 			return -1;
 		}
-		if (body == 2 && sp->in >= 0)
+		if (body == 2 && sp->in >= 0) {
 			close_fd(&sp->in);
+			run->body_delivered = 1;
+		}
 
 		struct pollfd pfd[4];
 		int nfd = 0, i_conn = -1, i_in = -1, i_out = -1, i_err = -1;
@@ -945,7 +966,7 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 					return -1;
 				}
 			} else if (pfd[i_conn].revents & (POLLHUP | POLLERR)) {
-				if (!head_let_go(r, run)) {
+				if (!run_on(r, run)) {
 					run->aborted = 1;
 					return -1;
 				}
@@ -967,6 +988,7 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 			} else if (wr < 0 && errno != EAGAIN && errno != EINTR) {
 				/* The script stopped reading: the rest of the body is dropped. */
 				close_fd(&sp->in);
+				run->body_delivered = 1;
 			}
 		}
 		if (i_out >= 0 && pfd[i_out].revents) {

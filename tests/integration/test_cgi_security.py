@@ -477,3 +477,31 @@ def test_what_a_script_starts_in_a_session_of_its_own_ends_with_its_request(fpmd
                     os.kill(pid, 9)
                 except OSError:
                     pass
+
+
+def test_a_post_whose_client_leaves_mid_work_is_not_cut(fpmd, workdir):
+    """hgweb's push behind fpmd, the client gone after its upload: the script got SIGTERM
+    mid-transaction and left the repository's journal (every later push refused until
+    `hg recover`); fcgiwrap lets it finish.  A request that may change state, whose body
+    the script has, now runs on (within request_terminate_timeout); a GET is still
+    stopped at once."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    os.chmod(workdir, 0o777)
+    journal = os.path.join(workdir, "journal")
+    write_script(f"{www}/txn.sh",
+                 f"#!/bin/sh\ncat >/dev/null\ntouch {journal}.$REQUEST_METHOD\nsleep 2\n"
+                 f"rm {journal}.$REQUEST_METHOD\nprintf 'Content-Type: text/plain\\r\\n\\r\\ncommitted\\n'\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, "request_terminate_timeout = 20\n",
+                                            children=2)))
+    for method in ("POST", "GET"):
+        s = connect(f"{workdir}/www.sock", timeout=10)
+        s.sendall(build_request(cgi_params("/txn.sh", www, method=method, body=b"payload" * 1000),
+                                b"payload" * 1000))
+        assert wait_for(lambda: os.path.exists(f"{journal}.{method}"), 5), method
+        s.close()                      # the client gives up mid-work
+    time.sleep(3.5)
+    assert not os.path.exists(f"{journal}.POST"), "the POST's script was stopped mid-work"
+    # a GET's script is stopped at once: nobody wants its answer
+    assert os.path.exists(f"{journal}.GET")
+    assert "terminating" not in fpmd.log(), fpmd.log()[-1500:]
