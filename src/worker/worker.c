@@ -888,6 +888,17 @@ static int finish_request(struct request *r, uint32_t app_status)
 void req_cut(struct request *r)
 {
 	conn_flush(r->conn);       /* the open output record too */
+	/*
+	 * A close alone is an end of the answer to nginx unless it both buffers
+	 * and keeps the connection (fastcgi_buffering off, the usual setting for
+	 * streaming, ended the client's chunked body as if complete: curl and
+	 * browsers took a cut page, a cut download, as whole).  A record of no
+	 * FastCGI version is an upstream error to nginx in every setting: it
+	 * closes the client's connection without the body's end.
+	 */
+	static const uint8_t broken[FCGI_HEADER_LEN] = { 0 };
+	if (!r->conn->dead && conn_write(r->conn, broken, sizeof(broken)) == 0)
+		conn_flush(r->conn);
 	r->finished = 1;
 	r->aborted = 1;
 	r->conn->dead = 1;
