@@ -409,6 +409,28 @@ static size_t escape_into(char *out, size_t cap, const char *msg, size_t len, in
 	return o;
 }
 
+int log_burst_pass(struct log_burst *b, char *note, size_t cap)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t sec = (uint64_t)ts.tv_sec;
+	if (sec != b->second) {
+		b->second = sec;
+		b->in_second = 0;
+	}
+	if (b->in_second >= LOG_BURST) {
+		b->dropped++;
+		return 0;
+	}
+	b->in_second++;
+	if (b->dropped)
+		snprintf(note, cap, " (%u more like it left out)", b->dropped);
+	else if (cap)
+		note[0] = '\0';
+	b->dropped = 0;
+	return 1;
+}
+
 size_t log_escape(char *out, size_t cap, const char *in)
 {
 	if (!cap)

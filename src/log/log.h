@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LL_DEBUG = 0, LL_NOTICE, LL_WARNING, LL_ERROR, LL_ALERT };
 
@@ -67,6 +68,20 @@ void log_worker_output(const char *prefix, const char *msg, size_t len, const ch
  * it is; always terminated, cut at cap.  Returns the length written.
  */
 size_t log_escape(char *out, size_t cap, const char *in);
+
+/*
+ * Lines a client can cause at will (a protocol error, a 431, a read timeout:
+ * 126,000 lines in 6 s from one looping client) are limited at their call
+ * site: at most LOG_BURST a second.  log_burst_pass: 1 to log this one, with
+ * note set to what to append (" (N more like it left out)" or ""), 0 to
+ * leave it out.  One struct log_burst per call site and process.
+ */
+#define LOG_BURST 10
+struct log_burst {
+	uint64_t second;
+	unsigned in_second, dropped;
+};
+int log_burst_pass(struct log_burst *b, char *note, size_t cap);
 
 /* Formats the php-fpm time stamp "23-Nov-2026 09:14:02" into buf (>= 32 bytes). */
 void log_timestamp(char *buf, size_t cap);

@@ -309,3 +309,42 @@ def test_a_chroots_group_file_gives_no_group_to_the_workers(fpmd, workdir):
     assert wait_for(lambda: os.stat(f"/proc/{worker}").st_uid == pwd.getpwnam("nobody").pw_uid, 5)
     assert groups() == sorted(set(os.getgrouplist("nobody", nogroup))), groups()
     assert 0 not in groups() and 42 not in groups()
+
+
+def test_a_client_looping_on_protocol_errors_cannot_flood_the_log(fpmd, workdir):
+    """One client looping connect / a record of a bad version / close wrote 126,000 lines
+    (15 MB) into root's error log in 6 s: a line per connection.  Lines a client can cause
+    at will are limited to 10 a second per worker, and say how many were left out."""
+    import socket
+    import struct
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    sock = f"{workdir}/www.sock"
+    bad = struct.pack(">BBHHBB", 9, 1, 1, 8, 0, 0) + b"\0" * 8
+    sent, end = 0, time.monotonic() + 2.5
+    while time.monotonic() < end:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(sock)
+            s.sendall(bad)
+            s.recv(16)
+        except OSError:
+            pass
+        s.close()
+        sent += 1
+    time.sleep(1.2)
+    # one more after a quiet second: it says how many of its kind were left out
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(bad)
+    try:
+        s.recv(16)
+    except OSError:
+        pass
+    s.close()
+    time.sleep(0.5)
+    lines = [l for l in fpmd.log().splitlines() if "FastCGI protocol error" in l]
+    assert sent > 300, sent
+    assert len(lines) <= 2 * 10 * 5, (sent, len(lines))
+    assert any("more like it left out" in l for l in lines), lines[-5:]
+    # and the pool still serves
+    assert fcgi_request(sock, "/ping").body == b"pong"
