@@ -481,7 +481,10 @@ def test_workers_recycling_often_never_leave_a_kept_request_waiting(fpmd, workdi
     try:
         lat, bad = _ping_clients(ngx.port, clients=16, each=150, join=180)
         assert len(lat) == 2400 and not bad, (len(lat), bad[:5])
-        assert max(lat) < 2.0, sorted(lat)[-10:]
+        # the master asks a parked worker again after a second: two rounds at most (three
+        # under the sanitizers, whose clones and starts are several times slower)
+        import conftest
+        assert max(lat) < (3.0 if conftest.SANITIZED else 2.0), sorted(lat)[-10:]
     finally:
         ngx.stop()
 
