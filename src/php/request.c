@@ -593,9 +593,15 @@ static int resolve(struct php_request *pr, const char **why)
 		return 403;
 	}
 	if (script_readable(pr->paths.script) < 0) {
+		int e = errno;
 		php_host->log(LOG_L_ERROR, "[pool %s] Unable to open primary script: %s (%s)",
-			      php_pool_name(), pr->paths.script, strerror(errno));
-		return errno == EACCES ? 403 : 4040;
+			      php_pool_name(), pr->paths.script, strerror(e));
+		/* and to the web server, as php-fpm's fastcgi.logging sends it (nginx's error log) */
+		static char unable[PATH_MAX + 96];
+		snprintf(unable, sizeof(unable), "Unable to open primary script: %s (%s)",
+			 pr->paths.script, strerror(e));
+		*why = unable;
+		return e == EACCES ? 403 : 4040;
 	}
 	return 0;
 }
@@ -633,7 +639,7 @@ int php_handle(struct worker *w, struct request *r)
 		if (refused == 404)
 			rc = refuse(r, 404, "File not found.\n", why);
 		else if (refused == 4040)
-			rc = refuse(r, 404, "No input file specified.\n", NULL);
+			rc = refuse(r, 404, "No input file specified.\n", why);
 		else if (refused == 403)
 			rc = refuse(r, 403, "Access denied.\n", why);
 		else

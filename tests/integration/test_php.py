@@ -736,6 +736,8 @@ def test_a_removed_or_unreadable_script_is_seen_within_a_second(fpmd, workdir):
     time.sleep(1.1)
     r = req(workdir, "/t.php")
     assert r.status == 403 and r.body == b"Access denied.\n", r
+    # the web server's error log says why, as php-fpm's (fastcgi.logging)
+    assert r.stderr == f"Unable to open primary script: {path} (Permission denied)".encode(), r
     os.chmod(path, 0o644)
     assert req(workdir, "/t.php").body == b"ok"
     os.unlink(path)
