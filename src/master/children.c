@@ -294,9 +294,26 @@ int children_read_pipe_fds(struct child *c, int fds[3])
 /* --- spawn ----------------------------------------------------------- */
 
 /* The master's record of a worker; NULL (its pipes closed, its slot free) when out of memory. */
+/*
+ * Spawns the process manager asks for (a dynamic pool's spares, an ondemand
+ * pool's connections) are logged at DEBUG, as php-fpm's: a busy ondemand
+ * pool would write a line per spawn.  A zygote's clone is recorded when its
+ * answer comes: its slot says so (slot_used 2).
+ */
+static int pm_spawn;
+
+int children_spawn_pm(struct master *m, struct pool *p, unsigned count)
+{
+	pm_spawn = 1;
+	int n = children_spawn(m, p, count);
+	pm_spawn = 0;
+	return n;
+}
+
 static struct child *child_record(struct master *m, struct pool *p, unsigned slot, pid_t pid,
 				  const int rfds[3])
 {
+	int quiet = !m->in_loop || pm_spawn || p->own->slot_used[slot] == 2;
 	p->sb.slots[slot].pid = (uint32_t)pid;
 	for (int i = 0; i < 3; i++)
 		if (rfds[i] >= 0)
@@ -322,9 +339,8 @@ static struct child *child_record(struct master *m, struct pool *p, unsigned slo
 	p->own->slot_used[slot] = 1;
 	p->own->running++;
 	m->total_children++;
-	/* php-fpm's levels, which log parsers count on: the start's children at DEBUG */
-	log_msg(m->in_loop ? LL_NOTICE : LL_DEBUG, "[pool %s] child %d started", p->conf->name,
-		(int)pid);
+	/* php-fpm's levels, which log parsers count on: the start's and the pm's at DEBUG */
+	log_msg(quiet ? LL_DEBUG : LL_NOTICE, "[pool %s] child %d started", p->conf->name, (int)pid);
 	return c;
 }
 
@@ -470,7 +486,7 @@ static int spawn_one(struct master *m, struct pool *p)
 				   devnull >= 0 ? devnull : errp[1], logp[1], rfds) < 0)
 			goto fail;
 		close_write_ends(logp, outp, errp, devnull);
-		p->own->slot_used[slot] = 1;
+		p->own->slot_used[slot] = pm_spawn ? 2 : 1;
 		p->own->spawning++;
 		m->total_children++;
 		return 0;
@@ -568,8 +584,19 @@ static enum status_exit_reason exit_reason(const struct child *c, int status)
 static void log_exit(struct master *m, struct child *c, int status, double secs)
 {
 	const char *pool = child_pool_name(c);
-	/* A stop's children going as told are at DEBUG, as php-fpm's: nothing to look into */
-	enum log_level told = m->state != MASTER_RUNNING ? LL_DEBUG : LL_NOTICE;
+	/*
+	 * A stop's children going as told are at DEBUG, as php-fpm's: nothing to
+	 * look into.  So are a reload's previous generation, and a worker the pm
+	 * retired (php-fpm's own line for it).
+	 */
+	enum log_level told = m->state != MASTER_RUNNING || !c->pool ? LL_DEBUG : LL_NOTICE;
+	if (c->idle_kill && !c->memory_sent_us &&
+	    ((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+	     (WIFSIGNALED(status) && (WTERMSIG(status) == SIGQUIT || WTERMSIG(status) == SIGTERM)))) {
+		log_debug("[pool %s] child %d has been killed by the process management after %.6f "
+			  "seconds from start", pool, (int)c->pid, secs);
+		return;
+	}
 	if (WIFEXITED(status)) {
 		int code = WEXITSTATUS(status);
 		log_msg(code == 0 ? told : LL_WARNING,

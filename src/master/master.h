@@ -120,6 +120,7 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt);
 
 /* children.c */
 int  children_spawn(struct master *m, struct pool *p, unsigned count);
+int  children_spawn_pm(struct master *m, struct pool *p, unsigned count);   /* logged at DEBUG */
 void children_reap(struct master *m);
 void children_signal_all(struct master *m, int signo);
 void children_close_pipes(struct master *m, struct child *c);

@@ -565,7 +565,7 @@ static void act(struct master *m, struct pool *p, const struct pool_view *v,
 			    "total children", pc->name, a->spawn, v->idle, live);
 	}
 	if (a->spawn)
-		children_spawn(m, p, a->spawn);
+		children_spawn_pm(m, p, a->spawn);
 	if (a->retire && v->longest_idle)
 		retire(p, v->longest_idle, a->retire);
 	if (a->release_parked)

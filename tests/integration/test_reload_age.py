@@ -8,7 +8,8 @@ from conftest import basic_conf, pool_conf
 
 
 def test_old_workers_age_counts_from_their_own_start(fpmd, workdir):
-    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2)))
+    # the previous generation's exits are DEBUG lines, as php-fpm's
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=2), global_extra="log_level = debug\n"))
     old = set(fpmd.workers())
     time.sleep(2)
     fpmd.signal(signal.SIGUSR2)
