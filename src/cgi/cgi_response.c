@@ -1,7 +1,8 @@
 /*
  * CGI response headers (RFC 3875 §6.2-6.3): a header section ends at the
  * first empty line (LF or CRLF), each line is "name: value" with a token
- * name.  Output without a header section is an error (502), as is a section
+ * name (a non-parsed-header script's "HTTP/1.1 NNN reason" first line is
+ * taken as its Status).  Output without a header section is an error (502), as is a section
  * larger than CGI_HEADERS_MAX once its line ends are CRLF (so the block
  * cgi_headers_output writes is at most CGI_HEADERS_MAX + 19 bytes).
  */
@@ -100,6 +101,21 @@ int cgi_headers_feed(struct cgi_headers *h, const char *data, size_t len, size_t
 				h->status = 302;
 			*consumed = i + 1;
 			return 1;
+		}
+		/*
+		 * A non-parsed-header script's status line (RFC 3875 §5: nph-
+		 * scripts speak HTTP themselves) first: "HTTP/1.1 404 Not Found"
+		 * is taken as "Status: 404 Not Found", the only form a FastCGI
+		 * answer carries (fcgiwrap passed it on as a header: the web server
+		 * then said 200).  "Status:" is one byte shorter than "HTTP/x.y ".
+		 */
+		if (start == 0 && lend >= 12 && memcmp(h->buf, "HTTP/", 5) == 0 &&
+		    h->buf[5] >= '0' && h->buf[5] <= '9' && h->buf[6] == '.' &&
+		    h->buf[7] >= '0' && h->buf[7] <= '9' && h->buf[8] == ' ') {
+			memcpy(h->buf, "Status:", 7);
+			memmove(h->buf + 7, h->buf + 8, h->len - 8);
+			h->len--;
+			lend--;
 		}
 		if (check_line(h, h->buf + start, lend - start) < 0)
 			return -1;

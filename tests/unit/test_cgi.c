@@ -169,6 +169,20 @@ static void test_lf_endings(void **state)
 		  "Content-Type: text/html\r\nX-A: b\r\n\r\n");
 }
 
+/* A non-parsed-header script's status line is its Status (RFC 3875 §5), first line only. */
+static void test_nph_status_line(void **state)
+{
+	(void)state;
+	expect_ok("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno", 2, 404,
+		  "Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\n");
+	expect_ok("HTTP/1.0 200 OK\nX-A: b\n\n", 0, 200, "Status: 200 OK\r\nX-A: b\r\n\r\n");
+	expect_ok("HTTP/1.1 204\n\n", 0, 204, "Status: 204\r\n\r\n");
+	/* only first, and only a version and a code */
+	expect_bad("X-A: b\nHTTP/1.1 404 Not Found\n\n", strlen("X-A: b\nHTTP/1.1 404 Not Found\n\n"));
+	expect_bad("HTTP/1.1 abc\n\n", strlen("HTTP/1.1 abc\n\n"));
+	expect_bad("HTTP/x 200\n\n", strlen("HTTP/x 200\n\n"));
+}
+
 static void test_crlf_endings(void **state)
 {
 	(void)state;
@@ -343,7 +357,7 @@ static void test_malformed_lines(void **state)
 		"Na/me: x\n\n",
 		"Content-Type: text/plain\nbroken\r\n\r\n",
 		"X\r\n\r\n",
-		"HTTP/1.1 200 OK\r\n\r\n",
+		"X-A: b\r\nHTTP/1.1 200 OK\r\n\r\n",   /* a status line is the first line or none */
 	};
 
 	(void)state;
@@ -648,6 +662,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lf_endings),
 		cmocka_unit_test(test_crlf_endings),
+		cmocka_unit_test(test_nph_status_line),
 		cmocka_unit_test(test_mixed_endings),
 		cmocka_unit_test(test_flags_and_values),
 		cmocka_unit_test(test_body_not_consumed),
