@@ -524,10 +524,16 @@ void log_vmsg(enum log_level l, int err, const char *fmt, va_list ap)
 	size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
 	if (err)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, ": %s (%d)", strerror(err), err);
+	int cut = (size_t)n >= sizeof(buf) || len >= sizeof(buf);
 	if (len >= sizeof(buf))
 		len = sizeof(buf) - 1;
-	if (lg.limit > 0 && len > (size_t)lg.limit)
+	if (lg.limit > 0 && len > (size_t)lg.limit) {
 		len = (size_t)lg.limit;
+		cut = 1;
+	}
+	/* a line cut at log_limit says so, as php-fpm's ("...") */
+	if (cut && len > 3)
+		memcpy(buf + len - 3, "...", 3);
 	emit(l, buf, len);
 }
 

@@ -369,3 +369,16 @@ def test_an_answer_cut_by_request_terminate_timeout_is_not_presented_complete(fp
     s.close()
     assert b"part 1" in r.stdout and b"part 2" not in r.stdout and r.app_status is None
     fpmd.wait_log("execution timed out")
+
+
+def test_a_stderr_line_past_log_limit_says_it_was_cut(fpmd, workdir):
+    """A script's 3,000-byte stderr line was cut at log_limit (1024) with nothing to
+    tell: no closing quote, no marker.  It ends with php-fpm's "..." now."""
+    write_script(f"{workdir}/long.sh", "#!/bin/sh\nhead -c 3000 /dev/zero | tr '\\000' x >&2\n"
+                 "echo >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
+    fpmd.start(basic_conf(workdir, pool_conf(workdir)))
+    assert fcgi_request(f"{workdir}/www.sock", "/long.sh", root=workdir).body == b"ok"
+    assert wait_for(lambda: "said into stderr" in fpmd.log(), 5)
+    line = [l for l in fpmd.log().splitlines() if "said into stderr" in l][0]
+    assert line.endswith("xxx..."), line[-40:]
+    assert len(line.encode()) <= 1024 + 40, len(line)
