@@ -625,7 +625,11 @@ int master_run(struct fpmd_conf *conf, const struct master_options *opt)
 		return 70;
 	}
 	m.pid = getpid();
-	proctitle_set("fpmd: master process (%s)", conf->file ? conf->file : "-");
+	/* after a rolled-back reload the text came from a descriptor: the file is still the one named */
+	const char *shown = conf->file ? conf->file : "-";
+	if (strncmp(shown, "/proc/self/fd/", 14) == 0 && opt->config)
+		shown = opt->config;
+	proctitle_set("fpmd: master process (%s)", shown);
 
 	struct sigaction ign = { .sa_handler = SIG_IGN };
 	sigaction(SIGPIPE, &ign, NULL);

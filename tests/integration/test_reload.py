@@ -272,6 +272,10 @@ def test_a_reload_that_rolls_back_signals_and_names_no_old_worker(fpmd, workdir)
     fpmd.wait_log("the previous configuration serves again", timeout=30)
     assert fcgi_request(sock, "/ok.sh", root=workdir).body == b"ok"
     assert "previous generation still running" not in fpmd.log(), fpmd.log()
+    # the rolled-back master still names the configuration file, not the descriptor it read
+    with open(f"/proc/{fpmd.pid}/cmdline", "rb") as f:
+        title = f.read().replace(b"\0", b" ").decode()
+    assert f"master process ({fpmd.conf_path})" in title, title
 
 
 def test_a_reload_failing_in_a_pool_keeps_that_pools_socket(fpmd, workdir):
