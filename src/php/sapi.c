@@ -693,12 +693,16 @@ static const char *flag_value(const char *v)
 static void apply_pool_lists(const struct pool_conf *pc)
 {
 	/*
-	 * The request loop's functions exist in worker mode only: a front
-	 * controller that asks function_exists('frankenphp_handle_request') to
-	 * pick its worker loop must get php-fpm's answer in a classic pool.
+	 * The request loop's functions, and FrankenPHP's names, exist in worker
+	 * mode only: a front controller that asks function_exists('frankenphp_…')
+	 * to pick its worker loop must get php-fpm's answer in a classic pool.
 	 */
 	if (!pc->php_worker)
-		zend_disable_functions("fpmd_handle_request,frankenphp_handle_request");
+		zend_disable_functions("fpmd_handle_request,frankenphp_handle_request,"
+				       "frankenphp_finish_request,frankenphp_request_headers,"
+				       "frankenphp_response_headers");
+	/* the embed SAPI's chroot(), which php-fpm's SAPI has not */
+	zend_disable_functions("chroot");
 	pool_ini_claim();
 	for (size_t i = 0; i < pc->php_value.n; i++)
 		apply_pool_ini(&pc->php_value.items[i], pc->php_value.items[i].value,
