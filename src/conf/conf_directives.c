@@ -173,7 +173,7 @@ const struct conf_directive conf_directives[] = {
 	{ .name = "process.dumpable", .type = CT_BOOL, .flags = CF_POOL,
 	  .offset = P(process_dumpable), .def = "no" },
 	{ .name = "process.start_timeout", .type = CT_TIME, .flags = CF_POOL,
-	  .offset = P(process_start_timeout), .def = "30s", .min = 0, .max = 86400 },
+	  .offset = P(process_start_timeout), .def = "60s", .min = 0, .max = 86400 },
 	{ .name = "pm", .type = CT_ENUM, .flags = CF_POOL, .offset = P(pm),
 	  .choices = conf_pm_choices },
 	{ .name = "pm.max_children", .type = CT_INT, .flags = CF_POOL,

@@ -45,6 +45,14 @@ extern char **environ;
 #define CGI_KILL_GRACE_MS 1000
 #define CGI_HEAD_RUN_ON_MS 10000u
 /*
+ * A request that may change state, its client gone, runs on this long at
+ * most without request_terminate_timeout: as long as nginx would have waited
+ * for it (fastcgi_read_timeout's default), so a client that posts and hangs
+ * up holds a worker no longer than one that stays.
+ */
+#define CGI_RUN_ON_MS 60000u
+#define CGI_REAP_MS 250
+/*
  * Output a script writes before it has been given the whole request body is
  * held back, up to this much: nginx stops sending the body once it has the
  * response header, so answering early would leave a script that reads its
@@ -121,11 +129,16 @@ static int reserve_check(const struct worker *w)
  */
 static volatile pid_t running_script;
 /*
- * The worker's children before the running script started: background jobs
- * earlier scripts left when they ended well (as fcgiwrap leaves them), which
- * the end of a later request must not take.
+ * The running request's script's start (clock ticks, session_start_ticks),
+ * 0 between requests: orphans started since are the request's, to be killed
+ * with it; older ones are background jobs earlier scripts left when they
+ * ended well (as fcgiwrap leaves them), which it must not take.
  */
-static struct session_known known_orphans;
+static volatile unsigned long long orphans_since;
+/* /proc/.../children is readable: the worker can find and kill a request's orphans */
+static int can_adopt;
+/* its children when the running script started: theirs, not the request's */
+static struct session_known known_children;
 
 /*
  * SIGTERM (a fast stop, or the master stepping in on a request timeout)
@@ -141,8 +154,8 @@ static void on_sigterm(int signo)
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		session_kill_orphans(&known_orphans);
 	}
+	session_kill_orphans(orphans_since, &known_children);
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigaction(signo, &dfl, NULL);
 	raise(signo);
@@ -173,10 +186,11 @@ static int cgi_worker_init(struct worker *w)
 	 * to this worker when its parent dies, so a stopped request can take it
 	 * too (session_kill finds only the script's session).
 	 */
-	if (session_adopt_orphans() < 0)
-		log_sys(LL_WARNING, "[pool %s] child %d: cannot become a child subreaper: what a "
-			"script starts in a session of its own outlives a stopped request",
-			pc->name, (int)getpid());
+	can_adopt = session_adopt_orphans(1) == 0 && session_adopt_orphans(0) == 0;
+	if (!can_adopt)
+		log_sys(LL_WARNING, "[pool %s] child %d: cannot become a child subreaper (no "
+			"/proc/self/task/*/children?): what a script starts in a session of its own "
+			"outlives a stopped request", pc->name, (int)getpid());
 	struct sigaction sa = { .sa_handler = on_sigterm };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -576,7 +590,12 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 	int script_fd = s->fd;
 
 	pid_t worker = getpid();
-	session_note_orphans(&known_orphans);
+	/* earlier requests' ended orphans; then this request's come to the worker */
+	session_reap_orphans(0);
+	if (can_adopt) {
+		session_note_children(&known_children);
+		session_adopt_orphans(1);
+	}
 	pid_t pid = vfork();
 	if (pid < 0)
 		goto fail;
@@ -634,6 +653,8 @@ static int spawn_script(const struct script *s, char **env, struct script_proc *
 	}
 	sp->pid = pid;
 	running_script = pid;
+	if (can_adopt)
+		orphans_since = session_start_ticks(pid);
 	sp->in = in[1];
 	sp->out = out[0];
 	sp->err = err[0];
@@ -675,6 +696,7 @@ static int stop_script(struct script_proc *sp)
 	session_kill(sp->pid, SIGKILL);   /* what is left of it */
 	if (!reaped)
 		waitpid(sp->pid, &status, 0);
+	running_script = 0;               /* reaped: its pid is not ours to signal any more */
 	/*
 	 * And what left its session: orphans this request made, never earlier
 	 * ones.  They are this worker's once their parents are gone (a process
@@ -683,9 +705,8 @@ static int stop_script(struct script_proc *sp)
 	 */
 	for (int waited = 0; waited < 200 && session_count(sp->pid) > 0; waited += 5)
 		usleep(5 * 1000);
-	session_kill_orphans(&known_orphans);
+	session_kill_orphans(orphans_since, &known_children);
 	sp->pid = 0;
-	running_script = 0;
 	return status;
 }
 
@@ -743,6 +764,7 @@ struct run {
 	int head;                    /* a HEAD request */
 	int unsafe;                  /* not GET, HEAD, OPTIONS or TRACE: it may change state */
 	int body_delivered;          /* the script has the whole body (or stopped reading it) */
+	int client_gone;             /* hung up before its whole body was read from the socket */
 	int let_go;                  /* its client gone, the script runs on (run_on) */
 	uint64_t deadline_ms;        /* the script's end at the latest, 0 = none */
 };
@@ -760,20 +782,22 @@ struct run {
  * has is not cut either: stopped mid-work, a script leaves what it was
  * changing half-done (hgweb's push: an abandoned transaction, the
  * repository refusing every push until `hg recover`).  It runs within
- * request_terminate_timeout, as if its client were there; fcgiwrap never
- * stops one.  A GET's script is stopped at once: nobody wants its answer.
+ * request_terminate_timeout, as if its client were there, or CGI_RUN_ON_MS
+ * without one (fcgiwrap never stops one).  A GET's script is stopped at
+ * once: nobody wants its answer.
  */
 static int run_on(struct request *r, struct run *run)
 {
 	int head = run->head && run->status_sent;
-	if (!head && !(run->unsafe && run->body_delivered))
+	/* the whole body is ours (what is left of it goes to the script all the same) */
+	if (!head && !(run->unsafe && (run->body_delivered || r->stdin_done)))
 		return 0;
 	if (!run->let_go) {
 		run->let_go = 1;
 		run->client_quiet = 1;
 		r->aborted = 1;
-		uint64_t limit = conn_now_ms() + CGI_HEAD_RUN_ON_MS;
-		if (head && (!run->deadline_ms || run->deadline_ms > limit))
+		uint64_t limit = conn_now_ms() + (head ? CGI_HEAD_RUN_ON_MS : CGI_RUN_ON_MS);
+		if (!run->deadline_ms || (head && run->deadline_ms > limit))
 			run->deadline_ms = limit;
 	}
 	return 1;
@@ -892,6 +916,8 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		}
 		if (sp->out < 0 && sp->err < 0)
 			break;
+		/* orphans of the script's that ended: no zombie piles up under the worker */
+		session_reap_orphans(sp->pid);
 		/* Move what the client already sent, without blocking. */
 		int body = sp->in >= 0 ? req_body_next(r, 0) : 0;
 		if (body < 0) {
@@ -904,6 +930,8 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		if (body == 2 && sp->in >= 0) {
 			close_fd(&sp->in);
 			run->body_delivered = 1;
+			if (run->client_gone)
+				run_on(r, run);
 		}
 
 		struct pollfd pfd[4];
@@ -948,6 +976,9 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 		}
 		if (gap >= 0 && (timeout < 0 || gap < timeout))
 			timeout = gap;
+		/* adopted orphans that end are reaped at each wake: four a second at least */
+		if (orphans_since && (timeout < 0 || timeout > CGI_REAP_MS))
+			timeout = CGI_REAP_MS;
 		int n = poll(pfd, (nfds_t)nfd, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -966,7 +997,17 @@ static int run_script(struct worker *w, struct request *r, const struct script *
 					return -1;
 				}
 			} else if (pfd[i_conn].revents & (POLLHUP | POLLERR)) {
-				if (!run_on(r, run)) {
+				if (run_on(r, run)) {
+					/* runs on */
+				} else if (run->unsafe && !r->stdin_done && !run->client_gone) {
+					/*
+					 * Gone, but the rest of its body may be here already
+					 * (a request queued while its client gave up): decided
+					 * once it is read, or found missing.
+					 */
+					run->client_gone = 1;
+					run->client_quiet = 1;
+				} else {
 					run->aborted = 1;
 					return -1;
 				}
@@ -1133,7 +1174,14 @@ static int cgi_handle(struct worker *w, struct request *r)
 	}
 	sp.pid = 0;
 	running_script = 0;
-	if (!run.status_sent) {
+	if (run.let_go && !run.head) {
+		/* its client left while it worked (run_on): nothing to answer, nobody to blame */
+		log_notice("[pool %s] client went away; script '%s' ran on to its end (%s %d)", pc->name,
+			   s.real, WIFSIGNALED(status) ? "signal" : "exit status",
+			   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		r->aborted = 1;
+		rc = -1;
+	} else if (!run.status_sent) {
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 			log_error("[pool %s] script '%s' exited with status %d before any response",
 				  pc->name, s.real, WEXITSTATUS(status));
@@ -1155,6 +1203,12 @@ static int cgi_handle(struct worker *w, struct request *r)
 out:
 	if (sp.pid > 0)
 		stop_script(&sp);
+	if (orphans_since) {
+		/* what the request left running is on its own now: no longer adopted, nor killed */
+		session_reap_orphans(0);
+		session_adopt_orphans(0);
+		orphans_since = 0;
+	}
 	if (s.fd >= 0)
 		close(s.fd);
 	return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -103,14 +104,22 @@ static void pipe_emit(struct child *c, struct child_pipe *pp, const char *line, 
 		 * names a child names this one.
 		 */
 		if (!foreign && tl > 0 && (size_t)tl < sizeof(tag)) {
-			const char *rest = line + 1 + tl;
-			size_t rlen = len - 1 - (size_t)tl;
-			char own[32];
-			int ol = snprintf(own, sizeof(own), "child %d", (int)c->pid);
-			if (rlen >= 6 && memcmp(rest, "child ", 6) == 0 &&
-			    (rlen < (size_t)ol || memcmp(rest, own, (size_t)ol) != 0 ||
-			     (rlen > (size_t)ol && rest[ol] >= '0' && rest[ol] <= '9')))
-				foreign = 1;
+			/* "child N" after the tag, however spaced or cased, must be the writer */
+			const char *p = line + 1 + tl, *end = line + len;
+			while (p < end && (*p == ' ' || *p == '\t'))
+				p++;
+			if (end - p >= 5 && strncasecmp(p, "child", 5) == 0) {
+				p += 5;
+				while (p < end && (*p == ' ' || *p == '\t'))
+					p++;
+				long n = 0;
+				int digits = 0;
+				while (p < end && *p >= '0' && *p <= '9' && digits < 12) {
+					n = n * 10 + (*p++ - '0');
+					digits++;
+				}
+				foreign = digits && n != (long)c->pid;
+			}
 		}
 		if (foreign) {
 			char prefix[128];

@@ -128,26 +128,87 @@ int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_
 
 static char children_path[64];   /* /proc/self/task/TID/children: set by session_adopt_orphans */
 
-int session_adopt_orphans(void)
+int session_adopt_orphans(int on)
 {
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+	if (on && !children_path[0]) {
+		snprintf(children_path, sizeof(children_path), "/proc/self/task/%d/children",
+			 (int)getpid());
+		if (access(children_path, R_OK) < 0) {
+			children_path[0] = '\0';
+			return -1;
+		}
+	}
+	return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0) < 0 ? -1 : 0;
+}
+
+/* Reads a small /proc file into buf (NUL-terminated); its length, or -1.  Async-signal-safe. */
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	snprintf(children_path, sizeof(children_path), "/proc/self/task/%d/children",
-		 (int)getpid());
-	return 0;
+	ssize_t n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Writes "/proc/PID/stat" into out without snprintf (async-signal-safe). */
+static void stat_path(pid_t pid, char *out)
+{
+	char digits[16];
+	int n = 0;
+	unsigned long v = (unsigned long)pid;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && n < (int)sizeof(digits));
+	memcpy(out, "/proc/", 6);
+	int o = 6;
+	while (n)
+		out[o++] = digits[--n];
+	memcpy(out + o, "/stat", 6);
+}
+
+unsigned long long session_start_ticks(pid_t pid)
+{
+	char path[48], buf[1024];
+	stat_path(pid, path);
+	ssize_t n = read_small(path, buf, sizeof(buf));
+	if (n <= 0)
+		return 0;
+	/* after "(comm)", which may hold anything: state is field 3, starttime field 22 */
+	const char *p = NULL;
+	for (ssize_t i = n - 1; i >= 0 && !p; i--)
+		if (buf[i] == ')')
+			p = buf + i + 1;
+	if (!p)
+		return 0;
+	int field = 2;
+	while (*p && field < 22) {
+		while (*p == ' ')
+			p++;
+		field++;
+		if (field == 22)
+			break;
+		while (*p && *p != ' ')
+			p++;
+	}
+	unsigned long long v = 0;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (unsigned long long)(*p++ - '0');
+	return v;
 }
 
 /* This process's children, from /proc (async-signal-safe): how many, at most cap. */
 static int children_now(pid_t *out, int cap)
 {
+	char buf[4096];
 	if (!children_path[0])
 		return 0;
-	int fd = open(children_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	char buf[4096];
-	ssize_t len = read(fd, buf, sizeof(buf));
-	close(fd);
+	ssize_t len = read_small(children_path, buf, sizeof(buf));
 	int n = 0;
 	long pid = 0;
 	for (ssize_t i = 0; i <= len && n < cap; i++) {
@@ -162,15 +223,28 @@ static int children_now(pid_t *out, int cap)
 	return n;
 }
 
-void session_note_orphans(struct session_known *known)
+void session_reap_orphans(pid_t keep)
 {
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		/* looked at first (WNOWAIT): the script's end is its caller's to take */
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0 ||
+		    si.si_pid == keep)
+			return;
+		waitpid(si.si_pid, NULL, 0);
+	}
+}
+
+void session_note_children(struct session_known *known)
+{
 	known->n = children_now(known->pid, SESSION_KNOWN_MAX);
 }
 
-void session_kill_orphans(const struct session_known *known)
+void session_kill_orphans(unsigned long long since, const struct session_known *known)
 {
+	if (!since)
+		return;
 	for (int round = 0; round < 100; round++) {
 		pid_t now[256];
 		int n = children_now(now, 256), killed = 0;
@@ -178,7 +252,9 @@ void session_kill_orphans(const struct session_known *known)
 			int old = 0;
 			for (int k = 0; known && k < known->n && !old; k++)
 				old = known->pid[k] == now[i];
-			if (!old && kill(now[i], SIGKILL) == 0)
+			if (old || session_start_ticks(now[i]) < since)
+				continue;
+			if (kill(now[i], SIGKILL) == 0)
 				killed++;
 		}
 		while (waitpid(-1, NULL, WNOHANG) > 0)

@@ -31,28 +31,34 @@ int session_count(pid_t sid);
 int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_fd);
 
 /*
- * Orphans.  A worker that made itself a child subreaper (session_adopt_orphans)
- * becomes the parent of what its requests' processes leave behind when their
- * own parent dies: one that left the script's session with setsid() included,
- * which session_kill cannot find.
+ * Orphans.  While a request's script runs its worker is a child subreaper
+ * (session_adopt_orphans): what the script's processes leave behind when
+ * their own parent dies comes to the worker, one that left the script's
+ * session with setsid() included (which session_kill cannot find).  Those
+ * started since the script (its start time, /proc's clock ticks) are the
+ * request's; background jobs of earlier requests are older and spared.
+ */
+/* PR_SET_CHILD_SUBREAPER on or off; 0, or -1 with errno (no /proc/.../children: ENOENT). */
+int session_adopt_orphans(int on);
+/* The start time of pid in clock ticks since boot (/proc/PID/stat), 0 if unknown.  Async-signal-safe. */
+unsigned long long session_start_ticks(pid_t pid);
+/* Reaps every child that ended, but never keep (the script, waited for by its caller; 0: none). */
+void session_reap_orphans(pid_t keep);
+/*
+ * This process's children before a script starts: earlier requests' jobs,
+ * spared even when they started in the script's clock tick (10 ms).
  */
 #define SESSION_KNOWN_MAX 64
 struct session_known {
 	pid_t pid[SESSION_KNOWN_MAX];
 	int n;
 };
-/* PR_SET_CHILD_SUBREAPER for this process.  0, or -1 with errno. */
-int session_adopt_orphans(void);
+void session_note_children(struct session_known *known);
 /*
- * Reaps the orphans that ended and notes the living ones: what earlier
- * requests left running on purpose (a background job of a script that ended
- * well), for session_kill_orphans to spare.  Call with no script running.
+ * SIGKILLs every child of this process started at or after since (clock
+ * ticks) and not in known, and reaps it, in rounds (their own orphans come
+ * in turn), bounded.  Async-signal-safe.
  */
-void session_note_orphans(struct session_known *known);
-/*
- * SIGKILLs every child of this process not in known and reaps it, in rounds
- * (their own orphans come in turn), bounded.  Async-signal-safe.
- */
-void session_kill_orphans(const struct session_known *known);
+void session_kill_orphans(unsigned long long since, const struct session_known *known);
 
 #endif

@@ -505,3 +505,95 @@ def test_a_post_whose_client_leaves_mid_work_is_not_cut(fpmd, workdir):
     # a GET's script is stopped at once: nobody wants its answer
     assert os.path.exists(f"{journal}.GET")
     assert "terminating" not in fpmd.log(), fpmd.log()[-1500:]
+
+
+def test_a_post_run_on_is_no_script_error_and_is_bounded(fpmd, workdir):
+    """A POST whose client left before the header ran on (run_on) and then was taken for a
+    broken script: "produced no end of its header section", a 502 in the access log.
+    Its end is a notice now; and its run-on stops at request_terminate_timeout."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    write_script(f"{www}/p.sh", "#!/bin/sh\ncat >/dev/null\nsleep 1\n"
+                 "printf 'Content-Type: text/plain\\r\\n\\r\\ndone\\n'\n")
+    write_script(f"{www}/forever.sh", "#!/bin/sh\ncat >/dev/null\nexec sleep 600\n")
+    acc = os.path.join(workdir, "access.log")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, f"request_terminate_timeout = 3\n"
+                                            f"access.log = {acc}\n", children=1)))
+    for script in ("/p.sh", "/forever.sh"):
+        s = connect(f"{workdir}/www.sock", timeout=10)
+        s.sendall(build_request(cgi_params(script, www, method="POST", body=b"x" * 100), b"x" * 100))
+        time.sleep(0.3)
+        s.close()
+    fpmd.wait_log(r"client went away; script '.*/p.sh' ran on to its end \(exit status 0\)")
+    fpmd.wait_log(r"script '.*/forever.sh' execution timed out \(3 sec\) after its client left",
+                  timeout=10)
+    log = fpmd.log()
+    assert "ERROR" not in log, log[-2000:]
+    assert wait_for(lambda: os.path.exists(acc) and "/p.sh" in open(acc).read(), 5)
+    assert '" 502 ' not in open(acc).read() and " 502 " not in open(acc).read(), open(acc).read()
+    # the worker is free again
+    assert fcgi_request(f"{workdir}/www.sock", "/p.sh", root=www, method="POST", body=b"y",
+                        timeout=10).body == b"done\n"
+
+
+def _zombies_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                if st[0] == "Z" and int(st[1]) == pid:
+                    out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_a_scripts_ended_orphans_leave_no_zombies_and_older_jobs_are_spared(fpmd, workdir):
+    """The worker adopts what a script's processes leave behind (to kill a stopped request's
+    escapees): those that ended piled up as zombies of the worker, during a long request
+    and after it.  And a background job an earlier request left, whose own parent died
+    during a later stopped request, was killed with that request: only processes started
+    since the stopped request's script are its."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    tag = os.getpid()
+    write_script(f"{www}/many.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+                 "for i in 1 2 3 4 5 6 7 8 9 10; do ( sleep 0.05 & ); done\necho spawned\n"
+                 "sleep 1.5\necho done\n")
+    write_script(f"{www}/job.sh", "#!/bin/sh\n"
+                 f"setsid sh -c 'sh -c \"exec sleep 300.{tag}7\" & sleep 1' </dev/null >/dev/null 2>&1 &\n"
+                 "printf 'Content-Type: text/plain\\r\\n\\r\\nqueued\\n'\n")
+    write_script(f"{www}/hold.sh", "#!/bin/sh\nsleep 30\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, children=1)))
+    worker = fpmd.workers()[0]
+    import threading
+    got = []
+    t = threading.Thread(target=lambda: got.append(
+        fcgi_request(f"{workdir}/www.sock", "/many.sh", root=www, timeout=10)))
+    t.start()
+    time.sleep(1.0)
+    during = _zombies_of(worker)
+    t.join(10)
+    assert got and got[0].body == b"spawned\ndone\n", got
+    assert len(during) <= 1, f"zombies under the worker during the request: {during}"
+    try:
+        assert fcgi_request(f"{workdir}/www.sock", "/job.sh", root=www).body == b"queued\n"
+        assert wait_for(lambda: _pids_with_arg(f"300.{tag}7"), 5)
+        # a GET whose client leaves, while the job's parent shell exits (after 1 s)
+        s = connect(f"{workdir}/www.sock", timeout=10)
+        s.sendall(build_request(cgi_params("/hold.sh", www)))
+        time.sleep(1.5)
+        s.close()
+        fpmd.wait_log(r"client went away; script '.*/hold.sh' stopped", timeout=5) \
+            if "hold.sh" in fpmd.log() else time.sleep(1)
+        time.sleep(0.5)
+        assert _pids_with_arg(f"300.{tag}7"), "an earlier request's background job was killed"
+        assert not _zombies_of(worker), _zombies_of(worker)
+    finally:
+        for pid in _pids_with_arg(f"300.{tag}7"):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass

@@ -969,7 +969,9 @@ static int h(void *st, struct fpmd_request *r)
 	char own[128];
 	int n = snprintf(own, sizeof(own), "2[pool app] child %d: its own line\n", (int)getpid());
 	const char *forged = "4[pool app] child 1 exited on signal 9 (SIGKILL) FORGED\n";
-	if (write(3, forged, strlen(forged)) < 0 || write(3, own, (size_t)n) < 0)
+	const char *spaced = "4[pool app]  Child\t2 exited on signal 9 (SIGKILL) SPACED\n";
+	if (write(3, forged, strlen(forged)) < 0 || write(3, spaced, strlen(spaced)) < 0 ||
+	    write(3, own, (size_t)n) < 0)
 		return 500;
 	return 200;
 }
@@ -991,3 +993,4 @@ def test_a_worker_cannot_write_the_masters_line_about_another_process(fpmd, work
     assert re.search(r"ALERT: \[pool app\] child 1 exited", log) is None, log[-1500:]
     assert f"[pool app] child {pid}: [pool app] child 1 exited on signal 9 (SIGKILL) FORGED" in log, \
         log[-1500:]
+    assert f"[pool app] child {pid}: [pool app]  Child\t2 exited" in log, log[-1500:]
