@@ -914,7 +914,11 @@ static int exec_handle(struct worker *w, struct request *r)
 	 * closed yet) would take the first part of it and drop it.
 	 */
 	const char *cl = req_param(r, "CONTENT_LENGTH");
-	if (st->conn_fd >= 0 && cl && strtoull(cl, NULL, 10) > EXEC_REPLAY_MAX) {
+	const char *method = req_param(r, "REQUEST_METHOD");
+	/* no length: a chunked body nginx passes on unbuffered, of any size */
+	int unknown = (!cl || !*cl) && method && strcmp(method, "GET") != 0 &&
+		      strcmp(method, "HEAD") != 0;
+	if (st->conn_fd >= 0 && (unknown || (cl && strtoull(cl, NULL, 10) > EXEC_REPLAY_MAX))) {
 		close(st->conn_fd);
 		st->conn_fd = -1;
 	}
