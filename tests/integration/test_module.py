@@ -156,6 +156,17 @@ def _so(workdir, name, code):
     return f"{workdir}/{name}.so"
 
 
+def _so_on_scoreboard(workdir, name, code):
+    """A module built with fpmd's scoreboard layout (src/shm) and SCOREBOARD_C's finder."""
+    src = os.path.join(workdir, f"{name}.c")
+    with open(src, "w") as f:
+        f.write(SCOREBOARD_C + code)
+    so = f"{workdir}/{name}.so"
+    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", so, src],
+                   check=True)
+    return so
+
+
 def _t(workdir, so):
     from conftest import FPMD
     conf = os.path.join(workdir, "t.conf")
@@ -573,12 +584,7 @@ def test_a_worker_cannot_make_the_status_page_read_another_pools_memory(fpmd, wo
     figures leaked to this pool's page).  Only the pool's own workers count now."""
     import json
     os.chmod(workdir, 0o755)
-    src = os.path.join(workdir, "sbpid.c")
-    with open(src, "w") as f:
-        f.write(SCOREBOARD_C + SBPID)
-    evil = f"{workdir}/sbpid.so"
-    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", evil, src],
-                   check=True)
+    evil = _so_on_scoreboard(workdir, "sbpid", SBPID)
     big = _so(workdir, "big", BIG)
     victim = (f"[big]\nuser = nobody\nlisten = {workdir}/big.sock\npm = static\n"
               f"pm.max_children = 1\napp.type = module\nmodule.path = {big}\n")
@@ -798,12 +804,7 @@ def test_a_slot_read_mid_write_does_not_time_a_request_out(fpmd, workdir):
     20-45 ms old for running "since boot" (its request cut, nginx: upstream prematurely
     closed).  A torn read times nothing now."""
     os.chmod(workdir, 0o755)
-    src = os.path.join(workdir, "torn.c")
-    with open(src, "w") as f:
-        f.write(SCOREBOARD_C + TORN)
-    so_path = f"{workdir}/torn.so"
-    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", so_path, src],
-                   check=True)
+    so_path = _so_on_scoreboard(workdir, "torn", TORN)
     fpmd.start(basic_conf(workdir, module_pool(workdir, so_path, children=1,
                                                extra="request_terminate_timeout = 5\n")))
     r = fcgi_request(f"{workdir}/app.sock", "/x", timeout=10)
@@ -933,12 +934,7 @@ def test_the_master_renders_its_own_counters_not_the_header_a_worker_wrote(fpmd,
     now renders from its own copy."""
     import json
     os.chmod(workdir, 0o755)
-    src = os.path.join(workdir, "hdr.c")
-    with open(src, "w") as f:
-        f.write(SCOREBOARD_C + HDRFORGE)
-    so = f"{workdir}/hdr.so"
-    subprocess.run(["cc", "-shared", "-fPIC", f"-I{TOP}/include", f"-I{TOP}/src", "-o", so, src],
-                   check=True)
+    so = _so_on_scoreboard(workdir, "hdr", HDRFORGE)
     fpmd.start(basic_conf(workdir, module_pool(
         workdir, so, children=1,
         extra=f"pm.status_path = /status\npm.status_listen = {workdir}/status.sock\n")))

@@ -101,6 +101,35 @@ def test_native_frames_are_named_right_or_by_address(fpmd, workdir):
     assert named >= 1, text
 
 
+def slow_path(workdir):
+    return os.path.join(workdir, "slow.log")
+
+
+def _slow_program(fpmd, workdir, name, c_source, mode, seen):
+    """A compiled program run as a cgi script past request_slowlog_timeout: (its path,
+    the slowlog's, the answers, what seen() returned once the slowlog had it)."""
+    src = os.path.join(workdir, f"{name}.c")
+    with open(src, "w") as f:
+        f.write(c_source)
+    prog = os.path.join(workdir, f"{name}.bin")
+    subprocess.run(["cc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", prog, src], check=True)
+    os.chmod(prog, mode)
+    # the gateway reads the script it runs: a readable one that becomes the program
+    write_script(os.path.join(workdir, f"{name}.cgi"), f"#!/bin/sh\nexec {prog}\n")
+    slow = slow_path(workdir)
+    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1, extra=(
+        f"request_slowlog_timeout = 1\nslowlog = {slow}\n"))))
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(
+        fcgi_request(f"{workdir}/www.sock", f"/{name}.cgi", root=workdir, timeout=20)))
+    t.start()
+    try:
+        text = wait_for(lambda: os.path.exists(slow) and seen(), 8)
+    finally:
+        t.join(20)
+    return prog, slow, answers, text
+
+
 SLOW_C = r"""
 #include <stdio.h>
 #include <unistd.h>
@@ -117,27 +146,10 @@ def test_the_native_stack_is_walked_with_the_pools_rights(fpmd, workdir, mode):
     the root master.  A program its user may run but not read (mode 0711, root's) has
     its frames named only when the reader may read it: by address here, where a walk as
     root named them (main+0x...)."""
-    src = os.path.join(workdir, "slow.c")
-    with open(src, "w") as f:
-        f.write(SLOW_C)
-    prog = os.path.join(workdir, "slow.bin")
-    subprocess.run(["cc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", prog, src], check=True)
-    os.chmod(prog, mode)
-    # the gateway reads the script it runs: a readable one that becomes the program
-    write_script(os.path.join(workdir, "slow.cgi"), f"#!/bin/sh\nexec {prog}\n")
-    slow = os.path.join(workdir, "slow.log")
-    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1, extra=(
-        f"request_slowlog_timeout = 1\nslowlog = {slow}\n"))))
-    answers = []
-    t = threading.Thread(target=lambda: answers.append(
-        fcgi_request(f"{workdir}/www.sock", "/slow.cgi", root=workdir, timeout=20)))
-    t.start()
-    try:
-        text = wait_for(lambda: os.path.exists(slow) and "native stack of" in open(slow).read()
-                        and re.search(r"native stack of \d+:\n(.*\n)*.*(slow\.bin\+0x|main\+0x)",
-                                      open(slow).read()) and open(slow).read(), 8)
-    finally:
-        t.join(20)
+    prog, slow, answers, text = _slow_program(fpmd, workdir, "slow", SLOW_C, mode, lambda: (
+        "native stack of" in open(slow_path(workdir)).read()
+        and re.search(r"native stack of \d+:\n(.*\n)*.*(slow\.bin\+0x|main\+0x)",
+                      open(slow_path(workdir)).read()) and open(slow_path(workdir)).read()))
     assert answers and answers[0].body == b"done", answers
     assert text, open(slow).read() if os.path.exists(slow) else "no slowlog"
     native = text.split("native stack of", 1)[1]
@@ -169,25 +181,9 @@ def test_a_traced_programs_names_cannot_write_raw_bytes_into_the_slowlog(fpmd, w
     """A process's name (PR_SET_NAME) and its symbols' names are its own bytes: an escape
     sequence or a carriage return went into the slowlog the root master writes as they
     came (a forged entry, a cleared terminal).  They are escaped now."""
-    src = os.path.join(workdir, "hostile.c")
-    with open(src, "w") as f:
-        f.write(HOSTILE_C)
-    prog = os.path.join(workdir, "hostile.bin")
-    subprocess.run(["cc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", prog, src], check=True)
-    os.chmod(prog, 0o755)
-    write_script(os.path.join(workdir, "hostile.cgi"), f"#!/bin/sh\nexec {prog}\n")
-    slow = os.path.join(workdir, "slow.log")
-    fpmd.start(basic_conf(workdir, pool_conf(workdir, children=1, extra=(
-        f"request_slowlog_timeout = 1\nslowlog = {slow}\n"))))
-    answers = []
-    t = threading.Thread(target=lambda: answers.append(
-        fcgi_request(f"{workdir}/www.sock", "/hostile.cgi", root=workdir, timeout=20)))
-    t.start()
-    try:
-        text = wait_for(lambda: os.path.exists(slow) and "here+0x" in open(slow, errors="replace").read()
-                        and open(slow, "rb").read(), 8)
-    finally:
-        t.join(20)
+    prog, slow, answers, text = _slow_program(fpmd, workdir, "hostile", HOSTILE_C, 0o755, lambda: (
+        "here+0x" in open(slow_path(workdir), errors="replace").read()
+        and open(slow_path(workdir), "rb").read()))
     assert answers and answers[0].body == b"done", answers
     assert text, open(slow, "rb").read() if os.path.exists(slow) else "no slowlog"
     assert b"\x1b" not in text and b"\r" not in text, text
