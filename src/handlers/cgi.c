@@ -1091,6 +1091,19 @@ static int cgi_handle(struct worker *w, struct request *r)
 		rc = refuse(r, refused);
 		goto out;
 	}
+	/*
+	 * A client that hung up while its request waited for a worker (nginx: 499)
+	 * wants nothing any more: its script is not started.  Started, a POST's
+	 * would run on (run_on), and a client could queue abandoned work.
+	 */
+	struct pollfd gone = { .fd = r->conn->fd, .events = POLLRDHUP };
+	if (!r->conn->dead && poll(&gone, 1, 0) == 1 && (gone.revents & (POLLHUP | POLLERR))) {
+		log_notice("[pool %s] client went away before script '%s' started; not run", pc->name,
+			   s.real);
+		r->aborted = 1;
+		rc = -1;
+		goto out;
+	}
 	char **env = build_env(pc, r, &s);
 	if (!env) {
 		rc = refuse(r, 500);

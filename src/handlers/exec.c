@@ -936,7 +936,14 @@ static int exec_handle(struct worker *w, struct request *r)
 			close(fd);
 		return resp_simple(r, 502, "502 Bad Gateway\n") < 0 ? -1 : 0;
 	}
-	size_t replay_max = q->len + EXEC_REPLAY_MAX;
+	/*
+	 * The copy kept to send again holds up to EXEC_REPLAY_MAX of body, counted
+	 * as body (the fresh-connection rule above counts CONTENT_LENGTH): its
+	 * records' headers and padding on top, within twice that (a client that
+	 * sends tiny records only loses its own copy).
+	 */
+	size_t replay_max = q->len + 2 * EXEC_REPLAY_MAX;
+	uint64_t replay_body = 0;
 	int replay = reused;             /* all that was sent is still in the queue */
 	int body_done = 0, in_open = 1, rc = 0, client_watch = 1, down = 0;
 	const char *why = "exec.command closed the connection before END_REQUEST";
@@ -950,7 +957,9 @@ static int exec_handle(struct worker *w, struct request *r)
 			}
 			if (b > 0) {
 				size_t n = b == 1 ? r->pending_len : 0;
-				if (!replay || q->len + fcgi_stream_size(n) > replay_max) {
+				replay_body += n;
+				if (!replay || replay_body > EXEC_REPLAY_MAX ||
+				    q->len + fcgi_stream_size(n) > replay_max) {
 					q->pos = q->len = 0;
 					replay = 0;
 				}

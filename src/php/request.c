@@ -594,9 +594,13 @@ static int resolve(struct php_request *pr, const char **why)
 	}
 	if (script_readable(pr->paths.script) < 0) {
 		int e = errno;
-		php_host->log(LOG_L_ERROR, "[pool %s] Unable to open primary script: %s (%s)",
+		/*
+		 * To the web server, as php-fpm's fastcgi.logging sends it (nginx's
+		 * error log), and only there, as php-fpm: a client asking again and
+		 * again would fill root's log (5,680 lines in 3 s).
+		 */
+		php_host->log(LOG_L_DEBUG, "[pool %s] Unable to open primary script: %s (%s)",
 			      php_pool_name(), pr->paths.script, strerror(e));
-		/* and to the web server, as php-fpm's fastcgi.logging sends it (nginx's error log) */
 		static char unable[PATH_MAX + 96];
 		snprintf(unable, sizeof(unable), "Unable to open primary script: %s (%s)",
 			 pr->paths.script, strerror(e));

@@ -510,28 +510,35 @@ def test_a_post_whose_client_leaves_mid_work_is_not_cut(fpmd, workdir):
 def test_a_post_run_on_is_no_script_error_and_is_bounded(fpmd, workdir):
     """A POST whose client left before the header ran on (run_on) and then was taken for a
     broken script: "produced no end of its header section", a 502 in the access log.
-    Its end is a notice now; and its run-on stops at request_terminate_timeout."""
+    Its end is a notice now; its run-on stops at request_terminate_timeout; and one whose
+    client gave up while it waited for a worker is not started at all."""
     www = os.path.join(workdir, "www")
     os.makedirs(www)
+    os.chmod(workdir, 0o777)
+    ran = os.path.join(workdir, "queued.ran")
     write_script(f"{www}/p.sh", "#!/bin/sh\ncat >/dev/null\nsleep 1\n"
                  "printf 'Content-Type: text/plain\\r\\n\\r\\ndone\\n'\n")
     write_script(f"{www}/forever.sh", "#!/bin/sh\ncat >/dev/null\nexec sleep 600\n")
+    write_script(f"{www}/queued.sh", f"#!/bin/sh\ncat >/dev/null\ntouch {ran}\n"
+                 "printf 'Content-Type: text/plain\\r\\n\\r\\nq\\n'\n")
     acc = os.path.join(workdir, "access.log")
     fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, f"request_terminate_timeout = 3\n"
-                                            f"access.log = {acc}\n", children=1)))
-    for script in ("/p.sh", "/forever.sh"):
+                                            f"access.log = {acc}\n", children=2)))
+    for script in ("/p.sh", "/forever.sh", "/queued.sh"):
         s = connect(f"{workdir}/www.sock", timeout=10)
         s.sendall(build_request(cgi_params(script, www, method="POST", body=b"x" * 100), b"x" * 100))
         time.sleep(0.3)
         s.close()
     fpmd.wait_log(r"client went away; script '.*/p.sh' ran on to its end \(exit status 0\)")
+    fpmd.wait_log(r"client went away before script '.*/queued.sh' started; not run")
     fpmd.wait_log(r"script '.*/forever.sh' execution timed out \(3 sec\) after its client left",
                   timeout=10)
     log = fpmd.log()
     assert "ERROR" not in log, log[-2000:]
+    assert not os.path.exists(ran), "an abandoned queued request's script ran"
     assert wait_for(lambda: os.path.exists(acc) and "/p.sh" in open(acc).read(), 5)
-    assert '" 502 ' not in open(acc).read() and " 502 " not in open(acc).read(), open(acc).read()
-    # the worker is free again
+    assert " 502 " not in open(acc).read(), open(acc).read()
+    # the workers are free again
     assert fcgi_request(f"{workdir}/www.sock", "/p.sh", root=www, method="POST", body=b"y",
                         timeout=10).body == b"done\n"
 
