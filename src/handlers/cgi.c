@@ -186,7 +186,8 @@ static int cgi_worker_init(struct worker *w)
 	 * to this worker when its parent dies, so a stopped request can take it
 	 * too (session_kill finds only the script's session).
 	 */
-	can_adopt = session_adopt_orphans(1) == 0 && session_adopt_orphans(0) == 0;
+	can_adopt = session_adopt_orphans(1) == 0;
+	session_adopt_orphans(0);        /* on only while a script runs */
 	if (!can_adopt)
 		log_sys(LL_WARNING, "[pool %s] child %d: cannot become a child subreaper (no "
 			"/proc/self/task/*/children?): what a script starts in a session of its own "

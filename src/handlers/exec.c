@@ -59,6 +59,7 @@
 #include "pool/pool.h"
 #include "worker/conn.h"
 #include "worker/request.h"
+#include "worker/session.h"
 #include "worker/worker.h"
 
 #define EXEC_BUF        (64u * 1024u)
@@ -105,46 +106,8 @@ struct exec_state {
 
 /* For the SIGTERM handler: the program's group, and what to remove (set once, at init). */
 static volatile sig_atomic_t program_pgid;
-static char children_path[64];   /* /proc/self/task/TID/children */
 static char cleanup_sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char cleanup_dir[64];
-
-/*
- * Kills and reaps every remaining child of this worker: orphans of the
- * program, reparented to it (a child subreaper), one in a session of its own
- * included.  Theirs come to us in turn as they die, hence the rounds
- * (bounded).  Only async-signal-safe calls: the SIGTERM handler uses it.
- */
-static void kill_descendants(void)
-{
-	for (int round = 0; round < 100 && children_path[0]; round++) {
-		int fd = open(children_path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return;
-		char buf[4096];
-		ssize_t len = read(fd, buf, sizeof(buf));
-		close(fd);
-		int n = 0;
-		long pid = 0;
-		for (ssize_t i = 0; i <= len; i++) {
-			if (i < len && buf[i] >= '0' && buf[i] <= '9') {
-				pid = pid * 10 + (buf[i] - '0');
-				continue;
-			}
-			if (pid > 1) {
-				kill((pid_t)pid, SIGKILL);
-				n++;
-			}
-			pid = 0;
-		}
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		if (n == 0)
-			return;
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-}
 
 /*
  * The master sends SIGTERM on a fast stop and on request_terminate_timeout.
@@ -161,7 +124,7 @@ static void on_sigterm(int signo)
 		kill(-g, SIGKILL);
 		waitpid(g, NULL, 0);
 	}
-	kill_descendants();
+	session_kill_children();
 	if (cleanup_sock[0])
 		unlink(cleanup_sock);
 	if (cleanup_dir[0])
@@ -288,21 +251,6 @@ static int program_exited(const struct exec_state *st, int *clean)
 }
 
 /*
- * Reaps descendants the program left behind (reparented to this worker, a
- * child subreaper), never the program itself: its exit is ensure_program's.
- */
-static void reap_orphans(const struct exec_state *st)
-{
-	for (;;) {
-		siginfo_t si = { 0 };
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0 ||
-		    si.si_pid == st->pid)
-			return;
-		waitpid(si.si_pid, NULL, 0);
-	}
-}
-
-/*
  * The pool's back-off, from every worker's slot: the latest "no start
  * before" and the sum of consecutive failures.  Other workers' slots are
  * other processes' memory: clamped, they can delay a start by
@@ -409,7 +357,7 @@ static int ensure_program(struct worker *w, struct exec_state *st, uint64_t *wai
 	st->pid = 0;
 	program_pgid = 0;
 	/* Anything else a previous program left (its own session, say) goes before the next. */
-	kill_descendants();
+	session_kill_children();
 	uint64_t now = conn_now_ms(), until = pool_not_before(w, NULL, NULL);
 	if (now < until) {
 		*wait_ms = until - now;
@@ -495,7 +443,7 @@ static void stop_program(struct worker *w, struct exec_state *st)
 		st->pid = 0;
 		program_pgid = 0;
 	}
-	kill_descendants();
+	session_kill_children();
 }
 
 /* exec.command's words, then php_value & co as -d KEY=VALUE (php-cgi's). */
@@ -562,8 +510,7 @@ static struct exec_state *state_init(struct worker *w, int direct)
 		if (strcmp(pc->env.items[i].key, "PHP_FCGI_MAX_REQUESTS") == 0)
 			st->set_max_requests = 0;
 	/* Orphans of the program come to this worker, which kills and reaps them. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	snprintf(children_path, sizeof(children_path), "/proc/self/task/%d/children", (int)getpid());
+	session_adopt_orphans(1);
 	struct sigaction sa = { .sa_handler = on_sigterm };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -907,7 +854,7 @@ static int exec_handle(struct worker *w, struct request *r)
 	uint64_t deadline = conn_now_ms() + EXEC_WAIT_MAX_MS, left_ms = 0;
 	if (ensure_program_by(w, st, deadline, &left_ms) < 0)
 		return unavailable(w, r, left_ms, deadline);
-	reap_orphans(st);
+	session_reap_orphans(st->pid);
 	/*
 	 * A body larger than what can be sent again goes on a new connection:
 	 * a kept one the program closes after its answer (and may not have

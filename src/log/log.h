@@ -82,6 +82,13 @@ struct log_burst {
 	unsigned in_second, dropped;
 };
 int log_burst_pass(struct log_burst *b, char *note, size_t cap);
+/* log_msg(l, fmt, ...) through a burst limit of its own call site; fmt takes the note last (%s). */
+#define log_limited(l, fmt, ...) do { \
+	static struct log_burst log_burst_; \
+	char log_note_[64]; \
+	if (log_burst_pass(&log_burst_, log_note_, sizeof(log_note_))) \
+		log_msg(l, fmt, __VA_ARGS__, log_note_); \
+} while (0)
 
 /* Formats the php-fpm time stamp "23-Nov-2026 09:14:02" into buf (>= 32 bytes). */
 void log_timestamp(char *buf, size_t cap);

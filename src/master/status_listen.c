@@ -194,26 +194,20 @@ static void on_conn(struct ev_loop *loop, int fd, uint32_t events, void *data)
 		if (used < 0) {
 			const struct pool_conf *pc = c->pool->conf;
 			enum fcgi_error e = c->parser.error;
-			/* one for every pool's status_listen: the master's log is one */
-			static struct log_burst burst;
-			char note[64];
-			int say = log_burst_pass(&burst, note, sizeof(note));
+			/* limited across every pool's status_listen: the master's log is one */
 			if (fcgi_error_is_limit(e) && c->parser.active) {
-				if (say)
-					log_warning("[pool %s] status_listen: request refused with 431: %s "
-						    "(request.max_params_size %zu, request.max_params_count "
-						    "%d, request.max_param_name_size %zu)%s", pc->name,
-						    fcgi_strerror(e), pc->request_max_params_size,
-						    pc->request_max_params_count,
-						    pc->request_max_param_name_size, note);
+				log_limited(LL_WARNING, "[pool %s] status_listen: request refused with 431: "
+					    "%s (request.max_params_size %zu, request.max_params_count %d, "
+					    "request.max_param_name_size %zu)%s", pc->name,
+					    fcgi_strerror(e), pc->request_max_params_size,
+					    pc->request_max_params_count, pc->request_max_param_name_size);
 				if (build_refusal(c) == 0) {
 					ev_fd_mod(m->loop, c->watch, EPOLLOUT);
 					return;
 				}
 			} else {
-				if (say)
-					log_warning("[pool %s] status_listen: FastCGI protocol error: %s%s",
-						    pc->name, fcgi_strerror(e), note);
+				log_limited(LL_WARNING, "[pool %s] status_listen: FastCGI protocol error: %s%s",
+					    pc->name, fcgi_strerror(e));
 			}
 			status_conn_close(m, c);
 			return;

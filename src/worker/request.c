@@ -61,13 +61,10 @@ static int body_timeout_ms(const struct request *r)
 static void body_expired(struct request *r)
 {
 	const struct pool_conf *pc = r->worker->pool->conf;
-	static struct log_burst burst;
-	char note[64];
-	if (log_burst_pass(&burst, note, sizeof(note)))
-		log_warning("[pool %s] child %d: request_body_timeout (%ds) expired while reading the "
-			    "request body (FCGI_STDIN): nothing received for %ds; closing the "
-			    "connection%s", pc->name, (int)getpid(), pc->request_body_timeout,
-			    pc->request_body_timeout, note);
+	log_limited(LL_WARNING, "[pool %s] child %d: request_body_timeout (%ds) expired while "
+		    "reading the request body (FCGI_STDIN): nothing received for %ds; closing the "
+		    "connection%s", pc->name, (int)getpid(), pc->request_body_timeout,
+		    pc->request_body_timeout);
 	r->body_timed_out = 1;
 	r->aborted = 1;
 	r->conn->dead = 1;
@@ -154,13 +151,10 @@ int req_body_next(struct request *r, int may_read)
 		ssize_t used = fcgi_parser_feed(&c->parser, c->in + c->in_pos, c->in_len - c->in_pos, &ev);
 		if (used < 0) {
 			/* said as in the request's head: the client is there, its record is wrong */
-			static struct log_burst burst;
-			char note[64];
-			if (log_burst_pass(&burst, note, sizeof(note)))
-				log_warning("[pool %s] child %d: FastCGI protocol error from client while "
-					    "reading the request body: %s; closing the connection%s",
-					    r->worker->pool->conf->name, (int)getpid(),
-					    fcgi_strerror(c->parser.error), note);
+			log_limited(LL_WARNING, "[pool %s] child %d: FastCGI protocol error from client "
+				    "while reading the request body: %s; closing the connection%s",
+				    r->worker->pool->conf->name, (int)getpid(),
+				    fcgi_strerror(c->parser.error));
 			r->aborted = 1;
 			r->protocol_error = 1;
 			c->dead = 1;

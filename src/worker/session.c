@@ -17,28 +17,61 @@
 
 #include "worker/conn.h"
 
-/*
- * The session id in /proc/PID/stat: the sixth field, after "(comm)" which may
- * hold anything; -1 for a zombie when live_only is set.
- */
-static pid_t session_of_state(const char *pid_dir, int live_only)
+/* Reads a small /proc file into buf (NUL-terminated); its length, or -1.  Async-signal-safe. */
+static ssize_t read_small(const char *path, char *buf, size_t cap)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid_dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t n = read(fd, buf, cap - 1);
 	close(fd);
-	if (n <= 0)
+	if (n < 0)
 		return -1;
 	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
+	return n;
+}
+
+/* Writes "/proc/PID/stat" into out without snprintf (async-signal-safe). */
+static void stat_path(pid_t pid, char *out)
+{
+	char digits[16];
+	int n = 0;
+	unsigned long v = (unsigned long)pid;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && n < (int)sizeof(digits));
+	memcpy(out, "/proc/", 6);
+	int o = 6;
+	while (n)
+		out[o++] = digits[--n];
+	memcpy(out + o, "/stat", 6);
+}
+
+/*
+ * What /proc/PID/stat says after "(comm)", which may hold anything: from the
+ * state on (field 3), in buf; NULL when there is no such process.
+ * Async-signal-safe.
+ */
+static const char *stat_after_comm(pid_t pid, char *buf, size_t cap)
+{
+	char path[48];
+	stat_path(pid, path);
+	ssize_t n = read_small(path, buf, cap);
+	if (n <= 0)
+		return NULL;
+	const char *p = strrchr(buf, ')');
+	return p ? p + 1 : NULL;
+}
+
+/* The session id of pid (the sixth field); -1 for a zombie when live_only is set. */
+static pid_t session_of_state(pid_t pid, int live_only)
+{
+	char buf[512];
+	const char *p = stat_after_comm(pid, buf, sizeof(buf));
 	char state;
 	int ppid, pgrp, sid;
-	if (sscanf(p + 1, " %c %d %d %d", &state, &ppid, &pgrp, &sid) != 4)
+	if (!p || sscanf(p, " %c %d %d %d", &state, &ppid, &pgrp, &sid) != 4)
 		return -1;
 	if (live_only && (state == 'Z' || state == 'X'))
 		return -1;
@@ -61,7 +94,7 @@ static int session_walk(pid_t sid, int sig, int skip_leader, int live_only)
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
 		pid_t pid = (pid_t)atoi(e->d_name);
-		if ((skip_leader && pid == sid) || session_of_state(e->d_name, live_only) != sid)
+		if ((skip_leader && pid == sid) || session_of_state(pid, live_only) != sid)
 			continue;
 		if (!sig || kill(pid, sig) == 0)
 			n++;
@@ -130,6 +163,8 @@ static char children_path[64];   /* /proc/self/task/TID/children: set by session
 
 int session_adopt_orphans(int on)
 {
+	if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0) < 0)
+		return -1;
 	if (on && !children_path[0]) {
 		snprintf(children_path, sizeof(children_path), "/proc/self/task/%d/children",
 			 (int)getpid());
@@ -138,64 +173,24 @@ int session_adopt_orphans(int on)
 			return -1;
 		}
 	}
-	return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0) < 0 ? -1 : 0;
-}
-
-/* Reads a small /proc file into buf (NUL-terminated); its length, or -1.  Async-signal-safe. */
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, cap - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
-/* Writes "/proc/PID/stat" into out without snprintf (async-signal-safe). */
-static void stat_path(pid_t pid, char *out)
-{
-	char digits[16];
-	int n = 0;
-	unsigned long v = (unsigned long)pid;
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v && n < (int)sizeof(digits));
-	memcpy(out, "/proc/", 6);
-	int o = 6;
-	while (n)
-		out[o++] = digits[--n];
-	memcpy(out + o, "/stat", 6);
+	return 0;
 }
 
 unsigned long long session_start_ticks(pid_t pid)
 {
-	char path[48], buf[1024];
-	stat_path(pid, path);
-	ssize_t n = read_small(path, buf, sizeof(buf));
-	if (n <= 0)
-		return 0;
-	/* after "(comm)", which may hold anything: state is field 3, starttime field 22 */
-	const char *p = NULL;
-	for (ssize_t i = n - 1; i >= 0 && !p; i--)
-		if (buf[i] == ')')
-			p = buf + i + 1;
+	char buf[1024];
+	const char *p = stat_after_comm(pid, buf, sizeof(buf));
 	if (!p)
 		return 0;
-	int field = 2;
-	while (*p && field < 22) {
+	/* from the state (field 3) to starttime (field 22) */
+	for (int field = 3; field < 22 && *p; field++) {
 		while (*p == ' ')
 			p++;
-		field++;
-		if (field == 22)
-			break;
 		while (*p && *p != ' ')
 			p++;
 	}
+	while (*p == ' ')
+		p++;
 	unsigned long long v = 0;
 	while (*p >= '0' && *p <= '9')
 		v = v * 10 + (unsigned long long)(*p++ - '0');
@@ -241,10 +236,9 @@ void session_note_children(struct session_known *known)
 	known->n = children_now(known->pid, SESSION_KNOWN_MAX);
 }
 
-void session_kill_orphans(unsigned long long since, const struct session_known *known)
+/* The rounds of session_kill_orphans and session_kill_children (all: every child). */
+static void kill_children(unsigned long long since, const struct session_known *known, int all)
 {
-	if (!since)
-		return;
 	for (int round = 0; round < 100; round++) {
 		pid_t now[256];
 		int n = children_now(now, 256), killed = 0;
@@ -252,7 +246,7 @@ void session_kill_orphans(unsigned long long since, const struct session_known *
 			int old = 0;
 			for (int k = 0; known && k < known->n && !old; k++)
 				old = known->pid[k] == now[i];
-			if (old || session_start_ticks(now[i]) < since)
+			if (!all && (old || session_start_ticks(now[i]) < since))
 				continue;
 			if (kill(now[i], SIGKILL) == 0)
 				killed++;
@@ -264,4 +258,15 @@ void session_kill_orphans(unsigned long long since, const struct session_known *
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
+}
+
+void session_kill_orphans(unsigned long long since, const struct session_known *known)
+{
+	if (since)
+		kill_children(since, known, 0);
+}
+
+void session_kill_children(void)
+{
+	kill_children(0, NULL, 1);
 }

@@ -38,7 +38,10 @@ int session_wait_leader(pid_t pid, int *status, uint64_t deadline_ms, int watch_
  * started since the script (its start time, /proc's clock ticks) are the
  * request's; background jobs of earlier requests are older and spared.
  */
-/* PR_SET_CHILD_SUBREAPER on or off; 0, or -1 with errno (no /proc/.../children: ENOENT). */
+/*
+ * PR_SET_CHILD_SUBREAPER on or off; 0, or -1 with errno (on, but no
+ * /proc/.../children to find them by: ENOENT).
+ */
 int session_adopt_orphans(int on);
 /* The start time of pid in clock ticks since boot (/proc/PID/stat), 0 if unknown.  Async-signal-safe. */
 unsigned long long session_start_ticks(pid_t pid);
@@ -60,5 +63,7 @@ void session_note_children(struct session_known *known);
  * in turn), bounded.  Async-signal-safe.
  */
 void session_kill_orphans(unsigned long long since, const struct session_known *known);
+/* The same for every child, whenever it started (an exec worker's, at the program's end). */
+void session_kill_children(void);
 
 #endif

@@ -295,14 +295,11 @@ static void slot_request_end(struct worker *w, const struct rusage *before,
 static void answer_params_too_large(struct worker *w, struct conn *c)
 {
 	const struct pool_conf *pc = w->pool->conf;
-	static struct log_burst burst;
-	char note[64];
-	if (log_burst_pass(&burst, note, sizeof(note)))
-		log_warning("[pool %s] child %d: request refused with 431: %s (request.max_params_size "
-			    "%zu, request.max_params_count %d, request.max_param_name_size %zu)%s",
-			    pc->name, (int)getpid(), fcgi_strerror(c->parser.error),
-			    pc->request_max_params_size, pc->request_max_params_count,
-			    pc->request_max_param_name_size, note);
+	log_limited(LL_WARNING, "[pool %s] child %d: request refused with 431: %s "
+		    "(request.max_params_size %zu, request.max_params_count %d, "
+		    "request.max_param_name_size %zu)%s", pc->name, (int)getpid(),
+		    fcgi_strerror(c->parser.error), pc->request_max_params_size,
+		    pc->request_max_params_count, pc->request_max_param_name_size);
 	if (!c->parser.active)
 		return;
 	static const char body[] = POOL_PARAMS_REFUSAL;
@@ -586,14 +583,12 @@ static int read_request_head_counted(struct worker *w, struct conn *c, unsigned 
 				return 0;
 			}
 			if (rr == CONN_READ_TIMEOUT) {
-				static struct log_burst burst;
-				char note[64];
-				if (log_burst_pass(&burst, note, sizeof(note)))
-					log_warning("[pool %s] child %d: request_header_timeout (%ds) expired "
-						    "while reading the request's %s; closing the connection%s",
-						    pc->name, (int)getpid(), pc->request_header_timeout,
-						    !*started ? "first byte" : c->parser.active ?
-						    "params (FCGI_PARAMS)" : "header (FCGI_BEGIN_REQUEST)", note);
+				log_limited(LL_WARNING, "[pool %s] child %d: request_header_timeout (%ds) "
+					    "expired while reading the request's %s; closing the "
+					    "connection%s", pc->name, (int)getpid(),
+					    pc->request_header_timeout, !*started ? "first byte" :
+					    c->parser.active ? "params (FCGI_PARAMS)" :
+					    "header (FCGI_BEGIN_REQUEST)");
 				return -1;
 			}
 			if (rr == CONN_READ_QUIT && idle)
@@ -634,12 +629,9 @@ static int read_request_head_counted(struct worker *w, struct conn *c, unsigned 
 				answer_params_too_large(w, c);
 				return -1;
 			}
-			static struct log_burst burst;
-			char note[64];
-			if (log_burst_pass(&burst, note, sizeof(note)))
-				log_warning("[pool %s] child %d: FastCGI protocol error from client: %s; "
-					    "closing the connection%s", w->pool->conf->name, (int)getpid(),
-					    fcgi_strerror(e), note);
+			log_limited(LL_WARNING, "[pool %s] child %d: FastCGI protocol error from client: "
+				    "%s; closing the connection%s", w->pool->conf->name, (int)getpid(),
+				    fcgi_strerror(e));
 			return -1;
 		}
 		c->in_pos += (size_t)n;
