@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (alive, basic_conf, build_request, cgi_params, connect, fcgi_request,
-                      pool_conf, read_records, wait_for, write_script, Response)
+from conftest import (SANITIZED, alive, basic_conf, build_request, cgi_params, connect,
+                      fcgi_request, pool_conf, read_records, wait_for, write_script, Response)
 from test_cgi import env_of
 
 GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
@@ -604,3 +604,23 @@ def test_a_scripts_ended_orphans_leave_no_zombies_and_older_jobs_are_spared(fpmd
                 os.kill(pid, 9)
             except OSError:
                 pass
+
+
+@pytest.mark.skipif(SANITIZED, reason="a minute of waiting; the plain build runs the same code")
+def test_a_post_run_on_without_request_terminate_timeout_stops_at_60s(fpmd, workdir):
+    """docs/cgi.md: without request_terminate_timeout a POST whose client left runs on 60 s
+    at most (as long as nginx's fastcgi_read_timeout would have waited): it held its
+    worker for as long as the script ran."""
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    write_script(f"{www}/forever.sh", "#!/bin/sh\ncat >/dev/null\nexec sleep 600\n")
+    fpmd.start(basic_conf(workdir, cgi_pool(workdir, www, children=1)))
+    s = connect(f"{workdir}/www.sock", timeout=10)
+    s.sendall(build_request(cgi_params("/forever.sh", www, method="POST", body=b"x"), b"x"))
+    time.sleep(0.5)
+    left = time.monotonic()
+    s.close()
+    fpmd.wait_log(r"script '.*/forever.sh' execution timed out \(6\d sec\) after its client left",
+                  timeout=70)
+    took = time.monotonic() - left
+    assert 58 <= took <= 64, took

@@ -294,6 +294,9 @@ SCRIPTS = {
     "nohdr.sh": SH + "echo just a body, no header\n",
     "stream.sh": SH + CT + "echo first\nsleep 1\necho second\n",
     "page.txt": SH + CT + "echo text file run as a program\n",
+    # a non-parsed-header script (RFC 3875 §5): its HTTP status line first
+    "nph-status.sh": SH + "printf 'HTTP/1.1 404 Not Found\\r\\nContent-Type: text/plain\\r\\n\\r\\nnph\\n'\n",
+    "ctl.sh": SH + "printf 'Content-Type: text/plain\\r\\nX-Odd: a\\001b\\r\\n\\r\\nodd\\n'\n",
 }
 
 
@@ -626,6 +629,21 @@ def test_difference_stderr(both, fpmd, fcgiwrap):
                   r"\"warning: disk is lava\"")
     fpmd.wait_log(r"said into stderr: \"second warning\"")
     assert wait_for(lambda: "second warning" in fcgiwrap.log(), 5)
+
+
+@needs_fcgiwrap
+def test_difference_nph_and_control_bytes(both):
+    # An nph- script's "HTTP/1.1 404 Not Found" first line: fpmd takes it as its Status;
+    # fcgiwrap passes it on as a header line and nginx answers 200.  A control byte in a
+    # header value: fpmd refuses the header (502, the reason logged); fcgiwrap passes it on.
+    a = both.get("/cgi-bin/nph-status.sh", backend="fpmd")
+    b = both.get("/cgi-bin/nph-status.sh", backend="fcgiwrap")
+    assert a.status == 404 and a.body == b"nph\n", a
+    assert b.status == 200, b
+    a = both.get("/cgi-bin/ctl.sh", backend="fpmd")
+    b = both.get("/cgi-bin/ctl.sh", backend="fcgiwrap")
+    assert a.status == 502, a
+    assert b.status == 200 and b.body == b"odd\n", b
 
 
 @needs_fcgiwrap

@@ -222,3 +222,25 @@ def test_a_zygote_booted_pool_of_another_user_counts_for_the_permission_check(fp
     fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody") + app))
     assert fcgi_request(f"{workdir}/a.sock", "/v.php", root=workdir).body == b"11"
     assert fcgi_request(f"{workdir}/b.sock", "/", root=workdir).body == b"1"
+
+
+APCU_SO = "/usr/lib/php/20220829/apcu.so"
+
+
+@pytest.mark.skipif(not os.path.exists(APCU_SO), reason="php8.2-apcu not installed (scripts/deps.sh test)")
+def test_apcu_is_shared_by_the_shared_zygotes_pools_and_not_by_a_pool_of_its_own(fpmd, workdir):
+    """docs/php.md: APCu's segment is made when PHP starts, so the shared zygote's pools
+    share it whatever their users (as a php-fpm master's pools do); php.zygote = pool
+    gives a pool its own."""
+    write_script(os.path.join(workdir, "put.php"),
+                 "<?php var_export(apcu_store('db_password', 'secret-of-' . posix_geteuid()));", 0o644)
+    write_script(os.path.join(workdir, "get.php"),
+                 "<?php var_export(apcu_fetch('db_password'));", 0o644)
+    fpmd.start(basic_conf(workdir, pool_as(workdir, "a", "nobody")
+                          + pool_as(workdir, "b", "www-data")
+                          + pool_as(workdir, "c", "www-data", "php.zygote = pool\n")))
+    assert fcgi_request(f"{workdir}/a.sock", "/put.php", root=workdir).body == b"true"
+    nobody = pwd.getpwnam("nobody").pw_uid
+    got = fcgi_request(f"{workdir}/b.sock", "/get.php", root=workdir).body
+    assert got == f"'secret-of-{nobody}'".encode(), got
+    assert fcgi_request(f"{workdir}/c.sock", "/get.php", root=workdir).body == b"false"

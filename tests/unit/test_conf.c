@@ -752,6 +752,7 @@ static void test_defaults(void **state)
 	assert_null(p->listen_allowed_clients);
 	assert_int_equal(p->process_priority, CONF_UNSET);
 	assert_int_equal(p->process_dumpable, 0);
+	assert_int_equal(p->process_start_timeout, 60);   /* docs/configuration.md */
 	assert_int_equal(p->pm, PM_STATIC);
 	assert_int_equal(p->pm_max_children, 4);
 	assert_int_equal(p->pm_max_spawn_rate, 32);
